@@ -1,0 +1,5 @@
+"""The casework service's routers, mounted under ``/v1``."""
+
+from fastapi import APIRouter
+
+ROUTERS: list[APIRouter] = []

@@ -1,0 +1,8 @@
+"""The events the casework service consumes, and the handler of each."""
+
+from baoxue.events.consumer import Subscription
+from baoxue.service import ServiceContext
+
+
+def subscriptions(ctx: ServiceContext) -> list[Subscription]:
+    return []

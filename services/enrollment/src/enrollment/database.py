@@ -1,0 +1,8 @@
+"""The enrollment service's own metadata: its domain tables plus the library's (outbox, inbox, audit, jobs)."""
+
+from baoxue.db import model_base
+from baoxue.tables import define_mechanism_tables
+
+EnrollmentModel = model_base("EnrollmentModel")
+metadata = EnrollmentModel.metadata
+MECHANISMS = define_mechanism_tables(metadata)

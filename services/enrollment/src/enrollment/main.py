@@ -1,0 +1,33 @@
+"""The enrollment service: its specification for the library's app factory, and ``create_app``."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from baoxue.app import create_app as create_service_app
+from baoxue.service import ServiceSpec
+from enrollment.api import ROUTERS
+from enrollment.codes import CODE_LISTS
+from enrollment.consumers import subscriptions
+from enrollment.database import MECHANISMS, metadata
+from enrollment.permissions import POLICY
+from enrollment.settings import EnrollmentSettings
+
+SERVICE = ServiceSpec(
+    name="enrollment",
+    title="Baoxue enrollment (学籍与入学核查)",
+    description="Student records (学籍), deferrals and exemptions, placements of disabled children, the September verification and the November comparison.",
+    settings_cls=EnrollmentSettings,
+    metadata=metadata,
+    tables=MECHANISMS,
+    policy=POLICY,
+    routers=ROUTERS,
+    migrations_dir=Path(__file__).parent / "migrations",
+    code_lists=CODE_LISTS,
+    subscriptions=subscriptions,
+)
+
+
+def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
+    """The ASGI application (``uvicorn --factory enrollment.main:create_app``)."""
+    return create_service_app(SERVICE, settings)

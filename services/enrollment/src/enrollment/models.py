@@ -1,0 +1,1 @@
+"""Imports every table module of the enrollment service so the metadata is complete (for Alembic)."""

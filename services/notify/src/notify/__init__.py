@@ -1,0 +1,1 @@
+"""Baoxue notify service."""

@@ -1,0 +1,5 @@
+"""The notify service's routers, mounted under ``/v1``."""
+
+from fastapi import APIRouter
+
+ROUTERS: list[APIRouter] = []

@@ -1,0 +1,8 @@
+"""The notify service's own metadata: its domain tables plus the library's (outbox, inbox, audit, jobs)."""
+
+from baoxue.db import model_base
+from baoxue.tables import define_mechanism_tables
+
+NotifyModel = model_base("NotifyModel")
+metadata = NotifyModel.metadata
+MECHANISMS = define_mechanism_tables(metadata)

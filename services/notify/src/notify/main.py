@@ -1,0 +1,33 @@
+"""The notify service: its specification for the library's app factory, and ``create_app``."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from baoxue.app import create_app as create_service_app
+from baoxue.service import ServiceSpec
+from notify.api import ROUTERS
+from notify.codes import CODE_LISTS
+from notify.consumers import subscriptions
+from notify.database import MECHANISMS, metadata
+from notify.permissions import POLICY
+from notify.settings import NotifySettings
+
+SERVICE = ServiceSpec(
+    name="notify",
+    title="Baoxue notify (时限、督办与通报)",
+    description="Statutory deadlines, the escalation ladder, notices and documents, deliveries, bulletins, scorecards, the blacklist of illegal schooling providers.",
+    settings_cls=NotifySettings,
+    metadata=metadata,
+    tables=MECHANISMS,
+    policy=POLICY,
+    routers=ROUTERS,
+    migrations_dir=Path(__file__).parent / "migrations",
+    code_lists=CODE_LISTS,
+    subscriptions=subscriptions,
+)
+
+
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
+    """The ASGI application (``uvicorn --factory notify.main:create_app``)."""
+    return create_service_app(SERVICE, settings)

@@ -1,0 +1,10 @@
+"""Which role may do what in the notify service (role codes: ``baoxue.auth.roles.ROLES``)."""
+
+from baoxue.auth.roles import RolePolicy
+
+POLICY = RolePolicy(
+    {
+        "bureau": set(),
+        "inspector": set(),
+    }
+)

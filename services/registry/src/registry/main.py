@@ -1,0 +1,33 @@
+"""The registry service: its specification for the library's app factory, and ``create_app``."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from baoxue.app import create_app as create_service_app
+from baoxue.service import ServiceSpec
+from registry.api import ROUTERS
+from registry.codes import CODE_LISTS
+from registry.consumers import subscriptions
+from registry.database import MECHANISMS, metadata
+from registry.permissions import POLICY
+from registry.settings import RegistrySettings
+
+SERVICE = ServiceSpec(
+    name="registry",
+    title="Baoxue registry (基础数据库)",
+    description="The basic information database of school-age children: department feeds, merged child records with provenance, record linkage, hukou corrections, feed calendar.",
+    settings_cls=RegistrySettings,
+    metadata=metadata,
+    tables=MECHANISMS,
+    policy=POLICY,
+    routers=ROUTERS,
+    migrations_dir=Path(__file__).parent / "migrations",
+    code_lists=CODE_LISTS,
+    subscriptions=subscriptions,
+)
+
+
+def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+    """The ASGI application (``uvicorn --factory registry.main:create_app``)."""
+    return create_service_app(SERVICE, settings)

@@ -1,0 +1,5 @@
+import sys
+
+from baoxue.cli import main
+
+sys.exit(main())

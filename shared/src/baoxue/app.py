@@ -1,0 +1,260 @@
+"""The service application factory: one lifespan, one error shape, one set of operational endpoints.
+
+``create_app(spec)`` gives every service the same skeleton: settings, JSON logs with trace ids, the
+crypto self-test, database, NATS (streams, outbox relay, consumers), the audit sealer, problem-details
+errors, CORS, ``/health``, ``/ready``, ``/v1/me``, ``/v1/code-lists`` and ``/v1/jobs/{id}``, plus the
+service's own routers under ``/v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from baoxue.audit import AuditLog
+from baoxue.auth.roles import ROLES
+from baoxue.auth.tokens import TokenVerifier
+from baoxue.db import Database
+from baoxue.deps import CurrentPrincipal, SessionDep, get_ctx
+from baoxue.errors import NotFound, install_problem_handlers, register_problem_titles
+from baoxue.events.bus import EventBus
+from baoxue.events.consumer import ConsumerRunner
+from baoxue.events.outbox import Outbox
+from baoxue.events.relay import OutboxRelay
+from baoxue.idempotency import IdempotencyStore
+from baoxue.jobs import JobRunner
+from baoxue.observability import (
+    configure_logging,
+    reset_trace_id,
+    set_trace_id,
+    trace_id_from_traceparent,
+)
+from baoxue.orgs.directory import default_directory
+from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting, self_test
+from baoxue.service import ServiceContext, ServiceSpec
+from baoxue.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContext:
+    """Wire the collaborators of a service from its settings (no I/O yet)."""
+    self_test()
+    db = Database(settings.resolved_database_url())
+    bus = EventBus(settings.nats_url, namespace=settings.event_namespace, client_name=f"baoxue-{spec.name}")
+    keys = keys_from_setting(settings.pii_keys)
+    import base64
+
+    return ServiceContext(
+        spec=spec,
+        settings=settings,
+        db=db,
+        bus=bus,
+        outbox=Outbox(spec.tables.events),
+        audit=AuditLog(spec.tables.audit),
+        jobs=JobRunner(db, spec.tables.jobs),
+        idempotency=IdempotencyStore(spec.tables.idempotency),
+        cipher=FieldCipher(keys, active_key_id=settings.pii_active_key_id, algorithm=settings.pii_algorithm),
+        blind_index=BlindIndex(base64.b64decode(settings.blind_index_key)),
+        directory=default_directory(),
+        verifier=TokenVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            algorithms=settings.jwt_algorithms,
+            jwks_url=settings.jwt_jwks_url,
+            public_key_file=Path(settings.jwt_public_key_file) if settings.jwt_public_key_file else None,
+        ),
+    )
+
+
+async def _keep_running(name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    """Run a background loop; if it crashes, log the type and start it again."""
+    while True:
+        try:
+            await loop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("background task crashed; restarting", extra={"task": name, "error_type": type(exc).__name__})
+            await asyncio.sleep(1.0)
+
+
+async def _connect_and_start_events(ctx: ServiceContext) -> None:
+    """Connect to NATS (retrying while it is away), provision streams, start the relay and consumers."""
+    delay = 0.5
+    while True:
+        try:
+            await ctx.bus.connect()
+            await ctx.bus.ensure_streams()
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("nats not reachable yet", extra={"error_type": type(exc).__name__})
+            with contextlib.suppress(Exception):
+                await ctx.bus.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    s = ctx.settings
+    async with asyncio.TaskGroup() as group:
+        if s.relay_enabled:
+            ctx.relay = OutboxRelay(ctx.db, ctx.spec.tables.events, ctx.bus, ctx.outbox)
+            group.create_task(_keep_running("relay", ctx.relay.run))
+        subscriptions = ctx.spec.subscriptions(ctx)
+        if s.consumers_enabled and subscriptions:
+            ctx.consumers = ConsumerRunner(
+                ctx.spec.name, ctx.db, ctx.spec.tables.events, ctx.bus, subscriptions,
+                max_deliver=s.max_deliver, ack_wait=s.ack_wait_seconds,
+            )
+            group.create_task(_keep_running("consumers", ctx.consumers.run))
+
+
+async def _seal_audit(ctx: ServiceContext) -> None:
+    while True:
+        sealed = await ctx.audit.seal(ctx.db)
+        if sealed == 0:
+            await asyncio.sleep(1.0)
+
+
+def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
+    """The FastAPI application of ``spec``'s service."""
+    settings = settings or spec.settings_cls()
+    register_problem_titles(spec.problem_titles)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level)
+        ctx = build_context(spec, settings)
+        app.state.ctx = ctx
+        await ctx.jobs.mark_interrupted()
+        for hook in spec.on_startup:
+            await hook(ctx)
+        ctx.tasks.append(asyncio.create_task(_connect_and_start_events(ctx), name="events"))
+        ctx.tasks.append(asyncio.create_task(_keep_running("audit-sealer", lambda: _seal_audit(ctx))))
+        for i, job in enumerate(spec.background):
+            ctx.tasks.append(asyncio.create_task(_keep_running(f"background-{i}", lambda job=job: job(ctx))))
+        log.info("service started", extra={"port": settings.port, "namespace": settings.event_namespace})
+        try:
+            yield
+        finally:
+            for task in [*ctx.tasks, *ctx.jobs.tasks.values()]:
+                task.cancel()
+            await asyncio.gather(*ctx.tasks, *ctx.jobs.tasks.values(), return_exceptions=True)
+            await ctx.bus.close()
+            await ctx.db.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "X-Trace-Id", "Location", "Idempotent-Replayed"],
+        )
+
+    @app.middleware("http")
+    async def trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        incoming = trace_id_from_traceparent(request.headers.get("traceparent"))
+        token = set_trace_id(incoming)
+        try:
+            response = await call_next(request)
+            from baoxue.observability import current_trace_id
+
+            response.headers["X-Trace-Id"] = current_trace_id()
+            return response
+        finally:
+            reset_trace_id(token)
+
+    app.include_router(operational_router(spec))
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(common_router(spec))
+    for router in spec.routers:
+        v1.include_router(router)
+    app.include_router(v1)
+    return app
+
+
+def operational_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", summary="The process is alive")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @router.get("/ready", summary="Database and NATS are reachable", responses={503: {"description": "not ready"}})
+    async def ready(request: Request) -> JSONResponse:
+        ctx: ServiceContext = get_ctx(request)
+        checks = {"database": await ctx.db.ping(), "nats": ctx.bus.is_connected}
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "service": spec.name, "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    return router
+
+
+def common_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["common"])
+
+    @router.get("/me", summary="The caller's roles, organisation and permissions (for the front-end)")
+    async def me(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+        ctx: ServiceContext = get_ctx(request)
+        org = ctx.directory.get(principal.org)
+        return {
+            "subject": principal.subject,
+            "name": principal.name,
+            "roles": [
+                {"code": r, "label_en": ROLES[r][0], "label_zh": ROLES[r][1]} for r in sorted(principal.roles)
+            ],
+            "org": {"code": principal.org, "name_zh": org.name_zh if org else None},
+            "jurisdiction": principal.scope,
+            "service": spec.name,
+            "permissions": sorted(principal.permissions),
+        }
+
+    @router.get("/code-lists", summary="Every code list of this service, with Chinese and English labels")
+    async def code_lists() -> dict[str, list[dict[str, str]]]:
+        return {
+            name: [{"code": c, "label_en": en, "label_zh": zh} for c, (en, zh) in codes.items()]
+            for name, codes in spec.code_lists.items()
+        }
+
+    @router.get("/code-lists/{name}", summary="One code list")
+    async def code_list(name: str) -> list[dict[str, str]]:
+        codes = spec.code_lists.get(name)
+        if codes is None:
+            raise NotFound("No such code list.")
+        return [{"code": c, "label_en": en, "label_zh": zh} for c, (en, zh) in codes.items()]
+
+    @router.get("/jobs/{job_id}", summary="A long job's status, progress and counts")
+    async def job(job_id: str, principal: CurrentPrincipal, session: SessionDep, request: Request) -> dict[str, Any]:
+        ctx: ServiceContext = get_ctx(request)
+        found = await ctx.jobs.get(session, job_id)
+        if found is None or not principal.covers(found["org"]) and found["created_by"] != principal.subject:
+            raise NotFound("No such job.")
+        return found
+
+    return router
+
+
+_ = Database  # re-exported type for service modules' annotations

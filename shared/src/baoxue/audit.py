@@ -1,0 +1,148 @@
+"""The audit log: every read and write of personal data, append-only and hash-chained.
+
+Request paths only append an entry (cheap, inside the caller's transaction, so an aborted request
+leaves no trace of a read that never happened). A sealer then chains entries in the order it sees
+them: ``hash = SHA-256(prev_hash || canonical entry)``. Editing or deleting a sealed entry breaks every
+later hash, which :func:`verify_chain` finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.principal import Principal
+from baoxue.db import Database, UTCDateTime, utcnow
+from baoxue.observability import current_trace_id
+
+Position = BigInteger().with_variant(Integer(), "sqlite")
+GENESIS = "0" * 64
+
+
+def define_audit_table(metadata: MetaData) -> Table:
+    table = Table(
+        "audit_log",
+        metadata,
+        Column("position", Position, primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("actor", String(100), nullable=False),
+        Column("actor_org", String(32), nullable=False),
+        Column("roles", String(200), nullable=False),
+        Column("action", String(40), nullable=False),
+        Column("resource_type", String(60), nullable=False),
+        Column("resource_ids", Text, nullable=False),
+        Column("purpose", String(200)),
+        Column("detail", Text),
+        Column("trace_id", String(32)),
+        Column("chain_index", BigInteger, unique=True),
+        Column("prev_hash", String(64)),
+        Column("hash", String(64)),
+    )
+    Index("ix_audit_log_unsealed", table.c.chain_index, table.c.position)
+    return table
+
+
+def _canonical(row: dict[str, object]) -> bytes:
+    fields = ("position", "at", "actor", "actor_org", "roles", "action", "resource_type", "resource_ids",
+              "purpose", "detail", "trace_id", "chain_index")
+    return json.dumps({k: str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    unsealed: int
+    first_broken_position: int | None
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken_position is None
+
+
+class AuditLog:
+    """Appends audit entries and seals them into the hash chain."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def record(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        action: str,
+        resource_type: str,
+        resource_ids: Iterable[str],
+        *,
+        purpose: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append one entry: who did ``action`` to which resources, when, and for what stated purpose.
+
+        ``detail`` names fields or counts, never values of personal data.
+        """
+        await session.execute(
+            insert(self.table).values(
+                at=utcnow(),
+                actor=principal.subject,
+                actor_org=principal.org,
+                roles=",".join(sorted(principal.roles)),
+                action=action,
+                resource_type=resource_type,
+                resource_ids=",".join(resource_ids),
+                purpose=purpose if purpose is not None else principal.purpose,
+                detail=detail,
+                trace_id=current_trace_id(),
+            )
+        )
+
+    async def seal(self, db: Database, *, batch: int = 1000) -> int:
+        """Chain unsealed entries; returns how many were sealed. Run by one task per service."""
+        t = self.table
+        async with db.transaction() as session:
+            last = (
+                await session.execute(
+                    select(t.c.chain_index, t.c.hash).where(t.c.chain_index.is_not(None))
+                    .order_by(t.c.chain_index.desc()).limit(1)
+                )
+            ).first()
+            index, prev = (last.chain_index, last.hash) if last else (0, GENESIS)
+            rows = (
+                await session.execute(
+                    select(t).where(t.c.chain_index.is_(None)).order_by(t.c.position).limit(batch)
+                )
+            ).mappings().all()
+            for row in rows:
+                index += 1
+                entry = dict(row) | {"chain_index": index}
+                digest = hashlib.sha256(prev.encode() + _canonical(entry)).hexdigest()
+                await session.execute(
+                    update(t).where(t.c.position == row["position"])
+                    .values(chain_index=index, prev_hash=prev, hash=digest)
+                )
+                prev = digest
+        return len(rows)
+
+    async def verify_chain(self, db: Database) -> ChainReport:
+        """Walk the chain from the start; report the first entry whose hash does not follow."""
+        t = self.table
+        prev, expected_index, count = GENESIS, 1, 0
+        async with db.transaction() as session:
+            unsealed = (await session.execute(select(func.count()).where(t.c.chain_index.is_(None)))).scalar_one()
+            result = await session.stream(select(t).where(t.c.chain_index.is_not(None)).order_by(t.c.chain_index))
+            async for row in result.mappings():
+                count += 1
+                entry = dict(row)
+                digest = hashlib.sha256(prev.encode() + _canonical(entry)).hexdigest()
+                if row["chain_index"] != expected_index or row["prev_hash"] != prev or row["hash"] != digest:
+                    return ChainReport(count, int(unsealed), int(row["position"]))
+                prev, expected_index = digest, expected_index + 1
+        return ChainReport(count, int(unsealed), None)
+
+
+def id_list(ids: Sequence[object]) -> list[str]:
+    return [str(i) for i in ids]

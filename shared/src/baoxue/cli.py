@@ -1,0 +1,188 @@
+"""The ``baoxue`` command: run, serve, migrate, token, gen, audit, dead letters, calendar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+from baoxue.catalog import installed_services, load_service
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from baoxue.auth.tokens import ensure_dev_keypair, mint_token
+    from baoxue.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    key = ensure_dev_keypair(Path(args.key or settings.jwt_public_key_file or "var/dev-jwt-key.pem"))
+    token = mint_token(
+        key,
+        subject=args.sub or f"demo-{args.role}-{args.org}",
+        roles=args.role,
+        org=args.org,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=dt.timedelta(minutes=args.ttl_minutes),
+        name=args.name,
+    )
+    print(token)
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from baoxue.migrations import upgrade
+
+    for name in args.service or installed_services():
+        spec = load_service(name)
+        url = spec.settings_cls().resolved_database_url()
+        upgrade(spec.migrations_dir, url, args.revision)
+        print(f"{name}: migrated to {args.revision}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from baoxue.app import create_app
+
+    spec = load_service(args.service)
+    settings = spec.settings_cls()
+    app = create_app(spec, settings)
+    uvicorn.run(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from baoxue.runner import run
+
+    return run(args.service or None, exit_when_ready=args.exit_when_ready)
+
+
+def _cmd_gen(args: argparse.Namespace) -> int:
+    from baoxue.synth import main as synth_main
+
+    return int(synth_main(args.rest) or 0)
+
+
+async def _with_context(service: str, work):  # type: ignore[no-untyped-def]
+    from baoxue.app import build_context
+
+    spec = load_service(service)
+    ctx = build_context(spec, spec.settings_cls())
+    try:
+        return await work(ctx)
+    finally:
+        await ctx.db.dispose()
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    async def work(ctx):  # type: ignore[no-untyped-def]
+        await ctx.audit.seal(ctx.db)
+        return await ctx.audit.verify_chain(ctx.db)
+
+    failed = 0
+    for name in args.service or installed_services():
+        report = asyncio.run(_with_context(name, work))
+        state = "intact" if report.intact else f"BROKEN at position {report.first_broken_position}"
+        print(f"{name}: {report.entries} entries, {report.unsealed} unsealed, chain {state}")
+        failed += 0 if report.intact else 1
+    return 1 if failed else 0
+
+
+def _cmd_deadletters(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    async def work(ctx):  # type: ignore[no-untyped-def]
+        table = ctx.spec.tables.events.dead_letter
+        if args.action == "list":
+            async with ctx.db.transaction() as session:
+                rows = (await session.execute(select(table).order_by(table.c.id))).mappings().all()
+            for row in rows:
+                row = dict(row)
+                row.pop("envelope")
+                print(json.dumps(row, default=str, ensure_ascii=False))
+            return 0
+        from baoxue.events.bus import EventBus
+        from baoxue.events.consumer import ConsumerRunner
+
+        runner = ConsumerRunner(
+            ctx.spec.name, ctx.db, ctx.spec.tables.events, ctx.bus, ctx.spec.subscriptions(ctx)
+        )
+        _ = EventBus
+        for dl_id in args.ids:
+            print(dl_id, await runner.replay_dead_letter(dl_id))
+        return 0
+
+    return int(asyncio.run(_with_context(args.service, work)))
+
+
+def _cmd_calendar_validate(args: argparse.Namespace) -> int:
+    from baoxue.workdays import validate_arrangement_file
+
+    arrangement = validate_arrangement_file(Path(args.file))
+    print(f"ok: {arrangement.year}: {len(arrangement.holidays)} holidays, {len(arrangement.workdays)} make-up days")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baoxue", description="Baoxue (保学) command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="start every service on the embedded default (make run)")
+    p.add_argument("--service", action="append", help="only these services (repeatable)")
+    p.add_argument("--exit-when-ready", action="store_true", help="stop again once all are ready (smoke test)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("serve", help="run one service in this process")
+    p.add_argument("service")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("migrate", help="apply migrations to each service's configured database")
+    p.add_argument("--service", action="append")
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("token", help="mint a development JWT from the demo identity provider")
+    p.add_argument("--role", action="append", required=True, help="role code (repeatable)")
+    p.add_argument("--org", required=True, help="organisation code from the directory")
+    p.add_argument("--sub", help="subject (user id)")
+    p.add_argument("--name")
+    p.add_argument("--ttl-minutes", type=int, default=480)
+    p.add_argument("--key", help="private key file (default: var/dev-jwt-key.pem)")
+    p.set_defaults(func=_cmd_token)
+
+    p = sub.add_parser("gen", help="generate a synthetic district (see baoxue gen --help)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_gen)
+
+    p = sub.add_parser("audit", help="audit log tools")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("--service", action="append")
+    p.set_defaults(func=_cmd_audit_verify)
+
+    p = sub.add_parser("deadletters", help="list or replay dead-lettered events")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("--service", required=True)
+    p.add_argument("ids", nargs="*", type=int)
+    p.set_defaults(func=_cmd_deadletters)
+
+    p = sub.add_parser("calendar", help="validate a year's State Council holiday arrangement file")
+    p.add_argument("action", choices=["validate"])
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_calendar_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

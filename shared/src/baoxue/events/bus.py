@@ -1,0 +1,122 @@
+"""The NATS connection of one service, and stream provisioning."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from baoxue.events.envelope import SERVICES, stream_name, stream_subjects
+
+log = logging.getLogger(__name__)
+
+
+class EventBus:
+    """A NATS connection that never gives up reconnecting, with a JetStream context.
+
+    ``generation`` increases on every reconnect so long-lived pull consumers can re-bind: pull
+    subscriptions have been seen to stall silently after a server restart (nats.py #504).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str,
+        client_name: str,
+        replicas: int = 1,
+        duplicate_window_seconds: float = 600.0,
+        max_age_days: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.client_name = client_name
+        self.replicas = replicas
+        self.duplicate_window_seconds = duplicate_window_seconds
+        self.max_age_days = max_age_days
+        self.nc: Client | None = None
+        self.generation = 0
+        self.reconnected = asyncio.Event()
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self.nc is None:
+            raise RuntimeError("EventBus.connect() has not been called")
+        return self.nc.jetstream(timeout=5)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self) -> None:
+        """Connect; once connected, reconnects never give up. Raises if the server is down right now."""
+
+        async def on_reconnect() -> None:
+            self.generation += 1
+            self.reconnected.set()
+            log.info("nats reconnected", extra={"generation": self.generation})
+
+        async def on_disconnect() -> None:
+            log.warning("nats disconnected")
+
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats error", extra={"error_type": type(exc).__name__})
+
+        self.nc = await nats.connect(
+            self.url,
+            name=self.client_name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            allow_reconnect=True,
+            reconnected_cb=on_reconnect,
+            disconnected_cb=on_disconnect,
+            error_cb=on_error,
+            pending_size=64 * 1024 * 1024,
+        )
+
+    async def close(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5)
+            except Exception:
+                await self.nc.close()
+
+    def stream_config(self, service: str) -> StreamConfig:
+        return StreamConfig(
+            name=stream_name(self.namespace, service),
+            subjects=stream_subjects(self.namespace, service),
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=self.max_age_days * 86400,
+            duplicate_window=self.duplicate_window_seconds,
+            num_replicas=self.replicas,
+        )
+
+    async def ensure_streams(self, services: tuple[str, ...] = SERVICES) -> None:
+        """Create or update each service's stream (idempotent; every service calls it at start-up)."""
+        jsm = self.js
+        for service in services:
+            config = self.stream_config(service)
+            try:
+                await jsm.add_stream(config)
+            except BadRequestError:
+                await jsm.update_stream(config)
+
+    async def delete_streams(self, services: tuple[str, ...] = SERVICES) -> None:
+        """Remove this namespace's streams (tests clean up after themselves)."""
+        for service in services:
+            try:
+                await self.js.delete_stream(stream_name(self.namespace, service))
+            except Exception as exc:
+                log.debug("stream not deleted", extra={"error_type": type(exc).__name__})
+
+    async def stream_info(self, service: str) -> Any:
+        return await self.js.stream_info(stream_name(self.namespace, service))

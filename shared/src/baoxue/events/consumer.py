@@ -1,0 +1,286 @@
+"""Idempotent event consumers: durable pull consumers, explicit acks, an inbox, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+from pydantic import ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.db import Database, utcnow
+from baoxue.events.bus import EventBus
+from baoxue.events.envelope import Envelope, EventData, stream_name
+from baoxue.events.tables import EventTables
+from baoxue.observability import reset_trace_id, set_trace_id
+
+log = logging.getLogger(__name__)
+
+D = TypeVar("D", bound=EventData)
+
+
+class PermanentEventError(Exception):
+    """The event can never be applied (bad data, broken invariant): dead-letter it at once.
+
+    ``code`` is a stable reason code; the message must not contain personal data.
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ReceivedEvent(Generic[D]):
+    envelope: Envelope
+    data: D
+
+
+Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    """What one service consumes from one publisher's stream: event contract → handler."""
+
+    source_service: str
+    handlers: Mapping[type[EventData], Handler]
+    by_type: dict[str, tuple[type[EventData], Handler]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_type = {c.event_type(): (c, h) for c, h in self.handlers.items()}
+        for contract in self.handlers:
+            if contract.service != self.source_service:
+                raise ValueError(f"{contract.event_type()} is not published by {self.source_service}")
+
+    def filter_subjects(self, namespace: str) -> list[str]:
+        return sorted({f"{namespace}.{c.relative_subject()}" for c in self.handlers})
+
+
+def backoff_delay(deliveries: int) -> float:
+    """Seconds before a redelivery after a transient failure: 0.5, 1, 2, 4 … capped at 30."""
+    return float(min(30.0, 0.5 * 2 ** max(0, deliveries - 1)))
+
+
+class ConsumerRunner:
+    """Runs one durable pull consumer per subscribed stream for one service.
+
+    A message is handled in one transaction: insert (consumer, event id) into the inbox — if it is
+    already there the event was applied before, and only the ack is repeated — then the handler's
+    effect. Transient failures ``nak`` with a growing delay; a :class:`PermanentEventError`, an event
+    that does not match its contract, or the last allowed delivery writes a dead letter and ``term``\\ s
+    the message, so one poison event never holds up the ones behind it.
+    """
+
+    def __init__(
+        self,
+        consumer: str,
+        db: Database,
+        tables: EventTables,
+        bus: EventBus,
+        subscriptions: list[Subscription],
+        *,
+        max_deliver: int = 8,
+        ack_wait: float = 30.0,
+        batch: int = 100,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        self.consumer = consumer
+        self.db = db
+        self.tables = tables
+        self.bus = bus
+        self.subscriptions = subscriptions
+        self.max_deliver = max_deliver
+        self.ack_wait = ack_wait
+        self.batch = batch
+        self.fetch_timeout = fetch_timeout
+        self.applied = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    def durable_name(self, sub: Subscription) -> str:
+        return f"{self.consumer}__from__{sub.source_service}"
+
+    async def run(self) -> None:
+        """Consume every subscription until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for sub in self.subscriptions:
+                group.create_task(self._consume(sub), name=self.durable_name(sub))
+
+    async def ensure_consumer(self, sub: Subscription) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable_name(sub),
+            name=self.durable_name(sub),
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver,
+            filter_subjects=sub.filter_subjects(self.bus.namespace),
+            max_ack_pending=max(1000, self.batch * 4),
+        )
+        stream = stream_name(self.bus.namespace, sub.source_service)
+        jsm = self.bus.js
+        try:
+            # Without an action the server creates or updates the durable, so configuration changes
+            # apply (pull_subscribe() would silently keep the old configuration of an existing durable).
+            await jsm.add_consumer(stream, config=config)
+        except BadRequestError as exc:
+            log.warning(
+                "consumer configuration not updated; binding to the existing durable",
+                extra={"consumer": config.durable_name, "error_type": type(exc).__name__},
+            )
+
+    async def _consume(self, sub: Subscription) -> None:
+        psub = None
+        generation = -1
+        failures = 0
+        while True:
+            try:
+                if psub is None or generation != self.bus.generation:
+                    if psub is not None:
+                        with contextlib.suppress(Exception):
+                            await psub.unsubscribe()
+                    generation = self.bus.generation
+                    await self.bus.ensure_streams((sub.source_service,))
+                    await self.ensure_consumer(sub)
+                    psub = await self.bus.js.pull_subscribe_bind(
+                        durable=self.durable_name(sub),
+                        stream=stream_name(self.bus.namespace, sub.source_service),
+                    )
+                try:
+                    msgs = await psub.fetch(self.batch, timeout=self.fetch_timeout)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                failures = 0
+                for msg in msgs:
+                    await self.handle(sub, msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                log.warning(
+                    "consumer loop error",
+                    extra={"consumer": self.durable_name(sub), "error_type": type(exc).__name__},
+                )
+                psub = None if failures > 2 else psub
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+
+    async def handle(self, sub: Subscription, msg: Msg) -> None:
+        """Apply one message exactly once (inbox), or nak / dead-letter it."""
+        deliveries = msg.metadata.num_delivered if msg.metadata else 1
+        stream_seq = msg.metadata.sequence.stream if msg.metadata and msg.metadata.sequence else None
+        raw = msg.data.decode("utf-8", errors="replace")
+        try:
+            envelope = Envelope.model_validate_json(msg.data)
+        except ValidationError:
+            await self._dead_letter(raw, None, None, deliveries, stream_seq, "ValidationError", "bad_envelope")
+            await msg.term()
+            return
+        entry = sub.by_type.get(envelope.type)
+        if entry is None:
+            await msg.ack()  # not ours (a newer version we do not consume, or a filter overlap)
+            return
+        token = set_trace_id(envelope.traceid)
+        try:
+            await self.apply(envelope, entry)
+            await msg.ack()
+        except (PermanentEventError, ValidationError) as exc:
+            code = exc.code if isinstance(exc, PermanentEventError) else "contract_mismatch"
+            await self._dead_letter(raw, envelope.id, envelope.type, deliveries, stream_seq, type(exc).__name__, code)
+            await msg.term()
+        except Exception as exc:
+            if deliveries >= self.max_deliver:
+                await self._dead_letter(
+                    raw, envelope.id, envelope.type, deliveries, stream_seq, type(exc).__name__, "delivery_limit"
+                )
+                await msg.term()
+            else:
+                log.info(
+                    "event handling failed; will retry",
+                    extra={"event_type": envelope.type, "deliveries": deliveries, "error_type": type(exc).__name__},
+                )
+                await msg.nak(delay=backoff_delay(deliveries))
+        finally:
+            reset_trace_id(token)
+
+    async def apply(self, envelope: Envelope, entry: tuple[type[EventData], Handler]) -> bool:
+        """Run the handler and the inbox insert in one transaction; False if it had been applied before."""
+        contract, handler = entry
+        data = contract.model_validate(envelope.data)
+        async with self.db.transaction() as session:
+            if not await self._claim(session, envelope):
+                self.duplicates += 1
+                return False
+            await handler(session, ReceivedEvent(envelope=envelope, data=data))
+        self.applied += 1
+        return True
+
+    async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
+        inbox = self.tables.inbox
+        values = {
+            "consumer": self.consumer,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "processed_at": utcnow(),
+        }
+        dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        result = await session.execute(dialect_insert(inbox).values(values).on_conflict_do_nothing())
+        return bool(getattr(result, "rowcount", 0))
+
+    async def _dead_letter(
+        self,
+        raw: str,
+        event_id: str | None,
+        event_type: str | None,
+        deliveries: int,
+        stream_seq: int | None,
+        error_type: str,
+        error_code: str,
+    ) -> None:
+        self.dead_lettered += 1
+        log.warning(
+            "event dead-lettered",
+            extra={"consumer": self.consumer, "event_type": event_type, "error_code": error_code},
+        )
+        async with self.db.transaction() as session:
+            await session.execute(
+                insert(self.tables.dead_letter).values(
+                    consumer=self.consumer,
+                    event_id=event_id or "",
+                    event_type=event_type or "",
+                    stream_sequence=stream_seq,
+                    deliveries=deliveries,
+                    error_type=error_type,
+                    error_code=error_code,
+                    envelope=raw if event_id else json.dumps({"unparseable": True}),
+                    created_at=utcnow(),
+                )
+            )
+
+    async def replay_dead_letter(self, dead_letter_id: int) -> str:
+        """Apply a dead-lettered event again after a fix; returns 'applied', 'already_applied' or 'unknown_type'."""
+        table = self.tables.dead_letter
+        async with self.db.transaction() as session:
+            row = (await session.execute(select(table).where(table.c.id == dead_letter_id))).one()
+        envelope = Envelope.model_validate_json(row.envelope)
+        entry = None
+        for sub in self.subscriptions:
+            entry = entry or sub.by_type.get(envelope.type)
+        if entry is None:
+            return "unknown_type"
+        applied = await self.apply(envelope, entry)
+        async with self.db.transaction() as session:
+            await session.execute(update(table).where(table.c.id == dead_letter_id).values(replayed_at=utcnow()))
+        return "applied" if applied else "already_applied"

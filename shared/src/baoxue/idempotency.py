@@ -1,0 +1,77 @@
+"""``Idempotency-Key`` for creates that a mobile client may retry after losing the response.
+
+The first request with a key stores its response; a retry with the same key and the same body gets
+that stored response back (header ``Idempotent-Replayed: true``); the same key with a different body
+is a 422 problem, never a silent second create. Keys are per caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.principal import Principal
+from baoxue.db import UTCDateTime, utcnow
+from baoxue.errors import Problem
+
+
+def define_idempotency_table(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("principal", String(100), primary_key=True),
+        Column("key", String(200), primary_key=True),
+        Column("request_hash", String(64), nullable=False),
+        Column("status_code", Integer, nullable=False),
+        Column("response", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+    )
+
+
+def request_fingerprint(payload: Any) -> str:
+    """A stable hash of a request body (canonical JSON)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: Any
+
+
+class IdempotencyStore:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def lookup(
+        self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
+    ) -> StoredResponse | None:
+        """The stored response for this caller's key, or None; 422 if the key was used for another body."""
+        t = self.table
+        row = (
+            await session.execute(select(t).where(t.c.principal == principal.subject, t.c.key == key))
+        ).first()
+        if row is None:
+            return None
+        if row.request_hash != fingerprint:
+            raise Problem(
+                "This Idempotency-Key was already used for a different request.",
+                status=422,
+                code="idempotency_key_reused",
+            )
+        return StoredResponse(row.status_code, json.loads(row.response))
+
+    async def save(
+        self, session: AsyncSession, principal: Principal, key: str, fingerprint: str, status_code: int, body: Any
+    ) -> None:
+        await session.execute(
+            insert(self.table).values(
+                principal=principal.subject, key=key, request_hash=fingerprint, status_code=status_code,
+                response=json.dumps(body, default=str, ensure_ascii=False), created_at=utcnow(),
+            )
+        )

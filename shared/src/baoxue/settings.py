@@ -1,0 +1,101 @@
+"""Settings: one pydantic-settings class per service, with a shared fallback prefix.
+
+A service reads ``<SERVICE>_FOO`` first and ``BAOXUE_FOO`` second, so an operator can set what all
+services share (NATS URL, keys) once and still override one service. Outside ``development`` the
+settings refuse the well-known development secrets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Development-only key material. Public on purpose: anything signed or encrypted with it is worthless,
+# which is why non-development environments refuse to start with it.
+DEV_PII_KEYS = "dev1:ZGV2LW9ubHktc200LWtleQ=="  # b"dev-only-sm4-key" (16 bytes)
+DEV_BLIND_INDEX_KEY = "ZGV2LW9ubHktYmxpbmQtaW5kZXgta2V5LTMyYnl0ZXM="
+DEV_JWT_KEY_FILE = "var/dev-jwt-key.pem"
+
+Environment = Literal["development", "test", "staging", "production"]
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every Baoxue service has; subclasses set ``model_config`` with their own env prefix."""
+
+    service_name: ClassVar[str] = "baoxue"
+    shared_prefix: ClassVar[str] = "BAOXUE_"
+
+    model_config = SettingsConfigDict(env_prefix="BAOXUE_", extra="ignore")
+
+    environment: Environment = "development"
+    host: str = "127.0.0.1"
+    port: int = 8100
+    database_url: str = ""
+    nats_url: str = "nats://127.0.0.1:4222"
+    event_namespace: str = Field(
+        default="baoxue",
+        description="First token of every NATS subject and stream name; tests give each run its own.",
+        pattern=r"^[a-z][a-z0-9_]{0,30}$",
+    )
+    relay_enabled: bool = True
+    consumers_enabled: bool = True
+    max_deliver: int = 8
+    ack_wait_seconds: float = 30.0
+    outbox_retention_days: int = 30
+
+    # Authentication: production verifies against the identity provider's JWKS.
+    jwt_issuer: str = "https://idp.baoxue.local"
+    jwt_audience: str = "baoxue"
+    jwt_jwks_url: str | None = None
+    jwt_public_key_file: str | None = DEV_JWT_KEY_FILE
+    jwt_algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
+
+    # Personal data: key id → key (base64), the active key id, and the blind-index key.
+    pii_keys: str = DEV_PII_KEYS
+    pii_active_key_id: str = "dev1"
+    pii_algorithm: Literal["sm4-gcm", "aes-gcm"] = "sm4-gcm"
+    blind_index_key: str = DEV_BLIND_INDEX_KEY
+
+    cors_origins: list[str] = []
+    log_level: str = "INFO"
+    var_dir: Path = Path("var")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        shared = EnvSettingsSource(settings_cls, env_prefix=cls.shared_prefix)
+        return init_settings, env_settings, shared, file_secret_settings
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> ServiceSettings:
+        if self.environment in ("staging", "production"):
+            weak = []
+            if self.pii_keys == DEV_PII_KEYS:
+                weak.append("pii_keys")
+            if self.blind_index_key == DEV_BLIND_INDEX_KEY:
+                weak.append("blind_index_key")
+            if self.jwt_jwks_url is None and self.jwt_public_key_file == DEV_JWT_KEY_FILE:
+                weak.append("jwt_jwks_url")
+            if weak:
+                raise ValueError(f"development secrets are not allowed in {self.environment}: {', '.join(weak)}")
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to this service's SQLite file under ``var_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / (self.service_name + '.db')}"
+
+    def describe(self) -> dict[str, Any]:
+        """Settings safe to print: secrets omitted."""
+        hidden = {"pii_keys", "blind_index_key"}
+        return {k: v for k, v in self.model_dump().items() if k not in hidden}

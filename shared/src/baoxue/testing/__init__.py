@@ -1,0 +1,1 @@
+"""Test support shared by every service's tests (the pytest plugin lives in :mod:`baoxue.testing.plugin`)."""

@@ -1,0 +1,221 @@
+"""The pytest plugin every service's tests share: infrastructure, running services, tokens.
+
+Fixtures:
+- ``baoxue_infra`` (session): the run's database server / SQLite folder and NATS URL.
+- ``event_namespace``: a NATS namespace (streams, subjects) of this test's own.
+- ``start_service``: ``await start_service("registry")`` runs a service's real app (lifespan, relay,
+  consumers) against the run's database and NATS, returning a :class:`RunningService` with an httpx
+  client. Tables are emptied and streams deleted after the test.
+- ``tokens``: mint development JWTs — ``tokens.headers("school", "37040610001001")``.
+- ``nats_server_factory``: spawn a NATS server of the test's own (for tests that stop or kill it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import MetaData, create_engine, text
+
+from baoxue.app import create_app
+from baoxue.auth.tokens import ensure_dev_keypair, mint_token
+from baoxue.catalog import load_service
+from baoxue.db import sync_url
+from baoxue.infra import NatsServerProcess
+from baoxue.service import ServiceContext, ServiceSpec
+from baoxue.settings import ServiceSettings
+from baoxue.testing.infrastructure import TestInfrastructure, provide_infrastructure
+
+ISSUER = "https://idp.test.baoxue.local"
+AUDIENCE = "baoxue"
+_namespace_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def baoxue_infra() -> Iterator[TestInfrastructure]:
+    infra = provide_infrastructure(Path(tempfile.mkdtemp(prefix="baoxue-test-")))
+    try:
+        yield infra
+    finally:
+        infra.close()
+
+
+@pytest.fixture(scope="session")
+def jwt_key_file(baoxue_infra: TestInfrastructure) -> Path:
+    return ensure_dev_keypair(baoxue_infra.tmp / "jwt-key.pem")
+
+
+@dataclass
+class TokenMinter:
+    key_file: Path
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+
+    def mint(self, role: str | list[str], org: str, *, sub: str | None = None, **kwargs: Any) -> str:
+        roles = [role] if isinstance(role, str) else role
+        return mint_token(
+            self.key_file,
+            subject=sub or f"test-{'-'.join(roles)}-{org}",
+            roles=roles,
+            org=org,
+            issuer=kwargs.pop("issuer", self.issuer),
+            audience=kwargs.pop("audience", self.audience),
+            ttl=kwargs.pop("ttl", dt.timedelta(hours=1)),
+            extra=kwargs or None,
+        )
+
+    def headers(self, role: str | list[str], org: str, *, purpose: str | None = None, **kwargs: Any) -> dict[str, str]:
+        h = {"Authorization": f"Bearer {self.mint(role, org, **kwargs)}"}
+        if purpose:
+            h["X-Access-Purpose"] = purpose
+        return h
+
+
+@pytest.fixture
+def tokens(jwt_key_file: Path) -> TokenMinter:
+    return TokenMinter(jwt_key_file)
+
+
+@pytest.fixture
+def event_namespace(baoxue_infra: TestInfrastructure) -> str:
+    return f"t{baoxue_infra.run_id}n{next(_namespace_counter)}"
+
+
+@dataclass
+class RunningService:
+    """A service app running in this test's event loop, with an httpx client bound to it."""
+
+    spec: ServiceSpec
+    settings: ServiceSettings
+    app: FastAPI
+    client: httpx.AsyncClient
+
+    @property
+    def ctx(self) -> ServiceContext:
+        return self.app.state.ctx  # type: ignore[no-any-return]
+
+    async def wait_events_ready(self, timeout: float = 10.0) -> None:
+        """Wait until NATS is connected and the relay (and consumers, if any) are running."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ctx = self.ctx
+            has_subs = bool(self.spec.subscriptions(ctx))
+            if ctx.bus.is_connected and ctx.relay is not None and (ctx.consumers is not None or not has_subs):
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.spec.name}: events not ready")
+
+    async def drain_outbox(self, timeout: float = 10.0) -> None:
+        """Wait until every outbox row has been published."""
+        from sqlalchemy import func, select
+
+        table = self.spec.tables.events.outbox
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            async with self.ctx.db.transaction() as s:
+                left = (await s.execute(select(func.count()).where(table.c.published_at.is_(None)))).scalar_one()
+            if left == 0:
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.spec.name}: outbox not drained")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll ``check`` until it returns True; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def empty_tables(url: str, metadata: MetaData) -> None:
+    """Remove every row of a service's tables (between tests)."""
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            names = [t.name for t in reversed(metadata.sorted_tables)]
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+            else:
+                for n in names:
+                    conn.execute(text(f'DELETE FROM "{n}"'))
+    finally:
+        engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def start_service(
+    baoxue_infra: TestInfrastructure, event_namespace: str, jwt_key_file: Path
+) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+    started: list[tuple[RunningService, LifespanManager, str]] = []
+
+    async def start(name: str, **overrides: Any) -> RunningService:
+        spec = load_service(name)
+        url = baoxue_infra.migrated_database_url(name, spec.migrations_dir)
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": url,
+            "nats_url": baoxue_infra.nats_url,
+            "event_namespace": event_namespace,
+            "jwt_issuer": ISSUER,
+            "jwt_audience": AUDIENCE,
+            "jwt_public_key_file": str(jwt_key_file),
+            "var_dir": baoxue_infra.tmp / event_namespace,
+        }
+        values.update(overrides)
+        settings = spec.settings_cls(**values)
+        app = create_app(spec, settings)
+        manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
+        await manager.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=f"http://{name}")
+        running = RunningService(spec=spec, settings=settings, app=app, client=client)
+        started.append((running, manager, url))
+        return running
+
+    try:
+        yield start
+    finally:
+        namespace_bus = None
+        for running, manager, url in reversed(started):
+            await running.client.aclose()
+            if namespace_bus is None and running.ctx.bus.is_connected:
+                namespace_bus = running.ctx.bus
+                await namespace_bus.delete_streams()
+            await manager.__aexit__(None, None, None)
+            empty_tables(url, running.spec.metadata)
+
+
+@pytest.fixture
+def nats_server_factory(tmp_path: Path) -> Iterator[Callable[[], NatsServerProcess]]:
+    servers: list[NatsServerProcess] = []
+
+    def spawn() -> NatsServerProcess:
+        server = NatsServerProcess(tmp_path / f"nats-{len(servers)}")
+        server.start()
+        servers.append(server)
+        return server
+
+    yield spawn
+    for server in servers:
+        server.kill()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    db = os.environ.get("TEST_DATABASE_URL", "")
+    return f"baoxue: database={'external ' + db.split('@')[-1] if db else 'embedded/testcontainers'}, " \
+           f"nats={os.environ.get('TEST_NATS_URL') or 'embedded/testcontainers'}"

@@ -1,0 +1,276 @@
+"""The event path against a real NATS server and a real database: outbox → relay → JetStream → inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import pytest_asyncio
+from nats.aio.msg import Msg
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.db import Database, sync_url
+from baoxue.events.bus import EventBus
+from baoxue.events.consumer import ConsumerRunner, PermanentEventError, ReceivedEvent, Subscription
+from baoxue.events.envelope import EventData
+from baoxue.events.outbox import Outbox
+from baoxue.events.relay import OutboxRelay
+from baoxue.events.tables import EventTables, define_event_tables
+from baoxue.testing.plugin import eventually
+
+
+class ProbeHappened(EventData):
+    """A test-only contract, published on the registry's stream of the test's namespace."""
+
+    service: ClassVar[str] = "registry"
+    aggregate: ClassVar[str] = "probe"
+    event: ClassVar[str] = "happened"
+    n: int
+
+
+@dataclass
+class Probe:
+    db: Database
+    tables: EventTables
+    effects: Table
+
+
+@pytest_asyncio.fixture
+async def probe(baoxue_infra, request) -> AsyncIterator[Probe]:
+    """A database of its own with the library's event tables and an ``effects`` table (no unique key,
+    so a second application of one event would show up as a second row)."""
+    metadata = MetaData()
+    tables = define_event_tables(metadata)
+    effects = Table("effects", metadata, Column("id", Integer, primary_key=True), Column("n", Integer), Column("by", String(20)))
+    url = baoxue_infra.database_url(f"probe{abs(hash(request.node.name)) % 10**8}")
+    from sqlalchemy import create_engine
+
+    engine = create_engine(sync_url(url))
+    metadata.create_all(engine)
+    engine.dispose()
+    db = Database(url)
+    yield Probe(db, tables, effects)
+    await db.dispose()
+
+
+async def _write(probe: Probe, outbox: Outbox, numbers: range) -> None:
+    async with probe.db.transaction() as session:
+        await outbox.add_many(session, [(ProbeHappened(n=n), f"probe-{n}", 1) for n in numbers])
+
+
+def _effect_handler(probe: Probe, *, flaky: float = 0.0, rng: random.Random | None = None):
+    async def handle(session: AsyncSession, event: ReceivedEvent[ProbeHappened]) -> None:
+        await session.execute(insert(probe.effects).values(n=event.data.n, by="consumer"))
+        if rng is not None and rng.random() < flaky:
+            raise ConnectionError("simulated transient failure after the effect (rolled back)")
+
+    return handle
+
+
+async def _counts(probe: Probe) -> tuple[int, int]:
+    async with probe.db.transaction() as s:
+        total = (await s.execute(select(func.count()).select_from(probe.effects))).scalar_one()
+        distinct = (await s.execute(select(func.count(func.distinct(probe.effects.c.n))))).scalar_one()
+    return int(total), int(distinct)
+
+
+async def test_event_in_rolled_back_transaction_is_never_published(probe, event_namespace, baoxue_infra):
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    try:
+        with pytest.raises(RuntimeError):
+            async with probe.db.transaction() as session:
+                await outbox.add(session, ProbeHappened(n=1), subject="probe-1", sequence=1)
+                raise RuntimeError("the state change failed")
+        await _write(probe, outbox, range(2, 3))
+        assert await relay.publish_pending() == 1
+        assert await relay.publish_pending() == 0
+        info = await bus.stream_info("registry")
+        assert info.state.messages == 1
+    finally:
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+class LosingAcks(ConsumerRunner):
+    """A consumer that 'loses' the ack of some messages after applying them, forcing redeliveries."""
+
+    def __init__(self, *args, lose_ack: float, rng: random.Random, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lose_ack, self.rng = lose_ack, rng
+        self.lost_acks = 0
+
+    async def handle(self, sub: Subscription, msg: Msg) -> None:
+        if self.rng.random() < self.lose_ack:
+            original_ack = msg.ack
+
+            async def lost() -> None:
+                self.lost_acks += 1
+
+            msg.ack = lost  # type: ignore[method-assign]
+            try:
+                await super().handle(sub, msg)
+            finally:
+                msg.ack = original_ack  # type: ignore[method-assign]
+            return
+        await super().handle(sub, msg)
+
+
+@pytest.mark.slow
+async def test_thousand_events_applied_exactly_once_through_redeliveries_and_a_nats_restart(
+    probe, event_namespace, nats_server_factory
+):
+    server = nats_server_factory()
+    rng = random.Random(7)
+    publisher = EventBus(server.url, namespace=event_namespace, client_name="pub")
+    subscriber = EventBus(server.url, namespace=event_namespace, client_name="sub")
+    await publisher.connect()
+    await subscriber.connect()
+    await publisher.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, publisher, outbox, batch_size=100, publish_timeout=2.0)
+    runner = LosingAcks(
+        "probe",
+        probe.db,
+        probe.tables,
+        subscriber,
+        [Subscription("registry", {ProbeHappened: _effect_handler(probe, flaky=0.1, rng=rng)})],
+        max_deliver=100,
+        ack_wait=1.0,
+        batch=50,
+        lose_ack=0.1,
+        rng=rng,
+    )
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(runner.run())]
+    try:
+        for start in range(0, 500, 100):
+            await _write(probe, outbox, range(start, start + 100))
+        await eventually(lambda: _counts_at_least(probe, 200), timeout=30)
+        await asyncio.to_thread(server.stop)  # graceful stop in the middle of the stream
+        for start in range(500, 1000, 100):  # written while NATS is away: they wait in the outbox
+            await _write(probe, outbox, range(start, start + 100))
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(server.start)
+        await eventually(lambda: _counts_at_least(probe, 1000), timeout=90, interval=0.2)
+        await asyncio.sleep(2.5)  # time for any straggling redelivery to (not) apply twice
+        total, distinct = await _counts(probe)
+        assert (total, distinct) == (1000, 1000)
+        assert runner.duplicates > 0, "the test must actually force redeliveries"
+        assert runner.lost_acks > 0
+        assert subscriber.generation >= 1, "the consumer must have lived through a reconnect"
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await publisher.close()
+        await subscriber.close()
+
+
+async def _counts_at_least(probe: Probe, n: int) -> bool:
+    total, _ = await _counts(probe)
+    return total >= n
+
+
+async def test_relay_killed_between_puback_and_mark_publishes_again_and_effect_applies_once(
+    probe, event_namespace, baoxue_infra
+):
+    # A tiny duplicate window, so JetStream itself keeps the second copy: only the inbox can save us.
+    publisher = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="pub", duplicate_window_seconds=0.2)
+    subscriber = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="sub")
+    await publisher.connect()
+    await subscriber.connect()
+    await publisher.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, publisher, outbox)
+    runner = ConsumerRunner("probe", probe.db, probe.tables, subscriber, [Subscription("registry", {ProbeHappened: _effect_handler(probe)})])
+    try:
+        await _write(probe, outbox, range(5))
+        async with probe.db.transaction() as session:  # the relay publishes ... and dies before marking
+            rows = (await session.execute(select(probe.tables.outbox))).all()
+            assert len(await relay._publish(rows)) == 5
+        await asyncio.sleep(0.5)
+        assert await relay.publish_pending() == 5  # after restart: published again
+        info = await publisher.stream_info("registry")
+        assert info.state.messages == 10
+        task = asyncio.create_task(runner.run())
+        await eventually(lambda: _fetched_all(runner, 10), timeout=20)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert await _counts(probe) == (5, 5)
+        assert runner.duplicates == 5
+    finally:
+        await publisher.delete_streams(("registry",))
+        await publisher.close()
+        await subscriber.close()
+
+
+async def _fetched_all(runner: ConsumerRunner, n: int) -> bool:
+    return runner.applied + runner.duplicates >= n
+
+
+async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(probe, event_namespace, baoxue_infra):
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    broken = {"enabled": True}
+
+    async def handle(session: AsyncSession, event: ReceivedEvent[ProbeHappened]) -> None:
+        if event.data.n == 3 and broken["enabled"]:
+            raise ValueError("王小明 110101201001011234")  # personal data in an error must not be stored
+        if event.data.n == 7:
+            raise PermanentEventError("child_unknown")
+        await session.execute(insert(probe.effects).values(n=event.data.n, by="consumer"))
+
+    runner = ConsumerRunner(
+        "probe", probe.db, probe.tables, bus, [Subscription("registry", {ProbeHappened: handle})], max_deliver=3
+    )
+    runner_task = asyncio.create_task(runner.run())
+    try:
+        await _write(probe, outbox, range(10))
+        await relay.publish_pending()
+        await eventually(lambda: _counts_at_least(probe, 8), timeout=30)
+        await eventually(lambda: _dead_letters_at_least(probe, 2), timeout=30)
+        table = probe.tables.dead_letter
+        async with probe.db.transaction() as s:
+            rows = (await s.execute(select(table).order_by(table.c.id))).mappings().all()
+        codes = sorted(r["error_code"] for r in rows)
+        assert codes == ["child_unknown", "delivery_limit"]
+        limit_row = next(r for r in rows if r["error_code"] == "delivery_limit")
+        assert limit_row["deliveries"] == 3
+        for r in rows:
+            assert "110101" not in r["error_type"] + r["error_code"] + r["envelope"]
+            assert "王小明" not in r["error_type"] + r["error_code"] + r["envelope"]
+        # After a fix, an operator replays the dead letter; it applies once.
+        broken["enabled"] = False
+        assert await runner.replay_dead_letter(limit_row["id"]) == "applied"
+        assert await runner.replay_dead_letter(limit_row["id"]) == "already_applied"
+        async with probe.db.transaction() as s:
+            ns = sorted((await s.execute(select(probe.effects.c.n))).scalars())
+        assert ns == [0, 1, 2, 3, 4, 5, 6, 8, 9]
+        async with probe.db.transaction() as s:
+            replayed = (await s.execute(select(table.c.replayed_at).where(table.c.id == limit_row["id"]))).scalar_one()
+        assert replayed is not None
+    finally:
+        runner_task.cancel()
+        await asyncio.gather(runner_task, return_exceptions=True)
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def _dead_letters_at_least(probe: Probe, n: int) -> bool:
+    async with probe.db.transaction() as s:
+        count = (await s.execute(select(func.count()).select_from(probe.tables.dead_letter))).scalar_one()
+    return int(count) >= n
+
+
+_ = update
