@@ -2,12 +2,102 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from typing import ClassVar, Literal
 
 from baoxue.events.envelope import EventData
 
+StudentStatus = Literal["enrolled", "suspended", "transferred_out", "dropped_out", "graduated", "deceased"]
+DropoutSignal = Literal[
+    "dropped_out_status",
+    "absence_four_weeks",
+    "suspension_expired",
+    "transfer_hanging",
+    "vocational_unconfirmed",
+    "vocational_lost",
+    "verification_not_in_school",
+]
+
 
 class EnrollmentEvent(EventData):
-    """Base of the enrollment service's events."""
+    """Base of enrollment's events."""
 
     service: ClassVar[str] = "enrollment"
+
+
+class StudentRecordEvent(EnrollmentEvent):
+    aggregate: ClassVar[str] = "student"
+    student_id: str
+    child_id: str | None = None
+    id_blind_index: str | None = None
+    school_code: str
+    grade: int | None = None
+    status: StudentStatus
+
+
+class StudentRegistered(StudentRecordEvent):
+    event: ClassVar[str] = "registered"
+
+
+class StudentStatusChanged(StudentRecordEvent):
+    event: ClassVar[str] = "status_changed"
+    previous_status: StudentStatus
+    reason: str | None = None
+
+
+class DropoutSuspected(EnrollmentEvent):
+    """A signal that a child may have dropped out; casework opens (or attaches to) the child's case."""
+
+    aggregate: ClassVar[str] = "signal"
+    event: ClassVar[str] = "dropout_suspected"
+    signal_id: str
+    signal: DropoutSignal
+    child_id: str | None = None
+    student_id: str | None = None
+    id_blind_index: str | None = None
+    school_code: str | None = None
+    hukou_town: str | None = None
+    hukou_school_district: str | None = None
+    detected_on: dt.date
+
+
+class ChildUnaccounted(EnrollmentEvent):
+    """A verification run found a child it cannot explain: a task for the hukou place's school district."""
+
+    aggregate: ClassVar[str] = "task"
+    event: ClassVar[str] = "child_unaccounted"
+    task_id: str
+    campaign_id: str
+    child_id: str
+    hukou_town: str | None = None
+    hukou_school_district: str
+    due_date: dt.date
+
+
+class VerificationTaskResolved(EnrollmentEvent):
+    aggregate: ClassVar[str] = "task"
+    event: ClassVar[str] = "resolved"
+    task_id: str
+    campaign_id: str
+    child_id: str
+    outcome: str
+    hukou_school_district: str
+    resolved_on: dt.date
+    on_time: bool
+
+
+class CampaignCompleted(EnrollmentEvent):
+    """A verification campaign's result was frozen (the bulletin is built from these figures)."""
+
+    aggregate: ClassVar[str] = "campaign"
+    event: ClassVar[str] = "completed"
+    campaign_id: str
+    kind: Literal["september_verification", "november_comparison"]
+    year: int
+    as_of: dt.date
+    result_version: int
+    children_in_scope: int
+    counts_by_outcome: dict[str, int]
+    counts_by_town: dict[str, dict[str, int]]
+    tasks_total: int = 0
+    tasks_open: int = 0

@@ -2,12 +2,71 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from typing import ClassVar, Literal
 
 from baoxue.events.envelope import EventData
 
+EscalationLevel = Literal["L1_school", "L2_town_order", "L3_judicial", "L4_legal_action"]
+
 
 class NotifyEvent(EventData):
-    """Base of the notify service's events."""
+    """Base of notify's events."""
 
     service: ClassVar[str] = "notify"
+
+
+class NoticeEvent(NotifyEvent):
+    aggregate: ClassVar[str] = "notice"
+    notice_id: str
+    number: str
+    kind: str
+    issuing_org: str
+    recipient_org: str | None = None
+    case_id: str | None = None
+
+
+class NoticeIssued(NoticeEvent):
+    event: ClassVar[str] = "issued"
+
+
+class NoticeDelivered(NoticeEvent):
+    event: ClassVar[str] = "delivered"
+    channel: str
+
+
+class NoticeAcknowledged(NoticeEvent):
+    event: ClassVar[str] = "acknowledged"
+    acknowledged_on: dt.date
+
+
+class EscalationEvent(NotifyEvent):
+    aggregate: ClassVar[str] = "escalation"
+    escalation_id: str
+    case_id: str
+    level: EscalationLevel
+    deadline: dt.date | None = None
+
+
+class EscalationRaised(EscalationEvent):
+    event: ClassVar[str] = "raised"
+
+
+class EscalationAdvanced(EscalationEvent):
+    event: ClassVar[str] = "advanced"
+    from_level: EscalationLevel
+
+
+class EscalationResolved(EscalationEvent):
+    event: ClassVar[str] = "resolved"
+    resolution: Literal["returned", "placed", "withdrawn", "closed"]
+
+
+class DeadlineLapsed(NotifyEvent):
+    aggregate: ClassVar[str] = "deadline"
+    event: ClassVar[str] = "lapsed"
+    deadline_id: str
+    kind: str
+    org: str
+    subject_id: str | None = None
+    due_date: dt.date
