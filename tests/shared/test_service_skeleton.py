@@ -148,3 +148,16 @@ def test_production_refuses_development_secrets():
 
 
 _ = dt
+
+
+async def test_event_publisher_reaches_a_stream(event_publisher, start_service):
+    from baoxue.contracts.registry import FeedCompleted
+
+    svc = await start_service("registry")
+    await svc.wait_events_ready()
+    env = await event_publisher.publish(
+        FeedCompleted(batch_id="b1", department="dept_police", period="2026-09", rows_total=1, accepted=1, rejected=0),
+        subject="b1",
+    )
+    info = await svc.ctx.bus.stream_info("registry")
+    assert info.state.messages == 1 and env.type == "baoxue.registry.feed.completed.v1"

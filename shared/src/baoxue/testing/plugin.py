@@ -7,6 +7,7 @@ Fixtures:
   consumers) against the run's database and NATS, returning a :class:`RunningService` with an httpx
   client. Tables are emptied and streams deleted after the test.
 - ``tokens``: mint development JWTs — ``tokens.headers("school", "37040610001001")``.
+- ``event_publisher``: publish contract events onto a stream, to test a consumer on its own.
 - ``nats_server_factory``: spawn a NATS server of the test's own (for tests that stop or kill it).
 """
 
@@ -34,6 +35,7 @@ from baoxue.app import create_app
 from baoxue.auth.tokens import ensure_dev_keypair, mint_token
 from baoxue.catalog import load_service
 from baoxue.db import sync_url
+from baoxue.events.envelope import Envelope, EventData
 from baoxue.infra import NatsServerProcess
 from baoxue.service import ServiceContext, ServiceSpec
 from baoxue.settings import ServiceSettings
@@ -198,6 +200,41 @@ async def start_service(
                 await namespace_bus.delete_streams()
             await manager.__aexit__(None, None, None)
             empty_tables(url, running.spec.metadata)
+
+
+@dataclass
+class EventPublisher:
+    """Publishes contract events straight onto a service's stream of the test's namespace.
+
+    For testing a consumer without running the publishing service: the envelope is exactly what the
+    publisher's outbox relay would send.
+    """
+
+    bus: Any
+
+    async def publish(self, data: EventData, *, subject: str, sequence: int = 1, event_id: str | None = None) -> Envelope:
+        envelope = Envelope.wrap(data, subject=subject, sequence=sequence, trace_id=None)
+        if event_id:
+            envelope.id = event_id
+        await self.bus.js.publish(
+            f"{self.bus.namespace}.{data.relative_subject()}",
+            envelope.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": envelope.id},
+        )
+        return envelope
+
+
+@pytest_asyncio.fixture
+async def event_publisher(baoxue_infra: TestInfrastructure, event_namespace: str) -> AsyncIterator[EventPublisher]:
+    from baoxue.events.bus import EventBus
+
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="test-publisher")
+    await bus.connect()
+    await bus.ensure_streams()
+    try:
+        yield EventPublisher(bus)
+    finally:
+        await bus.close()
 
 
 @pytest.fixture
