@@ -126,6 +126,22 @@ async def _seal_audit(ctx: ServiceContext) -> None:
             await asyncio.sleep(1.0)
 
 
+async def _shutdown(ctx: ServiceContext) -> None:
+    """Stop background work, then NATS, then the database; no step may hang the process's exit."""
+    tasks = [*ctx.tasks, *ctx.jobs.tasks.values()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _done, pending = await asyncio.wait(tasks, timeout=10)
+        if pending:
+            log.error("tasks did not stop in time", extra={"tasks": [t.get_name() for t in pending]})
+    for step, closing in (("nats", ctx.bus.close), ("database", ctx.db.dispose)):
+        try:
+            await asyncio.wait_for(closing(), timeout=8)
+        except Exception as exc:
+            log.error("shutdown step failed", extra={"step": step, "error_type": type(exc).__name__})
+
+
 def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> FastAPI:
     """The FastAPI application of ``spec``'s service."""
     settings = settings or spec.settings_cls()
@@ -147,11 +163,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         try:
             yield
         finally:
-            for task in [*ctx.tasks, *ctx.jobs.tasks.values()]:
-                task.cancel()
-            await asyncio.gather(*ctx.tasks, *ctx.jobs.tasks.values(), return_exceptions=True)
-            await ctx.bus.close()
-            await ctx.db.dispose()
+            await _shutdown(ctx)
 
     app = FastAPI(
         title=spec.title,
