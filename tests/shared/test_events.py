@@ -46,7 +46,13 @@ async def probe(baoxue_infra, request) -> AsyncIterator[Probe]:
     so a second application of one event would show up as a second row)."""
     metadata = MetaData()
     tables = define_event_tables(metadata)
-    effects = Table("effects", metadata, Column("id", Integer, primary_key=True), Column("n", Integer), Column("by", String(20)))
+    effects = Table(
+        "effects",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("n", Integer),
+        Column("by", String(20)),
+    )
     url = baoxue_infra.database_url(f"probe{abs(hash(request.node.name)) % 10**8}")
     from sqlalchemy import create_engine
 
@@ -183,14 +189,22 @@ async def test_relay_killed_between_puback_and_mark_publishes_again_and_effect_a
     probe, event_namespace, baoxue_infra
 ):
     # A tiny duplicate window, so JetStream itself keeps the second copy: only the inbox can save us.
-    publisher = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="pub", duplicate_window_seconds=0.2)
+    publisher = EventBus(
+        baoxue_infra.nats_url, namespace=event_namespace, client_name="pub", duplicate_window_seconds=0.2
+    )
     subscriber = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="sub")
     await publisher.connect()
     await subscriber.connect()
     await publisher.ensure_streams(("registry",))
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, publisher, outbox)
-    runner = ConsumerRunner("probe", probe.db, probe.tables, subscriber, [Subscription("registry", {ProbeHappened: _effect_handler(probe)})])
+    runner = ConsumerRunner(
+        "probe",
+        probe.db,
+        probe.tables,
+        subscriber,
+        [Subscription("registry", {ProbeHappened: _effect_handler(probe)})],
+    )
     try:
         await _write(probe, outbox, range(5))
         async with probe.db.transaction() as session:  # the relay publishes ... and dies before marking
@@ -216,7 +230,9 @@ async def _fetched_all(runner: ConsumerRunner, n: int) -> bool:
     return runner.applied + runner.duplicates >= n
 
 
-async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(probe, event_namespace, baoxue_infra):
+async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(
+    probe, event_namespace, baoxue_infra
+):
     bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
     await bus.connect()
     await bus.ensure_streams(("registry",))
@@ -232,7 +248,12 @@ async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(probe, 
         await session.execute(insert(probe.effects).values(n=event.data.n, by="consumer"))
 
     runner = ConsumerRunner(
-        "probe", probe.db, probe.tables, bus, [Subscription("registry", {ProbeHappened: handle})], max_deliver=3
+        "probe",
+        probe.db,
+        probe.tables,
+        bus,
+        [Subscription("registry", {ProbeHappened: handle})],
+        max_deliver=3,
     )
     runner_task = asyncio.create_task(runner.run())
     try:
@@ -258,7 +279,9 @@ async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(probe, 
             ns = sorted((await s.execute(select(probe.effects.c.n))).scalars())
         assert ns == [0, 1, 2, 3, 4, 5, 6, 8, 9]
         async with probe.db.transaction() as s:
-            replayed = (await s.execute(select(table.c.replayed_at).where(table.c.id == limit_row["id"]))).scalar_one()
+            replayed = (
+                await s.execute(select(table.c.replayed_at).where(table.c.id == limit_row["id"]))
+            ).scalar_one()
         assert replayed is not None
     finally:
         runner_task.cancel()

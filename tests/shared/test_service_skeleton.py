@@ -49,7 +49,15 @@ def _sign(claims: dict, key, alg: str, kid: str = "baoxue-dev-1") -> str:
 
 def _claims(**over) -> dict:
     now = int(utcnow().timestamp())
-    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u1", "iat": now, "exp": now + 600, "roles": ["bureau"], "org": BUREAU}
+    base = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "u1",
+        "iat": now,
+        "exp": now + 600,
+        "roles": ["bureau"],
+        "org": BUREAU,
+    }
     base.update(over)
     return base
 
@@ -79,7 +87,9 @@ async def test_bad_tokens_get_401_with_problem_details(start_service, jwt_key_fi
         assert r.status_code == 401, case
         assert r.headers["content-type"].startswith("application/problem+json"), case
         assert r.json()["status"] == 401 and r.json()["trace_id"], case
-    ok = await svc.client.get("/v1/me", headers={"Authorization": f"Bearer {_sign(_claims(), own_key, 'ES256')}"})
+    ok = await svc.client.get(
+        "/v1/me", headers={"Authorization": f"Bearer {_sign(_claims(), own_key, 'ES256')}"}
+    )
     assert ok.status_code == 200
 
 
@@ -111,8 +121,14 @@ async def test_object_outside_the_callers_jurisdiction_is_404(start_service, tok
     async with svc.ctx.db.transaction() as s:
         await s.execute(
             insert(jobs).values(
-                id="job-a", kind="probe", status="succeeded", progress=1.0, counts="{}",
-                created_by="someone-else", org=SCHOOL_A, created_at=utcnow(),
+                id="job-a",
+                kind="probe",
+                status="succeeded",
+                progress=1.0,
+                counts="{}",
+                created_by="someone-else",
+                org=SCHOOL_A,
+                created_at=utcnow(),
             )
         )
     own = await svc.client.get("/v1/jobs/job-a", headers=tokens.headers("school", SCHOOL_A))
@@ -121,7 +137,9 @@ async def test_object_outside_the_callers_jurisdiction_is_404(start_service, tok
     missing = await svc.client.get("/v1/jobs/nope", headers=tokens.headers("school", SCHOOL_B))
     assert foreign.status_code == missing.status_code == 404
     assert foreign.json()["code"] == missing.json()["code"] == "not_found"
-    assert (await svc.client.get("/v1/jobs/job-a", headers=tokens.headers("bureau", BUREAU))).status_code == 200
+    assert (
+        await svc.client.get("/v1/jobs/job-a", headers=tokens.headers("bureau", BUREAU))
+    ).status_code == 200
 
 
 async def test_problem_titles_follow_accept_language(start_service):
@@ -156,7 +174,9 @@ async def test_event_publisher_reaches_a_stream(event_publisher, start_service):
     svc = await start_service("registry")
     await svc.wait_events_ready()
     env = await event_publisher.publish(
-        FeedCompleted(batch_id="b1", department="dept_police", period="2026-09", rows_total=1, accepted=1, rejected=0),
+        FeedCompleted(
+            batch_id="b1", department="dept_police", period="2026-09", rows_total=1, accepted=1, rejected=0
+        ),
         subject="b1",
     )
     info = await svc.ctx.bus.stream_info("registry")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -85,7 +86,9 @@ async def _keep_running(name: str, loop: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.error("background task crashed; restarting", extra={"task": name, "error_type": type(exc).__name__})
+            log.error(
+                "background task crashed; restarting", extra={"task": name, "error_type": type(exc).__name__}
+            )
             await asyncio.sleep(1.0)
 
 
@@ -113,8 +116,13 @@ async def _connect_and_start_events(ctx: ServiceContext) -> None:
         subscriptions = ctx.spec.subscriptions(ctx)
         if s.consumers_enabled and subscriptions:
             ctx.consumers = ConsumerRunner(
-                ctx.spec.name, ctx.db, ctx.spec.tables.events, ctx.bus, subscriptions,
-                max_deliver=s.max_deliver, ack_wait=s.ack_wait_seconds,
+                ctx.spec.name,
+                ctx.db,
+                ctx.spec.tables.events,
+                ctx.bus,
+                subscriptions,
+                max_deliver=s.max_deliver,
+                ack_wait=s.ack_wait_seconds,
             )
             group.create_task(_keep_running("consumers", ctx.consumers.run))
 
@@ -158,7 +166,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         ctx.tasks.append(asyncio.create_task(_connect_and_start_events(ctx), name="events"))
         ctx.tasks.append(asyncio.create_task(_keep_running("audit-sealer", lambda: _seal_audit(ctx))))
         for i, job in enumerate(spec.background):
-            ctx.tasks.append(asyncio.create_task(_keep_running(f"background-{i}", lambda job=job: job(ctx))))
+            ctx.tasks.append(asyncio.create_task(_keep_running(f"background-{i}", functools.partial(job, ctx))))
         log.info("service started", extra={"port": settings.port, "namespace": settings.event_namespace})
         try:
             yield
@@ -212,7 +220,9 @@ def operational_router(spec: ServiceSpec) -> APIRouter:
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
-    @router.get("/ready", summary="Database and NATS are reachable", responses={503: {"description": "not ready"}})
+    @router.get(
+        "/ready", summary="Database and NATS are reachable", responses={503: {"description": "not ready"}}
+    )
     async def ready(request: Request) -> JSONResponse:
         ctx: ServiceContext = get_ctx(request)
         checks = {"database": await ctx.db.ping(), "nats": ctx.bus.is_connected}
@@ -259,10 +269,12 @@ def common_router(spec: ServiceSpec) -> APIRouter:
         return [{"code": c, "label_en": en, "label_zh": zh} for c, (en, zh) in codes.items()]
 
     @router.get("/jobs/{job_id}", summary="A long job's status, progress and counts")
-    async def job(job_id: str, principal: CurrentPrincipal, session: SessionDep, request: Request) -> dict[str, Any]:
+    async def job(
+        job_id: str, principal: CurrentPrincipal, session: SessionDep, request: Request
+    ) -> dict[str, Any]:
         ctx: ServiceContext = get_ctx(request)
         found = await ctx.jobs.get(session, job_id)
-        if found is None or not principal.covers(found["org"]) and found["created_by"] != principal.subject:
+        if found is None or (not principal.covers(found["org"]) and found["created_by"] != principal.subject):
             raise NotFound("No such job.")
         return found
 

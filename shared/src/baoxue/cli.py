@@ -21,7 +21,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
     key = ensure_dev_keypair(Path(args.key or settings.jwt_public_key_file or "var/dev-jwt-key.pem"))
     token = mint_token(
         key,
-        subject=args.sub or f"demo-{args.role}-{args.org}",
+        subject=args.sub or f"demo-{'-'.join(args.role)}-{args.org}",
         roles=args.role,
         org=args.org,
         issuer=settings.jwt_issuer,
@@ -124,7 +124,9 @@ def _cmd_calendar_validate(args: argparse.Namespace) -> int:
     from baoxue.workdays import validate_arrangement_file
 
     arrangement = validate_arrangement_file(Path(args.file))
-    print(f"ok: {arrangement.year}: {len(arrangement.holidays)} holidays, {len(arrangement.workdays)} make-up days")
+    print(
+        f"ok: {arrangement.year}: {len(arrangement.holidays)} holidays, {len(arrangement.workdays)} make-up days"
+    )
     return 0
 
 
@@ -134,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="start every service on the embedded default (make run)")
     p.add_argument("--service", action="append", help="only these services (repeatable)")
-    p.add_argument("--exit-when-ready", action="store_true", help="stop again once all are ready (smoke test)")
+    p.add_argument(
+        "--exit-when-ready", action="store_true", help="stop again once all are ready (smoke test)"
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("serve", help="run one service in this process")

@@ -116,7 +116,7 @@ class TokenVerifier:
                 response = await client.get(self.jwks_url)  # type: ignore[arg-type]
                 response.raise_for_status()
             jwk_set = jwt.PyJWKSet.from_dict(response.json())
-            self._jwks = {k.key_id: k.key for k in jwk_set.keys}
+            self._jwks = {k.key_id: k.key for k in jwk_set.keys if k.key_id}
             self._jwks_fetched = time.monotonic()
         if kid not in self._jwks:
             raise Unauthenticated("The token was signed with an unknown key.", code="token_invalid")
@@ -146,7 +146,9 @@ class TokenVerifier:
         except jwt.ImmatureSignatureError:
             raise Unauthenticated("The token is not valid yet.", code="token_not_yet_valid") from None
         except (jwt.InvalidAudienceError, jwt.InvalidIssuerError):
-            raise Unauthenticated("The token was issued for another system.", code="token_wrong_audience") from None
+            raise Unauthenticated(
+                "The token was issued for another system.", code="token_wrong_audience"
+            ) from None
         except jwt.PyJWTError:
             raise Unauthenticated("The token is not valid.", code="token_invalid") from None
         return claims

@@ -18,7 +18,7 @@ def all_contracts() -> list[type[EventData]]:
     for service in SERVICES:
         module = importlib.import_module(f"baoxue.contracts.{service}")
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, EventData) and value is not EventData:
-                if getattr(value, "service", None) == service and "event" in value.__dict__:
-                    found[value.event_type()] = value
+            concrete = isinstance(value, type) and issubclass(value, EventData) and "event" in vars(value)
+            if concrete and getattr(value, "service", None) == service:
+                found[value.event_type()] = value
     return [found[k] for k in sorted(found)]

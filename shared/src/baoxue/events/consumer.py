@@ -185,7 +185,9 @@ class ConsumerRunner:
         try:
             envelope = Envelope.model_validate_json(msg.data)
         except ValidationError:
-            await self._dead_letter(raw, None, None, deliveries, stream_seq, "ValidationError", "bad_envelope")
+            await self._dead_letter(
+                raw, None, None, deliveries, stream_seq, "ValidationError", "bad_envelope"
+            )
             await msg.term()
             return
         entry = sub.by_type.get(envelope.type)
@@ -198,18 +200,30 @@ class ConsumerRunner:
             await msg.ack()
         except (PermanentEventError, ValidationError) as exc:
             code = exc.code if isinstance(exc, PermanentEventError) else "contract_mismatch"
-            await self._dead_letter(raw, envelope.id, envelope.type, deliveries, stream_seq, type(exc).__name__, code)
+            await self._dead_letter(
+                raw, envelope.id, envelope.type, deliveries, stream_seq, type(exc).__name__, code
+            )
             await msg.term()
         except Exception as exc:
             if deliveries >= self.max_deliver:
                 await self._dead_letter(
-                    raw, envelope.id, envelope.type, deliveries, stream_seq, type(exc).__name__, "delivery_limit"
+                    raw,
+                    envelope.id,
+                    envelope.type,
+                    deliveries,
+                    stream_seq,
+                    type(exc).__name__,
+                    "delivery_limit",
                 )
                 await msg.term()
             else:
                 log.info(
                     "event handling failed; will retry",
-                    extra={"event_type": envelope.type, "deliveries": deliveries, "error_type": type(exc).__name__},
+                    extra={
+                        "event_type": envelope.type,
+                        "deliveries": deliveries,
+                        "error_type": type(exc).__name__,
+                    },
                 )
                 await msg.nak(delay=backoff_delay(deliveries))
         finally:
@@ -236,8 +250,9 @@ class ConsumerRunner:
             "processed_at": utcnow(),
         }
         dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        result = await session.execute(dialect_insert(inbox).values(values).on_conflict_do_nothing())
-        return bool(getattr(result, "rowcount", 0))
+        # RETURNING, not rowcount: drivers report -1 for INSERT … ON CONFLICT DO NOTHING.
+        claim = dialect_insert(inbox).values(values).on_conflict_do_nothing().returning(inbox.c.event_id)
+        return (await session.execute(claim)).first() is not None
 
     async def _dead_letter(
         self,
@@ -282,5 +297,7 @@ class ConsumerRunner:
             return "unknown_type"
         applied = await self.apply(envelope, entry)
         async with self.db.transaction() as session:
-            await session.execute(update(table).where(table.c.id == dead_letter_id).values(replayed_at=utcnow()))
+            await session.execute(
+                update(table).where(table.c.id == dead_letter_id).values(replayed_at=utcnow())
+            )
         return "applied" if applied else "already_applied"

@@ -48,7 +48,9 @@ class Envelope(BaseModel):
     subject: str = Field(description="The aggregate's surrogate id (never personal data).")
     time: dt.datetime
     datacontenttype: Literal["application/json"] = "application/json"
-    sequence: int = Field(ge=0, description="Version of the aggregate after this event; consumers drop older.")
+    sequence: int = Field(
+        ge=0, description="Version of the aggregate after this event; consumers drop older."
+    )
     traceid: str | None = None
     data: dict[str, Any]
 

@@ -14,7 +14,6 @@ from baoxue.events.envelope import Envelope, EventData
 from baoxue.events.tables import EventTables
 from baoxue.observability import current_trace_id
 
-
 _NUDGE_FLAG = "baoxue_outbox_nudge"
 
 

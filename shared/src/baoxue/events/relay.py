@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -92,9 +94,7 @@ class OutboxRelay:
                 return 0
             acked = await self._publish(rows)
             if acked:
-                await session.execute(
-                    update(t).where(t.c.position.in_(acked)).values(published_at=utcnow())
-                )
+                await session.execute(update(t).where(t.c.position.in_(acked)).values(published_at=utcnow()))
             failed = [r.position for r in rows if r.position not in set(acked)]
             if failed:
                 await session.execute(
@@ -103,7 +103,7 @@ class OutboxRelay:
         self.published_total += len(acked)
         return len(acked)
 
-    async def _publish(self, rows: list) -> list[int]:  # type: ignore[type-arg]
+    async def _publish(self, rows: Sequence[Any]) -> list[int]:
         js = self.bus.js
         futures = []
         for row in rows:

@@ -100,7 +100,9 @@ def _start_containers(stack: contextlib.ExitStack) -> tuple[str, str]:
     from testcontainers.postgres import PostgresContainer
 
     pg: Any = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
-    nats: Any = stack.enter_context(DockerContainer("nats:2.10-alpine").with_command("-js").with_exposed_ports(4222))
+    nats: Any = stack.enter_context(
+        DockerContainer("nats:2.10-alpine").with_command("-js").with_exposed_ports(4222)
+    )
     wait_for_logs(nats, "Server is ready")
     nats_url = f"nats://{nats.get_container_host_ip()}:{nats.get_exposed_port(4222)}"
     return pg.get_connection_url(), nats_url

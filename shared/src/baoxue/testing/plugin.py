@@ -79,7 +79,9 @@ class TokenMinter:
             extra=kwargs or None,
         )
 
-    def headers(self, role: str | list[str], org: str, *, purpose: str | None = None, **kwargs: Any) -> dict[str, str]:
+    def headers(
+        self, role: str | list[str], org: str, *, purpose: str | None = None, **kwargs: Any
+    ) -> dict[str, str]:
         h = {"Authorization": f"Bearer {self.mint(role, org, **kwargs)}"}
         if purpose:
             h["X-Access-Purpose"] = purpose
@@ -128,14 +130,18 @@ class RunningService:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             async with self.ctx.db.transaction() as s:
-                left = (await s.execute(select(func.count()).where(table.c.published_at.is_(None)))).scalar_one()
+                left = (
+                    await s.execute(select(func.count()).where(table.c.published_at.is_(None)))
+                ).scalar_one()
             if left == 0:
                 return
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.spec.name}: outbox not drained")
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05
+) -> None:
     """Poll ``check`` until it returns True; fail the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -152,10 +158,12 @@ def empty_tables(url: str, metadata: MetaData) -> None:
         with engine.begin() as conn:
             names = [t.name for t in reversed(metadata.sorted_tables)]
             if engine.dialect.name == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+                conn.execute(
+                    text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+                )
             else:
                 for n in names:
-                    conn.execute(text(f'DELETE FROM "{n}"'))
+                    conn.execute(text(f'DELETE FROM "{n}"'))  # noqa: S608
     finally:
         engine.dispose()
 
@@ -212,7 +220,9 @@ class EventPublisher:
 
     bus: Any
 
-    async def publish(self, data: EventData, *, subject: str, sequence: int = 1, event_id: str | None = None) -> Envelope:
+    async def publish(
+        self, data: EventData, *, subject: str, sequence: int = 1, event_id: str | None = None
+    ) -> Envelope:
         envelope = Envelope.wrap(data, subject=subject, sequence=sequence, trace_id=None)
         if event_id:
             envelope.id = event_id
@@ -225,7 +235,9 @@ class EventPublisher:
 
 
 @pytest_asyncio.fixture
-async def event_publisher(baoxue_infra: TestInfrastructure, event_namespace: str) -> AsyncIterator[EventPublisher]:
+async def event_publisher(
+    baoxue_infra: TestInfrastructure, event_namespace: str
+) -> AsyncIterator[EventPublisher]:
     from baoxue.events.bus import EventBus
 
     bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="test-publisher")
@@ -254,5 +266,7 @@ def nats_server_factory(tmp_path: Path) -> Iterator[Callable[[], NatsServerProce
 
 def pytest_report_header(config: pytest.Config) -> str:
     db = os.environ.get("TEST_DATABASE_URL", "")
-    return f"baoxue: database={'external ' + db.split('@')[-1] if db else 'embedded/testcontainers'}, " \
-           f"nats={os.environ.get('TEST_NATS_URL') or 'embedded/testcontainers'}"
+    return (
+        f"baoxue: database={'external ' + db.split('@')[-1] if db else 'embedded/testcontainers'}, "
+        f"nats={os.environ.get('TEST_NATS_URL') or 'embedded/testcontainers'}"
+    )
