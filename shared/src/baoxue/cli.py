@@ -62,12 +62,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run(args.service or None, exit_when_ready=args.exit_when_ready)
 
 
-def _cmd_gen(args: argparse.Namespace) -> int:
-    from baoxue.synth import main as synth_main
-
-    return int(synth_main(args.rest) or 0)
-
-
 async def _with_context(service: str, work):  # type: ignore[no-untyped-def]
     from baoxue.app import build_context
 
@@ -160,9 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="private key file (default: var/dev-jwt-key.pem)")
     p.set_defaults(func=_cmd_token)
 
-    p = sub.add_parser("gen", help="generate a synthetic district (see baoxue gen --help)", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_gen)
+    sub.add_parser("gen", help="generate a synthetic district (options: baoxue gen --help)", add_help=False)
 
     p = sub.add_parser("audit", help="audit log tools")
     p.add_argument("action", choices=["verify"])
@@ -183,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gen"]:  # the generator parses its own options (argparse would reject them here)
+        from baoxue.synth import main as synth_main
+
+        return int(synth_main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return int(args.func(args) or 0)

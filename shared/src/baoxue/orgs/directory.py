@@ -170,8 +170,8 @@ class OrgDirectory:
                 raise ValueError(f"{org.code}: a department needs a department_role")
         for village in self._villages.values():
             for ref, kind in ((village.town, "town"), (village.served_by, "school_district")):
-                org = self._orgs.get(ref)
-                if org is None or org.kind != kind:
+                target = self._orgs.get(ref)
+                if target is None or target.kind != kind:
                     raise ValueError(f"village {village.code}: {ref} is not a {kind}")
 
     # ------------------------------------------------------------------ lookups
@@ -218,7 +218,7 @@ class OrgDirectory:
         return [o for o in self._orgs.values() if o.kind == "school_district"]
 
     def schools(self, kind: SchoolType | None = None, within: str | None = None) -> list[Organisation]:
-        """Schools, optionally only of one ``school_type`` and only inside scope ``within`` (see is_within)."""
+        """Schools, optionally only those of one ``school_type`` and inside scope ``within`` (is_within)."""
         return [
             o
             for o in self._orgs.values()

@@ -28,13 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--as-of", type=date.fromisoformat, default=date(2026, 8, 31), help="school-age cut-off date"
     )
-    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the generator from command-line arguments; returns the process exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the generator from command-line arguments; returns the process exit status.
+
+    A leading ``--`` (left by a parent CLI that forwards its remaining arguments) is ignored.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    args = build_parser().parse_args(arguments)
     if args.children < 0:
         print("--children must be >= 0", file=sys.stderr)
         return 2

@@ -6,14 +6,17 @@ and streams every file as it goes, so memory stays flat at millions of children.
 seed always gives the same bytes, and noise in one feed is independent of every other feed.
 """
 
+# ruff: noqa: S311 - random.Random is right here: reproducible synthetic data, nothing secret.
 from __future__ import annotations
 
 import csv
 import heapq
+import math
 import random
+import re
 from bisect import bisect
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -169,40 +172,67 @@ _BIRTH_YEAR_WEIGHTS = {  # relative births per year in the district's cohorts (p
 }
 
 
-class _RowWriter:
-    """A CSV writer for generator output: fast path for plain rows, the csv module for the rest.
+_UNSAFE_TEXT = re.compile('["\r\n,]')
 
-    Rows are joined with commas when no field needs quoting (checked per row) and written in blocks,
-    which is several times cheaper than ``csv.writer.writerow`` on every row. Fields must be ``str``.
+
+def _check_plain(texts: Iterable[str], what: str) -> None:
+    """Refuse input text with quotes, commas or line breaks, which the fast CSV path must not meet."""
+    for text in texts:
+        if _UNSAFE_TEXT.search(text):
+            raise ValueError(f"{what} {text!r} contains a quote, comma or line break")
+
+
+TOWN_CHILD_SHARES = {
+    "370406001": 0.22,
+    "370406101": 0.06,
+    "370406102": 0.08,
+    "370406103": 0.12,
+    "370406104": 0.07,
+    "370406105": 0.09,
+    "370406106": 0.08,
+    "370406107": 0.09,
+    "370406108": 0.11,
+    "370406109": 0.08,
+}
+"""Share of the district's children per town, after the town populations of the 2000 census (山城 the
+largest, 店子 the smallest), rounded; towns missing here (another directory) get 0.08."""
+
+
+class _RowWriter:
+    """A CSV writer for generator output: plain comma joins, buffered until :meth:`flush`.
+
+    Several times cheaper than ``csv.writer.writerow`` per row. Fields must be ``str`` without quotes or
+    line breaks (the generator checks its inputs once); a row whose fields contain commas is detected
+    and written through the csv module instead. ``append`` takes a line that is already joined and
+    known to be plain. The owner calls :meth:`flush` every few thousand rows.
     """
 
-    __slots__ = ("_buffer", "_csv", "_fh", "_prefix", "_terminator")
+    __slots__ = ("_csv", "_fh", "_lines", "_prefix", "_terminator", "append")
 
     def __init__(self, fh: IO[str], terminator: str = "\n", bom: bool = False) -> None:
         self._fh = fh
         self._terminator = terminator
         self._csv = csv.writer(fh, lineterminator=terminator)
-        self._buffer: list[str] = []
+        self._lines: list[str] = []
+        self.append = self._lines.append
         self._prefix = "\ufeff" if bom else ""
 
     def writerow(self, row: Sequence[str]) -> None:
         line = ",".join(row)
-        if line.count(",") != len(row) - 1 or '"' in line or "\n" in line or "\r" in line:
+        if line.count(",") != len(row) - 1:
             self.flush()
             self._csv.writerow(row)
             return
-        self._buffer.append(line)
-        if len(self._buffer) >= 2048:
-            self.flush()
+        self.append(line)
 
     def flush(self) -> None:
         if self._prefix:
             self._fh.write(self._prefix)
             self._prefix = ""
-        if self._buffer:
-            self._buffer.append("")
-            self._fh.write(self._terminator.join(self._buffer))
-            self._buffer = []
+        if self._lines:
+            self._lines.append("")
+            self._fh.write(self._terminator.join(self._lines))
+            self._lines.clear()
 
 
 class _Choice:
@@ -260,45 +290,71 @@ class _Family:
         "guardian_phone",
         "hukou_address",
         "id_address",
-        "migrant_origin",
         "mobility",
         "place",
         "surname",
     )
+    place: _Place
+    surname: str
+    id_address: str
+    """Address code of the children's ID numbers (usually the district, sometimes a neighbour)."""
+    hukou_address: str
+    current_address: str
+    mobility: str
+    """``local``, ``away`` (children enrolled elsewhere), ``hukou_only`` or ``abroad``."""
+    guardian_name: str
+    guardian_phone: str
 
     def __init__(self) -> None:
         self.children = 0
         self.categories: tuple[str, ...] = ()
-        self.migrant_origin = ""
 
 
 class _FeedWriter:
     """One department feed file of one period, with its own noise stream and duplicate-row queue."""
 
-    __slots__ = ("dept", "period", "pending", "rng", "rows", "seq", "truth", "writer")
+    __slots__ = (
+        "address_style",
+        "date_style",
+        "dept",
+        "key",
+        "pending",
+        "period",
+        "rng",
+        "rows",
+        "seq",
+        "truth",
+        "writer",
+    )
 
     def __init__(self, period: str, dept: str, writer: _RowWriter, truth: _RowWriter, seed: int) -> None:
         self.period = period
         self.dept = dept
         self.writer = writer
         self.truth = truth
+        self.key = f"{period},{dept},"
+        self.date_style = _Choice(_DATE_STYLES[dept])
+        self.address_style = _Choice(_ADDRESS_STYLES[dept])
         self.rng = random.Random(f"{seed}:{period}:{dept}")
         self.rows = 0
         self.seq = 0
         self.pending: list[tuple[int, int, list[str], str, str]] = []
 
     def add(self, row: list[str], person_id: str, noise: str) -> None:
+        """Write ``row`` (and any scheduled duplicate now due), recording who each row describes."""
         self._write(row, person_id, noise)
         while self.pending and self.pending[0][0] <= self.rows:
             _, _, dup, pid, dup_noise = heapq.heappop(self.pending)
             self._write(dup, pid, dup_noise)
 
     def schedule_duplicate(self, row: list[str], person_id: str, noise: str) -> None:
+        """Repeat ``row`` 1-200 rows later in the same file, as a batch assembled from two lists would."""
         self.seq += 1
         due = self.rows + self.rng.randint(1, 200)
         heapq.heappush(self.pending, (due, self.seq, row, person_id, noise))
 
     def flush(self) -> None:
+        """Write the duplicates still waiting (at the end of the file)."""
         while self.pending:
             _, _, dup, pid, dup_noise = heapq.heappop(self.pending)
             self._write(dup, pid, dup_noise)
@@ -306,7 +362,7 @@ class _FeedWriter:
     def _write(self, row: list[str], person_id: str, noise: str) -> None:
         self.rows += 1
         self.writer.writerow(row)
-        self.truth.writerow((self.period, self.dept, str(self.rows), person_id, noise))
+        self.truth.append(f"{self.key}{self.rows},{person_id},{noise}")
 
 
 class _Generator:
@@ -337,6 +393,8 @@ class _Generator:
                 "deferral",
             )
         }
+        self._tally: Counter[tuple[str, str, str, int]] = Counter()
+        """(categories, situation, status, age) → children; split into ``counts`` at the end."""
         self.periods = config.periods
         self.latest = self.periods[-1]
         self.person_seq = 0
@@ -350,16 +408,38 @@ class _Generator:
         self.district_primary = next((s.code for s in district_direct if s.school_type == "primary"), None)
         self._build_days()
         self._build_places()
+        _check_plain((v.name_zh for v in self.directory.villages()), "village name")
+        _check_plain((t.name_zh for t in self.directory.towns()), "town name")
+        _check_plain(
+            (*self.bank.surnames.items, *self.bank.boy.items, *self.bank.girl.items), "name character"
+        )
         self._dropout = _Choice(_DROPOUT_REASONS)
         self._placement = _Choice(_PLACEMENT_MODES)
         self._disability = _Choice(list(_DISABILITY_WEIGHTS.items()))
-        self._date_style = {d: _Choice(s) for d, s in _DATE_STYLES.items()}
         self._labels: dict[tuple[str, ...], str] = {}
-        self._address_style = {d: _Choice(s) for d, s in _ADDRESS_STYLES.items()}
+        noise = config.noise
+        self._rare_rates = (
+            noise.homophone_name,
+            noise.name_whitespace,
+            noise.missing_id,
+            noise.mistyped_id,
+            noise.full_width_id,
+            noise.id_spaces,
+            noise.wrong_sex,
+            noise.wrong_birth_date,
+            noise.duplicate_row,
+        )
+        self._p_rare = 1.0 - math.prod(1.0 - rate for rate in self._rare_rates)
+        first_weights = [
+            (i, rate * math.prod(1.0 - r for r in self._rare_rates[:i]))
+            for i, rate in enumerate(self._rare_rates)
+        ]
+        self._rare_first = _Choice(first_weights if self._p_rare > 0 else [(0, 1.0)])
 
     # ------------------------------------------------------------------ tables
 
     def _build_days(self) -> None:
+        """Every possible birth date, weighted by cohort size, split into school-age and out-of-window."""
         as_of = self.config.as_of
         start = date(as_of.year - 16, as_of.month, as_of.day) + timedelta(days=1)
         end = date(as_of.year - 5, as_of.month, as_of.day)
@@ -376,6 +456,7 @@ class _Generator:
         self._days_outside = _Choice(outside)
 
     def _build_places(self) -> None:
+        """Precompute per village: address forms and the schools its children attend."""
         d = self.directory
         prefix = "".join(str(p) for p in d.district.get("address_prefixes", ()))
         county = str(d.district.get("name_zh", ""))
@@ -383,7 +464,9 @@ class _Generator:
         for town in d.towns():
             abbr = town.aliases[-1] if town.aliases else town.name_zh
             schools = d.schools(within=town.code)
-            central = next((s.code for s in schools if s.school_type == "primary" and s.code.endswith("001")), "")
+            central = next(
+                (s.code for s in schools if s.school_type == "primary" and s.code.endswith("001")), ""
+            )
             junior = next((s.code for s in schools if s.school_type == "junior"), "")
             nine_year = next((s.code for s in schools if s.school_type == "nine_year"), None)
             for village in d.villages(town.code):
@@ -415,19 +498,8 @@ class _Generator:
                 )
 
     def _allocate(self) -> list[int]:
-        """Children per place: town shares (census-like), villages varied ±50 %, largest remainder."""
-        town_share = {
-            "370406001": 0.22,
-            "370406101": 0.06,
-            "370406102": 0.08,
-            "370406103": 0.12,
-            "370406104": 0.07,
-            "370406105": 0.09,
-            "370406106": 0.08,
-            "370406107": 0.09,
-            "370406108": 0.11,
-            "370406109": 0.08,
-        }
+        """Children per place: town shares, villages varied ±50 %, rounded by largest remainder."""
+        town_share = TOWN_CHILD_SHARES
         per_town = Counter(p.village.town for p in self.places)
         weights = [
             town_share.get(p.village.town, 0.08) / per_town[p.village.town] * self.rng.uniform(0.5, 1.5)
@@ -445,22 +517,21 @@ class _Generator:
     # ------------------------------------------------------------------ people
 
     def _new_family(self, place: _Place) -> _Family:
+        """A household in ``place``: migrant or local, where it lives, its categories and guardian."""
         rand = self.rng.random
         r = self.rates
         fam = _Family()
         fam.place = place
         fam.surname = self.bank.surname(self.rng)
         if place.is_community:
-            house = (
-                f"{int(rand() * 30) + 1}号楼{int(rand() * 4) + 1}单元{int(rand() * 6) + 1}0{int(rand() * 4) + 1}室"
-            )
+            building, unit = int(rand() * 30) + 1, int(rand() * 4) + 1
+            house = f"{building}号楼{unit}单元{int(rand() * 6) + 1}0{int(rand() * 4) + 1}室"
         else:
             house = f"{int(rand() * 180) + 1}号"
         cats: list[str] = []
         if rand() < r.migrant:
             code, origin = MIGRANT_ORIGINS[self.rng.randrange(len(MIGRANT_ORIGINS))]
             fam.id_address = code
-            fam.migrant_origin = origin
             fam.hukou_address = f"{origin}{self.rng.choice('东西南北')}关村{self.rng.randint(1, 99)}号"
             fam.current_address = place.full + house
             fam.mobility = "local"
@@ -518,17 +589,18 @@ class _Generator:
         return fam
 
     def _person_id(self) -> str:
+        """The next surrogate person id (P00000001, ...)."""
         self.person_seq += 1
         return f"P{self.person_seq:08d}"
 
     # ------------------------------------------------------------------ run
 
     def run(self) -> Manifest:
+        """Open every output file, generate the district into them and write the manifest."""
         out = self.out_dir
         for sub in ("truth", "students", *(f"feeds/{p}" for p in self.periods)):
             (out / sub).mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
-
             writers: list[_RowWriter] = []
 
             def open_csv(rel: str, header: Sequence[str], encoding: str = "utf-8") -> _RowWriter:
@@ -559,6 +631,7 @@ class _Generator:
 
             sibling = self.rates.sibling
             rand = self.rng.random
+            done = 0
             for place, n in zip(self.places, self._allocate(), strict=True):
                 family: _Family | None = None
                 for _ in range(n):
@@ -566,11 +639,21 @@ class _Generator:
                         family = self._new_family(place)
                     family.children += 1
                     self._child(family)
+                    done += 1
+                    if not done & 1023:
+                        for writer in writers:
+                            writer.flush()
             for feed in self.feeds.values():
                 feed.flush()
             for writer in writers:
                 writer.flush()
 
+        for (cats, situation, status, age), n in self._tally.items():
+            for c in cats.split(";"):
+                self.counts["category"][c] += n
+            self.counts["school_situation"][situation or "n/a"] += n
+            self.counts["registry_status"][status] += n
+            self.counts["age"][str(age)] += n
         files = {
             "truth/children.csv": self.children_rows,
             "truth/feed_rows.csv": sum(f.rows for f in self.feeds.values()),
@@ -591,10 +674,10 @@ class _Generator:
         return manifest
 
     def _child(self, fam: _Family) -> None:
+        """Create one child of ``fam`` and write everything about it: truth, feeds, 学籍, deferral."""
         rng = self.rng
         rand = rng.random
         r = self.rates
-        counts = self.counts
         place = fam.place
         person_id = self._person_id()
         sex = "M" if rand() < 0.53 else "F"
@@ -660,17 +743,15 @@ class _Generator:
         ]
         self.children_csv.writerow(row)
         self.children_rows += 1
-        for c in categories:
-            counts["category"][c] += 1
-        counts["school_situation"][situation or "n/a"] += 1
-        counts["registry_status"][status] += 1
-        counts["age"][str(day.age)] += 1
+        self._tally[
+            categories[0] if len(categories) == 1 else ";".join(categories), situation, status, day.age
+        ] += 1
         if placement:
-            counts["placement_mode"][placement] += 1
+            self.counts["placement_mode"][placement] += 1
         if reason:
-            counts["dropout_reason"][reason] += 1
+            self.counts["dropout_reason"][reason] += 1
         if disability_type:
-            counts["disability_type"][disability_type] += 1
+            self.counts["disability_type"][disability_type] += 1
 
         person = _Person(
             person_id,
@@ -751,7 +832,13 @@ class _Generator:
         x = rand()
         p_out = r.not_in_school * factor
         if x < p_out:
-            return "not_in_school", self._school(fam, grade), "", self._dropout_reason(fam, age, categories), grade
+            return (
+                "not_in_school",
+                self._school(fam, grade),
+                "",
+                self._dropout_reason(fam, age, categories),
+                grade,
+            )
         x -= p_out
         if age == 6 and x < r.deferred * 9:
             return "deferred", "", "", "", grade
@@ -764,6 +851,7 @@ class _Generator:
         return "enrolled_local", self._school(fam, grade), "", "", grade
 
     def _dropout_reason(self, fam: _Family, age: int, categories: list[str]) -> str:
+        """A plausible dropout reason: work and marriage only from 13, 无人监管 only if left behind."""
         for _ in range(10):
             reason = str(self._dropout.draw(self.rng.random()))
             if reason == "working" and age < 13:
@@ -778,12 +866,19 @@ class _Generator:
         return "learning_weariness"
 
     def _school(self, fam: _Family, grade: int) -> str:
+        """A school for a child of ``fam`` in ``grade``: usually the village's primary or town's junior."""
         choice = fam.place.primary if grade <= 6 else fam.place.junior
         return str(choice.draw(self.rng.random()))
 
     # ------------------------------------------------------------------ outputs
 
     def _feeds_for(self, p: _Person, status: str, migrant: bool) -> None:
+        """Put ``p`` into the feeds of every department and period that would list the child.
+
+        Police list every registered child (most migrants too, from residence permits); children who
+        died or moved out are gone from the latest police list except for stale rows. The other
+        departments list their category, each missing a few eligible children per period.
+        """
         r = self.rates
         rand = self.rng.random
         cats = p.categories
@@ -805,6 +900,17 @@ class _Generator:
             if civil and rand() < r.department_coverage:
                 self._feed_row(self.feeds[period, "civil"], p, civil)
 
+    def _draw_rare(self, rand: Callable[[], float]) -> list[bool]:
+        """Independent draws of the rare noise kinds, conditioned on at least one occurring.
+
+        Picks the first kind that occurs (by its exact conditional probability), then draws the later
+        kinds independently. Together with the gate ``rand() < self._p_rare`` (the chance that any
+        occurs) this equals one independent draw per kind, at one random number for the ~90 % clean rows.
+        """
+        rates = self._rare_rates
+        first: int = self._rare_first.draw(rand())
+        return [i == first or (i > first and rand() < rate) for i, rate in enumerate(rates)]
+
     def _feed_row(self, feed: _FeedWriter, p: _Person, cats: tuple[str, ...]) -> None:
         """Render one person as a row of ``feed``'s department, with that feed's noise."""
         rng = feed.rng
@@ -812,23 +918,31 @@ class _Generator:
         n = self.noise
         dept = feed.dept
         kinds: list[str] = []
+        if rand() < self._p_rare:
+            homophone, whitespace, missing, mistyped, fullwidth, spaces, bad_sex, bad_birth, dup = (
+                self._draw_rare(rand)
+            )
+        else:
+            homophone = whitespace = missing = mistyped = fullwidth = spaces = bad_sex = bad_birth = dup = (
+                False
+            )
 
         name = p.name
-        if rand() < n.homophone_name:
+        if homophone:
             variant = self.bank.homophone_variant(name, p.surname_len, rng)
             if variant != name:
                 name = variant
                 kinds.append("homophone_name")
-        if rand() < n.name_whitespace:
+        if whitespace:
             name = nz.name_with_whitespace(name, p.surname_len, rng)
             kinds.append("name_whitespace")
 
         id_number = p.id_number
-        if rand() < n.missing_id:
+        if missing:
             id_number = rng.choice(nz.MISSING_ID_VALUES)
             kinds.append("missing_id")
         else:
-            if rand() < n.mistyped_id:
+            if mistyped:
                 if rand() < 0.6:
                     id_number = nz.typo_digit(id_number, rng)
                     kinds.append("typo_id")
@@ -838,23 +952,23 @@ class _Generator:
             if id_number[-1] == "X" and rand() < n.lowercase_x:
                 id_number = id_number[:-1] + "x"
                 kinds.append("lowercase_x")
-            if rand() < n.full_width_id:
+            if fullwidth:
                 id_number = nz.full_width(id_number)
                 kinds.append("full_width_id")
-            if rand() < n.id_spaces:
+            if spaces:
                 id_number = nz.spaced_id(id_number, rng)
                 kinds.append("id_spaces")
 
         sex = p.sex
-        if rand() < n.wrong_sex:
+        if bad_sex:
             sex = "F" if sex == "M" else "M"
             kinds.append("wrong_sex")
         born = p.day.born
-        shifted = rand() < n.wrong_birth_date
+        shifted = bad_birth
         if shifted:
             born = nz.wrong_birth_date(born)
             kinds.append("wrong_birth_date")
-        style = self._date_style[dept].draw(rand())
+        style = feed.date_style.draw(rand())
         birth = p.day.iso if style == "iso" and not shifted else nz.format_date(born, style)
 
         fam = p.family
@@ -867,9 +981,11 @@ class _Generator:
                 hukou += fam.hukou_address[len(place.full) :]
             kinds.append("abbreviated_address")
         else:
-            address_style = self._address_style[dept].draw(rand())
-            base = place.full if address_style == "full" else (
-                place.county if address_style == "county" else place.town_level
+            address_style = feed.address_style.draw(rand())
+            base = (
+                place.full
+                if address_style == "full"
+                else (place.county if address_style == "county" else place.town_level)
             )
             hukou = base + fam.hukou_address[len(place.full) :]
         current = p.current_address
@@ -907,7 +1023,7 @@ class _Generator:
         for k in kinds:
             self.counts["noise"][k] += 1
         feed.add(row, p.person_id, noise)
-        if rand() < n.duplicate_row:
+        if dup:
             self.counts["noise"]["duplicate_row"] += 1
             feed.schedule_duplicate(row, p.person_id, f"{noise};duplicate_row" if noise else "duplicate_row")
 
@@ -944,14 +1060,24 @@ class _Generator:
         if rand() < self.noise.xueji_homophone_name:
             name = self.bank.homophone_variant(name, p.surname_len, self.rng)
         self.xueji.writerow(
-            (number, id_number, name, "男" if p.sex == "M" else "女", p.day.iso, school_code, str(grade), xstatus)
+            (
+                number,
+                id_number,
+                name,
+                "男" if p.sex == "M" else "女",
+                p.day.iso,
+                school_code,
+                str(grade),
+                xstatus,
+            )
         )
         self.xueji_rows += 1
-        self.xueji_truth.writerow((str(self.xueji_rows), p.person_id))
+        self.xueji_truth.append(f"{self.xueji_rows},{p.person_id}")
         self.counts["student_number_kind"][kind] += 1
         self.counts["xueji_status"][xstatus] += 1
 
     def _deferral(self, p: _Person, kind: str, disabled: bool) -> None:
+        """The parents' written deferral/exemption application, filed early September."""
         reason = "disability" if disabled else "illness"
         if reason == "disability":
             evidence = "残疾人证" if self.rng.random() < 0.6 else "区残疾儿童入学鉴定意见"
@@ -960,7 +1086,14 @@ class _Generator:
         applied = date(self.config.as_of.year, 9, self.rng.randint(1, 10)).isoformat()
         served_by = p.family.place.village.served_by
         self.deferrals.writerow(
-            (p.person_id, "deferral" if kind == "deferred" else "exemption", reason, evidence, applied, served_by)
+            (
+                p.person_id,
+                "deferral" if kind == "deferred" else "exemption",
+                reason,
+                evidence,
+                applied,
+                served_by,
+            )
         )
         self.deferral_rows += 1
         self.counts["deferral"][f"{kind}:{reason}"] += 1
@@ -993,48 +1126,21 @@ class _Generator:
             self._feed_row(self.feeds[period, "police"], dup, ("resident",))
 
 
+@dataclass(slots=True)
 class _Person:
     """What the output writers need about one generated child."""
 
-    __slots__ = (
-        "categories",
-        "current_address",
-        "day",
-        "disability_grade",
-        "disability_type",
-        "family",
-        "id_number",
-        "name",
-        "person_id",
-        "sex",
-        "surname_len",
-    )
-
-    def __init__(
-        self,
-        person_id: str,
-        name: str,
-        surname_len: int,
-        id_number: str,
-        sex: str,
-        day: _Day,
-        current_address: str,
-        categories: list[str],
-        disability_type: str,
-        disability_grade: str,
-        family: _Family,
-    ) -> None:
-        self.person_id = person_id
-        self.name = name
-        self.surname_len = surname_len
-        self.id_number = id_number
-        self.sex = sex
-        self.day = day
-        self.current_address = current_address
-        self.categories = categories
-        self.disability_type = disability_type
-        self.disability_grade = disability_grade
-        self.family = family
+    person_id: str
+    name: str
+    surname_len: int
+    id_number: str
+    sex: str
+    day: _Day
+    current_address: str
+    categories: list[str]
+    disability_type: str
+    disability_grade: str
+    family: _Family
 
 
 def generate_district(config: SynthConfig, out_dir: Path) -> Manifest:

@@ -14,9 +14,12 @@ OVERFLOW_CODES = ("370811", "370812", "370826", "370883", "371321", "371322", "3
 """Other Shandong county codes used only when a (code, birth date, sex) runs out of sequence numbers."""
 
 PHONE_PREFIXES = (
-    "130 131 132 133 134 135 136 137 138 139 150 151 152 153 155 156 157 158 159 "
-    "166 173 176 177 180 181 182 183 184 185 186 187 188 189 191 193 195 198 199"
-).split()
+    *(f"13{d}" for d in range(10)),
+    *("150", "151", "152", "153", "155", "156", "157", "158", "159"),
+    *("166", "173", "176", "177"),
+    *(f"18{d}" for d in range(10)),
+    *("191", "193", "195", "198", "199"),
+)
 
 
 def _check_character() -> Callable[[str], str]:
