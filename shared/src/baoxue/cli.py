@@ -124,6 +124,18 @@ def _cmd_calendar_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_asyncapi(args: argparse.Namespace) -> int:
+    from baoxue.asyncapi import build_document
+
+    text = json.dumps(build_document(), ensure_ascii=False, indent=2) + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baoxue", description="Baoxue (保学) command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", required=True)
     p.add_argument("ids", nargs="*", type=int)
     p.set_defaults(func=_cmd_deadletters)
+
+    p = sub.add_parser("asyncapi", help="write the AsyncAPI document of every event (from the contracts)")
+    p.add_argument("--out", default="docs/asyncapi.json")
+    p.set_defaults(func=_cmd_asyncapi)
 
     p = sub.add_parser("calendar", help="validate a year's State Council holiday arrangement file")
     p.add_argument("action", choices=["validate"])
