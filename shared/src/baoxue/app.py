@@ -51,7 +51,13 @@ def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContex
     """Wire the collaborators of a service from its settings (no I/O yet)."""
     self_test()
     db = Database(settings.resolved_database_url())
-    bus = EventBus(settings.nats_url, namespace=settings.event_namespace, client_name=f"baoxue-{spec.name}")
+    bus = EventBus(
+        settings.nats_url,
+        namespace=settings.event_namespace,
+        client_name=f"baoxue-{spec.name}",
+        replicas=settings.stream_replicas,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
+    )
     keys = keys_from_setting(settings.pii_keys)
     import base64
 
@@ -166,7 +172,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         ctx.tasks.append(asyncio.create_task(_connect_and_start_events(ctx), name="events"))
         ctx.tasks.append(asyncio.create_task(_keep_running("audit-sealer", lambda: _seal_audit(ctx))))
         for i, job in enumerate(spec.background):
-            ctx.tasks.append(asyncio.create_task(_keep_running(f"background-{i}", functools.partial(job, ctx))))
+            ctx.tasks.append(
+                asyncio.create_task(_keep_running(f"background-{i}", functools.partial(job, ctx)))
+            )
         log.info("service started", extra={"port": settings.port, "namespace": settings.event_namespace})
         try:
             yield

@@ -40,6 +40,10 @@ class ServiceSettings(BaseSettings):
         description="First token of every NATS subject and stream name; tests give each run its own.",
         pattern=r"^[a-z][a-z0-9_]{0,30}$",
     )
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="JetStream replicas per stream (3 in production)"
+    )
+    duplicate_window_seconds: float = 600.0
     relay_enabled: bool = True
     consumers_enabled: bool = True
     max_deliver: int = 8
@@ -86,7 +90,9 @@ class ServiceSettings(BaseSettings):
             if self.jwt_jwks_url is None and self.jwt_public_key_file == DEV_JWT_KEY_FILE:
                 weak.append("jwt_jwks_url")
             if weak:
-                raise ValueError(f"development secrets are not allowed in {self.environment}: {', '.join(weak)}")
+                raise ValueError(
+                    f"development secrets are not allowed in {self.environment}: {', '.join(weak)}"
+                )
         return self
 
     def resolved_database_url(self) -> str:
