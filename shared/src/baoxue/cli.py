@@ -124,6 +124,18 @@ def _cmd_calendar_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pii_rotate(args: argparse.Namespace) -> int:
+    from baoxue.pii.rotation import rotate_all
+
+    async def work(ctx):  # type: ignore[no-untyped-def]
+        return await rotate_all(ctx.db, ctx.cipher, ctx.spec.encrypted_columns)
+
+    for name in args.service or installed_services():
+        counts = asyncio.run(_with_context(name, work))
+        print(f"{name}: re-encrypted under the active key: {counts or 'no encrypted columns declared'}")
+    return 0
+
+
 def _cmd_asyncapi(args: argparse.Namespace) -> int:
     from baoxue.asyncapi import build_document
 
@@ -178,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", required=True)
     p.add_argument("ids", nargs="*", type=int)
     p.set_defaults(func=_cmd_deadletters)
+
+    p = sub.add_parser("pii", help="personal-data key rotation: re-encrypt under the active key")
+    p.add_argument("action", choices=["rotate"])
+    p.add_argument("--service", action="append")
+    p.set_defaults(func=_cmd_pii_rotate)
 
     p = sub.add_parser("asyncapi", help="write the AsyncAPI document of every event (from the contracts)")
     p.add_argument("--out", default="docs/asyncapi.json")

@@ -23,6 +23,7 @@ from baoxue.idempotency import IdempotencyStore
 from baoxue.jobs import JobRunner
 from baoxue.orgs.directory import OrgDirectory
 from baoxue.pii.crypto import BlindIndex, FieldCipher
+from baoxue.pii.rotation import EncryptedColumn
 from baoxue.settings import ServiceSettings
 from baoxue.tables import MechanismTables
 
@@ -48,6 +49,7 @@ class ServiceSpec:
     background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
     on_startup: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
     problem_titles: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    encrypted_columns: Sequence[EncryptedColumn] = ()
     version: str = "0.1.0"
 
 
