@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from registry.feeds.router import router as feeds_router
+
+ROUTERS: list[APIRouter] = [feeds_router]

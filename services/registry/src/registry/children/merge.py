@@ -1,0 +1,213 @@
+"""Set-based merge of a staged feed batch into the child records (SQL over ``feed_rows``, no ORM objects).
+
+Every statement works on the whole batch at once and runs unchanged on SQLite and PostgreSQL. The
+steps run inside the caller's transaction, in this order: resolve rows to existing children by blind
+index, register new children, update contact values, record provenance, open conflicts, confirm and
+lapse category flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.db import UTCDateTime, utcnow
+from registry.feeds.columns import CATEGORIES
+
+# Identity attributes keep their first value; a differing assertion is a conflict for review.
+IDENTITY_ATTRIBUTES = ("name", "sex", "birth_date", "hukou_village")
+# Every attribute whose provenance is kept (column of feed_rows → attribute name).
+PROVENANCE = {
+    "name": "name",
+    "sex": "sex",
+    "birth_date": "CAST(birth_date AS VARCHAR(10))",
+    "hukou_address": "hukou_address",
+    "hukou_village": "hukou_village",
+    "current_address": "current_address",
+    "guardian_name": "guardian_name",
+    "guardian_phone": "guardian_phone",
+    "disability_type": "disability_type",
+    "disability_grade": "disability_grade",
+}
+ACCEPTED = "batch_id = :b AND outcome = 'accepted'"
+
+
+def _now_param(sql: str) -> Any:
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+async def resolve_by_id(session: AsyncSession, batch_id: str) -> None:
+    """Rows whose ID number is already known point at that child (or the record it was merged into)."""
+    await session.execute(
+        text(
+            "UPDATE feed_rows SET link = 'id', child_id = (SELECT COALESCE(c.merged_into, c.id) FROM children c "
+            "WHERE c.id_blind = feed_rows.id_blind) "
+            f"WHERE {ACCEPTED} AND id_blind IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM children c WHERE c.id_blind = feed_rows.id_blind)"
+        ),
+        {"b": batch_id},
+    )
+
+
+async def register_new(session: AsyncSession, batch_id: str, *, district: str, with_id: bool) -> int:
+    """Insert a child for every accepted row still without one (``with_id``: rows with/without an ID number).
+
+    New children start at version 0: the snapshot step announces them (ChildRegistered) and sets 1.
+    """
+    id_clause = "id_blind IS NOT NULL" if with_id else "id_blind IS NULL"
+    where = f"{ACCEPTED} AND child_id IS NULL AND {id_clause}"
+    result = await session.execute(
+        _now_param(
+            "INSERT INTO children (id, id_blind, id_cipher, name, name_pinyin, sex, birth_date, district, "
+            "hukou_address, hukou_town, hukou_village, hukou_school_district, current_address, guardian_name, "
+            "guardian_phone, disability_type, disability_grade, categories, sources, status, needs_review, "
+            "version, first_batch_id, created_at, updated_at) "
+            "SELECT candidate_id, id_blind, id_cipher, name, name_pinyin, sex, COALESCE(id_birth_date, birth_date), "
+            ":district, hukou_address, hukou_town, hukou_village, hukou_school_district, current_address, "
+            "guardian_name, guardian_phone, disability_type, disability_grade, ',', ',', 'active', :no, 0, "
+            f"batch_id, :now, :now FROM feed_rows WHERE {where}"
+        ),
+        {"b": batch_id, "district": district, "now": utcnow(), "no": False},
+    )
+    await session.execute(text(f"UPDATE feed_rows SET child_id = candidate_id, link = 'new' WHERE {where}"), {"b": batch_id})
+    return int(result.rowcount or 0)
+
+
+async def update_contact_values(session: AsyncSession, batch_id: str, *, department: str) -> None:
+    """Contact values (current address, guardian) follow the latest feed; identity values only fill gaps."""
+    latest = {"current_address": "current_address", "guardian_name": "guardian_name", "guardian_phone": "guardian_phone"}
+    fill = {"name": "name", "name_pinyin": "name_pinyin", "sex": "sex", "hukou_address": "hukou_address",
+            "hukou_town": "hukou_town", "hukou_village": "hukou_village", "hukou_school_district": "hukou_school_district"}
+    if department == "dpf":
+        latest |= {"disability_type": "disability_type", "disability_grade": "disability_grade"}
+    sets = [
+        f"{col} = COALESCE((SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b AND r.outcome = 'accepted' "
+        f"AND r.child_id = children.id), {col})"
+        for col, src in latest.items()
+    ] + [
+        f"{col} = COALESCE({col}, (SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b "
+        f"AND r.outcome = 'accepted' AND r.child_id = children.id))"
+        for col, src in fill.items()
+    ]
+    await session.execute(
+        text(
+            f"UPDATE children SET {', '.join(sets)} WHERE id IN "
+            "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND outcome = 'accepted' AND link = 'id')"
+        ),
+        {"b": batch_id},
+    )
+
+
+async def record_provenance(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
+    """One assertion row per (child, attribute, department, value): first and last batch and period."""
+    for attribute, expr in PROVENANCE.items():
+        await session.execute(
+            text(
+                "INSERT INTO child_attributes (child_id, attribute, value, department, first_batch_id, "
+                "first_period, last_batch_id, last_period) "
+                f"SELECT DISTINCT child_id, :attr, {expr}, :dept, :b, :p, :b, :p FROM feed_rows "
+                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND {expr} IS NOT NULL "
+                "ON CONFLICT (child_id, attribute, department, value) DO UPDATE SET "
+                "last_batch_id = excluded.last_batch_id, last_period = CASE WHEN excluded.last_period > "
+                "child_attributes.last_period THEN excluded.last_period ELSE child_attributes.last_period END"
+            ),
+            {"b": batch_id, "attr": attribute, "dept": department, "p": period},
+        )
+
+
+async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
+    """A review item for every identity attribute of a touched child that now has two or more values."""
+    attrs = ", ".join(f"'{a}'" for a in IDENTITY_ATTRIBUTES)
+    result = await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
+            "SELECT 'conflict', 'open', a.child_id, a.attribute, :b, '{}', MAX(c.hukou_town), :now "
+            "FROM child_attributes a JOIN children c ON c.id = a.child_id "
+            f"WHERE a.attribute IN ({attrs}) AND a.child_id IN "
+            "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND child_id IS NOT NULL) "
+            "GROUP BY a.child_id, a.attribute HAVING COUNT(DISTINCT a.value) > 1 AND NOT EXISTS "
+            "(SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id AND ri.attribute = a.attribute "
+            "AND ri.kind = 'conflict' AND ri.status = 'open')"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
+    await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
+            "SELECT 'address_unmatched', 'open', child_id, :b, '{}', NULL, :now FROM feed_rows "
+            f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || reasons || ',') LIKE '%,address_unmatched,%'"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
+    await session.execute(
+        text(
+            "UPDATE children SET needs_review = :yes WHERE id IN "
+            "(SELECT child_id FROM review_items WHERE batch_id = :b AND status = 'open')"
+        ),
+        {"b": batch_id, "yes": True},
+    )
+    return int(result.rowcount or 0)
+
+
+async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
+    """Upsert the category flags the batch asserts: new ones from this period, known ones confirmed again."""
+    for category in CATEGORIES:
+        await session.execute(
+            text(
+                "INSERT INTO child_flags (child_id, category, department, valid_from, first_batch_id, "
+                "last_confirmed, last_batch_id, status) "
+                "SELECT DISTINCT child_id, :cat, :dept, :p, :b, :p, :b, 'active' FROM feed_rows "
+                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE :pattern "
+                "ON CONFLICT (child_id, category, department) DO UPDATE SET "
+                "valid_from = CASE WHEN child_flags.status = 'lapsed' THEN excluded.valid_from "
+                "ELSE child_flags.valid_from END, status = 'active', lapsed_period = NULL, lapsed_batch_id = NULL, "
+                "last_confirmed = CASE WHEN excluded.last_confirmed > child_flags.last_confirmed "
+                "THEN excluded.last_confirmed ELSE child_flags.last_confirmed END, "
+                "last_batch_id = excluded.last_batch_id"
+            ),
+            {"b": batch_id, "cat": category, "dept": department, "p": period, "pattern": f"%,{category},%"},
+        )
+
+
+async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> int:
+    """Flags this department asserted for an earlier period but not in this later one lapse (listed for review)."""
+    result = await session.execute(
+        text(
+            "UPDATE child_flags SET status = 'lapsed', lapsed_period = :p, lapsed_batch_id = :b "
+            "WHERE department = :dept AND status = 'active' AND last_confirmed < :p"
+        ),
+        {"b": batch_id, "dept": department, "p": period},
+    )
+    await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
+            "SELECT 'flag_lapsed', 'open', f.child_id, f.category, :b, '{}', c.hukou_town, :now "
+            "FROM child_flags f JOIN children c ON c.id = f.child_id WHERE f.lapsed_batch_id = :b"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
+    return int(result.rowcount or 0)
+
+
+async def touched_children(session: AsyncSession, batch_id: str) -> list[str]:
+    """Every child whose snapshot the batch may have changed."""
+    rows = await session.execute(
+        text(
+            "SELECT child_id FROM feed_rows WHERE batch_id = :b AND child_id IS NOT NULL "
+            "UNION SELECT child_id FROM child_flags WHERE lapsed_batch_id = :b "
+            "UNION SELECT c.merged_into FROM children c JOIN feed_rows r ON r.child_id = c.id "
+            "WHERE r.batch_id = :b AND c.merged_into IS NOT NULL"
+        ),
+        {"b": batch_id},
+    )
+    return [r[0] for r in rows]
+
+
+def period_end(period: str) -> dt.date:
+    """The last day of a feed period's month (feeds are due by the end of March and September)."""
+    year, month = int(period[:4]), int(period[5:7])
+    first_next = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return first_next - dt.timedelta(days=1)

@@ -1,0 +1,115 @@
+"""Child snapshots: recompute the denormalised categories/sources, bump versions, publish events in bulk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.contracts.registry import ChildRegistered, ChildUpdated
+from baoxue.db import utcnow
+from baoxue.events.envelope import EventData
+from baoxue.events.outbox import Outbox
+from registry.children.models import Child, ChildAttribute, ChildFlag
+
+CHUNK = 1000
+_children = Child.__table__  # type: ignore[attr-defined]
+_flags = ChildFlag.__table__  # type: ignore[attr-defined]
+_attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
+
+
+def _packed(values: Sequence[str]) -> str:
+    return "," + ",".join(values) + ("," if values else "")
+
+
+async def refresh_snapshots(session: AsyncSession, outbox: Outbox, child_ids: Sequence[str]) -> tuple[int, int]:
+    """Recompute the snapshot of each child; publish ChildRegistered (version 0 → 1) or ChildUpdated (changed).
+
+    A record merged into another (status ``duplicate``) lends its flags and sources to the survivor.
+    Returns (registered, updated).
+    """
+    registered = updated = 0
+    ids = list(dict.fromkeys(child_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        rows = (await session.execute(select(_children).where(_children.c.id.in_(chunk)))).mappings().all()
+        members = defaultdict(set)
+        for row in rows:
+            members[row["id"]].add(row["id"])
+        merged = await session.execute(
+            select(_children.c.id, _children.c.merged_into).where(_children.c.merged_into.in_(chunk))
+        )
+        for mid, survivor in merged:
+            members[survivor].add(mid)
+        all_ids = {m for group in members.values() for m in group}
+        owner = {m: s for s, group in members.items() for m in group}
+        categories: dict[str, set[str]] = defaultdict(set)
+        for cid, category in await session.execute(
+            select(_flags.c.child_id, _flags.c.category).where(
+                _flags.c.child_id.in_(all_ids), _flags.c.status == "active"
+            )
+        ):
+            categories[owner[cid]].add(category)
+        sources: dict[str, set[str]] = defaultdict(set)
+        for cid, department in await session.execute(
+            select(_attrs.c.child_id, _attrs.c.department).where(_attrs.c.child_id.in_(all_ids)).distinct()
+        ):
+            sources[owner[cid]].add(department)
+        events: list[tuple[EventData, str, int]] = []
+        changes: list[dict[str, Any]] = []
+        now = utcnow()
+        for row in rows:
+            cid = row["id"]
+            cats = sorted(categories[cid])
+            srcs = sorted(sources[cid])
+            data: dict[str, Any] = {
+                "child_id": cid,
+                "id_blind_index": row["id_blind"],
+                "birth_date": row["birth_date"],
+                "sex": row["sex"],
+                "hukou_town": row["hukou_town"],
+                "hukou_village": row["hukou_village"],
+                "hukou_school_district": row["hukou_school_district"],
+                "categories": cats,
+                "disability_type": row["disability_type"],
+                "disability_grade": row["disability_grade"],
+                "status": row["status"],
+                "sources": srcs,
+            }
+            digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+            if row["version"] > 0 and digest == row["snapshot_hash"]:
+                continue
+            version = row["version"] + 1
+            if row["version"] == 0:
+                if row["status"] == "duplicate":  # linked before anyone heard of it: nothing to announce
+                    events_needed = False
+                else:
+                    events_needed = True
+                    registered += 1
+                cls: type[ChildRegistered] | type[ChildUpdated] = ChildRegistered
+            else:
+                events_needed = True
+                updated += 1
+                cls = ChildUpdated
+            changes.append(
+                {"cid": cid, "c": _packed(cats), "s": _packed(srcs), "v": version, "h": digest, "u": now}
+            )
+            if events_needed:
+                events.append((cls(**data), cid, version))
+        if changes:
+            await session.execute(
+                update(_children)
+                .where(_children.c.id == bindparam("cid"))
+                .values(
+                    categories=bindparam("c"), sources=bindparam("s"), version=bindparam("v"),
+                    snapshot_hash=bindparam("h"), updated_at=bindparam("u"),
+                ),
+                changes,
+            )
+        await outbox.add_many(session, events)
+    return registered, updated

@@ -1,0 +1,142 @@
+"""The feed job: read → validate (in a worker thread) → stage (multi-row inserts) → merge (SQL) → events.
+
+Staging happens in short transactions so progress is visible; the merge of a commit batch runs in
+one transaction, so a batch is applied completely or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from baoxue.contracts.registry import FeedCompleted
+from baoxue.db import utcnow
+from baoxue.jobs import JobProgress
+from baoxue.service import ServiceContext
+from registry.children import merge
+from registry.children.models import ReviewItem
+from registry.children.snapshots import refresh_snapshots
+from registry.feeds.models import FeedBatch, FeedRow
+from registry.feeds.parsing import FeedFormat, Row, read_rows
+from registry.feeds.reasons import severity
+from registry.feeds.validation import RowValidator
+from registry.linkage.matching import link_batch
+
+log = logging.getLogger(__name__)
+CHUNK = 2000
+_batches = FeedBatch.__table__  # type: ignore[attr-defined]
+_rows = FeedRow.__table__  # type: ignore[attr-defined]
+_reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+_COLUMNS = [c.name for c in _rows.columns]
+
+
+def _validate_chunk(validator: RowValidator, rows: Iterator[Row]) -> list[dict[str, Any]]:
+    out = []
+    for number, cells, malformed in itertools.islice(rows, CHUNK):
+        staged = validator.validate(number, cells, malformed=malformed)
+        out.append({c: staged.get(c) for c in _COLUMNS} | {"reasons": staged["reasons"]})
+    return out
+
+
+async def run_feed_job(
+    ctx: ServiceContext,
+    progress: JobProgress,
+    *,
+    batch_id: str,
+    path: Path,
+    fmt: FeedFormat,
+    encoding: str | None,
+    rows_expected: int,
+    department: str,
+    period: str,
+    mode: str,
+    cutoff: dt.date,
+    actor: str,
+) -> dict[str, Any]:
+    """Process one batch; returns the job result (counts). Marks the batch failed if anything raises."""
+    try:
+        return await _run(ctx, progress, batch_id=batch_id, path=path, fmt=fmt, encoding=encoding,
+                          rows_expected=rows_expected, department=department, period=period, mode=mode,
+                          cutoff=cutoff, actor=actor)
+    except Exception as exc:
+        import traceback; traceback.print_exc()  # DEBUG
+        async with ctx.db.transaction() as session:
+            await session.execute(
+                update(_batches).where(_batches.c.id == batch_id)
+                .values(status="failed", error_code=getattr(exc, "code", type(exc).__name__)[:60], completed_at=utcnow())
+            )
+        raise
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _run(
+    ctx: ServiceContext, progress: JobProgress, *, batch_id: str, path: Path, fmt: FeedFormat,
+    encoding: str | None, rows_expected: int, department: str, period: str, mode: str, cutoff: dt.date, actor: str,
+) -> dict[str, Any]:
+    async with ctx.db.transaction() as session:
+        await session.execute(update(_batches).where(_batches.c.id == batch_id).values(status="running"))
+    validator = RowValidator(department, cutoff, ctx.directory, ctx.cipher, ctx.blind_index, batch_id)
+    rows = read_rows(path, fmt, encoding)
+    counts = {"rows_total": 0, "accepted": 0, "rejected": 0, "warnings": 0}
+    while True:
+        staged = await asyncio.to_thread(_validate_chunk, validator, rows)
+        if not staged:
+            break
+        for r in staged:
+            counts["rows_total"] += 1
+            counts["accepted" if r["outcome"] == "accepted" else "rejected"] += 1
+            if r["outcome"] == "accepted" and r["reasons"]:
+                counts["warnings"] += any(severity(c) != "error" for c in r["reasons"].split(","))
+        async with ctx.db.transaction() as session:
+            await session.execute(insert(_rows), staged)
+        await progress.report(0.8 * counts["rows_total"] / max(rows_expected, 1), counts)
+    await progress.report(0.8, counts, force=True)
+
+    result: dict[str, Any] = dict(counts)
+    async with ctx.db.transaction() as session:
+        if mode == "commit":
+            result |= await _apply(ctx, session, batch_id=batch_id, department=department, period=period, actor=actor)
+        await session.execute(
+            update(_batches).where(_batches.c.id == batch_id).values(
+                status="completed" if mode == "commit" else "validated", completed_at=utcnow(),
+                **{k: result.get(k, 0) for k in ("rows_total", "accepted", "rejected", "warnings",
+                                                 "children_registered", "children_updated", "linked", "review_items")},
+            )
+        )
+        if mode == "commit":
+            await ctx.outbox.add(
+                session,
+                FeedCompleted(batch_id=batch_id, department=department, period=period, rows_total=result["rows_total"],
+                              accepted=result["accepted"], rejected=result["rejected"], warnings=result["warnings"],
+                              children_registered=result["children_registered"],
+                              children_updated=result["children_updated"]),
+                subject=batch_id, sequence=1,
+            )
+    log.info("feed batch processed", extra={"batch_id": batch_id, "mode": mode, **counts})
+    return {"batch_id": batch_id, "counts": result}
+
+
+async def _apply(ctx: ServiceContext, session: Any, *, batch_id: str, department: str, period: str, actor: str) -> dict[str, int]:
+    district = ctx.directory.district_code
+    await merge.resolve_by_id(session, batch_id)
+    await merge.register_new(session, batch_id, district=district, with_id=True)
+    await merge.register_new(session, batch_id, district=district, with_id=False)
+    linked = await link_batch(session, batch_id, actor=actor)
+    await merge.update_contact_values(session, batch_id, department=department)
+    await merge.record_provenance(session, batch_id, department=department, period=period)
+    await merge.confirm_flags(session, batch_id, department=department, period=period)
+    await merge.lapse_flags(session, batch_id, department=department, period=period)
+    await merge.open_conflicts(session, batch_id)
+    touched = await merge.touched_children(session, batch_id)
+    registered, updated = await refresh_snapshots(session, ctx.outbox, touched)
+    review_count = (await session.execute(select(func.count()).where(_reviews.c.batch_id == batch_id))).scalar_one()
+    return {"children_registered": registered, "children_updated": updated, "linked": linked.auto,
+            "review_items": int(review_count)}

@@ -1,0 +1,217 @@
+"""Reading a submitted feed: CSV (UTF-8 or GBK), Excel .xlsx, JSON and NDJSON, streamed from a file.
+
+:func:`inspect_feed` runs before the batch is accepted and turns broken files (wrong encoding, missing
+columns, truncation, oversized rows) into problem details; :func:`read_rows` yields the rows for the job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from openpyxl import load_workbook
+
+from baoxue.errors import Problem
+from registry.feeds.columns import FIELDS, HEADERS, REQUIRED_HEADERS
+
+FeedFormat = Literal["csv", "xlsx", "json", "ndjson"]
+ENCODINGS = ("utf-8-sig", "gb18030")
+MAX_ROW_BYTES = 16_384
+
+Row = tuple[int, dict[str, Any], bool]  # row number (1 = first data row), field → cell, malformed
+
+
+@dataclass(frozen=True)
+class FeedShape:
+    encoding: str | None
+    rows: int
+
+
+def _problem(code: str, detail: str, status: int = 422, **ext: Any) -> Problem:
+    return Problem(detail, code=code, status=status, **ext)
+
+
+def _field_of(header: str) -> str | None:
+    header = header.strip().lstrip("\ufeff")
+    if header in HEADERS:
+        return HEADERS[header]
+    return header if header in FIELDS else None
+
+
+def _check_header(header: list[str]) -> list[str | None]:
+    fields = [_field_of(h) for h in header]
+    missing = [h for h in REQUIRED_HEADERS if HEADERS[h] not in fields]
+    if missing:
+        raise _problem(
+            "feed_header_invalid",
+            "The first row must carry the template's column headers; required columns are missing.",
+            missing_columns=missing,
+        )
+    return fields
+
+
+def _csv_encoding(path: Path) -> str:
+    for encoding in ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with path.open("rb") as fh:
+                first = True
+                while chunk := fh.read(1 << 20):
+                    text = decoder.decode(chunk)
+                    if first:
+                        first = False
+                        header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+                        if not any(_field_of(h) for h in header):
+                            raise UnicodeDecodeError(encoding, b"", 0, 1, "no known header")
+                decoder.decode(b"", final=True)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise _problem(
+        "feed_encoding_unreadable",
+        "The file is neither UTF-8 nor GBK text with the template's headers; save it as CSV UTF-8 or GBK.",
+        status=415,
+    )
+
+
+def inspect_feed(path: Path, fmt: FeedFormat, *, max_rows: int) -> FeedShape:
+    """Check a whole file before a batch is accepted; raise a specific problem for a broken file."""
+    if path.stat().st_size == 0:
+        raise _problem("feed_empty", "The submission is empty.")
+    rows = 0
+    encoding: str | None = None
+    if fmt == "csv":
+        encoding = _csv_encoding(path)
+        for _, _, _ in _csv_rows(path, encoding, strict=True):
+            rows += 1
+    elif fmt == "xlsx":
+        for _ in _xlsx_rows(path):
+            rows += 1
+    elif fmt == "ndjson":
+        for _ in _ndjson_rows(path, strict=True):
+            rows += 1
+    else:
+        rows = len(_json_rows(path))
+    if rows == 0:
+        raise _problem("feed_empty", "The submission has a header but no rows.")
+    if rows > max_rows:
+        raise _problem("feed_too_many_rows", f"A batch may have at most {max_rows} rows.", status=413)
+    return FeedShape(encoding, rows)
+
+
+def read_rows(path: Path, fmt: FeedFormat, encoding: str | None) -> Iterator[Row]:
+    """Every row of an already inspected file."""
+    if fmt == "csv":
+        yield from _csv_rows(path, encoding or "utf-8-sig", strict=False)
+    elif fmt == "xlsx":
+        yield from _xlsx_rows(path)
+    elif fmt == "ndjson":
+        yield from _ndjson_rows(path, strict=False)
+    else:
+        for number, item in enumerate(_json_rows(path), start=1):
+            yield number, _json_cells(item), False
+
+
+def _csv_rows(path: Path, encoding: str, *, strict: bool) -> Iterator[Row]:
+    csv.field_size_limit(MAX_ROW_BYTES)
+    with path.open(encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            fields = _check_header(next(reader))
+        except StopIteration:
+            raise _problem("feed_empty", "The file has no header row.") from None
+        number = 0
+        pending: Row | None = None
+        try:
+            for cells in reader:
+                if not any(c.strip() for c in cells):
+                    continue
+                number += 1
+                if pending is not None:
+                    yield pending
+                malformed = len(cells) != len(fields)
+                pending = (number, {f: c for f, c in zip(fields, cells, strict=False) if f}, malformed)
+        except csv.Error as exc:
+            if "field larger" in str(exc):
+                raise _problem(
+                    "feed_row_too_large", f"Row {number + 1} is larger than {MAX_ROW_BYTES} bytes.", status=413
+                ) from None
+            raise _problem("feed_file_truncated", f"The file ends inside row {number + 1}.") from None
+        if pending is not None:
+            if strict and pending[2] and not _ends_with_newline(path):
+                raise _problem("feed_file_truncated", f"The file ends inside row {pending[0]}.")
+            yield pending
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, io.SEEK_END)
+        return fh.read(1) in (b"\n", b"\r")
+
+
+def _xlsx_rows(path: Path) -> Iterator[Row]:
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        raise _problem("feed_file_truncated", "The Excel file is truncated or damaged.") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise _problem("feed_empty", "The first sheet is empty.")
+        fields = _check_header(["" if h is None else str(h) for h in header])
+        number = 0
+        for values in rows:
+            if not any(v not in (None, "") for v in values):
+                continue
+            number += 1
+            extra = any(v not in (None, "") for v in values[len(fields):])
+            yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
+    finally:
+        workbook.close()
+
+
+def _json_cells(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        return {}
+    return {f: v for k, v in item.items() if (f := _field_of(str(k)))}
+
+
+def _ndjson_rows(path: Path, *, strict: bool) -> Iterator[Row]:
+    with path.open("rb") as fh:
+        number = 0
+        for line in fh:
+            if len(line) > MAX_ROW_BYTES:
+                raise _problem("feed_row_too_large", f"Row {number + 1} is larger than {MAX_ROW_BYTES} bytes.", status=413)
+            if not line.strip():
+                continue
+            number += 1
+            try:
+                item = json.loads(line)
+                yield number, _json_cells(item), not isinstance(item, dict)
+            except (ValueError, UnicodeDecodeError):
+                if strict and not line.endswith(b"\n"):
+                    raise _problem("feed_file_truncated", f"The stream ends inside row {number}.") from None
+                yield number, {}, True
+
+
+def _json_rows(path: Path) -> list[Any]:
+    try:
+        with path.open("rb") as fh:
+            doc = json.load(fh)
+    except UnicodeDecodeError:
+        raise _problem("feed_encoding_unreadable", "JSON must be UTF-8.", status=415) from None
+    except ValueError:
+        raise _problem("feed_file_truncated", "The JSON document is incomplete or not valid JSON.") from None
+    rows = doc.get("rows") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        raise _problem("feed_header_invalid", 'A JSON batch is an object with a "rows" list.')
+    return rows

@@ -1,0 +1,87 @@
+"""Queries of feed batches and staged rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.feeds.models import FeedBatch, FeedRow
+
+_batches = FeedBatch.__table__  # type: ignore[attr-defined]
+_rows = FeedRow.__table__  # type: ignore[attr-defined]
+
+
+async def find_repeat(
+    session: AsyncSession, *, department: str, period: str, mode: str, content_hash: str, client_batch_id: str | None
+) -> dict[str, Any] | None:
+    """An earlier batch this submission repeats: same client batch id, or (commit) the same content."""
+    if client_batch_id:
+        row = (
+            await session.execute(
+                select(_batches).where(
+                    _batches.c.department == department, _batches.c.client_batch_id == client_batch_id,
+                    _batches.c.mode == mode,
+                )
+            )
+        ).mappings().first()
+        if row is not None:
+            return dict(row)
+    if mode != "commit":
+        return None
+    row = (
+        await session.execute(
+            select(_batches).where(
+                _batches.c.department == department, _batches.c.period == period, _batches.c.mode == "commit",
+                _batches.c.content_hash == content_hash, _batches.c.status != "failed",
+            ).order_by(_batches.c.submitted_at)
+        )
+    ).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def insert_batch(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(_batches).values(**values))
+
+
+async def get_batch(session: AsyncSession, batch_id: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(_batches).where(_batches.c.id == batch_id))).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def list_batches(
+    session: AsyncSession, *, departments: Sequence[str] | None, period: str | None, after: Any, limit: int
+) -> list[dict[str, Any]]:
+    query = select(_batches).order_by(_batches.c.submitted_at.desc(), _batches.c.id.desc()).limit(limit + 1)
+    if departments is not None:
+        query = query.where(_batches.c.department.in_(departments))
+    if period:
+        query = query.where(_batches.c.period == period)
+    if after:
+        at = dt.datetime.fromisoformat(after[0])
+        query = query.where(
+            (_batches.c.submitted_at < at) | ((_batches.c.submitted_at == at) & (_batches.c.id < after[1]))
+        )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def rows_with_reasons(session: AsyncSession, batch_id: str) -> list[dict[str, Any]]:
+    query = (
+        select(_rows.c.row_number, _rows.c.outcome, _rows.c.reasons, _rows.c.raw_cipher, _rows.c.child_id)
+        .where(_rows.c.batch_id == batch_id, _rows.c.reasons != "")
+        .order_by(_rows.c.row_number)
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def delivered_batches(session: AsyncSession, periods: Sequence[str]) -> list[dict[str, Any]]:
+    """The first completed commit batch of each department and period."""
+    query = (
+        select(_batches)
+        .where(_batches.c.period.in_(periods), _batches.c.mode == "commit", _batches.c.status == "completed")
+        .order_by(_batches.c.completed_at)
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]

@@ -1,0 +1,152 @@
+"""HTTP of feeds: submit (streamed body or file upload), batches, error reports, templates, calendar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from baoxue.auth.principal import Principal
+from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from registry.feeds import repository, service
+from registry.feeds.columns import HEADERS
+from registry.feeds.report import REPORT_HEADER, XLSX, template_notes, to_csv, to_xlsx
+from registry.feeds.schemas import CalendarEntry, FeedBatchPublic
+from registry.feeds.uploads import SavedUpload, format_of, save_stream
+from registry.settings import RegistrySettings
+
+router = APIRouter(tags=["feeds"])
+Mode = Annotated[Literal["commit", "validate"], Query(description="validate = dry run: report only, nothing applied")]
+ClientBatchId = Annotated[str | None, Query(max_length=100, description="Your id of this batch (idempotency)")]
+ReportFormat = Annotated[Literal["csv", "xlsx"], Query()]
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"姓名":"张三","身份证号":"370406201605020659","性别":"男","出生日期":"2016-05-02","户籍地址":"山亭区店子镇前庄村12号","类别":"常住"}\n'},
+            "application/json": {"schema": {"$ref": "#/components/schemas/FeedBatchIn"}},
+            "text/csv": {"schema": {"type": "string"}, "example": ",".join(HEADERS) + "\n"},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def _spool(ctx: Any) -> Path:
+    return Path(ctx.settings.var_dir) / "registry-feeds"
+
+
+def _accepted(batch: dict[str, Any], created: bool) -> JSONResponse:
+    body = FeedBatchPublic.model_validate(batch).model_dump(mode="json")
+    if not created:
+        return JSONResponse(body, status_code=200)
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{batch['job_id']}"})
+
+
+@router.post(
+    "/feeds/{department}/{period}/batches",
+    summary="Submit a department's batch for a period (streamed body: NDJSON, JSON, CSV or .xlsx)",
+    status_code=202,
+    response_model=FeedBatchPublic,
+    responses={200: {"description": "a repeat of an earlier batch: that batch, nothing applied again"}},
+    openapi_extra=_BODY_DOC,
+)
+async def submit_batch(
+    department: str, period: str, request: Request, ctx: Ctx, mode: Mode = "commit",
+    client_batch_id: ClientBatchId = None,
+    principal: Principal = Depends(requires("feed:submit")),
+) -> JSONResponse:
+    service.ensure_may_submit(principal, department)
+    service.check_period(period)
+    settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
+    upload = await save_stream(request.stream(), _spool(ctx), format_of(request.headers.get("content-type")),
+                               max_bytes=settings.feed_max_bytes)
+    batch, created = await service.submit_batch(ctx=ctx, principal=principal, department=department, period=period,
+                                                mode=mode, client_batch_id=client_batch_id, upload=upload)
+    return _accepted(batch, created)
+
+
+@router.post(
+    "/feeds/{department}/{period}/uploads",
+    summary="Upload a department's spreadsheet (CSV UTF-8/GBK or .xlsx) for a period",
+    status_code=202,
+    response_model=FeedBatchPublic,
+)
+async def upload_file(
+    department: str, period: str, ctx: Ctx, file: Annotated[UploadFile, File(description="CSV or .xlsx")],
+    mode: Mode = "commit", client_batch_id: ClientBatchId = None,
+    principal: Principal = Depends(requires("feed:submit")),
+) -> JSONResponse:
+    service.ensure_may_submit(principal, department)
+    service.check_period(period)
+    settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
+    fmt = format_of(file.content_type, file.filename)
+
+    async def chunks() -> Any:
+        while chunk := await file.read(1 << 20):
+            yield chunk
+
+    upload: SavedUpload = await save_stream(chunks(), _spool(ctx), fmt, max_bytes=settings.feed_max_bytes)
+    batch, created = await service.submit_batch(ctx=ctx, principal=principal, department=department, period=period,
+                                                mode=mode, client_batch_id=client_batch_id, upload=upload)
+    return _accepted(batch, created)
+
+
+@router.get("/feeds/batches", summary="Feed batches (own department's; all for bureau and inspectors)")
+async def list_batches(
+    session: SessionDep, limit: Limit = 50, cursor: Cursor = None, period: str | None = Query(None, max_length=7),
+    principal: Principal = Depends(requires("feed:read")),
+) -> Page[FeedBatchPublic]:
+    rows = await repository.list_batches(session, departments=service.own_departments(principal), period=period,
+                                         after=decode_cursor(cursor), limit=limit)
+    items = [FeedBatchPublic.model_validate(r) for r in rows]
+    return page_of(items, limit, lambda b: [b.submitted_at.isoformat(), b.id])
+
+
+@router.get("/feeds/batches/{batch_id}", summary="One feed batch with its counts")
+async def get_batch(batch_id: str, session: SessionDep, principal: Principal = Depends(requires("feed:read"))) -> FeedBatchPublic:
+    return FeedBatchPublic.model_validate(await service.visible_batch(session=session, principal=principal, batch_id=batch_id))
+
+
+@router.get(
+    "/feeds/batches/{batch_id}/errors",
+    summary="Row-level error report: original row, reason codes and messages (CSV or Excel)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+)
+async def error_report(
+    batch_id: str, session: SessionDep, ctx: Ctx, format: ReportFormat = "csv",
+    principal: Principal = Depends(requires("feed:read")),
+) -> Response:
+    lines = await service.error_report_lines(session=session, ctx=ctx, principal=principal, batch_id=batch_id)
+    name = f"feed-{batch_id}-errors.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if format == "xlsx":
+        return Response(to_xlsx([("errors", REPORT_HEADER, lines)]), media_type=XLSX, headers=headers)
+    return Response(to_csv(REPORT_HEADER, lines), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get(
+    "/feeds/templates/{department}",
+    summary="The department's feed template (the Chinese headers; Excel adds a sheet of allowed values)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+)
+async def template(department: str, format: ReportFormat = "xlsx") -> Response:
+    service.check_department(department)
+    headers = {"Content-Disposition": f'attachment; filename="feed-template-{department}.{format}"'}
+    if format == "xlsx":
+        body = to_xlsx([("feed", list(HEADERS), []), ("说明", ["项目", "取值", "代码"], template_notes(department))])
+        return Response(body, media_type=XLSX, headers=headers)
+    return Response(to_csv(list(HEADERS), []), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/feeds/calendar", summary="Feed calendar: per department and period, delivered or overdue")
+async def calendar(
+    session: SessionDep, year: int = Query(ge=2019, le=2100), principal: Principal = Depends(requires("calendar:read")),
+) -> list[CalendarEntry]:
+    return [CalendarEntry.model_validate(e) for e in await service.feed_calendar(session=session, year=year)]

@@ -1,0 +1,155 @@
+"""Feed rules: who may submit for which department, batch idempotency, the job, reports, the calendar."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.principal import Principal
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, Forbidden, NotFound, Problem
+from baoxue.service import ServiceContext
+from registry.children.merge import period_end
+from registry.feeds import repository
+from registry.feeds.columns import DEPARTMENT_OF_ROLE, DEPARTMENTS
+from registry.feeds.ingest import run_feed_job
+from registry.feeds.parsing import inspect_feed
+from registry.feeds.report import report_rows
+from registry.feeds.uploads import SavedUpload
+from registry.feeds.validation import RAW_ROW_AAD
+from registry.settings import RegistrySettings
+
+_PERIOD = re.compile(r"(20\d\d)-(03|09)")
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def check_period(period: str) -> None:
+    if not _PERIOD.fullmatch(period):
+        raise Problem("A feed period is YYYY-03 or YYYY-09 (deliveries are due end of March and September).",
+                      code="feed_period_invalid", status=422)
+
+
+def check_department(department: str) -> None:
+    if department not in DEPARTMENTS:
+        raise NotFound("No such department feed.")
+
+
+def own_departments(principal: Principal) -> list[str] | None:
+    """The departments whose batches the caller may see (None: all)."""
+    if principal.has_role("bureau", "inspector"):
+        return None
+    return [DEPARTMENT_OF_ROLE[r] for r in principal.roles if r in DEPARTMENT_OF_ROLE]
+
+
+def ensure_may_submit(principal: Principal, department: str) -> None:
+    """A department submits only its own feeds."""
+    check_department(department)
+    if department not in (own_departments(principal) or []):
+        raise Forbidden("You may submit only your own department's feeds.", code="feed_department_mismatch")
+
+
+async def submit_batch(
+    *,
+    ctx: ServiceContext,
+    principal: Principal,
+    department: str,
+    period: str,
+    mode: str,
+    client_batch_id: str | None,
+    upload: SavedUpload,
+) -> tuple[dict[str, Any], bool]:
+    """Accept a saved submission: inspect the file, apply batch idempotency, create the batch and its job.
+
+    Returns (batch, created). A repeat of an earlier batch (same client batch id, or a commit of the
+    same content for the same department and period) returns that batch and starts nothing: a batch
+    is applied once. Uses its own committed transaction so the job can start right after it.
+    """
+    settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
+    try:
+        shape = await asyncio.to_thread(inspect_feed, upload.path, upload.fmt, max_rows=settings.feed_max_rows)
+        async with ctx.db.transaction() as session:
+            earlier = await repository.find_repeat(
+                session, department=department, period=period, mode=mode, content_hash=upload.sha256,
+                client_batch_id=client_batch_id,
+            )
+            if earlier is not None:
+                if earlier["content_hash"] != upload.sha256 or earlier["period"] != period:
+                    raise Conflict("This client batch id was already used for different content.",
+                                   code="feed_batch_id_reused")
+                upload.path.unlink(missing_ok=True)
+                return earlier | {"duplicate": True}, False
+            batch_id = str(uuid.uuid4())
+            job_id = await ctx.jobs.create(session, kind=f"feed_{mode}", created_by=principal.subject, org=principal.org)
+            values = {
+                "id": batch_id, "department": department, "period": period, "mode": mode,
+                "source_format": upload.fmt, "content_hash": upload.sha256, "client_batch_id": client_batch_id,
+                "status": "queued", "job_id": job_id, "rows_total": shape.rows, "submitted_by": principal.subject,
+                "submitted_org": principal.org, "submitted_at": utcnow(),
+            }
+            await repository.insert_batch(session, values)
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
+    ctx.jobs.start(
+        job_id,
+        lambda progress: run_feed_job(
+            ctx, progress, batch_id=batch_id, path=upload.path, fmt=upload.fmt, encoding=shape.encoding,
+            rows_expected=shape.rows, department=department, period=period, mode=mode,
+            cutoff=settings.cutoff_for(period), actor=principal.subject,
+        ),
+    )
+    created = values | {"accepted": 0, "rejected": 0, "warnings": 0, "children_registered": 0,
+                        "children_updated": 0, "linked": 0, "review_items": 0, "completed_at": None}
+    return created, True
+
+
+async def visible_batch(*, session: AsyncSession, principal: Principal, batch_id: str) -> dict[str, Any]:
+    """A batch the caller may see (its own department's, or any for bureau and inspectors), else 404."""
+    batch = await repository.get_batch(session, batch_id)
+    allowed = own_departments(principal)
+    if batch is None or (allowed is not None and batch["department"] not in allowed):
+        raise NotFound("No such feed batch.")
+    return batch
+
+
+async def error_report_lines(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, batch_id: str
+) -> list[list[str]]:
+    """The rows of a batch that carry reason codes, with their original cells (an audited read)."""
+    batch = await visible_batch(session=session, principal=principal, batch_id=batch_id)
+    rows = await repository.rows_with_reasons(session, batch["id"])
+    await ctx.audit.record(session, principal, "read", "feed_batch_rows", [batch["id"]],
+                           detail=f"error_report rows={len(rows)}")
+    decoded = (
+        (r["row_number"], r["outcome"], r["reasons"].split(","),
+         json.loads(ctx.cipher.decrypt(r["raw_cipher"], associated_data=RAW_ROW_AAD)) if r["raw_cipher"] else {})
+        for r in rows
+    )
+    return list(report_rows(decoded))
+
+
+async def feed_calendar(*, session: AsyncSession, year: int, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every department × period of ``year``: delivered or not, when, counts; overdue after the due date."""
+    today = today or dt.datetime.now(CHINA).date()
+    periods = [f"{year}-03", f"{year}-09"]
+    delivered: dict[tuple[str, str], dict[str, Any]] = {}
+    for batch in await repository.delivered_batches(session, periods):
+        delivered.setdefault((batch["department"], batch["period"]), batch)
+    out = []
+    for period in periods:
+        due = period_end(period)
+        for department in DEPARTMENTS:
+            batch = delivered.get((department, period))
+            out.append({
+                "department": department, "period": period, "due": due, "delivered": batch is not None,
+                "delivered_at": batch["completed_at"] if batch else None, "batch_id": batch["id"] if batch else None,
+                "accepted": batch["accepted"] if batch else 0, "rejected": batch["rejected"] if batch else 0,
+                "overdue": batch is None and today > due,
+            })
+    return out

@@ -1,0 +1,214 @@
+"""Row validation: one department row (field name → cell text) in, one staged row with reason codes out.
+
+Pure functions over strings, no I/O: the ingest job calls :meth:`RowValidator.validate` for every row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+
+from baoxue.orgs.directory import OrgDirectory
+from baoxue.pii.citizen_id import age_on, normalise_id_number, parse_id_number
+from baoxue.pii.crypto import BlindIndex, FieldCipher
+from registry.feeds.columns import (
+    CATEGORY_BY_LABEL,
+    DEFAULT_CATEGORY,
+    DEPARTMENT_CATEGORIES,
+    DISABILITY_BY_LABEL,
+    FIELDS,
+    GRADE_BY_LABEL,
+    MAX_CELL,
+)
+from registry.feeds.reasons import severity
+
+RAW_ROW_AAD = b"registry.feed_row.raw"
+ID_AAD = b"registry.child.id_number"
+
+_NAME = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f·A-Za-z ]{1,30}")
+_CJK_ONLY = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
+_DATE = re.compile(r"(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?")
+_PHONE = re.compile(r"1\d{10}|0\d{9,11}|\d{7,8}")
+_CATEGORY_SPLIT = re.compile(r"[、,，;；/\s]+")
+_SEX = {"男": "M", "女": "F", "M": "M", "F": "F", "m": "M", "f": "F", "男性": "M", "女性": "F"}
+MIN_AGE, MAX_AGE = 6, 14
+
+
+def name_pinyin(name: str) -> str:
+    """Tone-less pinyin of a name (homophones such as 张伟/张玮 give the same key)."""
+    return " ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore"))
+
+
+def parse_date(text: str) -> dt.date | None:
+    m = _DATE.fullmatch(text.strip())
+    if m is None:
+        return None
+    try:
+        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _clean(text: Any) -> str:
+    if text is None:
+        return ""
+    if isinstance(text, dt.datetime):
+        return text.date().isoformat()
+    if isinstance(text, dt.date):
+        return text.isoformat()
+    if isinstance(text, float) and text.is_integer():
+        text = int(text)
+    return unicodedata.normalize("NFKC", str(text)).strip()
+
+
+@dataclass
+class RowValidator:
+    """Validates the rows of one batch; remembers what it has seen to find duplicates inside the batch."""
+
+    department: str
+    cutoff: dt.date
+    directory: OrgDirectory
+    cipher: FieldCipher
+    blind_index: BlindIndex
+    batch_id: str
+    _seen: set[str] = field(default_factory=set)
+
+    def validate(self, row_number: int, cells: dict[str, Any], *, malformed: bool = False) -> dict[str, Any]:
+        """The staged row (``FeedRow`` columns) with ``outcome`` and ``reasons`` for one input row."""
+        reasons: list[str] = []
+        raw = {f: _clean(cells.get(f)) for f in FIELDS}
+        if malformed:
+            reasons.append("row_malformed")
+        for key, value in raw.items():
+            if len(value) > MAX_CELL:
+                reasons.append("field_too_long")
+                raw[key] = value[:MAX_CELL]
+            if value[:1] in ("=", "@") or (value[:1] in ("+", "-") and key != "guardian_phone" and len(value) > 1):
+                if "cell_formula" not in reasons:
+                    reasons.append("cell_formula")
+        out: dict[str, Any] = {"batch_id": self.batch_id, "row_number": row_number, "candidate_id": str(uuid.uuid4())}
+
+        name = raw["name"]
+        if _CJK_ONLY.fullmatch(name.replace(" ", "")):
+            name = name.replace(" ", "")
+        if not name:
+            reasons.append("name_missing")
+        elif not _NAME.fullmatch(name):
+            reasons.append("name_invalid")
+        else:
+            out["name"] = name
+            out["name_pinyin"] = name_pinyin(name)
+
+        sex = _SEX.get(raw["sex"]) if raw["sex"] else None
+        if raw["sex"] and sex is None:
+            reasons.append("sex_invalid")
+        birth = parse_date(raw["birth_date"]) if raw["birth_date"] else None
+        if raw["birth_date"] and birth is None:
+            reasons.append("birth_date_invalid")
+
+        check = parse_id_number(raw["id_number"], expected_birth_date=birth, expected_sex=sex)
+        reasons.extend(str(r) for r in check.errors)
+        reasons.extend(str(r) for r in check.warnings)
+        facts = check.facts
+        if facts is not None:
+            normalised = normalise_id_number(raw["id_number"])
+            out["id_blind"] = self.blind_index.of(normalised)
+            out["id_cipher"] = self.cipher.encrypt(normalised, associated_data=ID_AAD)
+            out["id_birth_date"] = facts.birth_date
+            if sex is None:
+                sex = facts.sex
+        else:
+            if not raw["sex"]:
+                reasons.append("sex_missing")
+            if not raw["birth_date"]:
+                reasons.append("birth_date_missing")
+        out["sex"] = sex
+        out["birth_date"] = birth
+        effective_birth = facts.birth_date if facts is not None else birth
+        if effective_birth is not None and not (
+            effective_birth <= self.cutoff and MIN_AGE <= age_on(effective_birth, self.cutoff) <= MAX_AGE
+        ):
+            reasons.append("age_out_of_window")
+
+        self._address(raw, out, reasons)
+        self._categories(raw, out, reasons)
+
+        phone = re.sub(r"[\s\-()（）]", "", raw["guardian_phone"]).removeprefix("+86")
+        if phone and not _PHONE.fullmatch(phone):
+            reasons.append("phone_invalid")
+        out["guardian_phone"] = phone or None
+        out["guardian_name"] = raw["guardian_name"].replace(" ", "") or None
+        out["current_address"] = raw["current_address"] or None
+
+        key = out.get("id_blind") or "|".join(
+            str(x) for x in (out.get("name"), effective_birth, sex, out.get("guardian_name"))
+        )
+        if key in self._seen:
+            reasons.append("duplicate_in_batch")
+        else:
+            self._seen.add(key)
+
+        out["reasons"] = ",".join(dict.fromkeys(reasons))
+        out["outcome"] = "rejected" if any(severity(r) == "error" for r in reasons) else "accepted"
+        if reasons:
+            out["raw_cipher"] = self.cipher.encrypt(
+                json.dumps(cells_as_text(cells), ensure_ascii=False), associated_data=RAW_ROW_AAD
+            )
+        return out
+
+    def _address(self, raw: dict[str, str], out: dict[str, Any], reasons: list[str]) -> None:
+        address = raw["hukou_address"]
+        if not address:
+            reasons.append("hukou_address_missing")
+            return
+        out["hukou_address"] = address
+        match = self.directory.match_address(address)
+        if match.confidence == "none":
+            reasons.append("address_unmatched")
+            return
+        out["hukou_town"] = match.town_code
+        out["hukou_village"] = match.village_code
+        if match.village_code is None:
+            reasons.append("address_village_unmatched")
+        district = self.directory.school_district_for(match.town_code, match.village_code)
+        out["hukou_school_district"] = district.code if district is not None else None
+
+    def _categories(self, raw: dict[str, str], out: dict[str, Any], reasons: list[str]) -> None:
+        allowed = DEPARTMENT_CATEGORIES[self.department]
+        found: list[str] = []
+        for label in filter(None, _CATEGORY_SPLIT.split(raw["categories"])):
+            code = CATEGORY_BY_LABEL.get(label)
+            if code is None:
+                reasons.append("category_unknown")
+            elif code not in allowed:
+                reasons.append("category_not_for_department")
+            elif code not in found:
+                found.append(code)
+        if not found:
+            default = DEFAULT_CATEGORY[self.department]
+            if default is not None and not raw["categories"]:
+                found.append(default)
+            if not raw["categories"]:
+                reasons.append("category_missing")
+        out["categories"] = ",".join(found)
+        if raw["disability_type"]:
+            dtype = DISABILITY_BY_LABEL.get(raw["disability_type"])
+            if dtype is None:
+                reasons.append("disability_type_unknown")
+            out["disability_type"] = dtype
+        if raw["disability_grade"]:
+            grade = GRADE_BY_LABEL.get(raw["disability_grade"])
+            if grade is None:
+                reasons.append("disability_grade_invalid")
+            out["disability_grade"] = grade
+
+
+def cells_as_text(cells: dict[str, Any]) -> dict[str, str]:
+    return {f: _clean(cells.get(f)) for f in FIELDS}

@@ -1,0 +1,109 @@
+"""Record linkage of a batch's rows without a usable ID number against the known children.
+
+Each such row first becomes a provisional child record; blocking on birth date and on name pinyin
+finds candidates; :mod:`registry.linkage.scoring` decides. Confident links are merges recorded with
+their evidence (undoable); uncertain pairs become ``link_candidate`` review items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.db import utcnow
+from registry.children.models import Child, ChildHistory, ChildMerge, ReviewItem
+from registry.feeds.models import FeedRow
+from registry.linkage.scoring import Person, decide, score
+
+CHUNK = 400
+_children = Child.__table__  # type: ignore[attr-defined]
+_merges = ChildMerge.__table__  # type: ignore[attr-defined]
+_history = ChildHistory.__table__  # type: ignore[attr-defined]
+_reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class LinkOutcome:
+    auto: int = 0
+    review: int = 0
+
+
+def best_matches(people: list[Person], candidates: list[Person]) -> list[tuple[Person, Person, float, dict[str, str], str]]:
+    """For each person, the best candidate sharing a block (birth date, or name pinyin + sex) and the decision."""
+    by_birth: dict[object, list[Person]] = defaultdict(list)
+    by_name: dict[object, list[Person]] = defaultdict(list)
+    for c in candidates:
+        if c.birth_date is not None:
+            by_birth[c.birth_date].append(c)
+        if c.name_pinyin:
+            by_name[c.name_pinyin, c.sex].append(c)
+    out = []
+    for p in people:
+        block = {c.key: c for c in by_birth.get(p.birth_date, []) + by_name.get((p.name_pinyin, p.sex), []) if c.key != p.key}
+        scored = sorted(((score(p, c), c) for c in block.values()), key=lambda t: -t[0][0])
+        if not scored:
+            continue
+        (best, evidence), cand = scored[0]
+        second = scored[1][0][0] if len(scored) > 1 else None
+        verdict = decide(best, second, evidence.get("name"), evidence.get("birth_date"))
+        if verdict != "none":
+            out.append((p, cand, best, evidence, verdict))
+    return out
+
+
+async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> LinkOutcome:
+    """Link the batch's provisional records (rows without a usable ID number) to known children."""
+    fr = FeedRow.__table__  # type: ignore[attr-defined]
+    query = select(
+        *(fr.c[c] for c in ("child_id", "name", "name_pinyin", "sex", "birth_date", "hukou_town", "hukou_village", "guardian_name"))
+    ).where(fr.c.batch_id == batch_id, fr.c.outcome == "accepted", fr.c.id_blind.is_(None), fr.c.link == "new")
+    rows = (await session.execute(query)).mappings().all()
+    outcome = LinkOutcome()
+    if not rows:
+        return outcome
+    people = [Person.of(r, r["child_id"]) for r in rows]
+    own = {p.key for p in people}
+    candidates: dict[str, Person] = {}
+    births = sorted({p.birth_date for p in people if p.birth_date})
+    names = sorted({p.name_pinyin for p in people if p.name_pinyin})
+    cols = [_children.c[c] for c in ("id", "name", "name_pinyin", "sex", "birth_date", "hukou_town", "hukou_village", "guardian_name")]
+    for i in range(0, max(len(births), len(names)), CHUNK):
+        query = select(*cols).where(
+            _children.c.status != "duplicate",
+            or_(_children.c.birth_date.in_(births[i : i + CHUNK]), _children.c.name_pinyin.in_(names[i : i + CHUNK])),
+        )
+        for r in (await session.execute(query)).mappings():
+            if r["id"] not in own:
+                candidates[r["id"]] = Person.of(r, r["id"])
+    now = utcnow()
+    merges, reviews = [], []
+    for p, cand, points, evidence, verdict in best_matches(people, list(candidates.values())):
+        detail = json.dumps({"score": points, "evidence": evidence})
+        if verdict == "auto":
+            merges.append({"survivor_id": cand.key, "merged_id": p.key, "reason": "linkage_auto", "evidence": detail,
+                           "previous_status": "active", "created_by": actor, "created_at": now})
+        else:
+            reviews.append({"kind": "link_candidate", "status": "open", "child_id": p.key, "other_child_id": cand.key,
+                            "batch_id": batch_id, "score": points, "detail": detail, "hukou_town": p.hukou_town,
+                            "created_at": now})
+    if merges:
+        await session.execute(insert(_merges), merges)
+        await session.execute(
+            update(_children).where(_children.c.id == bindparam("mid")).values(status="duplicate", merged_into=bindparam("sid")),
+            [{"mid": m["merged_id"], "sid": m["survivor_id"]} for m in merges],
+        )
+        await session.execute(
+            insert(_history),
+            [{"child_id": m["merged_id"], "kind": "merged_into", "reference": m["survivor_id"], "batch_id": batch_id,
+              "at": now, "detail": m["evidence"]} for m in merges]
+            + [{"child_id": m["survivor_id"], "kind": "absorbed", "reference": m["merged_id"], "batch_id": batch_id,
+                "at": now, "detail": m["evidence"]} for m in merges],
+        )
+    if reviews:
+        await session.execute(insert(_reviews), reviews)
+    outcome.auto, outcome.review = len(merges), len(reviews)
+    return outcome

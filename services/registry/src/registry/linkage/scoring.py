@@ -1,0 +1,91 @@
+"""Pairwise scoring of two descriptions of a child without a usable ID number (pure, no I/O).
+
+Evidence: name (exact, or homophone through tone-less pinyin), birth date (exact, or a one-field
+slip), sex, hukou village/town, guardian name. The weights are log-odds-like points; the thresholds
+decide automatic links, review candidates and non-matches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+AUTO_LINK = 9.0
+REVIEW = 6.0
+MARGIN = 2.0
+
+
+@dataclass(frozen=True)
+class Person:
+    key: str
+    name: str | None
+    name_pinyin: str | None
+    sex: str | None
+    birth_date: dt.date | None
+    hukou_town: str | None
+    hukou_village: str | None
+    guardian_name: str | None
+    guardian_pinyin: str | None = None
+
+    @classmethod
+    def of(cls, row: Any, key: str) -> Person:
+        from registry.feeds.validation import name_pinyin
+
+        guardian = row["guardian_name"]
+        return cls(
+            key=key, name=row["name"], name_pinyin=row["name_pinyin"], sex=row["sex"], birth_date=row["birth_date"],
+            hukou_town=row["hukou_town"], hukou_village=row["hukou_village"], guardian_name=guardian,
+            guardian_pinyin=name_pinyin(guardian) if guardian else None,
+        )
+
+
+def _near_date(a: dt.date, b: dt.date) -> bool:
+    same = (a.year == b.year) + (a.month == b.month) + (a.day == b.day)
+    return same == 2 or (a.year == b.year and a.month == b.day and a.day == b.month)
+
+
+def score(a: Person, b: Person) -> tuple[float, dict[str, str]]:
+    """Points for ``a`` and ``b`` being the same child, and the evidence behind them."""
+    points = 0.0
+    evidence: dict[str, str] = {}
+    if a.name and b.name and a.name == b.name:
+        points, evidence["name"] = points + 4, "exact"
+    elif a.name_pinyin and a.name_pinyin == b.name_pinyin:
+        points, evidence["name"] = points + 3, "homophone"
+    elif a.name and b.name and a.name[0] == b.name[0]:
+        evidence["name"] = "surname_only"
+    else:
+        points, evidence["name"] = points - 3, "different"
+    if a.birth_date and b.birth_date:
+        if a.birth_date == b.birth_date:
+            points, evidence["birth_date"] = points + 3, "exact"
+        elif _near_date(a.birth_date, b.birth_date):
+            points, evidence["birth_date"] = points + 1, "near"
+        else:
+            points, evidence["birth_date"] = points - 3, "different"
+    if a.sex and b.sex:
+        same = a.sex == b.sex
+        points += 1 if same else -2
+        evidence["sex"] = "same" if same else "different"
+    if a.hukou_village and a.hukou_village == b.hukou_village:
+        points, evidence["hukou"] = points + 2, "same_village"
+    elif a.hukou_town and a.hukou_town == b.hukou_town:
+        points, evidence["hukou"] = points + 1, "same_town"
+    elif a.hukou_town and b.hukou_town:
+        points, evidence["hukou"] = points - 1, "different_town"
+    if a.guardian_name and a.guardian_name == b.guardian_name:
+        points, evidence["guardian"] = points + 2, "exact"
+    elif a.guardian_pinyin and a.guardian_pinyin == b.guardian_pinyin:
+        points, evidence["guardian"] = points + 1.5, "homophone"
+    return points, evidence
+
+
+def decide(best: float, second: float | None, name_evidence: str | None, birth_evidence: str | None) -> str:
+    """``auto`` (link now), ``review`` (queue for a person) or ``none``."""
+    unique = second is None or best - second >= MARGIN
+    if best >= AUTO_LINK and unique and name_evidence in ("exact", "homophone") and birth_evidence == "exact":
+        return "auto"
+    if best >= REVIEW:
+        return "review"
+    return "none"
