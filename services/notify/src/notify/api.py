@@ -2,4 +2,16 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from notify.calendar.router import router as calendar_router
+from notify.deadlines.router import router as deadlines_router
+from notify.delivery.router import router as delivery_router
+from notify.documents.router import router as documents_router
+from notify.escalation.router import router as escalation_router
+
+ROUTERS: list[APIRouter] = [
+    calendar_router,
+    deadlines_router,
+    escalation_router,
+    documents_router,
+    delivery_router,
+]

@@ -6,11 +6,15 @@ from fastapi import FastAPI
 
 from baoxue.app import create_app as create_service_app
 from baoxue.service import ServiceSpec
+from notify import models as _models  # noqa: F401  (every table in the metadata)
 from notify.api import ROUTERS
 from notify.codes import CODE_LISTS
 from notify.consumers import subscriptions
 from notify.database import MECHANISMS, metadata
+from notify.deadlines.service import sweep_loop
+from notify.delivery.webhooks import delivery_loop
 from notify.permissions import POLICY
+from notify.problems import PROBLEM_TITLES
 from notify.settings import NotifySettings
 
 SERVICE = ServiceSpec(
@@ -25,6 +29,8 @@ SERVICE = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
+    background=(sweep_loop, delivery_loop),
+    problem_titles=PROBLEM_TITLES,
 )
 
 

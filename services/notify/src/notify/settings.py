@@ -1,7 +1,9 @@
 """Settings of the notify service (environment prefix ``NOTIFY_``, then ``BAOXUE_``)."""
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from baoxue.settings import ServiceSettings
@@ -12,3 +14,37 @@ class NotifySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore")
 
     port: int = 8104
+
+    # Calendar: extra State Council arrangement files (*.json) besides the package's and the database's.
+    calendar_dir: Path | None = None
+    # The deadline sweep (reminders, lapses, the ladder's automatic climb).
+    sweep_enabled: bool = True
+    sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+    reminder_workdays: int = Field(
+        default=3, ge=0, description="Remind this many working days before a deadline."
+    )
+    # The statutory calendar's dates the notice leaves open (MM-DD).
+    spring_semester_start: str = "03-01"
+    autumn_semester_start: str = "09-01"
+    census_calendar_days: int = Field(default=14, description="'within two weeks of each semester start'")
+    # The escalation ladder: working days each level has before the case moves up by itself.
+    ladder_workdays_l1: int = Field(default=20, ge=1, description="school persuasion (学校劝返)")
+    ladder_workdays_l2: int = Field(default=15, ge=1, description="town order to correct (责令限期改正)")
+    ladder_workdays_l3: int = Field(default=20, ge=1, description="judicial documents (司法文书)")
+    ladder_workdays_l4: int = Field(
+        default=30, ge=1, description="legal action: the justice bureau reports back"
+    )
+    ladder_starts_at_confirmation: bool = Field(
+        default=True, description="Track school persuasion (L1) from the case's confirmation."
+    )
+    # Webhooks.
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_backoff_seconds: float = Field(
+        default=30.0, ge=0, description="First retry delay; doubles each time."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    delivery_enabled: bool = True
+    delivery_interval_seconds: float = Field(default=5.0, gt=0)
+    # SMS gateway (the simulator in development: python -m baoxue.fakes.sms_gateway --port 8190).
+    sms_gateway_url: str | None = None
+    sms_gateway_key: str = "dev-sms-key"

@@ -1,0 +1,143 @@
+"""Event handlers that open and close deadlines (and run the ladder) from other services' events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.contracts import casework as cw
+from baoxue.contracts import enrollment as en
+from baoxue.contracts import registry as rg
+from baoxue.events.consumer import ReceivedEvent
+from baoxue.service import ServiceContext
+from notify.deadlines.service import meet_deadline, open_deadline
+from notify.escalation import service as escalation
+from notify.escalation.service import CaseRef
+from notify.settings import NotifySettings
+from notify.time import SHANGHAI
+
+Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
+
+
+def event_date(event: ReceivedEvent[Any]) -> dt.date:
+    """The legal date (Asia/Shanghai) on which the event happened."""
+    return event.envelope.time.astimezone(SHANGHAI).date()
+
+
+def _case(data: cw.CaseEvent) -> CaseRef:
+    return CaseRef(
+        case_id=data.case_id,
+        child_id=data.child_id,
+        school_code=data.school_code,
+        hukou_town=data.hukou_town,
+        reason=data.reason,
+    )
+
+
+def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
+    settings = ctx.settings
+    assert isinstance(settings, NotifySettings)
+
+    async def on_child_unaccounted(session: AsyncSession, event: ReceivedEvent[en.ChildUnaccounted]) -> None:
+        d = event.data
+        await open_deadline(
+            session=session,
+            kind="verification_task",
+            org=d.hukou_school_district,
+            subject_id=d.task_id,
+            due=d.due_date,
+        )
+
+    async def on_task_resolved(
+        session: AsyncSession, event: ReceivedEvent[en.VerificationTaskResolved]
+    ) -> None:
+        await meet_deadline(
+            session=session,
+            kind="verification_task",
+            subject_id=event.data.task_id,
+            on=event.data.resolved_on,
+        )
+
+    async def on_case_confirmed(session: AsyncSession, event: ReceivedEvent[cw.CaseConfirmed]) -> None:
+        d = event.data
+        if d.school_code:
+            await open_deadline(
+                session=session,
+                kind="case_report",
+                org=d.school_code,
+                subject_id=d.case_id,
+                due=d.report_due,
+                case_id=d.case_id,
+            )
+        if settings.ladder_starts_at_confirmation:
+            await escalation.start(
+                session=session,
+                ctx=ctx,
+                case=_case(d),
+                level="L1_school",
+                on=event_date(event),
+                trigger="confirmed",
+            )
+
+    async def on_case_reported(session: AsyncSession, event: ReceivedEvent[cw.CaseReported]) -> None:
+        await meet_deadline(
+            session=session, kind="case_report", subject_id=event.data.case_id, on=event.data.reported_on
+        )
+
+    async def on_escalation_requested(
+        session: AsyncSession, event: ReceivedEvent[cw.EscalationRequested]
+    ) -> None:
+        d, on = event.data, event_date(event)
+        esc = await escalation.start(
+            session=session, ctx=ctx, case=_case(d), level="L2_town_order", on=on, trigger="requested"
+        )
+        if esc.level == "L1_school":
+            await escalation.advance(session=session, ctx=ctx, esc=esc, on=on, trigger="requested")
+
+    def stopper(resolution: str) -> Handler:
+        async def on_stop(session: AsyncSession, event: ReceivedEvent[cw.CaseEvent]) -> None:
+            await escalation.resolve(
+                session=session,
+                ctx=ctx,
+                case_id=event.data.case_id,
+                resolution=resolution,
+                on=event_date(event),
+            )
+
+        return on_stop
+
+    async def on_census(session: AsyncSession, event: ReceivedEvent[cw.CensusCompleted]) -> None:
+        d = event.data
+        await meet_deadline(
+            session=session, kind="census", subject_id=d.semester, org=d.school_code, on=d.completed_on
+        )
+
+    async def on_feed(session: AsyncSession, event: ReceivedEvent[rg.FeedCompleted]) -> None:
+        d = event.data
+        org = d.department
+        if ctx.directory.get(org) is None:
+            try:
+                org = ctx.directory.by_role(d.department).code  # type: ignore[arg-type]
+            except (KeyError, LookupError):
+                return
+        await meet_deadline(session=session, kind="feed", subject_id=d.period, org=org, on=event_date(event))
+
+    return {
+        "enrollment": {
+            en.ChildUnaccounted: on_child_unaccounted,
+            en.VerificationTaskResolved: on_task_resolved,
+        },
+        "casework": {
+            cw.CaseConfirmed: on_case_confirmed,
+            cw.CaseReported: on_case_reported,
+            cw.EscalationRequested: on_escalation_requested,
+            cw.CaseReturned: stopper("returned"),
+            cw.CasePlaced: stopper("placed"),
+            cw.CaseClosed: stopper("closed"),
+            cw.CensusCompleted: on_census,
+        },
+        "registry": {rg.FeedCompleted: on_feed},
+    }

@@ -1,0 +1,77 @@
+"""Deadline endpoints: the caller's deadlines, and a sweep on demand (bureau)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from baoxue.auth.principal import Principal
+from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.errors import Problem
+from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from notify.deadlines import repository, service
+from notify.deadlines.models import Deadline
+from notify.deadlines.schemas import DeadlinePublic, SweepPublic, SweepRequest
+from notify.time import today_local
+
+router = APIRouter(prefix="/deadlines", tags=["deadlines"])
+
+
+def _public(row: Deadline) -> DeadlinePublic:
+    return DeadlinePublic(
+        id=row.id,
+        kind=row.kind,
+        org=row.org,
+        subject_id=row.subject_id,
+        case_id=row.case_id,
+        due_date=row.due_date,
+        status=row.status,
+        warnings=[w for w in row.warnings.split(",") if w],
+        reminded_on=row.reminded_on,
+        closed_on=row.closed_on,
+        on_time=row.on_time,
+    )
+
+
+@router.get("", summary="Deadlines of organisations in the caller's jurisdiction, by due date")
+async def list_deadlines(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(requires("deadline:read"))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    status: Annotated[str | None, Query(pattern="^(open|met|lapsed|cancelled)$")] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    org: Annotated[str | None, Query(max_length=20)] = None,
+) -> Page[DeadlinePublic]:
+    after = decode_cursor(cursor)
+    rows = await repository.page(
+        session,
+        principal,
+        after=tuple(after) if after else None,
+        limit=limit,
+        status=status,
+        kind=kind,
+        org=org,
+    )
+    return page_of([_public(r) for r in rows], limit, lambda d: [d.due_date.isoformat(), d.id])
+
+
+@router.post("/sweep", summary="Run the deadline sweep now (reminders, lapses, the ladder's climb)")
+async def run_sweep(
+    body: SweepRequest,
+    session: SessionDep,
+    ctx: Ctx,
+    _: Annotated[Principal, Depends(requires("calendar:admin"))],
+) -> SweepPublic:
+    today = body.today or today_local()
+    if today > today_local():
+        raise Problem("A sweep cannot run for a future date.", code="sweep_date_in_future", status=422)
+    result = await service.sweep(session=session, ctx=ctx, today=today)
+    return SweepPublic(
+        today=today,
+        opened=result.opened,
+        reminded=result.reminded,
+        lapsed=result.lapsed,
+        advanced=result.advanced,
+    )

@@ -1,0 +1,226 @@
+"""Deadlines: opening (from events and from the statutory calendar), closing, and the periodic sweep
+that reminds before a deadline and, once it has passed, marks it lapsed (DeadlineLapsed), tells the
+organisation and its supervisor, and climbs the escalation ladder where a ladder level lapsed."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.contracts.notify import DeadlineLapsed
+from baoxue.db import utcnow
+from baoxue.events.envelope import EventData
+from baoxue.service import ServiceContext
+from baoxue.workdays import CalendarYearMissing, WorkdayCalendar
+from notify.calendar.service import current_calendar
+from notify.calendar.statutory import statutory_items
+from notify.deadlines import repository
+from notify.deadlines.models import Deadline
+from notify.delivery.inbox import Post, post_messages
+from notify.escalation import service as escalation
+from notify.settings import NotifySettings
+from notify.time import today_local
+
+log = logging.getLogger(__name__)
+
+KIND_LABELS = {
+    "feed": "部门数据报送",
+    "verification": "入学核查",
+    "verification_task": "核查任务",
+    "case_report": "辍学报告",
+    "census": "特殊学生摸底",
+    "bulletin": "全区通报",
+    "escalation_L1_school": "学校劝返",
+    "escalation_L2_town_order": "责令限期改正",
+    "escalation_L3_judicial": "司法文书",
+    "escalation_L4_legal_action": "依法追究法律责任",
+}
+
+
+@dataclass
+class SweepResult:
+    opened: int = 0
+    reminded: int = 0
+    lapsed: int = 0
+    advanced: int = 0
+
+
+def _settings(ctx: ServiceContext) -> NotifySettings:
+    assert isinstance(ctx.settings, NotifySettings)
+    return ctx.settings
+
+
+async def open_deadline(
+    *,
+    session: AsyncSession,
+    kind: str,
+    org: str,
+    subject_id: str,
+    due: dt.date,
+    case_id: str | None = None,
+    warnings: tuple[str, ...] = (),
+) -> int:
+    """Open a deadline unless (kind, org, subject) already has one; returns 1 when opened."""
+    return await repository.insert_missing(
+        session,
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "kind": kind,
+                "org": org,
+                "subject_id": subject_id,
+                "case_id": case_id,
+                "due_date": due,
+                "warnings": ",".join(warnings),
+                "status": "open",
+                "created_at": utcnow(),
+            }
+        ],
+    )
+
+
+async def meet_deadline(
+    *, session: AsyncSession, kind: str, subject_id: str, on: dt.date, org: str | None = None
+) -> list[Deadline]:
+    """The obligation was fulfilled on `on` (on time when not after the due date)."""
+    return await repository.close(session, kind=kind, subject_id=subject_id, status="met", on=on, org=org)
+
+
+async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, year: int) -> int:
+    """Open the tracked statutory deadlines of `year` for every owning organisation (set-based)."""
+    directory, now = ctx.directory, utcnow()
+    rows = []
+    for item in statutory_items(year, _settings(ctx)):
+        if not item.tracked:
+            continue
+        if item.code == "feed":
+            orgs = [directory.by_role(role).code for role in item.owners]  # type: ignore[arg-type]
+        elif item.code == "census":
+            orgs = [school.code for school in directory.schools()]
+        else:
+            orgs = [directory.by_role("bureau").code]
+        rows += [
+            {
+                "id": str(uuid.uuid4()),
+                "kind": item.code,
+                "org": org,
+                "subject_id": item.period,
+                "case_id": None,
+                "due_date": item.due,
+                "warnings": "",
+                "status": "open",
+                "created_at": now,
+            }
+            for org in orgs
+        ]
+    return await repository.insert_missing(session, rows)
+
+
+def _workdays_left(calendar: WorkdayCalendar, today: dt.date, due: dt.date) -> int:
+    try:
+        return calendar.workdays_between(today, due)
+    except CalendarYearMissing:
+        return sum(
+            1 for n in range(1, (due - today).days + 1) if (today + dt.timedelta(days=n)).weekday() < 5
+        )
+
+
+def supervisor_of(ctx: ServiceContext, org: str) -> str:
+    """Who is told when `org` misses a deadline: a school's or district's town, else the bureau."""
+    town = ctx.directory.town_of(org)
+    bureau = ctx.directory.by_role("bureau").code
+    return town if town is not None and town != org else bureau
+
+
+async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> SweepResult:
+    """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai)."""
+    settings = _settings(ctx)
+    result = SweepResult(opened=await ensure_statutory(session=session, ctx=ctx, year=today.year))
+    calendar = await current_calendar(session=session, ctx=ctx)
+    horizon = today + dt.timedelta(days=settings.reminder_workdays * 3 + 14)
+    posts: list[Post] = []
+    for row in await repository.unreminded_due_by(session, horizon):
+        if row.due_date < today or _workdays_left(calendar, today, row.due_date) > settings.reminder_workdays:
+            continue
+        row.reminded_on = today
+        result.reminded += 1
+        posts.append(
+            Post(
+                row.org,
+                "reminder",
+                f"提醒：{KIND_LABELS.get(row.kind, row.kind)}将于 {row.due_date.isoformat()} 到期",
+                body=f"deadline_id={row.id} subject={row.subject_id}",
+                ref_type="deadline",
+                ref_id=row.id,
+                action_required=True,
+            )
+        )
+    events: list[tuple[EventData, str, int]] = []
+    ladder_lapses: list[Deadline] = []
+    for row in await repository.open_due_by(session, today - dt.timedelta(days=1)):
+        row.status, row.closed_on, row.on_time = "lapsed", today, False
+        result.lapsed += 1
+        events.append(
+            (
+                DeadlineLapsed(
+                    deadline_id=row.id,
+                    kind=row.kind,
+                    org=row.org,
+                    subject_id=row.subject_id,
+                    due_date=row.due_date,
+                ),
+                row.id,
+                1,
+            )
+        )
+        title = f"逾期：{KIND_LABELS.get(row.kind, row.kind)}（期限 {row.due_date.isoformat()}）"
+        body = f"deadline_id={row.id} org={row.org} subject={row.subject_id}"
+        for recipient in {row.org, supervisor_of(ctx, row.org)}:
+            posts.append(
+                Post(
+                    recipient,
+                    "lapse",
+                    title,
+                    body=body,
+                    ref_type="deadline",
+                    ref_id=row.id,
+                    action_required=recipient == row.org,
+                )
+            )
+        if row.kind.startswith("escalation_"):
+            ladder_lapses.append(row)
+    await session.flush()
+    await post_messages(session, posts)
+    await ctx.outbox.add_many(session, events)
+    for row in ladder_lapses:
+        escalation_id, level = row.subject_id.split(":", 1)
+        if await escalation.level_lapsed(
+            session=session, ctx=ctx, escalation_id=escalation_id, level=level, today=today
+        ):
+            result.advanced += 1
+    log.info(
+        "deadline sweep",
+        extra={
+            "opened": result.opened,
+            "reminded": result.reminded,
+            "lapsed": result.lapsed,
+            "advanced": result.advanced,
+        },
+    )
+    return result
+
+
+async def sweep_loop(ctx: ServiceContext) -> None:
+    """ServiceSpec.background: sweep every ``sweep_interval_seconds`` (today in Asia/Shanghai)."""
+    settings = _settings(ctx)
+    if not settings.sweep_enabled:
+        return
+    while True:
+        async with ctx.db.transaction() as session:
+            await sweep(session=session, ctx=ctx, today=today_local())
+        await asyncio.sleep(settings.sweep_interval_seconds)

@@ -1,0 +1,84 @@
+"""Inbox messages per organisation, webhook subscriptions, and the webhook delivery log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Index, Integer, String, Text
+from sqlmodel import Field
+
+from baoxue.db import UTCDateTime, utcnow
+from notify.database import NotifyModel
+
+MESSAGE_KINDS = ("reminder", "lapse", "notice", "escalation", "alert", "referral", "bulletin")
+
+
+class Message(NotifyModel, table=True):
+    """One item in an organisation's inbox. Texts carry codes and surrogate ids, never personal data."""
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (Index("ix_inbox_recipient_created", "recipient_org", "created_at", "id"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    recipient_org: str = Field(max_length=20)
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    ref_type: str | None = Field(default=None, max_length=30)
+    ref_id: str | None = Field(default=None, max_length=80)
+    action_required: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    read_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    read_by: str | None = Field(default=None, max_length=80)
+    acknowledged_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    acknowledged_by: str | None = Field(default=None, max_length=80)
+
+
+class WebhookSubscription(NotifyModel, table=True):
+    """Another government system that wants notify's notices pushed to it, signed with its secret."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    org: str = Field(max_length=20, description="The organisation whose notices are pushed.")
+    url: str = Field(max_length=500)
+    secret_enc: str = Field(sa_column=Column(Text, nullable=False), description="ctx.cipher-encrypted secret")
+    kinds: str = Field(default="", max_length=400, description="Comma-separated message kinds; empty = all")
+    active: bool = True
+    created_by: str = Field(max_length=80)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class WebhookDelivery(NotifyModel, table=True):
+    """One payload to one subscriber, retried with backoff until delivered or dead-lettered."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    subscription_id: str = Field(max_length=36, index=True)
+    message_id: str = Field(max_length=36)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=12, description="pending | delivered | dead")
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+    next_attempt_at: dt.datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=200)
+    delivered_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class WebhookAttempt(NotifyModel, table=True):
+    """The delivery log: every attempt with its outcome (no payload, no secret)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    delivery_id: str = Field(max_length=36, index=True)
+    attempt: int
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=200)
+    duration_ms: int = 0

@@ -1,0 +1,60 @@
+"""Queries of the delivery domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
+
+
+async def inbox_page(
+    session: AsyncSession,
+    org: str,
+    *,
+    after: tuple[str, str] | None,
+    limit: int,
+    unread: bool,
+    kind: str | None,
+) -> list[Message]:
+    """The newest messages first; an organisation sees its own inbox only."""
+    statement = select(Message).where(Message.recipient_org == org)
+    if unread:
+        statement = statement.where(Message.read_at.is_(None))  # type: ignore[union-attr]
+    if kind:
+        statement = statement.where(Message.kind == kind)
+    if after is not None:
+        at, ident = dt.datetime.fromisoformat(after[0]), after[1]
+        statement = statement.where(
+            (Message.created_at < at) | ((Message.created_at == at) & (Message.id < ident))
+        )
+    statement = statement.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    return list((await session.execute(statement)).scalars())
+
+
+async def message(session: AsyncSession, message_id: str) -> Message | None:
+    return await session.get(Message, message_id)
+
+
+async def subscriptions(session: AsyncSession, *, after: str | None, limit: int) -> list[WebhookSubscription]:
+    statement = select(WebhookSubscription)
+    if after:
+        statement = statement.where(WebhookSubscription.id > after)
+    return list(
+        (await session.execute(statement.order_by(WebhookSubscription.id).limit(limit + 1))).scalars()
+    )
+
+
+async def deliveries(
+    session: AsyncSession, *, subscription_id: str | None, status: str | None, after: str | None, limit: int
+) -> list[WebhookDelivery]:
+    statement = select(WebhookDelivery)
+    if subscription_id:
+        statement = statement.where(WebhookDelivery.subscription_id == subscription_id)
+    if status:
+        statement = statement.where(WebhookDelivery.status == status)
+    if after:
+        statement = statement.where(WebhookDelivery.id > after)
+    return list((await session.execute(statement.order_by(WebhookDelivery.id).limit(limit + 1))).scalars())

@@ -1,0 +1,134 @@
+"""Inbox and webhook endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from baoxue.auth.principal import Principal
+from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from notify.delivery import repository, service
+from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.schemas import DeliveryPublic, MessagePublic, WebhookCreate, WebhookPublic
+
+router = APIRouter(tags=["delivery"])
+InboxReader = Annotated[Principal, Depends(requires("inbox:read"))]
+WebhookAdmin = Annotated[Principal, Depends(requires("webhook:admin"))]
+
+
+def _message(m: Message) -> MessagePublic:
+    return MessagePublic(
+        id=m.id,
+        recipient_org=m.recipient_org,
+        kind=m.kind,
+        title=m.title,
+        body=m.body,
+        ref_type=m.ref_type,
+        ref_id=m.ref_id,
+        action_required=m.action_required,
+        created_at=m.created_at,
+        read_at=m.read_at,
+        acknowledged_at=m.acknowledged_at,
+    )
+
+
+def _webhook(s: WebhookSubscription) -> WebhookPublic:
+    return WebhookPublic(
+        id=s.id,
+        org=s.org,
+        url=s.url,
+        kinds=[k for k in s.kinds.split(",") if k],
+        active=s.active,
+        created_at=s.created_at,
+    )
+
+
+def _delivery(d: WebhookDelivery) -> DeliveryPublic:
+    return DeliveryPublic(
+        id=d.id,
+        subscription_id=d.subscription_id,
+        message_id=d.message_id,
+        status=d.status,
+        attempts=d.attempts,
+        next_attempt_at=d.next_attempt_at,
+        last_status=d.last_status,
+        last_error=d.last_error,
+        delivered_at=d.delivered_at,
+    )
+
+
+@router.get("/inbox", tags=["inbox"], summary="The caller's organisation's inbox, newest first")
+async def inbox(
+    session: SessionDep,
+    principal: InboxReader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    unread: Annotated[bool, Query()] = False,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+) -> Page[MessagePublic]:
+    after = decode_cursor(cursor)
+    rows = await repository.inbox_page(
+        session, principal.org, after=tuple(after) if after else None, limit=limit, unread=unread, kind=kind
+    )
+    return page_of([_message(r) for r in rows], limit, lambda m: [m.created_at.isoformat(), m.id])
+
+
+@router.post("/inbox/{message_id}/read", tags=["inbox"], summary="Mark a message read")
+async def read(message_id: str, session: SessionDep, principal: InboxReader) -> MessagePublic:
+    return _message(await service.mark_read(session=session, principal=principal, message_id=message_id))
+
+
+@router.post("/inbox/{message_id}/acknowledgement", tags=["inbox"], summary="Acknowledge receipt (回执)")
+async def acknowledge(message_id: str, session: SessionDep, principal: InboxReader) -> MessagePublic:
+    return _message(await service.acknowledge(session=session, principal=principal, message_id=message_id))
+
+
+@router.post(
+    "/webhooks",
+    status_code=status.HTTP_201_CREATED,
+    tags=["webhooks"],
+    summary="Subscribe another system to an organisation's messages (HMAC-SHA256 signed)",
+)
+async def subscribe(
+    body: WebhookCreate, session: SessionDep, ctx: Ctx, principal: WebhookAdmin
+) -> WebhookPublic:
+    sub = await service.subscribe(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        org=body.org,
+        url=str(body.url),
+        secret=body.secret,
+        kinds=body.kinds,
+    )
+    return _webhook(sub)
+
+
+@router.get("/webhooks", tags=["webhooks"], summary="Webhook subscriptions")
+async def list_webhooks(
+    session: SessionDep, _: WebhookAdmin, limit: Limit = 50, cursor: Cursor = None
+) -> Page[WebhookPublic]:
+    rows = await repository.subscriptions(session, after=decode_cursor(cursor), limit=limit)
+    return page_of([_webhook(r) for r in rows], limit, lambda s: s.id)
+
+
+@router.get("/webhook-deliveries", tags=["webhooks"], summary="The delivery log (status=dead: dead letters)")
+async def list_deliveries(
+    session: SessionDep,
+    _: WebhookAdmin,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    subscription_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
+) -> Page[DeliveryPublic]:
+    rows = await repository.deliveries(
+        session, subscription_id=subscription_id, status=status, after=decode_cursor(cursor), limit=limit
+    )
+    return page_of([_delivery(r) for r in rows], limit, lambda d: d.id)
+
+
+@router.post("/webhook-deliveries/{delivery_id}/replay", tags=["webhooks"], summary="Replay a dead letter")
+async def replay(delivery_id: str, session: SessionDep, _: WebhookAdmin) -> DeliveryPublic:
+    return _delivery(await service.replay(session=session, delivery_id=delivery_id))

@@ -1,0 +1,65 @@
+"""API models of the delivery domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class MessagePublic(BaseModel):
+    id: str
+    recipient_org: str
+    kind: str
+    title: str
+    body: str
+    ref_type: str | None
+    ref_id: str | None
+    action_required: bool
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+    acknowledged_at: dt.datetime | None
+
+
+class WebhookCreate(BaseModel):
+    """Subscribe a system to an organisation's messages. The secret signs every payload (HMAC-SHA256)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "org": "370406D03",
+                    "url": "https://fupin.example.gov.cn/hooks/baoxue",
+                    "secret": "a-long-random-shared-secret",
+                    "kinds": ["notice", "referral"],
+                }
+            ]
+        },
+    )
+
+    org: str = Field(max_length=20)
+    url: HttpUrl
+    secret: str = Field(min_length=16, max_length=200)
+    kinds: list[str] = Field(default_factory=list, max_length=10)
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    org: str
+    url: str
+    kinds: list[str]
+    active: bool
+    created_at: dt.datetime
+
+
+class DeliveryPublic(BaseModel):
+    id: str
+    subscription_id: str
+    message_id: str
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: dt.datetime | None

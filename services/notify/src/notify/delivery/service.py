@@ -1,0 +1,82 @@
+"""Inbox reading and acknowledging; webhook subscriptions and dead-letter replay."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.principal import Principal
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from notify.delivery import repository
+from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.webhooks import secret_aad
+
+
+async def _own_message(session: AsyncSession, principal: Principal, message_id: str) -> Message:
+    msg = await repository.message(session, message_id)
+    if msg is None or msg.recipient_org != principal.org:
+        raise NotFound("No such message.")
+    return msg
+
+
+async def mark_read(*, session: AsyncSession, principal: Principal, message_id: str) -> Message:
+    """Mark a message of the caller's own inbox read (the first reader and time are kept)."""
+    msg = await _own_message(session, principal, message_id)
+    if msg.read_at is None:
+        msg.read_at, msg.read_by = utcnow(), principal.subject
+        await session.flush()
+    return msg
+
+
+async def acknowledge(*, session: AsyncSession, principal: Principal, message_id: str) -> Message:
+    """Acknowledge receipt (回执) of a message of the caller's own inbox; it counts as read too."""
+    msg = await _own_message(session, principal, message_id)
+    now = utcnow()
+    if msg.read_at is None:
+        msg.read_at, msg.read_by = now, principal.subject
+    if msg.acknowledged_at is None:
+        msg.acknowledged_at, msg.acknowledged_by = now, principal.subject
+    await session.flush()
+    return msg
+
+
+async def subscribe(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    org: str,
+    url: str,
+    secret: str,
+    kinds: list[str],
+) -> WebhookSubscription:
+    """Register a system for an organisation's messages; the secret is stored encrypted."""
+    if ctx.directory.get(org) is None:
+        raise Problem("The organisation is unknown.", code="organisation_unknown", status=422)
+    subscription_id = str(uuid.uuid4())
+    sub = WebhookSubscription(
+        id=subscription_id,
+        org=org,
+        url=url,
+        secret_enc=ctx.cipher.encrypt(secret, associated_data=secret_aad(subscription_id)),
+        kinds=",".join(sorted(set(kinds))),
+        created_by=principal.subject,
+    )
+    session.add(sub)
+    await session.flush()
+    return sub
+
+
+async def replay(*, session: AsyncSession, delivery_id: str) -> WebhookDelivery:
+    """Send a dead-lettered delivery again (attempts start over)."""
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound("No such delivery.")
+    if delivery.status != "dead":
+        raise Conflict("Only dead-lettered deliveries can be replayed.", code="delivery_not_dead")
+    delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, utcnow()
+    await session.flush()
+    return delivery

@@ -1,0 +1,58 @@
+"""The escalation ladder of one dropout case (一人一案), and the history of its steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Date, Index, Integer, String, Text
+from sqlmodel import Field
+
+from baoxue.db import UTCDateTime, utcnow
+from notify.database import NotifyModel
+
+
+class Escalation(NotifyModel, table=True):
+    __tablename__ = "escalations"
+    __table_args__ = (
+        Index("ix_escalations_case_state", "case_id", "state"),
+        Index("ix_escalations_school", "school_code"),
+        Index("ix_escalations_town", "hukou_town"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    case_id: str = Field(max_length=36)
+    child_id: str | None = Field(default=None, max_length=36)
+    school_code: str | None = Field(default=None, max_length=20)
+    hukou_town: str | None = Field(default=None, max_length=12)
+    reason: str | None = Field(default=None, max_length=40)
+    level: str = Field(max_length=20)
+    state: str = Field(default="active", max_length=12, description="active | resolved")
+    resolution: str | None = Field(default=None, max_length=12)
+    level_entered_on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    level_deadline: dt.date = Field(sa_column=Column(Date, nullable=False))
+    deadline_warnings: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    resolved_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False, default=1))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class EscalationStep(NotifyModel, table=True):
+    """One entry in the ladder's history: a level entered, an action taken, or the resolution."""
+
+    __tablename__ = "escalation_steps"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    escalation_id: str = Field(max_length=36, index=True)
+    level: str = Field(max_length=20)
+    kind: str = Field(max_length=20, description="entered | action | resolved")
+    trigger: str = Field(
+        max_length=20, description="confirmed | requested | lapsed | manual | returned | ..."
+    )
+    on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    deadline: dt.date | None = Field(default=None, sa_column=Column(Date))
+    actor_org: str | None = Field(default=None, max_length=20)
+    actor: str | None = Field(default=None, max_length=80)
+    note: str | None = Field(default=None, max_length=500)
+    document_id: str | None = Field(default=None, max_length=36)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
