@@ -1,8 +1,20 @@
 """The events the enrollment service consumes, and the handler of each."""
 
+from baoxue.contracts.registry import ChildRegistered, ChildStatusChanged, ChildUpdated
 from baoxue.events.consumer import Subscription
 from baoxue.service import ServiceContext
+from enrollment.children.handlers import make_handlers
 
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
-    return []
+    handlers = make_handlers(ctx)
+    return [
+        Subscription(
+            "registry",
+            {
+                ChildRegistered: handlers["snapshot"],
+                ChildUpdated: handlers["snapshot"],
+                ChildStatusChanged: handlers["status"],
+            },
+        )
+    ]

@@ -9,8 +9,11 @@ from baoxue.service import ServiceSpec
 from enrollment.api import ROUTERS
 from enrollment.codes import CODE_LISTS
 from enrollment.consumers import subscriptions
+from enrollment import models as _models  # noqa: F401  (every table on the metadata)
 from enrollment.database import MECHANISMS, metadata
 from enrollment.permissions import POLICY
+from enrollment.problems import PROBLEM_TITLES
+from enrollment.signals.sweep import sweep_forever
 from enrollment.settings import EnrollmentSettings
 
 SERVICE = ServiceSpec(
@@ -25,6 +28,8 @@ SERVICE = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
+    background=(sweep_forever,),
+    problem_titles=PROBLEM_TITLES,
 )
 
 

@@ -12,3 +12,15 @@ class EnrollmentSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ENROLLMENT_", extra="ignore")
 
     port: int = 8102
+    transfer_workdays: int = 10
+    """Working days within which a transfer must be completed before it is flagged as hanging."""
+    absence_days_for_signal: int = 28
+    """Four weeks of unexcused absence make a suspected dropout."""
+    vocational_confirm_days: int = 30
+    """Days within which a vocational school must confirm a junior-3 leaver's record."""
+    deferral_window_months: tuple[int, ...] = (9,)
+    """Months in which deferral/exemption applications are filed (early September by the notice)."""
+    sweep_enabled: bool = True
+    sweep_interval_seconds: float = 3600.0
+    provincial_base_url: str = "http://127.0.0.1:8190"
+    provincial_batch_size: int = 500

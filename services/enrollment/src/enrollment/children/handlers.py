@@ -1,0 +1,60 @@
+"""Handlers of the registry's child events: keep the read model and the student records' links current."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.contracts.registry import ChildSnapshot, ChildStatusChanged
+from baoxue.db import utcnow
+from baoxue.events.consumer import ReceivedEvent
+from baoxue.service import ServiceContext
+from enrollment.children import repository
+from enrollment.students import repository as students
+
+Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
+
+
+def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
+    async def on_child_snapshot(session: AsyncSession, event: ReceivedEvent[ChildSnapshot]) -> None:
+        data = event.data
+        applied = await repository.upsert_snapshot(
+            session,
+            {
+                "child_id": data.child_id,
+                "id_blind_index": data.id_blind_index,
+                "birth_date": data.birth_date,
+                "sex": data.sex,
+                "hukou_town": data.hukou_town,
+                "hukou_village": data.hukou_village,
+                "hukou_school_district": data.hukou_school_district,
+                "categories": ",".join(sorted(data.categories)),
+                "disability_type": data.disability_type,
+                "status": data.status,
+                "merged_into": None,
+                "sequence": event.envelope.sequence,
+                "updated_at": utcnow(),
+            },
+            dialect=ctx.db.dialect,
+        )
+        if applied:
+            await students.link_child(
+                session,
+                child_id=data.child_id,
+                id_blind_index=data.id_blind_index,
+                hukou_school_district=data.hukou_school_district,
+            )
+
+    async def on_child_status_changed(session: AsyncSession, event: ReceivedEvent[ChildStatusChanged]) -> None:
+        data = event.data
+        await repository.set_status(
+            session,
+            child_id=data.child_id,
+            status=data.status,
+            merged_into=data.merged_into,
+            sequence=event.envelope.sequence,
+        )
+
+    return {"snapshot": on_child_snapshot, "status": on_child_status_changed}

@@ -1,0 +1,84 @@
+"""Placements of disabled children (mode, receiving school, teaching plan, a 学籍) and the home-teaching log."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.jurisdiction import ensure_within
+from baoxue.auth.principal import Principal
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from enrollment.children import repository as children
+from enrollment.placements.models import Placement, TeachingSession
+from enrollment.placements.schemas import PlacementCreate, SessionCreate, TermLog
+from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
+
+
+async def place(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: PlacementCreate
+) -> Placement:
+    """Place a child: the receiving school must be in the caller's jurisdiction and hold the child's active
+    record (so a placement always comes with a 学籍)."""
+    ensure_within(principal, data.receiving_school, resource="school")
+    child = await children.get(session, data.child_id)
+    if child is None:
+        raise NotFound("No such child.", code="child_not_found")
+    record = (await session.execute(select(StudentRecord).where(StudentRecord.id == data.student_id))).scalar_one_or_none()
+    if (record is None or record.school_code != data.receiving_school or record.status not in ACTIVE_STATUSES
+            or (record.child_id is not None and record.child_id != child.child_id)
+            or (child.id_blind_index is not None and record.id_blind_index != child.id_blind_index)):
+        raise Problem("The placement needs the child's active record at the receiving school.",
+                      code="unknown_student", status=422)
+    placement = Placement(
+        id=str(uuid.uuid4()), child_id=child.child_id, mode=data.mode, receiving_school=data.receiving_school,
+        student_id=record.id, teaching_plan=data.teaching_plan, planned_sessions_per_term=data.planned_sessions_per_term,
+        hukou_school_district=child.hukou_school_district, starts_on=data.starts_on, ends_on=data.ends_on,
+    )
+    session.add(placement)
+    await ctx.audit.record(session, principal, "create", "placement", [placement.id])
+    return placement
+
+
+async def _visible(session: AsyncSession, principal: Principal, placement_id: str) -> Placement:
+    p = (await session.execute(select(Placement).where(Placement.id == placement_id))).scalar_one_or_none()
+    if p is None:
+        raise NotFound("No such placement.", code="placement_not_found")
+    ensure_within(principal, p.receiving_school, p.hukou_school_district, resource="placement")
+    return p
+
+
+async def log_session(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, placement_id: str, data: SessionCreate
+) -> None:
+    """Record one delivered home-teaching session (one per day and placement)."""
+    p = await _visible(session, principal, placement_id)
+    ensure_within(principal, p.receiving_school, resource="placement")
+    if p.mode != "home_delivery":
+        raise Problem("Only home-delivered teaching keeps a session log.", code="not_home_delivery", status=422)
+    try:
+        async with session.begin_nested():
+            session.add(TeachingSession(placement_id=p.id, term=data.term, held_on=data.held_on,
+                                        teacher_ref=data.teacher_ref, minutes=data.minutes))
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("A session on this day is already logged.", code="session_already_logged") from None
+
+
+async def term_log(*, session: AsyncSession, principal: Principal, placement_id: str) -> list[TermLog]:
+    """Planned against delivered sessions, per term."""
+    p = await _visible(session, principal, placement_id)
+    rows = await session.execute(
+        select(TeachingSession.term, func.count())
+        .where(TeachingSession.placement_id == p.id)
+        .group_by(TeachingSession.term)
+        .order_by(TeachingSession.term)
+    )
+    return [
+        TermLog(term=term, planned=p.planned_sessions_per_term, delivered=n,
+                shortfall=max(0, p.planned_sessions_per_term - n))
+        for term, n in rows.all()
+    ]

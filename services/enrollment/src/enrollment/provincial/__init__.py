@@ -1,0 +1,1 @@
+"""provincial domain."""

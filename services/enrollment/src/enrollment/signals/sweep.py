@@ -1,0 +1,35 @@
+"""The periodic sweep (ServiceSpec.background): hanging transfers, expired suspensions, unconfirmed leavers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from baoxue.service import ServiceContext
+from enrollment.signals import vocational
+from enrollment.students import transfers
+from enrollment.students.service import today_in_china
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_once(ctx: ServiceContext, today: dt.date) -> dict[str, int]:
+    """Run every detector for ``today`` in one transaction; re-running the same day raises nothing new."""
+    async with ctx.db.transaction() as session:
+        counts = {
+            "transfers_hanging": await transfers.flag_hanging_transfers(session=session, ctx=ctx, today=today),
+            "suspensions_expired": await transfers.flag_expired_suspensions(session=session, ctx=ctx, today=today),
+            "vocational_unconfirmed": await vocational.flag_unconfirmed(session=session, ctx=ctx, today=today),
+        }
+    log.info("dropout sweep done", extra=counts)
+    return counts
+
+
+async def sweep_forever(ctx: ServiceContext) -> None:
+    if not getattr(ctx.settings, "sweep_enabled", True):
+        return
+    interval = float(getattr(ctx.settings, "sweep_interval_seconds", 3600.0))
+    while True:
+        await sweep_once(ctx, today_in_china())
+        await asyncio.sleep(interval)

@@ -1,0 +1,130 @@
+"""API models of student records, transitions, transfers and annotations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StudentStatus = Literal["enrolled", "suspended", "transferred_out", "dropped_out", "graduated", "deceased"]
+
+
+class StudentCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "student_number": "G370406201501010014",
+                    "id_number": "370406201501010014",
+                    "school_code": "37040600101001",
+                    "grade": 4,
+                }
+            ]
+        },
+    )
+    student_number: str = Field(min_length=2, max_length=40, description="学籍号: G+ID, J+18, or temporary L")
+    id_number: str = Field(min_length=15, max_length=40, description="居民身份证号 (stored encrypted)")
+    school_code: str = Field(pattern=r"^\d{14}$")
+    grade: int = Field(ge=1, le=12)
+    enrolled_on: dt.date | None = None
+
+
+class StudentPublic(BaseModel):
+    id: str
+    student_number: str
+    id_number: str
+    child_id: str | None
+    school_code: str
+    hukou_school_district: str | None
+    grade: int
+    status: str
+    status_since: dt.date
+    status_reason: str | None
+    suspended_until: dt.date | None
+    suspension_extended: bool
+    version: int
+
+
+class SuspensionCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"starts_on": "2026-09-01", "until": "2027-06-30", "reason": "illness"}]},
+    )
+    starts_on: dt.date
+    until: dt.date
+    reason: str = Field(min_length=1, max_length=40)
+
+
+class SuspensionExtension(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"until": "2028-06-30"}]})
+    until: dt.date
+
+
+class Transition(BaseModel):
+    """Resumption, dropout or graduation: when, and why (a code)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"on": "2026-10-08", "reason": "learning_weariness"}]}
+    )
+    on: dt.date
+    reason: str | None = Field(default=None, max_length=40)
+
+
+class TransferCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"to_school": "37040610101001", "requested_on": "2026-09-07"}]},
+    )
+    to_school: str = Field(pattern=r"^\w{6,20}$", description="receiving school; a code outside the directory = out of district")
+    requested_on: dt.date
+
+
+class TransferApproval(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"side": "sending", "on": "2026-09-08"}]})
+    side: Literal["sending", "receiving"]
+    on: dt.date
+
+
+class TransferPublic(BaseModel):
+    id: str
+    student_id: str
+    from_school: str
+    to_school: str
+    requested_on: dt.date
+    due_on: dt.date
+    sending_approved: bool
+    receiving_approved: bool
+    state: str
+    hanging_since: dt.date | None
+    completed_on: dt.date | None
+
+
+class AnnotationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "assessing_body": "区残联残疾儿童入学评估委员会",
+                    "evidence_ref": "assessment/2026/0132",
+                    "assessed_on": "2026-09-10",
+                    "reassess_on": "2027-09-10",
+                }
+            ]
+        },
+    )
+    assessing_body: str = Field(min_length=2, max_length=100)
+    evidence_ref: str = Field(min_length=1, max_length=200)
+    assessed_on: dt.date
+    reassess_on: dt.date
+
+
+class AnnotationPublic(BaseModel):
+    id: str
+    student_id: str
+    assessing_body: str
+    evidence_ref: str
+    assessed_on: dt.date
+    reassess_on: dt.date

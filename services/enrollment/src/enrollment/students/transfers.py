@@ -1,0 +1,146 @@
+"""Transfers (转学): requested by the sending school, approved by both sides, completed within a limit.
+
+The record follows the person (籍随人走): a completed transfer inside the district moves the record to
+the receiving school; a receiving school outside the directory closes it as ``transferred_out``. A
+transfer not completed within the limit (10 working days by default) is flagged as hanging by the sweep
+and raises a suspected dropout (``transfer_hanging``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.jurisdiction import ensure_within
+from baoxue.auth.principal import Principal
+from baoxue.contracts.enrollment import StudentStatusChanged
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from baoxue.workdays import default_calendar
+from enrollment.signals.service import raise_for_student
+from enrollment.students import repository
+from enrollment.students.models import StudentTransfer
+from enrollment.students.service import student_event
+from enrollment.students.transitions import apply_status, load_writable
+
+DEFAULT_TRANSFER_WORKDAYS = 10
+
+
+def transfer_workdays(ctx: ServiceContext) -> int:
+    return int(getattr(ctx.settings, "transfer_workdays", DEFAULT_TRANSFER_WORKDAYS))
+
+
+async def request_transfer(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, to_school: str,
+    requested_on: dt.date,
+) -> StudentTransfer:
+    """Open a transfer of an enrolled student; due after the configured number of working days."""
+    record = await load_writable(session, principal, student_id)
+    if record.status != "enrolled":
+        raise Conflict("Only an enrolled student can be transferred.", code="invalid_transition")
+    if to_school == record.school_code:
+        raise Problem("The receiving school is the current school.", code="transfer_to_same_school", status=422)
+    if await repository.open_transfer(session, record.id) is not None:
+        raise Conflict("A transfer of this student is already open.", code="transfer_already_open")
+    due = default_calendar().add_workdays_lenient(requested_on, transfer_workdays(ctx)).due
+    transfer = StudentTransfer(
+        id=str(uuid.uuid4()), student_id=record.id, from_school=record.school_code, to_school=to_school,
+        requested_on=requested_on, due_on=due,
+    )
+    session.add(transfer)
+    await ctx.audit.record(session, principal, "create", "student_transfer", [transfer.id])
+    return transfer
+
+
+async def approve_transfer(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, transfer_id: str, side: str, on: dt.date
+) -> StudentTransfer:
+    """One side approves (the sending school's chain for 'sending', the receiving school's for 'receiving');
+    with both approvals the transfer completes — late completion also clears a hanging flag."""
+    transfer = await repository.get_transfer(session, transfer_id)
+    if transfer is None:
+        raise NotFound("No such transfer.", code="transfer_not_found")
+    ensure_within(principal, transfer.from_school, transfer.to_school, resource="transfer")
+    if transfer.state not in ("requested", "hanging"):
+        raise Conflict("The transfer is closed.", code="transfer_closed")
+    external = ctx.directory.get(transfer.to_school) is None
+    if side == "sending":
+        ensure_within(principal, transfer.from_school, resource="transfer")
+        transfer.sending_approved_by = principal.subject
+    else:
+        # A receiving school outside the district answers outside Baoxue; the bureau records its consent.
+        ensure_within(principal, transfer.to_school if not external else principal.scope, resource="transfer")
+        if external and not principal.has_role("bureau"):
+            raise NotFound("No such transfer.")
+        transfer.receiving_approved_by = principal.subject
+    transfer.version += 1
+    session.add(transfer)
+    await ctx.audit.record(session, principal, "approve", "student_transfer", [transfer.id], detail=side)
+    if transfer.sending_approved_by and transfer.receiving_approved_by:
+        await _complete(session=session, ctx=ctx, principal=principal, transfer=transfer, on=on, external=external)
+    return transfer
+
+
+async def _complete(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, transfer: StudentTransfer, on: dt.date,
+    external: bool,
+) -> None:
+    record = await repository.get_for_update(session, transfer.student_id)
+    assert record is not None
+    transfer.state = "completed"
+    transfer.completed_on = on
+    if external:
+        await apply_status(session=session, ctx=ctx, principal=principal, record=record,
+                           status="transferred_out", on=on, reason="transfer_out_of_district")
+        return
+    record.school_code = transfer.to_school
+    record.version += 1
+    session.add(record)
+    event = student_event(StudentStatusChanged, record, previous=record.status, reason="transfer_completed")
+    await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
+
+
+async def reject_transfer(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, transfer_id: str
+) -> StudentTransfer:
+    """Either side refuses: the transfer closes and the student stays where the record is."""
+    transfer = await repository.get_transfer(session, transfer_id)
+    if transfer is None:
+        raise NotFound("No such transfer.", code="transfer_not_found")
+    ensure_within(principal, transfer.from_school, transfer.to_school, resource="transfer")
+    if transfer.state not in ("requested", "hanging"):
+        raise Conflict("The transfer is closed.", code="transfer_closed")
+    transfer.state = "rejected"
+    transfer.version += 1
+    session.add(transfer)
+    await ctx.audit.record(session, principal, "reject", "student_transfer", [transfer.id])
+    return transfer
+
+
+async def flag_hanging_transfers(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
+    """Flag every transfer past its due date as hanging and raise ``transfer_hanging`` once for each."""
+    flagged = 0
+    for transfer in await repository.overdue_transfers(session, today):
+        transfer.state = "hanging"
+        transfer.hanging_since = today
+        transfer.version += 1
+        session.add(transfer)
+        record = await repository.get_for_update(session, transfer.student_id)
+        if record is not None:
+            await raise_for_student(session=session, ctx=ctx, record=record, signal="transfer_hanging",
+                                    dedupe_key=f"transfer_hanging:{transfer.id}", detected_on=today)
+        flagged += 1
+    return flagged
+
+
+async def flag_expired_suspensions(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
+    """A suspension whose end passed without resumption is a suspected dropout (raised once per suspension)."""
+    raised = 0
+    for record in await repository.expired_suspensions(session, today):
+        key = f"suspension_expired:{record.id}:{record.suspended_until}"
+        if await raise_for_student(session=session, ctx=ctx, record=record, signal="suspension_expired",
+                                   dedupe_key=key, detected_on=today):
+            raised += 1
+    return raised

@@ -1,0 +1,139 @@
+"""Status transitions of a 学籍: suspension (休学) and its one extension, resumption (复学), dropout, graduation.
+
+Each transition checks the caller's jurisdiction over the record, bumps its version, is audited, and
+publishes StudentStatusChanged in the same transaction. A dropout keeps the record and raises a
+DropoutSuspected signal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.jurisdiction import ensure_within
+from baoxue.auth.principal import Principal
+from baoxue.contracts.enrollment import StudentStatusChanged
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from enrollment.signals.service import raise_for_student
+from enrollment.students import repository
+from enrollment.students.models import StudentRecord
+from enrollment.students.service import _second_active, student_event
+
+MAX_SUSPENSION = dt.timedelta(days=366)  # one year (a leap day included)
+
+
+async def load_writable(session: AsyncSession, principal: Principal, student_id: str) -> StudentRecord:
+    """The record, locked, if it belongs to a school inside the caller's jurisdiction (404 otherwise)."""
+    record = await repository.get_for_update(session, student_id)
+    if record is None:
+        raise NotFound("No such student record.", code="student_not_found")
+    ensure_within(principal, record.school_code, resource="student record")
+    return record
+
+
+async def apply_status(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal | None, record: StudentRecord,
+    status: str, on: dt.date, reason: str | None,
+) -> StudentRecord:
+    """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change."""
+    previous = record.status
+    record.status = status
+    record.status_since = on
+    record.status_reason = reason
+    record.version += 1
+    record.updated_at = utcnow()
+    session.add(record)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise _second_active() from None
+    event = student_event(StudentStatusChanged, record, previous=previous, reason=reason)
+    await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
+    if principal is not None:
+        await ctx.audit.record(session, principal, "update", "student_record", [record.id], detail=f"status:{status}")
+    return record
+
+
+def _require(record: StudentRecord, *allowed: str) -> None:
+    if record.status not in allowed:
+        raise Conflict(
+            f"Not allowed while the record is '{record.status}'.", code="invalid_transition",
+            current_status=record.status,
+        )
+
+
+async def suspend(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str,
+    starts_on: dt.date, until: dt.date, reason: str,
+) -> StudentRecord:
+    """休学: an enrolled student is suspended until ``until``, at most one year after ``starts_on``."""
+    record = await load_writable(session, principal, student_id)
+    _require(record, "enrolled")
+    if until <= starts_on or until - starts_on > MAX_SUSPENSION:
+        raise Problem("A suspension lasts at most one year.", code="suspension_too_long", status=422)
+    record.suspended_until = until
+    record.suspension_extended = False
+    return await apply_status(session=session, ctx=ctx, principal=principal, record=record,
+                              status="suspended", on=starts_on, reason=reason)
+
+
+async def extend_suspension(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, until: dt.date
+) -> StudentRecord:
+    """The one allowed extension of a suspension, by at most one more year."""
+    record = await load_writable(session, principal, student_id)
+    _require(record, "suspended")
+    assert record.suspended_until is not None
+    if record.suspension_extended:
+        raise Conflict("A suspension may be extended only once.", code="suspension_already_extended")
+    if until <= record.suspended_until or until - record.suspended_until > MAX_SUSPENSION:
+        raise Problem("An extension lasts at most one more year.", code="suspension_too_long", status=422)
+    record.suspended_until = until
+    record.suspension_extended = True
+    record.version += 1
+    session.add(record)
+    event = student_event(StudentStatusChanged, record, previous="suspended", reason="suspension_extended")
+    await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
+    await ctx.audit.record(session, principal, "update", "student_record", [record.id], detail="suspension_extended")
+    return record
+
+
+async def resume(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, on: dt.date,
+    reason: str | None,
+) -> StudentRecord:
+    """复学: a suspended student, or a dropout who came back, is enrolled again (one active record still)."""
+    record = await load_writable(session, principal, student_id)
+    _require(record, "suspended", "dropped_out")
+    record.suspended_until = None
+    return await apply_status(session=session, ctx=ctx, principal=principal, record=record,
+                              status="enrolled", on=on, reason=reason or "resumed")
+
+
+async def drop_out(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, on: dt.date,
+    reason: str | None,
+) -> StudentRecord:
+    """辍学: the record is kept with status dropped_out, and a suspected dropout is raised for casework."""
+    record = await load_writable(session, principal, student_id)
+    _require(record, "enrolled", "suspended")
+    await apply_status(session=session, ctx=ctx, principal=principal, record=record,
+                       status="dropped_out", on=on, reason=reason)
+    await raise_for_student(session=session, ctx=ctx, record=record, signal="dropped_out_status",
+                            dedupe_key=f"dropped_out_status:{record.id}:{record.version}", detected_on=on)
+    return record
+
+
+async def graduate(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, on: dt.date
+) -> StudentRecord:
+    """毕业: an enrolled student graduates; the record stays."""
+    record = await load_writable(session, principal, student_id)
+    _require(record, "enrolled")
+    return await apply_status(session=session, ctx=ctx, principal=principal, record=record,
+                              status="graduated", on=on, reason="graduated")

@@ -1,0 +1,168 @@
+"""The set-based classification of a verification run: one INSERT … SELECT over the whole scope.
+
+Rule set ``2026.1`` (in priority order; the first that applies decides, and names its evidence):
+1. ``registry_status``: deceased / moved_out / duplicate in the registry → excluded with that outcome.
+2. ``active_student_record``: an enrolled or suspended 学籍 with the child's ID blind index → enrolled_local.
+3. ``placement``: a placement in force on the as-of date → placed.
+4. ``approved_exemption`` / ``approved_deferral``: an approved application valid on the as-of date.
+5. ``no_explanation``: everything else is ``unaccounted`` and becomes a verification task.
+Scope: children aged 6–14 full years on the cut-off date (birth date known).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, and_, case, delete, exists, func, insert, literal, not_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from baoxue.pii.citizen_id import age_on
+from enrollment.children.models import ChildView
+from enrollment.deferrals.models import DeferralApplication
+from enrollment.placements.models import Placement
+from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
+from enrollment.verification.models import VerificationResult, VerificationTask
+
+RULE_SET_VERSION = "2026.1"
+EXCLUDED_BY_STATUS = {"deceased": "deceased", "moved_out": "moved_out", "duplicate": "duplicate_hukou"}
+
+C = ChildView.__table__  # type: ignore[attr-defined]
+S = StudentRecord.__table__  # type: ignore[attr-defined]
+P = Placement.__table__  # type: ignore[attr-defined]
+D = DeferralApplication.__table__  # type: ignore[attr-defined]
+R = VerificationResult.__table__  # type: ignore[attr-defined]
+T = VerificationTask.__table__  # type: ignore[attr-defined]
+
+
+def birth_bounds(cutoff: dt.date) -> tuple[dt.date, dt.date]:
+    """(earliest, latest) birth dates of a child aged 6–14 full years on ``cutoff`` (周岁, inclusive)."""
+
+    def years_before(years: int) -> dt.date:
+        try:
+            return cutoff.replace(year=cutoff.year - years)
+        except ValueError:  # 29 February → 28 February (民法典 第二百零二条)
+            return cutoff.replace(year=cutoff.year - years, day=28)
+
+    earliest = years_before(15) + dt.timedelta(days=1)
+    latest = years_before(6)
+    assert age_on(earliest, cutoff) == 14 and age_on(latest, cutoff) == 6
+    return earliest, latest
+
+
+def _application(kind: str, as_of: dt.date) -> ColumnElement[str]:
+    return (
+        select(func.min(D.c.id))
+        .where(
+            D.c.child_id == C.c.child_id, D.c.kind == kind, D.c.state == "approved",
+            D.c.valid_from <= as_of, D.c.valid_until >= as_of,
+        )
+        .scalar_subquery()
+    )
+
+
+def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt.date):  # type: ignore[no-untyped-def]
+    """The SELECT that classifies every child in scope (no Python per child)."""
+    earliest, latest = birth_bounds(cutoff)
+    placement = (
+        select(func.min(P.c.id))
+        .where(P.c.child_id == C.c.child_id, P.c.starts_on <= as_of, or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of))
+        .scalar_subquery()
+    )
+    inner = (
+        select(
+            C.c.child_id, C.c.status, C.c.hukou_town, C.c.hukou_school_district,
+            S.c.id.label("student_id"),
+            placement.label("placement_id"),
+            _application("exemption", as_of).label("exemption_id"),
+            _application("deferral", as_of).label("deferral_id"),
+        )
+        .select_from(
+            C.outerjoin(S, and_(S.c.id_blind_index == C.c.id_blind_index, S.c.status.in_(ACTIVE_STATUSES)))
+        )
+        .where(C.c.birth_date.between(earliest, latest))
+        .subquery("scope")
+    )
+    q = inner.c
+    excluded = q.status.in_(tuple(EXCLUDED_BY_STATUS))
+    outcome = case(
+        (excluded, case(*((q.status == k, literal(v)) for k, v in EXCLUDED_BY_STATUS.items()))),
+        (q.student_id.is_not(None), literal("enrolled_local")),
+        (q.placement_id.is_not(None), literal("placed")),
+        (q.exemption_id.is_not(None), literal("exempted")),
+        (q.deferral_id.is_not(None), literal("deferred")),
+        else_=literal("unaccounted"),
+    )
+    rule = case(
+        (excluded, literal("registry_status")),
+        (q.student_id.is_not(None), literal("active_student_record")),
+        (q.placement_id.is_not(None), literal("placement")),
+        (q.exemption_id.is_not(None), literal("approved_exemption")),
+        (q.deferral_id.is_not(None), literal("approved_deferral")),
+        else_=literal("no_explanation"),
+    )
+    evidence = case(
+        (excluded, literal("registry:") + q.status),
+        (q.student_id.is_not(None), literal("student:") + q.student_id),
+        (q.placement_id.is_not(None), literal("placement:") + q.placement_id),
+        (q.exemption_id.is_not(None), literal("application:") + q.exemption_id),
+        (q.deferral_id.is_not(None), literal("application:") + q.deferral_id),
+        else_=None,
+    )
+    return select(
+        literal(campaign_id), q.child_id, outcome, rule, evidence, q.hukou_town, q.hukou_school_district, literal(run)
+    )
+
+
+async def classify(
+    session: AsyncSession, *, campaign_id: str, run: int, as_of: dt.date, cutoff: dt.date, dialect: str
+) -> int:
+    """Replace the campaign's results with a fresh classification; returns the number of children in scope."""
+    await session.execute(delete(R).where(R.c.campaign_id == campaign_id))
+    cols = ["campaign_id", "child_id", "outcome", "rule", "evidence", "hukou_town", "hukou_school_district", "run"]
+    result = await session.execute(
+        insert(R).from_select(cols, classification_select(campaign_id, run, as_of, cutoff))
+    )
+    return int(result.rowcount or 0)
+
+
+def _new_id(dialect: str) -> ColumnElement[str]:
+    if dialect == "postgresql":
+        return func.cast(func.gen_random_uuid(), R.c.child_id.type)
+    return func.lower(func.hex(func.randomblob(16)))
+
+
+async def sync_tasks(
+    session: AsyncSession, *, campaign_id: str, run: int, due_on: dt.date, district_code: str, dialect: str
+) -> dict[str, int]:
+    """Tasks follow the results: open a task for each newly unaccounted child, supersede open tasks of
+    children now explained (a new feed, a new record), reopen superseded ones that are unaccounted again."""
+    unaccounted = select(R.c.child_id).where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
+    superseded = await session.execute(
+        update(T)
+        .where(T.c.campaign_id == campaign_id, T.c.state.in_(("open", "awaiting_confirmation")),
+               T.c.child_id.not_in(unaccounted))
+        .values(state="superseded", version=T.c.version + 1)
+    )
+    reopened = await session.execute(
+        update(T)
+        .where(T.c.campaign_id == campaign_id, T.c.state == "superseded", T.c.child_id.in_(unaccounted))
+        .values(state="open", version=T.c.version + 1)
+    )
+    fresh = (
+        select(
+            _new_id(dialect), R.c.campaign_id, R.c.child_id, R.c.hukou_town,
+            func.coalesce(R.c.hukou_school_district, district_code), literal(due_on, Date), literal("open"),
+            literal(run), literal(False), literal(1),
+        )
+        .where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
+        .where(not_(exists().where(T.c.campaign_id == campaign_id, T.c.child_id == R.c.child_id)))
+    )
+    cols = ["id", "campaign_id", "child_id", "hukou_town", "hukou_school_district", "due_on", "state",
+            "created_run", "published", "version"]
+    created = await session.execute(insert(T).from_select(cols, fresh))
+    return {
+        "tasks_created": int(created.rowcount or 0),
+        "tasks_superseded": int(superseded.rowcount or 0),
+        "tasks_reopened": int(reopened.rowcount or 0),
+    }

@@ -1,0 +1,98 @@
+"""HTTP for verification campaigns and tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from baoxue.auth.principal import Principal
+from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from enrollment.verification import service, tasks
+from enrollment.verification.models import Campaign, VerificationTask
+from enrollment.verification.schemas import (
+    CampaignCreate,
+    CampaignPublic,
+    ProgressRow,
+    TaskConfirmation,
+    TaskPublic,
+    TaskResolution,
+)
+
+router = APIRouter(tags=["verification (入学核查)"])
+Manager = Annotated[Principal, Depends(requires("campaign:manage"))]
+Reader = Annotated[Principal, Depends(requires("campaign:read"))]
+
+
+def _public(c: Campaign) -> CampaignPublic:
+    return CampaignPublic.model_validate(c, from_attributes=True)
+
+
+def _task(t: VerificationTask) -> TaskPublic:
+    return TaskPublic.model_validate(t, from_attributes=True)
+
+
+@router.post("/campaigns", status_code=201, summary="Open a verification campaign")
+async def create(data: CampaignCreate, session: SessionDep, ctx: Ctx, principal: Manager) -> CampaignPublic:
+    return _public(await service.create_campaign(session=session, ctx=ctx, principal=principal, data=data))
+
+
+@router.get("/campaigns/{campaign_id}", summary="A campaign")
+async def get(campaign_id: str, session: SessionDep, principal: Reader) -> CampaignPublic:
+    return _public(await service.get_campaign(session, campaign_id))
+
+
+@router.post("/campaigns/{campaign_id}/runs", status_code=202, summary="Run the classification (a job)",
+             responses={409: {"description": "campaign_running"}})
+async def run(campaign_id: str, ctx: Ctx, principal: Manager, response: Response) -> dict[str, str]:
+    job_id = await service.start_run(ctx=ctx, principal=principal, campaign_id=campaign_id)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return {"job_id": job_id}
+
+
+@router.get("/campaigns/{campaign_id}/progress", summary="Progress per town and school district")
+async def progress(campaign_id: str, session: SessionDep, principal: Reader) -> list[ProgressRow]:
+    return await service.progress_of(session=session, principal=principal, campaign_id=campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/result", summary="Freeze the figures as a new result version")
+async def freeze(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Manager) -> dict[str, Any]:
+    campaign = await service.freeze(session=session, ctx=ctx, principal=principal, campaign_id=campaign_id)
+    return service.frozen_result(campaign) or {}
+
+
+@router.get("/campaigns/{campaign_id}/result", summary="The latest frozen result")
+async def result(campaign_id: str, session: SessionDep, principal: Reader) -> dict[str, Any]:
+    from baoxue.errors import NotFound
+
+    frozen = service.frozen_result(await service.get_campaign(session, campaign_id))
+    if frozen is None:
+        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_found")
+    return frozen
+
+
+@router.get("/verification-tasks", summary="Tasks of the caller's area (hukou district or enrolling org)")
+async def list_tasks(
+    session: SessionDep, principal: Annotated[Principal, Depends(requires("task:read"))], limit: Limit = 50,
+    cursor: Cursor = None, campaign_id: str | None = None, state: str | None = None,
+) -> Page[TaskPublic]:
+    rows = await tasks.list_tasks(session=session, principal=principal, campaign_id=campaign_id, state=state,
+                                  limit=limit, after=decode_cursor(cursor))
+    return page_of([_task(t) for t in rows], limit, lambda t: t.id)
+
+
+@router.post("/verification-tasks/{task_id}/resolution", summary="Record the outcome and evidence")
+async def resolve(
+    task_id: str, data: TaskResolution, session: SessionDep, ctx: Ctx,
+    principal: Annotated[Principal, Depends(requires("task:resolve"))],
+) -> TaskPublic:
+    return _task(await tasks.resolve(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data))
+
+
+@router.post("/verification-tasks/{task_id}/confirmation", summary="Confirm 'enrolled elsewhere'")
+async def confirm(
+    task_id: str, data: TaskConfirmation, session: SessionDep, ctx: Ctx,
+    principal: Annotated[Principal, Depends(requires("task:confirm"))],
+) -> TaskPublic:
+    return _task(await tasks.confirm(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data))

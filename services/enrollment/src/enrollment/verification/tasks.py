@@ -1,0 +1,125 @@
+"""Verification tasks: the hukou place's school district resolves each with an outcome and evidence.
+
+"Enrolled elsewhere" stays open (awaiting confirmation) until the enrolling school or district confirms,
+or the provincial platform shows the child's record; "not in school" raises a suspected dropout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
+from baoxue.auth.principal import Principal
+from baoxue.contracts.enrollment import VerificationTaskResolved
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from enrollment.children import repository as children
+from enrollment.provincial.models import ProvincialRecord
+from enrollment.signals.service import raise_signal
+from enrollment.verification.models import VerificationTask
+from enrollment.verification.schemas import TaskConfirmation, TaskResolution
+
+
+async def _load(session: AsyncSession, task_id: str) -> VerificationTask:
+    task = (
+        await session.execute(select(VerificationTask).where(VerificationTask.id == task_id).with_for_update())
+    ).scalar_one_or_none()
+    if task is None:
+        raise NotFound("No such verification task.", code="task_not_found")
+    return task
+
+
+async def list_tasks(
+    *, session: AsyncSession, principal: Principal, campaign_id: str | None, state: str | None, limit: int,
+    after: str | None,
+) -> Sequence[VerificationTask]:
+    stmt = select(VerificationTask).where(
+        within_jurisdiction(principal, VerificationTask.hukou_school_district, VerificationTask.enrolling_org)
+    )
+    if campaign_id:
+        stmt = stmt.where(VerificationTask.campaign_id == campaign_id)
+    if state:
+        stmt = stmt.where(VerificationTask.state == state)
+    if after:
+        stmt = stmt.where(VerificationTask.id > after)  # type: ignore[operator]
+    return (await session.execute(stmt.order_by(VerificationTask.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
+
+
+async def resolve(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, task_id: str, data: TaskResolution
+) -> VerificationTask:
+    """Record where the child is. Only the task's school district (or above) may resolve it."""
+    task = await _load(session, task_id)
+    ensure_within(principal, task.hukou_school_district, resource="verification task")
+    if task.state not in ("open", "awaiting_confirmation"):
+        raise Conflict("The task is already closed.", code="task_closed", state=task.state)
+    task.outcome, task.evidence, task.version = data.outcome, data.evidence, task.version + 1
+    task.enrolling_org = data.enrolling_org
+    if data.outcome == "enrolled_elsewhere":
+        if not data.enrolling_org:
+            raise Problem("Name the enrolling school, district or province.", code="confirmation_required",
+                          status=422, errors=[{"field": "enrolling_org", "code": "missing", "message": "missing"}])
+        task.state = "awaiting_confirmation"
+        session.add(task)
+        await ctx.audit.record(session, principal, "resolve", "verification_task", [task.id], detail="awaiting_confirmation")
+        return task
+    await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
+    if data.outcome == "not_in_school":
+        child = await children.get(session, task.child_id)
+        await raise_signal(
+            session=session, ctx=ctx, signal="verification_not_in_school", dedupe_key=f"verification:{task.id}",
+            detected_on=data.on, child_id=task.child_id, id_blind_index=child.id_blind_index if child else None,
+            hukou_town=task.hukou_town, hukou_school_district=task.hukou_school_district,
+        )
+    return task
+
+
+async def confirm(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, task_id: str, data: TaskConfirmation
+) -> VerificationTask:
+    """Confirm 'enrolled elsewhere': by the enrolling organisation itself, or by the provincial platform's record
+    of the child (imported by the sync) at a school outside this district."""
+    task = await _load(session, task_id)
+    if task.state != "awaiting_confirmation":
+        ensure_within(principal, task.hukou_school_district, task.enrolling_org, resource="verification task")
+        raise Conflict("The task is not awaiting confirmation.", code="not_awaiting_confirmation")
+    if data.source == "enrolling_org":
+        if not (principal.has_role("provincial_platform") or principal.covers(task.enrolling_org)):
+            raise NotFound("No such verification task.")
+    else:
+        ensure_within(principal, task.hukou_school_district, resource="verification task")
+        child = await children.get(session, task.child_id)
+        shown = None
+        if child is not None and child.id_blind_index:
+            shown = (
+                await session.execute(
+                    select(ProvincialRecord.platform_record_id).where(
+                        ProvincialRecord.id_blind_index == child.id_blind_index,
+                        ProvincialRecord.status == "enrolled",
+                    ).limit(1)
+                )
+            ).scalar_one_or_none()
+        if shown is None:
+            raise Conflict("The provincial platform shows no record of the child.", code="confirmation_required")
+    task.confirmed_by = principal.subject
+    await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
+    return task
+
+
+async def _close(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, task: VerificationTask, on: dt.date
+) -> None:
+    task.state, task.resolved_on = "resolved", on
+    task.version += 1
+    session.add(task)
+    assert task.outcome is not None
+    event = VerificationTaskResolved(
+        task_id=task.id, campaign_id=task.campaign_id, child_id=task.child_id, outcome=task.outcome,
+        hukou_school_district=task.hukou_school_district, resolved_on=on, on_time=on <= task.due_on,
+    )
+    await ctx.outbox.add(session, event, subject=task.id, sequence=task.version)
+    await ctx.audit.record(session, principal, "resolve", "verification_task", [task.id], detail=task.outcome)
