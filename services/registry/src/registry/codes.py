@@ -1,5 +1,25 @@
 """The registry service's code lists, served at ``/v1/code-lists`` with English and Chinese labels."""
 
 from baoxue.service import CodeList
+from registry.feeds.columns import CATEGORIES, DEPARTMENTS, DISABILITY_TYPES
+from registry.feeds.reasons import REASONS
 
-CODE_LISTS: dict[str, CodeList] = {}
+CODE_LISTS: dict[str, CodeList] = {
+    "child_category": CATEGORIES,
+    "registry_status": {
+        "active": ("Active", "正常"),
+        "deceased": ("Deceased", "死亡"),
+        "moved_out": ("Moved out (hukou cancelled)", "迁出注销"),
+        "duplicate": ("Duplicate registration (merged)", "重复户籍"),
+        "missing": ("Missing", "失踪"),
+    },
+    "feed_department": {d: (en, zh) for d, (_, en, zh) in DEPARTMENTS.items()},
+    "disability_type": DISABILITY_TYPES,
+    "feed_reason": {code: (en, zh) for code, (_, en, zh) in REASONS.items()},
+    "review_kind": {
+        "conflict": ("Conflicting values", "数据冲突"),
+        "flag_lapsed": ("Category no longer asserted", "类别标识失效"),
+        "address_unmatched": ("Address matches no town", "地址未匹配"),
+        "link_candidate": ("Possible same child", "疑似同一儿童"),
+    },
+}

@@ -11,6 +11,7 @@ from registry.codes import CODE_LISTS
 from registry.consumers import subscriptions
 from registry.database import MECHANISMS, metadata
 from registry.permissions import POLICY
+from registry.problems import PROBLEM_TITLES
 from registry.settings import RegistrySettings
 
 SERVICE = ServiceSpec(
@@ -25,6 +26,7 @@ SERVICE = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
+    problem_titles=PROBLEM_TITLES,
 )
 
 

@@ -72,6 +72,13 @@ async def register_new(session: AsyncSession, batch_id: str, *, district: str, w
         ),
         {"b": batch_id, "district": district, "now": utcnow(), "no": False},
     )
+    await session.execute(
+        _now_param(
+            "INSERT INTO child_history (child_id, kind, at, batch_id, detail) "
+            f"SELECT candidate_id, 'registered', :now, batch_id, '{{}}' FROM feed_rows WHERE {where}"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
     await session.execute(text(f"UPDATE feed_rows SET child_id = candidate_id, link = 'new' WHERE {where}"), {"b": batch_id})
     return int(result.rowcount or 0)
 

@@ -1,0 +1,32 @@
+"""API models of the review queue and merges."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+
+class ReviewItemPublic(BaseModel):
+    id: int
+    kind: str
+    status: str
+    child_id: str
+    other_child_id: str | None = None
+    attribute: str | None = None
+    batch_id: str | None = None
+    score: float | None = None
+    evidence: dict[str, object] = {}
+    hukou_town: str | None = None
+    merge_id: int | None = None
+    decided_at: dt.datetime | None = None
+    created_at: dt.datetime
+
+
+class MergePublic(BaseModel):
+    id: int
+    survivor_id: str
+    merged_id: str
+    reason: str
+    created_at: dt.datetime
+    undone_at: dt.datetime | None = None

@@ -1,0 +1,77 @@
+"""The review queue: list items; accept or reject link candidates and other findings; undo merges."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth.principal import Principal
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, NotFound
+from baoxue.service import ServiceContext
+from registry.children.merging import merge_records, undo_merge
+from registry.children.models import ChildMerge, ReviewItem
+
+_reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+_merges = ChildMerge.__table__  # type: ignore[attr-defined]
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    detail = json.loads(row["detail"] or "{}")
+    return dict(row) | {"evidence": detail.get("evidence", detail)}
+
+
+async def list_items(
+    *, session: AsyncSession, kind: str | None, status: str | None, after: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Review items, oldest first (district-wide: only district roles hold ``review:read``)."""
+    query = select(_reviews).order_by(_reviews.c.id).limit(limit + 1)
+    if kind:
+        query = query.where(_reviews.c.kind == kind)
+    query = query.where(_reviews.c.status == (status or "open"))
+    if after is not None:
+        query = query.where(_reviews.c.id > after)
+    return [public(dict(r)) for r in (await session.execute(query)).mappings()]
+
+
+async def decide(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, item_id: int, accept: bool
+) -> dict[str, Any]:
+    """Accept or reject an open item. Accepting a link candidate merges the two records (undoable)."""
+    row = (await session.execute(select(_reviews).where(_reviews.c.id == item_id))).mappings().first()
+    if row is None:
+        raise NotFound("No such review item.")
+    if row["status"] != "open":
+        raise Conflict("This item was already decided.", code="review_already_decided")
+    merge_id = None
+    if accept and row["kind"] == "link_candidate":
+        merge_id = await merge_records(
+            session, ctx.outbox, survivor_id=row["other_child_id"], merged_id=row["child_id"], reason="linkage_review",
+            evidence={"review_item": item_id, **json.loads(row["detail"] or "{}")}, actor=principal.subject,
+        )
+    values = {"status": "accepted" if accept else "rejected", "decided_by": principal.subject,
+              "decided_at": utcnow(), "merge_id": merge_id}
+    await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
+    return public(dict(row) | values)
+
+
+async def undo(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, merge_id: int) -> dict[str, Any]:
+    """Undo a merge (automatic link, accepted candidate or duplicate hukou); its review item reopens."""
+    merge = await undo_merge(session, ctx.outbox, merge_id=merge_id, actor=principal.subject)
+    await session.execute(
+        update(_reviews).where(_reviews.c.merge_id == merge_id).values(status="undone", decided_by=principal.subject,
+                                                                      decided_at=utcnow())
+    )
+    return merge | {"undone_at": utcnow()}
+
+
+async def list_merges(*, session: AsyncSession, child_id: str | None, after: int | None, limit: int) -> list[dict[str, Any]]:
+    query = select(_merges).order_by(_merges.c.id).limit(limit + 1)
+    if child_id:
+        query = query.where((_merges.c.survivor_id == child_id) | (_merges.c.merged_id == child_id))
+    if after is not None:
+        query = query.where(_merges.c.id > after)
+    return [dict(r) for r in (await session.execute(query)).mappings()]

@@ -1,0 +1,25 @@
+"""The registry's problem codes → (English title, Chinese title)."""
+
+PROBLEM_TITLES: dict[str, tuple[str, str]] = {
+    "feed_period_invalid": ("Feed period not valid", "报送期次无效"),
+    "feed_department_mismatch": ("Not your department's feed", "只能报送本部门数据"),
+    "feed_unsupported_format": ("Unsupported feed format", "不支持的报送文件格式"),
+    "feed_file_too_large": ("Feed file too large", "报送文件过大"),
+    "feed_row_too_large": ("A row of the feed is too large", "报送文件中有超长行"),
+    "feed_too_many_rows": ("Too many rows in one batch", "单批次行数过多"),
+    "feed_empty": ("The feed is empty", "报送文件为空"),
+    "feed_encoding_unreadable": ("The feed's text encoding is not readable", "报送文件编码无法识别"),
+    "feed_header_invalid": ("The feed's column headers are not the template's", "报送文件表头与模板不符"),
+    "feed_file_truncated": ("The feed file is truncated or damaged", "报送文件不完整或已损坏"),
+    "feed_batch_id_reused": ("Batch id already used for other content", "批次号已用于其他数据"),
+    "child_not_found": ("No such child", "未找到该儿童"),
+    "child_already_merged": ("The record is merged into another", "该记录已合并"),
+    "correction_no_change": ("The child already has this status", "该儿童已是此状态"),
+    "correction_already_undone": ("Correction already undone", "该更正已撤销"),
+    "correction_superseded": ("Status changed since the correction", "更正后状态已变化，不能撤销"),
+    "duplicate_of_required": ("Name the record that remains", "需指明保留的记录"),
+    "merge_same_record": ("A record cannot be merged into itself", "记录不能与自身合并"),
+    "merge_already_merged": ("Record already merged", "记录已被合并"),
+    "merge_already_undone": ("Merge already undone", "合并已撤销"),
+    "review_already_decided": ("Review item already decided", "该复核事项已处理"),
+}

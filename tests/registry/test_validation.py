@@ -1,0 +1,128 @@
+"""Every row-level reason code of feed validation (pure: the validator without a running service)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from baoxue.orgs.directory import default_directory
+from baoxue.pii.citizen_id import check_character
+from baoxue.pii.crypto import BlindIndex, FieldCipher
+from registry.feeds.reasons import REASONS
+from registry.feeds.validation import RowValidator
+from tests.registry.people import LI, WANG, make_id
+
+CIPHER = FieldCipher({"k1": b"0123456789abcdef"}, "k1")
+BLIND = BlindIndex(b"blind-index-test-key-32-bytes!!!")
+CUTOFF = dt.date(2026, 8, 31)
+FIELDS = ("name", "id_number", "sex", "birth_date", "hukou_address", "current_address", "guardian_name",
+          "guardian_phone", "categories", "disability_type", "disability_grade")
+
+
+def cells(kid=WANG, **over):
+    base = dict(zip(FIELDS, kid.row().split(","), strict=True))
+    return base | over
+
+
+def check(department="police", **over):
+    v = RowValidator(department, CUTOFF, default_directory(), CIPHER, BLIND, "b1")
+    out = v.validate(1, cells(**over))
+    return out, out["reasons"].split(",") if out["reasons"] else []
+
+
+def test_a_clean_row_is_accepted_without_reasons_and_keeps_no_plain_id():
+    out, reasons = check()
+    assert out["outcome"] == "accepted" and reasons == []
+    assert out["hukou_town"] == "370406101" and out["hukou_village"] == "370406101201"
+    assert out["hukou_school_district"] == "37040610101"
+    assert out["categories"] == "resident"
+    assert WANG.id not in str(out) and out["id_blind"] == BLIND.of(WANG.id)
+    assert out.get("raw_cipher") is None
+
+
+@pytest.mark.parametrize(
+    ("over", "code", "outcome"),
+    [
+        ({"id_number": ""}, "id_missing", "accepted"),
+        ({"id_number": "370406160502061"}, "id_legacy_15_digit", "accepted"),
+        ({"id_number": "3704062016050206"}, "id_bad_length", "accepted"),
+        ({"id_number": "37040620160502A61X"}, "id_bad_characters", "accepted"),
+        ({"id_number": WANG.id[:-1] + ("0" if WANG.id[-1] != "0" else "1")}, "id_bad_check_character", "accepted"),
+        ({"birth_date": "2016-05-03"}, "id_birth_date_mismatch", "accepted"),
+        ({"sex": "女"}, "id_sex_mismatch", "accepted"),
+        ({"name": ""}, "name_missing", "rejected"),
+        ({"name": "王小明3"}, "name_invalid", "rejected"),
+        ({"sex": "x"}, "sex_invalid", "rejected"),
+        ({"birth_date": "2016-02-30"}, "birth_date_invalid", "rejected"),
+        ({"hukou_address": ""}, "hukou_address_missing", "rejected"),
+        ({"hukou_address": "江苏省苏州市昆山市某路1号"}, "address_unmatched", "accepted"),
+        ({"hukou_address": "山亭区店子镇不存在村"}, "address_village_unmatched", "accepted"),
+        ({"guardian_phone": "12345"}, "phone_invalid", "accepted"),
+        ({"categories": "外星人"}, "category_unknown", "accepted"),
+        ({"categories": "低保"}, "category_not_for_department", "accepted"),
+        ({"categories": ""}, "category_missing", "accepted"),
+        ({"current_address": "长" * 201}, "field_too_long", "rejected"),
+        ({"guardian_name": "=HYPERLINK(\"http://x\")"}, "cell_formula", "rejected"),
+    ],
+)
+def test_reason_codes(over, code, outcome):
+    out, reasons = check(**over)
+    assert code in reasons
+    assert out["outcome"] == outcome
+    assert out["raw_cipher"]  # the original row is kept (encrypted) for the error report
+
+
+def test_id_unusable_needs_sex_and_birth_date():
+    _, reasons = check(id_number="", sex="", birth_date="")
+    assert {"id_missing", "sex_missing", "birth_date_missing"} <= set(reasons)
+
+
+def test_address_code_unknown_is_a_warning_only():
+    body = "000406" + WANG.id[6:17]
+    out, reasons = check(id_number=body + check_character(body))
+    assert "id_address_code_unknown" in reasons and out["outcome"] == "accepted"
+
+
+def test_school_age_window_on_the_cutoff():
+    too_old = WANG.but(birth=dt.date(2011, 8, 31), seq=20)
+    out, reasons = check(**cells(too_old))
+    assert "age_out_of_window" in reasons and out["outcome"] == "rejected"
+    just_in = WANG.but(birth=dt.date(2011, 9, 1), seq=21)
+    assert "age_out_of_window" not in check(**cells(just_in))[1]
+    too_young = WANG.but(birth=dt.date(2020, 9, 1), seq=22)
+    assert "age_out_of_window" in check(**cells(too_young))[1]
+
+
+def test_normalisation_full_width_lower_x_spaces_and_name_spaces():
+    kid = next(k for s in range(10, 100) if (k := LI.but(seq=s)).id.endswith("X"))
+    messy = " ".join(kid.id[:6]) + kid.id[6:-1].translate(str.maketrans("0123456789", "０１２３４５６７８９")) + "x"
+    out, reasons = check(**(cells(kid) | {"id_number": messy, "name": "李 梅"}))
+    assert reasons == [] and out["id_blind"] == BLIND.of(kid.id) and out["name"] == "李梅"
+
+
+def test_dates_in_department_styles_and_disability_labels():
+    for text in ("2016/5/2", "20160502", "2016.5.2", "2016年5月2日"):
+        assert check(birth_date=text)[1] == []
+    out, reasons = check("dpf", categories="残疾", disability_type="智力残疾", disability_grade="二级")
+    assert reasons == [] and out["disability_type"] == "intellectual" and out["disability_grade"] == "2"
+    assert "disability_type_unknown" in check("dpf", categories="残疾", disability_type="x")[1]
+    assert "disability_grade_invalid" in check("dpf", categories="残疾", disability_grade="五级")[1]
+
+
+def test_duplicates_inside_a_batch_by_id_and_without_id():
+    v = RowValidator("police", CUTOFF, default_directory(), CIPHER, BLIND, "b1")
+    assert v.validate(1, cells())["outcome"] == "accepted"
+    second = v.validate(2, cells(name="王晓明"))
+    assert "duplicate_in_batch" in second["reasons"] and second["outcome"] == "rejected"
+    no_id = cells(LI, id_number="")
+    assert v.validate(3, no_id)["outcome"] == "accepted"
+    assert "duplicate_in_batch" in v.validate(4, no_id)["reasons"]
+
+
+def test_malformed_row_and_every_code_has_messages():
+    v = RowValidator("police", CUTOFF, default_directory(), CIPHER, BLIND, "b1")
+    assert "row_malformed" in v.validate(1, cells(), malformed=True)["reasons"]
+    for code, (sev, en, zh) in REASONS.items():
+        assert sev in ("error", "warning", "review") and en and zh, code
+    assert make_id(dt.date(2016, 5, 2), 11, male=True) == WANG.id
