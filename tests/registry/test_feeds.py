@@ -1,0 +1,171 @@
+"""Feed submission: formats, file-level problems, dry run, batch idempotency, error reports, templates, calendar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from registry.children.models import Child
+from tests.registry.conftest import BUREAU, HEADER, INSPECTOR, csv_body, dept_headers, submit, wait_job
+from tests.registry.people import LI, WANG, ZHAO
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _children(svc) -> int:
+    async with svc.ctx.db.transaction() as s:
+        return int((await s.execute(select(func.count()).select_from(Child))).scalar_one())
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    for r in rows:
+        sheet.append(r)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+async def test_csv_gbk_xlsx_json_and_ndjson_are_all_accepted(start_service, tokens):
+    svc = await start_service("registry")
+    gbk = await submit(svc, tokens, "civil", "2026-09", csv_body(LI.row(category="低保"), encoding="gbk"))
+    assert (gbk["accepted"], gbk["rejected"]) == (1, 0)
+    xlsx = await submit(svc, tokens, "police", "2026-09", _xlsx([WANG.row().split(",")]), content_type=XLSX)
+    assert xlsx["accepted"] == 1 and xlsx["source_format"] == "xlsx"
+    row = dict(zip(("name", "id_number", "sex", "birth_date", "hukou_address"), ZHAO.row().split(",")[:5], strict=True))
+    js = await submit(svc, tokens, "poverty", "2026-09", json.dumps({"rows": [row | {"categories": "建档立卡"}]}).encode(),
+                      content_type="application/json")
+    assert js["accepted"] == 1
+    chinese_keys = dict(zip(HEADER.split(","), WANG.row(category="建档立卡").split(","), strict=True))
+    nd = await submit(svc, tokens, "poverty", "2026-03", (json.dumps(chinese_keys, ensure_ascii=False) + "\n").encode(),
+                      content_type="application/x-ndjson")
+    assert nd["accepted"] == 1
+    assert await _children(svc) == 3  # WANG twice (police, poverty) is one child
+
+
+async def test_file_upload_multipart(start_service, tokens):
+    svc = await start_service("registry")
+    headers = dept_headers(tokens, "police")
+    r = await svc.client.post("/v1/feeds/police/2026-09/uploads", headers=headers,
+                              files={"file": ("公安.csv", csv_body(WANG.row()), "text/csv")})
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/v1/jobs/{r.json()['job_id']}"
+    job = await wait_job(svc.client, headers, r.json()["job_id"])
+    assert job["status"] == "succeeded" and job["counts"]["accepted"] == 1
+
+
+async def test_file_level_problems(start_service, tokens):
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "police")
+
+    async def post(body: bytes, ctype: str = "text/csv") -> tuple[int, dict]:
+        r = await svc.client.post("/v1/feeds/police/2026-09/batches", content=body, headers=h | {"Content-Type": ctype})
+        return r.status_code, r.json()
+
+    truncated = csv_body(WANG.row()) + f'{LI.name},"{LI.id},女'.encode()
+    assert (await post(truncated))[1]["code"] == "feed_file_truncated"
+    assert (await post(_xlsx([WANG.row().split(",")])[:300], XLSX))[1]["code"] == "feed_file_truncated"
+    assert (await post(b'{"rows": [{"name": "x"', "application/json"))[1]["code"] == "feed_file_truncated"
+    status, body = await post(csv_body(WANG.row()).decode().encode("utf-16"))
+    assert (status, body["code"]) == (415, "feed_encoding_unreadable")
+    status, body = await post("姓名,身份证\n王,1\n".encode())
+    assert body["code"] == "feed_header_invalid" and "户籍地址" in body["missing_columns"]
+    assert (await post(b""))[1]["code"] == "feed_empty"
+    assert (await post(HEADER.encode() + b"\n"))[1]["code"] == "feed_empty"
+    status, body = await post(csv_body(WANG.row(name="王" * 20000)))
+    assert (status, body["code"]) == (413, "feed_row_too_large")
+    assert (await post(b"x", "application/pdf"))[1]["code"] == "feed_unsupported_format"
+    r = await svc.client.post("/v1/feeds/police/2026-05/batches", content=csv_body(WANG.row()), headers=h | {"Content-Type": "text/csv"})
+    assert r.json()["code"] == "feed_period_invalid"
+    small = await start_service("registry", feed_max_bytes=100)
+    r = await small.client.post("/v1/feeds/police/2026-09/batches", content=csv_body(WANG.row()), headers=h | {"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["code"]) == (413, "feed_file_too_large")
+    assert "王小明" not in json.dumps(body) and WANG.id not in json.dumps(body)
+
+
+async def test_departments_submit_only_their_own_feeds(start_service, tokens):
+    svc = await start_service("registry")
+    r = await svc.client.post("/v1/feeds/civil/2026-09/batches", content=csv_body(WANG.row()),
+                              headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["code"]) == (403, "feed_department_mismatch")
+    r = await svc.client.post("/v1/feeds/police/2026-09/batches", content=csv_body(WANG.row()),
+                              headers=tokens.headers("bureau", BUREAU) | {"Content-Type": "text/csv"})
+    assert r.status_code == 403
+    batch = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    assert (await svc.client.get(f"/v1/feeds/batches/{batch['id']}", headers=dept_headers(tokens, "civil"))).status_code == 404
+    assert (await svc.client.get(f"/v1/feeds/batches/{batch['id']}", headers=tokens.headers("bureau", BUREAU))).status_code == 200
+    listed = (await svc.client.get("/v1/feeds/batches", headers=dept_headers(tokens, "civil"))).json()
+    assert listed["items"] == []
+    listed = (await svc.client.get("/v1/feeds/batches", headers=tokens.headers("inspector", INSPECTOR))).json()
+    assert [b["id"] for b in listed["items"]] == [batch["id"]]
+
+
+async def test_validate_only_applies_nothing_and_same_batch_twice_is_applied_once(start_service, tokens):
+    svc = await start_service("registry")
+    body = csv_body(WANG.row(), LI.row(), ZHAO.row(name=""))
+    dry = await submit(svc, tokens, "police", "2026-09", body, mode="validate")
+    assert (dry["status"], dry["accepted"], dry["rejected"]) == ("validated", 2, 1)
+    assert await _children(svc) == 0
+    first = await submit(svc, tokens, "police", "2026-09", body)
+    assert (first["status"], first["children_registered"]) == ("completed", 2)
+    again = await submit(svc, tokens, "police", "2026-09", body, expect=200)
+    assert again["id"] == first["id"] and again["duplicate"] is True
+    assert await _children(svc) == 2
+    by_id = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-1")
+    replay = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-1", expect=200)
+    assert replay["id"] == by_id["id"]
+    r = await svc.client.post("/v1/feeds/police/2026-09/batches", params={"client_batch_id": "P-1"},
+                              content=csv_body(ZHAO.row()), headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["code"]) == (409, "feed_batch_id_reused")
+    async with svc.ctx.db.transaction() as s:
+        from registry.children.models import ChildAttribute
+
+        names = (await s.execute(select(func.count()).select_from(ChildAttribute).where(ChildAttribute.attribute == "name"))).scalar_one()
+    assert names == 2
+
+
+async def test_error_report_csv_and_excel_with_formulas_neutralised(start_service, tokens):
+    svc = await start_service("registry")
+    evil = '=HYPERLINK("http://evil.example","x")'
+    batch = await submit(svc, tokens, "police", "2026-09",
+                         csv_body(WANG.row(), LI.row(guardian=evil.replace(",", "，")), ZHAO.row(id="123")))
+    assert (batch["accepted"], batch["rejected"]) == (2, 1)
+    h = dept_headers(tokens, "police")
+    r = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", params={"format": "csv"}, headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert len(lines) == 3  # header + the two rows with reason codes
+    by_row = {line[0]: line for line in lines[1:]}
+    assert "cell_formula" in by_row["2"][2] and by_row["2"][1] == "rejected"
+    assert by_row["2"][4 + 6].startswith("'=")  # 监护人姓名, neutralised
+    assert "id_bad_length" in by_row["3"][2] and "身份证号位数错误" in by_row["3"][3]
+    assert by_row["3"][4] == ZHAO.name  # the original row
+    x = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", params={"format": "xlsx"}, headers=h)
+    sheet = load_workbook(io.BytesIO(x.content)).active
+    cells = [c.value for c in sheet[2]]
+    assert cells[0] == "2" and str(cells[4 + 6]).startswith("'=")
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+async def test_templates_and_calendar(start_service, tokens):
+    svc = await start_service("registry")
+    t = await svc.client.get("/v1/feeds/templates/dpf", params={"format": "xlsx"})
+    book = load_workbook(io.BytesIO(t.content))
+    assert [c.value for c in book.worksheets[0][1]] == HEADER.split(",")
+    assert any(c.value == "智力残疾" for row in book.worksheets[1].iter_rows() for c in row)
+    c = await svc.client.get("/v1/feeds/templates/civil", params={"format": "csv"})
+    assert c.content.decode("utf-8-sig").strip() == HEADER
+    assert (await svc.client.get("/v1/feeds/templates/nobody")).status_code == 404
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), ZHAO.row(name="")))
+    cal = (await svc.client.get("/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU))).json()
+    assert len(cal) == 8
+    police = next(e for e in cal if e["department"] == "police" and e["period"] == "2026-09")
+    assert police["delivered"] and (police["accepted"], police["rejected"]) == (1, 1) and not police["overdue"]
+    civil = next(e for e in cal if e["department"] == "civil" and e["period"] == "2026-09")
+    assert civil["due"] == "2026-09-30" and not civil["delivered"] and civil["overdue"]  # today is after the due date
