@@ -65,3 +65,32 @@ async def submit(
 
 def csv_body(*rows: str, header: str = HEADER, encoding: str = "utf-8") -> bytes:
     return ("\n".join([header, *rows]) + "\n").encode(encoding)
+
+
+async def outbox_events(svc: Any, event_type_suffix: str | None = None) -> list[dict[str, Any]]:
+    """Envelopes (dicts) in the outbox, oldest first, optionally only types ending in the suffix."""
+    import json
+
+    from sqlalchemy import select
+
+    table = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        rows = (await s.execute(select(table.c.event_type, table.c.envelope).order_by(table.c.created_at))).all()
+    return [json.loads(env) for typ, env in rows if event_type_suffix is None or typ.endswith(event_type_suffix)]
+
+
+async def stream_events(svc: Any) -> list[dict[str, Any]]:
+    """Every envelope published on the registry's stream of this test's namespace (after the relay ran)."""
+    import json
+
+    from baoxue.events.envelope import stream_name
+
+    await svc.drain_outbox()
+    bus = svc.ctx.bus
+    info = await bus.stream_info("registry")
+    name = stream_name(bus.namespace, "registry")
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await bus.js.get_msg(name, seq)
+        out.append(json.loads(msg.data))
+    return out
