@@ -45,7 +45,9 @@ async def http_server() -> AsyncIterator[Any]:
 
     async def serve(app: Any) -> str:
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
         task = asyncio.create_task(server.serve())
         servers.append((server, task))
         while not server.started:

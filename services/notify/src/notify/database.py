@@ -1,8 +1,13 @@
 """The notify service's own metadata: its domain tables plus the library's (outbox, inbox, audit, jobs)."""
 
+from typing import TYPE_CHECKING
+
 from baoxue.db import model_base
 from baoxue.tables import define_mechanism_tables
 
-NotifyModel = model_base("NotifyModel")
+if TYPE_CHECKING:  # the type checker sees the SQLModel base that model_base() derives from
+    from sqlmodel import SQLModel as NotifyModel
+else:
+    NotifyModel = model_base("NotifyModel")
 metadata = NotifyModel.metadata
 MECHANISMS = define_mechanism_tables(metadata)

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from notify.calendar.models import CalendarArrangement
 
 
 async def all_arrangements(session: AsyncSession) -> Sequence[CalendarArrangement]:
     return (
-        (await session.execute(select(CalendarArrangement).order_by(CalendarArrangement.year)))
+        (await session.execute(select(CalendarArrangement).order_by(col(CalendarArrangement.year))))
         .scalars()
         .all()
     )

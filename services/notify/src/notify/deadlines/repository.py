@@ -10,6 +10,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
@@ -22,7 +23,7 @@ async def insert_missing(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     """Insert deadlines, skipping those already present for (kind, org, subject); returns rows inserted."""
     if not rows:
         return 0
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     statement = (
         insert(TABLE).values(list(rows)).on_conflict_do_nothing(index_elements=["kind", "org", "subject_id"])
@@ -35,9 +36,13 @@ async def close(
     session: AsyncSession, *, kind: str, subject_id: str, status: str, on: dt.date, org: str | None = None
 ) -> list[Deadline]:
     """Close the open deadlines of a subject; returns the closed rows."""
-    conditions = [Deadline.kind == kind, Deadline.subject_id == subject_id, Deadline.status == "open"]
+    conditions = [
+        col(Deadline.kind) == kind,
+        col(Deadline.subject_id) == subject_id,
+        col(Deadline.status) == "open",
+    ]
     if org is not None:
-        conditions.append(Deadline.org == org)
+        conditions.append(col(Deadline.org) == org)
     rows = list(
         (await session.execute(select(Deadline).where(and_(*conditions)).with_for_update())).scalars()
     )
@@ -62,8 +67,8 @@ async def open_due_by(session: AsyncSession, day: dt.date, *, limit: int = 5000)
     """Open deadlines due on or before `day`, oldest first, locked against a concurrent sweep."""
     statement = (
         select(Deadline)
-        .where(Deadline.status == "open", Deadline.due_date <= day)
-        .order_by(Deadline.due_date, Deadline.id)
+        .where(col(Deadline.status) == "open", col(Deadline.due_date) <= day)
+        .order_by(col(Deadline.due_date), col(Deadline.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -73,8 +78,10 @@ async def open_due_by(session: AsyncSession, day: dt.date, *, limit: int = 5000)
 async def unreminded_due_by(session: AsyncSession, day: dt.date, *, limit: int = 5000) -> list[Deadline]:
     statement = (
         select(Deadline)
-        .where(Deadline.status == "open", Deadline.reminded_on.is_(None), Deadline.due_date <= day)  # type: ignore[union-attr]
-        .order_by(Deadline.due_date, Deadline.id)
+        .where(
+            col(Deadline.status) == "open", col(Deadline.reminded_on).is_(None), col(Deadline.due_date) <= day
+        )  # type: ignore[union-attr]
+        .order_by(col(Deadline.due_date), col(Deadline.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -91,18 +98,18 @@ async def page(
     kind: str | None,
     org: str | None,
 ) -> list[Deadline]:
-    statement = select(Deadline).where(within_jurisdiction(principal, Deadline.org))
+    statement = select(Deadline).where(within_jurisdiction(principal, col(Deadline.org)))
     if status:
-        statement = statement.where(Deadline.status == status)
+        statement = statement.where(col(Deadline.status) == status)
     if kind:
-        statement = statement.where(Deadline.kind == kind)
+        statement = statement.where(col(Deadline.kind) == kind)
     if org:
-        statement = statement.where(Deadline.org == org)
+        statement = statement.where(col(Deadline.org) == org)
     if after is not None:
         due, ident = after
         statement = statement.where(
-            (Deadline.due_date > dt.date.fromisoformat(due))
-            | ((Deadline.due_date == dt.date.fromisoformat(due)) & (Deadline.id > ident))
+            (col(Deadline.due_date) > dt.date.fromisoformat(due))
+            | ((col(Deadline.due_date) == dt.date.fromisoformat(due)) & (col(Deadline.id) > ident))
         )
-    statement = statement.order_by(Deadline.due_date, Deadline.id).limit(limit + 1)
+    statement = statement.order_by(col(Deadline.due_date), col(Deadline.id)).limit(limit + 1)
     return list((await session.execute(statement)).scalars())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.db import utcnow
 from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
@@ -53,8 +54,8 @@ async def post_messages(session: AsyncSession, posts: Sequence[Post]) -> list[st
         (
             await session.execute(
                 select(WebhookSubscription).where(
-                    WebhookSubscription.org.in_(recipients),  # type: ignore[attr-defined]
-                    WebhookSubscription.active.is_(True),  # type: ignore[attr-defined]
+                    col(WebhookSubscription.org).in_(recipients),  # type: ignore[attr-defined]
+                    col(WebhookSubscription.active).is_(True),  # type: ignore[attr-defined]
                 )
             )
         )

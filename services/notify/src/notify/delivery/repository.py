@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
 
@@ -20,17 +21,17 @@ async def inbox_page(
     kind: str | None,
 ) -> list[Message]:
     """The newest messages first; an organisation sees its own inbox only."""
-    statement = select(Message).where(Message.recipient_org == org)
+    statement = select(Message).where(col(Message.recipient_org) == org)
     if unread:
-        statement = statement.where(Message.read_at.is_(None))  # type: ignore[union-attr]
+        statement = statement.where(col(Message.read_at).is_(None))  # type: ignore[union-attr]
     if kind:
-        statement = statement.where(Message.kind == kind)
+        statement = statement.where(col(Message.kind) == kind)
     if after is not None:
         at, ident = dt.datetime.fromisoformat(after[0]), after[1]
         statement = statement.where(
-            (Message.created_at < at) | ((Message.created_at == at) & (Message.id < ident))
+            (col(Message.created_at) < at) | ((col(Message.created_at) == at) & (col(Message.id) < ident))
         )
-    statement = statement.order_by(Message.created_at.desc(), Message.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    statement = statement.order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(limit + 1)  # type: ignore[attr-defined]
     return list((await session.execute(statement)).scalars())
 
 
@@ -41,9 +42,9 @@ async def message(session: AsyncSession, message_id: str) -> Message | None:
 async def subscriptions(session: AsyncSession, *, after: str | None, limit: int) -> list[WebhookSubscription]:
     statement = select(WebhookSubscription)
     if after:
-        statement = statement.where(WebhookSubscription.id > after)
+        statement = statement.where(col(WebhookSubscription.id) > after)
     return list(
-        (await session.execute(statement.order_by(WebhookSubscription.id).limit(limit + 1))).scalars()
+        (await session.execute(statement.order_by(col(WebhookSubscription.id)).limit(limit + 1))).scalars()
     )
 
 
@@ -52,9 +53,11 @@ async def deliveries(
 ) -> list[WebhookDelivery]:
     statement = select(WebhookDelivery)
     if subscription_id:
-        statement = statement.where(WebhookDelivery.subscription_id == subscription_id)
+        statement = statement.where(col(WebhookDelivery.subscription_id) == subscription_id)
     if status:
-        statement = statement.where(WebhookDelivery.status == status)
+        statement = statement.where(col(WebhookDelivery.status) == status)
     if after:
-        statement = statement.where(WebhookDelivery.id > after)
-    return list((await session.execute(statement.order_by(WebhookDelivery.id).limit(limit + 1))).scalars())
+        statement = statement.where(col(WebhookDelivery.id) > after)
+    return list(
+        (await session.execute(statement.order_by(col(WebhookDelivery.id)).limit(limit + 1))).scalars()
+    )

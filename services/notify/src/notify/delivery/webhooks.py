@@ -18,6 +18,7 @@ import time
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.contracts.notify import NoticeDelivered
 from baoxue.db import utcnow
@@ -57,8 +58,8 @@ def backoff(settings: NotifySettings, attempts: int) -> dt.timedelta:
 async def _due(session: AsyncSession, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
     statement = (
         select(WebhookDelivery)
-        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at)
+        .where(col(WebhookDelivery.status) == "pending", col(WebhookDelivery.next_attempt_at) <= now)
+        .order_by(col(WebhookDelivery.next_attempt_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import mplfonts
 from fpdf import FPDF
+from fpdf.enums import WrapMode
 from jinja2 import Environment
 
 FONT_FAMILY = "NotoSerifSC"
@@ -72,7 +73,7 @@ def to_pdf(document: RenderedDocument) -> bytes:
     pdf.ln(6)
     pdf.set_font(FONT_FAMILY, size=13)
     for paragraph in document.paragraphs:
-        pdf.multi_cell(0, 8, paragraph, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 8, paragraph, new_x="LMARGIN", new_y="NEXT", wrapmode=WrapMode.CHAR)
         pdf.ln(2)
     pdf.ln(12)
     pdf.cell(0, 8, document.issuer_name, align="R", new_x="LMARGIN", new_y="NEXT")

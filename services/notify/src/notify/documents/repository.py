@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
@@ -20,7 +21,7 @@ async def next_seq(session: AsyncSession, issuing_org: str, year: int) -> int:
     The counter row is locked by the UPDATE until the transaction ends: concurrent issuers queue, a
     rolled-back issue gives its number back, so numbers never repeat and never skip.
     """
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
         insert(COUNTERS).values(issuing_org=issuing_org, year=year, last_seq=0).on_conflict_do_nothing()
     )
@@ -38,8 +39,10 @@ async def get(session: AsyncSession, document_id: str) -> Document | None:
 
 
 async def latest_version(session: AsyncSession, doc: Document) -> int:
-    statement = select(func.max(Document.version)).where(
-        Document.issuing_org == doc.issuing_org, Document.year == doc.year, Document.seq == doc.seq
+    statement = select(func.max(col(Document.version))).where(
+        col(Document.issuing_org) == doc.issuing_org,
+        col(Document.year) == doc.year,
+        col(Document.seq) == doc.seq,
     )
     return int((await session.execute(statement)).scalar_one())
 
@@ -47,14 +50,22 @@ async def latest_version(session: AsyncSession, doc: Document) -> int:
 async def versions(session: AsyncSession, doc: Document) -> list[Document]:
     statement = (
         select(Document)
-        .where(Document.issuing_org == doc.issuing_org, Document.year == doc.year, Document.seq == doc.seq)
-        .order_by(Document.version)
+        .where(
+            col(Document.issuing_org) == doc.issuing_org,
+            col(Document.year) == doc.year,
+            col(Document.seq) == doc.seq,
+        )
+        .order_by(col(Document.version))
     )
     return list((await session.execute(statement)).scalars())
 
 
 async def for_escalation(session: AsyncSession, escalation_id: str) -> list[Document]:
-    statement = select(Document).where(Document.escalation_id == escalation_id).order_by(Document.created_at)
+    statement = (
+        select(Document)
+        .where(col(Document.escalation_id) == escalation_id)
+        .order_by(col(Document.created_at))
+    )
     return list((await session.execute(statement)).scalars())
 
 
@@ -69,14 +80,14 @@ async def page(
     year: int | None,
 ) -> list[Document]:
     statement = select(Document).where(
-        within_jurisdiction(principal, Document.issuing_org, Document.recipient_org)
+        within_jurisdiction(principal, col(Document.issuing_org), col(Document.recipient_org))
     )
     if kind:
-        statement = statement.where(Document.kind == kind)
+        statement = statement.where(col(Document.kind) == kind)
     if case_id:
-        statement = statement.where(Document.case_id == case_id)
+        statement = statement.where(col(Document.case_id) == case_id)
     if year:
-        statement = statement.where(Document.year == year)
+        statement = statement.where(col(Document.year) == year)
     if after:
-        statement = statement.where(Document.id > after)
-    return list((await session.execute(statement.order_by(Document.id).limit(limit + 1))).scalars())
+        statement = statement.where(col(Document.id) > after)
+    return list((await session.execute(statement.order_by(col(Document.id)).limit(limit + 1))).scalars())

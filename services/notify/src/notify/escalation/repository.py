@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
@@ -11,7 +12,7 @@ from notify.escalation.models import Escalation, EscalationStep
 
 
 async def get(session: AsyncSession, escalation_id: str, *, lock: bool = False) -> Escalation | None:
-    statement = select(Escalation).where(Escalation.id == escalation_id)
+    statement = select(Escalation).where(col(Escalation.id) == escalation_id)
     if lock:
         statement = statement.with_for_update()
     return (await session.execute(statement)).scalar_one_or_none()
@@ -20,7 +21,7 @@ async def get(session: AsyncSession, escalation_id: str, *, lock: bool = False) 
 async def active_for_case(session: AsyncSession, case_id: str) -> Escalation | None:
     statement = (
         select(Escalation)
-        .where(Escalation.case_id == case_id, Escalation.state == "active")
+        .where(col(Escalation.case_id) == case_id, col(Escalation.state) == "active")
         .with_for_update()
     )
     return (await session.execute(statement)).scalars().first()
@@ -29,8 +30,8 @@ async def active_for_case(session: AsyncSession, case_id: str) -> Escalation | N
 async def steps(session: AsyncSession, escalation_id: str) -> list[EscalationStep]:
     statement = (
         select(EscalationStep)
-        .where(EscalationStep.escalation_id == escalation_id)
-        .order_by(EscalationStep.id)
+        .where(col(EscalationStep.escalation_id) == escalation_id)
+        .order_by(col(EscalationStep.id))
     )
     return list((await session.execute(statement)).scalars())
 
@@ -46,14 +47,14 @@ async def page(
     case_id: str | None,
 ) -> list[Escalation]:
     statement = select(Escalation).where(
-        within_jurisdiction(principal, Escalation.school_code, Escalation.hukou_town)
+        within_jurisdiction(principal, col(Escalation.school_code), col(Escalation.hukou_town))
     )
     if state:
-        statement = statement.where(Escalation.state == state)
+        statement = statement.where(col(Escalation.state) == state)
     if level:
-        statement = statement.where(Escalation.level == level)
+        statement = statement.where(col(Escalation.level) == level)
     if case_id:
-        statement = statement.where(Escalation.case_id == case_id)
+        statement = statement.where(col(Escalation.case_id) == case_id)
     if after:
-        statement = statement.where(Escalation.id > after)
-    return list((await session.execute(statement.order_by(Escalation.id).limit(limit + 1))).scalars())
+        statement = statement.where(col(Escalation.id) > after)
+    return list((await session.execute(statement.order_by(col(Escalation.id)).limit(limit + 1))).scalars())

@@ -1,0 +1,152 @@
+"""Numbered documents: gapless numbers under concurrent issuing, immutability, corrections, rendering."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from tests.notify.conftest import BUREAU, POLICE, POVERTY, SCHOOL_A, TOWN_A, TOWN_B, start_notify
+
+ORDER = {"kind": "correction_order", "fields": {"case_ref": "c-0001", "deadline": "2026-12-18"}}
+
+
+async def test_numbers_have_no_gaps_or_repeats_under_concurrent_issuing(start_service, tokens):
+    svc = await start_notify(start_service)
+    town_a, town_b = tokens.headers("town", TOWN_A), tokens.headers("town", TOWN_B)
+    body = ORDER | {"issued_on": "2026-11-20"}
+    responses = await asyncio.gather(
+        *[svc.client.post("/v1/documents", json=body, headers=town_a) for _ in range(24)],
+        *[svc.client.post("/v1/documents", json=body, headers=town_b) for _ in range(6)],
+    )
+    assert all(r.status_code == 201 for r in responses), [r.text for r in responses if r.status_code != 201][
+        :1
+    ]
+    numbers_a = sorted(r.json()["number"] for r in responses[:24])
+    numbers_b = sorted(r.json()["number"] for r in responses[24:])
+    assert numbers_a == [f"{TOWN_A}〔2026〕{n:04d}号" for n in range(1, 25)]
+    assert numbers_b == [f"{TOWN_B}〔2026〕{n:04d}号" for n in range(1, 7)]
+    # A new year starts again at 1.
+    next_year = await svc.client.post(
+        "/v1/documents", json=ORDER | {"issued_on": "2027-01-04"}, headers=town_a
+    )
+    assert next_year.json()["number"] == f"{TOWN_A}〔2027〕0001号"
+
+
+async def test_a_failed_issue_uses_no_number(start_service, tokens):
+    svc = await start_notify(start_service)
+    town = tokens.headers("town", TOWN_A)
+    missing = await svc.client.post(
+        "/v1/documents", json={"kind": "correction_order", "fields": {"case_ref": "x"}}, headers=town
+    )
+    assert missing.status_code == 422 and missing.json()["code"] == "document_fields_missing"
+    unknown_recipient = await svc.client.post(
+        "/v1/documents", json=ORDER | {"recipient_org": "999"}, headers=town
+    )
+    assert unknown_recipient.status_code == 422
+    ok = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-20"}, headers=town)
+    assert ok.json()["number"] == f"{TOWN_A}〔2026〕0001号"
+    wrong_role = await svc.client.post(
+        "/v1/documents", json=ORDER, headers=tokens.headers("school", SCHOOL_A)
+    )
+    assert wrong_role.status_code == 403 and wrong_role.json()["code"] == "document_kind_not_permitted"
+
+
+async def test_an_issued_document_cannot_be_edited_only_corrected(start_service, tokens):
+    svc = await start_notify(start_service)
+    town = tokens.headers("town", TOWN_A)
+    issued = (
+        await svc.client.post("/v1/documents", json=ORDER | {"addressee": "张三丰"}, headers=town)
+    ).json()
+    assert issued["addressee"] == "张**" or issued["addressee"].startswith("张")
+    assert "张三丰" not in issued["addressee"]
+
+    for method in ("PATCH", "PUT"):
+        r = await svc.client.request(
+            method, f"/v1/documents/{issued['id']}", json={"title": "x"}, headers=town
+        )
+        assert r.status_code == 409 and r.json()["code"] == "document_immutable"
+    with pytest.raises((IntegrityError, DBAPIError)):
+        async with svc.ctx.db.transaction() as s:
+            await s.execute(
+                text("UPDATE documents SET title = 'changed' WHERE id = :id"), {"id": issued["id"]}
+            )
+
+    correction = await svc.client.post(
+        f"/v1/documents/{issued['id']}/corrections",
+        json={"fields": {"case_ref": "c-0001", "deadline": "2026-12-25"}, "reason": "期限填写错误"},
+        headers=town,
+    )
+    assert correction.status_code == 201, correction.text
+    v2 = correction.json()
+    assert (v2["number"], v2["version"], v2["supersedes_id"]) == (issued["number"], 2, issued["id"])
+    assert any("2026-12-25" in p for p in v2["paragraphs"])
+    original = (await svc.client.get(f"/v1/documents/{issued['id']}", headers=town)).json()
+    assert (
+        any("2026-12-18" in p for p in original["paragraphs"])
+        and original["content_sha256"] == issued["content_sha256"]
+    )
+    again = await svc.client.post(
+        f"/v1/documents/{issued['id']}/corrections",
+        json={"fields": ORDER["fields"], "reason": "再次更正"},
+        headers=town,
+    )
+    assert again.status_code == 409 and again.json()["code"] == "document_superseded"
+    other_town = await svc.client.get(f"/v1/documents/{issued['id']}", headers=tokens.headers("town", TOWN_B))
+    assert other_town.status_code == 404
+
+    clear = await svc.client.get(
+        f"/v1/documents/{issued['id']}", headers=tokens.headers("town", TOWN_A, purpose="serving-the-order")
+    )
+    assert clear.json()["addressee"] == "张三丰"
+    audit = svc.spec.tables.audit
+    async with svc.ctx.db.transaction() as s:
+        rows = (await s.execute(text(f"SELECT resource_type, purpose FROM {audit.name}"))).all()
+    assert ("document_addressee", "serving-the-order") in [tuple(r) for r in rows]
+
+
+async def test_documents_render_as_html_and_pdf_with_the_law_text(start_service, tokens):
+    svc = await start_notify(start_service)
+    school = tokens.headers("school", SCHOOL_A)
+    admission = await svc.client.post(
+        "/v1/documents",
+        json={
+            "kind": "admission_notice",
+            "fields": {"report_date": "2027-08-30", "school_year": "2027—2028"},
+        },
+        headers=school,
+    )
+    doc = admission.json()
+    assert any(p.startswith("第五十八条") or p.startswith("第十一条") for p in doc["paragraphs"])
+    html = await svc.client.get(f"/v1/documents/{doc['id']}/html", headers=school)
+    assert html.status_code == 200 and "入学通知书" in html.text and "义务教育法" in html.text
+    pdf = await svc.client.get(f"/v1/documents/{doc['id']}/pdf", headers=school)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert b"NotoSerifCJK" in pdf.content  # the CJK font is embedded
+
+
+async def test_hukou_clean_up_notice_reaches_the_departments_inboxes_and_is_acknowledged(
+    start_service, tokens
+):
+    svc = await start_notify(start_service)
+    police = tokens.headers("dept_police", POLICE)
+    r = await svc.client.post(
+        "/v1/documents",
+        json={
+            "kind": "hukou_cleanup_notice",
+            "fields": {"period": "2026-09", "total": "12", "deceased": "2"},
+            "recipient_org": POVERTY,
+        },
+        headers=police,
+    )
+    assert r.status_code == 201, r.text
+    poverty = tokens.headers("dept_poverty", POVERTY)
+    inbox = (await svc.client.get("/v1/inbox", headers=poverty)).json()["items"]
+    assert len(inbox) == 1 and inbox[0]["ref_id"] == r.json()["id"] and inbox[0]["action_required"]
+    assert (await svc.client.get("/v1/inbox", headers=tokens.headers("bureau", BUREAU))).json()["items"] == []
+    ack = await svc.client.post(f"/v1/inbox/{inbox[0]['id']}/acknowledgement", headers=poverty)
+    assert ack.status_code == 200 and ack.json()["acknowledged_at"] is not None
+    foreign = await svc.client.post(f"/v1/inbox/{inbox[0]['id']}/read", headers=police)
+    assert foreign.status_code == 404

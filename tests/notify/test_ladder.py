@@ -1,0 +1,169 @@
+"""The escalation ladder climbs L1→L4 as deadlines lapse, and stops when the child returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from sqlalchemy import select
+
+from baoxue.contracts.casework import CaseConfirmed, CasePlaced, CaseReturned, EscalationRequested
+from baoxue.testing.plugin import eventually
+from notify.deadlines.service import sweep
+from notify.documents.models import Document
+from notify.escalation.models import Escalation
+from tests.notify.conftest import BUREAU, JUSTICE, SCHOOL_A, TOWN_A, start_notify
+
+
+def _case(**over):
+    base = dict(
+        case_id=str(uuid.uuid4()),
+        child_id=str(uuid.uuid4()),
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+        state="confirmed",
+        reason="guardian_refusal",
+    )
+    return base | over
+
+
+async def _escalation(svc, case_id: str) -> Escalation | None:
+    async with svc.ctx.db.transaction() as s:
+        return (await s.execute(select(Escalation).where(Escalation.case_id == case_id))).scalar_one_or_none()
+
+
+async def _sweep(svc, today: dt.date):
+    async with svc.ctx.db.transaction() as s:
+        return await sweep(session=s, ctx=svc.ctx, today=today)
+
+
+async def _outbox_types(svc) -> list[str]:
+    table = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        return [
+            r.event_type for r in (await s.execute(select(table.c.event_type).order_by(table.c.created_at)))
+        ]
+
+
+async def test_ladder_climbs_to_legal_action_and_stops_when_the_child_returns(
+    start_service, event_publisher, tokens
+):
+    svc = await start_notify(start_service)
+    case = _case()
+    await event_publisher.publish(
+        CaseConfirmed(**case, report_due=dt.date(2026, 12, 4)), subject=case["case_id"]
+    )
+
+    async def started() -> bool:
+        return await _escalation(svc, case["case_id"]) is not None
+
+    await eventually(started)
+    esc = await _escalation(svc, case["case_id"])
+    assert esc.level == "L1_school" and esc.state == "active"
+    levels = [esc.level]
+    for _ in range(3):
+        day_after = esc.level_deadline + dt.timedelta(days=1)
+        result = await _sweep(svc, day_after)
+        assert result.advanced == 1
+        esc = await _escalation(svc, case["case_id"])
+        assert esc.level_entered_on == day_after
+        levels.append(esc.level)
+    assert levels == ["L1_school", "L2_town_order", "L3_judicial", "L4_legal_action"]
+
+    async with svc.ctx.db.transaction() as s:
+        docs = list(
+            (
+                await s.execute(
+                    select(Document).where(Document.case_id == case["case_id"]).order_by(Document.created_at)
+                )
+            ).scalars()
+        )
+    assert [(d.kind, d.issuing_org, d.recipient_org) for d in docs] == [
+        ("parent_letter", SCHOOL_A, None),
+        ("correction_order", TOWN_A, None),
+        ("judicial_referral", TOWN_A, JUSTICE),
+    ]
+    assert json.loads(docs[2].fields)["order_number"] == docs[1].number
+
+    justice = tokens.headers("justice", JUSTICE)
+    inbox = (await svc.client.get("/v1/inbox", headers=justice)).json()["items"]
+    assert {m["kind"] for m in inbox} >= {"notice", "escalation"}
+    detail = (await svc.client.get(f"/v1/escalations/{esc.id}", headers=justice)).json()
+    assert [s["level"] for s in detail["steps"] if s["kind"] == "entered"] == levels
+    assert detail["acting_org"] == JUSTICE
+
+    # The last level does not climb further; the lapse is still reported.
+    result = await _sweep(svc, esc.level_deadline + dt.timedelta(days=1))
+    assert result.advanced == 0 and result.lapsed >= 1
+    assert (await _escalation(svc, case["case_id"])).level == "L4_legal_action"
+
+    await event_publisher.publish(
+        CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2027, 3, 1)),
+        subject=case["case_id"],
+        sequence=9,
+    )
+
+    async def resolved() -> bool:
+        e = await _escalation(svc, case["case_id"])
+        return e.state == "resolved"
+
+    await eventually(resolved)
+    esc = await _escalation(svc, case["case_id"])
+    assert esc.resolution == "returned"
+    types = await _outbox_types(svc)
+    assert types.count("baoxue.notify.escalation.advanced.v1") == 3
+    assert "baoxue.notify.escalation.raised.v1" in types and "baoxue.notify.escalation.resolved.v1" in types
+    assert "baoxue.notify.deadline.lapsed.v1" in types
+
+
+async def test_escalation_requested_starts_at_the_town_order_and_placement_stops_it(
+    start_service, event_publisher, tokens
+):
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    case = _case(state="escalated")
+    await event_publisher.publish(EscalationRequested(**case, evidence_count=3), subject=case["case_id"])
+
+    async def started() -> bool:
+        return await _escalation(svc, case["case_id"]) is not None
+
+    await eventually(started)
+    esc = await _escalation(svc, case["case_id"])
+    assert esc.level == "L2_town_order"
+
+    # The town advances by hand; a school may not.
+    school = await svc.client.post(
+        f"/v1/escalations/{esc.id}/advance",
+        json={"note": "监护人拒绝"},
+        headers=tokens.headers("school", SCHOOL_A),
+    )
+    assert school.status_code == 403
+    other_town = await svc.client.post(
+        f"/v1/escalations/{esc.id}/advance",
+        json={"note": "监护人拒绝"},
+        headers=tokens.headers("town", "370406101"),
+    )
+    assert other_town.status_code == 404
+    town = await svc.client.post(
+        f"/v1/escalations/{esc.id}/advance",
+        json={"note": "监护人明确拒绝送学"},
+        headers=tokens.headers("town", TOWN_A),
+    )
+    assert town.status_code == 200, town.text
+    assert town.json()["level"] == "L3_judicial"
+
+    await event_publisher.publish(
+        CasePlaced(**case | {"state": "placed"}, placement_mode="home_delivery"),
+        subject=case["case_id"],
+        sequence=5,
+    )
+
+    async def resolved() -> bool:
+        return (await _escalation(svc, case["case_id"])).state == "resolved"
+
+    await eventually(resolved)
+    assert (await _escalation(svc, case["case_id"])).resolution == "placed"
+    listed = await svc.client.get(
+        "/v1/escalations", params={"state": "resolved"}, headers=tokens.headers("bureau", BUREAU)
+    )
+    assert [e["case_id"] for e in listed.json()["items"]] == [case["case_id"]]
