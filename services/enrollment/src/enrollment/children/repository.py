@@ -20,9 +20,8 @@ async def upsert_snapshot(session: AsyncSession, values: dict[str, Any], *, dial
     changed = {k: ins.excluded[k] for k in values if k != "child_id"}
     stmt = ins.on_conflict_do_update(
         index_elements=["child_id"], set_=changed, where=_T.c.sequence < ins.excluded.sequence
-    )
-    result = await session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    ).returning(_T.c.child_id)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def set_status(
@@ -33,8 +32,9 @@ async def set_status(
         update(_T)
         .where(_T.c.child_id == child_id, _T.c.sequence < sequence)
         .values(status=status, merged_into=merged_into, sequence=sequence)
+        .returning(_T.c.child_id)
     )
-    return bool(getattr(result, "rowcount", 0))
+    return result.first() is not None
 
 
 async def get(session: AsyncSession, child_id: str) -> ChildView | None:
@@ -53,5 +53,5 @@ async def by_blind_index(session: AsyncSession, blind_index: str) -> ChildView |
 
 
 async def clear(session: AsyncSession) -> int:
-    result = await session.execute(delete(_T))
-    return int(getattr(result, "rowcount", 0) or 0)
+    result = await session.execute(delete(_T).returning(_T.c.child_id))
+    return len(result.all())

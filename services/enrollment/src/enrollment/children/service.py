@@ -27,9 +27,11 @@ async def rebuild_read_model(*, session: AsyncSession, ctx: ServiceContext) -> d
     removed = await repository.clear(session)
     inbox = ctx.spec.tables.events.inbox
     forgotten = await session.execute(
-        delete(inbox).where(inbox.c.consumer == ctx.spec.name, inbox.c.event_type.like(f"baoxue.{SOURCE}.%"))
+        delete(inbox)
+        .where(inbox.c.consumer == ctx.spec.name, inbox.c.event_type.like(f"baoxue.{SOURCE}.%"))
+        .returning(inbox.c.event_id)
     )
-    return {"children_removed": removed, "inbox_entries_forgotten": int(getattr(forgotten, "rowcount", 0) or 0)}
+    return {"children_removed": removed, "inbox_entries_forgotten": len(forgotten.all())}
 
 
 async def replay(ctx: ServiceContext) -> None:

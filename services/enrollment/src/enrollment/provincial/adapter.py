@@ -77,8 +77,9 @@ async def _apply_import_batch(ctx: ServiceContext, page: dict[str, Any]) -> int:
                                 cursor_after=None if page["next_after"] is None else str(page["next_after"]),
                                 applied_at=utcnow())
             .on_conflict_do_nothing(index_elements=["batch_id"])
+            .returning(B.c.batch_id)
         )
-        if not claimed.rowcount:
+        if claimed.first() is None:
             return 0
         rows = [
             {

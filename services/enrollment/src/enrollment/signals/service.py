@@ -42,8 +42,9 @@ async def raise_signal(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)  # rowcount is not reliable for ON CONFLICT on every driver
     )
-    if not getattr(result, "rowcount", 0):
+    if result.first() is None:
         return None
     if hukou_town is None and hukou_school_district:
         hukou_town = ctx.directory.town_of(hukou_school_district)

@@ -120,10 +120,9 @@ async def classify(
     """Replace the campaign's results with a fresh classification; returns the number of children in scope."""
     await session.execute(delete(R).where(R.c.campaign_id == campaign_id))
     cols = ["campaign_id", "child_id", "outcome", "rule", "evidence", "hukou_town", "hukou_school_district", "run"]
-    result = await session.execute(
-        insert(R).from_select(cols, classification_select(campaign_id, run, as_of, cutoff))
-    )
-    return int(result.rowcount or 0)
+    await session.execute(insert(R).from_select(cols, classification_select(campaign_id, run, as_of, cutoff)))
+    # counted, not taken from rowcount: psycopg reports -1 for compiled Core statements
+    return int((await session.execute(select(func.count()).where(R.c.campaign_id == campaign_id))).scalar_one())
 
 
 def _new_id(dialect: str) -> ColumnElement[str]:
@@ -143,11 +142,13 @@ async def sync_tasks(
         .where(T.c.campaign_id == campaign_id, T.c.state.in_(("open", "awaiting_confirmation")),
                T.c.child_id.not_in(unaccounted))
         .values(state="superseded", version=T.c.version + 1)
+        .returning(T.c.id)
     )
     reopened = await session.execute(
         update(T)
         .where(T.c.campaign_id == campaign_id, T.c.state == "superseded", T.c.child_id.in_(unaccounted))
         .values(state="open", version=T.c.version + 1)
+        .returning(T.c.id)
     )
     fresh = (
         select(
@@ -160,9 +161,13 @@ async def sync_tasks(
     )
     cols = ["id", "campaign_id", "child_id", "hukou_town", "hukou_school_district", "due_on", "state",
             "created_run", "published", "version"]
-    created = await session.execute(insert(T).from_select(cols, fresh))
+    superseded_ids, reopened_ids = superseded.all(), reopened.all()
+    await session.execute(insert(T).from_select(cols, fresh))
+    created = await session.execute(
+        select(func.count()).where(T.c.campaign_id == campaign_id, T.c.created_run == run)
+    )
     return {
-        "tasks_created": int(created.rowcount or 0),
-        "tasks_superseded": int(superseded.rowcount or 0),
-        "tasks_reopened": int(reopened.rowcount or 0),
+        "tasks_created": int(created.scalar_one()),
+        "tasks_superseded": len(superseded_ids),
+        "tasks_reopened": len(reopened_ids),
     }

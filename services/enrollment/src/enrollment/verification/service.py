@@ -81,17 +81,21 @@ async def run_campaign(*, ctx: ServiceContext, campaign_id: str, progress: JobPr
     supersedes the tasks of children now explained and opens tasks for the newly unaccounted.
     """
     dialect = ctx.db.dialect
+    # Two transactions, so progress can be reported between them (SQLite has one writer at a time); a run
+    # interrupted between them leaves results without matching tasks, which the next run brings in line.
     async with ctx.db.transaction() as session:
         campaign = await get_campaign(session, campaign_id, lock=True)
         campaign.runs += 1
-        run = campaign.runs
+        run, due_on, district = campaign.runs, campaign.deadline, campaign.district_code
         in_scope = await classify.classify(session, campaign_id=campaign_id, run=run, as_of=campaign.as_of,
                                            cutoff=campaign.cutoff_date, dialect=dialect)
-        if progress:
-            await progress.report(0.5, {"children_in_scope": in_scope}, force=True)
-        task_counts = await classify.sync_tasks(session, campaign_id=campaign_id, run=run, due_on=campaign.deadline,
-                                                district_code=campaign.district_code, dialect=dialect)
         session.add(campaign)
+    if progress:
+        await progress.report(0.6, {"children_in_scope": in_scope}, force=True)
+    async with ctx.db.transaction() as session:
+        await get_campaign(session, campaign_id, lock=True)
+        task_counts = await classify.sync_tasks(session, campaign_id=campaign_id, run=run, due_on=due_on,
+                                                district_code=district, dialect=dialect)
         published = await _publish_new_tasks(session, ctx, campaign_id)
         counts = {"children_in_scope": in_scope, **task_counts, "events_published": published,
                   "by_outcome": await _counts_by_outcome(session, campaign_id)}
