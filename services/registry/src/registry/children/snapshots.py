@@ -38,16 +38,13 @@ async def refresh_snapshots(session: AsyncSession, outbox: Outbox, child_ids: Se
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         rows = (await session.execute(select(_children).where(_children.c.id.in_(chunk)))).mappings().all()
-        members = defaultdict(set)
-        for row in rows:
-            members[row["id"]].add(row["id"])
+        owner = {row["id"]: row["id"] for row in rows}
         merged = await session.execute(
             select(_children.c.id, _children.c.merged_into).where(_children.c.merged_into.in_(chunk))
         )
         for mid, survivor in merged:
-            members[survivor].add(mid)
-        all_ids = {m for group in members.values() for m in group}
-        owner = {m: s for s, group in members.items() for m in group}
+            owner[mid] = survivor  # a merged record's flags and sources count for the record that remains
+        all_ids = set(owner)
         categories: dict[str, set[str]] = defaultdict(set)
         for cid, category in await session.execute(
             select(_flags.c.child_id, _flags.c.category).where(
