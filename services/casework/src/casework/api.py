@@ -2,4 +2,7 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from casework.cases.followup_router import router as case_followup_router
+from casework.cases.router import router as cases_router
+
+ROUTERS: list[APIRouter] = [cases_router, case_followup_router]

@@ -1,8 +1,32 @@
 """The events the casework service consumes, and the handler of each."""
 
+from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
+from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
+from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import Subscription
 from baoxue.service import ServiceContext
+from casework.cases.handlers import make_handlers as case_handlers
+from casework.readmodels.handlers import make_handlers as readmodel_handlers
 
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
-    return []
+    cases = case_handlers(ctx)
+    students = readmodel_handlers()
+    return [
+        Subscription(
+            "enrollment",
+            {
+                DropoutSuspected: cases["dropout_suspected"],
+                StudentRegistered: students["student_record"],
+                StudentStatusChanged: students["student_record"],
+            },
+        ),
+        Subscription(
+            "notify",
+            {
+                EscalationAdvanced: cases["escalation_advanced"],
+                EscalationResolved: cases["escalation_resolved"],
+            },
+        ),
+        Subscription("registry", {ChildStatusChanged: cases["child_status_changed"]}),
+    ]

@@ -6,11 +6,14 @@ from fastapi import FastAPI
 
 from baoxue.app import create_app as create_service_app
 from baoxue.service import ServiceSpec
+from casework import models as _models  # noqa: F401  (every table on the metadata)
 from casework.api import ROUTERS
+from casework.cases.reports import overdue_sweep
 from casework.codes import CODE_LISTS
 from casework.consumers import subscriptions
 from casework.database import MECHANISMS, metadata
 from casework.permissions import POLICY
+from casework.problems import PROBLEM_TITLES
 from casework.settings import CaseworkSettings
 
 SERVICE = ServiceSpec(
@@ -25,6 +28,8 @@ SERVICE = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
+    background=[overdue_sweep],
+    problem_titles=PROBLEM_TITLES,
 )
 
 

@@ -1,1 +1,6 @@
 """Imports every table module of the casework service so the metadata is complete (for Alembic)."""
+
+from casework.cases import models as cases
+from casework.readmodels import models as readmodels
+
+__all__ = ["cases", "readmodels"]

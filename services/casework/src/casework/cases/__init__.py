@@ -1,0 +1,1 @@
+"""Dropout cases (一人一案): signals, states, confirmation, reports, closure, escalation."""

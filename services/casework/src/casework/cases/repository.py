@@ -1,0 +1,216 @@
+"""Every query of the case domain. Jurisdiction filters are applied here."""
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
+
+from baoxue.auth import Principal, within_jurisdiction
+from casework.cases.models import (
+    AttendanceConfirmation,
+    CarePlan,
+    Case,
+    CaseReport,
+    CaseSignal,
+    PersuasionAttempt,
+)
+from casework.readmodels.models import ChildRegistryStatus, StudentRecord
+
+
+def visible(principal: Principal) -> ColumnElement[bool]:
+    """Cases the caller may see: its school's cases, or cases whose hukou town / school district it covers."""
+    return within_jurisdiction(
+        principal, col(Case.school_code), col(Case.hukou_town), col(Case.hukou_school_district)
+    )
+
+
+async def get_case(
+    session: AsyncSession, case_id: str, principal: Principal | None = None, *, for_update: bool = False
+) -> Case | None:
+    """One case (None if absent or outside ``principal``'s jurisdiction); ``for_update`` locks its row."""
+    query = select(Case).where(col(Case.id) == case_id)
+    if principal is not None:
+        query = query.where(visible(principal))
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _same_child(child_id: str | None, student_id: str | None, blind_index: str | None) -> ColumnElement[bool]:
+    clauses = []
+    if child_id:
+        clauses.append(col(Case.child_id) == child_id)
+    if student_id:
+        clauses.append(col(Case.student_id) == student_id)
+    if blind_index:
+        clauses.append(col(Case.id_blind_index) == blind_index)
+    return or_(*clauses)
+
+
+async def find_open_case(
+    session: AsyncSession, *, child_id: str | None, student_id: str | None, blind_index: str | None
+) -> Case | None:
+    """The child's open case, matched by any identifier we know it by; locked for the update."""
+    query = (
+        select(Case)
+        .where(col(Case.open_key).is_not(None), _same_child(child_id, student_id, blind_index))
+        .order_by(col(Case.opened_on))
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def find_watched_case(
+    session: AsyncSession,
+    *,
+    child_id: str | None,
+    student_id: str | None,
+    blind_index: str | None,
+    on: dt.date,
+) -> Case | None:
+    """The child's most recently closed case whose relapse watch still runs on ``on``."""
+    query = (
+        select(Case)
+        .where(
+            col(Case.state) == "closed",
+            col(Case.watch_until) >= on,
+            _same_child(child_id, student_id, blind_index),
+        )
+        .order_by(col(Case.closed_on).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def signal_seen(session: AsyncSession, signal_id: str) -> bool:
+    found = await session.execute(select(col(CaseSignal.id)).where(col(CaseSignal.signal_id) == signal_id))
+    return found.first() is not None
+
+
+async def list_cases(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    states: Sequence[str] | None,
+    confirmed_only: bool,
+    school_code: str | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[Case]:
+    """A page of visible cases ordered by (opened_on, id), ``limit + 1`` rows."""
+    query = select(Case).where(visible(principal))
+    if states:
+        query = query.where(col(Case.state).in_(states))
+    if confirmed_only:
+        query = query.where(col(Case.confirmed_on).is_not(None))
+    if school_code:
+        query = query.where(col(Case.school_code) == school_code)
+    if after is not None:
+        query = query.where(
+            tuple_(col(Case.opened_on), col(Case.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
+        )
+    query = query.order_by(col(Case.opened_on), col(Case.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars())
+
+
+async def list_overdue(
+    session: AsyncSession, principal: Principal, *, today: dt.date, after: tuple[str, str] | None, limit: int
+) -> list[Case]:
+    """Visible confirmed cases whose report is not filed and whose due date has passed."""
+    query = select(Case).where(
+        visible(principal),
+        col(Case.reported_on).is_(None),
+        col(Case.report_due) < today,
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(col(Case.report_due), col(Case.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
+        )
+    query = query.order_by(col(Case.report_due), col(Case.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars())
+
+
+async def overdue_unpublished(session: AsyncSession, *, today: dt.date, batch: int) -> list[Case]:
+    """Cases whose report became overdue and whose CaseReportOverdue was not published yet (locked)."""
+    query = (
+        select(Case)
+        .where(
+            col(Case.reported_on).is_(None),
+            col(Case.report_due) < today,
+            col(Case.overdue_published).is_(False),
+        )
+        .order_by(col(Case.report_due), col(Case.id))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def has_active_student_record(
+    session: AsyncSession, *, child_id: str | None, student_id: str | None, blind_index: str | None
+) -> bool:
+    """Whether enrollment last reported an enrolled student record for the child."""
+    clauses = []
+    if child_id:
+        clauses.append(col(StudentRecord.child_id) == child_id)
+    if student_id:
+        clauses.append(col(StudentRecord.student_id) == student_id)
+    if blind_index:
+        clauses.append(col(StudentRecord.id_blind_index) == blind_index)
+    if not clauses:
+        return False
+    query = (
+        select(col(StudentRecord.student_id))
+        .where(or_(*clauses), col(StudentRecord.status) == "enrolled")
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def registry_status(session: AsyncSession, child_id: str | None) -> str | None:
+    if not child_id:
+        return None
+    query = select(col(ChildRegistryStatus.status)).where(col(ChildRegistryStatus.child_id) == child_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def attendance_days(session: AsyncSession, case_id: str, since: dt.date | None) -> int:
+    """School days of confirmed attendance on or after ``since`` (the return date)."""
+    query = select(func.coalesce(func.sum(col(AttendanceConfirmation.days_attended)), 0)).where(
+        col(AttendanceConfirmation.case_id) == case_id
+    )
+    if since is not None:
+        query = query.where(col(AttendanceConfirmation.from_date) >= since)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def list_persuasions(
+    session: AsyncSession, case_id: str, *, after: int | None, limit: int
+) -> list[PersuasionAttempt]:
+    query = select(PersuasionAttempt).where(col(PersuasionAttempt.case_id) == case_id)
+    if after is not None:
+        query = query.where(col(PersuasionAttempt.id) > after)
+    query = query.order_by(col(PersuasionAttempt.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars())
+
+
+async def get_report(session: AsyncSession, case_id: str) -> CaseReport | None:
+    return (
+        await session.execute(select(CaseReport).where(col(CaseReport.case_id) == case_id))
+    ).scalar_one_or_none()
+
+
+async def get_care_plan(session: AsyncSession, case_id: str) -> CarePlan | None:
+    return (
+        await session.execute(select(CarePlan).where(col(CarePlan.case_id) == case_id))
+    ).scalar_one_or_none()
+
+
+async def list_signals(session: AsyncSession, case_id: str) -> list[CaseSignal]:
+    query = select(CaseSignal).where(col(CaseSignal.case_id) == case_id).order_by(col(CaseSignal.id))
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,204 @@
+"""HTTP routes of cases: open, list and ledgers, read, edit, transitions, signals."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+
+from baoxue.auth import Principal
+from baoxue.concurrency import etag, parse_if_match
+from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.errors import NotFound
+from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from casework.cases import repository as repo
+from casework.cases.schemas import CaseCreate, CasePublic, CaseStateCode, CaseUpdate, TransitionRequest
+from casework.cases.service import open_case_by_hand, update_case
+from casework.cases.transitions import transition_case
+from casework.cases.views import audited, case_public
+from casework.semesters import today
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+Reader = Annotated[Principal, Depends(requires("case:read"))]
+Writer = Annotated[Principal, Depends(requires("case:write"))]
+
+
+def _after(cursor: str | None) -> tuple[str, str] | None:
+    key = decode_cursor(cursor)
+    return (str(key[0]), str(key[1])) if key else None
+
+
+async def _page(session, ctx, principal, *, states, confirmed_only, school_code, cursor, limit):  # type: ignore[no-untyped-def]
+    rows = await repo.list_cases(
+        session,
+        principal,
+        states=states,
+        confirmed_only=confirmed_only,
+        school_code=school_code,
+        after=_after(cursor),
+        limit=limit,
+    )
+    page = page_of(rows, limit, lambda c: [c.opened_on.isoformat(), c.id])
+    return Page[CasePublic](
+        items=await audited(session, ctx, principal, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="A school opens a case by hand")
+async def create_case(
+    data: CaseCreate,
+    session: SessionDep,
+    ctx: Ctx,
+    response: Response,
+    principal: Annotated[Principal, Depends(requires("case:open"))],
+) -> CasePublic:
+    case = await open_case_by_hand(session=session, ctx=ctx, principal=principal, data=data)
+    response.headers["ETag"] = etag(case.version)
+    response.headers["Location"] = f"/v1/cases/{case.id}"
+    return case_public(ctx, case)
+
+
+@router.get("", summary="Cases in the caller's jurisdiction")
+async def list_cases(
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Reader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    state: Annotated[list[CaseStateCode] | None, Query()] = None,
+    school_code: str | None = None,
+) -> Page[CasePublic]:
+    return await _page(
+        session,
+        ctx,
+        principal,
+        states=state,
+        confirmed_only=False,
+        school_code=school_code,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/ledgers/suspected", summary="Ledger of suspected dropouts (疑似辍学台账)")
+async def suspected_ledger(
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Reader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    school_code: str | None = None,
+) -> Page[CasePublic]:
+    return await _page(
+        session,
+        ctx,
+        principal,
+        states=["suspected"],
+        confirmed_only=False,
+        school_code=school_code,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get(
+    "/ledgers/confirmed", summary="Ledger of confirmed dropouts (确认辍学台账), open ones unless all=true"
+)
+async def confirmed_ledger(
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Reader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    school_code: str | None = None,
+    all: bool = False,
+) -> Page[CasePublic]:
+    states = None if all else ["confirmed", "persuading", "returned", "placed", "escalated"]
+    return await _page(
+        session,
+        ctx,
+        principal,
+        states=states,
+        confirmed_only=True,
+        school_code=school_code,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/reports/overdue", summary="Confirmed cases whose dropout report is overdue")
+async def overdue_reports(
+    session: SessionDep, ctx: Ctx, principal: Reader, limit: Limit = 50, cursor: Cursor = None
+) -> Page[CasePublic]:
+    rows = await repo.list_overdue(session, principal, today=today(), after=_after(cursor), limit=limit)
+    page = page_of(rows, limit, lambda c: [c.report_due.isoformat(), c.id])
+    return Page[CasePublic](
+        items=await audited(session, ctx, principal, page.items), next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{case_id}", summary="One case")
+async def get_case(
+    case_id: str, session: SessionDep, ctx: Ctx, principal: Reader, response: Response
+) -> CasePublic:
+    case = await repo.get_case(session, case_id, principal)
+    if case is None:
+        raise NotFound("No such case.")
+    response.headers["ETag"] = etag(case.version)
+    return (await audited(session, ctx, principal, [case]))[0]
+
+
+@router.patch(
+    "/{case_id}",
+    summary="Edit reason, analysis, responsible person, measures (If-Match required)",
+    responses={412: {"description": "changed since read; names the conflicting fields"}},
+)
+async def patch_case(
+    case_id: str,
+    data: CaseUpdate,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> CasePublic:
+    case = await update_case(
+        session=session,
+        principal=principal,
+        case_id=case_id,
+        data=data,
+        expected_version=parse_if_match(if_match),
+    )
+    response.headers["ETag"] = etag(case.version)
+    return case_public(ctx, case)
+
+
+@router.post(
+    "/{case_id}/transitions",
+    summary="Move a case to another state",
+    responses={
+        409: {
+            "description": "transition_not_allowed (names from_state and to_state) or a "
+            "missing proof of closure"
+        }
+    },
+)
+async def post_transition(
+    case_id: str,
+    data: TransitionRequest,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+) -> CasePublic:
+    case = await transition_case(session=session, ctx=ctx, principal=principal, case_id=case_id, request=data)
+    response.headers["ETag"] = etag(case.version)
+    return case_public(ctx, case)
+
+
+@router.get("/{case_id}/signals", summary="The dropout signals of a case")
+async def case_signals(case_id: str, session: SessionDep, principal: Reader) -> list[dict[str, object]]:
+    if await repo.get_case(session, case_id, principal) is None:
+        raise NotFound("No such case.")
+    return [
+        {"signal_id": s.signal_id, "signal": s.signal, "detected_on": s.detected_on, "effect": s.effect}
+        for s in await repo.list_signals(session, case_id)
+    ]

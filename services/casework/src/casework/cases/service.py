@@ -1,0 +1,262 @@
+"""The rules of a case: opening (by signal or by hand), one open case per child, edits, relapse reopen."""
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth import Principal
+from baoxue.auth.jurisdiction import ensure_writable
+from baoxue.contracts.casework import CaseOpened, CaseReopened
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
+from baoxue.service import ServiceContext
+from casework.cases import repository as repo
+from casework.cases.events import case_event
+from casework.cases.models import Case, CaseSignal, CaseTransition
+from casework.cases.schemas import CaseCreate, CaseUpdate
+from casework.semesters import today
+from casework.settings import CaseworkSettings
+from casework.versioning import apply_changes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A dropout signal about one child, from enrollment or from a school."""
+
+    signal_id: str
+    signal: str
+    detected_on: dt.date
+    child_id: str | None = None
+    student_id: str | None = None
+    id_blind_index: str | None = None
+    school_code: str | None = None
+    hukou_town: str | None = None
+    hukou_school_district: str | None = None
+
+    @property
+    def child_key(self) -> str:
+        if self.child_id:
+            return f"c:{self.child_id}"
+        if self.student_id:
+            return f"s:{self.student_id}"
+        if self.id_blind_index:
+            return f"b:{self.id_blind_index}"
+        raise ValueError("a signal names no child")
+
+
+def settings_of(ctx: ServiceContext) -> CaseworkSettings:
+    assert isinstance(ctx.settings, CaseworkSettings)
+    return ctx.settings
+
+
+async def record_transition(
+    session: AsyncSession, case: Case, to_state: str, *, on: dt.date, by: str, note: str | None = None
+) -> None:
+    """Move ``case`` to ``to_state`` (already checked by the caller), bump its version, keep the history."""
+    session.add(
+        CaseTransition(case_id=case.id, from_state=case.state, to_state=to_state, on=on, by=by, note=note)
+    )
+    case.state = to_state
+    case.version += 1
+    case.updated_at = utcnow()
+
+
+async def receive_signal(
+    *, session: AsyncSession, ctx: ServiceContext, signal: Signal, actor: str
+) -> tuple[Case, str]:
+    """Apply a dropout signal: attach it to the child's open case, reopen a case still under relapse
+    watch, or open a new case. Returns the case and the effect (``attached``, ``reopened``, ``opened``,
+    or ``duplicate`` for a signal id seen before). The database's unique ``open_key`` guarantees one
+    open case per child even when two signals race: the loser attaches to the winner's case."""
+    if await repo.signal_seen(session, signal.signal_id):
+        case = await repo.find_open_case(
+            session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
+        )
+        if case is None:
+            raise NotFound("The signal's case is no longer open.")
+        return case, "duplicate"
+    ids = {"child_id": signal.child_id, "student_id": signal.student_id, "blind_index": signal.id_blind_index}
+    case = await repo.find_open_case(session, **ids)
+    if case is not None:
+        await _attach(session, case, signal, "attached")
+        return case, "attached"
+    watched = await repo.find_watched_case(session, **ids, on=signal.detected_on)
+    if watched is not None:
+        await _reopen(session, ctx, watched, signal, actor)
+        return watched, "reopened"
+    try:
+        async with session.begin_nested():
+            case = _new_case(signal, actor)
+            session.add(case)
+            await session.flush()
+    except IntegrityError:
+        # Another transaction opened the child's case first: attach to it.
+        case = await repo.find_open_case(session, **ids)
+        if case is None:
+            raise
+        await _attach(session, case, signal, "attached")
+        return case, "attached"
+    session.add(
+        CaseSignal(
+            case_id=case.id,
+            signal_id=signal.signal_id,
+            signal=signal.signal,
+            detected_on=signal.detected_on,
+            effect="opened",
+        )
+    )
+    session.add(
+        CaseTransition(
+            case_id=case.id, from_state=None, to_state="suspected", on=signal.detected_on, by=actor
+        )
+    )
+    await ctx.outbox.add(
+        session, case_event(CaseOpened, case, signal=signal.signal), subject=case.id, sequence=case.version
+    )
+    log.info("case opened", extra={"case_id": case.id, "signal": signal.signal})
+    return case, "opened"
+
+
+def _new_case(signal: Signal, actor: str) -> Case:
+    return Case(
+        id=str(uuid.uuid4()),
+        child_key=signal.child_key,
+        open_key=signal.child_key,
+        child_id=signal.child_id,
+        student_id=signal.student_id,
+        id_blind_index=signal.id_blind_index,
+        school_code=signal.school_code,
+        hukou_town=signal.hukou_town,
+        hukou_school_district=signal.hukou_school_district,
+        state="suspected",
+        opened_signal=signal.signal,
+        opened_on=signal.detected_on,
+        created_by=actor,
+    )
+
+
+async def _attach(session: AsyncSession, case: Case, signal: Signal, effect: str) -> None:
+    session.add(
+        CaseSignal(
+            case_id=case.id,
+            signal_id=signal.signal_id,
+            signal=signal.signal,
+            detected_on=signal.detected_on,
+            effect=effect,
+        )
+    )
+    case.signal_count += 1
+    # A later signal may know the child by more identifiers than the first one did.
+    case.child_id = case.child_id or signal.child_id
+    case.student_id = case.student_id or signal.student_id
+    case.id_blind_index = case.id_blind_index or signal.id_blind_index
+    case.school_code = case.school_code or signal.school_code
+    case.hukou_town = case.hukou_town or signal.hukou_town
+    case.hukou_school_district = case.hukou_school_district or signal.hukou_school_district
+    case.updated_at = utcnow()
+    await session.flush()
+
+
+async def _reopen(session: AsyncSession, ctx: ServiceContext, case: Case, signal: Signal, actor: str) -> None:
+    case.open_key = case.child_key
+    case.reopen_count += 1
+    for name in (
+        "confirmed_on",
+        "report_due",
+        "reported_on",
+        "returned_on",
+        "placement_mode",
+        "closed_on",
+        "closure_reason",
+        "watch_until",
+        "escalation_id",
+        "escalation_level",
+    ):
+        setattr(case, name, None)
+    case.overdue_published = False
+    await _attach(session, case, signal, "reopened")
+    await record_transition(session, case, "suspected", on=signal.detected_on, by=actor, note="relapse")
+    await session.flush()
+    await ctx.outbox.add(
+        session, case_event(CaseReopened, case, signal=signal.signal), subject=case.id, sequence=case.version
+    )
+    log.info("case reopened", extra={"case_id": case.id, "signal": signal.signal})
+
+
+async def open_case_by_hand(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: CaseCreate
+) -> Case:
+    """A school (or school district) opens a case. 409 ``case_already_open`` if the child has one open;
+    the ID number, if given, is stored encrypted with its blind index and never leaves unmasked."""
+    school_code = data.school_code or (principal.org if principal.has_role("school", "teacher") else None)
+    if school_code is None or ctx.directory.get(school_code) is None:
+        raise Problem("Name the child's school.", code="school_required", status=422)
+    ensure_writable(principal, principal.org, school_code)
+    blind_index = encrypted = None
+    if data.id_number:
+        check = parse_id_number(data.id_number)
+        if not check.ok:
+            raise Problem(
+                "The ID number is not valid.",
+                code="invalid_id_number",
+                status=422,
+                errors=[{"field": "id_number", "code": str(r)} for r in check.errors],
+            )
+        normalised = normalise_id_number(data.id_number)
+        blind_index = ctx.blind_index.of(normalised)
+        encrypted = ctx.cipher.encrypt(normalised)
+    hukou_town = data.hukou_town or (ctx.directory.town_of(school_code) if school_code else None)
+    district = ctx.directory.school_district_for(town_code=hukou_town) if hukou_town else None
+    signal = Signal(
+        signal_id=f"manual:{uuid.uuid4()}",
+        signal="school_report",
+        detected_on=data.detected_on or today(),
+        child_id=data.child_id,
+        student_id=data.student_id,
+        id_blind_index=blind_index,
+        school_code=school_code,
+        hukou_town=hukou_town,
+        hukou_school_district=district.code if district else None,
+    )
+    existing = await repo.find_open_case(
+        session, child_id=signal.child_id, student_id=signal.student_id, blind_index=blind_index
+    )
+    if existing is not None:
+        raise Conflict(
+            "The child already has an open case.",
+            code="case_already_open",
+            case_id=existing.id if principal.covers(existing.school_code) else None,
+        )
+    case, effect = await receive_signal(session=session, ctx=ctx, signal=signal, actor=principal.subject)
+    if effect not in ("opened", "reopened"):
+        raise Conflict("The child already has an open case.", code="case_already_open")
+    case.id_number_enc = encrypted
+    case.reason = data.reason
+    case.analysis = data.analysis
+    case.responsible_person = data.responsible_person
+    case.planned_measures = list(data.planned_measures)
+    await session.flush()
+    return case
+
+
+async def update_case(
+    *, session: AsyncSession, principal: Principal, case_id: str, data: CaseUpdate, expected_version: int
+) -> Case:
+    """Edit an open case's analysis fields under ``If-Match``: 412 naming the fields changed since."""
+    case = await repo.get_case(session, case_id, principal, for_update=True)
+    if case is None:
+        raise NotFound("No such case.")
+    if case.state == "closed":
+        raise Conflict("A closed case cannot be edited.", code="case_closed")
+    changes = data.model_dump(exclude_unset=True)
+    if apply_changes(case, changes, expected_version=expected_version):
+        case.updated_at = utcnow()
+        await session.flush()
+    return case

@@ -1,0 +1,64 @@
+"""The case state machine: the only transitions there are, and what a closure needs.
+
+    suspected ──► confirmed ──► persuading ──► returned ──► closed
+        │             │             │  ▲          │ ▲
+        │             │             │  └──────────┘ │ (stopped attending again before closure)
+        │             │             ├──► placed ──► closed
+        │             │             ├──► escalated ──► returned | placed | persuading | closed
+        │             │             └──► closed (excluded)
+        └──► closed   └──► closed (excluded)
+    (unfounded | excluded)
+
+A closed case is reopened (→ suspected) only by a new dropout signal inside its relapse watch.
+"""
+
+from typing import Final
+
+from baoxue.errors import Conflict
+
+OPEN_STATES: Final = ("suspected", "confirmed", "persuading", "returned", "placed", "escalated")
+
+TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    "suspected": frozenset({"confirmed", "closed"}),
+    "confirmed": frozenset({"persuading", "closed"}),
+    "persuading": frozenset({"returned", "placed", "escalated", "closed"}),
+    "escalated": frozenset({"returned", "placed", "persuading", "closed"}),
+    "returned": frozenset({"closed", "persuading"}),
+    "placed": frozenset({"closed"}),
+    "closed": frozenset(),
+}
+
+# Which closure reasons each state may close with (and each needs its proof: see cases/service.py).
+CLOSURE_REASONS_FROM: Final[dict[str, frozenset[str]]] = {
+    "suspected": frozenset({"unfounded", "excluded"}),
+    "confirmed": frozenset({"excluded"}),
+    "persuading": frozenset({"excluded"}),
+    "escalated": frozenset({"excluded"}),
+    "returned": frozenset({"returned", "excluded"}),
+    "placed": frozenset({"placed", "excluded"}),
+}
+
+
+def ensure_transition(from_state: str, to_state: str) -> None:
+    """409 ``transition_not_allowed`` naming ``from_state`` and ``to_state`` unless the move is allowed."""
+    if to_state not in TRANSITIONS.get(from_state, frozenset()):
+        raise Conflict(
+            f"A case cannot move from '{from_state}' to '{to_state}'.",
+            code="transition_not_allowed",
+            from_state=from_state,
+            to_state=to_state,
+            allowed=sorted(TRANSITIONS.get(from_state, frozenset())),
+        )
+
+
+def ensure_closure_reason(from_state: str, reason: str) -> None:
+    """409 ``closure_reason_not_allowed`` unless a case in ``from_state`` may close for ``reason``."""
+    allowed = CLOSURE_REASONS_FROM.get(from_state, frozenset())
+    if reason not in allowed:
+        raise Conflict(
+            f"A case in '{from_state}' cannot be closed as '{reason}'.",
+            code="closure_reason_not_allowed",
+            from_state=from_state,
+            closure_reason=reason,
+            allowed=sorted(allowed),
+        )

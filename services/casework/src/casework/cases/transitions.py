@@ -1,0 +1,164 @@
+"""State changes of a case: what each target state needs, the proofs of closure, and the events."""
+
+import datetime as dt
+import logging
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth import Principal
+from baoxue.contracts.casework import (
+    CaseClosed,
+    CaseConfirmed,
+    CaseEvent,
+    CasePlaced,
+    CaseReturned,
+    EscalationRequested,
+)
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from baoxue.workdays import default_calendar
+from casework.cases import repository as repo
+from casework.cases.events import case_event
+from casework.cases.models import Case, CaseEvidence
+from casework.cases.schemas import TransitionRequest
+from casework.cases.service import record_transition, settings_of
+from casework.cases.states import ensure_closure_reason, ensure_transition
+from casework.semesters import today
+
+log = logging.getLogger(__name__)
+
+EXCLUDING_REGISTRY_STATUSES = ("deceased", "moved_out")
+
+
+def _required(value: object, field: str, to_state: str) -> None:
+    if value in (None, "", []):
+        raise Problem(
+            f"Moving a case to '{to_state}' needs '{field}'.",
+            status=422,
+            code="transition_field_required",
+            errors=[{"field": field, "code": "missing"}],
+        )
+
+
+async def transition_case(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    case_id: str,
+    request: TransitionRequest,
+) -> Case:
+    """Move a visible case to ``request.to`` if the state machine allows it (409 naming from/to
+    otherwise) and the target's conditions hold; publishes the target's event in the same transaction."""
+    case = await repo.get_case(session, case_id, principal, for_update=True)
+    if case is None:
+        raise NotFound("No such case.")
+    return await apply_transition(
+        session=session, ctx=ctx, case=case, request=request, actor=principal.subject
+    )
+
+
+async def apply_transition(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    case: Case,
+    request: TransitionRequest,
+    actor: str,
+    system: bool = False,
+) -> Case:
+    """The transition itself, for a case already loaded (and locked); used by routes and event handlers.
+    ``system`` marks another service's outcome (notify's ladder), which may lack a placement mode."""
+    ensure_transition(case.state, request.to)
+    on = request.on or today()
+    to = request.to
+    if to == "confirmed":
+        reason = request.reason or case.reason
+        responsible = request.responsible_person or case.responsible_person
+        _required(reason, "reason", to)
+        _required(responsible, "responsible_person", to)
+        case.reason, case.responsible_person = reason, responsible
+        case.confirmed_on = on
+        case.report_due = (
+            default_calendar().add_workdays_lenient(on, settings_of(ctx).report_due_workdays).due
+        )
+        case.overdue_published = False
+        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        event: CaseEvent | None = case_event(CaseConfirmed, case, report_due=case.report_due)
+    elif to == "returned":
+        case.returned_on = on
+        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        event = case_event(CaseReturned, case, returned_on=on)
+    elif to == "placed":
+        if not system:
+            _required(request.placement_mode, "placement_mode", to)
+        case.placement_mode = request.placement_mode or case.placement_mode
+        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        event = case_event(CasePlaced, case, placement_mode=case.placement_mode)
+    elif to == "escalated":
+        _required(request.evidence, "evidence", to)
+        await session.execute(
+            insert(CaseEvidence),
+            [
+                {
+                    "case_id": case.id,
+                    "kind": e.kind,
+                    "description": e.description,
+                    "file_hash": e.file_hash,
+                    "recorded_on": on,
+                    "created_by": actor,
+                }
+                for e in request.evidence
+            ],
+        )
+        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        event = case_event(
+            EscalationRequested,
+            case,
+            evidence_count=len(request.evidence),
+            guardian_refusal=case.reason == "guardian_refusal",
+        )
+    elif to == "closed":
+        _required(request.closure_reason, "closure_reason", to)
+        assert request.closure_reason is not None
+        await _ensure_closable(session, ctx, case, request.closure_reason)
+        case.closed_on, case.closure_reason = on, request.closure_reason
+        case.open_key = None
+        watch = settings_of(ctx).relapse_watch_days
+        case.watch_until = on + dt.timedelta(days=watch) if request.closure_reason != "excluded" else None
+        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        event = case_event(CaseClosed, case, closure_reason=request.closure_reason)
+    else:  # persuading
+        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        event = None
+    await session.flush()
+    if event is not None:
+        await ctx.outbox.add(session, event, subject=case.id, sequence=case.version)
+    log.info("case moved", extra={"case_id": case.id, "state": case.state})
+    return case
+
+
+async def _ensure_closable(session: AsyncSession, ctx: ServiceContext, case: Case, reason: str) -> None:
+    """The proof a closure (销号) needs: 409 with a specific code when it is missing."""
+    ensure_closure_reason(case.state, reason)
+    ids = {"child_id": case.child_id, "student_id": case.student_id, "blind_index": case.id_blind_index}
+    if reason in ("returned", "unfounded") and not await repo.has_active_student_record(session, **ids):
+        raise Conflict(
+            "Enrollment shows no active student record for the child.", code="no_active_student_record"
+        )
+    if reason == "returned":
+        required = settings_of(ctx).attendance_days_for_closure
+        attended = await repo.attendance_days(session, case.id, case.returned_on)
+        if attended < required:
+            raise Conflict(
+                "The school has not confirmed enough days of attendance.",
+                code="attendance_not_confirmed",
+                days_confirmed=attended,
+                days_required=required,
+            )
+    if (
+        reason == "excluded"
+        and await repo.registry_status(session, case.child_id) not in EXCLUDING_REGISTRY_STATUSES
+    ):
+        raise Conflict("The registry does not show the child as deceased or moved out.", code="not_excluded")

@@ -1,0 +1,1 @@
+"""Local read models of other services' facts: student records (enrollment), registry status."""

@@ -1,0 +1,54 @@
+"""Upserts of the read models, dropping stale events by their publisher's sequence."""
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casework.readmodels.models import ChildRegistryStatus, StudentRecord
+
+
+def _upsert(session: AsyncSession, model: type, key: str, values: Mapping[str, object]) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE … WHERE stored.sequence < new.sequence (both dialects)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = builder(model).values(**values)
+    table = model.__table__  # type: ignore[attr-defined]
+    return stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_={k: stmt.excluded[k] for k in values if k != key},
+        where=table.c.sequence < stmt.excluded.sequence,
+    )
+
+
+async def upsert_student(
+    session: AsyncSession,
+    *,
+    student_id: str,
+    child_id: str | None,
+    id_blind_index: str | None,
+    school_code: str,
+    status: str,
+    sequence: int,
+) -> None:
+    values = {
+        "student_id": student_id,
+        "child_id": child_id,
+        "id_blind_index": id_blind_index,
+        "school_code": school_code,
+        "status": status,
+        "sequence": sequence,
+    }
+    await session.execute(_upsert(session, StudentRecord, "student_id", values))
+
+
+async def upsert_registry_status(
+    session: AsyncSession, *, child_id: str, status: str, effective_date: dt.date, sequence: int
+) -> bool:
+    """Store the child's registry status; False when the event is older than what is stored."""
+    values = {"child_id": child_id, "status": status, "effective_date": effective_date, "sequence": sequence}
+    result = await session.execute(_upsert(session, ChildRegistryStatus, "child_id", values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,44 @@
+"""Semesters: codes like ``2026-autumn`` / ``2027-spring`` and their dates (from settings)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from baoxue.errors import Problem
+from casework.settings import CaseworkSettings
+
+SEMESTER_PATTERN = r"^\d{4}-(autumn|spring)$"
+_RE = re.compile(SEMESTER_PATTERN)
+
+
+def _md(year: int, month_day: str) -> dt.date:
+    month, day = (int(p) for p in month_day.split("-"))
+    return dt.date(year, month, day)
+
+
+def bounds(semester: str, settings: CaseworkSettings) -> tuple[dt.date, dt.date]:
+    """First and last day of ``semester``; a 400 problem for a malformed code."""
+    if not _RE.match(semester):
+        raise Problem("A semester is written like 2026-autumn or 2027-spring.", code="bad_semester")
+    year, term = int(semester[:4]), semester[5:]
+    if term == "autumn":
+        return _md(year, settings.autumn_start), _md(year + 1, settings.spring_start) - dt.timedelta(days=1)
+    return _md(year, settings.spring_start), _md(year, settings.spring_end)
+
+
+def semester_of(day: dt.date, settings: CaseworkSettings) -> str | None:
+    """The semester containing ``day``; None in the summer break."""
+    for code in (f"{day.year}-spring", f"{day.year}-autumn", f"{day.year - 1}-autumn"):
+        start, end = bounds(code, settings)
+        if start <= day <= end:
+            return code
+    return None
+
+
+_CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def today() -> dt.date:
+    """Today's date in China (UTC+8): deadlines and visit dates are Chinese calendar days."""
+    return dt.datetime.now(_CHINA).date()

@@ -1,0 +1,231 @@
+"""Cases: the state machine (every allowed and refused transition), proofs of closure, jurisdiction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from baoxue.contracts.casework import CaseClosed, CaseConfirmed
+from casework.cases.states import TRANSITIONS
+from tests.casework.helpers import (
+    ENTRY_FIELDS,
+    SCHOOL_A,
+    SCHOOL_B,
+    TOWN_A,
+    TOWN_B,
+    case_in,
+    enrol,
+    exclude,
+    move,
+    open_case,
+    outbox_events,
+)
+
+STATES = ["suspected", "confirmed", "persuading", "returned", "placed", "escalated", "closed"]
+CLOSE_AS = {"suspected": "unfounded", "returned": "returned", "placed": "placed"}
+
+
+async def _prove_closure(svc, case: dict) -> dict:
+    reason = CLOSE_AS.get(case["state"], "excluded")
+    if reason in ("unfounded", "returned"):
+        await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+    if reason == "returned":
+        r = await svc.client.post(
+            f"/v1/cases/{case['id']}/attendance",
+            json={"from_date": case["returned_on"], "to_date": case["returned_on"], "days_attended": 1},
+            headers=svc.headers,
+        )
+        assert r.status_code == 201, r.text
+    if reason == "excluded":
+        await exclude(svc, case["child_id"])
+    return {"closure_reason": reason}
+
+
+@pytest.mark.parametrize("from_state", STATES)
+async def test_every_transition_is_allowed_or_refused_with_409(start_service, tokens, from_state):
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    svc.headers = tokens.headers("school", SCHOOL_A)
+    for to_state in STATES:
+        case = await case_in(svc, svc.headers, from_state)
+        fields = dict(ENTRY_FIELDS.get(to_state, {}))
+        if to_state == "closed" and from_state != "closed":
+            fields.update(await _prove_closure(svc, case))
+        r = await move(svc, svc.headers, case["id"], to_state, **fields)
+        if to_state in TRANSITIONS[from_state]:
+            assert r.status_code == 200, (from_state, to_state, r.text)
+            assert r.json()["state"] == to_state
+        else:
+            assert r.status_code == 409, (from_state, to_state, r.text)
+            body = r.json()
+            assert body["code"] == "transition_not_allowed"
+            assert (body["from_state"], body["to_state"]) == (from_state, to_state)
+            assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_confirmation_needs_reason_and_sets_working_day_due_date(start_service, tokens):
+    svc = await start_service("casework", report_due_workdays=5)
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    r = await move(svc, h, case["id"], "confirmed")
+    assert r.status_code == 422 and r.json()["code"] == "transition_field_required"
+    # Confirmed on Friday 2026-09-25: Sep 28-30, then Oct 8 and 9 (the National Day holiday Oct 1-7 is skipped).
+    r = await move(svc, h, case["id"], "confirmed", on="2026-09-25", **ENTRY_FIELDS["confirmed"])
+    assert r.status_code == 200, r.text
+    assert r.json()["report_due"] == "2026-10-09"
+    [event] = await outbox_events(svc, CaseConfirmed)
+    assert event["data"]["report_due"] == "2026-10-09"
+    assert "王老师" not in str(event)
+
+
+async def test_closure_refused_without_active_student_record_or_attendance(start_service, tokens):
+    svc = await start_service("casework", attendance_days_for_closure=10)
+    h = tokens.headers("school", SCHOOL_A)
+    case = await case_in(svc, h, "returned")
+    r = await move(svc, h, case["id"], "closed", closure_reason="returned")
+    assert r.status_code == 409 and r.json()["code"] == "no_active_student_record"
+    await enrol(svc, student_id=case["student_id"], child_id=case["child_id"], status="suspended")
+    r = await move(svc, h, case["id"], "closed", closure_reason="returned")
+    assert r.status_code == 409 and r.json()["code"] == "no_active_student_record"
+
+    today = dt.date.fromisoformat(case["returned_on"])
+    period = {"from_date": today.isoformat(), "to_date": (today + dt.timedelta(days=13)).isoformat()}
+    r = await svc.client.post(
+        f"/v1/cases/{case['id']}/attendance", json={**period, "days_attended": 6}, headers=h
+    )
+    assert r.status_code == 201 and r.json()["total_days"] == 6
+    other = await case_in(svc, h, "returned")
+    await enrol(svc, student_id=other["student_id"], child_id=other["child_id"])
+    r = await move(svc, h, other["id"], "closed", closure_reason="returned")
+    assert r.status_code == 409 and r.json()["code"] == "attendance_not_confirmed"
+    assert (r.json()["days_confirmed"], r.json()["days_required"]) == (0, 10)
+    r = await move(svc, h, other["id"], "closed", closure_reason="placed")
+    assert r.status_code == 409 and r.json()["code"] == "closure_reason_not_allowed"
+    r = await svc.client.post(
+        f"/v1/cases/{other['id']}/attendance", json={**period, "days_attended": 10}, headers=h
+    )
+    assert r.status_code == 201
+    r = await move(svc, h, other["id"], "closed", closure_reason="returned")
+    assert r.status_code == 200, r.text
+    closed = r.json()
+    assert closed["closure_reason"] == "returned" and closed["watch_until"] is not None
+    assert [e["data"]["closure_reason"] for e in await outbox_events(svc, CaseClosed)] == ["returned"]
+
+
+async def test_excluded_closure_needs_the_registry(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await case_in(svc, h, "persuading")
+    r = await move(svc, h, case["id"], "closed", closure_reason="excluded")
+    assert r.status_code == 409 and r.json()["code"] == "not_excluded"
+    await exclude(svc, case["child_id"], "moved_out")
+    r = await move(svc, h, case["id"], "closed", closure_reason="excluded")
+    assert r.status_code == 200 and r.json()["watch_until"] is None
+
+
+async def test_one_open_case_per_child_when_opened_by_hand(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    again = await svc.client.post(
+        "/v1/cases", json={"child_id": case["child_id"], "school_code": SCHOOL_A}, headers=h
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "case_already_open" and again.json()["case_id"] == case["id"]
+
+
+async def test_id_number_is_encrypted_and_only_shown_masked(start_service, tokens):
+    from sqlalchemy import select
+
+    from casework.cases.models import Case
+
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A, purpose="persuasion")
+    r = await svc.client.post(
+        "/v1/cases", json={"id_number": "11010519491231002X", "school_code": SCHOOL_A}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["id_number_masked"] != "11010519491231002X"
+    assert r.json()["id_number_masked"].startswith("1101")
+    async with svc.ctx.db.transaction() as s:
+        row = (await s.execute(select(Case))).scalar_one()
+    assert "11010519491231002X" not in (row.id_number_enc or "") and row.id_blind_index
+    dup = await svc.client.post(
+        "/v1/cases",
+        json={"id_number": "110105194912310 02x".replace(" ", ""), "school_code": SCHOOL_A},
+        headers=h,
+    )
+    assert dup.status_code == 409
+    bad = await svc.client.post(
+        "/v1/cases", json={"id_number": "110105194912310021", "school_code": SCHOOL_A}, headers=h
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_id_number"
+    assert "110105194912310021" not in bad.text
+
+
+async def test_jurisdiction_other_school_gets_404_and_empty_lists(start_service, tokens):
+    svc = await start_service("casework")
+    a = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, a, hukou_town=TOWN_A)
+    teacher_b = tokens.headers("teacher", SCHOOL_B)
+    assert (await svc.client.get(f"/v1/cases/{case['id']}", headers=teacher_b)).status_code == 404
+    assert (await svc.client.get("/v1/cases/nope", headers=teacher_b)).status_code == 404
+    assert (await svc.client.get("/v1/cases", headers=teacher_b)).json()["items"] == []
+    assert (await svc.client.get("/v1/cases/ledgers/suspected", headers=teacher_b)).json()["items"] == []
+    r = await move(
+        svc, tokens.headers("school", SCHOOL_B), case["id"], "confirmed", **ENTRY_FIELDS["confirmed"]
+    )
+    assert r.status_code == 404
+    teacher_a = tokens.headers("teacher", SCHOOL_A)
+    assert (await svc.client.get(f"/v1/cases/{case['id']}", headers=teacher_a)).status_code == 200
+    assert (
+        len((await svc.client.get("/v1/cases", headers=tokens.headers("town", TOWN_A))).json()["items"]) == 1
+    )
+    assert (await svc.client.get("/v1/cases", headers=tokens.headers("town", TOWN_B))).json()["items"] == []
+    assert (
+        len(
+            (await svc.client.get("/v1/cases", headers=tokens.headers("bureau", "370406D01"))).json()["items"]
+        )
+        == 1
+    )
+    # A teacher may read but not move a case.
+    r = await move(svc, teacher_a, case["id"], "confirmed", **ENTRY_FIELDS["confirmed"])
+    assert r.status_code == 403
+
+
+async def test_ledgers_and_cursor_pagination(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    suspected = [await open_case(svc, h, detected_on=f"2026-11-{d:02d}") for d in range(1, 6)]
+    confirmed = await case_in(svc, h, "persuading")
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await svc.client.get("/v1/cases/ledgers/suspected", params=params, headers=h)).json()
+        seen += [c["id"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [c["id"] for c in suspected]
+    ledger = (await svc.client.get("/v1/cases/ledgers/confirmed", headers=h)).json()["items"]
+    assert [c["id"] for c in ledger] == [confirmed["id"]]
+    bad = await svc.client.get("/v1/cases", params={"cursor": "!!"}, headers=h)
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_cursor"
+
+
+async def test_stale_case_update_gets_412_naming_fields(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    r = await svc.client.get(f"/v1/cases/{case['id']}", headers=h)
+    tag = r.headers["ETag"]
+    r1 = await svc.client.patch(
+        f"/v1/cases/{case['id']}", json={"analysis": "厌学"}, headers={**h, "If-Match": tag}
+    )
+    assert r1.status_code == 200 and r1.headers["ETag"] != tag
+    r2 = await svc.client.patch(
+        f"/v1/cases/{case['id']}", json={"responsible_person": "李老师"}, headers={**h, "If-Match": tag}
+    )
+    assert r2.status_code == 412
+    assert r2.json()["conflicting_fields"] == ["analysis"]
+    assert (await svc.client.patch(f"/v1/cases/{case['id']}", json={}, headers=h)).status_code == 428

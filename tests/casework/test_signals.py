@@ -1,0 +1,206 @@
+"""Consumers: enrollment's dropout signals and student records, notify's ladder, the registry's exclusions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from baoxue.contracts.casework import CaseClosed, CaseOpened, CaseReopened, CaseReturned, EscalationRequested
+from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
+from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
+from baoxue.contracts.registry import ChildStatusChanged
+from baoxue.testing.plugin import eventually
+from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, outbox_events
+
+DISTRICT_A = "37040600101"
+
+
+def _signal(n: int, child_id: str | None, student_id: str | None, kind: str = "absence_four_weeks", **over):
+    fields = dict(
+        signal_id=f"sig-{child_id}-{n}",
+        signal=kind,
+        child_id=child_id,
+        student_id=student_id,
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+        hukou_school_district=DISTRICT_A,
+        detected_on=dt.date(2026, 11, 2),
+    )
+    fields.update(over)
+    return DropoutSuspected(**fields)
+
+
+async def _cases(svc, headers) -> list[dict]:
+    return (await svc.client.get("/v1/cases", headers=headers)).json()["items"]
+
+
+async def test_two_signals_for_one_child_give_one_case(start_service, tokens, event_publisher):
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("bureau", "370406D01")
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="sig-1")
+    # The second signal knows the child only by its student id; a redelivery of the first is a no-op.
+    await event_publisher.publish(
+        _signal(2, None, student_id, "verification_not_in_school", school_code=None), subject="sig-2"
+    )
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="sig-1", event_id="other-id")
+
+    async def attached() -> bool:
+        cases = await _cases(svc, h)
+        return len(cases) == 1 and cases[0]["signal_count"] == 2
+
+    await eventually(attached)
+    [case] = await _cases(svc, h)
+    assert case["state"] == "suspected" and case["opened_signal"] == "absence_four_weeks"
+    signals = (await svc.client.get(f"/v1/cases/{case['id']}/signals", headers=h)).json()
+    assert [s["effect"] for s in signals] == ["opened", "attached"]
+    assert len(await outbox_events(svc, CaseOpened)) == 1
+    # A district-level signal without a school is seen by the hukou school district.
+    other_child, _ = new_child()
+    await event_publisher.publish(
+        _signal(1, other_child, None, "verification_not_in_school", school_code=None), subject="sig-3"
+    )
+    district = tokens.headers("school_district", DISTRICT_A)
+    await eventually(lambda: _has(svc, district, 2))
+    assert len(await _cases(svc, tokens.headers("school", SCHOOL_A))) == 1
+
+
+async def _has(svc, headers, n: int) -> bool:
+    return len(await _cases(svc, headers)) == n
+
+
+async def test_relapse_inside_the_watch_reopens_the_case(start_service, tokens, event_publisher):
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s")
+    await eventually(lambda: _has(svc, h, 1))
+    [case] = await _cases(svc, h)
+    for step in ("confirmed", "persuading", "returned"):
+        assert (await move(svc, h, case["id"], step, **ENTRY_FIELDS.get(step, {}))).status_code == 200
+    # Enrollment re-registers the student: the read model feeds the closure check.
+    registered = StudentRegistered(
+        student_id=student_id, child_id=child_id, school_code=SCHOOL_A, status="enrolled"
+    )
+    await event_publisher.publish(registered, subject=student_id, sequence=3)
+    stale = StudentStatusChanged(
+        student_id=student_id,
+        child_id=child_id,
+        school_code=SCHOOL_A,
+        status="dropped_out",
+        previous_status="enrolled",
+    )
+    await event_publisher.publish(stale, subject=student_id, sequence=2)  # older: must be ignored
+    today = dt.date.today().isoformat()
+    r = await svc.client.post(
+        f"/v1/cases/{case['id']}/attendance",
+        json={"from_date": today, "to_date": today, "days_attended": 1},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+
+    async def closes() -> bool:
+        return (await move(svc, h, case["id"], "closed", closure_reason="returned")).status_code == 200
+
+    await eventually(closes)
+    relapse = _signal(2, child_id, student_id, detected_on=dt.date.today() + dt.timedelta(days=30))
+    await event_publisher.publish(relapse, subject="s2")
+
+    async def reopened() -> bool:
+        cases = await _cases(svc, h)
+        return len(cases) == 1 and cases[0]["state"] == "suspected"
+
+    await eventually(reopened)
+    [again] = await _cases(svc, h)
+    assert again["id"] == case["id"] and again["reopen_count"] == 1 and again["closed_on"] is None
+    assert len(await outbox_events(svc, CaseReopened)) == 1
+
+
+async def test_signal_after_the_watch_opens_a_new_case(start_service, tokens, event_publisher):
+    svc = await start_service("casework", relapse_watch_days=10)
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s")
+    await eventually(lambda: _has(svc, h, 1))
+    [case] = await _cases(svc, h)
+    registered = StudentRegistered(
+        student_id=student_id, child_id=child_id, school_code=SCHOOL_A, status="enrolled"
+    )
+    await event_publisher.publish(registered, subject=student_id, sequence=1)
+
+    async def closes() -> bool:
+        r = await move(svc, h, case["id"], "closed", closure_reason="unfounded", on="2026-11-03")
+        return r.status_code == 200
+
+    await eventually(closes)
+    await event_publisher.publish(
+        _signal(2, child_id, student_id, detected_on=dt.date(2026, 11, 20)), subject="s"
+    )
+    await eventually(lambda: _has(svc, h, 2))
+    states = sorted(c["state"] for c in await _cases(svc, h))
+    assert states == ["closed", "suspected"]
+
+
+async def test_escalation_request_and_ladder_outcomes(start_service, tokens, event_publisher):
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s")
+    await eventually(lambda: _has(svc, h, 1))
+    [case] = await _cases(svc, h)
+    await move(svc, h, case["id"], "confirmed", reason="guardian_refusal", responsible_person="李校长")
+    await move(svc, h, case["id"], "persuading")
+    r = await move(svc, h, case["id"], "escalated")
+    assert r.status_code == 422 and r.json()["code"] == "transition_field_required"
+    evidence = [
+        {"kind": "persuasion_record", "description": "三次家访记录"},
+        {"kind": "written_refusal", "description": "家长拒绝书", "file_hash": "a" * 64},
+    ]
+    assert (await move(svc, h, case["id"], "escalated", evidence=evidence)).status_code == 200
+    [requested] = await outbox_events(svc, EscalationRequested)
+    assert requested["data"]["evidence_count"] == 2 and requested["data"]["guardian_refusal"] is True
+
+    advanced = EscalationAdvanced(
+        escalation_id="esc-1", case_id=case["id"], level="L3_judicial", from_level="L2_town_order"
+    )
+    await event_publisher.publish(advanced, subject="esc-1", sequence=2)
+
+    async def at_l3() -> bool:
+        body = (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()
+        return body["escalation_level"] == "L3_judicial"
+
+    await eventually(at_l3)
+    resolved = EscalationResolved(
+        escalation_id="esc-1", case_id=case["id"], level="L3_judicial", resolution="returned"
+    )
+    await event_publisher.publish(resolved, subject="esc-1", sequence=3)
+
+    async def returned() -> bool:
+        return (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["state"] == "returned"
+
+    await eventually(returned)
+    assert len(await outbox_events(svc, CaseReturned)) == 1
+
+
+async def test_registry_exclusion_closes_the_open_case(start_service, tokens, event_publisher):
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s")
+    await eventually(lambda: _has(svc, h, 1))
+    changed = ChildStatusChanged(
+        child_id=child_id, status="moved_out", previous_status="active", effective_date=dt.date(2026, 11, 10)
+    )
+    await event_publisher.publish(changed, subject=child_id, sequence=4)
+
+    async def closed() -> bool:
+        [case] = await _cases(svc, h)
+        return case["state"] == "closed" and case["closure_reason"] == "excluded"
+
+    await eventually(closed)
+    [event] = await outbox_events(svc, CaseClosed)
+    assert event["data"]["closure_reason"] == "excluded"
