@@ -7,13 +7,7 @@ import pytest
 from baoxue.testing.attacks import discover_operations, forged_tokens, is_problem
 from baoxue.testing.plugin import AUDIENCE, ISSUER
 
-from .conftest import FIGURES, SERVICES
-
-# Operations outside the brief's public list that answer without a token. Each is a finding for the
-# service's owner (in the report), counted apart from leaks; the test fails on any operation not here.
-REPORTED_FINDINGS: dict[tuple[str, str, str], str] = {
-    ("registry", "GET", "/v1/feeds/templates/{department}"): "blank feed template served without a token",
-}
+from .conftest import REPORTED, SERVICES, Tally
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -24,28 +18,23 @@ async def test_every_operation_refuses_every_forged_token(start_service, jwt_key
     attacks = forged_tokens(jwt_key_file, issuer=ISSUER, audience=AUDIENCE)
     ops = [op for op in discover_operations(name, doc) if not op.public]
     assert ops, "every service has at least /v1/me and /v1/jobs/{id}"
-    tried, leaks = 0, []
+    tally = Tally(name, "token attacks")
     for op in ops:
         body = op.json_body(components)
         for attack, token in attacks.items():
             headers = {} if token is None else {"Authorization": f"Bearer {token}"}
             r = await svc.client.request(op.method, op.url(), headers=headers, json=body)
-            tried += 1
+            tally.tried += 1
             if r.status_code != 401 or not is_problem(r) or "www-authenticate" not in r.headers:
-                if (name, op.method, op.path) in REPORTED_FINDINGS:
-                    FIGURES[f"token attacks: {name}: reported findings (not leaks of data)"] += 1
-                else:
-                    leaks.append((op.label, attack, r.status_code))
+                tally.leak(op, "token", attack, r.status_code)
     # The control: the same requests with a genuine token are not refused as unauthenticated.
     genuine = tokens.headers("bureau", "370406D01")
     for op in ops:
         r = await svc.client.request(op.method, op.url(), headers=genuine, json=op.json_body(components))
         assert r.status_code != 401, f"{op.label}: a genuine token was refused"
-    FIGURES[f"token attacks: {name}: operations"] += len(ops)
-    FIGURES[f"token attacks: {name}: combinations"] += tried
-    FIGURES[f"token attacks: {name}: leaks"] += len(leaks)
-    print(f"{name}: {len(ops)} operations × {len(attacks)} attacks = {tried} tried, {len(leaks)} leaks")
-    assert not leaks, leaks
+    print(f"{name}: {len(ops)} operations × {len(attacks)} attacks")
+    tally.publish()
+    assert not tally.leaks, tally.leaks
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -53,7 +42,7 @@ async def test_public_operations_need_no_token(start_service, name):
     svc = await start_service(name)
     public = [op for op in discover_operations(name, svc.app.openapi()) if op.public and op.method == "GET"]
     for op in public:
-        if (name, op.method, op.path) in REPORTED_FINDINGS:
+        if (name, op.method, op.path, "token") in REPORTED:
             continue
         known = next(iter(svc.spec.code_lists), None)
         r = await svc.client.get(op.url({"name": known} if known else None))
