@@ -55,39 +55,61 @@ def best_matches(people: list[Person], candidates: list[Person]) -> list[tuple[P
     return out
 
 
-async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> LinkOutcome:
-    """Link the batch's provisional records (rows without a usable ID number) to known children."""
-    fr = FeedRow.__table__  # type: ignore[attr-defined]
-    query = select(
-        *(fr.c[c] for c in ("child_id", "name", "name_pinyin", "sex", "birth_date", "hukou_town", "hukou_village", "guardian_name"))
-    ).where(fr.c.batch_id == batch_id, fr.c.outcome == "accepted", fr.c.id_blind.is_(None), fr.c.link == "new")
-    rows = (await session.execute(query)).mappings().all()
-    outcome = LinkOutcome()
-    if not rows:
-        return outcome
-    people = [Person.of(r, r["child_id"]) for r in rows]
-    own = {p.key for p in people}
-    candidates: dict[str, Person] = {}
+async def _candidates(session: AsyncSession, people: list[Person], own: set[str], *, provisional_only: bool) -> list[Person]:
+    """Known children sharing a block with any of ``people`` (birth date, or name pinyin)."""
     births = sorted({p.birth_date for p in people if p.birth_date})
     names = sorted({p.name_pinyin for p in people if p.name_pinyin})
-    cols = [_children.c[c] for c in ("id", "name", "name_pinyin", "sex", "birth_date", "hukou_town", "hukou_village", "guardian_name")]
+    cols = [_children.c[c] for c in ("id", "name", "name_pinyin", "sex", "birth_date", "hukou_town", "hukou_village",
+                                     "guardian_name")]
+    found: dict[str, Person] = {}
     for i in range(0, max(len(births), len(names)), CHUNK):
         query = select(*cols).where(
             _children.c.status != "duplicate",
             or_(_children.c.birth_date.in_(births[i : i + CHUNK]), _children.c.name_pinyin.in_(names[i : i + CHUNK])),
         )
+        if provisional_only:
+            query = query.where(_children.c.id_blind.is_(None))
         for r in (await session.execute(query)).mappings():
             if r["id"] not in own:
-                candidates[r["id"]] = Person.of(r, r["id"])
+                found[r["id"]] = Person.of(r, r["id"])
+    return list(found.values())
+
+
+async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> LinkOutcome:
+    """Link the batch's provisional records (rows without a usable ID number) to known children."""
+    fr = FeedRow.__table__  # type: ignore[attr-defined]
+    query = select(
+        *(fr.c[c] for c in ("child_id", "id_blind", "name", "name_pinyin", "sex", "birth_date", "hukou_town",
+                            "hukou_village", "guardian_name"))
+    ).where(fr.c.batch_id == batch_id, fr.c.outcome == "accepted", fr.c.link == "new")
+    rows = (await session.execute(query)).mappings().all()
+    outcome = LinkOutcome()
+    if not rows:
+        return outcome
+    # Rows without an ID number look at every known child; new children with an ID number look only at
+    # provisional records (no ID number): two different ID numbers are two people (or a police matter).
+    people = [Person.of(r, r["child_id"]) for r in rows]
+    has_id = {r["child_id"] for r in rows if r["id_blind"]}
+    with_id = [p for p in people if p.key in has_id]
+    without_id = [p for p in people if p.key not in has_id]
+    own = {p.key for p in people}
+    found = best_matches(without_id, await _candidates(session, without_id, own, provisional_only=False))
+    found += best_matches(with_id, await _candidates(session, with_id, own, provisional_only=True))
     now = utcnow()
     merges, reviews = [], []
-    for p, cand, points, evidence, verdict in best_matches(people, list(candidates.values())):
+    merged_already: set[str] = set()
+    for p, cand, points, evidence, verdict in found:
         detail = json.dumps({"score": points, "evidence": evidence})
+        # The record with an ID number survives; between two without, the one known longer.
+        survivor, merged = (p.key, cand.key) if p.key in has_id else (cand.key, p.key)
         if verdict == "auto":
-            merges.append({"survivor_id": cand.key, "merged_id": p.key, "reason": "linkage_auto", "evidence": detail,
+            if merged in merged_already or survivor in merged_already:
+                continue
+            merged_already.add(merged)
+            merges.append({"survivor_id": survivor, "merged_id": merged, "reason": "linkage_auto", "evidence": detail,
                            "previous_status": "active", "created_by": actor, "created_at": now})
         else:
-            reviews.append({"kind": "link_candidate", "status": "open", "child_id": p.key, "other_child_id": cand.key,
+            reviews.append({"kind": "link_candidate", "status": "open", "child_id": merged, "other_child_id": survivor,
                             "batch_id": batch_id, "score": points, "detail": detail, "hukou_town": p.hukou_town,
                             "created_at": now})
     if merges:
