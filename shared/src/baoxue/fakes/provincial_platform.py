@@ -43,6 +43,9 @@ class PushBatch(BaseModel):
 
 
 class FailureRule(BaseModel):
+    """``fail_next`` requests answer 503; ``delay_seconds`` slows an export before it answers, and a push
+    after it was applied (the acknowledgement is late)."""
+
     operation: Literal["export", "push"]
     fail_next: int = 0
     delay_seconds: float = 0.0
@@ -64,7 +67,7 @@ def create_app(state: PlatformState | None = None) -> FastAPI:
     app.state.platform = st
 
     async def gate(operation: str) -> None:
-        if st.delay[operation]:
+        if operation == "export" and st.delay[operation]:
             await asyncio.sleep(st.delay[operation])
         if st.fail_next[operation] > 0:
             st.fail_next[operation] -= 1
@@ -85,10 +88,12 @@ def create_app(state: PlatformState | None = None) -> FastAPI:
     async def push(batch: PushBatch) -> dict[str, Any]:
         st.push_requests += 1
         await gate("push")
-        if batch.batch_id in st.pushes:
-            return {"batch_id": batch.batch_id, "accepted": len(batch.items), "duplicate": True}
-        st.pushes[batch.batch_id] = batch.items
-        return {"batch_id": batch.batch_id, "accepted": len(batch.items), "duplicate": False}
+        duplicate = batch.batch_id in st.pushes
+        if not duplicate:
+            st.pushes[batch.batch_id] = batch.items
+        if st.delay["push"]:  # applied, but the acknowledgement is slow (a client may give up and retry)
+            await asyncio.sleep(st.delay["push"])
+        return {"batch_id": batch.batch_id, "accepted": len(batch.items), "duplicate": duplicate}
 
     @app.post("/_control/records")
     async def seed(records: list[PlatformRecord]) -> dict[str, int]:

@@ -1,0 +1,147 @@
+"""The provincial platform adapter against the simulator over real HTTP: batches, crashes, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from sqlalchemy import text
+
+from baoxue.errors import Problem
+from baoxue.fakes.provincial_platform import PlatformState, create_app
+from baoxue.testing.plugin import eventually
+from enrollment.provincial import adapter
+from tests.enrollment.conftest import BUREAU, DPF, SCHOOL_A, enroll, make_id, register_child, start
+
+
+@pytest_asyncio.fixture
+async def platform() -> AsyncIterator[tuple[str, PlatformState]]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    state = PlatformState()
+    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: _started(server))
+    try:
+        yield f"http://127.0.0.1:{port}", state
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def _started(server: uvicorn.Server) -> bool:
+    return server.started
+
+
+async def seed(url: str, n: int, school: str = "32030200101001") -> list[str]:
+    ids = [make_id() for _ in range(n)]
+    records = [{"record_id": f"R{i:05d}", "student_number": "G" + id_number, "id_number": id_number,
+                "school_code": school, "province_code": "32"} for i, id_number in enumerate(ids)]
+    async with httpx.AsyncClient(base_url=url) as c:
+        assert (await c.post("/_control/records", json=records)).status_code == 200
+    return ids
+
+
+async def control(url: str, **rule) -> None:
+    async with httpx.AsyncClient(base_url=url) as c:
+        assert (await c.post("/_control/failures", json=rule)).status_code == 200
+
+
+async def counts(svc) -> tuple[int, int, int]:
+    async with svc.ctx.db.transaction() as s:
+        records = (await s.execute(text("SELECT count(*) FROM provincial_records"))).scalar_one()
+        batches = (await s.execute(text("SELECT count(*), coalesce(sum(records), 0) FROM provincial_sync_batches "
+                                        "WHERE direction = 'import'"))).one()
+    return records, batches[0], batches[1]
+
+
+async def test_import_cancelled_mid_batch_resumes_and_applies_each_record_once(start_service, platform):
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url, provincial_batch_size=10)
+    await seed(url, 35)
+    await control(url, operation="export", delay_seconds=0.3)
+    sync = asyncio.create_task(adapter.import_records(svc.ctx))
+
+    async def two_batches_in() -> bool:
+        return (await counts(svc))[1] >= 2
+
+    await eventually(two_batches_in, timeout=20)
+    sync.cancel()  # killed while the third batch is in flight
+    with pytest.raises(asyncio.CancelledError):
+        await sync
+    partial = await counts(svc)
+    assert partial[0] == partial[2] < 35
+    await control(url, operation="export", delay_seconds=0.0)
+    result = await adapter.import_records(svc.ctx)
+    assert result["records_applied"] == 35 - partial[2]
+    assert await counts(svc) == (35, 4, 35)  # every record exactly once, 4 batches of 10
+    again = await adapter.import_records(svc.ctx)  # a full re-walk applies nothing twice
+    assert again["records_applied"] == 0 and await counts(svc) == (35, 4, 35)
+
+
+async def test_import_survives_platform_outage_and_confirms_enrolled_elsewhere(start_service, platform, event_publisher, tokens):
+    url, _state = platform
+    svc = await start(start_service, provincial_base_url=url, provincial_batch_size=10)
+    await seed(url, 12)
+    kid = await register_child(svc, event_publisher)
+    async with httpx.AsyncClient(base_url=url) as c:
+        await c.post("/_control/records", json=[{"record_id": "R-kid", "student_number": "G" + kid.id_number,
+                                                  "id_number": kid.id_number, "school_code": "32030200101001",
+                                                  "province_code": "32"}])
+    await control(url, operation="export", fail_next=1)
+    with pytest.raises(Problem):
+        await adapter.import_records(svc.ctx)
+    assert (await counts(svc))[0] == 0
+    await adapter.import_records(svc.ctx)
+    assert await counts(svc) == (13, 2, 13)
+
+    bureau = tokens.headers("bureau", BUREAU)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json={
+        "kind": "september_verification", "year": 2026, "as_of": "2026-09-30", "deadline": "2026-10-31"})).json()
+    await svc.client.post(f"/v1/campaigns/{campaign['id']}/runs", headers=bureau)
+
+    async def task_exists() -> bool:
+        return bool((await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"])
+
+    await eventually(task_exists, timeout=20)
+    task = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"][0]
+    district = tokens.headers("school_district", kid.district)
+    await svc.client.post(f"/v1/verification-tasks/{task['id']}/resolution", headers=district,
+                          json={"outcome": "enrolled_elsewhere", "evidence": "省平台", "enrolling_org": "32", "on": "2026-10-09"})
+    ok = await svc.client.post(f"/v1/verification-tasks/{task['id']}/confirmation", headers=district,
+                               json={"source": "provincial_platform", "on": "2026-10-09"})
+    assert ok.status_code == 200 and ok.json()["state"] == "resolved"
+
+
+async def test_push_is_idempotent_by_batch_id_after_a_lost_acknowledgement(start_service, platform, tokens):
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    await svc.client.post(f"/v1/students/{sid}/annotations", headers=tokens.headers("dept_dpf", DPF), json={
+        "assessing_body": "区残联", "evidence_ref": "a/1", "assessed_on": "2026-09-10", "reassess_on": "2027-09-10"})
+    await svc.client.post(f"/v1/students/{sid}/dropout", headers=tokens.headers("school", SCHOOL_A),
+                          json={"on": "2026-10-08", "reason": "illness"})
+    await control(url, operation="push", delay_seconds=0.5)
+    push = asyncio.create_task(adapter.push_changes(svc.ctx))
+    await eventually(lambda: _received(state), timeout=10)  # the platform has it; our side never hears back
+    push.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await push
+    await control(url, operation="push", delay_seconds=0.0)
+    result = await adapter.push_changes(svc.ctx)
+    assert result == {"batches": 1, "items": 2, "duplicates": 1}
+    assert len(state.pushes) == 1
+    items = next(iter(state.pushes.values()))
+    assert [i.status for i in items if i.status] == ["dropped_out"]
+    assert [i.annotation["assessing_body"] for i in items if i.annotation] == ["区残联"]
+    assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}
+
+
+async def _received(state: PlatformState) -> bool:
+    return bool(state.pushes)
