@@ -50,15 +50,28 @@ async def start(start_service: Any, **overrides: Any) -> RunningService:
 
 
 async def register_child(
-    svc: RunningService, publisher: Any, *, birth: dt.date = dt.date(2016, 3, 1), district: str = DISTRICT_A,
-    town: str = TOWN_A, status: str = "active", sequence: int = 1,
+    svc: RunningService,
+    publisher: Any,
+    *,
+    birth: dt.date = dt.date(2016, 3, 1),
+    district: str = DISTRICT_A,
+    town: str = TOWN_A,
+    status: str = "active",
+    sequence: int = 1,
 ) -> Kid:
     """Publish ChildRegistered on the registry's stream and wait until the read model has it."""
     kid = Kid(str(uuid.uuid4()), make_id(birth), birth, district, town)
     await publisher.publish(
-        ChildRegistered(child_id=kid.child_id, id_blind_index=svc.ctx.blind_index.of(kid.id_number), birth_date=birth,
-                        hukou_town=town, hukou_school_district=district, status=status),  # type: ignore[arg-type]
-        subject=kid.child_id, sequence=sequence,
+        ChildRegistered(
+            child_id=kid.child_id,
+            id_blind_index=svc.ctx.blind_index.of(kid.id_number),
+            birth_date=birth,
+            hukou_town=town,
+            hukou_school_district=district,
+            status=status,
+        ),  # type: ignore[arg-type]
+        subject=kid.child_id,
+        sequence=sequence,
     )
 
     async def arrived() -> bool:
@@ -70,15 +83,27 @@ async def register_child(
 
 async def child_row(svc: RunningService, child_id: str) -> Any:
     async with svc.ctx.db.transaction() as s:
-        return (await s.execute(text("SELECT * FROM children WHERE child_id = :c"), {"c": child_id})).mappings().first()
+        return (
+            (await s.execute(text("SELECT * FROM children WHERE child_id = :c"), {"c": child_id}))
+            .mappings()
+            .first()
+        )
 
 
-async def enroll(svc: RunningService, tokens: Any, kid_or_id: Kid | str, school: str = SCHOOL_A, grade: int = 4) -> Any:
+async def enroll(
+    svc: RunningService, tokens: Any, kid_or_id: Kid | str, school: str = SCHOOL_A, grade: int = 4
+) -> Any:
     id_number = kid_or_id.id_number if isinstance(kid_or_id, Kid) else kid_or_id
     return await svc.client.post(
-        "/v1/students", headers=tokens.headers("school", school),
-        json={"student_number": "G" + id_number, "id_number": id_number, "school_code": school, "grade": grade,
-              "enrolled_on": "2026-09-01"},
+        "/v1/students",
+        headers=tokens.headers("school", school),
+        json={
+            "student_number": "G" + id_number,
+            "id_number": id_number,
+            "school_code": school,
+            "grade": grade,
+            "enrolled_on": "2026-09-01",
+        },
     )
 
 
@@ -86,7 +111,11 @@ async def outbox_events(svc: RunningService, event: str) -> list[dict[str, Any]]
     """The data of every outbox event whose type contains ``event`` (e.g. 'dropout_suspected')."""
     table = svc.spec.tables.events.outbox
     async with svc.ctx.db.transaction() as s:
-        rows = (await s.execute(select(table.c.envelope).where(table.c.event_type.contains(event)).order_by(table.c.position))).all()
+        rows = (
+            await s.execute(
+                select(table.c.envelope).where(table.c.event_type.contains(event)).order_by(table.c.position)
+            )
+        ).all()
     return [json.loads(r[0])["data"] for r in rows]
 
 

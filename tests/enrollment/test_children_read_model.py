@@ -8,7 +8,17 @@ from sqlalchemy import text
 
 from baoxue.contracts.registry import ChildStatusChanged, ChildUpdated
 from baoxue.testing.plugin import eventually
-from tests.enrollment.conftest import BUREAU, DISTRICT_A, DISTRICT_B, SCHOOL_A, TOWN_B, child_row, enroll, register_child, start
+from tests.enrollment.conftest import (
+    BUREAU,
+    DISTRICT_A,
+    DISTRICT_B,
+    SCHOOL_A,
+    TOWN_B,
+    child_row,
+    enroll,
+    register_child,
+    start,
+)
 
 
 async def test_snapshots_upsert_and_stale_sequences_are_ignored(start_service, event_publisher, tokens):
@@ -16,15 +26,32 @@ async def test_snapshots_upsert_and_stale_sequences_are_ignored(start_service, e
     kid = await register_child(svc, event_publisher)
     sid = (await enroll(svc, tokens, kid)).json()["id"]
     blind = svc.ctx.blind_index.of(kid.id_number)
-    moved = ChildUpdated(child_id=kid.child_id, id_blind_index=blind, birth_date=kid.birth, hukou_town=TOWN_B,
-                         hukou_school_district=DISTRICT_B)
+    moved = ChildUpdated(
+        child_id=kid.child_id,
+        id_blind_index=blind,
+        birth_date=kid.birth,
+        hukou_town=TOWN_B,
+        hukou_school_district=DISTRICT_B,
+    )
     await event_publisher.publish(moved, subject=kid.child_id, sequence=3)
-    stale = ChildUpdated(child_id=kid.child_id, id_blind_index=blind, birth_date=kid.birth, hukou_town="370406001",
-                         hukou_school_district=DISTRICT_A)
+    stale = ChildUpdated(
+        child_id=kid.child_id,
+        id_blind_index=blind,
+        birth_date=kid.birth,
+        hukou_town="370406001",
+        hukou_school_district=DISTRICT_A,
+    )
     await event_publisher.publish(stale, subject=kid.child_id, sequence=2)
     await event_publisher.publish(
-        ChildStatusChanged(child_id=kid.child_id, status="missing", previous_status="active",
-                           effective_date=dt.date(2026, 10, 1)), subject=kid.child_id, sequence=4)
+        ChildStatusChanged(
+            child_id=kid.child_id,
+            status="missing",
+            previous_status="active",
+            effective_date=dt.date(2026, 10, 1),
+        ),
+        subject=kid.child_id,
+        sequence=4,
+    )
 
     async def settled() -> bool:
         row = await child_row(svc, kid.child_id)
@@ -47,9 +74,14 @@ async def _applied(svc, n: int) -> bool:
 async def test_rebuild_replays_the_registry_stream(start_service, event_publisher, tokens):
     svc = await start(start_service)
     kids = [await register_child(svc, event_publisher) for _ in range(3)]
-    assert (await svc.client.post("/v1/admin/children-read-model/rebuild",
-                                  headers=tokens.headers("school", SCHOOL_A))).status_code == 403
-    r = await svc.client.post("/v1/admin/children-read-model/rebuild", headers=tokens.headers("bureau", BUREAU))
+    assert (
+        await svc.client.post(
+            "/v1/admin/children-read-model/rebuild", headers=tokens.headers("school", SCHOOL_A)
+        )
+    ).status_code == 403
+    r = await svc.client.post(
+        "/v1/admin/children-read-model/rebuild", headers=tokens.headers("bureau", BUREAU)
+    )
     assert r.status_code == 202 and r.json()["children_removed"] == 3
 
     async def rebuilt() -> bool:

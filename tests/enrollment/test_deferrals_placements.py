@@ -2,32 +2,66 @@
 
 from __future__ import annotations
 
-from tests.enrollment.conftest import BUREAU, DISTRICT_A, DISTRICT_B, DPF, SCHOOL_A, enroll, register_child, start
+from tests.enrollment.conftest import (
+    BUREAU,
+    DISTRICT_A,
+    DISTRICT_B,
+    DPF,
+    SCHOOL_A,
+    enroll,
+    register_child,
+    start,
+)
 
 
 async def test_deferral_window_decision_and_expiry(start_service, event_publisher, tokens):
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)
     district = tokens.headers("school_district", DISTRICT_A)
-    body = {"child_id": kid.child_id, "kind": "exemption", "reason": "disability", "evidence": ["assess/9"],
-            "filed_on": "2026-10-20"}
+    body = {
+        "child_id": kid.child_id,
+        "kind": "exemption",
+        "reason": "disability",
+        "evidence": ["assess/9"],
+        "filed_on": "2026-10-20",
+    }
     late = await svc.client.post("/v1/deferral-applications", headers=district, json=body)
     assert late.status_code == 422 and late.json()["code"] == "outside_filing_window"
-    other = await svc.client.post("/v1/deferral-applications", headers=tokens.headers("school_district", DISTRICT_B),
-                                  json={**body, "filed_on": "2026-09-04"})
+    other = await svc.client.post(
+        "/v1/deferral-applications",
+        headers=tokens.headers("school_district", DISTRICT_B),
+        json={**body, "filed_on": "2026-09-04"},
+    )
     assert other.status_code == 404
-    app = (await svc.client.post("/v1/deferral-applications", headers=district, json={**body, "filed_on": "2026-09-04"})).json()
-    assert (await svc.client.post(f"/v1/deferral-applications/{app['id']}/decision", headers=district,
-                                  json={"approve": True, "on": "2026-09-10"})).status_code == 403
-    bad = await svc.client.post(f"/v1/deferral-applications/{app['id']}/decision", headers=tokens.headers("bureau", BUREAU),
-                                json={"approve": True, "on": "2026-09-10"})
+    app = (
+        await svc.client.post(
+            "/v1/deferral-applications", headers=district, json={**body, "filed_on": "2026-09-04"}
+        )
+    ).json()
+    assert (
+        await svc.client.post(
+            f"/v1/deferral-applications/{app['id']}/decision",
+            headers=district,
+            json={"approve": True, "on": "2026-09-10"},
+        )
+    ).status_code == 403
+    bad = await svc.client.post(
+        f"/v1/deferral-applications/{app['id']}/decision",
+        headers=tokens.headers("bureau", BUREAU),
+        json={"approve": True, "on": "2026-09-10"},
+    )
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_validity"
-    ok = await svc.client.post(f"/v1/deferral-applications/{app['id']}/decision", headers=tokens.headers("bureau", BUREAU),
-                               json={"approve": True, "on": "2026-09-10", "valid_from": "2026-09-01",
-                                     "valid_until": "2027-08-31"})
+    ok = await svc.client.post(
+        f"/v1/deferral-applications/{app['id']}/decision",
+        headers=tokens.headers("bureau", BUREAU),
+        json={"approve": True, "on": "2026-09-10", "valid_from": "2026-09-01", "valid_until": "2027-08-31"},
+    )
     assert ok.json()["state"] == "approved" and ok.json()["in_force"] is True
-    again = await svc.client.post(f"/v1/deferral-applications/{app['id']}/decision", headers=tokens.headers("bureau", BUREAU),
-                                  json={"approve": False, "on": "2026-09-11"})
+    again = await svc.client.post(
+        f"/v1/deferral-applications/{app['id']}/decision",
+        headers=tokens.headers("bureau", BUREAU),
+        json={"approve": False, "on": "2026-09-11"},
+    )
     assert again.status_code == 409
     after = await svc.client.get("/v1/deferral-applications?on=2027-09-01", headers=district)
     assert after.json()["items"][0]["in_force"] is False  # expired: the child is expected at school again
@@ -37,23 +71,39 @@ async def test_home_delivery_placement_and_session_log(start_service, event_publ
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)
     sid = (await enroll(svc, tokens, kid)).json()["id"]
-    body = {"child_id": kid.child_id, "mode": "home_delivery", "receiving_school": SCHOOL_A, "student_id": sid,
-            "teaching_plan": "每周一次送教", "planned_sessions_per_term": 3, "starts_on": "2026-09-01"}
+    body = {
+        "child_id": kid.child_id,
+        "mode": "home_delivery",
+        "receiving_school": SCHOOL_A,
+        "student_id": sid,
+        "teaching_plan": "每周一次送教",
+        "planned_sessions_per_term": 3,
+        "starts_on": "2026-09-01",
+    }
     p = await svc.client.post("/v1/placements", headers=tokens.headers("dept_dpf", DPF), json=body)
     assert p.status_code == 201, p.text
     pid = p.json()["id"]
     school = tokens.headers("school", SCHOOL_A)
     for day in ("2026-09-09", "2026-09-16"):
-        r = await svc.client.post(f"/v1/placements/{pid}/sessions", headers=school,
-                                  json={"term": "2026-autumn", "held_on": day, "teacher_ref": "T-1", "minutes": 90})
+        r = await svc.client.post(
+            f"/v1/placements/{pid}/sessions",
+            headers=school,
+            json={"term": "2026-autumn", "held_on": day, "teacher_ref": "T-1", "minutes": 90},
+        )
         assert r.status_code == 201
-    dup = await svc.client.post(f"/v1/placements/{pid}/sessions", headers=school,
-                                json={"term": "2026-autumn", "held_on": "2026-09-16", "teacher_ref": "T-1", "minutes": 90})
+    dup = await svc.client.post(
+        f"/v1/placements/{pid}/sessions",
+        headers=school,
+        json={"term": "2026-autumn", "held_on": "2026-09-16", "teacher_ref": "T-1", "minutes": 90},
+    )
     assert dup.status_code == 409
     terms = (await svc.client.get(f"/v1/placements/{pid}/terms", headers=school)).json()
     assert terms == [{"term": "2026-autumn", "planned": 3, "delivered": 2, "shortfall": 1}]
     # a placement needs the child's own active record at the receiving school
     stranger = await register_child(svc, event_publisher)
-    wrong = await svc.client.post("/v1/placements", headers=tokens.headers("dept_dpf", DPF),
-                                  json={**body, "child_id": stranger.child_id})
+    wrong = await svc.client.post(
+        "/v1/placements",
+        headers=tokens.headers("dept_dpf", DPF),
+        json={**body, "child_id": stranger.child_id},
+    )
     assert wrong.status_code == 422 and wrong.json()["code"] == "unknown_student"

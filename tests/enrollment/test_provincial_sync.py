@@ -25,7 +25,9 @@ async def platform() -> AsyncIterator[tuple[str, PlatformState]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     state = PlatformState()
-    server = uvicorn.Server(uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     await eventually(lambda: _started(server))
     try:
@@ -41,8 +43,16 @@ async def _started(server: uvicorn.Server) -> bool:
 
 async def seed(url: str, n: int, school: str = "32030200101001") -> list[str]:
     ids = [make_id() for _ in range(n)]
-    records = [{"record_id": f"R{i:05d}", "student_number": "G" + id_number, "id_number": id_number,
-                "school_code": school, "province_code": "32"} for i, id_number in enumerate(ids)]
+    records = [
+        {
+            "record_id": f"R{i:05d}",
+            "student_number": "G" + id_number,
+            "id_number": id_number,
+            "school_code": school,
+            "province_code": "32",
+        }
+        for i, id_number in enumerate(ids)
+    ]
     async with httpx.AsyncClient(base_url=url) as c:
         assert (await c.post("/_control/records", json=records)).status_code == 200
     return ids
@@ -56,13 +66,19 @@ async def control(url: str, **rule) -> None:
 async def counts(svc) -> tuple[int, int, int]:
     async with svc.ctx.db.transaction() as s:
         records = (await s.execute(text("SELECT count(*) FROM provincial_records"))).scalar_one()
-        batches = (await s.execute(text("SELECT count(*), coalesce(sum(records), 0) FROM provincial_sync_batches "
-                                        "WHERE direction = 'import'"))).one()
+        batches = (
+            await s.execute(
+                text(
+                    "SELECT count(*), coalesce(sum(records), 0) FROM provincial_sync_batches "
+                    "WHERE direction = 'import'"
+                )
+            )
+        ).one()
     return records, batches[0], batches[1]
 
 
 async def test_import_cancelled_mid_batch_resumes_and_applies_each_record_once(start_service, platform):
-    url, state = platform
+    url, _state = platform
     svc = await start(start_service, provincial_base_url=url, provincial_batch_size=10)
     await seed(url, 35)
     await control(url, operation="export", delay_seconds=0.3)
@@ -85,15 +101,26 @@ async def test_import_cancelled_mid_batch_resumes_and_applies_each_record_once(s
     assert again["records_applied"] == 0 and await counts(svc) == (35, 4, 35)
 
 
-async def test_import_survives_platform_outage_and_confirms_enrolled_elsewhere(start_service, platform, event_publisher, tokens):
+async def test_import_survives_platform_outage_and_confirms_enrolled_elsewhere(
+    start_service, platform, event_publisher, tokens
+):
     url, _state = platform
     svc = await start(start_service, provincial_base_url=url, provincial_batch_size=10)
     await seed(url, 12)
     kid = await register_child(svc, event_publisher)
     async with httpx.AsyncClient(base_url=url) as c:
-        await c.post("/_control/records", json=[{"record_id": "R-kid", "student_number": "G" + kid.id_number,
-                                                  "id_number": kid.id_number, "school_code": "32030200101001",
-                                                  "province_code": "32"}])
+        await c.post(
+            "/_control/records",
+            json=[
+                {
+                    "record_id": "R-kid",
+                    "student_number": "G" + kid.id_number,
+                    "id_number": kid.id_number,
+                    "school_code": "32030200101001",
+                    "province_code": "32",
+                }
+            ],
+        )
     await control(url, operation="export", fail_next=1)
     with pytest.raises(Problem):
         await adapter.import_records(svc.ctx)
@@ -102,8 +129,18 @@ async def test_import_survives_platform_outage_and_confirms_enrolled_elsewhere(s
     assert await counts(svc) == (13, 2, 13)
 
     bureau = tokens.headers("bureau", BUREAU)
-    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json={
-        "kind": "september_verification", "year": 2026, "as_of": "2026-09-30", "deadline": "2026-10-31"})).json()
+    campaign = (
+        await svc.client.post(
+            "/v1/campaigns",
+            headers=bureau,
+            json={
+                "kind": "september_verification",
+                "year": 2026,
+                "as_of": "2026-09-30",
+                "deadline": "2026-10-31",
+            },
+        )
+    ).json()
     await svc.client.post(f"/v1/campaigns/{campaign['id']}/runs", headers=bureau)
 
     async def task_exists() -> bool:
@@ -112,10 +149,21 @@ async def test_import_survives_platform_outage_and_confirms_enrolled_elsewhere(s
     await eventually(task_exists, timeout=20)
     task = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"][0]
     district = tokens.headers("school_district", kid.district)
-    await svc.client.post(f"/v1/verification-tasks/{task['id']}/resolution", headers=district,
-                          json={"outcome": "enrolled_elsewhere", "evidence": "省平台", "enrolling_org": "32", "on": "2026-10-09"})
-    ok = await svc.client.post(f"/v1/verification-tasks/{task['id']}/confirmation", headers=district,
-                               json={"source": "provincial_platform", "on": "2026-10-09"})
+    await svc.client.post(
+        f"/v1/verification-tasks/{task['id']}/resolution",
+        headers=district,
+        json={
+            "outcome": "enrolled_elsewhere",
+            "evidence": "省平台",
+            "enrolling_org": "32",
+            "on": "2026-10-09",
+        },
+    )
+    ok = await svc.client.post(
+        f"/v1/verification-tasks/{task['id']}/confirmation",
+        headers=district,
+        json={"source": "provincial_platform", "on": "2026-10-09"},
+    )
     assert ok.status_code == 200 and ok.json()["state"] == "resolved"
 
 
@@ -123,10 +171,21 @@ async def test_push_is_idempotent_by_batch_id_after_a_lost_acknowledgement(start
     url, state = platform
     svc = await start(start_service, provincial_base_url=url)
     sid = (await enroll(svc, tokens, make_id())).json()["id"]
-    await svc.client.post(f"/v1/students/{sid}/annotations", headers=tokens.headers("dept_dpf", DPF), json={
-        "assessing_body": "区残联", "evidence_ref": "a/1", "assessed_on": "2026-09-10", "reassess_on": "2027-09-10"})
-    await svc.client.post(f"/v1/students/{sid}/dropout", headers=tokens.headers("school", SCHOOL_A),
-                          json={"on": "2026-10-08", "reason": "illness"})
+    await svc.client.post(
+        f"/v1/students/{sid}/annotations",
+        headers=tokens.headers("dept_dpf", DPF),
+        json={
+            "assessing_body": "区残联",
+            "evidence_ref": "a/1",
+            "assessed_on": "2026-09-10",
+            "reassess_on": "2027-09-10",
+        },
+    )
+    await svc.client.post(
+        f"/v1/students/{sid}/dropout",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"on": "2026-10-08", "reason": "illness"},
+    )
     await control(url, operation="push", delay_seconds=0.5)
     push = asyncio.create_task(adapter.push_changes(svc.ctx))
     await eventually(lambda: _received(state), timeout=10)  # the platform has it; our side never hears back

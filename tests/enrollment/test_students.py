@@ -36,8 +36,9 @@ async def test_register_masks_identifiers_links_child_and_publishes(start_servic
     assert body["child_id"] == kid.child_id and body["hukou_school_district"] == DISTRICT_A
     assert body["id_number"] == kid.id_number[:6] + "********" + kid.id_number[-4:]
     assert kid.id_number not in r.text
-    unmasked = await svc.client.get(f"/v1/students/{body['id']}",
-                                    headers=tokens.headers("bureau", BUREAU, purpose="verification"))
+    unmasked = await svc.client.get(
+        f"/v1/students/{body['id']}", headers=tokens.headers("bureau", BUREAU, purpose="verification")
+    )
     assert unmasked.json()["id_number"] == kid.id_number
     events = await outbox_events(svc, "student.registered")
     assert events[0]["student_id"] == body["id"] and "id_number" not in events[0]
@@ -49,8 +50,14 @@ async def test_second_active_record_is_refused_with_409(start_service, tokens):
     id_number = make_id()
     assert (await enroll(svc, tokens, id_number)).status_code == 201
     second = await svc.client.post(
-        "/v1/students", headers=tokens.headers("school", SCHOOL_B),
-        json={"student_number": "L2026000000001", "id_number": id_number, "school_code": SCHOOL_B, "grade": 4},
+        "/v1/students",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={
+            "student_number": "L2026000000001",
+            "id_number": id_number,
+            "school_code": SCHOOL_B,
+            "grade": 4,
+        },
     )
     assert second.status_code == 409
     assert second.json()["code"] == "active_record_exists"
@@ -59,25 +66,44 @@ async def test_second_active_record_is_refused_with_409(start_service, tokens):
 
 async def test_the_database_itself_refuses_two_active_records(start_service):
     svc = await start(start_service)
-    row = dict(student_number_kind="L", student_number_enc="x", id_number_enc="x", id_blind_index="bi-1",
-               school_code=SCHOOL_A, grade=3, status="enrolled", status_since=dt.date(2026, 9, 1))
+    row = dict(
+        student_number_kind="L",
+        student_number_enc="x",
+        id_number_enc="x",
+        id_blind_index="bi-1",
+        school_code=SCHOOL_A,
+        grade=3,
+        status="enrolled",
+        status_since=dt.date(2026, 9, 1),
+    )
     async with svc.ctx.db.transaction() as s:
         s.add(StudentRecord(id=str(uuid.uuid4()), student_number_index="n1", **row))
         # a closed record of the same child is fine
-        s.add(StudentRecord(id=str(uuid.uuid4()), student_number_index="n0", **{**row, "status": "graduated"}))
+        s.add(
+            StudentRecord(id=str(uuid.uuid4()), student_number_index="n0", **{**row, "status": "graduated"})
+        )
     with pytest.raises(IntegrityError):
         async with svc.ctx.db.transaction() as s:
-            s.add(StudentRecord(id=str(uuid.uuid4()), student_number_index="n2", **{**row, "status": "suspended"}))
+            s.add(
+                StudentRecord(
+                    id=str(uuid.uuid4()), student_number_index="n2", **{**row, "status": "suspended"}
+                )
+            )
 
 
 async def test_invalid_student_numbers_are_422(start_service, tokens):
     svc = await start(start_service)
     id_number = make_id()
-    for number, code in (("G" + id_number[:-1] + ("0" if id_number[-1] != "0" else "1"), "invalid_student_number"),
-                         ("X123", "invalid_student_number"), ("G" + make_id(), "student_number_mismatch")):
-        r = await svc.client.post("/v1/students", headers=tokens.headers("school", SCHOOL_A),
-                                  json={"student_number": number, "id_number": id_number, "school_code": SCHOOL_A,
-                                        "grade": 2})
+    for number, code in (
+        ("G" + id_number[:-1] + ("0" if id_number[-1] != "0" else "1"), "invalid_student_number"),
+        ("X123", "invalid_student_number"),
+        ("G" + make_id(), "student_number_mismatch"),
+    ):
+        r = await svc.client.post(
+            "/v1/students",
+            headers=tokens.headers("school", SCHOOL_A),
+            json={"student_number": number, "id_number": id_number, "school_code": SCHOOL_A, "grade": 2},
+        )
         assert r.status_code == 422 and r.json()["code"] == code, number
         assert id_number not in r.text
 
@@ -86,15 +112,25 @@ async def test_suspension_limits_extension_and_expiry_makes_suspected_dropout(st
     svc = await start(start_service)
     sid = (await enroll(svc, tokens, make_id())).json()["id"]
     h = tokens.headers("school", SCHOOL_A)
-    too_long = await svc.client.post(f"/v1/students/{sid}/suspension", headers=h,
-                                     json={"starts_on": "2026-09-01", "until": "2027-09-03", "reason": "illness"})
+    too_long = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=h,
+        json={"starts_on": "2026-09-01", "until": "2027-09-03", "reason": "illness"},
+    )
     assert too_long.status_code == 422 and too_long.json()["code"] == "suspension_too_long"
-    ok = await svc.client.post(f"/v1/students/{sid}/suspension", headers=h,
-                               json={"starts_on": "2026-09-01", "until": "2027-06-30", "reason": "illness"})
+    ok = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=h,
+        json={"starts_on": "2026-09-01", "until": "2027-06-30", "reason": "illness"},
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "suspended"
-    ext = await svc.client.post(f"/v1/students/{sid}/suspension/extension", headers=h, json={"until": "2028-06-30"})
+    ext = await svc.client.post(
+        f"/v1/students/{sid}/suspension/extension", headers=h, json={"until": "2028-06-30"}
+    )
     assert ext.status_code == 200 and ext.json()["suspension_extended"] is True
-    again = await svc.client.post(f"/v1/students/{sid}/suspension/extension", headers=h, json={"until": "2028-07-30"})
+    again = await svc.client.post(
+        f"/v1/students/{sid}/suspension/extension", headers=h, json={"until": "2028-07-30"}
+    )
     assert again.status_code == 409 and again.json()["code"] == "suspension_already_extended"
 
     assert (await sweep_once(svc.ctx, dt.date(2028, 6, 30)))["suspensions_expired"] == 0
@@ -110,8 +146,9 @@ async def test_resumption_dropout_keeps_record_and_graduation(start_service, tok
     h = tokens.headers("school", SCHOOL_A)
     bad = await svc.client.post(f"/v1/students/{sid}/resumption", headers=h, json={"on": "2026-10-01"})
     assert bad.status_code == 409 and bad.json()["code"] == "invalid_transition"
-    out = await svc.client.post(f"/v1/students/{sid}/dropout", headers=h,
-                                json={"on": "2026-10-08", "reason": "learning_weariness"})
+    out = await svc.client.post(
+        f"/v1/students/{sid}/dropout", headers=h, json={"on": "2026-10-08", "reason": "learning_weariness"}
+    )
     assert out.json()["status"] == "dropped_out"
     assert (await svc.client.get(f"/v1/students/{sid}", headers=h)).status_code == 200  # kept
     assert [s["signal"] for s in await outbox_events(svc, "dropout_suspected")] == ["dropped_out_status"]
@@ -121,33 +158,52 @@ async def test_resumption_dropout_keeps_record_and_graduation(start_service, tok
     assert grad.json()["status"] == "graduated"
     changes = await outbox_events(svc, "student.status_changed")
     assert [(c["previous_status"], c["status"]) for c in changes] == [
-        ("enrolled", "dropped_out"), ("dropped_out", "enrolled"), ("enrolled", "graduated")]
+        ("enrolled", "dropped_out"),
+        ("dropped_out", "enrolled"),
+        ("enrolled", "graduated"),
+    ]
 
 
 async def test_transfer_needs_both_sides_and_hangs_after_ten_workdays(start_service, tokens):
     svc = await start(start_service)
     sid = (await enroll(svc, tokens, make_id())).json()["id"]
-    t = await svc.client.post(f"/v1/students/{sid}/transfers", headers=tokens.headers("school", SCHOOL_A),
-                              json={"to_school": SCHOOL_B, "requested_on": "2026-09-07"})
+    t = await svc.client.post(
+        f"/v1/students/{sid}/transfers",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"to_school": SCHOOL_B, "requested_on": "2026-09-07"},
+    )
     assert t.status_code == 201
     transfer = t.json()
-    assert transfer["due_on"] == "2026-09-20"  # 10 working days; Sunday 20 September 2026 is a make-up working day
+    assert (
+        transfer["due_on"] == "2026-09-20"
+    )  # 10 working days; Sunday 20 September 2026 is a make-up working day
     # the receiving side cannot approve for the sending side
-    wrong = await svc.client.post(f"/v1/transfers/{transfer['id']}/approvals",
-                                  headers=tokens.headers("school", SCHOOL_B), json={"side": "sending", "on": "2026-09-08"})
+    wrong = await svc.client.post(
+        f"/v1/transfers/{transfer['id']}/approvals",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={"side": "sending", "on": "2026-09-08"},
+    )
     assert wrong.status_code == 404
-    sent = await svc.client.post(f"/v1/transfers/{transfer['id']}/approvals",
-                                 headers=tokens.headers("school", SCHOOL_A), json={"side": "sending", "on": "2026-09-08"})
+    sent = await svc.client.post(
+        f"/v1/transfers/{transfer['id']}/approvals",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"side": "sending", "on": "2026-09-08"},
+    )
     assert sent.json()["state"] == "requested" and sent.json()["sending_approved"]
     assert (await sweep_once(svc.ctx, dt.date(2026, 9, 20)))["transfers_hanging"] == 0
     assert (await sweep_once(svc.ctx, dt.date(2026, 9, 21)))["transfers_hanging"] == 1
     assert [s["signal"] for s in await outbox_events(svc, "dropout_suspected")] == ["transfer_hanging"]
-    done = await svc.client.post(f"/v1/transfers/{transfer['id']}/approvals",
-                                 headers=tokens.headers("school", SCHOOL_B), json={"side": "receiving", "on": "2026-09-24"})
+    done = await svc.client.post(
+        f"/v1/transfers/{transfer['id']}/approvals",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={"side": "receiving", "on": "2026-09-24"},
+    )
     assert done.json()["state"] == "completed"
     moved = await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_B))
     assert moved.status_code == 200 and moved.json()["school_code"] == SCHOOL_B
-    assert (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))).status_code == 404
+    assert (
+        await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))
+    ).status_code == 404
 
 
 async def test_hukou_district_sees_its_child_enrolled_elsewhere_other_town_school_gets_404(
@@ -156,30 +212,62 @@ async def test_hukou_district_sees_its_child_enrolled_elsewhere_other_town_schoo
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher, district=DISTRICT_A)
     sid = (await enroll(svc, tokens, kid, school=SCHOOL_B)).json()["id"]
-    assert (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school_district", DISTRICT_A))).status_code == 200
+    assert (
+        await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school_district", DISTRICT_A))
+    ).status_code == 200
     listed = await svc.client.get("/v1/students", headers=tokens.headers("school_district", DISTRICT_A))
     assert [s["id"] for s in listed.json()["items"]] == [sid]
-    assert (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school_district", DISTRICT_B))).status_code == 200
-    assert (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))).status_code == 404
-    assert (await svc.client.get("/v1/students", headers=tokens.headers("school", SCHOOL_A))).json()["items"] == []
-    assert (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("town", TOWN_B))).status_code == 200
+    assert (
+        await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school_district", DISTRICT_B))
+    ).status_code == 200
+    assert (
+        await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))
+    ).status_code == 404
+    assert (await svc.client.get("/v1/students", headers=tokens.headers("school", SCHOOL_A))).json()[
+        "items"
+    ] == []
+    assert (
+        await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("town", TOWN_B))
+    ).status_code == 200
     async with svc.ctx.db.transaction() as s:
-        audited = (await s.execute(select(func.count()).select_from(svc.spec.tables.audit)
-                                   .where(svc.spec.tables.audit.c.action == "read"))).scalar_one()
+        audited = (
+            await s.execute(
+                select(func.count())
+                .select_from(svc.spec.tables.audit)
+                .where(svc.spec.tables.audit.c.action == "read")
+            )
+        ).scalar_one()
     assert audited >= 3
 
 
 async def test_annotation_visible_only_to_bureau_dpf_and_own_school(start_service, tokens):
     svc = await start(start_service)
     sid = (await enroll(svc, tokens, make_id())).json()["id"]
-    body = {"assessing_body": "区残联评估委员会", "evidence_ref": "assess/2026/7", "assessed_on": "2026-09-10",
-            "reassess_on": "2027-09-10"}
-    assert (await svc.client.post(f"/v1/students/{sid}/annotations", headers=tokens.headers("school_district", DISTRICT_A),
-                                  json=body)).status_code == 403
-    made = await svc.client.post(f"/v1/students/{sid}/annotations", headers=tokens.headers("dept_dpf", DPF), json=body)
+    body = {
+        "assessing_body": "区残联评估委员会",
+        "evidence_ref": "assess/2026/7",
+        "assessed_on": "2026-09-10",
+        "reassess_on": "2027-09-10",
+    }
+    assert (
+        await svc.client.post(
+            f"/v1/students/{sid}/annotations",
+            headers=tokens.headers("school_district", DISTRICT_A),
+            json=body,
+        )
+    ).status_code == 403
+    made = await svc.client.post(
+        f"/v1/students/{sid}/annotations", headers=tokens.headers("dept_dpf", DPF), json=body
+    )
     assert made.status_code == 201
-    for role, org, status in (("bureau", BUREAU, 200), ("dept_dpf", DPF, 200), ("school", SCHOOL_A, 200),
-                              ("school", SCHOOL_B, 404), ("school_district", DISTRICT_A, 403), ("town", "370406001", 403)):
+    for role, org, status in (
+        ("bureau", BUREAU, 200),
+        ("dept_dpf", DPF, 200),
+        ("school", SCHOOL_A, 200),
+        ("school", SCHOOL_B, 404),
+        ("school_district", DISTRICT_A, 403),
+        ("town", "370406001", 403),
+    ):
         r = await svc.client.get(f"/v1/students/{sid}/annotations", headers=tokens.headers(role, org))
         assert r.status_code == status, role
     async with svc.ctx.db.transaction() as s:

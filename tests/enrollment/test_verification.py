@@ -42,10 +42,15 @@ async def run_and_wait(svc, tokens, campaign_id: str) -> dict:
 
 def test_scope_is_six_to_fourteen_full_years_on_the_cutoff():
     assert birth_bounds(dt.date(2026, 8, 31)) == (dt.date(2011, 9, 1), dt.date(2020, 8, 31))
-    assert birth_bounds(dt.date(2028, 2, 29)) == (dt.date(2013, 2, 28) + dt.timedelta(days=1), dt.date(2022, 2, 28))
+    assert birth_bounds(dt.date(2028, 2, 29)) == (
+        dt.date(2013, 2, 28) + dt.timedelta(days=1),
+        dt.date(2022, 2, 28),
+    )
 
 
-async def test_campaign_classifies_every_child_and_tasks_the_unexplained(start_service, event_publisher, tokens):
+async def test_campaign_classifies_every_child_and_tasks_the_unexplained(
+    start_service, event_publisher, tokens
+):
     svc = await start(start_service)
     bureau = tokens.headers("bureau", BUREAU)
     enrolled = await register_child(svc, event_publisher)
@@ -56,8 +61,15 @@ async def test_campaign_classifies_every_child_and_tasks_the_unexplained(start_s
     lost = await register_child(svc, event_publisher, district=DISTRICT_B, town=TOWN_B)
     too_young = await register_child(svc, event_publisher, birth=dt.date(2020, 9, 1))
     await event_publisher.publish(
-        ChildStatusChanged(child_id=moved.child_id, status="moved_out", previous_status="active",
-                           effective_date=dt.date(2026, 7, 1)), subject=moved.child_id, sequence=2)
+        ChildStatusChanged(
+            child_id=moved.child_id,
+            status="moved_out",
+            previous_status="active",
+            effective_date=dt.date(2026, 7, 1),
+        ),
+        subject=moved.child_id,
+        sequence=2,
+    )
 
     async def moved_applied() -> bool:
         return (await child_row(svc, moved.child_id))["status"] == "moved_out"
@@ -65,30 +77,48 @@ async def test_campaign_classifies_every_child_and_tasks_the_unexplained(start_s
     await eventually(moved_applied)
     assert (await enroll(svc, tokens, enrolled)).status_code == 201
     for kid, until in ((deferred, "2027-08-31"), (expired_deferral, "2026-09-15")):
-        app = await svc.client.post("/v1/deferral-applications", headers=tokens.headers("school_district", DISTRICT_A),
-                                    json={"child_id": kid.child_id, "kind": "deferral", "reason": "illness",
-                                          "evidence": ["medical/1"], "filed_on": "2026-09-02"})
+        app = await svc.client.post(
+            "/v1/deferral-applications",
+            headers=tokens.headers("school_district", DISTRICT_A),
+            json={
+                "child_id": kid.child_id,
+                "kind": "deferral",
+                "reason": "illness",
+                "evidence": ["medical/1"],
+                "filed_on": "2026-09-02",
+            },
+        )
         assert app.status_code == 201, app.text
-        dec = await svc.client.post(f"/v1/deferral-applications/{app.json()['id']}/decision", headers=bureau,
-                                    json={"approve": True, "on": "2026-09-05", "valid_from": "2026-09-01",
-                                          "valid_until": until})
+        dec = await svc.client.post(
+            f"/v1/deferral-applications/{app.json()['id']}/decision",
+            headers=bureau,
+            json={"approve": True, "on": "2026-09-05", "valid_from": "2026-09-01", "valid_until": until},
+        )
         assert dec.status_code == 200, dec.text
 
     campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
     job = await run_and_wait(svc, tokens, campaign["id"])
     counts = job["counts"]
     assert counts["children_in_scope"] == 6 and counts["tasks_created"] == 2
-    assert counts["by_outcome"] == {"enrolled_local": 1, "deferred": 1, "deceased": 1, "moved_out": 1, "unaccounted": 2}
+    assert counts["by_outcome"] == {
+        "enrolled_local": 1,
+        "deferred": 1,
+        "deceased": 1,
+        "moved_out": 1,
+        "unaccounted": 2,
+    }
 
     tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
     assert {t["child_id"] for t in tasks} == {expired_deferral.child_id, lost.child_id}
     assert all(t["due_on"] == "2026-10-31" for t in tasks)
     # each district sees only the tasks of its hukou area; the child of another district's area gets 404-free absence
-    mine = (await svc.client.get("/v1/verification-tasks", headers=tokens.headers("school_district", DISTRICT_B))).json()
+    mine = (
+        await svc.client.get("/v1/verification-tasks", headers=tokens.headers("school_district", DISTRICT_B))
+    ).json()
     assert [t["child_id"] for t in mine["items"]] == [lost.child_id]
     unaccounted = await outbox_events(svc, "child_unaccounted")
     assert sorted(e["child_id"] for e in unaccounted) == sorted([expired_deferral.child_id, lost.child_id])
-    assert too_young.child_id not in {e["child_id"] for e in unaccounted}
+    assert not {too_young.child_id, dead.child_id, moved.child_id} & {e["child_id"] for e in unaccounted}
 
     # idempotent: a re-run with nothing new creates no task and publishes nothing
     again = await run_and_wait(svc, tokens, campaign["id"])
@@ -104,56 +134,90 @@ async def test_campaign_classifies_every_child_and_tasks_the_unexplained(start_s
     assert by_district[DISTRICT_B]["tasks_open"] == 1
 
 
-async def test_enrolled_elsewhere_stays_open_until_confirmed_and_not_in_school_signals(start_service, event_publisher, tokens):
+async def test_enrolled_elsewhere_stays_open_until_confirmed_and_not_in_school_signals(
+    start_service, event_publisher, tokens
+):
     svc = await start(start_service)
     bureau = tokens.headers("bureau", BUREAU)
     away = await register_child(svc, event_publisher)
     out = await register_child(svc, event_publisher)
     campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
     await run_and_wait(svc, tokens, campaign["id"])
-    tasks = {t["child_id"]: t for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]}
+    tasks = {
+        t["child_id"]: t
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
     district = tokens.headers("school_district", DISTRICT_A)
 
-    r = await svc.client.post(f"/v1/verification-tasks/{tasks[away.child_id]['id']}/resolution", headers=district,
-                              json={"outcome": "enrolled_elsewhere", "evidence": "家长电话", "enrolling_org": SCHOOL_B,
-                                    "on": "2026-10-10"})
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[away.child_id]['id']}/resolution",
+        headers=district,
+        json={
+            "outcome": "enrolled_elsewhere",
+            "evidence": "家长电话",
+            "enrolling_org": SCHOOL_B,
+            "on": "2026-10-10",
+        },
+    )
     assert r.status_code == 200 and r.json()["state"] == "awaiting_confirmation"
     # the platform has no record of the child: stays open
-    platform = await svc.client.post(f"/v1/verification-tasks/{tasks[away.child_id]['id']}/confirmation", headers=district,
-                                     json={"source": "provincial_platform", "on": "2026-10-11"})
+    platform = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[away.child_id]['id']}/confirmation",
+        headers=district,
+        json={"source": "provincial_platform", "on": "2026-10-11"},
+    )
     assert platform.status_code == 409 and platform.json()["code"] == "confirmation_required"
     # another school cannot confirm; the enrolling school can
-    other = await svc.client.post(f"/v1/verification-tasks/{tasks[away.child_id]['id']}/confirmation",
-                                  headers=tokens.headers("school", SCHOOL_A), json={"source": "enrolling_org", "on": "2026-10-12"})
+    other = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[away.child_id]['id']}/confirmation",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"source": "enrolling_org", "on": "2026-10-12"},
+    )
     assert other.status_code == 404
-    assert (await svc.client.get("/v1/verification-tasks?state=awaiting_confirmation", headers=bureau)).json()["items"]
-    ok = await svc.client.post(f"/v1/verification-tasks/{tasks[away.child_id]['id']}/confirmation",
-                               headers=tokens.headers("school", SCHOOL_B), json={"source": "enrolling_org", "on": "2026-10-12"})
+    assert (
+        await svc.client.get("/v1/verification-tasks?state=awaiting_confirmation", headers=bureau)
+    ).json()["items"]
+    ok = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[away.child_id]['id']}/confirmation",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={"source": "enrolling_org", "on": "2026-10-12"},
+    )
     assert ok.status_code == 200 and ok.json()["state"] == "resolved"
 
-    r = await svc.client.post(f"/v1/verification-tasks/{tasks[out.child_id]['id']}/resolution", headers=district,
-                              json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-11-05"})
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[out.child_id]['id']}/resolution",
+        headers=district,
+        json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-11-05"},
+    )
     assert r.json()["state"] == "resolved"
     signals = await outbox_events(svc, "dropout_suspected")
     assert [(s["signal"], s["child_id"], s["hukou_school_district"]) for s in signals] == [
-        ("verification_not_in_school", out.child_id, DISTRICT_A)]
+        ("verification_not_in_school", out.child_id, DISTRICT_A)
+    ]
     resolved = {e["child_id"]: e for e in await outbox_events(svc, "task.resolved")}
     assert resolved[away.child_id]["on_time"] is True and resolved[out.child_id]["on_time"] is False
 
     frozen = await svc.client.post(f"/v1/campaigns/{campaign['id']}/result", headers=bureau)
     assert frozen.status_code == 200
     body = frozen.json()
-    assert body["result_version"] == 1 and body["counts_by_outcome"] == {"enrolled_elsewhere": 1, "not_in_school": 1}
+    assert body["result_version"] == 1 and body["counts_by_outcome"] == {
+        "enrolled_elsewhere": 1,
+        "not_in_school": 1,
+    }
     assert body["counts_by_town"] == {"370406001": {"enrolled_elsewhere": 1, "not_in_school": 1}}
     assert body["tasks_open"] == 0
     completed = await outbox_events(svc, "campaign.completed")
     assert completed[0]["result_version"] == 1
-    assert (await svc.client.post(f"/v1/campaigns/{campaign['id']}/result", headers=bureau)).json()["result_version"] == 2
+    assert (await svc.client.post(f"/v1/campaigns/{campaign['id']}/result", headers=bureau)).json()[
+        "result_version"
+    ] == 2
 
 
 async def test_only_the_bureau_runs_campaigns(start_service, tokens):
     svc = await start(start_service)
-    r = await svc.client.post("/v1/campaigns", headers=tokens.headers("school_district", DISTRICT_A), json=CAMPAIGN)
+    r = await svc.client.post(
+        "/v1/campaigns", headers=tokens.headers("school_district", DISTRICT_A), json=CAMPAIGN
+    )
     assert r.status_code == 403
     created = await svc.client.post("/v1/campaigns", headers=tokens.headers("bureau", BUREAU), json=CAMPAIGN)
     dup = await svc.client.post("/v1/campaigns", headers=tokens.headers("bureau", BUREAU), json=CAMPAIGN)

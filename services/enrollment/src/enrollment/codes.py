@@ -44,7 +44,10 @@ CODE_LISTS: dict[str, CodeList] = {
         "vocational_lost": ("Lost by the vocational school", "职校报告流失"),
         "verification_not_in_school": ("Verification found the child out of school", "核查发现未入学"),
     },
-    "application_kind": {"deferral": ("Deferral", "缓学（延缓入学）"), "exemption": ("Exemption", "免学（免于入学）")},
+    "application_kind": {
+        "deferral": ("Deferral", "缓学（延缓入学）"),
+        "exemption": ("Exemption", "免学（免于入学）"),
+    },
     "campaign_kind": {
         "september_verification": ("September verification", "秋季入学核查"),
         "november_comparison": ("November district comparison", "十一月全区比对"),

@@ -1,8 +1,13 @@
 """The enrollment service's own metadata: its domain tables plus the library's (outbox, inbox, audit, jobs)."""
 
+from typing import TYPE_CHECKING
+
 from baoxue.db import model_base
 from baoxue.tables import define_mechanism_tables
 
-EnrollmentModel = model_base("EnrollmentModel")
+if TYPE_CHECKING:  # the type checker sees the SQLModel base that model_base() derives from
+    from sqlmodel import SQLModel as EnrollmentModel
+else:
+    EnrollmentModel = model_base("EnrollmentModel")
 metadata = EnrollmentModel.metadata
 MECHANISMS = define_mechanism_tables(metadata)

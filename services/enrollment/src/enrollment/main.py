@@ -6,15 +6,15 @@ from fastapi import FastAPI
 
 from baoxue.app import create_app as create_service_app
 from baoxue.service import ServiceSpec
+from enrollment import models as _models  # noqa: F401  (every table on the metadata)
 from enrollment.api import ROUTERS
 from enrollment.codes import CODE_LISTS
 from enrollment.consumers import subscriptions
-from enrollment import models as _models  # noqa: F401  (every table on the metadata)
 from enrollment.database import MECHANISMS, metadata
 from enrollment.permissions import POLICY
 from enrollment.problems import PROBLEM_TITLES
-from enrollment.signals.sweep import sweep_forever
 from enrollment.settings import EnrollmentSettings
+from enrollment.signals.sweep import sweep_forever
 
 SERVICE = ServiceSpec(
     name="enrollment",

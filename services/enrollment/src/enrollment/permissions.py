@@ -6,18 +6,42 @@ _READ = {"student:read", "campaign:read", "task:read", "deferral:read", "placeme
 
 POLICY = RolePolicy(
     {
-        "bureau": _READ | {
-            "student:write", "student:unmask", "transfer:approve", "annotation:read", "annotation:write",
-            "deferral:file", "deferral:decide", "placement:write", "campaign:manage", "task:resolve",
-            "task:confirm", "readmodel:rebuild", "sync:run", "signal:report",
+        "bureau": _READ
+        | {
+            "student:write",
+            "student:unmask",
+            "transfer:approve",
+            "annotation:read",
+            "annotation:write",
+            "deferral:file",
+            "deferral:decide",
+            "placement:write",
+            "campaign:manage",
+            "task:resolve",
+            "task:confirm",
+            "readmodel:rebuild",
+            "sync:run",
+            "signal:report",
         },
-        "school": _READ | {
-            "student:write", "transfer:approve", "annotation:read", "deferral:file", "placement:write",
-            "task:confirm", "signal:report",
+        "school": _READ
+        | {
+            "student:write",
+            "transfer:approve",
+            "annotation:read",
+            "deferral:file",
+            "placement:write",
+            "task:confirm",
+            "signal:report",
         },
         "school_district": _READ | {"transfer:approve", "deferral:file", "task:resolve", "task:confirm"},
         "town": _READ,
-        "dept_dpf": {"student:read", "annotation:read", "annotation:write", "placement:read", "placement:write"},
+        "dept_dpf": {
+            "student:read",
+            "annotation:read",
+            "annotation:write",
+            "placement:read",
+            "placement:write",
+        },
         "inspector": _READ,
         "provincial_platform": {"task:confirm"},
     }

@@ -1,11 +1,17 @@
 """The enrollment service's problem codes → (English, Chinese) titles."""
 
 PROBLEM_TITLES: dict[str, tuple[str, str]] = {
-    "active_record_exists": ("The child already has an active student record", "该儿童已有在籍学籍（一人一籍）"),
+    "active_record_exists": (
+        "The child already has an active student record",
+        "该儿童已有在籍学籍（一人一籍）",
+    ),
     "student_number_taken": ("The student number is already registered", "学籍号已存在"),
     "invalid_student_number": ("The student number is not valid", "学籍号格式不正确"),
     "invalid_id_number": ("The ID number is not valid", "身份证号码不正确"),
-    "student_number_mismatch": ("The G student number does not match the ID number", "G字头学籍号与身份证号不一致"),
+    "student_number_mismatch": (
+        "The G student number does not match the ID number",
+        "G字头学籍号与身份证号不一致",
+    ),
     "unknown_school": ("Unknown school", "学校代码不存在"),
     "student_not_found": ("No such student record", "学籍不存在"),
     "invalid_transition": ("This change is not allowed in the record's status", "当前学籍状态不允许此操作"),
@@ -17,7 +23,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "transfer_to_same_school": ("The receiving school is the current school", "转入学校与当前学校相同"),
     "reassessment_before_assessment": ("Re-assessment must follow the assessment", "复评日期须晚于评估日期"),
     "child_not_found": ("No such child", "儿童不存在"),
-    "outside_filing_window": ("Applications are filed in the September window", "缓学/免学申请须在九月申请期内提交"),
+    "outside_filing_window": (
+        "Applications are filed in the September window",
+        "缓学/免学申请须在九月申请期内提交",
+    ),
     "application_not_found": ("No such application", "申请不存在"),
     "application_decided": ("The application was already decided", "申请已审批"),
     "invalid_validity": ("The validity period is not valid", "有效期不正确"),

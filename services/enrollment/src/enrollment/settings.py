@@ -1,10 +1,13 @@
 """Settings of the enrollment service (environment prefix ``ENROLLMENT_``, then ``BAOXUE_``)."""
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
 from baoxue.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from baoxue.service import ServiceContext
 
 
 class EnrollmentSettings(ServiceSettings):
@@ -24,3 +27,10 @@ class EnrollmentSettings(ServiceSettings):
     sweep_interval_seconds: float = 3600.0
     provincial_base_url: str = "http://127.0.0.1:8190"
     provincial_batch_size: int = 500
+
+
+def settings_of(ctx: "ServiceContext") -> EnrollmentSettings:
+    """The running service's settings, typed (the library's context holds them as ServiceSettings)."""
+    settings = ctx.settings
+    assert isinstance(settings, EnrollmentSettings), "the enrollment service runs with EnrollmentSettings"
+    return settings

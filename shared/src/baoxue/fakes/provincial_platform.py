@@ -28,7 +28,9 @@ class PlatformRecord(BaseModel):
     id_number: str
     school_code: str
     province_code: str = "37"
-    status: Literal["enrolled", "suspended", "transferred_out", "dropped_out", "graduated", "deceased"] = "enrolled"
+    status: Literal["enrolled", "suspended", "transferred_out", "dropped_out", "graduated", "deceased"] = (
+        "enrolled"
+    )
 
 
 class PushItem(BaseModel):
@@ -78,9 +80,12 @@ def create_app(state: PlatformState | None = None) -> FastAPI:
         st.export_requests += 1
         await gate("export")
         page = st.records[after : after + limit]
-        batch_id = "exp-" + hashlib.sha256(
-            f"{after}:{limit}:{','.join(r.record_id for r in page)}".encode()
-        ).hexdigest()[:24]
+        batch_id = (
+            "exp-"
+            + hashlib.sha256(f"{after}:{limit}:{','.join(r.record_id for r in page)}".encode()).hexdigest()[
+                :24
+            ]
+        )
         next_after = after + len(page) if after + len(page) < len(st.records) else None
         return {"batch_id": batch_id, "records": [r.model_dump() for r in page], "next_after": next_after}
 

@@ -47,7 +47,9 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
                 hukou_school_district=data.hukou_school_district,
             )
 
-    async def on_child_status_changed(session: AsyncSession, event: ReceivedEvent[ChildStatusChanged]) -> None:
+    async def on_child_status_changed(
+        session: AsyncSession, event: ReceivedEvent[ChildStatusChanged]
+    ) -> None:
         data = event.data
         await repository.set_status(
             session,

@@ -8,6 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from enrollment.children.models import ChildView
 
@@ -38,15 +39,17 @@ async def set_status(
 
 
 async def get(session: AsyncSession, child_id: str) -> ChildView | None:
-    return (await session.execute(select(ChildView).where(ChildView.child_id == child_id))).scalar_one_or_none()
+    return (
+        await session.execute(select(ChildView).where(col(ChildView.child_id) == child_id))
+    ).scalar_one_or_none()
 
 
 async def by_blind_index(session: AsyncSession, blind_index: str) -> ChildView | None:
     """The active child with this ID blind index (the first one if the registry still holds duplicates)."""
     rows = await session.execute(
         select(ChildView)
-        .where(ChildView.id_blind_index == blind_index)
-        .order_by((ChildView.status != "active"), ChildView.child_id)  # type: ignore[arg-type]
+        .where(col(ChildView.id_blind_index) == blind_index)
+        .order_by((col(ChildView.status) != "active"), col(ChildView.child_id))  # type: ignore[arg-type]
         .limit(1)
     )
     return rows.scalar_one_or_none()

@@ -25,6 +25,8 @@ async def rebuild(
     principal: Annotated[Principal, Depends(requires("readmodel:rebuild"))],
 ) -> dict[str, int]:
     counts = await service.rebuild_read_model(session=session, ctx=ctx)
-    await ctx.audit.record(session, principal, "rebuild", "children_read_model", [], detail="replay requested")
+    await ctx.audit.record(
+        session, principal, "rebuild", "children_read_model", [], detail="replay requested"
+    )
     background.add_task(service.replay, ctx)
     return counts

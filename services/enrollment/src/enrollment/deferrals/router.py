@@ -18,26 +18,40 @@ router = APIRouter(tags=["deferrals and exemptions (缓学/免学)"])
 
 @router.post("/deferral-applications", status_code=201, summary="File a deferral or exemption application")
 async def file(
-    data: DeferralCreate, session: SessionDep, ctx: Ctx,
+    data: DeferralCreate,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("deferral:file"))],
 ) -> DeferralPublic:
-    return service.to_public(await service.file_application(session=session, ctx=ctx, principal=principal, data=data))
+    return service.to_public(
+        await service.file_application(session=session, ctx=ctx, principal=principal, data=data)
+    )
 
 
 @router.post("/deferral-applications/{application_id}/decision", summary="The bureau decides")
 async def decide(
-    application_id: str, data: DeferralDecision, session: SessionDep, ctx: Ctx,
+    application_id: str,
+    data: DeferralDecision,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("deferral:decide"))],
 ) -> DeferralPublic:
-    app = await service.decide(session=session, ctx=ctx, principal=principal, application_id=application_id, data=data)
+    app = await service.decide(
+        session=session, ctx=ctx, principal=principal, application_id=application_id, data=data
+    )
     return service.to_public(app, data.on)
 
 
 @router.get("/deferral-applications", summary="Applications of the caller's area; in_force evaluated on `on`")
 async def list_applications(
-    session: SessionDep, principal: Annotated[Principal, Depends(requires("deferral:read"))],
-    limit: Limit = 50, cursor: Cursor = None, child_id: str | None = None, on: Annotated[dt.date | None, Query()] = None,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(requires("deferral:read"))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    child_id: str | None = None,
+    on: Annotated[dt.date | None, Query()] = None,
 ) -> Page[DeferralPublic]:
-    rows = await service.list_applications(session=session, principal=principal, limit=limit,
-                                           after=decode_cursor(cursor), child_id=child_id)
+    rows = await service.list_applications(
+        session=session, principal=principal, limit=limit, after=decode_cursor(cursor), child_id=child_id
+    )
     return page_of([service.to_public(r, on) for r in rows], limit, lambda p: p.id)

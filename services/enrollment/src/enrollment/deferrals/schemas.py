@@ -25,15 +25,23 @@ class DeferralCreate(BaseModel):
     )
     child_id: str = Field(min_length=1, max_length=36)
     kind: Literal["deferral", "exemption"]
-    reason: str = Field(min_length=1, max_length=40, description="a dropout-reason style code, e.g. illness, disability")
-    evidence: list[str] = Field(min_length=1, max_length=10, description="document references (medical certificate, assessment)")
+    reason: str = Field(
+        min_length=1, max_length=40, description="a dropout-reason style code, e.g. illness, disability"
+    )
+    evidence: list[str] = Field(
+        min_length=1, max_length=10, description="document references (medical certificate, assessment)"
+    )
     filed_on: dt.date
 
 
 class DeferralDecision(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"approve": True, "on": "2026-09-15", "valid_from": "2026-09-01", "valid_until": "2027-08-31"}]},
+        json_schema_extra={
+            "examples": [
+                {"approve": True, "on": "2026-09-15", "valid_from": "2026-09-01", "valid_until": "2027-08-31"}
+            ]
+        },
     )
     approve: bool
     on: dt.date

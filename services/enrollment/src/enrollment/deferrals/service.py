@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
 from baoxue.auth.principal import Principal
@@ -18,23 +19,31 @@ from baoxue.service import ServiceContext
 from enrollment.children import repository as children
 from enrollment.deferrals.models import DeferralApplication
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
+from enrollment.settings import settings_of
 
 
 async def file_application(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: DeferralCreate
 ) -> DeferralApplication:
     """File an application for a child of the caller's area, inside the filing window (September)."""
-    months = tuple(getattr(ctx.settings, "deferral_window_months", (9,)))
+    months = settings_of(ctx).deferral_window_months
     if data.filed_on.month not in months:
-        raise Problem("Applications are filed in the September window.", code="outside_filing_window", status=422)
+        raise Problem(
+            "Applications are filed in the September window.", code="outside_filing_window", status=422
+        )
     child = await children.get(session, data.child_id)
     if child is None:
         raise NotFound("No such child.", code="child_not_found")
     if not principal.has_role("bureau"):
         ensure_within(principal, child.hukou_school_district, resource="child")
     app = DeferralApplication(
-        id=str(uuid.uuid4()), child_id=child.child_id, kind=data.kind, reason=data.reason,
-        evidence="\n".join(data.evidence), filed_on=data.filed_on, filed_by_org=principal.org,
+        id=str(uuid.uuid4()),
+        child_id=child.child_id,
+        kind=data.kind,
+        reason=data.reason,
+        evidence="\n".join(data.evidence),
+        filed_on=data.filed_on,
+        filed_by_org=principal.org,
         hukou_school_district=child.hukou_school_district,
     )
     session.add(app)
@@ -43,11 +52,18 @@ async def file_application(
 
 
 async def decide(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, application_id: str, data: DeferralDecision
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    application_id: str,
+    data: DeferralDecision,
 ) -> DeferralApplication:
     """The bureau approves (with a validity period, at most one school year for a deferral) or rejects."""
     app = (
-        await session.execute(select(DeferralApplication).where(DeferralApplication.id == application_id).with_for_update())
+        await session.execute(
+            select(DeferralApplication).where(col(DeferralApplication.id) == application_id).with_for_update()
+        )
     ).scalar_one_or_none()
     if app is None:
         raise NotFound("No such application.", code="application_not_found")
@@ -57,7 +73,9 @@ async def decide(
         if data.valid_from is None or data.valid_until is None or data.valid_until <= data.valid_from:
             raise Problem("An approval needs a validity period.", code="invalid_validity", status=422)
         if app.kind == "deferral" and data.valid_until - data.valid_from > dt.timedelta(days=366):
-            raise Problem("A deferral is granted for at most one school year.", code="invalid_validity", status=422)
+            raise Problem(
+                "A deferral is granted for at most one school year.", code="invalid_validity", status=422
+            )
         app.valid_from, app.valid_until = data.valid_from, data.valid_until
     app.state = "approved" if data.approve else "rejected"
     app.decided_by, app.decided_on = principal.subject, data.on
@@ -70,23 +88,40 @@ async def list_applications(
     *, session: AsyncSession, principal: Principal, limit: int, after: str | None, child_id: str | None
 ) -> Sequence[DeferralApplication]:
     stmt = select(DeferralApplication).where(
-        within_jurisdiction(principal, DeferralApplication.hukou_school_district, DeferralApplication.filed_by_org)
+        within_jurisdiction(
+            principal, col(DeferralApplication.hukou_school_district), col(DeferralApplication.filed_by_org)
+        )
     )
     if child_id:
-        stmt = stmt.where(DeferralApplication.child_id == child_id)
+        stmt = stmt.where(col(DeferralApplication.child_id) == child_id)
     if after:
-        stmt = stmt.where(DeferralApplication.id > after)  # type: ignore[operator]
-    return (await session.execute(stmt.order_by(DeferralApplication.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
+        stmt = stmt.where(col(DeferralApplication.id) > after)  # type: ignore[operator]
+    return (
+        (await session.execute(stmt.order_by(col(DeferralApplication.id)).limit(limit + 1))).scalars().all()
+    )  # type: ignore[arg-type]
 
 
 def to_public(app: DeferralApplication, on: dt.date | None = None) -> DeferralPublic:
     in_force = None
     if on is not None:
-        in_force = bool(app.state == "approved" and app.valid_from and app.valid_until
-                        and app.valid_from <= on <= app.valid_until)
+        in_force = bool(
+            app.state == "approved"
+            and app.valid_from
+            and app.valid_until
+            and app.valid_from <= on <= app.valid_until
+        )
     return DeferralPublic(
-        id=app.id, child_id=app.child_id, kind=app.kind, reason=app.reason, evidence=app.evidence.split("\n"),
-        filed_on=app.filed_on, hukou_school_district=app.hukou_school_district, state=app.state,
-        decided_on=app.decided_on, valid_from=app.valid_from, valid_until=app.valid_until,
-        in_force_on=on, in_force=in_force,
+        id=app.id,
+        child_id=app.child_id,
+        kind=app.kind,
+        reason=app.reason,
+        evidence=app.evidence.split("\n"),
+        filed_on=app.filed_on,
+        hukou_school_district=app.hukou_school_district,
+        state=app.state,
+        decided_on=app.decided_on,
+        valid_from=app.valid_from,
+        valid_until=app.valid_until,
+        in_force_on=on,
+        in_force=in_force,
     )

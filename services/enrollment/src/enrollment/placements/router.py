@@ -21,14 +21,22 @@ async def place(data: PlacementCreate, session: SessionDep, ctx: Ctx, principal:
     return PlacementPublic.model_validate(p, from_attributes=True)
 
 
-@router.post("/placements/{placement_id}/sessions", status_code=201, summary="Log a delivered 送教上门 session")
-async def log_session(placement_id: str, data: SessionCreate, session: SessionDep, ctx: Ctx, principal: Writer) -> dict[str, str]:
-    await service.log_session(session=session, ctx=ctx, principal=principal, placement_id=placement_id, data=data)
+@router.post(
+    "/placements/{placement_id}/sessions", status_code=201, summary="Log a delivered 送教上门 session"
+)
+async def log_session(
+    placement_id: str, data: SessionCreate, session: SessionDep, ctx: Ctx, principal: Writer
+) -> dict[str, str]:
+    await service.log_session(
+        session=session, ctx=ctx, principal=principal, placement_id=placement_id, data=data
+    )
     return {"status": "logged"}
 
 
 @router.get("/placements/{placement_id}/terms", summary="Planned vs delivered sessions per term")
 async def terms(
-    placement_id: str, session: SessionDep, principal: Annotated[Principal, Depends(requires("placement:read"))]
+    placement_id: str,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(requires("placement:read"))],
 ) -> list[TermLog]:
     return await service.term_log(session=session, principal=principal, placement_id=placement_id)

@@ -30,7 +30,9 @@ class PlacementCreate(BaseModel):
     child_id: str = Field(min_length=1, max_length=36)
     mode: PlacementMode
     receiving_school: str = Field(pattern=r"^\d{14}$")
-    student_id: str = Field(min_length=1, max_length=36, description="the placed child's 学籍 at the receiving school")
+    student_id: str = Field(
+        min_length=1, max_length=36, description="the placed child's 学籍 at the receiving school"
+    )
     teaching_plan: str = Field(min_length=1, max_length=4000)
     planned_sessions_per_term: int = Field(default=0, ge=0, le=200)
     starts_on: dt.date
@@ -52,7 +54,11 @@ class PlacementPublic(BaseModel):
 class SessionCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"term": "2026-autumn", "held_on": "2026-09-16", "teacher_ref": "T-0231", "minutes": 90}]},
+        json_schema_extra={
+            "examples": [
+                {"term": "2026-autumn", "held_on": "2026-09-16", "teacher_ref": "T-0231", "minutes": 90}
+            ]
+        },
     )
     term: str = Field(pattern=r"^\d{4}-(spring|autumn)$")
     held_on: dt.date

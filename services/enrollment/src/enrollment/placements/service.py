@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
@@ -27,16 +28,32 @@ async def place(
     child = await children.get(session, data.child_id)
     if child is None:
         raise NotFound("No such child.", code="child_not_found")
-    record = (await session.execute(select(StudentRecord).where(StudentRecord.id == data.student_id))).scalar_one_or_none()
-    if (record is None or record.school_code != data.receiving_school or record.status not in ACTIVE_STATUSES
-            or (record.child_id is not None and record.child_id != child.child_id)
-            or (child.id_blind_index is not None and record.id_blind_index != child.id_blind_index)):
-        raise Problem("The placement needs the child's active record at the receiving school.",
-                      code="unknown_student", status=422)
+    record = (
+        await session.execute(select(StudentRecord).where(col(StudentRecord.id) == data.student_id))
+    ).scalar_one_or_none()
+    if (
+        record is None
+        or record.school_code != data.receiving_school
+        or record.status not in ACTIVE_STATUSES
+        or (record.child_id is not None and record.child_id != child.child_id)
+        or (child.id_blind_index is not None and record.id_blind_index != child.id_blind_index)
+    ):
+        raise Problem(
+            "The placement needs the child's active record at the receiving school.",
+            code="unknown_student",
+            status=422,
+        )
     placement = Placement(
-        id=str(uuid.uuid4()), child_id=child.child_id, mode=data.mode, receiving_school=data.receiving_school,
-        student_id=record.id, teaching_plan=data.teaching_plan, planned_sessions_per_term=data.planned_sessions_per_term,
-        hukou_school_district=child.hukou_school_district, starts_on=data.starts_on, ends_on=data.ends_on,
+        id=str(uuid.uuid4()),
+        child_id=child.child_id,
+        mode=data.mode,
+        receiving_school=data.receiving_school,
+        student_id=record.id,
+        teaching_plan=data.teaching_plan,
+        planned_sessions_per_term=data.planned_sessions_per_term,
+        hukou_school_district=child.hukou_school_district,
+        starts_on=data.starts_on,
+        ends_on=data.ends_on,
     )
     session.add(placement)
     await ctx.audit.record(session, principal, "create", "placement", [placement.id])
@@ -44,7 +61,9 @@ async def place(
 
 
 async def _visible(session: AsyncSession, principal: Principal, placement_id: str) -> Placement:
-    p = (await session.execute(select(Placement).where(Placement.id == placement_id))).scalar_one_or_none()
+    p = (
+        await session.execute(select(Placement).where(col(Placement.id) == placement_id))
+    ).scalar_one_or_none()
     if p is None:
         raise NotFound("No such placement.", code="placement_not_found")
     ensure_within(principal, p.receiving_school, p.hukou_school_district, resource="placement")
@@ -52,17 +71,31 @@ async def _visible(session: AsyncSession, principal: Principal, placement_id: st
 
 
 async def log_session(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, placement_id: str, data: SessionCreate
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    placement_id: str,
+    data: SessionCreate,
 ) -> None:
     """Record one delivered home-teaching session (one per day and placement)."""
     p = await _visible(session, principal, placement_id)
     ensure_within(principal, p.receiving_school, resource="placement")
     if p.mode != "home_delivery":
-        raise Problem("Only home-delivered teaching keeps a session log.", code="not_home_delivery", status=422)
+        raise Problem(
+            "Only home-delivered teaching keeps a session log.", code="not_home_delivery", status=422
+        )
     try:
         async with session.begin_nested():
-            session.add(TeachingSession(placement_id=p.id, term=data.term, held_on=data.held_on,
-                                        teacher_ref=data.teacher_ref, minutes=data.minutes))
+            session.add(
+                TeachingSession(
+                    placement_id=p.id,
+                    term=data.term,
+                    held_on=data.held_on,
+                    teacher_ref=data.teacher_ref,
+                    minutes=data.minutes,
+                )
+            )
             await session.flush()
     except IntegrityError:
         raise Conflict("A session on this day is already logged.", code="session_already_logged") from None
@@ -72,13 +105,17 @@ async def term_log(*, session: AsyncSession, principal: Principal, placement_id:
     """Planned against delivered sessions, per term."""
     p = await _visible(session, principal, placement_id)
     rows = await session.execute(
-        select(TeachingSession.term, func.count())
-        .where(TeachingSession.placement_id == p.id)
-        .group_by(TeachingSession.term)
-        .order_by(TeachingSession.term)
+        select(col(TeachingSession.term), func.count())
+        .where(col(TeachingSession.placement_id) == p.id)
+        .group_by(col(TeachingSession.term))
+        .order_by(col(TeachingSession.term))
     )
     return [
-        TermLog(term=term, planned=p.planned_sessions_per_term, delivered=n,
-                shortfall=max(0, p.planned_sessions_per_term - n))
+        TermLog(
+            term=term,
+            planned=p.planned_sessions_per_term,
+            delivered=n,
+            shortfall=max(0, p.planned_sessions_per_term - n),
+        )
         for term, n in rows.all()
     ]

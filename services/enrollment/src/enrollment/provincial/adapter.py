@@ -26,6 +26,7 @@ from baoxue.errors import ServiceUnavailable
 from baoxue.pii.citizen_id import normalise_id_number
 from baoxue.service import ServiceContext
 from enrollment.provincial.models import ProvincialRecord, SyncBatch
+from enrollment.settings import settings_of
 from enrollment.students.models import IncapacityAnnotation, StudentRecord
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,17 @@ PR = ProvincialRecord.__table__  # type: ignore[attr-defined]
 
 
 def _client(ctx: ServiceContext) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=str(getattr(ctx.settings, "provincial_base_url")), timeout=30.0)
+    return httpx.AsyncClient(base_url=settings_of(ctx).provincial_base_url, timeout=30.0)
 
 
 async def _resume_cursor(ctx: ServiceContext) -> int:
     async with ctx.db.transaction() as session:
         row = (
             await session.execute(
-                select(B.c.cursor_after).where(B.c.direction == "import").order_by(B.c.applied_at.desc()).limit(1)
+                select(B.c.cursor_after)
+                .where(B.c.direction == "import")
+                .order_by(B.c.applied_at.desc())
+                .limit(1)
             )
         ).first()
     return int(row[0]) if row and row[0] is not None else 0
@@ -49,17 +53,21 @@ async def _resume_cursor(ctx: ServiceContext) -> int:
 
 async def import_records(ctx: ServiceContext, *, limit: int | None = None) -> dict[str, int]:
     """Pull every batch from the last checkpoint on; returns counts of batches applied and skipped."""
-    limit = limit or int(getattr(ctx.settings, "provincial_batch_size", 500))
+    limit = limit or settings_of(ctx).provincial_batch_size
     after: int | None = await _resume_cursor(ctx)
     counts = {"batches_applied": 0, "batches_skipped": 0, "records_applied": 0}
     async with _client(ctx) as client:
         while after is not None:
             try:
-                response = await client.get("/api/v1/student-records", params={"after": after, "limit": limit})
+                response = await client.get(
+                    "/api/v1/student-records", params={"after": after, "limit": limit}
+                )
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 log.warning("provincial export failed", extra={"error_type": type(exc).__name__})
-                raise ServiceUnavailable("The provincial platform did not answer.", code="sync_failed") from None
+                raise ServiceUnavailable(
+                    "The provincial platform did not answer.", code="sync_failed"
+                ) from None
             page: dict[str, Any] = response.json()
             applied = await _apply_import_batch(ctx, page)
             counts["batches_applied" if applied else "batches_skipped"] += 1
@@ -73,9 +81,14 @@ async def _apply_import_batch(ctx: ServiceContext, page: dict[str, Any]) -> int:
     insert_fn = pg_insert if ctx.db.dialect == "postgresql" else sqlite_insert
     async with ctx.db.transaction() as session:
         claimed = await session.execute(
-            insert_fn(B).values(batch_id=page["batch_id"], direction="import", records=len(page["records"]),
-                                cursor_after=None if page["next_after"] is None else str(page["next_after"]),
-                                applied_at=utcnow())
+            insert_fn(B)
+            .values(
+                batch_id=page["batch_id"],
+                direction="import",
+                records=len(page["records"]),
+                cursor_after=None if page["next_after"] is None else str(page["next_after"]),
+                applied_at=utcnow(),
+            )
             .on_conflict_do_nothing(index_elements=["batch_id"])
             .returning(B.c.batch_id)
         )
@@ -85,23 +98,30 @@ async def _apply_import_batch(ctx: ServiceContext, page: dict[str, Any]) -> int:
             {
                 "platform_record_id": r["record_id"],
                 "id_blind_index": ctx.blind_index.of(normalise_id_number(r["id_number"])),
-                "school_code": r["school_code"], "province_code": r["province_code"], "status": r["status"],
+                "school_code": r["school_code"],
+                "province_code": r["province_code"],
+                "status": r["status"],
                 "batch_id": page["batch_id"],
             }
             for r in page["records"]
         ]
         if rows:
             stmt = insert_fn(PR).values(rows)
-            await session.execute(stmt.on_conflict_do_update(
-                index_elements=["platform_record_id"],
-                set_={k: stmt.excluded[k] for k in ("id_blind_index", "school_code", "province_code", "status", "batch_id")},
-            ))
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["platform_record_id"],
+                    set_={
+                        k: stmt.excluded[k]
+                        for k in ("id_blind_index", "school_code", "province_code", "status", "batch_id")
+                    },
+                )
+            )
     return len(page["records"])
 
 
 async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict[str, int]:
     """Push records changed since the last acknowledged push, and annotations not yet pushed."""
-    limit = limit or int(getattr(ctx.settings, "provincial_batch_size", 500))
+    limit = limit or settings_of(ctx).provincial_batch_size
     counts = {"batches": 0, "items": 0, "duplicates": 0}
     async with _client(ctx) as client:
         while True:
@@ -109,29 +129,47 @@ async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict
             if not items:
                 return counts
             try:
-                response = await client.post("/api/v1/status-pushes", json={"batch_id": batch_id, "items": items})
+                response = await client.post(
+                    "/api/v1/status-pushes", json={"batch_id": batch_id, "items": items}
+                )
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 log.warning("provincial push failed", extra={"error_type": type(exc).__name__})
-                raise ServiceUnavailable("The provincial platform did not answer.", code="sync_failed") from None
+                raise ServiceUnavailable(
+                    "The provincial platform did not answer.", code="sync_failed"
+                ) from None
             async with ctx.db.transaction() as session:
-                await session.execute(insert(B).values(batch_id=batch_id, direction="push", records=len(items),
-                                                       cursor_after=watermark, applied_at=utcnow()))
+                await session.execute(
+                    insert(B).values(
+                        batch_id=batch_id,
+                        direction="push",
+                        records=len(items),
+                        cursor_after=watermark,
+                        applied_at=utcnow(),
+                    )
+                )
                 if annotation_ids:
                     A = IncapacityAnnotation.__table__  # type: ignore[attr-defined]
-                    await session.execute(update(A).where(A.c.id.in_(annotation_ids)).values(pushed_to_platform_at=utcnow()))
+                    await session.execute(
+                        update(A).where(A.c.id.in_(annotation_ids)).values(pushed_to_platform_at=utcnow())
+                    )
             counts["batches"] += 1
             counts["items"] += len(items)
             counts["duplicates"] += int(bool(response.json().get("duplicate")))
 
 
-async def _next_push_batch(ctx: ServiceContext, limit: int) -> tuple[str, list[dict[str, Any]], str, list[str]]:
+async def _next_push_batch(
+    ctx: ServiceContext, limit: int
+) -> tuple[str, list[dict[str, Any]], str, list[str]]:
     S = StudentRecord.__table__  # type: ignore[attr-defined]
     A = IncapacityAnnotation.__table__  # type: ignore[attr-defined]
     async with ctx.db.transaction() as session:
         mark = (
             await session.execute(
-                select(B.c.cursor_after).where(B.c.direction == "push").order_by(B.c.applied_at.desc()).limit(1)
+                select(B.c.cursor_after)
+                .where(B.c.direction == "push")
+                .order_by(B.c.applied_at.desc())
+                .limit(1)
             )
         ).scalar_one_or_none()
         since = dt.datetime.fromisoformat(mark) if mark else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -139,20 +177,32 @@ async def _next_push_batch(ctx: ServiceContext, limit: int) -> tuple[str, list[d
             await session.execute(
                 select(S.c.id, S.c.version, S.c.status, S.c.student_number_enc, S.c.updated_at)
                 .where(S.c.updated_at > since, S.c.source == "local")
-                .order_by(S.c.updated_at, S.c.id).limit(limit)
+                .order_by(S.c.updated_at, S.c.id)
+                .limit(limit)
             )
         ).all()
         annotations = (
             await session.execute(
-                select(A, S.c.student_number_enc).join(S, S.c.id == A.c.student_id)
-                .where(A.c.pushed_to_platform_at.is_(None)).order_by(A.c.id).limit(limit)
+                select(A, S.c.student_number_enc)
+                .join(S, S.c.id == A.c.student_id)
+                .where(A.c.pushed_to_platform_at.is_(None))
+                .order_by(A.c.id)
+                .limit(limit)
             )
         ).all()
-    items = [{"student_number": ctx.cipher.decrypt(r.student_number_enc), "status": r.status} for r in records]
+    items = [
+        {"student_number": ctx.cipher.decrypt(r.student_number_enc), "status": r.status} for r in records
+    ]
     items += [
-        {"student_number": ctx.cipher.decrypt(a.student_number_enc),
-         "annotation": {"kind": "incapable_of_education", "assessing_body": a.assessing_body,
-                        "assessed_on": a.assessed_on.isoformat(), "reassess_on": a.reassess_on.isoformat()}}
+        {
+            "student_number": ctx.cipher.decrypt(a.student_number_enc),
+            "annotation": {
+                "kind": "incapable_of_education",
+                "assessing_body": a.assessing_body,
+                "assessed_on": a.assessed_on.isoformat(),
+                "reassess_on": a.reassess_on.isoformat(),
+            },
+        }
         for a in annotations
     ]
     key = ";".join([f"{r.id}:{r.version}" for r in records] + [f"a:{a.id}" for a in annotations])

@@ -6,11 +6,13 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.errors import Problem
 from baoxue.service import ServiceContext
+from enrollment.settings import settings_of
 from enrollment.signals.models import AbsenceReportLine
 from enrollment.signals.schemas import AbsenceReport, AbsenceReportResult
 from enrollment.signals.service import raise_for_student
@@ -27,36 +29,59 @@ async def submit_report(
     ensure_within(principal, report.school_code, resource="school")
     already = (await session.execute(select(A.c.id).where(A.c.batch_id == report.batch_id).limit(1))).first()
     if already is not None:
-        return AbsenceReportResult(batch_id=report.batch_id, lines=len(report.lines), signals_raised=0, replayed=True)
+        return AbsenceReportResult(
+            batch_id=report.batch_id, lines=len(report.lines), signals_raised=0, replayed=True
+        )
     ids = {line.student_id for line in report.lines}
     records = {
         r.id: r
         for r in (
-            await session.execute(select(StudentRecord).where(StudentRecord.id.in_(ids)))  # type: ignore[attr-defined]
+            await session.execute(select(StudentRecord).where(col(StudentRecord.id).in_(ids)))  # type: ignore[attr-defined]
         ).scalars()
     }
     foreign = [i for i in ids if i not in records or records[i].school_code != report.school_code]
     if foreign:
-        raise Problem("Some reported students are not records of this school.", code="unknown_student",
-                      status=422, errors=[{"field": "lines.student_id", "code": "unknown_student",
-                                           "message": f"{len(foreign)} line(s)"}])
+        raise Problem(
+            "Some reported students are not records of this school.",
+            code="unknown_student",
+            status=422,
+            errors=[
+                {"field": "lines.student_id", "code": "unknown_student", "message": f"{len(foreign)} line(s)"}
+            ],
+        )
     if report.lines:
-        await session.execute(insert(A), [
-            {"batch_id": report.batch_id, "school_code": report.school_code, "student_id": line.student_id,
-             "reported_on": report.reported_on, "unexcused_since": line.unexcused_since,
-             "unexcused_days": line.unexcused_days}
-            for line in report.lines
-        ])
-    span = dt.timedelta(days=int(getattr(ctx.settings, "absence_days_for_signal", 28)))
+        await session.execute(
+            insert(A),
+            [
+                {
+                    "batch_id": report.batch_id,
+                    "school_code": report.school_code,
+                    "student_id": line.student_id,
+                    "reported_on": report.reported_on,
+                    "unexcused_since": line.unexcused_since,
+                    "unexcused_days": line.unexcused_days,
+                }
+                for line in report.lines
+            ],
+        )
+    span = dt.timedelta(days=settings_of(ctx).absence_days_for_signal)
     raised = 0
     for line in report.lines:
         record = records[line.student_id]
         if record.status != "enrolled" or report.reported_on - line.unexcused_since < span:
             continue
-        if await raise_for_student(session=session, ctx=ctx, record=record, signal="absence_four_weeks",
-                                   dedupe_key=f"absence:{record.id}:{line.unexcused_since}",
-                                   detected_on=report.reported_on):
+        if await raise_for_student(
+            session=session,
+            ctx=ctx,
+            record=record,
+            signal="absence_four_weeks",
+            dedupe_key=f"absence:{record.id}:{line.unexcused_since}",
+            detected_on=report.reported_on,
+        ):
             raised += 1
-    await ctx.audit.record(session, principal, "create", "absence_report", [report.batch_id],
-                           detail=f"lines:{len(report.lines)}")
-    return AbsenceReportResult(batch_id=report.batch_id, lines=len(report.lines), signals_raised=raised, replayed=False)
+    await ctx.audit.record(
+        session, principal, "create", "absence_report", [report.batch_id], detail=f"lines:{len(report.lines)}"
+    )
+    return AbsenceReportResult(
+        batch_id=report.batch_id, lines=len(report.lines), signals_raised=raised, replayed=False
+    )

@@ -23,14 +23,19 @@ class AbsenceReport(BaseModel):
                     "school_code": "37040600101001",
                     "reported_on": "2026-10-09",
                     "lines": [
-                        {"student_id": "0b7a4c7e-7e0c-4f57-8a2e-4f9b8c1d2e3f", "unexcused_since": "2026-09-07",
-                         "unexcused_days": 20}
+                        {
+                            "student_id": "0b7a4c7e-7e0c-4f57-8a2e-4f9b8c1d2e3f",
+                            "unexcused_since": "2026-09-07",
+                            "unexcused_days": 20,
+                        }
                     ],
                 }
             ]
         },
     )
-    batch_id: str = Field(min_length=1, max_length=64, description="the school's id of this batch (re-sending is harmless)")
+    batch_id: str = Field(
+        min_length=1, max_length=64, description="the school's id of this batch (re-sending is harmless)"
+    )
     school_code: str = Field(pattern=r"^\d{14}$")
     reported_on: dt.date
     lines: list[AbsenceLine] = Field(max_length=5000)

@@ -37,8 +37,14 @@ async def raise_signal(
     result = await session.execute(
         insert(table)
         .values(
-            id=signal_id, dedupe_key=dedupe_key, signal=signal, child_id=child_id, student_id=student_id,
-            school_code=school_code, hukou_school_district=hukou_school_district, detected_on=detected_on,
+            id=signal_id,
+            dedupe_key=dedupe_key,
+            signal=signal,
+            child_id=child_id,
+            student_id=student_id,
+            school_code=school_code,
+            hukou_school_district=hukou_school_district,
+            detected_on=detected_on,
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -49,21 +55,39 @@ async def raise_signal(
     if hukou_town is None and hukou_school_district:
         hukou_town = ctx.directory.town_of(hukou_school_district)
     event = DropoutSuspected(
-        signal_id=signal_id, signal=signal, child_id=child_id, student_id=student_id,
-        id_blind_index=id_blind_index, school_code=school_code, hukou_town=hukou_town,
-        hukou_school_district=hukou_school_district, detected_on=detected_on,
+        signal_id=signal_id,
+        signal=signal,
+        child_id=child_id,
+        student_id=student_id,
+        id_blind_index=id_blind_index,
+        school_code=school_code,
+        hukou_town=hukou_town,
+        hukou_school_district=hukou_school_district,
+        detected_on=detected_on,
     )
     await ctx.outbox.add(session, event, subject=child_id or student_id or signal_id, sequence=1)
     return signal_id
 
 
 async def raise_for_student(
-    *, session: AsyncSession, ctx: ServiceContext, record: StudentRecord, signal: DropoutSignal,
-    dedupe_key: str, detected_on: dt.date,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    record: StudentRecord,
+    signal: DropoutSignal,
+    dedupe_key: str,
+    detected_on: dt.date,
 ) -> str | None:
     """A signal about a student record (the record names the child, school and hukou district)."""
     return await raise_signal(
-        session=session, ctx=ctx, signal=signal, dedupe_key=dedupe_key, detected_on=detected_on,
-        child_id=record.child_id, student_id=record.id, id_blind_index=record.id_blind_index,
-        school_code=record.school_code, hukou_school_district=record.hukou_school_district,
+        session=session,
+        ctx=ctx,
+        signal=signal,
+        dedupe_key=dedupe_key,
+        detected_on=detected_on,
+        child_id=record.child_id,
+        student_id=record.id,
+        id_blind_index=record.id_blind_index,
+        school_code=record.school_code,
+        hukou_school_district=record.hukou_school_district,
     )

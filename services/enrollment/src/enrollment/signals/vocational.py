@@ -7,11 +7,13 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
+from enrollment.settings import settings_of
 from enrollment.signals.models import VocationalLeaver
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository as students
@@ -19,32 +21,53 @@ from enrollment.students.transitions import apply_status, load_writable
 
 
 async def register_leaver(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str,
-    vocational_school: str, left_on: dt.date,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    vocational_school: str,
+    left_on: dt.date,
 ) -> VocationalLeaver:
     """The junior school reports a grade-9 student leaving for a vocational school: the record closes
     (graduated, reason vocational_transfer) and the vocational school must confirm within the limit."""
     record = await load_writable(session, principal, student_id)
     if record.grade != 9 or record.status != "enrolled":
-        raise Problem("Only an enrolled junior-3 (grade 9) student can leave for vocational school.",
-                      code="invalid_transition", status=409)
+        raise Problem(
+            "Only an enrolled junior-3 (grade 9) student can leave for vocational school.",
+            code="invalid_transition",
+            status=409,
+        )
     school = ctx.directory.get(vocational_school)
     if school is None or school.kind != "school":
         raise Problem("The vocational school is not in the directory.", code="unknown_school", status=422)
-    days = int(getattr(ctx.settings, "vocational_confirm_days", 30))
+    days = settings_of(ctx).vocational_confirm_days
     leaver = VocationalLeaver(
-        id=str(uuid.uuid4()), student_id=record.id, from_school=record.school_code,
-        vocational_school=vocational_school, left_on=left_on, confirm_by=left_on + dt.timedelta(days=days),
+        id=str(uuid.uuid4()),
+        student_id=record.id,
+        from_school=record.school_code,
+        vocational_school=vocational_school,
+        left_on=left_on,
+        confirm_by=left_on + dt.timedelta(days=days),
     )
     session.add(leaver)
-    await apply_status(session=session, ctx=ctx, principal=principal, record=record, status="graduated",
-                       on=left_on, reason="vocational_transfer")
+    await apply_status(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        record=record,
+        status="graduated",
+        on=left_on,
+        reason="vocational_transfer",
+    )
     return leaver
 
 
 async def _load(session: AsyncSession, principal: Principal, leaver_id: str) -> VocationalLeaver:
     leaver = (
-        await session.execute(select(VocationalLeaver).where(VocationalLeaver.id == leaver_id).with_for_update())
+        await session.execute(
+            select(VocationalLeaver).where(col(VocationalLeaver.id) == leaver_id).with_for_update()
+        )
     ).scalar_one_or_none()
     if leaver is None:
         raise NotFound("No such vocational leaver.", code="leaver_not_found")
@@ -52,8 +75,9 @@ async def _load(session: AsyncSession, principal: Principal, leaver_id: str) -> 
     return leaver
 
 
-async def confirm(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, leaver_id: str,
-                  on: dt.date) -> VocationalLeaver:
+async def confirm(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, leaver_id: str, on: dt.date
+) -> VocationalLeaver:
     """The vocational school confirms the student's record there (also after the limit: late, not lost)."""
     leaver = await _load(session, principal, leaver_id)
     if leaver.state not in ("pending", "overdue"):
@@ -64,8 +88,9 @@ async def confirm(*, session: AsyncSession, ctx: ServiceContext, principal: Prin
     return leaver
 
 
-async def report_lost(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, leaver_id: str,
-                      on: dt.date) -> VocationalLeaver:
+async def report_lost(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, leaver_id: str, on: dt.date
+) -> VocationalLeaver:
     """The vocational school reports the student lost: a hidden dropout (``vocational_lost``)."""
     leaver = await _load(session, principal, leaver_id)
     if leaver.state == "lost":
@@ -74,8 +99,14 @@ async def report_lost(*, session: AsyncSession, ctx: ServiceContext, principal: 
     session.add(leaver)
     record = await students.get_for_update(session, leaver.student_id)
     assert record is not None
-    await raise_for_student(session=session, ctx=ctx, record=record, signal="vocational_lost",
-                            dedupe_key=f"vocational_lost:{leaver.id}", detected_on=on)
+    await raise_for_student(
+        session=session,
+        ctx=ctx,
+        record=record,
+        signal="vocational_lost",
+        dedupe_key=f"vocational_lost:{leaver.id}",
+        detected_on=on,
+    )
     await ctx.audit.record(session, principal, "report_lost", "vocational_leaver", [leaver.id])
     return leaver
 
@@ -83,15 +114,27 @@ async def report_lost(*, session: AsyncSession, ctx: ServiceContext, principal: 
 async def flag_unconfirmed(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
     """Leavers still unconfirmed after the limit: ``vocational_unconfirmed`` once each."""
     rows = (
-        await session.execute(
-            select(VocationalLeaver).where(VocationalLeaver.state == "pending", VocationalLeaver.confirm_by < today)
+        (
+            await session.execute(
+                select(VocationalLeaver).where(
+                    col(VocationalLeaver.state) == "pending", col(VocationalLeaver.confirm_by) < today
+                )
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for leaver in rows:
         leaver.state = "overdue"
         session.add(leaver)
         record = await students.get_for_update(session, leaver.student_id)
         if record is not None:
-            await raise_for_student(session=session, ctx=ctx, record=record, signal="vocational_unconfirmed",
-                                    dedupe_key=f"vocational_unconfirmed:{leaver.id}", detected_on=today)
+            await raise_for_student(
+                session=session,
+                ctx=ctx,
+                record=record,
+                signal="vocational_unconfirmed",
+                dedupe_key=f"vocational_unconfirmed:{leaver.id}",
+                detected_on=today,
+            )
     return len(rows)

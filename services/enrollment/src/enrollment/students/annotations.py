@@ -18,7 +18,12 @@ from enrollment.students.schemas import AnnotationCreate
 
 
 async def annotate(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, data: AnnotationCreate
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    data: AnnotationCreate,
 ) -> IncapacityAnnotation:
     """Attach an incapacity assessment to a record; the re-assessment date must follow the assessment."""
     record = await repository.get_for_update(session, student_id)
@@ -26,12 +31,20 @@ async def annotate(
         raise NotFound("No such student record.", code="student_not_found")
     ensure_within(principal, record.school_code, resource="student record")
     if data.reassess_on <= data.assessed_on:
-        raise Problem("The re-assessment date must follow the assessment.", code="reassessment_before_assessment",
-                      status=422)
+        raise Problem(
+            "The re-assessment date must follow the assessment.",
+            code="reassessment_before_assessment",
+            status=422,
+        )
     annotation = IncapacityAnnotation(
-        id=str(uuid.uuid4()), student_id=record.id, school_code=record.school_code,
-        assessing_body=data.assessing_body, evidence_ref=data.evidence_ref, assessed_on=data.assessed_on,
-        reassess_on=data.reassess_on, created_by=principal.subject,
+        id=str(uuid.uuid4()),
+        student_id=record.id,
+        school_code=record.school_code,
+        assessing_body=data.assessing_body,
+        evidence_ref=data.evidence_ref,
+        assessed_on=data.assessed_on,
+        reassess_on=data.reassess_on,
+        created_by=principal.subject,
     )
     session.add(annotation)
     await ctx.audit.record(session, principal, "create", "incapacity_annotation", [annotation.id])

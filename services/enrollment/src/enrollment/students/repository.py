@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
@@ -15,28 +16,31 @@ from enrollment.students.models import ACTIVE_STATUSES, IncapacityAnnotation, St
 
 def visible(principal: Principal):  # type: ignore[no-untyped-def]
     """Case-role scope: the enrolling school's chain, or the school district of the child's hukou place."""
-    return within_jurisdiction(principal, StudentRecord.school_code, StudentRecord.hukou_school_district)
+    return within_jurisdiction(
+        principal, col(StudentRecord.school_code), col(StudentRecord.hukou_school_district)
+    )
 
 
 async def get_visible(session: AsyncSession, principal: Principal, student_id: str) -> StudentRecord | None:
-    stmt = select(StudentRecord).where(StudentRecord.id == student_id, visible(principal))
+    stmt = select(StudentRecord).where(col(StudentRecord.id) == student_id, visible(principal))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get_for_update(session: AsyncSession, student_id: str) -> StudentRecord | None:
-    stmt = select(StudentRecord).where(StudentRecord.id == student_id).with_for_update()
+    stmt = select(StudentRecord).where(col(StudentRecord.id) == student_id).with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def active_for_child(session: AsyncSession, id_blind_index: str) -> StudentRecord | None:
     stmt = select(StudentRecord).where(
-        StudentRecord.id_blind_index == id_blind_index, StudentRecord.status.in_(ACTIVE_STATUSES)  # type: ignore[attr-defined]
+        col(StudentRecord.id_blind_index) == id_blind_index,
+        col(StudentRecord.status).in_(ACTIVE_STATUSES),  # type: ignore[attr-defined]
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def by_number_index(session: AsyncSession, number_index: str) -> StudentRecord | None:
-    stmt = select(StudentRecord).where(StudentRecord.student_number_index == number_index)
+    stmt = select(StudentRecord).where(col(StudentRecord.student_number_index) == number_index)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -51,12 +55,12 @@ async def list_visible(
 ) -> Sequence[StudentRecord]:
     stmt = select(StudentRecord).where(visible(principal))
     if school_code:
-        stmt = stmt.where(StudentRecord.school_code == school_code)
+        stmt = stmt.where(col(StudentRecord.school_code) == school_code)
     if status:
-        stmt = stmt.where(StudentRecord.status == status)
+        stmt = stmt.where(col(StudentRecord.status) == status)
     if after:
-        stmt = stmt.where(StudentRecord.id > after)  # type: ignore[operator]
-    stmt = stmt.order_by(StudentRecord.id).limit(limit + 1)  # type: ignore[arg-type]
+        stmt = stmt.where(col(StudentRecord.id) > after)  # type: ignore[operator]
+    stmt = stmt.order_by(col(StudentRecord.id)).limit(limit + 1)  # type: ignore[arg-type]
     return (await session.execute(stmt)).scalars().all()
 
 
@@ -64,36 +68,43 @@ async def link_child(
     session: AsyncSession, *, child_id: str, id_blind_index: str | None, hukou_school_district: str | None
 ) -> None:
     """Attach records to the read-model child (by id or blind index) and refresh the hukou district."""
-    match = StudentRecord.child_id == child_id
+    match = col(StudentRecord.child_id) == child_id
     if id_blind_index:
-        match = or_(match, and_(StudentRecord.child_id.is_(None), StudentRecord.id_blind_index == id_blind_index))  # type: ignore[union-attr]
+        match = or_(
+            match,
+            and_(col(StudentRecord.child_id).is_(None), col(StudentRecord.id_blind_index) == id_blind_index),
+        )  # type: ignore[union-attr]
     await session.execute(
-        update(StudentRecord).where(match).values(child_id=child_id, hukou_school_district=hukou_school_district)
+        update(StudentRecord)
+        .where(match)
+        .values(child_id=child_id, hukou_school_district=hukou_school_district)
     )
 
 
 async def open_transfer(session: AsyncSession, student_id: str) -> StudentTransfer | None:
     stmt = select(StudentTransfer).where(
-        StudentTransfer.student_id == student_id,
-        StudentTransfer.state.in_(("requested", "hanging")),  # type: ignore[attr-defined]
+        col(StudentTransfer.student_id) == student_id,
+        col(StudentTransfer.state).in_(("requested", "hanging")),  # type: ignore[attr-defined]
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def get_transfer(session: AsyncSession, transfer_id: str) -> StudentTransfer | None:
-    stmt = select(StudentTransfer).where(StudentTransfer.id == transfer_id).with_for_update()
+    stmt = select(StudentTransfer).where(col(StudentTransfer.id) == transfer_id).with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def overdue_transfers(session: AsyncSession, today: dt.date) -> Sequence[StudentTransfer]:
-    stmt = select(StudentTransfer).where(StudentTransfer.state == "requested", StudentTransfer.due_on < today)
+    stmt = select(StudentTransfer).where(
+        col(StudentTransfer.state) == "requested", col(StudentTransfer.due_on) < today
+    )
     return (await session.execute(stmt)).scalars().all()
 
 
 async def expired_suspensions(session: AsyncSession, today: dt.date) -> Sequence[StudentRecord]:
     stmt = select(StudentRecord).where(
-        StudentRecord.status == "suspended",
-        StudentRecord.suspended_until < today,  # type: ignore[operator]
+        col(StudentRecord.status) == "suspended",
+        col(StudentRecord.suspended_until) < today,  # type: ignore[operator]
     )
     return (await session.execute(stmt)).scalars().all()
 
@@ -101,7 +112,7 @@ async def expired_suspensions(session: AsyncSession, today: dt.date) -> Sequence
 async def annotations_of(session: AsyncSession, student_id: str) -> Sequence[IncapacityAnnotation]:
     stmt = (
         select(IncapacityAnnotation)
-        .where(IncapacityAnnotation.student_id == student_id)
-        .order_by(IncapacityAnnotation.assessed_on)  # type: ignore[arg-type]
+        .where(col(IncapacityAnnotation.student_id) == student_id)
+        .order_by(col(IncapacityAnnotation.assessed_on))  # type: ignore[arg-type]
     )
     return (await session.execute(stmt)).scalars().all()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from enrollment.students import annotations, repository, service, transfers, transitions
+from enrollment.students import annotations as annotation_service
+from enrollment.students import repository, service, transfers, transitions
 from enrollment.students.models import StudentTransfer
 from enrollment.students.schemas import (
     AnnotationCreate,
@@ -28,7 +29,7 @@ from enrollment.students.schemas import (
 router = APIRouter(tags=["student records (学籍)"])
 Reader = Annotated[Principal, Depends(requires("student:read"))]
 Writer = Annotated[Principal, Depends(requires("student:write"))]
-_409 = {409: {"description": "active_record_exists / invalid_transition"}}
+_409: dict[int | str, dict[str, Any]] = {409: {"description": "active_record_exists / invalid_transition"}}
 
 
 @router.post("/students", status_code=201, responses=_409, summary="Register a student record (学籍)")
@@ -39,11 +40,17 @@ async def register(data: StudentCreate, session: SessionDep, ctx: Ctx, principal
 
 @router.get("/students", summary="Student records in the caller's jurisdiction (case-role scope)")
 async def list_students(
-    session: SessionDep, ctx: Ctx, principal: Reader, limit: Limit = 50, cursor: Cursor = None,
-    school_code: Annotated[str | None, Query(pattern=r"^\d{14}$")] = None, status: StudentStatus | None = None,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Reader,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    school_code: Annotated[str | None, Query(pattern=r"^\d{14}$")] = None,
+    status: StudentStatus | None = None,
 ) -> Page[StudentPublic]:
-    rows = await repository.list_visible(session, principal, limit=limit, after=decode_cursor(cursor),
-                                         school_code=school_code, status=status)
+    rows = await repository.list_visible(
+        session, principal, limit=limit, after=decode_cursor(cursor), school_code=school_code, status=status
+    )
     await ctx.audit.record(session, principal, "read", "student_record", [r.id for r in rows[:limit]])
     return page_of([service.to_public(ctx, principal, r) for r in rows], limit, lambda p: p.id)
 
@@ -54,87 +61,149 @@ async def get_student(student_id: str, session: SessionDep, ctx: Ctx, principal:
 
 
 @router.post("/students/{student_id}/suspension", responses=_409, summary="休学: suspend (at most one year)")
-async def suspend(student_id: str, data: SuspensionCreate, session: SessionDep, ctx: Ctx, principal: Writer) -> StudentPublic:
-    r = await transitions.suspend(session=session, ctx=ctx, principal=principal, student_id=student_id,
-                                  starts_on=data.starts_on, until=data.until, reason=data.reason)
+async def suspend(
+    student_id: str, data: SuspensionCreate, session: SessionDep, ctx: Ctx, principal: Writer
+) -> StudentPublic:
+    r = await transitions.suspend(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        student_id=student_id,
+        starts_on=data.starts_on,
+        until=data.until,
+        reason=data.reason,
+    )
     return service.to_public(ctx, principal, r)
 
 
-@router.post("/students/{student_id}/suspension/extension", responses=_409, summary="Extend a suspension once")
-async def extend(student_id: str, data: SuspensionExtension, session: SessionDep, ctx: Ctx, principal: Writer) -> StudentPublic:
-    r = await transitions.extend_suspension(session=session, ctx=ctx, principal=principal, student_id=student_id,
-                                            until=data.until)
+@router.post(
+    "/students/{student_id}/suspension/extension", responses=_409, summary="Extend a suspension once"
+)
+async def extend(
+    student_id: str, data: SuspensionExtension, session: SessionDep, ctx: Ctx, principal: Writer
+) -> StudentPublic:
+    r = await transitions.extend_suspension(
+        session=session, ctx=ctx, principal=principal, student_id=student_id, until=data.until
+    )
     return service.to_public(ctx, principal, r)
 
 
 @router.post("/students/{student_id}/resumption", responses=_409, summary="复学: enrolled again")
-async def resume(student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer) -> StudentPublic:
-    r = await transitions.resume(session=session, ctx=ctx, principal=principal, student_id=student_id,
-                                 on=data.on, reason=data.reason)
+async def resume(
+    student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer
+) -> StudentPublic:
+    r = await transitions.resume(
+        session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on, reason=data.reason
+    )
     return service.to_public(ctx, principal, r)
 
 
-@router.post("/students/{student_id}/dropout", responses=_409, summary="辍学: record kept, suspected dropout raised")
-async def drop_out(student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer) -> StudentPublic:
-    r = await transitions.drop_out(session=session, ctx=ctx, principal=principal, student_id=student_id,
-                                   on=data.on, reason=data.reason)
+@router.post(
+    "/students/{student_id}/dropout", responses=_409, summary="辍学: record kept, suspected dropout raised"
+)
+async def drop_out(
+    student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer
+) -> StudentPublic:
+    r = await transitions.drop_out(
+        session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on, reason=data.reason
+    )
     return service.to_public(ctx, principal, r)
 
 
 @router.post("/students/{student_id}/graduation", responses=_409, summary="毕业")
-async def graduate(student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer) -> StudentPublic:
-    r = await transitions.graduate(session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on)
+async def graduate(
+    student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer
+) -> StudentPublic:
+    r = await transitions.graduate(
+        session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on
+    )
     return service.to_public(ctx, principal, r)
 
 
 def transfer_public(t: StudentTransfer) -> TransferPublic:
     return TransferPublic(
-        id=t.id, student_id=t.student_id, from_school=t.from_school, to_school=t.to_school,
-        requested_on=t.requested_on, due_on=t.due_on, sending_approved=t.sending_approved_by is not None,
-        receiving_approved=t.receiving_approved_by is not None, state=t.state, hanging_since=t.hanging_since,
+        id=t.id,
+        student_id=t.student_id,
+        from_school=t.from_school,
+        to_school=t.to_school,
+        requested_on=t.requested_on,
+        due_on=t.due_on,
+        sending_approved=t.sending_approved_by is not None,
+        receiving_approved=t.receiving_approved_by is not None,
+        state=t.state,
+        hanging_since=t.hanging_since,
         completed_on=t.completed_on,
     )
 
 
-@router.post("/students/{student_id}/transfers", status_code=201, responses=_409, summary="Request a transfer")
-async def request_transfer(student_id: str, data: TransferCreate, session: SessionDep, ctx: Ctx, principal: Writer) -> TransferPublic:
-    t = await transfers.request_transfer(session=session, ctx=ctx, principal=principal, student_id=student_id,
-                                         to_school=data.to_school, requested_on=data.requested_on)
+@router.post(
+    "/students/{student_id}/transfers", status_code=201, responses=_409, summary="Request a transfer"
+)
+async def request_transfer(
+    student_id: str, data: TransferCreate, session: SessionDep, ctx: Ctx, principal: Writer
+) -> TransferPublic:
+    t = await transfers.request_transfer(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        student_id=student_id,
+        to_school=data.to_school,
+        requested_on=data.requested_on,
+    )
     return transfer_public(t)
 
 
 @router.post("/transfers/{transfer_id}/approvals", summary="The sending or receiving side approves")
 async def approve_transfer(
-    transfer_id: str, data: TransferApproval, session: SessionDep, ctx: Ctx,
+    transfer_id: str,
+    data: TransferApproval,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("transfer:approve"))],
 ) -> TransferPublic:
-    t = await transfers.approve_transfer(session=session, ctx=ctx, principal=principal, transfer_id=transfer_id,
-                                         side=data.side, on=data.on)
+    t = await transfers.approve_transfer(
+        session=session, ctx=ctx, principal=principal, transfer_id=transfer_id, side=data.side, on=data.on
+    )
     return transfer_public(t)
 
 
 @router.post("/transfers/{transfer_id}/rejection", summary="Either side refuses the transfer")
 async def reject_transfer(
-    transfer_id: str, session: SessionDep, ctx: Ctx,
+    transfer_id: str,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("transfer:approve"))],
 ) -> TransferPublic:
-    t = await transfers.reject_transfer(session=session, ctx=ctx, principal=principal, transfer_id=transfer_id)
+    t = await transfers.reject_transfer(
+        session=session, ctx=ctx, principal=principal, transfer_id=transfer_id
+    )
     return transfer_public(t)
 
 
-@router.post("/students/{student_id}/annotations", status_code=201, summary="Annotate an incapacity assessment")
+@router.post(
+    "/students/{student_id}/annotations", status_code=201, summary="Annotate an incapacity assessment"
+)
 async def annotate(
-    student_id: str, data: AnnotationCreate, session: SessionDep, ctx: Ctx,
+    student_id: str,
+    data: AnnotationCreate,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("annotation:write"))],
 ) -> AnnotationPublic:
-    a = await annotations.annotate(session=session, ctx=ctx, principal=principal, student_id=student_id, data=data)
+    a = await annotation_service.annotate(
+        session=session, ctx=ctx, principal=principal, student_id=student_id, data=data
+    )
     return AnnotationPublic.model_validate(a, from_attributes=True)
 
 
 @router.get("/students/{student_id}/annotations", summary="Incapacity annotations (bureau, dpf, own school)")
 async def list_annotations(
-    student_id: str, session: SessionDep, ctx: Ctx,
+    student_id: str,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("annotation:read"))],
 ) -> list[AnnotationPublic]:
-    found = await annotations.list_annotations(session=session, ctx=ctx, principal=principal, student_id=student_id)
+    found = await annotation_service.list_annotations(
+        session=session, ctx=ctx, principal=principal, student_id=student_id
+    )
     return [AnnotationPublic.model_validate(a, from_attributes=True) for a in found]

@@ -50,7 +50,9 @@ class StudentPublic(BaseModel):
 class SuspensionCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"starts_on": "2026-09-01", "until": "2027-06-30", "reason": "illness"}]},
+        json_schema_extra={
+            "examples": [{"starts_on": "2026-09-01", "until": "2027-06-30", "reason": "illness"}]
+        },
     )
     starts_on: dt.date
     until: dt.date
@@ -77,12 +79,16 @@ class TransferCreate(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"to_school": "37040610101001", "requested_on": "2026-09-07"}]},
     )
-    to_school: str = Field(pattern=r"^\w{6,20}$", description="receiving school; a code outside the directory = out of district")
+    to_school: str = Field(
+        pattern=r"^\w{6,20}$", description="receiving school; a code outside the directory = out of district"
+    )
     requested_on: dt.date
 
 
 class TransferApproval(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"side": "sending", "on": "2026-09-08"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"side": "sending", "on": "2026-09-08"}]}
+    )
     side: Literal["sending", "receiving"]
     on: dt.date
 

@@ -44,19 +44,26 @@ async def register_student(
     reasons = validate_student_number(number)
     if reasons:
         raise Problem(
-            "The student number is not valid.", code="invalid_student_number", status=422,
+            "The student number is not valid.",
+            code="invalid_student_number",
+            status=422,
             errors=[{"field": "student_number", "code": r, "message": r} for r in reasons],
         )
     check = parse_id_number(data.id_number)
     if not check.ok or check.facts is None:
         raise Problem(
-            "The ID number is not valid.", code="invalid_id_number", status=422,
+            "The ID number is not valid.",
+            code="invalid_id_number",
+            status=422,
             errors=[{"field": "id_number", "code": r, "message": r} for r in check.errors],
         )
     id_number = check.facts.id_number
     if number.startswith("G") and number[1:] != id_number:
-        raise Problem("A G student number must be G followed by the student's own ID number.",
-                      code="student_number_mismatch", status=422)
+        raise Problem(
+            "A G student number must be G followed by the student's own ID number.",
+            code="student_number_mismatch",
+            status=422,
+        )
     blind = ctx.blind_index.of(id_number)
     number_index = ctx.blind_index.of(number)
     if await repository.by_number_index(session, number_index) is not None:
@@ -65,11 +72,18 @@ async def register_student(
     child = await children.by_blind_index(session, blind)
     on = data.enrolled_on or today_in_china()
     record = StudentRecord(
-        id=str(uuid.uuid4()), student_number_kind=number[0], student_number_enc=ctx.cipher.encrypt(number),
-        student_number_index=number_index, id_number_enc=ctx.cipher.encrypt(id_number), id_blind_index=blind,
-        child_id=child.child_id if child else None, school_code=data.school_code,
-        hukou_school_district=child.hukou_school_district if child else None, grade=data.grade,
-        status="enrolled", status_since=on,
+        id=str(uuid.uuid4()),
+        student_number_kind=number[0],
+        student_number_enc=ctx.cipher.encrypt(number),
+        student_number_index=number_index,
+        id_number_enc=ctx.cipher.encrypt(id_number),
+        id_blind_index=blind,
+        child_id=child.child_id if child else None,
+        school_code=data.school_code,
+        hukou_school_district=child.hukou_school_district if child else None,
+        grade=data.grade,
+        status="enrolled",
+        status_since=on,
     )
     try:
         async with session.begin_nested():
@@ -77,7 +91,9 @@ async def register_student(
             await session.flush()
     except IntegrityError:
         raise _second_active() from None
-    await ctx.outbox.add(session, student_event(StudentRegistered, record), subject=record.id, sequence=record.version)
+    await ctx.outbox.add(
+        session, student_event(StudentRegistered, record), subject=record.id, sequence=record.version
+    )
     await ctx.audit.record(session, principal, "create", "student_record", [record.id])
     return record
 
@@ -95,11 +111,19 @@ def _second_active() -> Conflict:
 
 
 def student_event(
-    cls: type[StudentRecordEvent], record: StudentRecord, *, previous: str | None = None, reason: str | None = None
+    cls: type[StudentRecordEvent],
+    record: StudentRecord,
+    *,
+    previous: str | None = None,
+    reason: str | None = None,
 ) -> StudentRecordEvent:
     base = {
-        "student_id": record.id, "child_id": record.child_id, "id_blind_index": record.id_blind_index,
-        "school_code": record.school_code, "grade": record.grade, "status": record.status,
+        "student_id": record.id,
+        "child_id": record.child_id,
+        "id_blind_index": record.id_blind_index,
+        "school_code": record.school_code,
+        "grade": record.grade,
+        "status": record.status,
     }
     if cls is StudentStatusChanged:
         return StudentStatusChanged(**base, previous_status=previous or record.status, reason=reason)  # type: ignore[arg-type]
@@ -125,9 +149,17 @@ def to_public(ctx: ServiceContext, principal: Principal, record: StudentRecord) 
         id_number = mask_id_number(id_number)
         number = number[0] + (mask_id_number(number[1:]) if len(number) == 19 else "*" * (len(number) - 1))
     return StudentPublic(
-        id=record.id, student_number=number, id_number=id_number, child_id=record.child_id,
-        school_code=record.school_code, hukou_school_district=record.hukou_school_district, grade=record.grade,
-        status=record.status, status_since=record.status_since, status_reason=record.status_reason,
-        suspended_until=record.suspended_until, suspension_extended=record.suspension_extended,
+        id=record.id,
+        student_number=number,
+        id_number=id_number,
+        child_id=record.child_id,
+        school_code=record.school_code,
+        hukou_school_district=record.hukou_school_district,
+        grade=record.grade,
+        status=record.status,
+        status_since=record.status_since,
+        status_reason=record.status_reason,
+        suspended_until=record.suspended_until,
+        suspension_extended=record.suspension_extended,
         version=record.version,
     )

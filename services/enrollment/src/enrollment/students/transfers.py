@@ -19,21 +19,25 @@ from baoxue.contracts.enrollment import StudentStatusChanged
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from baoxue.workdays import default_calendar
+from enrollment.settings import settings_of
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository
 from enrollment.students.models import StudentTransfer
 from enrollment.students.service import student_event
 from enrollment.students.transitions import apply_status, load_writable
 
-DEFAULT_TRANSFER_WORKDAYS = 10
-
 
 def transfer_workdays(ctx: ServiceContext) -> int:
-    return int(getattr(ctx.settings, "transfer_workdays", DEFAULT_TRANSFER_WORKDAYS))
+    return settings_of(ctx).transfer_workdays
 
 
 async def request_transfer(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, to_school: str,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    to_school: str,
     requested_on: dt.date,
 ) -> StudentTransfer:
     """Open a transfer of an enrolled student; due after the configured number of working days."""
@@ -41,13 +45,19 @@ async def request_transfer(
     if record.status != "enrolled":
         raise Conflict("Only an enrolled student can be transferred.", code="invalid_transition")
     if to_school == record.school_code:
-        raise Problem("The receiving school is the current school.", code="transfer_to_same_school", status=422)
+        raise Problem(
+            "The receiving school is the current school.", code="transfer_to_same_school", status=422
+        )
     if await repository.open_transfer(session, record.id) is not None:
         raise Conflict("A transfer of this student is already open.", code="transfer_already_open")
     due = default_calendar().add_workdays_lenient(requested_on, transfer_workdays(ctx)).due
     transfer = StudentTransfer(
-        id=str(uuid.uuid4()), student_id=record.id, from_school=record.school_code, to_school=to_school,
-        requested_on=requested_on, due_on=due,
+        id=str(uuid.uuid4()),
+        student_id=record.id,
+        from_school=record.school_code,
+        to_school=to_school,
+        requested_on=requested_on,
+        due_on=due,
     )
     session.add(transfer)
     await ctx.audit.record(session, principal, "create", "student_transfer", [transfer.id])
@@ -55,7 +65,13 @@ async def request_transfer(
 
 
 async def approve_transfer(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, transfer_id: str, side: str, on: dt.date
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    transfer_id: str,
+    side: str,
+    on: dt.date,
 ) -> StudentTransfer:
     """One side approves (the sending school's chain for 'sending', the receiving school's for 'receiving');
     with both approvals the transfer completes — late completion also clears a hanging flag."""
@@ -79,12 +95,19 @@ async def approve_transfer(
     session.add(transfer)
     await ctx.audit.record(session, principal, "approve", "student_transfer", [transfer.id], detail=side)
     if transfer.sending_approved_by and transfer.receiving_approved_by:
-        await _complete(session=session, ctx=ctx, principal=principal, transfer=transfer, on=on, external=external)
+        await _complete(
+            session=session, ctx=ctx, principal=principal, transfer=transfer, on=on, external=external
+        )
     return transfer
 
 
 async def _complete(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, transfer: StudentTransfer, on: dt.date,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    transfer: StudentTransfer,
+    on: dt.date,
     external: bool,
 ) -> None:
     record = await repository.get_for_update(session, transfer.student_id)
@@ -92,8 +115,15 @@ async def _complete(
     transfer.state = "completed"
     transfer.completed_on = on
     if external:
-        await apply_status(session=session, ctx=ctx, principal=principal, record=record,
-                           status="transferred_out", on=on, reason="transfer_out_of_district")
+        await apply_status(
+            session=session,
+            ctx=ctx,
+            principal=principal,
+            record=record,
+            status="transferred_out",
+            on=on,
+            reason="transfer_out_of_district",
+        )
         return
     record.school_code = transfer.to_school
     record.version += 1
@@ -129,8 +159,14 @@ async def flag_hanging_transfers(*, session: AsyncSession, ctx: ServiceContext, 
         session.add(transfer)
         record = await repository.get_for_update(session, transfer.student_id)
         if record is not None:
-            await raise_for_student(session=session, ctx=ctx, record=record, signal="transfer_hanging",
-                                    dedupe_key=f"transfer_hanging:{transfer.id}", detected_on=today)
+            await raise_for_student(
+                session=session,
+                ctx=ctx,
+                record=record,
+                signal="transfer_hanging",
+                dedupe_key=f"transfer_hanging:{transfer.id}",
+                detected_on=today,
+            )
         flagged += 1
     return flagged
 
@@ -140,7 +176,13 @@ async def flag_expired_suspensions(*, session: AsyncSession, ctx: ServiceContext
     raised = 0
     for record in await repository.expired_suspensions(session, today):
         key = f"suspension_expired:{record.id}:{record.suspended_until}"
-        if await raise_for_student(session=session, ctx=ctx, record=record, signal="suspension_expired",
-                                   dedupe_key=key, detected_on=today):
+        if await raise_for_student(
+            session=session,
+            ctx=ctx,
+            record=record,
+            signal="suspension_expired",
+            dedupe_key=key,
+            detected_on=today,
+        ):
             raised += 1
     return raised

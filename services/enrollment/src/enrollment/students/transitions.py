@@ -36,8 +36,14 @@ async def load_writable(session: AsyncSession, principal: Principal, student_id:
 
 
 async def apply_status(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal | None, record: StudentRecord,
-    status: str, on: dt.date, reason: str | None,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal | None,
+    record: StudentRecord,
+    status: str,
+    on: dt.date,
+    reason: str | None,
 ) -> StudentRecord:
     """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change."""
     previous = record.status
@@ -55,21 +61,30 @@ async def apply_status(
     event = student_event(StudentStatusChanged, record, previous=previous, reason=reason)
     await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
     if principal is not None:
-        await ctx.audit.record(session, principal, "update", "student_record", [record.id], detail=f"status:{status}")
+        await ctx.audit.record(
+            session, principal, "update", "student_record", [record.id], detail=f"status:{status}"
+        )
     return record
 
 
 def _require(record: StudentRecord, *allowed: str) -> None:
     if record.status not in allowed:
         raise Conflict(
-            f"Not allowed while the record is '{record.status}'.", code="invalid_transition",
+            f"Not allowed while the record is '{record.status}'.",
+            code="invalid_transition",
             current_status=record.status,
         )
 
 
 async def suspend(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str,
-    starts_on: dt.date, until: dt.date, reason: str,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    starts_on: dt.date,
+    until: dt.date,
+    reason: str,
 ) -> StudentRecord:
     """休学: an enrolled student is suspended until ``until``, at most one year after ``starts_on``."""
     record = await load_writable(session, principal, student_id)
@@ -78,8 +93,15 @@ async def suspend(
         raise Problem("A suspension lasts at most one year.", code="suspension_too_long", status=422)
     record.suspended_until = until
     record.suspension_extended = False
-    return await apply_status(session=session, ctx=ctx, principal=principal, record=record,
-                              status="suspended", on=starts_on, reason=reason)
+    return await apply_status(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        record=record,
+        status="suspended",
+        on=starts_on,
+        reason=reason,
+    )
 
 
 async def extend_suspension(
@@ -99,33 +121,65 @@ async def extend_suspension(
     session.add(record)
     event = student_event(StudentStatusChanged, record, previous="suspended", reason="suspension_extended")
     await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
-    await ctx.audit.record(session, principal, "update", "student_record", [record.id], detail="suspension_extended")
+    await ctx.audit.record(
+        session, principal, "update", "student_record", [record.id], detail="suspension_extended"
+    )
     return record
 
 
 async def resume(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, on: dt.date,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    on: dt.date,
     reason: str | None,
 ) -> StudentRecord:
     """复学: a suspended student, or a dropout who came back, is enrolled again (one active record still)."""
     record = await load_writable(session, principal, student_id)
     _require(record, "suspended", "dropped_out")
     record.suspended_until = None
-    return await apply_status(session=session, ctx=ctx, principal=principal, record=record,
-                              status="enrolled", on=on, reason=reason or "resumed")
+    return await apply_status(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        record=record,
+        status="enrolled",
+        on=on,
+        reason=reason or "resumed",
+    )
 
 
 async def drop_out(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, on: dt.date,
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    on: dt.date,
     reason: str | None,
 ) -> StudentRecord:
     """辍学: the record is kept with status dropped_out, and a suspected dropout is raised for casework."""
     record = await load_writable(session, principal, student_id)
     _require(record, "enrolled", "suspended")
-    await apply_status(session=session, ctx=ctx, principal=principal, record=record,
-                       status="dropped_out", on=on, reason=reason)
-    await raise_for_student(session=session, ctx=ctx, record=record, signal="dropped_out_status",
-                            dedupe_key=f"dropped_out_status:{record.id}:{record.version}", detected_on=on)
+    await apply_status(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        record=record,
+        status="dropped_out",
+        on=on,
+        reason=reason,
+    )
+    await raise_for_student(
+        session=session,
+        ctx=ctx,
+        record=record,
+        signal="dropped_out_status",
+        dedupe_key=f"dropped_out_status:{record.id}:{record.version}",
+        detected_on=on,
+    )
     return record
 
 
@@ -135,5 +189,12 @@ async def graduate(
     """毕业: an enrolled student graduates; the record stays."""
     record = await load_writable(session, principal, student_id)
     _require(record, "enrolled")
-    return await apply_status(session=session, ctx=ctx, principal=principal, record=record,
-                              status="graduated", on=on, reason="graduated")
+    return await apply_status(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        record=record,
+        status="graduated",
+        on=on,
+        reason="graduated",
+    )

@@ -54,8 +54,11 @@ def _application(kind: str, as_of: dt.date) -> ColumnElement[str]:
     return (
         select(func.min(D.c.id))
         .where(
-            D.c.child_id == C.c.child_id, D.c.kind == kind, D.c.state == "approved",
-            D.c.valid_from <= as_of, D.c.valid_until >= as_of,
+            D.c.child_id == C.c.child_id,
+            D.c.kind == kind,
+            D.c.state == "approved",
+            D.c.valid_from <= as_of,
+            D.c.valid_until >= as_of,
         )
         .scalar_subquery()
     )
@@ -66,12 +69,19 @@ def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt
     earliest, latest = birth_bounds(cutoff)
     placement = (
         select(func.min(P.c.id))
-        .where(P.c.child_id == C.c.child_id, P.c.starts_on <= as_of, or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of))
+        .where(
+            P.c.child_id == C.c.child_id,
+            P.c.starts_on <= as_of,
+            or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of),
+        )
         .scalar_subquery()
     )
     inner = (
         select(
-            C.c.child_id, C.c.status, C.c.hukou_town, C.c.hukou_school_district,
+            C.c.child_id,
+            C.c.status,
+            C.c.hukou_town,
+            C.c.hukou_school_district,
             S.c.id.label("student_id"),
             placement.label("placement_id"),
             _application("exemption", as_of).label("exemption_id"),
@@ -110,7 +120,14 @@ def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt
         else_=None,
     )
     return select(
-        literal(campaign_id), q.child_id, outcome, rule, evidence, q.hukou_town, q.hukou_school_district, literal(run)
+        literal(campaign_id),
+        q.child_id,
+        outcome,
+        rule,
+        evidence,
+        q.hukou_town,
+        q.hukou_school_district,
+        literal(run),
     )
 
 
@@ -119,10 +136,21 @@ async def classify(
 ) -> int:
     """Replace the campaign's results with a fresh classification; returns the number of children in scope."""
     await session.execute(delete(R).where(R.c.campaign_id == campaign_id))
-    cols = ["campaign_id", "child_id", "outcome", "rule", "evidence", "hukou_town", "hukou_school_district", "run"]
+    cols = [
+        "campaign_id",
+        "child_id",
+        "outcome",
+        "rule",
+        "evidence",
+        "hukou_town",
+        "hukou_school_district",
+        "run",
+    ]
     await session.execute(insert(R).from_select(cols, classification_select(campaign_id, run, as_of, cutoff)))
     # counted, not taken from rowcount: psycopg reports -1 for compiled Core statements
-    return int((await session.execute(select(func.count()).where(R.c.campaign_id == campaign_id))).scalar_one())
+    return int(
+        (await session.execute(select(func.count()).where(R.c.campaign_id == campaign_id))).scalar_one()
+    )
 
 
 def _new_id(dialect: str) -> ColumnElement[str]:
@@ -139,8 +167,11 @@ async def sync_tasks(
     unaccounted = select(R.c.child_id).where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
     superseded = await session.execute(
         update(T)
-        .where(T.c.campaign_id == campaign_id, T.c.state.in_(("open", "awaiting_confirmation")),
-               T.c.child_id.not_in(unaccounted))
+        .where(
+            T.c.campaign_id == campaign_id,
+            T.c.state.in_(("open", "awaiting_confirmation")),
+            T.c.child_id.not_in(unaccounted),
+        )
         .values(state="superseded", version=T.c.version + 1)
         .returning(T.c.id)
     )
@@ -152,15 +183,32 @@ async def sync_tasks(
     )
     fresh = (
         select(
-            _new_id(dialect), R.c.campaign_id, R.c.child_id, R.c.hukou_town,
-            func.coalesce(R.c.hukou_school_district, district_code), literal(due_on, Date), literal("open"),
-            literal(run), literal(False), literal(1),
+            _new_id(dialect),
+            R.c.campaign_id,
+            R.c.child_id,
+            R.c.hukou_town,
+            func.coalesce(R.c.hukou_school_district, district_code),
+            literal(due_on, Date),
+            literal("open"),
+            literal(run),
+            literal(False),
+            literal(1),
         )
         .where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
         .where(not_(exists().where(T.c.campaign_id == campaign_id, T.c.child_id == R.c.child_id)))
     )
-    cols = ["id", "campaign_id", "child_id", "hukou_town", "hukou_school_district", "due_on", "state",
-            "created_run", "published", "version"]
+    cols = [
+        "id",
+        "campaign_id",
+        "child_id",
+        "hukou_town",
+        "hukou_school_district",
+        "due_on",
+        "state",
+        "created_run",
+        "published",
+        "version",
+    ]
     superseded_ids, reopened_ids = superseded.all(), reopened.all()
     await session.execute(insert(T).from_select(cols, fresh))
     created = await session.execute(

@@ -43,8 +43,12 @@ async def get(campaign_id: str, session: SessionDep, principal: Reader) -> Campa
     return _public(await service.get_campaign(session, campaign_id))
 
 
-@router.post("/campaigns/{campaign_id}/runs", status_code=202, summary="Run the classification (a job)",
-             responses={409: {"description": "campaign_running"}})
+@router.post(
+    "/campaigns/{campaign_id}/runs",
+    status_code=202,
+    summary="Run the classification (a job)",
+    responses={409: {"description": "campaign_running"}},
+)
 async def run(campaign_id: str, ctx: Ctx, principal: Manager, response: Response) -> dict[str, str]:
     job_id = await service.start_run(ctx=ctx, principal=principal, campaign_id=campaign_id)
     response.headers["Location"] = f"/v1/jobs/{job_id}"
@@ -74,25 +78,45 @@ async def result(campaign_id: str, session: SessionDep, principal: Reader) -> di
 
 @router.get("/verification-tasks", summary="Tasks of the caller's area (hukou district or enrolling org)")
 async def list_tasks(
-    session: SessionDep, principal: Annotated[Principal, Depends(requires("task:read"))], limit: Limit = 50,
-    cursor: Cursor = None, campaign_id: str | None = None, state: str | None = None,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(requires("task:read"))],
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    campaign_id: str | None = None,
+    state: str | None = None,
 ) -> Page[TaskPublic]:
-    rows = await tasks.list_tasks(session=session, principal=principal, campaign_id=campaign_id, state=state,
-                                  limit=limit, after=decode_cursor(cursor))
+    rows = await tasks.list_tasks(
+        session=session,
+        principal=principal,
+        campaign_id=campaign_id,
+        state=state,
+        limit=limit,
+        after=decode_cursor(cursor),
+    )
     return page_of([_task(t) for t in rows], limit, lambda t: t.id)
 
 
 @router.post("/verification-tasks/{task_id}/resolution", summary="Record the outcome and evidence")
 async def resolve(
-    task_id: str, data: TaskResolution, session: SessionDep, ctx: Ctx,
+    task_id: str,
+    data: TaskResolution,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("task:resolve"))],
 ) -> TaskPublic:
-    return _task(await tasks.resolve(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data))
+    return _task(
+        await tasks.resolve(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data)
+    )
 
 
 @router.post("/verification-tasks/{task_id}/confirmation", summary="Confirm 'enrolled elsewhere'")
 async def confirm(
-    task_id: str, data: TaskConfirmation, session: SessionDep, ctx: Ctx,
+    task_id: str,
+    data: TaskConfirmation,
+    session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("task:confirm"))],
 ) -> TaskPublic:
-    return _task(await tasks.confirm(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data))
+    return _task(
+        await tasks.confirm(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data)
+    )

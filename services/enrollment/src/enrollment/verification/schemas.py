@@ -9,8 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CampaignKind = Literal["september_verification", "november_comparison"]
 TaskOutcome = Literal[
-    "enrolled_local", "enrolled_elsewhere", "deferred", "exempted", "placed", "deceased", "moved_out",
-    "duplicate_hukou", "hukou_only", "id_error", "abroad", "enrolled_without_xueji", "not_in_school", "unreachable",
+    "enrolled_local",
+    "enrolled_elsewhere",
+    "deferred",
+    "exempted",
+    "placed",
+    "deceased",
+    "moved_out",
+    "duplicate_hukou",
+    "hukou_only",
+    "id_error",
+    "abroad",
+    "enrolled_without_xueji",
+    "not_in_school",
+    "unreachable",
 ]
 
 
@@ -19,15 +31,22 @@ class CampaignCreate(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"kind": "september_verification", "year": 2026, "as_of": "2026-09-30",
-                 "cutoff_date": "2026-08-31", "deadline": "2026-10-31"}
+                {
+                    "kind": "september_verification",
+                    "year": 2026,
+                    "as_of": "2026-09-30",
+                    "cutoff_date": "2026-08-31",
+                    "deadline": "2026-10-31",
+                }
             ]
         },
     )
     kind: CampaignKind
     year: int = Field(ge=2019, le=2100)
     as_of: dt.date
-    cutoff_date: dt.date | None = Field(default=None, description="age cut-off; default 31 August of the year")
+    cutoff_date: dt.date | None = Field(
+        default=None, description="age cut-off; default 31 August of the year"
+    )
     deadline: dt.date
 
 
@@ -61,15 +80,22 @@ class TaskResolution(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"outcome": "enrolled_elsewhere", "evidence": "电话核实：在江苏省徐州市就读", "enrolling_org": "32",
-                 "on": "2026-10-12"}
+                {
+                    "outcome": "enrolled_elsewhere",
+                    "evidence": "电话核实：在江苏省徐州市就读",
+                    "enrolling_org": "32",
+                    "on": "2026-10-12",
+                }
             ]
         },
     )
     outcome: TaskOutcome
     evidence: str = Field(min_length=1, max_length=2000, description="what was checked (no ID numbers)")
-    enrolling_org: str | None = Field(default=None, pattern=r"^\d{2,14}$",
-                                      description="school/district code, or province code when outside Shandong")
+    enrolling_org: str | None = Field(
+        default=None,
+        pattern=r"^\d{2,14}$",
+        description="school/district code, or province code when outside Shandong",
+    )
     on: dt.date
 
 

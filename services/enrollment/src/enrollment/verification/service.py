@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import CampaignCompleted, ChildUnaccounted
@@ -31,22 +32,29 @@ async def create_campaign(
 ) -> Campaign:
     """One campaign per kind and year (409 ``campaign_exists``), using the current rule set."""
     campaign = Campaign(
-        id=str(uuid.uuid4()), kind=data.kind, year=data.year, as_of=data.as_of,
-        cutoff_date=data.cutoff_date or dt.date(data.year, 8, 31), deadline=data.deadline,
-        rule_set_version=classify.RULE_SET_VERSION, district_code=principal.scope,
+        id=str(uuid.uuid4()),
+        kind=data.kind,
+        year=data.year,
+        as_of=data.as_of,
+        cutoff_date=data.cutoff_date or dt.date(data.year, 8, 31),
+        deadline=data.deadline,
+        rule_set_version=classify.RULE_SET_VERSION,
+        district_code=principal.scope,
     )
     try:
         async with session.begin_nested():
             session.add(campaign)
             await session.flush()
     except IntegrityError:
-        raise Conflict("A campaign of this kind already exists for the year.", code="campaign_exists") from None
+        raise Conflict(
+            "A campaign of this kind already exists for the year.", code="campaign_exists"
+        ) from None
     await ctx.audit.record(session, principal, "create", "campaign", [campaign.id])
     return campaign
 
 
 async def get_campaign(session: AsyncSession, campaign_id: str, *, lock: bool = False) -> Campaign:
-    stmt = select(Campaign).where(Campaign.id == campaign_id)
+    stmt = select(Campaign).where(col(Campaign.id) == campaign_id)
     found = (await session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if found is None:
         raise NotFound("No such campaign.", code="campaign_not_found")
@@ -60,9 +68,14 @@ async def start_run(*, ctx: ServiceContext, principal: Principal, campaign_id: s
         if campaign.last_run_job:
             job = await ctx.jobs.get(session, campaign.last_run_job)
             if job is not None and job["status"] in ("queued", "running"):
-                raise Conflict("A run of this campaign is in progress.", code="campaign_running",
-                               job_id=campaign.last_run_job)
-        job_id = await ctx.jobs.create(session, kind="verification_run", created_by=principal.subject, org=principal.org)
+                raise Conflict(
+                    "A run of this campaign is in progress.",
+                    code="campaign_running",
+                    job_id=campaign.last_run_job,
+                )
+        job_id = await ctx.jobs.create(
+            session, kind="verification_run", created_by=principal.subject, org=principal.org
+        )
         campaign.last_run_job = job_id
         session.add(campaign)
         await ctx.audit.record(session, principal, "run", "campaign", [campaign.id])
@@ -74,7 +87,9 @@ async def start_run(*, ctx: ServiceContext, principal: Principal, campaign_id: s
     return job_id
 
 
-async def run_campaign(*, ctx: ServiceContext, campaign_id: str, progress: JobProgress | None = None) -> dict[str, Any]:
+async def run_campaign(
+    *, ctx: ServiceContext, campaign_id: str, progress: JobProgress | None = None
+) -> dict[str, Any]:
     """Classify every child in scope, bring the tasks in line, publish ChildUnaccounted for new tasks.
 
     Idempotent: a re-run over unchanged data changes nothing and publishes nothing; after a new feed it
@@ -87,38 +102,64 @@ async def run_campaign(*, ctx: ServiceContext, campaign_id: str, progress: JobPr
         campaign = await get_campaign(session, campaign_id, lock=True)
         campaign.runs += 1
         run, due_on, district = campaign.runs, campaign.deadline, campaign.district_code
-        in_scope = await classify.classify(session, campaign_id=campaign_id, run=run, as_of=campaign.as_of,
-                                           cutoff=campaign.cutoff_date, dialect=dialect)
+        in_scope = await classify.classify(
+            session,
+            campaign_id=campaign_id,
+            run=run,
+            as_of=campaign.as_of,
+            cutoff=campaign.cutoff_date,
+            dialect=dialect,
+        )
         session.add(campaign)
     if progress:
         await progress.report(0.6, {"children_in_scope": in_scope}, force=True)
     async with ctx.db.transaction() as session:
         await get_campaign(session, campaign_id, lock=True)
-        task_counts = await classify.sync_tasks(session, campaign_id=campaign_id, run=run, due_on=due_on,
-                                                district_code=district, dialect=dialect)
+        task_counts = await classify.sync_tasks(
+            session, campaign_id=campaign_id, run=run, due_on=due_on, district_code=district, dialect=dialect
+        )
         published = await _publish_new_tasks(session, ctx, campaign_id)
-        counts = {"children_in_scope": in_scope, **task_counts, "events_published": published,
-                  "by_outcome": await _counts_by_outcome(session, campaign_id)}
+        counts = {
+            "children_in_scope": in_scope,
+            **task_counts,
+            "events_published": published,
+            "by_outcome": await _counts_by_outcome(session, campaign_id),
+        }
     return {"campaign_id": campaign_id, "run": run, "counts": counts}
 
 
 async def _publish_new_tasks(session: AsyncSession, ctx: ServiceContext, campaign_id: str) -> int:
     rows = (
         await session.execute(
-            select(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district, T.c.due_on)
-            .where(T.c.campaign_id == campaign_id, T.c.published.is_(False))
+            select(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district, T.c.due_on).where(
+                T.c.campaign_id == campaign_id, T.c.published.is_(False)
+            )
         )
     ).all()
     for start in range(0, len(rows), EVENT_CHUNK):
-        chunk = rows[start:start + EVENT_CHUNK]
-        await ctx.outbox.add_many(session, [
-            (ChildUnaccounted(task_id=r.id, campaign_id=campaign_id, child_id=r.child_id, hukou_town=r.hukou_town,
-                              hukou_school_district=r.hukou_school_district, due_date=r.due_on), r.id, 1)
-            for r in chunk
-        ])
+        chunk = rows[start : start + EVENT_CHUNK]
+        await ctx.outbox.add_many(
+            session,
+            [
+                (
+                    ChildUnaccounted(
+                        task_id=r.id,
+                        campaign_id=campaign_id,
+                        child_id=r.child_id,
+                        hukou_town=r.hukou_town,
+                        hukou_school_district=r.hukou_school_district,
+                        due_date=r.due_on,
+                    ),
+                    r.id,
+                    1,
+                )
+                for r in chunk
+            ],
+        )
     if rows:
-        await session.execute(update(T).where(T.c.campaign_id == campaign_id, T.c.published.is_(False))
-                              .values(published=True))
+        await session.execute(
+            update(T).where(T.c.campaign_id == campaign_id, T.c.published.is_(False)).values(published=True)
+        )
     return len(rows)
 
 
@@ -149,21 +190,40 @@ async def progress_of(*, session: AsyncSession, principal: Principal, campaign_i
         return func.sum(case((T.c.state == s, 1), else_=0))
 
     rows = await session.execute(
-        select(R.c.hukou_town, R.c.hukou_school_district, func.count(), func.sum(accounted),
-               state_is("open"), state_is("awaiting_confirmation"), state_is("resolved"))
+        select(
+            R.c.hukou_town,
+            R.c.hukou_school_district,
+            func.count(),
+            func.sum(accounted),
+            state_is("open"),
+            state_is("awaiting_confirmation"),
+            state_is("resolved"),
+        )
         .select_from(R.outerjoin(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id)))
-        .where(R.c.campaign_id == campaign_id, within_jurisdiction(principal, R.c.hukou_school_district, R.c.hukou_town))
+        .where(
+            R.c.campaign_id == campaign_id,
+            within_jurisdiction(principal, R.c.hukou_school_district, R.c.hukou_town),
+        )
         .group_by(R.c.hukou_town, R.c.hukou_school_district)
         .order_by(R.c.hukou_town, R.c.hukou_school_district)
     )
     return [
-        ProgressRow(hukou_town=t, hukou_school_district=d, in_scope=n, accounted=int(a or 0), tasks_open=int(o or 0),
-                    tasks_awaiting_confirmation=int(w or 0), tasks_resolved=int(r or 0))
+        ProgressRow(
+            hukou_town=t,
+            hukou_school_district=d,
+            in_scope=n,
+            accounted=int(a or 0),
+            tasks_open=int(o or 0),
+            tasks_awaiting_confirmation=int(w or 0),
+            tasks_resolved=int(r or 0),
+        )
         for t, d, n, a, o, w, r in rows.all()
     ]
 
 
-async def freeze(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, campaign_id: str) -> Campaign:
+async def freeze(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, campaign_id: str
+) -> Campaign:
     """Freeze the current figures as a new result version and publish CampaignCompleted."""
     campaign = await get_campaign(session, campaign_id, lock=True)
     if campaign.runs == 0:
@@ -172,7 +232,9 @@ async def freeze(*, session: AsyncSession, ctx: ServiceContext, principal: Princ
     rows = (
         await session.execute(
             select(R.c.hukou_town, outcome, func.count())
-            .select_from(R.outerjoin(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id)))
+            .select_from(
+                R.outerjoin(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id))
+            )
             .where(R.c.campaign_id == campaign_id)
             .group_by(R.c.hukou_town, outcome)
         )
@@ -184,28 +246,39 @@ async def freeze(*, session: AsyncSession, ctx: ServiceContext, principal: Princ
         by_town.setdefault(town or "unknown", {})[o] = n
     tasks = (
         await session.execute(
-            select(func.count(), func.sum(case((T.c.state.in_(("open", "awaiting_confirmation")), 1), else_=0)))
-            .where(T.c.campaign_id == campaign_id, T.c.state != "superseded")
+            select(
+                func.count(), func.sum(case((T.c.state.in_(("open", "awaiting_confirmation")), 1), else_=0))
+            ).where(T.c.campaign_id == campaign_id, T.c.state != "superseded")
         )
     ).one()
     campaign.result_version += 1
     campaign.state = "frozen"
     campaign.frozen_at = utcnow()
     event = CampaignCompleted(
-        campaign_id=campaign.id, kind=campaign.kind, year=campaign.year, as_of=campaign.as_of,  # type: ignore[arg-type]
-        result_version=campaign.result_version, children_in_scope=sum(by_outcome.values()),
-        counts_by_outcome=by_outcome, counts_by_town=by_town, tasks_total=int(tasks[0] or 0),
+        campaign_id=campaign.id,
+        kind=campaign.kind,
+        year=campaign.year,
+        as_of=campaign.as_of,  # type: ignore[arg-type]
+        result_version=campaign.result_version,
+        children_in_scope=sum(by_outcome.values()),
+        counts_by_outcome=by_outcome,
+        counts_by_town=by_town,
+        tasks_total=int(tasks[0] or 0),
         tasks_open=int(tasks[1] or 0),
     )
     campaign.frozen_result = event.model_dump_json()
     session.add(campaign)
     await ctx.outbox.add(session, event, subject=campaign.id, sequence=campaign.result_version)
-    await ctx.audit.record(session, principal, "freeze", "campaign", [campaign.id],
-                           detail=f"result_version:{campaign.result_version}")
+    await ctx.audit.record(
+        session,
+        principal,
+        "freeze",
+        "campaign",
+        [campaign.id],
+        detail=f"result_version:{campaign.result_version}",
+    )
     return campaign
 
 
 def frozen_result(campaign: Campaign) -> dict[str, Any] | None:
     return json.loads(campaign.frozen_result) if campaign.frozen_result else None
-
-

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
 from baoxue.auth.principal import Principal
@@ -26,7 +27,9 @@ from enrollment.verification.schemas import TaskConfirmation, TaskResolution
 
 async def _load(session: AsyncSession, task_id: str) -> VerificationTask:
     task = (
-        await session.execute(select(VerificationTask).where(VerificationTask.id == task_id).with_for_update())
+        await session.execute(
+            select(VerificationTask).where(col(VerificationTask.id) == task_id).with_for_update()
+        )
     ).scalar_one_or_none()
     if task is None:
         raise NotFound("No such verification task.", code="task_not_found")
@@ -34,19 +37,26 @@ async def _load(session: AsyncSession, task_id: str) -> VerificationTask:
 
 
 async def list_tasks(
-    *, session: AsyncSession, principal: Principal, campaign_id: str | None, state: str | None, limit: int,
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: str | None,
+    state: str | None,
+    limit: int,
     after: str | None,
 ) -> Sequence[VerificationTask]:
     stmt = select(VerificationTask).where(
-        within_jurisdiction(principal, VerificationTask.hukou_school_district, VerificationTask.enrolling_org)
+        within_jurisdiction(
+            principal, col(VerificationTask.hukou_school_district), col(VerificationTask.enrolling_org)
+        )
     )
     if campaign_id:
-        stmt = stmt.where(VerificationTask.campaign_id == campaign_id)
+        stmt = stmt.where(col(VerificationTask.campaign_id) == campaign_id)
     if state:
-        stmt = stmt.where(VerificationTask.state == state)
+        stmt = stmt.where(col(VerificationTask.state) == state)
     if after:
-        stmt = stmt.where(VerificationTask.id > after)  # type: ignore[operator]
-    return (await session.execute(stmt.order_by(VerificationTask.id).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
+        stmt = stmt.where(col(VerificationTask.id) > after)  # type: ignore[operator]
+    return (await session.execute(stmt.order_by(col(VerificationTask.id)).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
 
 
 async def resolve(
@@ -61,19 +71,31 @@ async def resolve(
     task.enrolling_org = data.enrolling_org
     if data.outcome == "enrolled_elsewhere":
         if not data.enrolling_org:
-            raise Problem("Name the enrolling school, district or province.", code="confirmation_required",
-                          status=422, errors=[{"field": "enrolling_org", "code": "missing", "message": "missing"}])
+            raise Problem(
+                "Name the enrolling school, district or province.",
+                code="confirmation_required",
+                status=422,
+                errors=[{"field": "enrolling_org", "code": "missing", "message": "missing"}],
+            )
         task.state = "awaiting_confirmation"
         session.add(task)
-        await ctx.audit.record(session, principal, "resolve", "verification_task", [task.id], detail="awaiting_confirmation")
+        await ctx.audit.record(
+            session, principal, "resolve", "verification_task", [task.id], detail="awaiting_confirmation"
+        )
         return task
     await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
     if data.outcome == "not_in_school":
         child = await children.get(session, task.child_id)
         await raise_signal(
-            session=session, ctx=ctx, signal="verification_not_in_school", dedupe_key=f"verification:{task.id}",
-            detected_on=data.on, child_id=task.child_id, id_blind_index=child.id_blind_index if child else None,
-            hukou_town=task.hukou_town, hukou_school_district=task.hukou_school_district,
+            session=session,
+            ctx=ctx,
+            signal="verification_not_in_school",
+            dedupe_key=f"verification:{task.id}",
+            detected_on=data.on,
+            child_id=task.child_id,
+            id_blind_index=child.id_blind_index if child else None,
+            hukou_town=task.hukou_town,
+            hukou_school_district=task.hukou_school_district,
         )
     return task
 
@@ -97,14 +119,18 @@ async def confirm(
         if child is not None and child.id_blind_index:
             shown = (
                 await session.execute(
-                    select(ProvincialRecord.platform_record_id).where(
-                        ProvincialRecord.id_blind_index == child.id_blind_index,
-                        ProvincialRecord.status == "enrolled",
-                    ).limit(1)
+                    select(col(ProvincialRecord.platform_record_id))
+                    .where(
+                        col(ProvincialRecord.id_blind_index) == child.id_blind_index,
+                        col(ProvincialRecord.status) == "enrolled",
+                    )
+                    .limit(1)
                 )
             ).scalar_one_or_none()
         if shown is None:
-            raise Conflict("The provincial platform shows no record of the child.", code="confirmation_required")
+            raise Conflict(
+                "The provincial platform shows no record of the child.", code="confirmation_required"
+            )
     task.confirmed_by = principal.subject
     await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
     return task
@@ -118,8 +144,13 @@ async def _close(
     session.add(task)
     assert task.outcome is not None
     event = VerificationTaskResolved(
-        task_id=task.id, campaign_id=task.campaign_id, child_id=task.child_id, outcome=task.outcome,
-        hukou_school_district=task.hukou_school_district, resolved_on=on, on_time=on <= task.due_on,
+        task_id=task.id,
+        campaign_id=task.campaign_id,
+        child_id=task.child_id,
+        outcome=task.outcome,
+        hukou_school_district=task.hukou_school_district,
+        resolved_on=on,
+        on_time=on <= task.due_on,
     )
     await ctx.outbox.add(session, event, subject=task.id, sequence=task.version)
     await ctx.audit.record(session, principal, "resolve", "verification_task", [task.id], detail=task.outcome)
