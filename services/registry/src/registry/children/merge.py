@@ -35,6 +35,11 @@ PROVENANCE = {
 ACCEPTED = "batch_id = :b AND outcome = 'accepted'"
 
 
+def _V(name: str) -> str:  # noqa: N802
+    """A parameter used as a value in a SELECT list: typed, so PostgreSQL does not have to guess."""
+    return f"CAST(:{name} AS VARCHAR)"
+
+
 def _now_param(sql: str) -> Any:
     return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
 
@@ -66,7 +71,7 @@ async def register_new(session: AsyncSession, batch_id: str, *, district: str, w
             "guardian_phone, disability_type, disability_grade, categories, sources, status, needs_review, "
             "version, first_batch_id, created_at, updated_at) "
             "SELECT candidate_id, id_blind, id_cipher, name, name_pinyin, sex, COALESCE(id_birth_date, birth_date), "
-            ":district, hukou_address, hukou_town, hukou_village, hukou_school_district, current_address, "
+            f"{_V('district')}, hukou_address, hukou_town, hukou_village, hukou_school_district, current_address, "
             "guardian_name, guardian_phone, disability_type, disability_grade, ',', ',', 'active', :no, 0, "
             f"batch_id, :now, :now FROM feed_rows WHERE {where}"
         ),
@@ -115,7 +120,7 @@ async def record_provenance(session: AsyncSession, batch_id: str, *, department:
             text(
                 "INSERT INTO child_attributes (child_id, attribute, value, department, first_batch_id, "
                 "first_period, last_batch_id, last_period) "
-                f"SELECT DISTINCT child_id, :attr, {expr}, :dept, :b, :p, :b, :p FROM feed_rows "
+                f"SELECT DISTINCT child_id, {_V('attr')}, {expr}, {_V('dept')}, {_V('b')}, {_V('p')}, {_V('b')}, {_V('p')} FROM feed_rows "
                 f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND {expr} IS NOT NULL "
                 "ON CONFLICT (child_id, attribute, department, value) DO UPDATE SET "
                 "last_batch_id = excluded.last_batch_id, last_period = CASE WHEN excluded.last_period > "
@@ -131,7 +136,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
     result = await session.execute(
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
-            "SELECT 'conflict', 'open', a.child_id, a.attribute, :b, '{}', MAX(c.hukou_town), :now "
+            f"SELECT 'conflict', 'open', a.child_id, a.attribute, {_V('b')}, '{{}}', MAX(c.hukou_town), :now "
             "FROM child_attributes a JOIN children c ON c.id = a.child_id "
             f"WHERE a.attribute IN ({attrs}) AND a.child_id IN "
             "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND child_id IS NOT NULL) "
@@ -144,7 +149,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
     await session.execute(
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
-            "SELECT 'address_unmatched', 'open', child_id, :b, '{}', NULL, :now FROM feed_rows "
+            f"SELECT 'address_unmatched', 'open', child_id, {_V('b')}, '{{}}', NULL, :now FROM feed_rows "
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || reasons || ',') LIKE '%,address_unmatched,%'"
         ),
         {"b": batch_id, "now": utcnow()},
@@ -166,7 +171,7 @@ async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str
             text(
                 "INSERT INTO child_flags (child_id, category, department, valid_from, first_batch_id, "
                 "last_confirmed, last_batch_id, status) "
-                "SELECT DISTINCT child_id, :cat, :dept, :p, :b, :p, :b, 'active' FROM feed_rows "
+                f"SELECT DISTINCT child_id, {_V('cat')}, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, 'active' FROM feed_rows "
                 f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE :pattern "
                 "ON CONFLICT (child_id, category, department) DO UPDATE SET "
                 "valid_from = CASE WHEN child_flags.status = 'lapsed' THEN excluded.valid_from "
@@ -183,7 +188,7 @@ async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, 
     """Flags this department asserted for an earlier period but not in this later one lapse (listed for review)."""
     result = await session.execute(
         text(
-            "UPDATE child_flags SET status = 'lapsed', lapsed_period = :p, lapsed_batch_id = :b "
+            f"UPDATE child_flags SET status = 'lapsed', lapsed_period = {_V('p')}, lapsed_batch_id = {_V('b')} "
             "WHERE department = :dept AND status = 'active' AND last_confirmed < :p"
         ),
         {"b": batch_id, "dept": department, "p": period},
@@ -191,7 +196,7 @@ async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, 
     await session.execute(
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
-            "SELECT 'flag_lapsed', 'open', f.child_id, f.category, :b, '{}', c.hukou_town, :now "
+            f"SELECT 'flag_lapsed', 'open', f.child_id, f.category, {_V('b')}, '{{}}', c.hukou_town, :now "
             "FROM child_flags f JOIN children c ON c.id = f.child_id WHERE f.lapsed_batch_id = :b"
         ),
         {"b": batch_id, "now": utcnow()},
