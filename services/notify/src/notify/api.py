@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from notify.bulletins.router import router as bulletins_router
 from notify.calendar.router import router as calendar_router
 from notify.deadlines.router import router as deadlines_router
 from notify.delivery.router import router as delivery_router
@@ -14,4 +15,5 @@ ROUTERS: list[APIRouter] = [
     escalation_router,
     documents_router,
     delivery_router,
+    bulletins_router,
 ]

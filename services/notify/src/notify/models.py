@@ -1,9 +1,17 @@
 """Imports every table module of the notify service so the metadata is complete (for Alembic)."""
 
+from notify.bulletins import models as bulletin_models
 from notify.calendar import models as calendar_models
 from notify.deadlines import models as deadline_models
 from notify.delivery import models as delivery_models
 from notify.documents import models as document_models
 from notify.escalation import models as escalation_models
 
-__all__ = ["calendar_models", "deadline_models", "delivery_models", "document_models", "escalation_models"]
+__all__ = [
+    "bulletin_models",
+    "calendar_models",
+    "deadline_models",
+    "delivery_models",
+    "document_models",
+    "escalation_models",
+]

@@ -19,4 +19,5 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "ladder_at_top": ("The case is at the last level already", "已处于最高督办层级"),
     "not_the_acting_organisation": ("Another organisation acts at this level", "该层级应由其他单位处理"),
     "delivery_not_dead": ("Only dead letters can be replayed", "仅可重发失败投递"),
+    "bulletin_published": ("The bulletin is published already", "通报已发布"),
 }

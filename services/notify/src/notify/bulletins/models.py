@@ -1,0 +1,66 @@
+"""District bulletins (通报) built from enrollment's frozen campaign results, and the facts the
+scorecards are computed from (cases and home visits as casework reported them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Date, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field
+
+from baoxue.db import UTCDateTime, utcnow
+from notify.database import NotifyModel
+
+
+class Bulletin(NotifyModel, table=True):
+    """One frozen campaign result, stored exactly as the CampaignCompleted event stated it."""
+
+    __tablename__ = "bulletins"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "result_version", name="uq_bulletins_campaign_version"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    campaign_id: str = Field(max_length=36)
+    kind: str = Field(max_length=30)
+    year: int
+    as_of: dt.date = Field(sa_column=Column(Date, nullable=False))
+    result_version: int
+    children_in_scope: int
+    counts_by_outcome: str = Field(sa_column=Column(Text, nullable=False))
+    counts_by_town: str = Field(sa_column=Column(Text, nullable=False))
+    tasks_total: int = 0
+    tasks_open: int = 0
+    published_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    published_by: str | None = Field(default=None, max_length=80)
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CaseFact(NotifyModel, table=True):
+    """A dropout case as notify needs it for scorecards (no personal data)."""
+
+    __tablename__ = "case_facts"
+    __table_args__ = (Index("ix_case_facts_school", "school_code"), Index("ix_case_facts_town", "hukou_town"))
+
+    case_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    school_code: str | None = Field(default=None, max_length=20)
+    hukou_town: str | None = Field(default=None, max_length=12)
+    reason: str | None = Field(default=None, max_length=40)
+    state: str = Field(max_length=20)
+    confirmed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    returned_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
+class VisitFact(NotifyModel, table=True):
+    """A home visit recorded by casework (for visit coverage per school and semester)."""
+
+    __tablename__ = "visit_facts"
+    __table_args__ = (Index("ix_visit_facts_school_semester", "school_code", "semester"),)
+
+    visit_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    school_code: str = Field(max_length=20)
+    semester: str = Field(max_length=20)
+    student_key: str | None = Field(default=None, max_length=36, description="student or child surrogate id")
+    visited_on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    special_group: bool = False

@@ -1,0 +1,143 @@
+"""Queries of the bulletins and scorecards domain (aggregations in SQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from notify.bulletins.models import Bulletin, CaseFact, VisitFact
+from notify.deadlines.models import Deadline
+
+
+def _insert(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def insert_bulletin(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """Store a campaign result once per (campaign, result version); True when new."""
+    statement = _insert(session)(Bulletin.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+
+
+async def get_bulletin(session: AsyncSession, bulletin_id: str) -> Bulletin | None:
+    return await session.get(Bulletin, bulletin_id)
+
+
+async def bulletins(
+    session: AsyncSession, *, year: int | None, after: str | None, limit: int
+) -> list[Bulletin]:
+    statement = select(Bulletin)
+    if year:
+        statement = statement.where(col(Bulletin.year) == year)
+    if after:
+        statement = statement.where(col(Bulletin.id) > after)
+    return list((await session.execute(statement.order_by(col(Bulletin.id)).limit(limit + 1))).scalars())
+
+
+async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int) -> None:
+    """Insert or update a case fact, never applying an older event over a newer one."""
+    table = CaseFact.__table__  # type: ignore[attr-defined]
+    statement = _insert(session)(table).values(**row, sequence=sequence)
+    updates = {k: statement.excluded[k] for k in row if k != "case_id" and row[k] is not None} | {
+        "sequence": statement.excluded.sequence
+    }
+    statement = statement.on_conflict_do_update(
+        index_elements=["case_id"], set_=updates, where=table.c.sequence <= statement.excluded.sequence
+    )
+    await session.execute(statement)
+
+
+async def insert_visit(session: AsyncSession, row: dict[str, Any]) -> None:
+    statement = _insert(session)(VisitFact.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    await session.execute(statement)
+
+
+def _org_key(column: Any, level: str) -> Any:
+    return func.substr(column, 1, 9) if level == "town" else column
+
+
+async def deadline_stats(
+    session: AsyncSession, *, kinds: tuple[str, ...], year: int, level: str, scope: str
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Per organisation (school or town) and deadline kind: total, met, on time, lapsed, open."""
+    org = _org_key(col(Deadline.org), level)
+    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    statement = (
+        select(
+            org.label("org"),
+            col(Deadline.kind),
+            func.count().label("total"),
+            func.sum(cast(col(Deadline.status) == "met", Integer)).label("met"),
+            func.sum(case((col(Deadline.on_time).is_(True), 1), else_=0)).label("on_time"),
+            func.sum(cast(col(Deadline.status) == "lapsed", Integer)).label("lapsed"),
+            func.sum(cast(col(Deadline.status) == "open", Integer)).label("open"),
+        )
+        .where(
+            col(Deadline.kind).in_(kinds),
+            col(Deadline.due_date).between(start, end),
+            col(Deadline.org).startswith(scope, autoescape=True),
+            ~col(Deadline.org).like("______D%"),
+        )
+        .group_by(org, col(Deadline.kind))
+    )
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for r in (await session.execute(statement)).all():
+        out.setdefault(r.org, {})[r.kind] = {
+            "total": int(r.total),
+            "met": int(r.met or 0),
+            "on_time": int(r.on_time or 0),
+            "lapsed": int(r.lapsed or 0),
+            "open": int(r.open or 0),
+        }
+    return out
+
+
+async def case_stats(
+    session: AsyncSession, *, year: int, level: str, scope: str
+) -> dict[str, dict[str, int]]:
+    """Per school (or the school's town): confirmed dropouts in the year and how many returned."""
+    org = _org_key(col(CaseFact.school_code), level)
+    statement = (
+        select(
+            org.label("org"),
+            func.count().label("dropouts"),
+            func.sum(case((col(CaseFact.returned_on).is_not(None), 1), else_=0)).label("returned"),
+        )
+        .where(
+            col(CaseFact.confirmed_on).between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+            col(CaseFact.school_code).startswith(scope, autoescape=True),
+        )
+        .group_by(org)
+    )
+    return {
+        r.org: {"dropouts": int(r.dropouts), "returned": int(r.returned or 0)}
+        for r in (await session.execute(statement)).all()
+    }
+
+
+async def visit_stats(
+    session: AsyncSession, *, year: int, level: str, scope: str
+) -> dict[str, dict[str, int]]:
+    org = _org_key(col(VisitFact.school_code), level)
+    statement = (
+        select(
+            org.label("org"),
+            func.count().label("visits"),
+            func.count(func.distinct(col(VisitFact.student_key))).label("students"),
+        )
+        .where(
+            col(VisitFact.semester).startswith(str(year)),
+            col(VisitFact.school_code).startswith(scope, autoescape=True),
+        )
+        .group_by(org)
+    )
+    return {
+        r.org: {"visits": int(r.visits), "students_visited": int(r.students)}
+        for r in (await session.execute(statement)).all()
+    }
