@@ -44,14 +44,24 @@ async def wait_job(client: Any, headers: dict[str, str], job_id: str, timeout: f
 
 
 async def submit(
-    svc: Any, tokens: Any, department: str, period: str, body: bytes, *, content_type: str = "text/csv",
-    mode: str = "commit", client_batch_id: str | None = None, expect: int = 202,
+    svc: Any,
+    tokens: Any,
+    department: str,
+    period: str,
+    body: bytes,
+    *,
+    content_type: str = "text/csv",
+    mode: str = "commit",
+    client_batch_id: str | None = None,
+    expect: int = 202,
 ) -> dict[str, Any]:
     """Submit a batch and, when it was accepted, wait for its job; returns the batch as it ended."""
     headers = dept_headers(tokens, department)
     params = {"mode": mode} | ({"client_batch_id": client_batch_id} if client_batch_id else {})
     response = await svc.client.post(
-        f"/v1/feeds/{department}/{period}/batches", content=body, params=params,
+        f"/v1/feeds/{department}/{period}/batches",
+        content=body,
+        params=params,
         headers=headers | {"Content-Type": content_type},
     )
     assert response.status_code == expect, response.text
@@ -75,8 +85,12 @@ async def outbox_events(svc: Any, event_type_suffix: str | None = None) -> list[
 
     table = svc.spec.tables.events.outbox
     async with svc.ctx.db.transaction() as s:
-        rows = (await s.execute(select(table.c.event_type, table.c.envelope).order_by(table.c.created_at))).all()
-    return [json.loads(env) for typ, env in rows if event_type_suffix is None or typ.endswith(event_type_suffix)]
+        rows = (
+            await s.execute(select(table.c.event_type, table.c.envelope).order_by(table.c.created_at))
+        ).all()
+    return [
+        json.loads(env) for typ, env in rows if event_type_suffix is None or typ.endswith(event_type_suffix)
+    ]
 
 
 async def stream_events(svc: Any) -> list[dict[str, Any]]:

@@ -38,9 +38,17 @@ class Kid:
 
     def row(self, **over: str) -> str:
         cells = {
-            "name": self.name, "id": self.id, "sex": "男" if self.male else "女", "birth": self.birth.isoformat(),
-            "hukou": self.hukou, "current": self.hukou, "guardian": self.guardian, "phone": self.phone,
-            "category": self.category, "disability": self.disability, "grade": self.grade,
+            "name": self.name,
+            "id": self.id,
+            "sex": "男" if self.male else "女",
+            "birth": self.birth.isoformat(),
+            "hukou": self.hukou,
+            "current": self.hukou,
+            "guardian": self.guardian,
+            "phone": self.phone,
+            "category": self.category,
+            "disability": self.disability,
+            "grade": self.grade,
         } | over
         return ",".join(cells.values())
 

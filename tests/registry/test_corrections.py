@@ -13,7 +13,9 @@ async def _ids(svc, tokens) -> dict[str, str]:
     await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), LI.row(), ZHAO.row()))
     out = {}
     for kid in (WANG, LI, ZHAO):
-        r = await svc.client.post("/v1/children/lookup", json={"id_number": kid.id}, headers=tokens.headers("bureau", BUREAU))
+        r = await svc.client.post(
+            "/v1/children/lookup", json={"id_number": kid.id}, headers=tokens.headers("bureau", BUREAU)
+        )
         out[kid.name] = r.json()["id"]
     return out
 
@@ -23,32 +25,49 @@ async def test_status_corrections_publish_and_undo(start_service, tokens, kind):
     svc = await start_service("registry")
     ids = await _ids(svc, tokens)
     police = dept_headers(tokens, "police")
-    r = await svc.client.post(f"/v1/children/{ids[WANG.name]}/hukou-corrections",
-                              json={"kind": kind, "effective_date": "2026-10-08"}, headers=police)
+    r = await svc.client.post(
+        f"/v1/children/{ids[WANG.name]}/hukou-corrections",
+        json={"kind": kind, "effective_date": "2026-10-08"},
+        headers=police,
+    )
     assert r.status_code == 201, r.text
     correction = r.json()
     assert (correction["previous_status"], correction["kind"]) == ("active", kind)
-    child = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=tokens.headers("bureau", BUREAU))).json()
+    child = (
+        await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=tokens.headers("bureau", BUREAU))
+    ).json()
     assert (child["status"], child["status_effective"]) == (kind, "2026-10-08")
     assert child["history"][-1]["kind"] == f"hukou_{kind}"
-    again = await svc.client.post(f"/v1/children/{ids[WANG.name]}/hukou-corrections",
-                                  json={"kind": kind, "effective_date": "2026-10-08"}, headers=police)
+    again = await svc.client.post(
+        f"/v1/children/{ids[WANG.name]}/hukou-corrections",
+        json={"kind": kind, "effective_date": "2026-10-08"},
+        headers=police,
+    )
     assert again.json()["code"] == "correction_no_change"
     events = await stream_events(svc)
     changed = [e for e in events if e["type"].endswith("child.status_changed.v1")]
     assert len(changed) == 1
     data = changed[0]["data"]
-    assert (data["child_id"], data["status"], data["previous_status"], data["effective_date"]) == (ids[WANG.name], kind, "active", "2026-10-08")
+    assert (data["child_id"], data["status"], data["previous_status"], data["effective_date"]) == (
+        ids[WANG.name],
+        kind,
+        "active",
+        "2026-10-08",
+    )
     assert data["correction_id"] == correction["id"] and data["hukou_town"] == DIANZI_TOWN
     updated = [e for e in events if e["type"].endswith("child.updated.v1") and e["subject"] == ids[WANG.name]]
     assert updated[-1]["data"]["status"] == kind and updated[-1]["sequence"] > changed[0]["sequence"]
     undo = await svc.client.post(f"/v1/hukou-corrections/{correction['id']}/undo", headers=police)
     assert undo.status_code == 200 and undo.json()["undone_at"]
-    child = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=tokens.headers("bureau", BUREAU))).json()
+    child = (
+        await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=tokens.headers("bureau", BUREAU))
+    ).json()
     assert child["status"] == "active"
     back = [e for e in await stream_events(svc) if e["type"].endswith("child.status_changed.v1")][-1]["data"]
     assert (back["status"], back["previous_status"]) == ("active", kind)
-    assert (await svc.client.post(f"/v1/hukou-corrections/{correction['id']}/undo", headers=police)).json()["code"] == "correction_already_undone"
+    assert (await svc.client.post(f"/v1/hukou-corrections/{correction['id']}/undo", headers=police)).json()[
+        "code"
+    ] == "correction_already_undone"
 
 
 async def test_duplicate_registration_merges_keeps_history_and_undoes(start_service, tokens):
@@ -56,12 +75,17 @@ async def test_duplicate_registration_merges_keeps_history_and_undoes(start_serv
     ids = await _ids(svc, tokens)
     police = dept_headers(tokens, "police")
     await submit(svc, tokens, "civil", "2026-09", csv_body(ZHAO.row(category="留守")))
-    r = await svc.client.post(f"/v1/children/{ids[ZHAO.name]}/hukou-corrections",
-                              json={"kind": "duplicate", "effective_date": "2026-10-09"}, headers=police)
+    r = await svc.client.post(
+        f"/v1/children/{ids[ZHAO.name]}/hukou-corrections",
+        json={"kind": "duplicate", "effective_date": "2026-10-09"},
+        headers=police,
+    )
     assert r.json()["code"] == "duplicate_of_required"
-    r = await svc.client.post(f"/v1/children/{ids[ZHAO.name]}/hukou-corrections",
-                              json={"kind": "duplicate", "effective_date": "2026-10-09", "duplicate_of": ids[WANG.name]},
-                              headers=police)
+    r = await svc.client.post(
+        f"/v1/children/{ids[ZHAO.name]}/hukou-corrections",
+        json={"kind": "duplicate", "effective_date": "2026-10-09", "duplicate_of": ids[WANG.name]},
+        headers=police,
+    )
     assert r.status_code == 201, r.text
     bureau = tokens.headers("bureau", BUREAU)
     survivor = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=bureau)).json()
@@ -90,7 +114,17 @@ async def test_only_the_police_correct_and_only_inside_the_district(start_servic
     svc = await start_service("registry")
     ids = await _ids(svc, tokens)
     body = {"kind": "deceased", "effective_date": "2026-10-08"}
-    for headers in (tokens.headers("bureau", BUREAU), dept_headers(tokens, "civil"), tokens.headers("town", DIANZI_TOWN)):
-        assert (await svc.client.post(f"/v1/children/{ids[WANG.name]}/hukou-corrections", json=body, headers=headers)).status_code == 403
-    r = await svc.client.post("/v1/children/nope/hukou-corrections", json=body, headers=dept_headers(tokens, "police"))
+    for headers in (
+        tokens.headers("bureau", BUREAU),
+        dept_headers(tokens, "civil"),
+        tokens.headers("town", DIANZI_TOWN),
+    ):
+        assert (
+            await svc.client.post(
+                f"/v1/children/{ids[WANG.name]}/hukou-corrections", json=body, headers=headers
+            )
+        ).status_code == 403
+    r = await svc.client.post(
+        "/v1/children/nope/hukou-corrections", json=body, headers=dept_headers(tokens, "police")
+    )
     assert r.status_code == 404

@@ -38,13 +38,31 @@ async def test_csv_gbk_xlsx_json_and_ndjson_are_all_accepted(start_service, toke
     assert (gbk["accepted"], gbk["rejected"]) == (1, 0)
     xlsx = await submit(svc, tokens, "police", "2026-09", _xlsx([WANG.row().split(",")]), content_type=XLSX)
     assert xlsx["accepted"] == 1 and xlsx["source_format"] == "xlsx"
-    row = dict(zip(("name", "id_number", "sex", "birth_date", "hukou_address"), ZHAO.row().split(",")[:5], strict=True))
-    js = await submit(svc, tokens, "poverty", "2026-09", json.dumps({"rows": [row | {"categories": "建档立卡"}]}).encode(),
-                      content_type="application/json")
+    row = dict(
+        zip(
+            ("name", "id_number", "sex", "birth_date", "hukou_address"),
+            ZHAO.row().split(",")[:5],
+            strict=True,
+        )
+    )
+    js = await submit(
+        svc,
+        tokens,
+        "poverty",
+        "2026-09",
+        json.dumps({"rows": [row | {"categories": "建档立卡"}]}).encode(),
+        content_type="application/json",
+    )
     assert js["accepted"] == 1
     chinese_keys = dict(zip(HEADER.split(","), WANG.row(category="建档立卡").split(","), strict=True))
-    nd = await submit(svc, tokens, "poverty", "2026-03", (json.dumps(chinese_keys, ensure_ascii=False) + "\n").encode(),
-                      content_type="application/x-ndjson")
+    nd = await submit(
+        svc,
+        tokens,
+        "poverty",
+        "2026-03",
+        (json.dumps(chinese_keys, ensure_ascii=False) + "\n").encode(),
+        content_type="application/x-ndjson",
+    )
     assert nd["accepted"] == 1
     assert await _children(svc) == 3  # WANG twice (police, poverty) is one child
 
@@ -52,8 +70,11 @@ async def test_csv_gbk_xlsx_json_and_ndjson_are_all_accepted(start_service, toke
 async def test_file_upload_multipart(start_service, tokens):
     svc = await start_service("registry")
     headers = dept_headers(tokens, "police")
-    r = await svc.client.post("/v1/feeds/police/2026-09/uploads", headers=headers,
-                              files={"file": ("公安.csv", csv_body(WANG.row()), "text/csv")})
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/uploads",
+        headers=headers,
+        files={"file": ("公安.csv", csv_body(WANG.row()), "text/csv")},
+    )
     assert r.status_code == 202, r.text
     assert r.headers["location"] == f"/v1/jobs/{r.json()['job_id']}"
     job = await wait_job(svc.client, headers, r.json()["job_id"])
@@ -65,7 +86,9 @@ async def test_file_level_problems(start_service, tokens):
     h = dept_headers(tokens, "police")
 
     async def post(body: bytes, ctype: str = "text/csv") -> tuple[int, dict]:
-        r = await svc.client.post("/v1/feeds/police/2026-09/batches", content=body, headers=h | {"Content-Type": ctype})
+        r = await svc.client.post(
+            "/v1/feeds/police/2026-09/batches", content=body, headers=h | {"Content-Type": ctype}
+        )
         return r.status_code, r.json()
 
     truncated = csv_body(WANG.row()) + f'{LI.name},"{LI.id},女'.encode()
@@ -81,28 +104,48 @@ async def test_file_level_problems(start_service, tokens):
     status, body = await post(csv_body(WANG.row(name="王" * 20000)))
     assert (status, body["code"]) == (413, "feed_row_too_large")
     assert (await post(b"x", "application/pdf"))[1]["code"] == "feed_unsupported_format"
-    r = await svc.client.post("/v1/feeds/police/2026-05/batches", content=csv_body(WANG.row()), headers=h | {"Content-Type": "text/csv"})
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-05/batches",
+        content=csv_body(WANG.row()),
+        headers=h | {"Content-Type": "text/csv"},
+    )
     assert r.json()["code"] == "feed_period_invalid"
     small = await start_service("registry", feed_max_bytes=100)
-    r = await small.client.post("/v1/feeds/police/2026-09/batches", content=csv_body(WANG.row()), headers=h | {"Content-Type": "text/csv"})
+    r = await small.client.post(
+        "/v1/feeds/police/2026-09/batches",
+        content=csv_body(WANG.row()),
+        headers=h | {"Content-Type": "text/csv"},
+    )
     assert (r.status_code, r.json()["code"]) == (413, "feed_file_too_large")
     assert "王小明" not in json.dumps(body) and WANG.id not in json.dumps(body)
 
 
 async def test_departments_submit_only_their_own_feeds(start_service, tokens):
     svc = await start_service("registry")
-    r = await svc.client.post("/v1/feeds/civil/2026-09/batches", content=csv_body(WANG.row()),
-                              headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"})
+    r = await svc.client.post(
+        "/v1/feeds/civil/2026-09/batches",
+        content=csv_body(WANG.row()),
+        headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"},
+    )
     assert (r.status_code, r.json()["code"]) == (403, "feed_department_mismatch")
-    r = await svc.client.post("/v1/feeds/police/2026-09/batches", content=csv_body(WANG.row()),
-                              headers=tokens.headers("bureau", BUREAU) | {"Content-Type": "text/csv"})
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/batches",
+        content=csv_body(WANG.row()),
+        headers=tokens.headers("bureau", BUREAU) | {"Content-Type": "text/csv"},
+    )
     assert r.status_code == 403
     batch = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
-    assert (await svc.client.get(f"/v1/feeds/batches/{batch['id']}", headers=dept_headers(tokens, "civil"))).status_code == 404
-    assert (await svc.client.get(f"/v1/feeds/batches/{batch['id']}", headers=tokens.headers("bureau", BUREAU))).status_code == 200
+    assert (
+        await svc.client.get(f"/v1/feeds/batches/{batch['id']}", headers=dept_headers(tokens, "civil"))
+    ).status_code == 404
+    assert (
+        await svc.client.get(f"/v1/feeds/batches/{batch['id']}", headers=tokens.headers("bureau", BUREAU))
+    ).status_code == 200
     listed = (await svc.client.get("/v1/feeds/batches", headers=dept_headers(tokens, "civil"))).json()
     assert listed["items"] == []
-    listed = (await svc.client.get("/v1/feeds/batches", headers=tokens.headers("inspector", INSPECTOR))).json()
+    listed = (
+        await svc.client.get("/v1/feeds/batches", headers=tokens.headers("inspector", INSPECTOR))
+    ).json()
     assert [b["id"] for b in listed["items"]] == [batch["id"]]
 
 
@@ -118,23 +161,38 @@ async def test_validate_only_applies_nothing_and_same_batch_twice_is_applied_onc
     assert again["id"] == first["id"] and again["duplicate"] is True
     assert await _children(svc) == 2
     by_id = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-1")
-    replay = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-1", expect=200)
+    replay = await submit(
+        svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-1", expect=200
+    )
     assert replay["id"] == by_id["id"]
-    r = await svc.client.post("/v1/feeds/police/2026-09/batches", params={"client_batch_id": "P-1"},
-                              content=csv_body(ZHAO.row()), headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"})
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/batches",
+        params={"client_batch_id": "P-1"},
+        content=csv_body(ZHAO.row()),
+        headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"},
+    )
     assert (r.status_code, r.json()["code"]) == (409, "feed_batch_id_reused")
     async with svc.ctx.db.transaction() as s:
         from registry.children.models import ChildAttribute
 
-        names = (await s.execute(select(func.count()).select_from(ChildAttribute).where(ChildAttribute.attribute == "name"))).scalar_one()
+        names = (
+            await s.execute(
+                select(func.count()).select_from(ChildAttribute).where(ChildAttribute.attribute == "name")
+            )
+        ).scalar_one()
     assert names == 2
 
 
 async def test_error_report_csv_and_excel_with_formulas_neutralised(start_service, tokens):
     svc = await start_service("registry")
     evil = '=HYPERLINK("http://evil.example","x")'
-    batch = await submit(svc, tokens, "police", "2026-09",
-                         csv_body(WANG.row(), LI.row(guardian=evil.replace(",", "，")), ZHAO.row(id="123")))
+    batch = await submit(
+        svc,
+        tokens,
+        "police",
+        "2026-09",
+        csv_body(WANG.row(), LI.row(guardian=evil.replace(",", "，")), ZHAO.row(id="123")),
+    )
     assert (batch["accepted"], batch["rejected"]) == (2, 1)
     h = dept_headers(tokens, "police")
     r = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", params={"format": "csv"}, headers=h)
@@ -163,9 +221,17 @@ async def test_templates_and_calendar(start_service, tokens):
     assert c.content.decode("utf-8-sig").strip() == HEADER
     assert (await svc.client.get("/v1/feeds/templates/nobody")).status_code == 404
     await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), ZHAO.row(name="")))
-    cal = (await svc.client.get("/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU))).json()
+    cal = (
+        await svc.client.get(
+            "/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU)
+        )
+    ).json()
     assert len(cal) == 8
     police = next(e for e in cal if e["department"] == "police" and e["period"] == "2026-09")
-    assert police["delivered"] and (police["accepted"], police["rejected"]) == (1, 1) and not police["overdue"]
+    assert (
+        police["delivered"] and (police["accepted"], police["rejected"]) == (1, 1) and not police["overdue"]
+    )
     civil = next(e for e in cal if e["department"] == "civil" and e["period"] == "2026-09")
-    assert civil["due"] == "2026-09-30" and not civil["delivered"] and civil["overdue"]  # today is after the due date
+    assert (
+        civil["due"] == "2026-09-30" and not civil["delivered"] and civil["overdue"]
+    )  # today is after the due date

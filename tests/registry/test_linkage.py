@@ -12,7 +12,9 @@ from tests.registry.people import WANG, ZHAO
 
 
 async def _child(svc, tokens, id_number: str) -> dict:
-    r = await svc.client.post("/v1/children/lookup", json={"id_number": id_number}, headers=tokens.headers("bureau", BUREAU))
+    r = await svc.client.post(
+        "/v1/children/lookup", json={"id_number": id_number}, headers=tokens.headers("bureau", BUREAU)
+    )
     return r.json()
 
 
@@ -24,7 +26,9 @@ async def test_a_confident_match_links_automatically_with_evidence_and_undoes(st
     wang = await _child(svc, tokens, WANG.id)
     assert "registered_poor" in wang["categories"] and len(wang["merged_records"]) == 1
     bureau = tokens.headers("bureau", BUREAU)
-    merges = (await svc.client.get("/v1/merges", params={"child_id": wang["id"]}, headers=bureau)).json()["items"]
+    merges = (await svc.client.get("/v1/merges", params={"child_id": wang["id"]}, headers=bureau)).json()[
+        "items"
+    ]
     assert [m["reason"] for m in merges] == ["linkage_auto"]
     async with svc.ctx.db.transaction() as s:
         evidence = (await s.execute(text("SELECT evidence FROM child_merges"))).scalar_one()
@@ -35,37 +39,54 @@ async def test_a_confident_match_links_automatically_with_evidence_and_undoes(st
     assert wang["merged_records"] == [] and "registered_poor" not in wang["categories"]
     other = (await svc.client.get(f"/v1/children/{merges[0]['merged_id']}", headers=bureau)).json()
     assert (other["status"], other["categories"]) == ("active", ["registered_poor"])
-    assert (await svc.client.post(f"/v1/merges/{merges[0]['id']}/undo", headers=bureau)).json()["code"] == "merge_already_undone"
+    assert (await svc.client.post(f"/v1/merges/{merges[0]['id']}/undo", headers=bureau)).json()[
+        "code"
+    ] == "merge_already_undone"
 
 
 async def test_uncertain_pairs_go_to_review_accept_and_reject(start_service, tokens):
     svc = await start_service("registry")
     await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), ZHAO.row()))
     # Homophone name and a slipped birth day: plausible, not certain. A stranger with ZHAO's birth date: no link.
-    rows = [WANG.row(id="", name="王晓明", birth="2016-05-12", category="建档立卡"),
-            ZHAO.row(id="3704062015", name="赵紫涵", birth="2015-07-02", category="建档立卡"),
-            ZHAO.row(id="", name="孙悟空", guardian="孙大圣", category="建档立卡")]
+    rows = [
+        WANG.row(id="", name="王晓明", birth="2016-05-12", category="建档立卡"),
+        ZHAO.row(id="3704062015", name="赵紫涵", birth="2015-07-02", category="建档立卡"),
+        ZHAO.row(id="", name="孙悟空", guardian="孙大圣", category="建档立卡"),
+    ]
     batch = await submit(svc, tokens, "poverty", "2026-09", csv_body(*rows))
     assert batch["linked"] == 0
     bureau = tokens.headers("bureau", BUREAU)
-    items = (await svc.client.get("/v1/review-items", params={"kind": "link_candidate"}, headers=bureau)).json()["items"]
+    items = (
+        await svc.client.get("/v1/review-items", params={"kind": "link_candidate"}, headers=bureau)
+    ).json()["items"]
     assert len(items) == 2
     wang, zhao = await _child(svc, tokens, WANG.id), await _child(svc, tokens, ZHAO.id)
     by_target = {i["other_child_id"]: i for i in items}
     assert set(by_target) == {wang["id"], zhao["id"]}
     assert by_target[wang["id"]]["evidence"]["name"] == "homophone"
-    assert (await svc.client.post(f"/v1/review-items/{by_target[wang['id']]['id']}/accept", headers=tokens.headers("inspector", "370406D07"))).status_code == 403
+    assert (
+        await svc.client.post(
+            f"/v1/review-items/{by_target[wang['id']]['id']}/accept",
+            headers=tokens.headers("inspector", "370406D07"),
+        )
+    ).status_code == 403
     accepted = await svc.client.post(f"/v1/review-items/{by_target[wang['id']]['id']}/accept", headers=bureau)
     assert accepted.status_code == 200 and accepted.json()["merge_id"]
     rejected = await svc.client.post(f"/v1/review-items/{by_target[zhao['id']]['id']}/reject", headers=bureau)
     assert rejected.json()["status"] == "rejected"
-    assert (await svc.client.post(f"/v1/review-items/{by_target[zhao['id']]['id']}/accept", headers=bureau)).json()["code"] == "review_already_decided"
+    assert (
+        await svc.client.post(f"/v1/review-items/{by_target[zhao['id']]['id']}/accept", headers=bureau)
+    ).json()["code"] == "review_already_decided"
     wang = await _child(svc, tokens, WANG.id)
     assert "registered_poor" in wang["categories"] and len(wang["merged_records"]) == 1
     zhao = await _child(svc, tokens, ZHAO.id)
     assert "registered_poor" not in zhao["categories"]
     await svc.client.post(f"/v1/merges/{accepted.json()['merge_id']}/undo", headers=bureau)
-    items = (await svc.client.get("/v1/review-items", params={"kind": "link_candidate", "status": "undone"}, headers=bureau)).json()["items"]
+    items = (
+        await svc.client.get(
+            "/v1/review-items", params={"kind": "link_candidate", "status": "undone"}, headers=bureau
+        )
+    ).json()["items"]
     assert [i["id"] for i in items] == [by_target[wang["id"]]["id"]]
 
 
@@ -80,10 +101,14 @@ async def test_linkage_on_the_generated_district_is_precise(start_service, token
         for r in csv.DictReader(fh):
             truth[r["period"], r["dept"], int(r["row_number"])] = r["person_id"]
     async with svc.ctx.db.transaction() as s:
-        rows = (await s.execute(text(
-            "SELECT b.period, b.department, r.row_number, COALESCE(c.merged_into, c.id) FROM feed_rows r "
-            "JOIN feed_batches b ON b.id = r.batch_id JOIN children c ON c.id = r.child_id WHERE r.outcome = 'accepted'"
-        ))).all()
+        rows = (
+            await s.execute(
+                text(
+                    "SELECT b.period, b.department, r.row_number, COALESCE(c.merged_into, c.id) FROM feed_rows r "
+                    "JOIN feed_batches b ON b.id = r.batch_id JOIN children c ON c.id = r.child_id WHERE r.outcome = 'accepted'"
+                )
+            )
+        ).all()
     people_of_record, records_of_person = defaultdict(set), defaultdict(set)
     for period, dept, number, record in rows:
         person = truth[period, dept, number]

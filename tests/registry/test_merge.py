@@ -9,14 +9,19 @@ from tests.registry.people import LI, WANG, ZHAO
 
 
 async def _detail(svc, tokens, child_id: str) -> dict:
-    r = await svc.client.get(f"/v1/children/{child_id}", headers=tokens.headers("bureau", BUREAU, purpose="data quality review"))
+    r = await svc.client.get(
+        f"/v1/children/{child_id}", headers=tokens.headers("bureau", BUREAU, purpose="data quality review")
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
 async def _lookup(svc, tokens, id_number: str) -> dict:
-    r = await svc.client.post("/v1/children/lookup", json={"id_number": id_number},
-                              headers=tokens.headers("bureau", BUREAU, purpose="data quality review"))
+    r = await svc.client.post(
+        "/v1/children/lookup",
+        json={"id_number": id_number},
+        headers=tokens.headers("bureau", BUREAU, purpose="data quality review"),
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -25,31 +30,54 @@ async def test_provenance_and_conflicts_are_kept_never_overwritten(start_service
     svc = await start_service("registry")
     await submit(svc, tokens, "police", "2026-03", csv_body(WANG.row()))
     # The poverty office writes a homophone of the name and a wrong birth date for the same ID number.
-    batch = await submit(svc, tokens, "poverty", "2026-09",
-                         csv_body(WANG.row(name="王晓明", birth="2016-05-12", category="建档立卡")))
+    batch = await submit(
+        svc,
+        tokens,
+        "poverty",
+        "2026-09",
+        csv_body(WANG.row(name="王晓明", birth="2016-05-12", category="建档立卡")),
+    )
     assert batch["children_registered"] == 0 and batch["children_updated"] == 1
     child = await _lookup(svc, tokens, WANG.id)
     assert child["name"] == "王小明" and child["birth_date"] == "2016-05-02"  # first value kept
     assert child["needs_review"] is True
-    names = {(a["department"], a["value"], a["first_period"]) for a in child["provenance"] if a["attribute"] == "name"}
+    names = {
+        (a["department"], a["value"], a["first_period"])
+        for a in child["provenance"]
+        if a["attribute"] == "name"
+    }
     assert names == {("police", "王小明", "2026-03"), ("poverty", "王晓明", "2026-09")}
     births = {a["value"] for a in child["provenance"] if a["attribute"] == "birth_date"}
     assert births == {"2016-05-02", "2016-05-12"}
     assert child["sources"] == ["police", "poverty"]
     assert set(child["categories"]) == {"resident", "registered_poor"}
-    r = await svc.client.get("/v1/review-items", params={"kind": "conflict"}, headers=tokens.headers("bureau", BUREAU))
+    r = await svc.client.get(
+        "/v1/review-items", params={"kind": "conflict"}, headers=tokens.headers("bureau", BUREAU)
+    )
     conflicts = {(i["child_id"], i["attribute"]) for i in r.json()["items"]}
     assert conflicts == {(child["id"], "name"), (child["id"], "birth_date")}
     # The same disagreement again opens no second item.
-    await submit(svc, tokens, "poverty", "2026-03", csv_body(WANG.row(name="王晓明", birth="2016-05-12", category="建档立卡")))
-    r = await svc.client.get("/v1/review-items", params={"kind": "conflict"}, headers=tokens.headers("bureau", BUREAU))
+    await submit(
+        svc,
+        tokens,
+        "poverty",
+        "2026-03",
+        csv_body(WANG.row(name="王晓明", birth="2016-05-12", category="建档立卡")),
+    )
+    r = await svc.client.get(
+        "/v1/review-items", params={"kind": "conflict"}, headers=tokens.headers("bureau", BUREAU)
+    )
     assert len(r.json()["items"]) == 2
 
 
 async def test_flags_carry_valid_from_last_confirmed_and_lapse_for_review(start_service, tokens):
     svc = await start_service("registry")
-    await submit(svc, tokens, "civil", "2026-03", csv_body(LI.row(category="低保"), ZHAO.row(category="留守、孤儿")))
-    await submit(svc, tokens, "civil", "2026-09", csv_body(LI.row(category="低保"), ZHAO.row(category="孤儿")))
+    await submit(
+        svc, tokens, "civil", "2026-03", csv_body(LI.row(category="低保"), ZHAO.row(category="留守、孤儿"))
+    )
+    await submit(
+        svc, tokens, "civil", "2026-09", csv_body(LI.row(category="低保"), ZHAO.row(category="孤儿"))
+    )
     li = await _lookup(svc, tokens, LI.id)
     flag = next(f for f in li["flags"] if f["category"] == "low_income")
     assert (flag["valid_from"], flag["last_confirmed"], flag["status"]) == ("2026-03", "2026-09", "active")
@@ -57,7 +85,9 @@ async def test_flags_carry_valid_from_last_confirmed_and_lapse_for_review(start_
     left = next(f for f in zhao["flags"] if f["category"] == "left_behind")
     assert (left["status"], left["lapsed_period"]) == ("lapsed", "2026-09")
     assert zhao["categories"] == ["orphan"]
-    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=tokens.headers("bureau", BUREAU))
+    r = await svc.client.get(
+        "/v1/review-items", params={"kind": "flag_lapsed"}, headers=tokens.headers("bureau", BUREAU)
+    )
     assert [(i["child_id"], i["attribute"]) for i in r.json()["items"]] == [(zhao["id"], "left_behind")]
     # Another department's feed never lapses civil affairs' flags.
     await submit(svc, tokens, "police", "2027-03", csv_body(WANG.row()))
@@ -71,15 +101,28 @@ async def test_events_registered_updated_and_feed_completed_without_personal_dat
     svc = await start_service("registry")
     await svc.wait_events_ready()
     first = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), LI.row(), ZHAO.row(name="")))
-    await submit(svc, tokens, "dpf", "2026-09", csv_body(WANG.row(category="残疾", disability="智力残疾", grade="二级")))
+    await submit(
+        svc,
+        tokens,
+        "dpf",
+        "2026-09",
+        csv_body(WANG.row(category="残疾", disability="智力残疾", grade="二级")),
+    )
     events = await stream_events(svc)
     types = [e["type"].split(".")[-2] for e in events]
     assert types.count("registered") == 2 and types.count("updated") == 1 and types.count("completed") == 2
     completed = next(e for e in events if e["type"].endswith("feed.completed.v1"))
     assert completed["data"]["batch_id"] == first["id"]
-    assert (completed["data"]["accepted"], completed["data"]["rejected"], completed["data"]["children_registered"]) == (2, 1, 2)
+    assert (
+        completed["data"]["accepted"],
+        completed["data"]["rejected"],
+        completed["data"]["children_registered"],
+    ) == (2, 1, 2)
     upd = next(e for e in events if e["type"].endswith("child.updated.v1"))
-    assert upd["data"]["disability_type"] == "intellectual" and upd["data"]["categories"] == ["disabled", "resident"]
+    assert upd["data"]["disability_type"] == "intellectual" and upd["data"]["categories"] == [
+        "disabled",
+        "resident",
+    ]
     assert upd["sequence"] == 2 and upd["data"]["id_blind_index"]
     text = json.dumps(events, ensure_ascii=False)
     for secret in (WANG.id, LI.id, WANG.name, LI.name, WANG.guardian, WANG.phone, "渠庄村"):

@@ -16,8 +16,19 @@ from tests.registry.people import LI, WANG, make_id
 CIPHER = FieldCipher({"k1": b"0123456789abcdef"}, "k1")
 BLIND = BlindIndex(b"blind-index-test-key-32-bytes!!!")
 CUTOFF = dt.date(2026, 8, 31)
-FIELDS = ("name", "id_number", "sex", "birth_date", "hukou_address", "current_address", "guardian_name",
-          "guardian_phone", "categories", "disability_type", "disability_grade")
+FIELDS = (
+    "name",
+    "id_number",
+    "sex",
+    "birth_date",
+    "hukou_address",
+    "current_address",
+    "guardian_name",
+    "guardian_phone",
+    "categories",
+    "disability_type",
+    "disability_grade",
+)
 
 
 def cells(kid=WANG, **over):
@@ -48,7 +59,11 @@ def test_a_clean_row_is_accepted_without_reasons_and_keeps_no_plain_id():
         ({"id_number": "370406160502061"}, "id_legacy_15_digit", "accepted"),
         ({"id_number": "3704062016050206"}, "id_bad_length", "accepted"),
         ({"id_number": "37040620160502A61X"}, "id_bad_characters", "accepted"),
-        ({"id_number": WANG.id[:-1] + ("0" if WANG.id[-1] != "0" else "1")}, "id_bad_check_character", "accepted"),
+        (
+            {"id_number": WANG.id[:-1] + ("0" if WANG.id[-1] != "0" else "1")},
+            "id_bad_check_character",
+            "accepted",
+        ),
         ({"birth_date": "2016-05-03"}, "id_birth_date_mismatch", "accepted"),
         ({"sex": "女"}, "id_sex_mismatch", "accepted"),
         ({"name": ""}, "name_missing", "rejected"),
@@ -63,7 +78,7 @@ def test_a_clean_row_is_accepted_without_reasons_and_keeps_no_plain_id():
         ({"categories": "低保"}, "category_not_for_department", "accepted"),
         ({"categories": ""}, "category_missing", "accepted"),
         ({"current_address": "长" * 201}, "field_too_long", "rejected"),
-        ({"guardian_name": "=HYPERLINK(\"http://x\")"}, "cell_formula", "rejected"),
+        ({"guardian_name": '=HYPERLINK("http://x")'}, "cell_formula", "rejected"),
     ],
 )
 def test_reason_codes(over, code, outcome):
@@ -96,7 +111,11 @@ def test_school_age_window_on_the_cutoff():
 
 def test_normalisation_full_width_lower_x_spaces_and_name_spaces():
     kid = next(k for s in range(10, 100) if (k := LI.but(seq=s)).id.endswith("X"))
-    messy = " ".join(kid.id[:6]) + kid.id[6:-1].translate(str.maketrans("0123456789", "０１２３４５６７８９")) + "x"
+    messy = (
+        " ".join(kid.id[:6])
+        + kid.id[6:-1].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+        + "x"
+    )
     out, reasons = check(**(cells(kid) | {"id_number": messy, "name": "李 梅"}))
     assert reasons == [] and out["id_blind"] == BLIND.of(kid.id) and out["name"] == "李梅"
 

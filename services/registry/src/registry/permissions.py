@@ -14,7 +14,14 @@ _DEPARTMENT = {"feed:submit", "feed:read", "child:read", "calendar:read"}
 
 POLICY = RolePolicy(
     {
-        "bureau": {"feed:read", "child:read", "child:read_unmasked", "review:read", "review:decide", "calendar:read"},
+        "bureau": {
+            "feed:read",
+            "child:read",
+            "child:read_unmasked",
+            "review:read",
+            "review:decide",
+            "calendar:read",
+        },
         "inspector": {"feed:read", "child:read", "review:read", "calendar:read"},
         "dept_police": _DEPARTMENT | {"hukou:correct", "child:read_unmasked"},
         "dept_poverty": set(_DEPARTMENT),

@@ -1,3 +1,4 @@
+# ruff: noqa: S608  (the SQL text is assembled from constants only; every value is a bound parameter)
 """Set-based merge of a staged feed batch into the child records (SQL over ``feed_rows``, no ORM objects).
 
 Every statement works on the whole batch at once and runs unchanged on SQLite and PostgreSQL. The
@@ -9,9 +10,9 @@ lapse category flags.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import UTCDateTime, utcnow
@@ -35,9 +36,13 @@ PROVENANCE = {
 ACCEPTED = "batch_id = :b AND outcome = 'accepted'"
 
 
-def _V(name: str) -> str:  # noqa: N802
+def _V(name: str) -> str:
     """A parameter used as a value in a SELECT list: typed, so PostgreSQL does not have to guess."""
     return f"CAST(:{name} AS VARCHAR)"
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def _now_param(sql: str) -> Any:
@@ -84,15 +89,28 @@ async def register_new(session: AsyncSession, batch_id: str, *, district: str, w
         ),
         {"b": batch_id, "now": utcnow()},
     )
-    await session.execute(text(f"UPDATE feed_rows SET child_id = candidate_id, link = 'new' WHERE {where}"), {"b": batch_id})
-    return int(result.rowcount or 0)
+    await session.execute(
+        text(f"UPDATE feed_rows SET child_id = candidate_id, link = 'new' WHERE {where}"), {"b": batch_id}
+    )
+    return _rowcount(result)
 
 
 async def update_contact_values(session: AsyncSession, batch_id: str, *, department: str) -> None:
     """Contact values (current address, guardian) follow the latest feed; identity values only fill gaps."""
-    latest = {"current_address": "current_address", "guardian_name": "guardian_name", "guardian_phone": "guardian_phone"}
-    fill = {"name": "name", "name_pinyin": "name_pinyin", "sex": "sex", "hukou_address": "hukou_address",
-            "hukou_town": "hukou_town", "hukou_village": "hukou_village", "hukou_school_district": "hukou_school_district"}
+    latest = {
+        "current_address": "current_address",
+        "guardian_name": "guardian_name",
+        "guardian_phone": "guardian_phone",
+    }
+    fill = {
+        "name": "name",
+        "name_pinyin": "name_pinyin",
+        "sex": "sex",
+        "hukou_address": "hukou_address",
+        "hukou_town": "hukou_town",
+        "hukou_village": "hukou_village",
+        "hukou_school_district": "hukou_school_district",
+    }
     if department == "dpf":
         latest |= {"disability_type": "disability_type", "disability_grade": "disability_grade"}
     sets = [
@@ -161,7 +179,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
         ),
         {"b": batch_id, "yes": True},
     )
-    return int(result.rowcount or 0)
+    return _rowcount(result)
 
 
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
@@ -201,7 +219,7 @@ async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, 
         ),
         {"b": batch_id, "now": utcnow()},
     )
-    return int(result.rowcount or 0)
+    return _rowcount(result)
 
 
 async def touched_children(session: AsyncSession, batch_id: str) -> list[str]:

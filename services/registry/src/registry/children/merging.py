@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.registry import ChildStatusChanged
@@ -52,26 +52,44 @@ async def merge_records(
         raise Conflict("One of the records is already merged into another.", code="merge_already_merged")
     result = await session.execute(
         insert(_merges).values(
-            survivor_id=survivor_id, merged_id=merged_id, reason=reason, previous_status=merged["status"],
-            evidence=json.dumps(evidence, ensure_ascii=False, default=str), created_by=actor, created_at=utcnow(),
+            survivor_id=survivor_id,
+            merged_id=merged_id,
+            reason=reason,
+            previous_status=merged["status"],
+            evidence=json.dumps(evidence, ensure_ascii=False, default=str),
+            created_by=actor,
+            created_at=utcnow(),
         )
     )
-    merge_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    merge_id = int(cast(CursorResult[Any], result).inserted_primary_key[0])  # type: ignore[index]
     await session.execute(
-        update(_children).where(_children.c.id == merged_id)
+        update(_children)
+        .where(_children.c.id == merged_id)
         .values(status="duplicate", merged_into=survivor_id, status_effective=effective_date)
     )
     await session.execute(
         insert(_history),
         [
-            {"child_id": merged_id, "kind": "merged_into", "reference": survivor_id, "at": utcnow(),
-             "detail": json.dumps({"merge_id": merge_id, "reason": reason})},
-            {"child_id": survivor_id, "kind": "absorbed", "reference": merged_id, "at": utcnow(),
-             "detail": json.dumps({"merge_id": merge_id, "reason": reason})},
+            {
+                "child_id": merged_id,
+                "kind": "merged_into",
+                "reference": survivor_id,
+                "at": utcnow(),
+                "detail": json.dumps({"merge_id": merge_id, "reason": reason}),
+            },
+            {
+                "child_id": survivor_id,
+                "kind": "absorbed",
+                "reference": merged_id,
+                "at": utcnow(),
+                "detail": json.dumps({"merge_id": merge_id, "reason": reason}),
+            },
         ],
     )
     if outbox is not None:
-        await announce_status(session, outbox, merged, "duplicate", merged["status"], survivor_id, effective_date)
+        await announce_status(
+            session, outbox, merged, "duplicate", merged["status"], survivor_id, effective_date
+        )
         await refresh_snapshots(session, outbox, [survivor_id, merged_id])
     return merge_id
 
@@ -83,20 +101,35 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
         raise NotFound("No such merge.")
     if merge["undone_at"] is not None:
         raise Conflict("This merge was already undone.", code="merge_already_undone")
-    await session.execute(update(_merges).where(_merges.c.id == merge_id).values(undone_by=actor, undone_at=utcnow()))
     await session.execute(
-        update(_children).where(_children.c.id == merge["merged_id"])
+        update(_merges).where(_merges.c.id == merge_id).values(undone_by=actor, undone_at=utcnow())
+    )
+    await session.execute(
+        update(_children)
+        .where(_children.c.id == merge["merged_id"])
         .values(status=merge["previous_status"], merged_into=None, status_effective=None)
     )
     await session.execute(
         insert(_history),
         [
-            {"child_id": cid, "kind": "merge_undone", "reference": other, "at": utcnow(),
-             "detail": json.dumps({"merge_id": merge_id})}
-            for cid, other in ((merge["merged_id"], merge["survivor_id"]), (merge["survivor_id"], merge["merged_id"]))
+            {
+                "child_id": cid,
+                "kind": "merge_undone",
+                "reference": other,
+                "at": utcnow(),
+                "detail": json.dumps({"merge_id": merge_id}),
+            }
+            for cid, other in (
+                (merge["merged_id"], merge["survivor_id"]),
+                (merge["survivor_id"], merge["merged_id"]),
+            )
         ],
     )
-    merged = (await session.execute(select(_children).where(_children.c.id == merge["merged_id"]))).mappings().one()
+    merged = (
+        (await session.execute(select(_children).where(_children.c.id == merge["merged_id"])))
+        .mappings()
+        .one()
+    )
     if merged["version"] > 0:
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
     await refresh_snapshots(session, outbox, [merge["survivor_id"], merge["merged_id"]])
@@ -104,8 +137,14 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
 
 
 async def announce_status(
-    session: AsyncSession, outbox: Outbox, child: Any, status: str, previous: str, merged_into: str | None,
-    effective_date: Any, correction_id: str | None = None,
+    session: AsyncSession,
+    outbox: Outbox,
+    child: Any,
+    status: str,
+    previous: str,
+    merged_into: str | None,
+    effective_date: Any,
+    correction_id: str | None = None,
 ) -> None:
     import datetime as dt
 
@@ -114,9 +153,14 @@ async def announce_status(
     await outbox.add(
         session,
         ChildStatusChanged(
-            child_id=child["id"], status=status, previous_status=previous,  # type: ignore[arg-type]
-            effective_date=effective_date or dt.date.today(), merged_into=merged_into, correction_id=correction_id,
-            hukou_town=child["hukou_town"], hukou_school_district=child["hukou_school_district"],
+            child_id=child["id"],
+            status=status,
+            previous_status=previous,  # type: ignore[arg-type]
+            effective_date=effective_date or dt.date.today(),
+            merged_into=merged_into,
+            correction_id=correction_id,
+            hukou_town=child["hukou_town"],
+            hukou_school_district=child["hukou_school_district"],
         ),
         subject=child["id"],
         sequence=version,

@@ -60,7 +60,9 @@ class ChildAttribute(RegistryModel, table=True):
 
     __tablename__ = "child_attributes"
     __table_args__ = (
-        UniqueConstraint("child_id", "attribute", "department", "value", name="uq_child_attributes_assertion"),
+        UniqueConstraint(
+            "child_id", "attribute", "department", "value", name="uq_child_attributes_assertion"
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))

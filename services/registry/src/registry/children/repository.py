@@ -54,12 +54,20 @@ async def list_children(
 
 
 async def get_visible(session: AsyncSession, principal: Principal, child_id: str) -> dict[str, Any] | None:
-    row = (await session.execute(select(_c).where(_c.c.id == child_id, visible(principal)))).mappings().first()
+    row = (
+        (await session.execute(select(_c).where(_c.c.id == child_id, visible(principal)))).mappings().first()
+    )
     return dict(row) if row is not None else None
 
 
-async def get_by_blind_index(session: AsyncSession, principal: Principal, blind: str) -> dict[str, Any] | None:
-    row = (await session.execute(select(_c).where(_c.c.id_blind == blind, visible(principal)))).mappings().first()
+async def get_by_blind_index(
+    session: AsyncSession, principal: Principal, blind: str
+) -> dict[str, Any] | None:
+    row = (
+        (await session.execute(select(_c).where(_c.c.id_blind == blind, visible(principal))))
+        .mappings()
+        .first()
+    )
     return dict(row) if row is not None else None
 
 
@@ -69,16 +77,28 @@ async def get_any(session: AsyncSession, child_id: str) -> dict[str, Any] | None
 
 
 async def merged_ids(session: AsyncSession, child_id: str) -> list[str]:
-    return list((await session.execute(select(_c.c.id).where(_c.c.merged_into == child_id).order_by(_c.c.id))).scalars())
+    return list(
+        (
+            await session.execute(select(_c.c.id).where(_c.c.merged_into == child_id).order_by(_c.c.id))
+        ).scalars()
+    )
 
 
 async def provenance(session: AsyncSession, record_ids: list[str]) -> list[dict[str, Any]]:
-    query = select(_attrs).where(_attrs.c.child_id.in_(record_ids)).order_by(_attrs.c.attribute, _attrs.c.first_period, _attrs.c.department)
+    query = (
+        select(_attrs)
+        .where(_attrs.c.child_id.in_(record_ids))
+        .order_by(_attrs.c.attribute, _attrs.c.first_period, _attrs.c.department)
+    )
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 
 async def flags(session: AsyncSession, record_ids: list[str]) -> list[dict[str, Any]]:
-    query = select(_flags).where(_flags.c.child_id.in_(record_ids)).order_by(_flags.c.category, _flags.c.department)
+    query = (
+        select(_flags)
+        .where(_flags.c.child_id.in_(record_ids))
+        .order_by(_flags.c.category, _flags.c.department)
+    )
     return [dict(r) for r in (await session.execute(query)).mappings()]
 
 

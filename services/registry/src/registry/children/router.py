@@ -26,19 +26,37 @@ async def list_children(
     limit: Limit = 100,
     cursor: Cursor = None,
     town: Annotated[str | None, Query(max_length=12, description="hukou town code")] = None,
-    category: Annotated[str | None, Query(max_length=30, description="category code, e.g. registered_poor")] = None,
-    status: Annotated[str | None, Query(max_length=12, description="active (default: all but duplicate), deceased ...")] = None,
-    source: Annotated[str | None, Query(max_length=20, description="a department whose feeds mention the child")] = None,
+    category: Annotated[
+        str | None, Query(max_length=30, description="category code, e.g. registered_poor")
+    ] = None,
+    status: Annotated[
+        str | None, Query(max_length=12, description="active (default: all but duplicate), deceased ...")
+    ] = None,
+    source: Annotated[
+        str | None, Query(max_length=20, description="a department whose feeds mention the child")
+    ] = None,
     age_min: Annotated[int | None, Query(ge=0, le=30)] = None,
     age_max: Annotated[int | None, Query(ge=0, le=30)] = None,
-    age_on: Annotated[dt.date | None, Query(description="date the ages refer to (default: this year's cut-off)")] = None,
+    age_on: Annotated[
+        dt.date | None, Query(description="date the ages refer to (default: this year's cut-off)")
+    ] = None,
 ) -> Page[ChildSummary]:
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
     on = age_on or settings.cutoff_for(f"{dt.date.today().year}-09")
     after = decode_cursor(cursor)
     return await service.list_children(
-        session=session, ctx=ctx, principal=principal, town=town, category=category, status=status, source=source,
-        age_min=age_min, age_max=age_max, on=on, cursor=str(after) if after else None, limit=limit,
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        town=town,
+        category=category,
+        status=status,
+        source=source,
+        age_min=age_min,
+        age_max=age_max,
+        on=on,
+        cursor=str(after) if after else None,
+        limit=limit,
     )
 
 

@@ -32,7 +32,9 @@ class Assertion(BaseModel):
     last_period: str
     first_batch_id: str
     last_batch_id: str
-    record_id: str = Field(description="The record that received it (a merged duplicate's id, or the child's)")
+    record_id: str = Field(
+        description="The record that received it (a merged duplicate's id, or the child's)"
+    )
 
 
 class Flag(BaseModel):

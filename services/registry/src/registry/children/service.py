@@ -38,12 +38,20 @@ def _id_number(ctx: ServiceContext, row: dict[str, Any], unmasked: bool) -> str 
 def _summary(ctx: ServiceContext, row: dict[str, Any], unmasked: bool) -> dict[str, Any]:
     name = row["name"]
     return {
-        "id": row["id"], "name": name if unmasked or not name else mask_name(name),
-        "id_number": _id_number(ctx, row, unmasked), "sex": row["sex"], "birth_date": row["birth_date"],
-        "hukou_town": row["hukou_town"], "hukou_village": row["hukou_village"],
-        "hukou_school_district": row["hukou_school_district"], "categories": _split(row["categories"]),
-        "sources": _split(row["sources"]), "status": row["status"], "merged_into": row["merged_into"],
-        "needs_review": row["needs_review"], "version": row["version"],
+        "id": row["id"],
+        "name": name if unmasked or not name else mask_name(name),
+        "id_number": _id_number(ctx, row, unmasked),
+        "sex": row["sex"],
+        "birth_date": row["birth_date"],
+        "hukou_town": row["hukou_town"],
+        "hukou_village": row["hukou_village"],
+        "hukou_school_district": row["hukou_school_district"],
+        "categories": _split(row["categories"]),
+        "sources": _split(row["sources"]),
+        "status": row["status"],
+        "merged_into": row["merged_into"],
+        "needs_review": row["needs_review"],
+        "version": row["version"],
     }
 
 
@@ -69,13 +77,29 @@ async def list_children(
     born_after = _years_before(on, age_max + 1) if age_max is not None else None
     born_on_or_before = _years_before(on, age_min) if age_min is not None else None
     rows = await repository.list_children(
-        session, principal, town=town, category=category, status=status, source=source, born_after=born_after,
-        born_on_or_before=born_on_or_before, after=cursor, limit=limit,
+        session,
+        principal,
+        town=town,
+        category=category,
+        status=status,
+        source=source,
+        born_after=born_after,
+        born_on_or_before=born_on_or_before,
+        after=cursor,
+        limit=limit,
     )
     unmasked = may_unmask(principal)
-    page = page_of([ChildSummary.model_validate(_summary(ctx, r, unmasked)) for r in rows], limit, lambda c: c.id)
-    await ctx.audit.record(session, principal, "list", "child", [c.id for c in page.items],
-                           detail=f"unmasked={unmasked} count={len(page.items)}")
+    page = page_of(
+        [ChildSummary.model_validate(_summary(ctx, r, unmasked)) for r in rows], limit, lambda c: c.id
+    )
+    await ctx.audit.record(
+        session,
+        principal,
+        "list",
+        "child",
+        [c.id for c in page.items],
+        detail=f"unmasked={unmasked} count={len(page.items)}",
+    )
     return page
 
 
@@ -86,7 +110,9 @@ def _years_before(on: dt.date, years: int) -> dt.date:
         return on.replace(year=on.year - years, day=28)
 
 
-async def child_detail(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, child_id: str) -> ChildDetail:
+async def child_detail(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, child_id: str
+) -> ChildDetail:
     """One child with provenance (also of records merged into it), flags and history; 404 outside jurisdiction."""
     row = await repository.get_visible(session, principal, child_id)
     if row is None:
@@ -94,7 +120,9 @@ async def child_detail(*, session: AsyncSession, ctx: ServiceContext, principal:
     return await _detail(session, ctx, principal, row, action="read")
 
 
-async def lookup(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, id_number: str) -> ChildDetail:
+async def lookup(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, id_number: str
+) -> ChildDetail:
     """The child with this ID number (through the blind index), inside the caller's jurisdiction, else 404."""
     blind = ctx.blind_index.of(normalise_id_number(id_number))
     row = await repository.get_by_blind_index(session, principal, blind)
@@ -106,27 +134,45 @@ async def lookup(*, session: AsyncSession, ctx: ServiceContext, principal: Princ
     return await _detail(session, ctx, principal, row, action="lookup")
 
 
-async def _detail(session: AsyncSession, ctx: ServiceContext, principal: Principal, row: dict[str, Any], *, action: str) -> ChildDetail:
+async def _detail(
+    session: AsyncSession, ctx: ServiceContext, principal: Principal, row: dict[str, Any], *, action: str
+) -> ChildDetail:
     unmasked = may_unmask(principal)
     members = await repository.merged_ids(session, row["id"])
     records = [row["id"], *members]
     provenance = await repository.provenance(session, records)
     personal = {"name", "hukou_address", "current_address", "guardian_name", "guardian_phone"}
-    maskers = {"name": mask_name, "guardian_name": mask_name, "hukou_address": mask_address,
-               "current_address": mask_address, "guardian_phone": mask_phone}
+    maskers = {
+        "name": mask_name,
+        "guardian_name": mask_name,
+        "hukou_address": mask_address,
+        "current_address": mask_address,
+        "guardian_phone": mask_phone,
+    }
     assertions = [
         Assertion(
-            attribute=a["attribute"], department=a["department"], first_period=a["first_period"],
-            last_period=a["last_period"], first_batch_id=a["first_batch_id"], last_batch_id=a["last_batch_id"],
+            attribute=a["attribute"],
+            department=a["department"],
+            first_period=a["first_period"],
+            last_period=a["last_period"],
+            first_batch_id=a["first_batch_id"],
+            last_batch_id=a["last_batch_id"],
             record_id=a["child_id"],
-            value=a["value"] if unmasked or a["attribute"] not in personal else maskers[a["attribute"]](a["value"]),
+            value=a["value"]
+            if unmasked or a["attribute"] not in personal
+            else maskers[a["attribute"]](a["value"]),
         )
         for a in provenance
     ]
     flags = [Flag.model_validate(f) for f in await repository.flags(session, records)]
     history = [
-        HistoryEntry(kind=h["kind"], at=h["at"], batch_id=h["batch_id"], reference=h["reference"],
-                     detail=json.loads(h["detail"] or "{}"))
+        HistoryEntry(
+            kind=h["kind"],
+            at=h["at"],
+            batch_id=h["batch_id"],
+            reference=h["reference"],
+            detail=json.loads(h["detail"] or "{}"),
+        )
         for h in await repository.history(session, row["id"])
     ]
 
@@ -135,11 +181,19 @@ async def _detail(session: AsyncSession, ctx: ServiceContext, principal: Princip
         return value if unmasked or value is None else maskers[field](value)
 
     detail = ChildDetail(
-        **_summary(ctx, row, unmasked), status_effective=row["status_effective"],
-        hukou_address=shown("hukou_address"), current_address=shown("current_address"),
-        guardian_name=shown("guardian_name"), guardian_phone=shown("guardian_phone"),
-        disability_type=row["disability_type"], disability_grade=row["disability_grade"], unmasked=unmasked,
-        merged_records=members, provenance=assertions, flags=flags, history=history,
+        **_summary(ctx, row, unmasked),
+        status_effective=row["status_effective"],
+        hukou_address=shown("hukou_address"),
+        current_address=shown("current_address"),
+        guardian_name=shown("guardian_name"),
+        guardian_phone=shown("guardian_phone"),
+        disability_type=row["disability_type"],
+        disability_grade=row["disability_grade"],
+        unmasked=unmasked,
+        merged_records=members,
+        provenance=assertions,
+        flags=flags,
+        history=history,
     )
     await ctx.audit.record(session, principal, action, "child", [row["id"]], detail=f"unmasked={unmasked}")
     return detail

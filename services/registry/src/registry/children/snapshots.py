@@ -27,7 +27,9 @@ def _packed(values: Sequence[str]) -> str:
     return "," + ",".join(values) + ("," if values else "")
 
 
-async def refresh_snapshots(session: AsyncSession, outbox: Outbox, child_ids: Sequence[str]) -> tuple[int, int]:
+async def refresh_snapshots(
+    session: AsyncSession, outbox: Outbox, child_ids: Sequence[str]
+) -> tuple[int, int]:
     """Recompute the snapshot of each child; publish ChildRegistered (version 0 → 1) or ChildUpdated (changed).
 
     A record merged into another (status ``duplicate``) lends its flags and sources to the survivor.
@@ -103,8 +105,11 @@ async def refresh_snapshots(session: AsyncSession, outbox: Outbox, child_ids: Se
                 update(_children)
                 .where(_children.c.id == bindparam("cid"))
                 .values(
-                    categories=bindparam("c"), sources=bindparam("s"), version=bindparam("v"),
-                    snapshot_hash=bindparam("h"), updated_at=bindparam("u"),
+                    categories=bindparam("c"),
+                    sources=bindparam("s"),
+                    version=bindparam("v"),
+                    snapshot_hash=bindparam("h"),
+                    updated_at=bindparam("u"),
                 ),
                 changes,
             )

@@ -15,15 +15,32 @@ router = APIRouter(tags=["hukou corrections"])
 Police = Annotated[Principal, Depends(requires("hukou:correct"))]
 
 
-@router.post("/children/{child_id}/hukou-corrections", status_code=201,
-             summary="Record a hukou correction: deceased, moved out, duplicate registration, missing")
-async def create(child_id: str, body: CorrectionCreate, session: SessionDep, ctx: Ctx, principal: Police) -> CorrectionPublic:
-    row = await service.correct_hukou(session=session, ctx=ctx, principal=principal, child_id=child_id,
-                                      kind=body.kind, effective_date=body.effective_date, duplicate_of=body.duplicate_of)
+@router.post(
+    "/children/{child_id}/hukou-corrections",
+    status_code=201,
+    summary="Record a hukou correction: deceased, moved out, duplicate registration, missing",
+)
+async def create(
+    child_id: str, body: CorrectionCreate, session: SessionDep, ctx: Ctx, principal: Police
+) -> CorrectionPublic:
+    row = await service.correct_hukou(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        child_id=child_id,
+        kind=body.kind,
+        effective_date=body.effective_date,
+        duplicate_of=body.duplicate_of,
+    )
     return CorrectionPublic.model_validate(row)
 
 
-@router.post("/hukou-corrections/{correction_id}/undo", summary="Undo a hukou correction (status restored, republished)")
+@router.post(
+    "/hukou-corrections/{correction_id}/undo",
+    summary="Undo a hukou correction (status restored, republished)",
+)
 async def undo(correction_id: str, session: SessionDep, ctx: Ctx, principal: Police) -> CorrectionPublic:
-    row = await service.undo_correction(session=session, ctx=ctx, principal=principal, correction_id=correction_id)
+    row = await service.undo_correction(
+        session=session, ctx=ctx, principal=principal, correction_id=correction_id
+    )
     return CorrectionPublic.model_validate(row)

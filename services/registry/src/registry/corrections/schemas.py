@@ -12,10 +12,16 @@ class CorrectionCreate(BaseModel):
     """A hukou correction from the police. ``duplicate`` needs ``duplicate_of``: the record that remains."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [
-            {"kind": "deceased", "effective_date": "2026-10-08"},
-            {"kind": "duplicate", "effective_date": "2026-10-08", "duplicate_of": "7f1c2d3e-0000-4000-8000-000000000001"},
-        ]}
+        json_schema_extra={
+            "examples": [
+                {"kind": "deceased", "effective_date": "2026-10-08"},
+                {
+                    "kind": "duplicate",
+                    "effective_date": "2026-10-08",
+                    "duplicate_of": "7f1c2d3e-0000-4000-8000-000000000001",
+                },
+            ]
+        }
     )
 
     kind: Literal["deceased", "moved_out", "duplicate", "missing"]

@@ -51,34 +51,69 @@ async def correct_hukou(
     merge_id = None
     if kind == "duplicate":
         if not duplicate_of:
-            raise Problem("A duplicate registration names the record that remains (duplicate_of).",
-                          code="duplicate_of_required", status=422)
+            raise Problem(
+                "A duplicate registration names the record that remains (duplicate_of).",
+                code="duplicate_of_required",
+                status=422,
+            )
         if await children.get_visible(session, principal, duplicate_of) is None:
             raise NotFound("No such child to merge into.")
-        merge_id = await merge_records(session, ctx.outbox, survivor_id=duplicate_of, merged_id=child_id,
-                                       reason="hukou_duplicate", evidence={"correction_id": correction_id},
-                                       actor=principal.subject, effective_date=effective_date)
+        merge_id = await merge_records(
+            session,
+            ctx.outbox,
+            survivor_id=duplicate_of,
+            merged_id=child_id,
+            reason="hukou_duplicate",
+            evidence={"correction_id": correction_id},
+            actor=principal.subject,
+            effective_date=effective_date,
+        )
     else:
-        await session.execute(update(_children).where(_children.c.id == child_id)
-                              .values(status=kind, status_effective=effective_date))
-        await announce_status(session, ctx.outbox, child, kind, child["status"], None, effective_date, correction_id)
+        await session.execute(
+            update(_children)
+            .where(_children.c.id == child_id)
+            .values(status=kind, status_effective=effective_date)
+        )
+        await announce_status(
+            session, ctx.outbox, child, kind, child["status"], None, effective_date, correction_id
+        )
         await refresh_snapshots(session, ctx.outbox, [child_id])
     values = {
-        "id": correction_id, "child_id": child_id, "kind": kind, "effective_date": effective_date,
-        "previous_status": child["status"], "duplicate_of": duplicate_of if kind == "duplicate" else None,
-        "merge_id": merge_id, "created_by": principal.subject, "created_org": principal.org, "created_at": utcnow(),
+        "id": correction_id,
+        "child_id": child_id,
+        "kind": kind,
+        "effective_date": effective_date,
+        "previous_status": child["status"],
+        "duplicate_of": duplicate_of if kind == "duplicate" else None,
+        "merge_id": merge_id,
+        "created_by": principal.subject,
+        "created_org": principal.org,
+        "created_at": utcnow(),
     }
     await session.execute(insert(_corrections).values(**values))
-    await session.execute(insert(_history).values(
-        child_id=child_id, kind=f"hukou_{kind}", at=utcnow(), reference=correction_id,
-        detail=json.dumps({"effective_date": effective_date.isoformat(), "previous_status": child["status"]}),
-    ))
+    await session.execute(
+        insert(_history).values(
+            child_id=child_id,
+            kind=f"hukou_{kind}",
+            at=utcnow(),
+            reference=correction_id,
+            detail=json.dumps(
+                {"effective_date": effective_date.isoformat(), "previous_status": child["status"]}
+            ),
+        )
+    )
     return values | {"undone_at": None}
 
 
-async def undo_correction(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, correction_id: str) -> dict[str, Any]:
+async def undo_correction(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, correction_id: str
+) -> dict[str, Any]:
     """Reverse a correction: the previous status comes back (a duplicate merge is split); published again."""
-    row = (await session.execute(select(_corrections).where(_corrections.c.id == correction_id))).mappings().first()
+    row = (
+        (await session.execute(select(_corrections).where(_corrections.c.id == correction_id)))
+        .mappings()
+        .first()
+    )
     if row is None or await children.get_visible(session, principal, row["child_id"]) is None:
         raise NotFound("No such correction.")
     if row["undone_at"] is not None:
@@ -89,16 +124,39 @@ async def undo_correction(*, session: AsyncSession, ctx: ServiceContext, princip
         await undo_merge(session, ctx.outbox, merge_id=row["merge_id"], actor=principal.subject)
     else:
         if child["status"] != row["kind"]:
-            raise Conflict("The child's status changed since; this correction cannot be undone.",
-                           code="correction_superseded")
-        await session.execute(update(_children).where(_children.c.id == row["child_id"])
-                              .values(status=row["previous_status"], status_effective=None))
-        await announce_status(session, ctx.outbox, child, row["previous_status"], row["kind"], None,
-                              dt.date.today(), correction_id)
+            raise Conflict(
+                "The child's status changed since; this correction cannot be undone.",
+                code="correction_superseded",
+            )
+        await session.execute(
+            update(_children)
+            .where(_children.c.id == row["child_id"])
+            .values(status=row["previous_status"], status_effective=None)
+        )
+        await announce_status(
+            session,
+            ctx.outbox,
+            child,
+            row["previous_status"],
+            row["kind"],
+            None,
+            dt.date.today(),
+            correction_id,
+        )
         await refresh_snapshots(session, ctx.outbox, [row["child_id"]])
     now = utcnow()
-    await session.execute(update(_corrections).where(_corrections.c.id == correction_id)
-                          .values(undone_by=principal.subject, undone_at=now))
-    await session.execute(insert(_history).values(child_id=row["child_id"], kind="hukou_correction_undone", at=now,
-                                                  reference=correction_id, detail="{}"))
+    await session.execute(
+        update(_corrections)
+        .where(_corrections.c.id == correction_id)
+        .values(undone_by=principal.subject, undone_at=now)
+    )
+    await session.execute(
+        insert(_history).values(
+            child_id=row["child_id"],
+            kind="hukou_correction_undone",
+            at=now,
+            reference=correction_id,
+            detail="{}",
+        )
+    )
     return dict(row) | {"undone_at": now}

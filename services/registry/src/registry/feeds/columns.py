@@ -40,9 +40,16 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "prisoner_child": ("Child of a prisoner", "服刑人员未成年子女"),
     "migrant": ("Migrant", "流动"),
 }
-CATEGORY_BY_LABEL: dict[str, str] = {zh: code for code, (_, zh) in CATEGORIES.items()} | {
-    code: code for code in CATEGORIES
-} | {"特困": "extreme_poverty", "贫困": "registered_poor", "建档立卡贫困": "registered_poor", "服刑人员子女": "prisoner_child"}
+CATEGORY_BY_LABEL: dict[str, str] = (
+    {zh: code for code, (_, zh) in CATEGORIES.items()}
+    | {code: code for code in CATEGORIES}
+    | {
+        "特困": "extreme_poverty",
+        "贫困": "registered_poor",
+        "建档立卡贫困": "registered_poor",
+        "服刑人员子女": "prisoner_child",
+    }
+)
 
 DEPARTMENT_CATEGORIES: dict[str, frozenset[str]] = {
     "police": frozenset({"resident", "migrant"}),
@@ -61,9 +68,18 @@ DISABILITY_TYPES: dict[str, tuple[str, str]] = {
     "mental": ("Mental", "精神残疾"),
     "multiple": ("Multiple", "多重残疾"),
 }
-DISABILITY_BY_LABEL: dict[str, str] = {zh: c for c, (_, zh) in DISABILITY_TYPES.items()} | {
-    zh[:-2]: c for c, (_, zh) in DISABILITY_TYPES.items()
-} | {c: c for c in DISABILITY_TYPES}
-GRADE_BY_LABEL = {"一级": "1", "二级": "2", "三级": "3", "四级": "4", "1级": "1", "2级": "2", "3级": "3", "4级": "4"} | {
-    str(g): str(g) for g in range(1, 5)
-}
+DISABILITY_BY_LABEL: dict[str, str] = (
+    {zh: c for c, (_, zh) in DISABILITY_TYPES.items()}
+    | {zh[:-2]: c for c, (_, zh) in DISABILITY_TYPES.items()}
+    | {c: c for c in DISABILITY_TYPES}
+)
+GRADE_BY_LABEL = {
+    "一级": "1",
+    "二级": "2",
+    "三级": "3",
+    "四级": "4",
+    "1级": "1",
+    "2级": "2",
+    "3级": "3",
+    "4级": "4",
+} | {str(g): str(g) for g in range(1, 5)}

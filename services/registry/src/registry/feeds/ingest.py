@@ -62,24 +62,53 @@ async def run_feed_job(
 ) -> dict[str, Any]:
     """Process one batch; returns the job result (counts). Marks the batch failed if anything raises."""
     try:
-        return await _run(ctx, progress, batch_id=batch_id, path=path, fmt=fmt, encoding=encoding,
-                          rows_expected=rows_expected, department=department, period=period, mode=mode,
-                          cutoff=cutoff, actor=actor)
+        return await _run(
+            ctx,
+            progress,
+            batch_id=batch_id,
+            path=path,
+            fmt=fmt,
+            encoding=encoding,
+            rows_expected=rows_expected,
+            department=department,
+            period=period,
+            mode=mode,
+            cutoff=cutoff,
+            actor=actor,
+        )
     except Exception as exc:
-        import traceback; traceback.print_exc()  # DEBUG
+        import traceback
+
+        traceback.print_exc()  # DEBUG
         async with ctx.db.transaction() as session:
             await session.execute(
-                update(_batches).where(_batches.c.id == batch_id)
-                .values(status="failed", error_code=getattr(exc, "code", type(exc).__name__)[:60], completed_at=utcnow())
+                update(_batches)
+                .where(_batches.c.id == batch_id)
+                .values(
+                    status="failed",
+                    error_code=getattr(exc, "code", type(exc).__name__)[:60],
+                    completed_at=utcnow(),
+                )
             )
         raise
     finally:
-        path.unlink(missing_ok=True)
+        await asyncio.to_thread(path.unlink, True)
 
 
 async def _run(
-    ctx: ServiceContext, progress: JobProgress, *, batch_id: str, path: Path, fmt: FeedFormat,
-    encoding: str | None, rows_expected: int, department: str, period: str, mode: str, cutoff: dt.date, actor: str,
+    ctx: ServiceContext,
+    progress: JobProgress,
+    *,
+    batch_id: str,
+    path: Path,
+    fmt: FeedFormat,
+    encoding: str | None,
+    rows_expected: int,
+    department: str,
+    period: str,
+    mode: str,
+    cutoff: dt.date,
+    actor: str,
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as session:
         await session.execute(update(_batches).where(_batches.c.id == batch_id).values(status="running"))
@@ -103,28 +132,54 @@ async def _run(
     result: dict[str, Any] = dict(counts)
     async with ctx.db.transaction() as session:
         if mode == "commit":
-            result |= await _apply(ctx, session, batch_id=batch_id, department=department, period=period, actor=actor)
+            result |= await _apply(
+                ctx, session, batch_id=batch_id, department=department, period=period, actor=actor
+            )
         await session.execute(
-            update(_batches).where(_batches.c.id == batch_id).values(
-                status="completed" if mode == "commit" else "validated", completed_at=utcnow(),
-                **{k: result.get(k, 0) for k in ("rows_total", "accepted", "rejected", "warnings",
-                                                 "children_registered", "children_updated", "linked", "review_items")},
+            update(_batches)
+            .where(_batches.c.id == batch_id)
+            .values(
+                status="completed" if mode == "commit" else "validated",
+                completed_at=utcnow(),
+                **{
+                    k: result.get(k, 0)
+                    for k in (
+                        "rows_total",
+                        "accepted",
+                        "rejected",
+                        "warnings",
+                        "children_registered",
+                        "children_updated",
+                        "linked",
+                        "review_items",
+                    )
+                },
             )
         )
         if mode == "commit":
             await ctx.outbox.add(
                 session,
-                FeedCompleted(batch_id=batch_id, department=department, period=period, rows_total=result["rows_total"],
-                              accepted=result["accepted"], rejected=result["rejected"], warnings=result["warnings"],
-                              children_registered=result["children_registered"],
-                              children_updated=result["children_updated"]),
-                subject=batch_id, sequence=1,
+                FeedCompleted(
+                    batch_id=batch_id,
+                    department=department,
+                    period=period,
+                    rows_total=result["rows_total"],
+                    accepted=result["accepted"],
+                    rejected=result["rejected"],
+                    warnings=result["warnings"],
+                    children_registered=result["children_registered"],
+                    children_updated=result["children_updated"],
+                ),
+                subject=batch_id,
+                sequence=1,
             )
     log.info("feed batch processed", extra={"batch_id": batch_id, "mode": mode, **counts})
     return {"batch_id": batch_id, "counts": result}
 
 
-async def _apply(ctx: ServiceContext, session: Any, *, batch_id: str, department: str, period: str, actor: str) -> dict[str, int]:
+async def _apply(
+    ctx: ServiceContext, session: Any, *, batch_id: str, department: str, period: str, actor: str
+) -> dict[str, int]:
     district = ctx.directory.district_code
     await merge.resolve_by_id(session, batch_id)
     await merge.register_new(session, batch_id, district=district, with_id=True)
@@ -137,6 +192,12 @@ async def _apply(ctx: ServiceContext, session: Any, *, batch_id: str, department
     await merge.open_conflicts(session, batch_id)
     touched = await merge.touched_children(session, batch_id)
     registered, updated = await refresh_snapshots(session, ctx.outbox, touched)
-    review_count = (await session.execute(select(func.count()).where(_reviews.c.batch_id == batch_id))).scalar_one()
-    return {"children_registered": registered, "children_updated": updated, "linked": linked.auto,
-            "review_items": int(review_count)}
+    review_count = (
+        await session.execute(select(func.count()).where(_reviews.c.batch_id == batch_id))
+    ).scalar_one()
+    return {
+        "children_registered": registered,
+        "children_updated": updated,
+        "linked": linked.auto,
+        "review_items": int(review_count),
+    }

@@ -141,7 +141,9 @@ def _csv_rows(path: Path, encoding: str, *, strict: bool) -> Iterator[Row]:
         except csv.Error as exc:
             if "field larger" in str(exc):
                 raise _problem(
-                    "feed_row_too_large", f"Row {number + 1} is larger than {MAX_ROW_BYTES} bytes.", status=413
+                    "feed_row_too_large",
+                    f"Row {number + 1} is larger than {MAX_ROW_BYTES} bytes.",
+                    status=413,
                 ) from None
             raise _problem("feed_file_truncated", f"The file ends inside row {number + 1}.") from None
         if pending is not None:
@@ -173,7 +175,7 @@ def _xlsx_rows(path: Path) -> Iterator[Row]:
             if not any(v not in (None, "") for v in values):
                 continue
             number += 1
-            extra = any(v not in (None, "") for v in values[len(fields):])
+            extra = any(v not in (None, "") for v in values[len(fields) :])
             yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
     finally:
         workbook.close()
@@ -190,7 +192,11 @@ def _ndjson_rows(path: Path, *, strict: bool) -> Iterator[Row]:
         number = 0
         for line in fh:
             if len(line) > MAX_ROW_BYTES:
-                raise _problem("feed_row_too_large", f"Row {number + 1} is larger than {MAX_ROW_BYTES} bytes.", status=413)
+                raise _problem(
+                    "feed_row_too_large",
+                    f"Row {number + 1} is larger than {MAX_ROW_BYTES} bytes.",
+                    status=413,
+                )
             if not line.strip():
                 continue
             number += 1

@@ -30,7 +30,10 @@ def report_rows(rows: Iterable[tuple[int, str, Sequence[str], dict[str, str]]]) 
     fields = list(HEADERS.values())
     for number, outcome, codes, cells in rows:
         messages = "；".join(f"{REASONS[c][2]} ({REASONS[c][1]})" for c in codes if c in REASONS)
-        yield [neutralise(v) for v in (number, outcome, ",".join(codes), messages, *(cells.get(f, "") for f in fields))]
+        yield [
+            neutralise(v)
+            for v in (number, outcome, ",".join(codes), messages, *(cells.get(f, "") for f in fields))
+        ]
 
 
 def to_csv(header: Sequence[str], lines: Iterable[Sequence[str]]) -> bytes:
@@ -59,8 +62,12 @@ def template_notes(department: str) -> list[list[str]]:
     lines = [["部门 department", f"{zh} ({en})", role], ["类别 categories (、分隔)", "", ""]]
     lines += [["", CATEGORIES[c][1], c] for c in sorted(DEPARTMENT_CATEGORIES[department])]
     if department == "dpf":
-        lines += [["残疾类别 disability type", "", ""]] + [["", zh_, code] for code, (_, zh_) in DISABILITY_TYPES.items()]
+        lines += [["残疾类别 disability type", "", ""]] + [
+            ["", zh_, code] for code, (_, zh_) in DISABILITY_TYPES.items()
+        ]
         lines += [["残疾等级 disability grade", "一级/二级/三级/四级", "1-4"]]
-    lines += [["出生日期 birth date", "2016-05-02 / 2016/5/2 / 20160502", ""],
-              ["身份证号 ID number", "18位，末位可为X", ""]]
+    lines += [
+        ["出生日期 birth date", "2016-05-02 / 2016/5/2 / 20160502", ""],
+        ["身份证号 ID number", "18位，末位可为X", ""],
+    ]
     return lines

@@ -16,30 +16,50 @@ _rows = FeedRow.__table__  # type: ignore[attr-defined]
 
 
 async def find_repeat(
-    session: AsyncSession, *, department: str, period: str, mode: str, content_hash: str, client_batch_id: str | None
+    session: AsyncSession,
+    *,
+    department: str,
+    period: str,
+    mode: str,
+    content_hash: str,
+    client_batch_id: str | None,
 ) -> dict[str, Any] | None:
     """An earlier batch this submission repeats: same client batch id, or (commit) the same content."""
     if client_batch_id:
         row = (
-            await session.execute(
-                select(_batches).where(
-                    _batches.c.department == department, _batches.c.client_batch_id == client_batch_id,
-                    _batches.c.mode == mode,
+            (
+                await session.execute(
+                    select(_batches).where(
+                        _batches.c.department == department,
+                        _batches.c.client_batch_id == client_batch_id,
+                        _batches.c.mode == mode,
+                    )
                 )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         if row is not None:
             return dict(row)
     if mode != "commit":
         return None
     row = (
-        await session.execute(
-            select(_batches).where(
-                _batches.c.department == department, _batches.c.period == period, _batches.c.mode == "commit",
-                _batches.c.content_hash == content_hash, _batches.c.status != "failed",
-            ).order_by(_batches.c.submitted_at)
+        (
+            await session.execute(
+                select(_batches)
+                .where(
+                    _batches.c.department == department,
+                    _batches.c.period == period,
+                    _batches.c.mode == "commit",
+                    _batches.c.content_hash == content_hash,
+                    _batches.c.status != "failed",
+                )
+                .order_by(_batches.c.submitted_at)
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     return dict(row) if row is not None else None
 
 

@@ -19,15 +19,22 @@ from registry.feeds.uploads import SavedUpload, format_of, save_stream
 from registry.settings import RegistrySettings
 
 router = APIRouter(tags=["feeds"])
-Mode = Annotated[Literal["commit", "validate"], Query(description="validate = dry run: report only, nothing applied")]
-ClientBatchId = Annotated[str | None, Query(max_length=100, description="Your id of this batch (idempotency)")]
+Mode = Annotated[
+    Literal["commit", "validate"], Query(description="validate = dry run: report only, nothing applied")
+]
+ClientBatchId = Annotated[
+    str | None, Query(max_length=100, description="Your id of this batch (idempotency)")
+]
 ReportFormat = Annotated[Literal["csv", "xlsx"], Query()]
 
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"姓名":"张三","身份证号":"370406201605020659","性别":"男","出生日期":"2016-05-02","户籍地址":"山亭区店子镇前庄村12号","类别":"常住"}\n'},
+            "application/x-ndjson": {
+                "schema": {"type": "string"},
+                "example": '{"姓名":"张三","身份证号":"370406201605020659","性别":"男","出生日期":"2016-05-02","户籍地址":"山亭区店子镇前庄村12号","类别":"常住"}\n',
+            },
             "application/json": {"schema": {"$ref": "#/components/schemas/FeedBatchIn"}},
             "text/csv": {"schema": {"type": "string"}, "example": ",".join(HEADERS) + "\n"},
             XLSX: {"schema": {"type": "string", "format": "binary"}},
@@ -56,17 +63,32 @@ def _accepted(batch: dict[str, Any], created: bool) -> JSONResponse:
     openapi_extra=_BODY_DOC,
 )
 async def submit_batch(
-    department: str, period: str, request: Request, ctx: Ctx, mode: Mode = "commit",
+    department: str,
+    period: str,
+    request: Request,
+    ctx: Ctx,
+    mode: Mode = "commit",
     client_batch_id: ClientBatchId = None,
     principal: Principal = Depends(requires("feed:submit")),
 ) -> JSONResponse:
     service.ensure_may_submit(principal, department)
     service.check_period(period)
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
-    upload = await save_stream(request.stream(), _spool(ctx), format_of(request.headers.get("content-type")),
-                               max_bytes=settings.feed_max_bytes)
-    batch, created = await service.submit_batch(ctx=ctx, principal=principal, department=department, period=period,
-                                                mode=mode, client_batch_id=client_batch_id, upload=upload)
+    upload = await save_stream(
+        request.stream(),
+        _spool(ctx),
+        format_of(request.headers.get("content-type")),
+        max_bytes=settings.feed_max_bytes,
+    )
+    batch, created = await service.submit_batch(
+        ctx=ctx,
+        principal=principal,
+        department=department,
+        period=period,
+        mode=mode,
+        client_batch_id=client_batch_id,
+        upload=upload,
+    )
     return _accepted(batch, created)
 
 
@@ -77,8 +99,12 @@ async def submit_batch(
     response_model=FeedBatchPublic,
 )
 async def upload_file(
-    department: str, period: str, ctx: Ctx, file: Annotated[UploadFile, File(description="CSV or .xlsx")],
-    mode: Mode = "commit", client_batch_id: ClientBatchId = None,
+    department: str,
+    period: str,
+    ctx: Ctx,
+    file: Annotated[UploadFile, File(description="CSV or .xlsx")],
+    mode: Mode = "commit",
+    client_batch_id: ClientBatchId = None,
     principal: Principal = Depends(requires("feed:submit")),
 ) -> JSONResponse:
     service.ensure_may_submit(principal, department)
@@ -91,25 +117,44 @@ async def upload_file(
             yield chunk
 
     upload: SavedUpload = await save_stream(chunks(), _spool(ctx), fmt, max_bytes=settings.feed_max_bytes)
-    batch, created = await service.submit_batch(ctx=ctx, principal=principal, department=department, period=period,
-                                                mode=mode, client_batch_id=client_batch_id, upload=upload)
+    batch, created = await service.submit_batch(
+        ctx=ctx,
+        principal=principal,
+        department=department,
+        period=period,
+        mode=mode,
+        client_batch_id=client_batch_id,
+        upload=upload,
+    )
     return _accepted(batch, created)
 
 
 @router.get("/feeds/batches", summary="Feed batches (own department's; all for bureau and inspectors)")
 async def list_batches(
-    session: SessionDep, limit: Limit = 50, cursor: Cursor = None, period: str | None = Query(None, max_length=7),
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    period: str | None = Query(None, max_length=7),
     principal: Principal = Depends(requires("feed:read")),
 ) -> Page[FeedBatchPublic]:
-    rows = await repository.list_batches(session, departments=service.own_departments(principal), period=period,
-                                         after=decode_cursor(cursor), limit=limit)
+    rows = await repository.list_batches(
+        session,
+        departments=service.own_departments(principal),
+        period=period,
+        after=decode_cursor(cursor),
+        limit=limit,
+    )
     items = [FeedBatchPublic.model_validate(r) for r in rows]
     return page_of(items, limit, lambda b: [b.submitted_at.isoformat(), b.id])
 
 
 @router.get("/feeds/batches/{batch_id}", summary="One feed batch with its counts")
-async def get_batch(batch_id: str, session: SessionDep, principal: Principal = Depends(requires("feed:read"))) -> FeedBatchPublic:
-    return FeedBatchPublic.model_validate(await service.visible_batch(session=session, principal=principal, batch_id=batch_id))
+async def get_batch(
+    batch_id: str, session: SessionDep, principal: Principal = Depends(requires("feed:read"))
+) -> FeedBatchPublic:
+    return FeedBatchPublic.model_validate(
+        await service.visible_batch(session=session, principal=principal, batch_id=batch_id)
+    )
 
 
 @router.get(
@@ -119,7 +164,10 @@ async def get_batch(batch_id: str, session: SessionDep, principal: Principal = D
     responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
 )
 async def error_report(
-    batch_id: str, session: SessionDep, ctx: Ctx, format: ReportFormat = "csv",
+    batch_id: str,
+    session: SessionDep,
+    ctx: Ctx,
+    format: ReportFormat = "csv",
     principal: Principal = Depends(requires("feed:read")),
 ) -> Response:
     lines = await service.error_report_lines(session=session, ctx=ctx, principal=principal, batch_id=batch_id)
@@ -140,13 +188,17 @@ async def template(department: str, format: ReportFormat = "xlsx") -> Response:
     service.check_department(department)
     headers = {"Content-Disposition": f'attachment; filename="feed-template-{department}.{format}"'}
     if format == "xlsx":
-        body = to_xlsx([("feed", list(HEADERS), []), ("说明", ["项目", "取值", "代码"], template_notes(department))])
+        body = to_xlsx(
+            [("feed", list(HEADERS), []), ("说明", ["项目", "取值", "代码"], template_notes(department))]
+        )
         return Response(body, media_type=XLSX, headers=headers)
     return Response(to_csv(list(HEADERS), []), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/feeds/calendar", summary="Feed calendar: per department and period, delivered or overdue")
 async def calendar(
-    session: SessionDep, year: int = Query(ge=2019, le=2100), principal: Principal = Depends(requires("calendar:read")),
+    session: SessionDep,
+    year: int = Query(ge=2019, le=2100),
+    principal: Principal = Depends(requires("calendar:read")),
 ) -> list[CalendarEntry]:
     return [CalendarEntry.model_validate(e) for e in await service.feed_calendar(session=session, year=year)]

@@ -13,9 +13,15 @@ class FeedRowIn(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
-                "name": "张三", "id_number": "370406201605020659", "sex": "男", "birth_date": "2016-05-02",
-                "hukou_address": "山东省枣庄市山亭区店子镇前庄村12号", "current_address": "山亭区店子镇前庄村12号",
-                "guardian_name": "张建国", "guardian_phone": "13800000000", "categories": "常住",
+                "name": "张三",
+                "id_number": "370406201605020659",
+                "sex": "男",
+                "birth_date": "2016-05-02",
+                "hukou_address": "山东省枣庄市山亭区店子镇前庄村12号",
+                "current_address": "山亭区店子镇前庄村12号",
+                "guardian_name": "张建国",
+                "guardian_phone": "13800000000",
+                "categories": "常住",
             }
         }
     )

@@ -31,8 +31,11 @@ CHINA = dt.timezone(dt.timedelta(hours=8))
 
 def check_period(period: str) -> None:
     if not _PERIOD.fullmatch(period):
-        raise Problem("A feed period is YYYY-03 or YYYY-09 (deliveries are due end of March and September).",
-                      code="feed_period_invalid", status=422)
+        raise Problem(
+            "A feed period is YYYY-03 or YYYY-09 (deliveries are due end of March and September).",
+            code="feed_period_invalid",
+            status=422,
+        )
 
 
 def check_department(department: str) -> None:
@@ -72,25 +75,44 @@ async def submit_batch(
     """
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
     try:
-        shape = await asyncio.to_thread(inspect_feed, upload.path, upload.fmt, max_rows=settings.feed_max_rows)
+        shape = await asyncio.to_thread(
+            inspect_feed, upload.path, upload.fmt, max_rows=settings.feed_max_rows
+        )
         async with ctx.db.transaction() as session:
             earlier = await repository.find_repeat(
-                session, department=department, period=period, mode=mode, content_hash=upload.sha256,
+                session,
+                department=department,
+                period=period,
+                mode=mode,
+                content_hash=upload.sha256,
                 client_batch_id=client_batch_id,
             )
             if earlier is not None:
                 if earlier["content_hash"] != upload.sha256 or earlier["period"] != period:
-                    raise Conflict("This client batch id was already used for different content.",
-                                   code="feed_batch_id_reused")
+                    raise Conflict(
+                        "This client batch id was already used for different content.",
+                        code="feed_batch_id_reused",
+                    )
                 upload.path.unlink(missing_ok=True)
                 return earlier | {"duplicate": True}, False
             batch_id = str(uuid.uuid4())
-            job_id = await ctx.jobs.create(session, kind=f"feed_{mode}", created_by=principal.subject, org=principal.org)
+            job_id = await ctx.jobs.create(
+                session, kind=f"feed_{mode}", created_by=principal.subject, org=principal.org
+            )
             values = {
-                "id": batch_id, "department": department, "period": period, "mode": mode,
-                "source_format": upload.fmt, "content_hash": upload.sha256, "client_batch_id": client_batch_id,
-                "status": "queued", "job_id": job_id, "rows_total": shape.rows, "submitted_by": principal.subject,
-                "submitted_org": principal.org, "submitted_at": utcnow(),
+                "id": batch_id,
+                "department": department,
+                "period": period,
+                "mode": mode,
+                "source_format": upload.fmt,
+                "content_hash": upload.sha256,
+                "client_batch_id": client_batch_id,
+                "status": "queued",
+                "job_id": job_id,
+                "rows_total": shape.rows,
+                "submitted_by": principal.subject,
+                "submitted_org": principal.org,
+                "submitted_at": utcnow(),
             }
             await repository.insert_batch(session, values)
     except BaseException:
@@ -99,13 +121,30 @@ async def submit_batch(
     ctx.jobs.start(
         job_id,
         lambda progress: run_feed_job(
-            ctx, progress, batch_id=batch_id, path=upload.path, fmt=upload.fmt, encoding=shape.encoding,
-            rows_expected=shape.rows, department=department, period=period, mode=mode,
-            cutoff=settings.cutoff_for(period), actor=principal.subject,
+            ctx,
+            progress,
+            batch_id=batch_id,
+            path=upload.path,
+            fmt=upload.fmt,
+            encoding=shape.encoding,
+            rows_expected=shape.rows,
+            department=department,
+            period=period,
+            mode=mode,
+            cutoff=settings.cutoff_for(period),
+            actor=principal.subject,
         ),
     )
-    created = values | {"accepted": 0, "rejected": 0, "warnings": 0, "children_registered": 0,
-                        "children_updated": 0, "linked": 0, "review_items": 0, "completed_at": None}
+    created = values | {
+        "accepted": 0,
+        "rejected": 0,
+        "warnings": 0,
+        "children_registered": 0,
+        "children_updated": 0,
+        "linked": 0,
+        "review_items": 0,
+        "completed_at": None,
+    }
     return created, True
 
 
@@ -124,17 +163,26 @@ async def error_report_lines(
     """The rows of a batch that carry reason codes, with their original cells (an audited read)."""
     batch = await visible_batch(session=session, principal=principal, batch_id=batch_id)
     rows = await repository.rows_with_reasons(session, batch["id"])
-    await ctx.audit.record(session, principal, "read", "feed_batch_rows", [batch["id"]],
-                           detail=f"error_report rows={len(rows)}")
+    await ctx.audit.record(
+        session, principal, "read", "feed_batch_rows", [batch["id"]], detail=f"error_report rows={len(rows)}"
+    )
     decoded = (
-        (r["row_number"], r["outcome"], r["reasons"].split(","),
-         json.loads(ctx.cipher.decrypt(r["raw_cipher"], associated_data=RAW_ROW_AAD)) if r["raw_cipher"] else {})
+        (
+            r["row_number"],
+            r["outcome"],
+            r["reasons"].split(","),
+            json.loads(ctx.cipher.decrypt(r["raw_cipher"], associated_data=RAW_ROW_AAD))
+            if r["raw_cipher"]
+            else {},
+        )
         for r in rows
     )
     return list(report_rows(decoded))
 
 
-async def feed_calendar(*, session: AsyncSession, year: int, today: dt.date | None = None) -> list[dict[str, Any]]:
+async def feed_calendar(
+    *, session: AsyncSession, year: int, today: dt.date | None = None
+) -> list[dict[str, Any]]:
     """Every department × period of ``year``: delivered or not, when, counts; overdue after the due date."""
     today = today or dt.datetime.now(CHINA).date()
     periods = [f"{year}-03", f"{year}-09"]
@@ -145,11 +193,18 @@ async def feed_calendar(*, session: AsyncSession, year: int, today: dt.date | No
     for period in periods:
         due = period_end(period)
         for department in DEPARTMENTS:
-            batch = delivered.get((department, period))
-            out.append({
-                "department": department, "period": period, "due": due, "delivered": batch is not None,
-                "delivered_at": batch["completed_at"] if batch else None, "batch_id": batch["id"] if batch else None,
-                "accepted": batch["accepted"] if batch else 0, "rejected": batch["rejected"] if batch else 0,
-                "overdue": batch is None and today > due,
-            })
+            found = delivered.get((department, period))
+            out.append(
+                {
+                    "department": department,
+                    "period": period,
+                    "due": due,
+                    "delivered": found is not None,
+                    "delivered_at": found["completed_at"] if found else None,
+                    "batch_id": found["id"] if found else None,
+                    "accepted": found["accepted"] if found else 0,
+                    "rejected": found["rejected"] if found else 0,
+                    "overdue": found is None and today > due,
+                }
+            )
     return out

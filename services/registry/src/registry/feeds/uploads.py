@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +20,13 @@ CONTENT_TYPES: dict[str, FeedFormat] = {
     "application/x-ndjson": "ndjson",
     "application/ndjson": "ndjson",
 }
-EXTENSIONS: dict[str, FeedFormat] = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
+EXTENSIONS: dict[str, FeedFormat] = {
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
 
 
 @dataclass(frozen=True)
@@ -37,20 +44,26 @@ def format_of(content_type: str | None, filename: str | None = None) -> FeedForm
         if suffix in EXTENSIONS:
             return EXTENSIONS[suffix]
         if suffix == ".xls":
-            raise Problem("Old .xls workbooks are not accepted; save the sheet as .xlsx or CSV.",
-                          code="feed_unsupported_format", status=415)
+            raise Problem(
+                "Old .xls workbooks are not accepted; save the sheet as .xlsx or CSV.",
+                code="feed_unsupported_format",
+                status=415,
+            )
     media = (content_type or "").split(";")[0].strip().lower()
     if media in CONTENT_TYPES:
         return CONTENT_TYPES[media]
     raise Problem(
         "Send CSV (text/csv), Excel .xlsx, JSON (application/json) or NDJSON (application/x-ndjson).",
-        code="feed_unsupported_format", status=415,
+        code="feed_unsupported_format",
+        status=415,
     )
 
 
-async def save_stream(chunks: AsyncIterator[bytes], directory: Path, fmt: FeedFormat, *, max_bytes: int) -> SavedUpload:
+async def save_stream(
+    chunks: AsyncIterator[bytes], directory: Path, fmt: FeedFormat, *, max_bytes: int
+) -> SavedUpload:
     """Write ``chunks`` to a new spool file; 413 ``feed_file_too_large`` past ``max_bytes``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     path = directory / f"{uuid.uuid4()}.{fmt}"
     digest = hashlib.sha256()
     size = 0
@@ -59,8 +72,11 @@ async def save_stream(chunks: AsyncIterator[bytes], directory: Path, fmt: FeedFo
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
-                    raise Problem(f"A feed file may be at most {max_bytes // (1 << 20)} MiB.",
-                                  code="feed_file_too_large", status=413)
+                    raise Problem(
+                        f"A feed file may be at most {max_bytes // (1 << 20)} MiB.",
+                        code="feed_file_too_large",
+                        status=413,
+                    )
                 digest.update(chunk)
                 fh.write(chunk)
     except BaseException:

@@ -16,7 +16,7 @@ from typing import Any
 from pypinyin import Style, lazy_pinyin
 
 from baoxue.orgs.directory import OrgDirectory
-from baoxue.pii.citizen_id import age_on, normalise_id_number, parse_id_number
+from baoxue.pii.citizen_id import Sex, age_on, normalise_id_number, parse_id_number
 from baoxue.pii.crypto import BlindIndex, FieldCipher
 from registry.feeds.columns import (
     CATEGORY_BY_LABEL,
@@ -37,7 +37,16 @@ _CJK_ONLY = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
 _DATE = re.compile(r"(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?")
 _PHONE = re.compile(r"1\d{10}|0\d{9,11}|\d{7,8}")
 _CATEGORY_SPLIT = re.compile(r"[、,，;；/\s]+")
-_SEX = {"男": "M", "女": "F", "M": "M", "F": "F", "m": "M", "f": "F", "男性": "M", "女性": "F"}
+_SEX: dict[str, Sex] = {
+    "男": "M",
+    "女": "F",
+    "M": "M",
+    "F": "F",
+    "m": "M",
+    "f": "F",
+    "男性": "M",
+    "女性": "F",
+}
 MIN_AGE, MAX_AGE = 6, 14
 
 
@@ -90,10 +99,16 @@ class RowValidator:
             if len(value) > MAX_CELL:
                 reasons.append("field_too_long")
                 raw[key] = value[:MAX_CELL]
-            if value[:1] in ("=", "@") or (value[:1] in ("+", "-") and key != "guardian_phone" and len(value) > 1):
-                if "cell_formula" not in reasons:
-                    reasons.append("cell_formula")
-        out: dict[str, Any] = {"batch_id": self.batch_id, "row_number": row_number, "candidate_id": str(uuid.uuid4())}
+            formula = value[:1] in ("=", "@") or (
+                value[:1] in ("+", "-") and key != "guardian_phone" and len(value) > 1
+            )
+            if formula and "cell_formula" not in reasons:
+                reasons.append("cell_formula")
+        out: dict[str, Any] = {
+            "batch_id": self.batch_id,
+            "row_number": row_number,
+            "candidate_id": str(uuid.uuid4()),
+        }
 
         name = raw["name"]
         if _CJK_ONLY.fullmatch(name.replace(" ", "")):

@@ -32,7 +32,9 @@ class LinkOutcome:
     review: int = 0
 
 
-def best_matches(people: list[Person], candidates: list[Person]) -> list[tuple[Person, Person, float, dict[str, str], str]]:
+def best_matches(
+    people: list[Person], candidates: list[Person]
+) -> list[tuple[Person, Person, float, dict[str, str], str]]:
     """For each person, the best candidate sharing a block (birth date, or name pinyin + sex) and the decision."""
     by_birth: dict[object, list[Person]] = defaultdict(list)
     by_name: dict[object, list[Person]] = defaultdict(list)
@@ -43,7 +45,11 @@ def best_matches(people: list[Person], candidates: list[Person]) -> list[tuple[P
             by_name[c.name_pinyin, c.sex].append(c)
     out = []
     for p in people:
-        block = {c.key: c for c in by_birth.get(p.birth_date, []) + by_name.get((p.name_pinyin, p.sex), []) if c.key != p.key}
+        block = {
+            c.key: c
+            for c in by_birth.get(p.birth_date, []) + by_name.get((p.name_pinyin, p.sex), [])
+            if c.key != p.key
+        }
         scored = sorted(((score(p, c), c) for c in block.values()), key=lambda t: -t[0][0])
         if not scored:
             continue
@@ -55,17 +61,33 @@ def best_matches(people: list[Person], candidates: list[Person]) -> list[tuple[P
     return out
 
 
-async def _candidates(session: AsyncSession, people: list[Person], own: set[str], *, provisional_only: bool) -> list[Person]:
+async def _candidates(
+    session: AsyncSession, people: list[Person], own: set[str], *, provisional_only: bool
+) -> list[Person]:
     """Known children sharing a block with any of ``people`` (birth date, or name pinyin)."""
     births = sorted({p.birth_date for p in people if p.birth_date})
     names = sorted({p.name_pinyin for p in people if p.name_pinyin})
-    cols = [_children.c[c] for c in ("id", "name", "name_pinyin", "sex", "birth_date", "hukou_town", "hukou_village",
-                                     "guardian_name")]
+    cols = [
+        _children.c[c]
+        for c in (
+            "id",
+            "name",
+            "name_pinyin",
+            "sex",
+            "birth_date",
+            "hukou_town",
+            "hukou_village",
+            "guardian_name",
+        )
+    ]
     found: dict[str, Person] = {}
     for i in range(0, max(len(births), len(names)), CHUNK):
         query = select(*cols).where(
             _children.c.status != "duplicate",
-            or_(_children.c.birth_date.in_(births[i : i + CHUNK]), _children.c.name_pinyin.in_(names[i : i + CHUNK])),
+            or_(
+                _children.c.birth_date.in_(births[i : i + CHUNK]),
+                _children.c.name_pinyin.in_(names[i : i + CHUNK]),
+            ),
         )
         if provisional_only:
             query = query.where(_children.c.id_blind.is_(None))
@@ -79,8 +101,20 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
     """Link the batch's provisional records (rows without a usable ID number) to known children."""
     fr = FeedRow.__table__  # type: ignore[attr-defined]
     query = select(
-        *(fr.c[c] for c in ("child_id", "id_blind", "name", "name_pinyin", "sex", "birth_date", "hukou_town",
-                            "hukou_village", "guardian_name"))
+        *(
+            fr.c[c]
+            for c in (
+                "child_id",
+                "id_blind",
+                "name",
+                "name_pinyin",
+                "sex",
+                "birth_date",
+                "hukou_town",
+                "hukou_village",
+                "guardian_name",
+            )
+        )
     ).where(fr.c.batch_id == batch_id, fr.c.outcome == "accepted", fr.c.link == "new")
     rows = (await session.execute(query)).mappings().all()
     outcome = LinkOutcome()
@@ -106,24 +140,63 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
             if merged in merged_already or survivor in merged_already:
                 continue
             merged_already.add(merged)
-            merges.append({"survivor_id": survivor, "merged_id": merged, "reason": "linkage_auto", "evidence": detail,
-                           "previous_status": "active", "created_by": actor, "created_at": now})
+            merges.append(
+                {
+                    "survivor_id": survivor,
+                    "merged_id": merged,
+                    "reason": "linkage_auto",
+                    "evidence": detail,
+                    "previous_status": "active",
+                    "created_by": actor,
+                    "created_at": now,
+                }
+            )
         else:
-            reviews.append({"kind": "link_candidate", "status": "open", "child_id": merged, "other_child_id": survivor,
-                            "batch_id": batch_id, "score": points, "detail": detail, "hukou_town": p.hukou_town,
-                            "created_at": now})
+            reviews.append(
+                {
+                    "kind": "link_candidate",
+                    "status": "open",
+                    "child_id": merged,
+                    "other_child_id": survivor,
+                    "batch_id": batch_id,
+                    "score": points,
+                    "detail": detail,
+                    "hukou_town": p.hukou_town,
+                    "created_at": now,
+                }
+            )
     if merges:
         await session.execute(insert(_merges), merges)
         await session.execute(
-            update(_children).where(_children.c.id == bindparam("mid")).values(status="duplicate", merged_into=bindparam("sid")),
+            update(_children)
+            .where(_children.c.id == bindparam("mid"))
+            .values(status="duplicate", merged_into=bindparam("sid")),
             [{"mid": m["merged_id"], "sid": m["survivor_id"]} for m in merges],
         )
         await session.execute(
             insert(_history),
-            [{"child_id": m["merged_id"], "kind": "merged_into", "reference": m["survivor_id"], "batch_id": batch_id,
-              "at": now, "detail": m["evidence"]} for m in merges]
-            + [{"child_id": m["survivor_id"], "kind": "absorbed", "reference": m["merged_id"], "batch_id": batch_id,
-                "at": now, "detail": m["evidence"]} for m in merges],
+            [
+                {
+                    "child_id": m["merged_id"],
+                    "kind": "merged_into",
+                    "reference": m["survivor_id"],
+                    "batch_id": batch_id,
+                    "at": now,
+                    "detail": m["evidence"],
+                }
+                for m in merges
+            ]
+            + [
+                {
+                    "child_id": m["survivor_id"],
+                    "kind": "absorbed",
+                    "reference": m["merged_id"],
+                    "batch_id": batch_id,
+                    "at": now,
+                    "detail": m["evidence"],
+                }
+                for m in merges
+            ],
         )
     if reviews:
         await session.execute(insert(_reviews), reviews)

@@ -17,10 +17,16 @@ Reader = Annotated[Principal, Depends(requires("review:read"))]
 Decider = Annotated[Principal, Depends(requires("review:decide"))]
 
 
-@router.get("/review-items", summary="Review queue: link candidates, conflicts, lapsed flags, unmatched addresses")
+@router.get(
+    "/review-items", summary="Review queue: link candidates, conflicts, lapsed flags, unmatched addresses"
+)
 async def list_items(
-    session: SessionDep, principal: Reader, limit: Limit = 100, cursor: Cursor = None,
-    kind: Annotated[str | None, Query(max_length=20)] = None, status: Annotated[str | None, Query(max_length=10)] = None,
+    session: SessionDep,
+    principal: Reader,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    status: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Page[ReviewItemPublic]:
     after = decode_cursor(cursor)
     rows = await service.list_items(session=session, kind=kind, status=status, after=after, limit=limit)
@@ -33,21 +39,32 @@ async def accept(item_id: int, session: SessionDep, ctx: Ctx, principal: Decider
     return ReviewItemPublic.model_validate(row)
 
 
-@router.post("/review-items/{item_id}/reject", summary="Reject (a link candidate: they are different children)")
+@router.post(
+    "/review-items/{item_id}/reject", summary="Reject (a link candidate: they are different children)"
+)
 async def reject(item_id: int, session: SessionDep, ctx: Ctx, principal: Decider) -> ReviewItemPublic:
     row = await service.decide(session=session, ctx=ctx, principal=principal, item_id=item_id, accept=False)
     return ReviewItemPublic.model_validate(row)
 
 
-@router.get("/merges", summary="Merges of child records (automatic links, accepted candidates, duplicate hukou)")
+@router.get(
+    "/merges", summary="Merges of child records (automatic links, accepted candidates, duplicate hukou)"
+)
 async def list_merges(
-    session: SessionDep, principal: Reader, limit: Limit = 100, cursor: Cursor = None,
+    session: SessionDep,
+    principal: Reader,
+    limit: Limit = 100,
+    cursor: Cursor = None,
     child_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Page[MergePublic]:
-    rows = await service.list_merges(session=session, child_id=child_id, after=decode_cursor(cursor), limit=limit)
+    rows = await service.list_merges(
+        session=session, child_id=child_id, after=decode_cursor(cursor), limit=limit
+    )
     return page_of([MergePublic.model_validate(r) for r in rows], limit, lambda m: m.id)
 
 
 @router.post("/merges/{merge_id}/undo", summary="Undo a merge: both records are separate again")
 async def undo(merge_id: int, session: SessionDep, ctx: Ctx, principal: Decider) -> MergePublic:
-    return MergePublic.model_validate(await service.undo(session=session, ctx=ctx, principal=principal, merge_id=merge_id))
+    return MergePublic.model_validate(
+        await service.undo(session=session, ctx=ctx, principal=principal, merge_id=merge_id)
+    )

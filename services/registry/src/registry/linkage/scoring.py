@@ -34,8 +34,14 @@ class Person:
 
         guardian = row["guardian_name"]
         return cls(
-            key=key, name=row["name"], name_pinyin=row["name_pinyin"], sex=row["sex"], birth_date=row["birth_date"],
-            hukou_town=row["hukou_town"], hukou_village=row["hukou_village"], guardian_name=guardian,
+            key=key,
+            name=row["name"],
+            name_pinyin=row["name_pinyin"],
+            sex=row["sex"],
+            birth_date=row["birth_date"],
+            hukou_town=row["hukou_town"],
+            hukou_village=row["hukou_village"],
+            guardian_name=guardian,
             guardian_pinyin=name_pinyin(guardian) if guardian else None,
         )
 

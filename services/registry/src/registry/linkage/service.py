@@ -49,26 +49,40 @@ async def decide(
     merge_id = None
     if accept and row["kind"] == "link_candidate":
         merge_id = await merge_records(
-            session, ctx.outbox, survivor_id=row["other_child_id"], merged_id=row["child_id"], reason="linkage_review",
-            evidence={"review_item": item_id, **json.loads(row["detail"] or "{}")}, actor=principal.subject,
+            session,
+            ctx.outbox,
+            survivor_id=row["other_child_id"],
+            merged_id=row["child_id"],
+            reason="linkage_review",
+            evidence={"review_item": item_id, **json.loads(row["detail"] or "{}")},
+            actor=principal.subject,
         )
-    values = {"status": "accepted" if accept else "rejected", "decided_by": principal.subject,
-              "decided_at": utcnow(), "merge_id": merge_id}
+    values = {
+        "status": "accepted" if accept else "rejected",
+        "decided_by": principal.subject,
+        "decided_at": utcnow(),
+        "merge_id": merge_id,
+    }
     await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
     return public(dict(row) | values)
 
 
-async def undo(*, session: AsyncSession, ctx: ServiceContext, principal: Principal, merge_id: int) -> dict[str, Any]:
+async def undo(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, merge_id: int
+) -> dict[str, Any]:
     """Undo a merge (automatic link, accepted candidate or duplicate hukou); its review item reopens."""
     merge = await undo_merge(session, ctx.outbox, merge_id=merge_id, actor=principal.subject)
     await session.execute(
-        update(_reviews).where(_reviews.c.merge_id == merge_id).values(status="undone", decided_by=principal.subject,
-                                                                      decided_at=utcnow())
+        update(_reviews)
+        .where(_reviews.c.merge_id == merge_id)
+        .values(status="undone", decided_by=principal.subject, decided_at=utcnow())
     )
     return merge | {"undone_at": utcnow()}
 
 
-async def list_merges(*, session: AsyncSession, child_id: str | None, after: int | None, limit: int) -> list[dict[str, Any]]:
+async def list_merges(
+    *, session: AsyncSession, child_id: str | None, after: int | None, limit: int
+) -> list[dict[str, Any]]:
     query = select(_merges).order_by(_merges.c.id).limit(limit + 1)
     if child_id:
         query = query.where((_merges.c.survivor_id == child_id) | (_merges.c.merged_id == child_id))
