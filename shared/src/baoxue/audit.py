@@ -4,21 +4,41 @@ Request paths only append an entry (cheap, inside the caller's transaction, so a
 leaves no trace of a read that never happened). A sealer then chains entries in the order it sees
 them: ``hash = SHA-256(prev_hash || canonical entry)``. Editing or deleting a sealed entry breaks every
 later hash, which :func:`verify_chain` finds.
+
+Deleting the *newest* entries leaves a shorter chain that is still consistent; to find that, the
+sealer logs the chain head (index and hash, no personal data) after every batch, and
+``verify_chain(anchor=(index, hash))`` checks that a head recorded elsewhere is still in the chain.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
 from baoxue.db import Database, UTCDateTime, utcnow
 from baoxue.observability import current_trace_id
+
+log = logging.getLogger(__name__)
 
 Position = BigInteger().with_variant(Integer(), "sqlite")
 GENESIS = "0" * 64
@@ -48,8 +68,20 @@ def define_audit_table(metadata: MetaData) -> Table:
 
 
 def _canonical(row: dict[str, object]) -> bytes:
-    fields = ("position", "at", "actor", "actor_org", "roles", "action", "resource_type", "resource_ids",
-              "purpose", "detail", "trace_id", "chain_index")
+    fields = (
+        "position",
+        "at",
+        "actor",
+        "actor_org",
+        "roles",
+        "action",
+        "resource_type",
+        "resource_ids",
+        "purpose",
+        "detail",
+        "trace_id",
+        "chain_index",
+    )
     return json.dumps({k: str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False).encode()
 
 
@@ -58,10 +90,11 @@ class ChainReport:
     entries: int
     unsealed: int
     first_broken_position: int | None
+    anchor_missing: bool = False
 
     @property
     def intact(self) -> bool:
-        return self.first_broken_position is None
+        return self.first_broken_position is None and not self.anchor_missing
 
 
 class AuditLog:
@@ -83,8 +116,14 @@ class AuditLog:
     ) -> None:
         """Append one entry: who did ``action`` to which resources, when, and for what stated purpose.
 
-        ``detail`` names fields or counts, never values of personal data.
+        ``detail`` names fields or counts, never values of personal data. An entry made under a
+        break-glass grant is marked ``breakglass:<grant id>`` in ``detail``.
         """
+        from baoxue.breakglass import grant_of
+
+        grant = grant_of(principal)
+        if grant is not None:
+            detail = f"breakglass:{grant.id}" + (f"; {detail}" if detail else "")
         await session.execute(
             insert(self.table).values(
                 at=utcnow(),
@@ -106,42 +145,75 @@ class AuditLog:
         async with db.transaction() as session:
             last = (
                 await session.execute(
-                    select(t.c.chain_index, t.c.hash).where(t.c.chain_index.is_not(None))
-                    .order_by(t.c.chain_index.desc()).limit(1)
+                    select(t.c.chain_index, t.c.hash)
+                    .where(t.c.chain_index.is_not(None))
+                    .order_by(t.c.chain_index.desc())
+                    .limit(1)
                 )
             ).first()
             index, prev = (last.chain_index, last.hash) if last else (0, GENESIS)
             rows = (
-                await session.execute(
-                    select(t).where(t.c.chain_index.is_(None)).order_by(t.c.position).limit(batch)
+                (
+                    await session.execute(
+                        select(t).where(t.c.chain_index.is_(None)).order_by(t.c.position).limit(batch)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
             for row in rows:
                 index += 1
                 entry = dict(row) | {"chain_index": index}
                 digest = hashlib.sha256(prev.encode() + _canonical(entry)).hexdigest()
                 await session.execute(
-                    update(t).where(t.c.position == row["position"])
+                    update(t)
+                    .where(t.c.position == row["position"])
                     .values(chain_index=index, prev_hash=prev, hash=digest)
                 )
                 prev = digest
+        if rows:
+            log.info("audit chain head", extra={"chain_index": index, "chain_hash": prev})
         return len(rows)
 
-    async def verify_chain(self, db: Database) -> ChainReport:
-        """Walk the chain from the start; report the first entry whose hash does not follow."""
+    async def head(self, db: Database) -> tuple[int, str] | None:
+        """The newest sealed entry's (chain index, hash): an anchor to keep outside the database."""
         t = self.table
+        async with db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(t.c.chain_index, t.c.hash)
+                    .where(t.c.chain_index.is_not(None))
+                    .order_by(t.c.chain_index.desc())
+                    .limit(1)
+                )
+            ).first()
+        return (int(row.chain_index), str(row.hash)) if row else None
+
+    async def verify_chain(self, db: Database, *, anchor: tuple[int, str] | None = None) -> ChainReport:
+        """Walk the chain from the start; report the first entry whose hash does not follow.
+
+        With ``anchor`` (a head logged earlier), also report when that entry is no longer in the chain
+        (the newest entries were deleted).
+        """
+        t = self.table
+        anchor_seen = anchor is None
         prev, expected_index, count = GENESIS, 1, 0
         async with db.transaction() as session:
-            unsealed = (await session.execute(select(func.count()).where(t.c.chain_index.is_(None)))).scalar_one()
-            result = await session.stream(select(t).where(t.c.chain_index.is_not(None)).order_by(t.c.chain_index))
+            unsealed = (
+                await session.execute(select(func.count()).where(t.c.chain_index.is_(None)))
+            ).scalar_one()
+            result = await session.stream(
+                select(t).where(t.c.chain_index.is_not(None)).order_by(t.c.chain_index)
+            )
             async for row in result.mappings():
                 count += 1
                 entry = dict(row)
                 digest = hashlib.sha256(prev.encode() + _canonical(entry)).hexdigest()
                 if row["chain_index"] != expected_index or row["prev_hash"] != prev or row["hash"] != digest:
                     return ChainReport(count, int(unsealed), int(row["position"]))
+                anchor_seen = anchor_seen or (anchor is not None and (expected_index, digest) == anchor)
                 prev, expected_index = digest, expected_index + 1
-        return ChainReport(count, int(unsealed), None)
+        return ChainReport(count, int(unsealed), None, anchor_missing=not anchor_seen)
 
 
 def id_list(ids: Sequence[object]) -> list[str]:

@@ -48,7 +48,12 @@ async def get_principal(
         Header(description="Why personal data is being read (recorded in the audit log).", max_length=200),
     ] = None,
 ) -> Principal:
-    """The authenticated caller, or 401. Unknown organisations are refused (403)."""
+    """The authenticated caller, or 401. Unknown organisations are refused (403).
+
+    A token carrying a break-glass grant (:mod:`baoxue.breakglass`) yields a caller whose jurisdiction
+    is widened until the grant expires; the use is audited before the request's work starts, and an
+    invalid grant refuses the request (403 ``breakglass_invalid``).
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("A bearer token is required.", code="token_missing")
     ctx = get_ctx(request)
@@ -60,7 +65,7 @@ async def get_principal(
     org = ctx.directory.get(org_code)
     if org is None:
         raise Forbidden("The token's organisation is not in the directory.", code="unknown_organisation")
-    return Principal(
+    principal = Principal(
         subject=str(claims["sub"]),
         roles=roles,
         org=org_code,
@@ -69,6 +74,19 @@ async def get_principal(
         name=claims.get("name"),
         purpose=x_access_purpose,
     )
+    from baoxue.breakglass import parse_grant, record_use, widen  # breakglass's router imports this module
+
+    directory = ctx.directory
+    grant = parse_grant(
+        claims,
+        home_scope=principal.scope,
+        known_scope=lambda code: code == directory.district_code or directory.get(code) is not None,
+    )
+    if grant is None:
+        return principal
+    widened = widen(principal, grant)
+    await record_use(ctx, widened, request)
+    return widened
 
 
 def requires(permission: str) -> Callable[..., Any]:
@@ -76,7 +94,9 @@ def requires(permission: str) -> Callable[..., Any]:
 
     async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.can(permission):
-            raise Forbidden(f"Your role does not grant '{permission}'.", code="forbidden", permission=permission)
+            raise Forbidden(
+                f"Your role does not grant '{permission}'.", code="forbidden", permission=permission
+            )
         return principal
 
     check.__name__ = f"requires_{permission.replace(':', '_')}"
