@@ -77,9 +77,7 @@ async def run_feed_job(
             actor=actor,
         )
     except Exception as exc:
-        import traceback
 
-        traceback.print_exc()  # DEBUG
         async with ctx.db.transaction() as session:
             await session.execute(
                 update(_batches)

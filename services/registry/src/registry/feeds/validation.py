@@ -158,6 +158,7 @@ class RowValidator:
         phone = re.sub(r"[\s\-()（）]", "", raw["guardian_phone"]).removeprefix("+86")
         if phone and not _PHONE.fullmatch(phone):
             reasons.append("phone_invalid")
+            phone = ""
         out["guardian_phone"] = phone or None
         out["guardian_name"] = raw["guardian_name"].replace(" ", "") or None
         out["current_address"] = raw["current_address"] or None

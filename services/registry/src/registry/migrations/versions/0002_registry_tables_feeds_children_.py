@@ -1,8 +1,8 @@
-"""feeds children provenance flags reviews merges corrections
+"""registry tables: feeds, children, provenance, flags, reviews, merges, hukou corrections
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 14:40:33.396848
+Create Date: 2026-11-26 14:58:40.349177
 """
 
 from collections.abc import Sequence
@@ -92,7 +92,7 @@ def upgrade() -> None:
     sa.Column('id_blind', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('id_cipher', sa.Text(), nullable=True),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
-    sa.Column('name_pinyin', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('name_pinyin', sqlmodel.sql.sqltypes.AutoString(length=250), nullable=True),
     sa.Column('sex', sqlmodel.sql.sqltypes.AutoString(length=1), nullable=True),
     sa.Column('birth_date', sa.Date(), nullable=True),
     sa.Column('district', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=False),
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.Column('hukou_village', sqlmodel.sql.sqltypes.AutoString(length=15), nullable=True),
     sa.Column('hukou_school_district', sqlmodel.sql.sqltypes.AutoString(length=14), nullable=True),
     sa.Column('current_address', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-    sa.Column('guardian_name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+    sa.Column('guardian_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('guardian_phone', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
     sa.Column('disability_type', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('disability_grade', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=True),
@@ -167,7 +167,7 @@ def upgrade() -> None:
     sa.Column('id_blind', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('id_cipher', sa.Text(), nullable=True),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
-    sa.Column('name_pinyin', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('name_pinyin', sqlmodel.sql.sqltypes.AutoString(length=250), nullable=True),
     sa.Column('sex', sqlmodel.sql.sqltypes.AutoString(length=1), nullable=True),
     sa.Column('birth_date', sa.Date(), nullable=True),
     sa.Column('id_birth_date', sa.Date(), nullable=True),
@@ -176,7 +176,7 @@ def upgrade() -> None:
     sa.Column('hukou_village', sqlmodel.sql.sqltypes.AutoString(length=15), nullable=True),
     sa.Column('hukou_school_district', sqlmodel.sql.sqltypes.AutoString(length=14), nullable=True),
     sa.Column('current_address', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-    sa.Column('guardian_name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+    sa.Column('guardian_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('guardian_phone', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
     sa.Column('categories', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('disability_type', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
