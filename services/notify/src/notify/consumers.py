@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.events.consumer import ReceivedEvent, Subscription
 from baoxue.service import ServiceContext
+from notify.blacklist.handlers import make_handlers as blacklist_handlers
 from notify.bulletins.handlers import make_handlers as bulletin_handlers
 from notify.deadlines.handlers import Handler
 from notify.deadlines.handlers import make_handlers as deadline_handlers
+from notify.referrals.handlers import make_handlers as referral_handlers
 
 
 def _chain(handlers: Sequence[Handler]) -> Handler:
@@ -31,7 +33,12 @@ def _chain(handlers: Sequence[Handler]) -> Handler:
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     merged: dict[str, dict[type, list[Handler]]] = {}
-    for group in (deadline_handlers(ctx), bulletin_handlers(ctx)):
+    for group in (
+        deadline_handlers(ctx),
+        bulletin_handlers(ctx),
+        blacklist_handlers(ctx),
+        referral_handlers(ctx),
+    ):
         for source, handlers in group.items():
             for contract, handler in handlers.items():
                 merged.setdefault(source, {}).setdefault(contract, []).append(handler)

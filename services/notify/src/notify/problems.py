@@ -20,4 +20,8 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "not_the_acting_organisation": ("Another organisation acts at this level", "该层级应由其他单位处理"),
     "delivery_not_dead": ("Only dead letters can be replayed", "仅可重发失败投递"),
     "bulletin_published": ("The bulletin is published already", "通报已发布"),
+    "provider_listed": ("The provider is already listed", "该机构已在黑名单中"),
+    "provider_not_listed": ("The provider is not listed", "该机构不在黑名单中"),
+    "referral_kind_unknown": ("Unknown referral kind", "未知的移送类型"),
+    "referral_closed": ("The referral is closed already", "该移送事项已办结"),
 }

@@ -1,0 +1,147 @@
+"""Sending referrals (set-based), receipts, outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, or_
+
+from baoxue.auth.jurisdiction import within_jurisdiction
+from baoxue.auth.principal import Principal
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.service import ServiceContext
+from notify.delivery.inbox import Post, post_messages
+from notify.referrals.models import Referral
+from notify.referrals.rules import CASE_REASON_REFERRALS, RULES
+
+_DEPARTMENT_ROLES = ("dept_police", "dept_poverty", "dept_dpf", "dept_civil", "justice")
+
+
+async def send(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    kind: str,
+    subject_id: str,
+    from_org: str,
+    case_id: str | None = None,
+    child_id: str | None = None,
+    details: str = "",
+) -> int:
+    """Refer a subject to every department the rule names (once per department: a repeat is ignored);
+    each gets an inbox message asking for a receipt. Returns how many referrals were new."""
+    rule = RULES.get(kind)
+    if rule is None:
+        raise Problem(f"Unknown referral kind '{kind}'.", code="referral_kind_unknown", status=422)
+    targets = [ctx.directory.by_role(role).code for role in rule.to_roles]  # type: ignore[arg-type]
+    now = utcnow()
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "kind": kind,
+            "subject_id": subject_id,
+            "case_id": case_id,
+            "child_id": child_id,
+            "from_org": from_org,
+            "to_org": org,
+            "required_action": rule.required_action,
+            "details": details,
+            "status": "sent",
+            "created_at": now,
+        }
+        for org in targets
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Referral.__table__  # type: ignore[attr-defined]
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id, table.c.to_org)
+    created = (await session.execute(statement)).all()
+    await post_messages(
+        session,
+        [
+            Post(
+                r.to_org,
+                "referral",
+                rule.title_zh,
+                body=f"referral_id={r.id} action={rule.required_action}",
+                ref_type="referral",
+                ref_id=r.id,
+                action_required=True,
+            )
+            for r in created
+        ],
+    )
+    return len(created)
+
+
+async def _for_recipient(session: AsyncSession, principal: Principal, referral_id: str) -> Referral:
+    referral = await session.get(Referral, referral_id)
+    if referral is None or referral.to_org != principal.org:
+        raise NotFound("No such referral.")
+    return referral
+
+
+async def receive(*, session: AsyncSession, principal: Principal, referral_id: str) -> Referral:
+    """The receiving department confirms receipt (回执); repeating it changes nothing."""
+    referral = await _for_recipient(session, principal, referral_id)
+    if referral.received_at is None:
+        referral.received_at, referral.received_by = utcnow(), principal.subject
+        referral.status = "received" if referral.status == "sent" else referral.status
+        await session.flush()
+    return referral
+
+
+async def close(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: str,
+    outcome: str,
+    note: str | None,
+    on: dt.date,
+) -> Referral:
+    """The receiving department reports the outcome; the referral is closed (a receipt is implied)."""
+    referral = await _for_recipient(session, principal, referral_id)
+    if referral.status == "closed":
+        raise Conflict("The referral is closed already.", code="referral_closed")
+    if referral.received_at is None:
+        referral.received_at, referral.received_by = utcnow(), principal.subject
+    referral.status, referral.outcome, referral.outcome_note, referral.closed_on = "closed", outcome, note, on
+    await session.flush()
+    return referral
+
+
+async def page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: str | None,
+    kind: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Referral]:
+    """Referrals sent to the caller's organisation or sent from within its jurisdiction."""
+    own = or_(col(Referral.to_org) == principal.org, col(Referral.from_org) == principal.org)
+    if principal.has_role(*_DEPARTMENT_ROLES) and not principal.has_role("bureau", "inspector"):
+        statement = select(Referral).where(own)  # a department's scope is the district: show its own only
+    else:
+        statement = select(Referral).where(or_(own, within_jurisdiction(principal, col(Referral.from_org))))
+    if status:
+        statement = statement.where(col(Referral.status) == status)
+    if kind:
+        statement = statement.where(col(Referral.kind) == kind)
+    if after:
+        statement = statement.where(col(Referral.id) > after)
+    return list((await session.execute(statement.order_by(col(Referral.id)).limit(limit + 1))).scalars())
+
+
+def referral_kinds_for_case(reason: str | None) -> Sequence[str]:
+    """The referrals a confirmed case's reason sends by itself."""
+    kind = CASE_REASON_REFERRALS.get(reason or "")
+    return [kind] if kind else []
