@@ -15,6 +15,7 @@ from casework.database import MECHANISMS, metadata
 from casework.permissions import POLICY
 from casework.problems import PROBLEM_TITLES
 from casework.settings import CaseworkSettings
+from casework.sqlite import begin_immediate_on_sqlite
 
 SERVICE = ServiceSpec(
     name="casework",
@@ -29,6 +30,7 @@ SERVICE = ServiceSpec(
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
     background=[overdue_sweep],
+    on_startup=[begin_immediate_on_sqlite],
     problem_titles=PROBLEM_TITLES,
 )
 

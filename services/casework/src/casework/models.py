@@ -2,5 +2,6 @@
 
 from casework.cases import models as cases
 from casework.readmodels import models as readmodels
+from casework.visits import models as visits
 
-__all__ = ["cases", "readmodels"]
+__all__ = ["cases", "readmodels", "visits"]

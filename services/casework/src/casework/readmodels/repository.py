@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from casework.readmodels.models import ChildRegistryStatus, StudentRecord
 
@@ -50,5 +51,7 @@ async def upsert_registry_status(
 ) -> bool:
     """Store the child's registry status; False when the event is older than what is stored."""
     values = {"child_id": child_id, "status": status, "effective_date": effective_date, "sequence": sequence}
-    result = await session.execute(_upsert(session, ChildRegistryStatus, "child_id", values))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    stmt = _upsert(session, ChildRegistryStatus, "child_id", values).returning(
+        col(ChildRegistryStatus.child_id)
+    )
+    return (await session.execute(stmt)).first() is not None

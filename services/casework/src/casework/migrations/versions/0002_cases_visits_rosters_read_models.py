@@ -1,8 +1,8 @@
-"""cases signals reports read models
+"""cases visits rosters read models
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 14:43:30.258956
+Create Date: 2026-11-26 14:55:24.453539
 """
 
 from collections.abc import Sequence
@@ -79,6 +79,18 @@ def upgrade() -> None:
     sa.Column('sequence', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('child_id', name=op.f('pk_child_registry_status'))
     )
+    op.create_table('roster_entries',
+    sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('semester', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('student_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('child_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('class_code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('teacher', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('categories', sa.JSON(), nullable=False),
+    sa.Column('special_group', sa.Boolean(), nullable=False),
+    sa.Column('required_visits', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('school_code', 'semester', 'student_id', name=op.f('pk_roster_entries'))
+    )
     op.create_table('student_records',
     sa.Column('student_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('child_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -91,6 +103,37 @@ def upgrade() -> None:
     with op.batch_alter_table('student_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_student_records_child_id'), ['child_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_student_records_id_blind_index'), ['id_blind_index'], unique=False)
+
+    op.create_table('visits',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('class_code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('teacher', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('student_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('child_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('case_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('semester', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('visited_on', sa.Date(), nullable=False),
+    sa.Column('form', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('participants', sa.JSON(), nullable=False),
+    sa.Column('notes', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=True),
+    sa.Column('latitude', sa.Float(), nullable=True),
+    sa.Column('longitude', sa.Float(), nullable=True),
+    sa.Column('photo_hashes', sa.JSON(), nullable=False),
+    sa.Column('flags', sa.JSON(), nullable=False),
+    sa.Column('evidence_ok', sa.Boolean(), nullable=False),
+    sa.Column('special_group', sa.Boolean(), nullable=False),
+    sa.Column('request_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('field_versions', sa.JSON(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('created_at', baoxue.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', baoxue.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visits'))
+    )
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.create_index('ix_visits_school_semester', ['school_code', 'semester'], unique=False)
+        batch_op.create_index('ix_visits_semester_student', ['semester', 'student_id'], unique=False)
 
     op.create_table('attendance_confirmations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -202,11 +245,25 @@ def upgrade() -> None:
     with op.batch_alter_table('persuasion_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_persuasion_attempts_case_id'), ['case_id'], unique=False)
 
+    op.create_table('visit_photos',
+    sa.Column('visit_id', sa.String(length=36), nullable=False),
+    sa.Column('photo_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('student_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_visit_photos_visit_id_visits'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('visit_id', 'photo_hash', name=op.f('pk_visit_photos'))
+    )
+    with op.batch_alter_table('visit_photos', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_visit_photos_photo_hash'), ['photo_hash'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('visit_photos', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_visit_photos_photo_hash'))
+
+    op.drop_table('visit_photos')
     with op.batch_alter_table('persuasion_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_persuasion_attempts_case_id'))
 
@@ -232,11 +289,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_attendance_confirmations_case_id'))
 
     op.drop_table('attendance_confirmations')
+    with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index('ix_visits_semester_student')
+        batch_op.drop_index('ix_visits_school_semester')
+
+    op.drop_table('visits')
     with op.batch_alter_table('student_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_student_records_id_blind_index'))
         batch_op.drop_index(batch_op.f('ix_student_records_child_id'))
 
     op.drop_table('student_records')
+    op.drop_table('roster_entries')
     op.drop_table('child_registry_status')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_student_id'))

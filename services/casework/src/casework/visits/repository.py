@@ -1,0 +1,204 @@
+"""Every query of home visits, rosters and coverage (set-based; jurisdiction filters here)."""
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from baoxue.auth import Principal, within_jurisdiction
+from casework.visits.models import RosterEntry, Visit, VisitPhoto
+
+
+async def get_visit(
+    session: AsyncSession, visit_id: str, principal: Principal | None = None, *, for_update: bool = False
+) -> Visit | None:
+    query = select(Visit).where(col(Visit.id) == visit_id)
+    if principal is not None:
+        query = query.where(within_jurisdiction(principal, col(Visit.school_code)))
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def photo_reused(session: AsyncSession, hashes: Sequence[str], student_id: str, visit_id: str) -> bool:
+    """Whether any of ``hashes`` was already submitted for a visit of a different student."""
+    if not hashes:
+        return False
+    query = (
+        select(col(VisitPhoto.visit_id))
+        .where(
+            col(VisitPhoto.photo_hash).in_(hashes),
+            col(VisitPhoto.student_id) != student_id,
+            col(VisitPhoto.visit_id) != visit_id,
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def replace_photos(session: AsyncSession, visit: Visit) -> None:
+    await session.execute(delete(VisitPhoto).where(col(VisitPhoto.visit_id) == visit.id))
+    if visit.photo_hashes:
+        rows = [
+            {"visit_id": visit.id, "photo_hash": h, "student_id": visit.student_id}
+            for h in sorted(set(visit.photo_hashes))
+        ]
+        await session.execute(insert(VisitPhoto), rows)
+
+
+async def roster_entry(
+    session: AsyncSession, school_code: str, semester: str, student_id: str
+) -> RosterEntry | None:
+    query = select(RosterEntry).where(
+        col(RosterEntry.school_code) == school_code,
+        col(RosterEntry.semester) == semester,
+        col(RosterEntry.student_id) == student_id,
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def replace_roster(
+    session: AsyncSession, school_code: str, semester: str, rows: list[dict[str, Any]]
+) -> None:
+    """Replace a school's roster of a semester: one delete, one multi-row insert."""
+    await session.execute(
+        delete(RosterEntry).where(
+            col(RosterEntry.school_code) == school_code, col(RosterEntry.semester) == semester
+        )
+    )
+    if rows:
+        await session.execute(insert(RosterEntry), rows)
+
+
+async def list_visits(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    semester: str | None,
+    school_code: str | None,
+    student_id: str | None,
+    flagged: bool | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[Visit]:
+    query = select(Visit).where(within_jurisdiction(principal, col(Visit.school_code)))
+    if semester:
+        query = query.where(col(Visit.semester) == semester)
+    if school_code:
+        query = query.where(col(Visit.school_code) == school_code)
+    if student_id:
+        query = query.where(col(Visit.student_id) == student_id)
+    if flagged is not None:
+        query = query.where(col(Visit.evidence_ok).is_(not flagged))
+    if after is not None:
+        query = query.where(
+            tuple_(col(Visit.visited_on), col(Visit.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
+        )
+    query = query.order_by(col(Visit.visited_on), col(Visit.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars())
+
+
+def _visit_counts(semester: str) -> Any:
+    """Per student and school: accepted visits (evidence ok) and flagged visits in the semester."""
+    return (
+        select(
+            col(Visit.school_code),
+            col(Visit.student_id),
+            func.sum(case((col(Visit.evidence_ok).is_(True), 1), else_=0)).label("done"),
+            func.sum(case((col(Visit.evidence_ok).is_(False), 1), else_=0)).label("flagged"),
+        )
+        .where(col(Visit.semester) == semester)
+        .group_by(col(Visit.school_code), col(Visit.student_id))
+        .subquery()
+    )
+
+
+def _roster_with_counts(principal: Principal, semester: str, school_code: str | None) -> tuple[Any, Any, Any]:
+    counts = _visit_counts(semester)
+    done = func.coalesce(counts.c.done, 0)
+    join = and_(
+        counts.c.school_code == col(RosterEntry.school_code),
+        counts.c.student_id == col(RosterEntry.student_id),
+    )
+    where = [
+        col(RosterEntry.semester) == semester,
+        within_jurisdiction(principal, col(RosterEntry.school_code)),
+    ]
+    if school_code:
+        where.append(col(RosterEntry.school_code) == school_code)
+    return counts, done, (join, where)
+
+
+async def coverage(
+    session: AsyncSession, principal: Principal, *, semester: str, school_code: str | None, by: str
+) -> list[dict[str, Any]]:
+    """Coverage counts grouped by school, class or teacher (one aggregate query)."""
+    counts, done, (join, where) = _roster_with_counts(principal, semester, school_code)
+    key = {
+        "school": col(RosterEntry.school_code),
+        "class": col(RosterEntry.class_code),
+        "teacher": col(RosterEntry.teacher),
+    }[by]
+    special = col(RosterEntry.special_group).is_(True)
+    query: Any = (
+        select(
+            key.label("key"),
+            col(RosterEntry.school_code),
+            func.count().label("students"),
+            func.sum(case((done >= 1, 1), else_=0)).label("visited_at_least_once"),
+            func.sum(case((special, 1), else_=0)).label("special_students"),
+            func.sum(case((and_(special, done >= col(RosterEntry.required_visits)), 1), else_=0)).label(
+                "special_quota_met"
+            ),
+            func.sum(case((done < col(RosterEntry.required_visits), 1), else_=0)).label("owed"),
+            func.coalesce(func.sum(counts.c.flagged), 0).label("flagged_visits"),
+        )
+        .select_from(RosterEntry)
+        .outerjoin(counts, join)
+        .where(*where)
+        .group_by(key, col(RosterEntry.school_code))
+        .order_by(col(RosterEntry.school_code), key)
+    )
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def owed(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    semester: str,
+    school_code: str | None,
+    class_code: str | None,
+    teacher: str | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Students who have had fewer visits than they are owed, ordered by (school, student)."""
+    counts, done, (join, where) = _roster_with_counts(principal, semester, school_code)
+    query = (
+        select(
+            col(RosterEntry.student_id),
+            col(RosterEntry.school_code),
+            col(RosterEntry.class_code),
+            col(RosterEntry.teacher),
+            col(RosterEntry.categories),
+            col(RosterEntry.required_visits),
+            done.label("visits_done"),
+        )
+        .select_from(RosterEntry)
+        .outerjoin(counts, join)
+        .where(*where, done < col(RosterEntry.required_visits))
+    )
+    if class_code:
+        query = query.where(col(RosterEntry.class_code) == class_code)
+    if teacher:
+        query = query.where(col(RosterEntry.teacher) == teacher)
+    if after is not None:
+        query = query.where(
+            tuple_(col(RosterEntry.school_code), col(RosterEntry.student_id)) > tuple_(*after)
+        )
+    query = query.order_by(col(RosterEntry.school_code), col(RosterEntry.student_id)).limit(limit + 1)
+    return [dict(r) for r in (await session.execute(query)).mappings()]

@@ -1,0 +1,171 @@
+"""API models of home visits, batch sync, rosters and coverage."""
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from casework.semesters import SEMESTER_PATTERN
+
+VisitForm = Literal["home_visit", "phone", "video", "school_meeting"]
+PhotoHash = Field(pattern=r"^[0-9a-f]{64}$")
+
+_VISIT_EXAMPLE: dict[str, Any] = {
+    "id": "0b7c4a58-3f0e-4d8e-9c57-2f8a8f1d6a10",
+    "student_id": "stu-00042",
+    "school_code": "37040600101001",
+    "teacher": "t-wang-0417",
+    "semester": "2026-autumn",
+    "visited_on": "2026-11-20",
+    "form": "home_visit",
+    "participants": ["班主任", "母亲"],
+    "notes": "学生在家表现良好",
+    "latitude": 34.98,
+    "longitude": 117.46,
+    "photo_hashes": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+}
+
+
+class VisitCreate(BaseModel):
+    """A visit as the mobile app records it; ``id`` is a UUID the app generates once per visit."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_VISIT_EXAMPLE]})
+
+    id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$", description="Client-generated UUID")
+    student_id: str = Field(max_length=64)
+    school_code: str | None = Field(None, pattern=r"^\d{14}$", description="Default: the caller's school")
+    class_code: str | None = Field(None, max_length=40)
+    teacher: str | None = Field(None, max_length=100, description="Staff id; default: the caller")
+    case_id: str | None = Field(None, max_length=36)
+    semester: str | None = Field(None, pattern=SEMESTER_PATTERN, description="Default: from visited_on")
+    visited_on: dt.date
+    form: VisitForm
+    participants: list[str] = Field(default_factory=list, max_length=20)
+    notes: str | None = Field(None, max_length=4000)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    photo_hashes: list[str] = Field(default_factory=list, max_length=20)
+
+
+class VisitUpdate(BaseModel):
+    """Fields the teacher may correct later (send If-Match)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"notes": "补充：家长同意参加家长学校"}]}
+    )
+
+    visited_on: dt.date | None = None
+    form: VisitForm | None = None
+    participants: list[str] | None = Field(None, max_length=20)
+    notes: str | None = Field(None, max_length=4000)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    photo_hashes: list[str] | None = Field(None, max_length=20)
+
+
+class VisitPublic(BaseModel):
+    id: str
+    student_id: str
+    school_code: str
+    class_code: str | None
+    teacher: str
+    case_id: str | None
+    semester: str
+    visited_on: dt.date
+    form: str
+    participants: list[str]
+    notes: str | None
+    latitude: float | None
+    longitude: float | None
+    photo_hashes: list[str]
+    flags: list[str]
+    special_group: bool
+    version: int
+
+
+class VisitBatch(BaseModel):
+    """A day's offline visits in one call. Items are validated one by one: a bad item is reported, the
+    good ones are kept."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"visits": [_VISIT_EXAMPLE]}]})
+
+    visits: list[dict[str, Any]] = Field(min_length=1, max_length=200, description="VisitCreate objects")
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    id: str | None
+    status: Literal["created", "duplicate", "rejected"]
+    code: str | None = None
+    detail: str | None = None
+    errors: list[dict[str, Any]] = []
+    flags: list[str] = []
+    version: int | None = None
+
+
+class BatchResult(BaseModel):
+    created: int
+    duplicates: int
+    rejected: int
+    items: list[BatchItemResult]
+
+
+class RosterStudent(BaseModel):
+    student_id: str = Field(max_length=64)
+    child_id: str | None = Field(None, max_length=64)
+    class_code: str | None = Field(None, max_length=40)
+    teacher: str | None = Field(None, max_length=100)
+    categories: list[str] = Field(default_factory=list, max_length=12)
+
+
+class RosterPut(BaseModel):
+    """The school's students for a semester (replaces the previous roster of that semester)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "students": [
+                        {
+                            "student_id": "stu-00042",
+                            "class_code": "7-2",
+                            "teacher": "t-wang-0417",
+                            "categories": ["left_behind"],
+                        },
+                        {"student_id": "stu-00043", "class_code": "7-2", "teacher": "t-wang-0417"},
+                    ]
+                }
+            ]
+        },
+    )
+
+    students: list[RosterStudent] = Field(max_length=10000)
+
+
+class RosterResult(BaseModel):
+    school_code: str
+    semester: str
+    students: int
+    special_group: int
+
+
+class CoverageRow(BaseModel):
+    key: str | None = Field(description="school code, class code or teacher, by the grouping asked for")
+    school_code: str
+    students: int
+    visited_at_least_once: int
+    special_students: int
+    special_quota_met: int
+    owed: int = Field(description="students who still owe visits (fewer than their quota)")
+    flagged_visits: int
+
+
+class OwedStudent(BaseModel):
+    student_id: str
+    school_code: str
+    class_code: str | None
+    teacher: str | None
+    categories: list[str]
+    required_visits: int
+    visits_done: int

@@ -1,0 +1,174 @@
+"""The rules of home visits: idempotent creates by client id, evidence checks, conditional updates, rosters."""
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.auth import Principal
+from baoxue.auth.jurisdiction import ensure_writable
+from baoxue.contracts.casework import VisitRecorded
+from baoxue.db import utcnow
+from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.idempotency import request_fingerprint
+from baoxue.service import ServiceContext
+from casework.cases.service import settings_of
+from casework.semesters import bounds, semester_of
+from casework.versioning import apply_changes
+from casework.visits import repository as repo
+from casework.visits.models import Visit
+from casework.visits.schemas import RosterPut, VisitCreate, VisitUpdate
+
+log = logging.getLogger(__name__)
+
+
+async def _flags(session: AsyncSession, ctx: ServiceContext, visit: Visit) -> list[str]:
+    """Evidence checks: the date lies inside the semester; no photo was used for another student."""
+    flags = []
+    start, end = bounds(visit.semester, settings_of(ctx))
+    if not start <= visit.visited_on <= end:
+        flags.append("date_outside_semester")
+    if await repo.photo_reused(session, visit.photo_hashes, visit.student_id, visit.id):
+        flags.append("photo_reused")
+    return flags
+
+
+async def record_visit(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: VisitCreate
+) -> tuple[Visit, bool]:
+    """Store a visit once per client id: the same id with the same content returns the stored visit
+    (``created`` False); the same id with other content is a 409 ``visit_id_conflict``. Publishes
+    VisitRecorded for a new visit. Flags failed evidence checks instead of refusing the visit."""
+    school_code = data.school_code or principal.org
+    ensure_writable(principal, principal.org, school_code)
+    data = data.model_copy(update={"id": data.id.lower()})
+    fingerprint = request_fingerprint(data.model_dump(mode="json"))
+    existing = await repo.get_visit(session, data.id)
+    if existing is not None:
+        return _same_or_conflict(existing, fingerprint, principal), False
+    semester = data.semester or semester_of(data.visited_on, settings_of(ctx))
+    if semester is None:
+        raise Problem(
+            "The visit date lies in no semester; name the semester.", code="bad_semester", status=422
+        )
+    roster = await repo.roster_entry(session, school_code, semester, data.student_id)
+    visit = Visit(
+        id=data.id,
+        school_code=school_code,
+        class_code=data.class_code or (roster.class_code if roster else None),
+        teacher=data.teacher or principal.subject,
+        student_id=data.student_id,
+        child_id=roster.child_id if roster else None,
+        case_id=data.case_id,
+        semester=semester,
+        visited_on=data.visited_on,
+        form=data.form,
+        participants=list(data.participants),
+        notes=data.notes,
+        latitude=data.latitude,
+        longitude=data.longitude,
+        photo_hashes=list(data.photo_hashes),
+        special_group=bool(roster and roster.special_group),
+        request_hash=fingerprint,
+        created_by=principal.subject,
+    )
+    visit.flags = await _flags(session, ctx, visit)
+    visit.evidence_ok = not visit.flags
+    try:
+        async with session.begin_nested():
+            session.add(visit)
+            await session.flush()
+    except IntegrityError:
+        # The same visit arrived twice at once: the first one won.
+        stored = await repo.get_visit(session, visit.id)
+        if stored is None:
+            raise
+        return _same_or_conflict(stored, fingerprint, principal), False
+    await repo.replace_photos(session, visit)
+    await ctx.outbox.add(session, _event(visit), subject=visit.id, sequence=visit.version)
+    return visit, True
+
+
+def _same_or_conflict(stored: Visit, fingerprint: str, principal: Principal) -> Visit:
+    if stored.request_hash != fingerprint or not principal.covers(stored.school_code):
+        raise Conflict("This visit id already holds a different visit.", code="visit_id_conflict")
+    return stored
+
+
+def _event(visit: Visit) -> VisitRecorded:
+    return VisitRecorded(
+        visit_id=visit.id,
+        child_id=visit.child_id,
+        student_id=visit.student_id,
+        school_code=visit.school_code,
+        teacher=visit.teacher,
+        semester=visit.semester,
+        visited_on=visit.visited_on,
+        special_group=visit.special_group,
+    )
+
+
+async def update_visit(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    visit_id: str,
+    data: VisitUpdate,
+    expected_version: int,
+) -> Visit:
+    """Correct a visit under ``If-Match``; a stale version is a 412 naming the fields changed since.
+    Evidence checks run again when the date or the photos change."""
+    visit = await repo.get_visit(session, visit_id, principal, for_update=True)
+    if visit is None:
+        raise NotFound("No such visit.")
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    changed = apply_changes(visit, changes, expected_version=expected_version)
+    if not changed:
+        return visit
+    visit.updated_at = utcnow()
+    if {"visited_on", "photo_hashes"} & set(changed):
+        visit.flags = await _flags(session, ctx, visit)
+        visit.evidence_ok = not visit.flags
+        if "photo_hashes" in changed:
+            await repo.replace_photos(session, visit)
+    await session.flush()
+    return visit
+
+
+async def put_roster(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    school_code: str,
+    semester: str,
+    data: RosterPut,
+) -> tuple[int, int]:
+    """Replace a school's roster of a semester; each student owes 1 visit, or the largest quota of its
+    special-group categories. Returns (students, special-group students)."""
+    ensure_writable(principal, school_code, school_code)
+    bounds(semester, settings_of(ctx))
+    quotas = settings_of(ctx).visit_quotas
+    rows, seen = [], set()
+    for s in data.students:
+        if s.student_id in seen:
+            raise Problem("A student appears twice in the roster.", code="roster_duplicate", status=422)
+        seen.add(s.student_id)
+        special = [c for c in s.categories if c in quotas]
+        rows.append(
+            {
+                "school_code": school_code,
+                "semester": semester,
+                "student_id": s.student_id,
+                "child_id": s.child_id,
+                "class_code": s.class_code,
+                "teacher": s.teacher,
+                "categories": sorted(set(s.categories)),
+                "special_group": bool(special),
+                "required_visits": max([1, *(quotas[c] for c in special)]),
+            }
+        )
+    await repo.replace_roster(session, school_code, semester, rows)
+    return len(rows), sum(1 for r in rows if r["special_group"])

@@ -1,0 +1,132 @@
+"""Persuasion log, the dropout report and its overdue sweep, the care plan of a returned student."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from baoxue.contracts.casework import CaseReported, CaseReportOverdue
+from casework.cases.reports import publish_overdue_reports
+from tests.casework.helpers import (
+    ENTRY_FIELDS,
+    SCHOOL_A,
+    SCHOOL_B,
+    TOWN_A,
+    case_in,
+    move,
+    open_case,
+    outbox_events,
+)
+
+REPORT = {
+    "basic_info": "七年级学生",
+    "reason": "learning_weariness",
+    "measures": "两次家访",
+    "result": "考虑中",
+}
+
+
+async def test_persuasion_log(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    school = tokens.headers("school", SCHOOL_A)
+    suspected = await open_case(svc, school)
+    attempt = {
+        "attempted_on": "2026-11-21",
+        "by": "王老师",
+        "form": "home_visit",
+        "outcome": "considering",
+        "next_step": "村委会协助",
+        "next_step_on": "2026-11-25",
+    }
+    r = await svc.client.post(f"/v1/cases/{suspected['id']}/persuasions", json=attempt, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "case_not_in_persuasion"
+    case = await case_in(svc, school, "persuading")
+    for form in ("home_visit", "phone", "town_meeting", "village_committee"):
+        r = await svc.client.post(
+            f"/v1/cases/{case['id']}/persuasions", json={**attempt, "form": form}, headers=h
+        )
+        assert r.status_code == 201, r.text
+    bad = await svc.client.post(
+        f"/v1/cases/{case['id']}/persuasions", json={**attempt, "form": "letter"}, headers=h
+    )
+    assert bad.status_code == 422
+    page = (
+        await svc.client.get(f"/v1/cases/{case['id']}/persuasions", params={"limit": 3}, headers=h)
+    ).json()
+    assert [a["form"] for a in page["items"]] == ["home_visit", "phone", "town_meeting"]
+    rest = await svc.client.get(
+        f"/v1/cases/{case['id']}/persuasions", params={"cursor": page["next_cursor"]}, headers=h
+    )
+    assert [a["form"] for a in rest.json()["items"]] == ["village_committee"]
+    foreign = await svc.client.get(
+        f"/v1/cases/{case['id']}/persuasions", headers=tokens.headers("teacher", SCHOOL_B)
+    )
+    assert foreign.status_code == 404
+
+
+async def test_report_on_time_once_and_overdue_sweep(start_service, tokens):
+    svc = await start_service("casework", report_due_workdays=10)
+    h = tokens.headers("school", SCHOOL_A)
+    suspected = await open_case(svc, h)
+    r = await svc.client.post(f"/v1/cases/{suspected['id']}/report", json=REPORT, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "case_not_confirmed"
+
+    late = await open_case(svc, h)
+    await move(svc, h, late["id"], "confirmed", on="2026-10-12", **ENTRY_FIELDS["confirmed"])
+    timely = await open_case(svc, h)
+    confirmed = await move(svc, h, timely["id"], "confirmed", on="2026-11-16", **ENTRY_FIELDS["confirmed"])
+    due = confirmed.json()["report_due"]
+    assert due == "2026-11-30"
+
+    async with svc.ctx.db.transaction() as s:
+        assert await publish_overdue_reports(session=s, ctx=svc.ctx, on=dt.date(2026, 11, 26)) == 1
+    async with svc.ctx.db.transaction() as s:
+        assert await publish_overdue_reports(session=s, ctx=svc.ctx, on=dt.date(2026, 11, 27)) == 0
+    [overdue] = await outbox_events(svc, CaseReportOverdue)
+    assert overdue["data"]["case_id"] == late["id"] and overdue["data"]["report_due"] == "2026-10-26"
+    town = tokens.headers("town", TOWN_A)
+    listed = (await svc.client.get("/v1/cases/reports/overdue", headers=town)).json()["items"]
+    assert [c["id"] for c in listed] == [late["id"]] and listed[0]["report_overdue"] is True
+
+    r = await svc.client.post(
+        f"/v1/cases/{timely['id']}/report", json={**REPORT, "filed_on": "2026-11-27"}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["on_time"] is True and r.json()["town_code"] == TOWN_A
+    assert r.json()["bureau_code"] == "370406D01"
+    again = await svc.client.post(f"/v1/cases/{timely['id']}/report", json=REPORT, headers=h)
+    assert again.status_code == 409 and again.json()["code"] == "report_already_filed"
+    r = await svc.client.post(
+        f"/v1/cases/{late['id']}/report", json={**REPORT, "filed_on": "2026-11-27"}, headers=h
+    )
+    assert r.json()["on_time"] is False
+    reported = await outbox_events(svc, CaseReported)
+    assert [e["data"]["on_time"] for e in reported] == [True, False]
+    assert (await svc.client.get("/v1/cases/reports/overdue", headers=town)).json()["items"] == []
+    assert (await svc.client.get(f"/v1/cases/{late['id']}/report", headers=town)).status_code == 200
+
+
+async def test_care_plan_only_for_returned_students(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    plan = {
+        "academic_help": "数学辅导",
+        "counselling": "心理谈话",
+        "family_care": "申请资助",
+        "mentor": "王老师",
+        "review_on": "2027-01-10",
+    }
+    persuading = await case_in(svc, h, "persuading")
+    r = await svc.client.put(f"/v1/cases/{persuading['id']}/care-plan", json=plan, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "case_not_returned"
+    returned = await case_in(svc, h, "returned")
+    r = await svc.client.put(f"/v1/cases/{returned['id']}/care-plan", json=plan, headers=h)
+    assert r.status_code == 200 and r.json()["version"] == 1
+    r = await svc.client.put(
+        f"/v1/cases/{returned['id']}/care-plan", json={**plan, "mentor": "李老师"}, headers=h
+    )
+    assert r.json()["version"] == 2
+    got = await svc.client.get(
+        f"/v1/cases/{returned['id']}/care-plan", headers=tokens.headers("teacher", SCHOOL_A)
+    )
+    assert got.json()["mentor"] == "李老师"

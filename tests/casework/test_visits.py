@@ -1,0 +1,195 @@
+"""Home visits: offline retries stored once, batch sync, If-Match conflicts, coverage and evidence checks."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from baoxue.contracts.casework import VisitRecorded
+from casework.visits.models import Visit
+from tests.casework.helpers import SCHOOL_A, SCHOOL_B, outbox_events
+
+SEMESTER = "2026-autumn"
+PHOTO = "ab" * 32
+
+
+def visit(student_id: str = "stu-1", **over) -> dict:
+    body = {
+        "id": str(uuid.uuid4()),
+        "student_id": student_id,
+        "visited_on": "2026-11-20",
+        "form": "home_visit",
+        "participants": ["班主任", "母亲"],
+        "notes": "在家表现良好",
+        "semester": SEMESTER,
+    }
+    body.update(over)
+    return body
+
+
+async def _count(svc) -> int:
+    async with svc.ctx.db.transaction() as s:
+        return int((await s.execute(select(func.count()).select_from(Visit))).scalar_one())
+
+
+async def test_same_visit_posted_three_times_is_stored_once(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    body = visit()
+    key = {"Idempotency-Key": f"visit-{body['id']}"}
+    answers = [await svc.client.post("/v1/visits", json=body, headers={**h, **key}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert [a.headers.get("Idempotent-Replayed") for a in answers] == [None, "true", "true"]
+    assert answers[0].json() == answers[2].json()
+    # A retry that lost its key is still recognised by the client-generated id.
+    again = await svc.client.post("/v1/visits", json=body, headers=h)
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    assert await _count(svc) == 1
+    assert len(await outbox_events(svc, VisitRecorded)) == 1
+    other = await svc.client.post("/v1/visits", json={**body, "notes": "另一次"}, headers=h)
+    assert other.status_code == 409 and other.json()["code"] == "visit_id_conflict"
+    reused = await svc.client.post("/v1/visits", json={**body, "notes": "另一次"}, headers={**h, **key})
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+
+
+async def test_batch_sync_keeps_good_items_and_reports_bad_ones(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    earlier = visit("stu-0")
+    assert (await svc.client.post("/v1/visits", json=earlier, headers=h)).status_code == 201
+    items = [
+        visit("stu-1"),
+        visit("stu-2", form="carrier_pigeon"),
+        earlier,
+        visit("stu-3", school_code=SCHOOL_B),
+        visit("stu-4", visited_on="2026-08-10", semester=None),
+        visit("stu-5"),
+    ]
+    r = await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert [i["status"] for i in result["items"]] == [
+        "created",
+        "rejected",
+        "duplicate",
+        "rejected",
+        "rejected",
+        "created",
+    ]
+    codes = [i["code"] for i in result["items"]]
+    assert codes[1] == "validation_failed" and result["items"][1]["errors"][0]["field"] == "form"
+    assert codes[3] == "outside_jurisdiction" and codes[4] == "bad_semester"
+    assert (result["created"], result["duplicates"], result["rejected"]) == (2, 1, 3)
+    assert await _count(svc) == 3
+    replay = await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)
+    assert [i["status"] for i in replay.json()["items"]].count("duplicate") == 3
+    assert await _count(svc) == 3
+
+
+async def test_stale_visit_update_gets_412_naming_fields(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    body = visit()
+    created = await svc.client.post("/v1/visits", json=body, headers=h)
+    tag = created.headers["ETag"]
+    first = await svc.client.patch(
+        f"/v1/visits/{body['id']}",
+        json={"notes": "补充", "participants": ["父亲"]},
+        headers={**h, "If-Match": tag},
+    )
+    assert first.status_code == 200 and first.json()["version"] == 2
+    stale = await svc.client.patch(
+        f"/v1/visits/{body['id']}", json={"form": "phone"}, headers={**h, "If-Match": tag}
+    )
+    assert stale.status_code == 412
+    assert stale.json()["conflicting_fields"] == ["notes", "participants"]
+    assert stale.json()["current_etag"] == first.headers["ETag"]
+    fresh = await svc.client.patch(
+        f"/v1/visits/{body['id']}", json={"form": "phone"}, headers={**h, "If-Match": first.headers["ETag"]}
+    )
+    assert fresh.status_code == 200 and fresh.json()["form"] == "phone"
+    foreign = await svc.client.get(f"/v1/visits/{body['id']}", headers=tokens.headers("teacher", SCHOOL_B))
+    assert foreign.status_code == 404
+
+
+async def test_evidence_checks_flag_dates_and_reused_photos(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    outside = await svc.client.post("/v1/visits", json=visit("stu-1", visited_on="2026-08-20"), headers=h)
+    assert outside.status_code == 201 and outside.json()["flags"] == ["date_outside_semester"]
+    own = visit("stu-2", photo_hashes=[PHOTO])
+    assert (await svc.client.post("/v1/visits", json=own, headers=h)).json()["flags"] == []
+    same_student = await svc.client.post("/v1/visits", json=visit("stu-2", photo_hashes=[PHOTO]), headers=h)
+    assert same_student.json()["flags"] == []
+    reused = await svc.client.post("/v1/visits", json=visit("stu-3", photo_hashes=[PHOTO]), headers=h)
+    assert reused.json()["flags"] == ["photo_reused"]
+    flagged = (await svc.client.get("/v1/visits", params={"flagged": True}, headers=h)).json()["items"]
+    assert sorted(v["student_id"] for v in flagged) == ["stu-1", "stu-3"]
+
+
+async def test_coverage_counts_special_groups_against_their_quota(start_service, tokens):
+    svc = await start_service("casework", visit_quotas={"left_behind": 2, "disabled": 3})
+    school = tokens.headers("school", SCHOOL_A)
+    roster = {
+        "students": [
+            {"student_id": "s1", "class_code": "7-1", "teacher": "t1"},
+            {"student_id": "s2", "class_code": "7-1", "teacher": "t1", "categories": ["left_behind"]},
+            {
+                "student_id": "s3",
+                "class_code": "7-2",
+                "teacher": "t2",
+                "categories": ["left_behind", "disabled"],
+            },
+            {"student_id": "s4", "class_code": "7-2", "teacher": "t2", "categories": ["migrant"]},
+        ]
+    }
+    r = await svc.client.put(f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=school)
+    assert r.status_code == 200 and (r.json()["students"], r.json()["special_group"]) == (4, 2)
+    h = tokens.headers("teacher", SCHOOL_A)
+    for student, times in (("s1", 1), ("s2", 2), ("s3", 2)):
+        for _ in range(times):
+            assert (await svc.client.post("/v1/visits", json=visit(student), headers=h)).status_code == 201
+    # A flagged visit does not count toward coverage.
+    await svc.client.post("/v1/visits", json=visit("s3", visited_on="2026-08-01"), headers=h)
+    [row] = (
+        await svc.client.get("/v1/visits/coverage", params={"semester": SEMESTER}, headers=school)
+    ).json()
+    assert row == {
+        "key": SCHOOL_A,
+        "school_code": SCHOOL_A,
+        "students": 4,
+        "visited_at_least_once": 3,
+        "special_students": 2,
+        "special_quota_met": 1,
+        "owed": 2,
+        "flagged_visits": 1,
+    }
+    by_class = (
+        await svc.client.get(
+            "/v1/visits/coverage", params={"semester": SEMESTER, "by": "class"}, headers=school
+        )
+    ).json()
+    assert [(c["key"], c["visited_at_least_once"], c["special_quota_met"], c["owed"]) for c in by_class] == [
+        ("7-1", 2, 1, 0),
+        ("7-2", 1, 0, 2),
+    ]
+    by_teacher = (
+        await svc.client.get(
+            "/v1/visits/coverage", params={"semester": SEMESTER, "by": "teacher"}, headers=school
+        )
+    ).json()
+    assert [c["key"] for c in by_teacher] == ["t1", "t2"]
+    owed = (await svc.client.get("/v1/visits/owed", params={"semester": SEMESTER}, headers=school)).json()[
+        "items"
+    ]
+    assert [(o["student_id"], o["required_visits"], o["visits_done"]) for o in owed] == [
+        ("s3", 3, 2),
+        ("s4", 1, 0),
+    ]
+    other = tokens.headers("school", SCHOOL_B)
+    assert (
+        await svc.client.get("/v1/visits/coverage", params={"semester": SEMESTER}, headers=other)
+    ).json() == []
+    forbidden = await svc.client.put(f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=other)
+    assert forbidden.status_code == 404
