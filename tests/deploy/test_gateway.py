@@ -73,12 +73,13 @@ def gateway(tmp_path: Path) -> Iterator[str]:
     config = tmp_path / "nginx.conf"
     text = (DEPLOY / "gateway" / "nginx.conf").read_text(encoding="utf-8")
     config.write_text(local_config(text, {n: s.server_port for n, s in servers.items()}, port, tmp_path))
+    nginx = str(NGINX)
     check = subprocess.run(
-        [NGINX, "-t", "-p", str(tmp_path), "-c", str(config)], capture_output=True, text=True
-    )  # type: ignore[list-item]
+        [nginx, "-t", "-p", str(tmp_path), "-c", str(config)], capture_output=True, text=True, check=False
+    )
     assert check.returncode == 0, check.stderr
     process = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"],  # type: ignore[list-item]
+        [nginx, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL, stderr=(tmp_path / "stderr").open("wb"),
     )  # fmt: skip
     try:
