@@ -110,7 +110,7 @@ class Cluster:
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         for node in range(3):
-            url = f"http://127.0.0.1:{self.ports['monitor'][node]}/healthz?js-enabled-only=true"
+            url = f"http://127.0.0.1:{self.ports['monitor'][node]}/healthz"  # as compose's healthcheck
             while True:
                 try:
                     with urllib.request.urlopen(url, timeout=1) as r:
