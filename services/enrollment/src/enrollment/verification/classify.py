@@ -50,31 +50,28 @@ def birth_bounds(cutoff: dt.date) -> tuple[dt.date, dt.date]:
     return earliest, latest
 
 
-def _application(kind: str, as_of: dt.date) -> ColumnElement[str]:
-    return (
-        select(func.min(D.c.id))
-        .where(
-            D.c.child_id == C.c.child_id,
-            D.c.kind == kind,
-            D.c.state == "approved",
-            D.c.valid_from <= as_of,
-            D.c.valid_until >= as_of,
-        )
-        .scalar_subquery()
-    )
-
-
 def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt.date):  # type: ignore[no-untyped-def]
-    """The SELECT that classifies every child in scope (no Python per child)."""
+    """The SELECT that classifies every child in scope (no Python per child).
+
+    Applications and placements in force are aggregated per child first and joined by hash, so the
+    statement stays one pass over each table (no correlated sub-query per child).
+    """
     earliest, latest = birth_bounds(cutoff)
-    placement = (
-        select(func.min(P.c.id))
-        .where(
-            P.c.child_id == C.c.child_id,
-            P.c.starts_on <= as_of,
-            or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of),
+    placements = (
+        select(P.c.child_id, func.min(P.c.id).label("placement_id"))
+        .where(P.c.starts_on <= as_of, or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of))
+        .group_by(P.c.child_id)
+        .subquery("placements_in_force")
+    )
+    applications = (
+        select(
+            D.c.child_id,
+            func.min(case((D.c.kind == "exemption", D.c.id))).label("exemption_id"),
+            func.min(case((D.c.kind == "deferral", D.c.id))).label("deferral_id"),
         )
-        .scalar_subquery()
+        .where(D.c.state == "approved", D.c.valid_from <= as_of, D.c.valid_until >= as_of)
+        .group_by(D.c.child_id)
+        .subquery("applications_in_force")
     )
     inner = (
         select(
@@ -83,12 +80,14 @@ def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt
             C.c.hukou_town,
             C.c.hukou_school_district,
             S.c.id.label("student_id"),
-            placement.label("placement_id"),
-            _application("exemption", as_of).label("exemption_id"),
-            _application("deferral", as_of).label("deferral_id"),
+            placements.c.placement_id,
+            applications.c.exemption_id,
+            applications.c.deferral_id,
         )
         .select_from(
             C.outerjoin(S, and_(S.c.id_blind_index == C.c.id_blind_index, S.c.status.in_(ACTIVE_STATUSES)))
+            .outerjoin(placements, placements.c.child_id == C.c.child_id)
+            .outerjoin(applications, applications.c.child_id == C.c.child_id)
         )
         .where(C.c.birth_date.between(earliest, latest))
         .subquery("scope")

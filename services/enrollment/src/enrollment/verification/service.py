@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -99,6 +99,7 @@ async def run_campaign(
     # Two transactions, so progress can be reported between them (SQLite has one writer at a time); a run
     # interrupted between them leaves results without matching tasks, which the next run brings in line.
     async with ctx.db.transaction() as session:
+        await _tune(session, dialect)
         campaign = await get_campaign(session, campaign_id, lock=True)
         campaign.runs += 1
         run, due_on, district = campaign.runs, campaign.deadline, campaign.district_code
@@ -114,6 +115,7 @@ async def run_campaign(
     if progress:
         await progress.report(0.6, {"children_in_scope": in_scope}, force=True)
     async with ctx.db.transaction() as session:
+        await _tune(session, dialect)
         await get_campaign(session, campaign_id, lock=True)
         task_counts = await classify.sync_tasks(
             session, campaign_id=campaign_id, run=run, due_on=due_on, district_code=district, dialect=dialect
@@ -126,6 +128,14 @@ async def run_campaign(
             "by_outcome": await _counts_by_outcome(session, campaign_id),
         }
     return {"campaign_id": campaign_id, "run": run, "counts": counts}
+
+
+async def _tune(session: AsyncSession, dialect: str) -> None:
+    """PostgreSQL's JIT compiles these statements for longer than they run (their cost estimates are high
+    over freshly rewritten tables): measured 0.5–3 s of compilation for 0.05–0.3 s of work. Off for this
+    transaction only."""
+    if dialect == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))
 
 
 async def _publish_new_tasks(session: AsyncSession, ctx: ServiceContext, campaign_id: str) -> int:
@@ -169,14 +179,30 @@ def _final_outcome():  # type: ignore[no-untyped-def]
 
 
 async def _counts_by_outcome(session: AsyncSession, campaign_id: str) -> dict[str, int]:
-    outcome = _final_outcome()
-    rows = await session.execute(
-        select(outcome, func.count())
-        .select_from(R.outerjoin(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id)))
-        .where(R.c.campaign_id == campaign_id)
-        .group_by(outcome)
+    """Children per final outcome: the run's classification, with each resolved task moving its child from
+    'unaccounted' to the task's outcome (two small aggregates instead of a join over the whole scope)."""
+    counts = {
+        str(o): int(n)
+        for o, n in (
+            await session.execute(
+                select(R.c.outcome, func.count()).where(R.c.campaign_id == campaign_id).group_by(R.c.outcome)
+            )
+        ).all()
+    }
+    resolved = await session.execute(
+        select(T.c.outcome, func.count())
+        .where(T.c.campaign_id == campaign_id, T.c.state == "resolved")
+        .where(
+            T.c.child_id.in_(
+                select(R.c.child_id).where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
+            )
+        )
+        .group_by(T.c.outcome)
     )
-    return {str(o): int(n) for o, n in rows.all()}
+    for outcome, n in resolved.all():
+        counts["unaccounted"] -= int(n)
+        counts[str(outcome)] = counts.get(str(outcome), 0) + int(n)
+    return {k: v for k, v in counts.items() if v}
 
 
 async def progress_of(*, session: AsyncSession, principal: Principal, campaign_id: str) -> list[ProgressRow]:
