@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,6 @@ async def run_feed_job(
             actor=actor,
         )
     except Exception as exc:
-
         async with ctx.db.transaction() as session:
             await session.execute(
                 update(_batches)
@@ -110,6 +110,7 @@ async def _run(
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as session:
         await session.execute(update(_batches).where(_batches.c.id == batch_id).values(status="running"))
+    started = time.perf_counter()
     validator = RowValidator(department, cutoff, ctx.directory, ctx.cipher, ctx.blind_index, batch_id)
     rows = read_rows(path, fmt, encoding)
     counts = {"rows_total": 0, "accepted": 0, "rejected": 0, "warnings": 0}
@@ -126,8 +127,9 @@ async def _run(
             await session.execute(insert(_rows), staged)
         await progress.report(0.8 * counts["rows_total"] / max(rows_expected, 1), counts)
     await progress.report(0.8, counts, force=True)
+    staged_at = time.perf_counter()
 
-    result: dict[str, Any] = dict(counts)
+    result: dict[str, Any] = dict(counts) | {"stage_seconds": round(staged_at - started, 3)}
     async with ctx.db.transaction() as session:
         if mode == "commit":
             result |= await _apply(
@@ -175,21 +177,43 @@ async def _run(
     return {"batch_id": batch_id, "counts": result}
 
 
+class _StepTimer:
+    """Seconds spent in each merge step (reported in the job result; counts and timings only)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self._last, 3)
+        self._last = now
+
+
 async def _apply(
     ctx: ServiceContext, session: Any, *, batch_id: str, department: str, period: str, actor: str
-) -> dict[str, int]:
+) -> dict[str, Any]:
     district = ctx.directory.district_code
+    step = _StepTimer()
     await merge.resolve_by_id(session, batch_id)
+    step("resolve")
     await merge.register_new(session, batch_id, district=district, with_id=True)
     await merge.register_new(session, batch_id, district=district, with_id=False)
+    step("register")
     linked = await link_batch(session, batch_id, actor=actor)
+    step("link")
     await merge.update_contact_values(session, batch_id, department=department)
+    step("contact_values")
     await merge.record_provenance(session, batch_id, department=department, period=period)
+    step("provenance")
     await merge.confirm_flags(session, batch_id, department=department, period=period)
     await merge.lapse_flags(session, batch_id, department=department, period=period)
+    step("flags")
     await merge.open_conflicts(session, batch_id)
+    step("conflicts")
     touched = await merge.touched_children(session, batch_id)
     registered, updated = await refresh_snapshots(session, ctx.outbox, touched)
+    step("snapshots_events")
     review_count = (
         await session.execute(select(func.count()).where(_reviews.c.batch_id == batch_id))
     ).scalar_one()
@@ -198,4 +222,5 @@ async def _apply(
         "children_updated": updated,
         "linked": linked.auto,
         "review_items": int(review_count),
+        "merge_seconds": step.seconds,
     }

@@ -11,6 +11,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
@@ -50,6 +51,7 @@ _SEX: dict[str, Sex] = {
 MIN_AGE, MAX_AGE = 6, 14
 
 
+@lru_cache(maxsize=200_000)
 def name_pinyin(name: str) -> str:
     """Tone-less pinyin of a name (homophones such as 张伟/张玮 give the same key)."""
     return " ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore"))

@@ -20,6 +20,16 @@ from registry.feeds.models import FeedRow
 from registry.linkage.scoring import Person, decide, score
 
 CHUNK = 400
+_PERSON_COLUMNS = (
+    "id",
+    "name",
+    "name_pinyin",
+    "sex",
+    "birth_date",
+    "hukou_town",
+    "hukou_village",
+    "guardian_name",
+)
 _children = Child.__table__  # type: ignore[attr-defined]
 _merges = ChildMerge.__table__  # type: ignore[attr-defined]
 _history = ChildHistory.__table__  # type: ignore[attr-defined]
@@ -61,9 +71,7 @@ def best_matches(
     return out
 
 
-async def _candidates(
-    session: AsyncSession, people: list[Person], own: set[str], *, provisional_only: bool
-) -> list[Person]:
+async def _candidates(session: AsyncSession, people: list[Person], own: set[str]) -> list[Person]:
     """Known children sharing a block with any of ``people`` (birth date, or name pinyin)."""
     births = sorted({p.birth_date for p in people if p.birth_date})
     names = sorted({p.name_pinyin for p in people if p.name_pinyin})
@@ -89,12 +97,17 @@ async def _candidates(
                 _children.c.name_pinyin.in_(names[i : i + CHUNK]),
             ),
         )
-        if provisional_only:
-            query = query.where(_children.c.id_blind.is_(None))
         for r in (await session.execute(query)).mappings():
             if r["id"] not in own:
                 found[r["id"]] = Person.of(r, r["id"])
     return list(found.values())
+
+
+async def _provisional(session: AsyncSession, own: set[str]) -> list[Person]:
+    """Active records without an ID number from earlier batches (rows that could not be linked then)."""
+    cols = [_children.c[c] for c in _PERSON_COLUMNS]
+    query = select(*cols).where(_children.c.status != "duplicate", _children.c.id_blind.is_(None))
+    return [Person.of(r, r["id"]) for r in (await session.execute(query)).mappings() if r["id"] not in own]
 
 
 async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> LinkOutcome:
@@ -122,13 +135,20 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
         return outcome
     # Rows without an ID number look at every known child; new children with an ID number look only at
     # provisional records (no ID number): two different ID numbers are two people (or a police matter).
-    people = [Person.of(r, r["child_id"]) for r in rows]
+    own = {r["child_id"] for r in rows}
     has_id = {r["child_id"] for r in rows if r["id_blind"]}
-    with_id = [p for p in people if p.key in has_id]
-    without_id = [p for p in people if p.key not in has_id]
-    own = {p.key for p in people}
-    found = best_matches(without_id, await _candidates(session, without_id, own, provisional_only=False))
-    found += best_matches(with_id, await _candidates(session, with_id, own, provisional_only=True))
+    without_id = [Person.of(r, r["child_id"]) for r in rows if not r["id_blind"]]
+    found = best_matches(without_id, await _candidates(session, without_id, own))
+    provisional = await _provisional(session, own)
+    if provisional:  # only rows sharing a block with a provisional record need a closer look
+        births = {p.birth_date for p in provisional}
+        names = {p.name_pinyin for p in provisional}
+        with_id = [
+            Person.of(r, r["child_id"])
+            for r in rows
+            if r["id_blind"] and (r["birth_date"] in births or r["name_pinyin"] in names)
+        ]
+        found += best_matches(with_id, provisional)
     now = utcnow()
     merges, reviews = [], []
     merged_already: set[str] = set()

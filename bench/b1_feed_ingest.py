@@ -1,0 +1,207 @@
+"""B1 feed ingest: Baoxue's whole feed path vs a raw bulk load of the same rows into a plain table.
+
+Data: a generated district (``baoxue.synth``) sized so that the police feed of 2026-09 has at least N
+rows; the first N rows are used (the department's real CSV layout, with its clerical noise).
+
+- Baoxue: ``registry.feeds.service.submit_batch`` exactly as the API runs it — inspect the file, create
+  the batch and its job, then the job: parse, validate (ID numbers, school age, addresses, pinyin),
+  encrypt ID numbers and the original cells of rows with reason codes, stage the rows, merge them into
+  child records (provenance, flags, conflicts, linkage) and write ChildRegistered + FeedCompleted into
+  the outbox. Domain tables are emptied before each repeat, so every repeat registers N children.
+- Comparator on PostgreSQL: ``COPY plain FROM STDIN (FORMAT csv, HEADER)`` of the same file into a table
+  of eleven text columns. On SQLite: one transaction of ``executemany`` INSERTs of the parsed rows.
+
+Goal (issue 3): Baoxue's rows/s ≥ 0.3 × the comparator's. Run:
+``python bench/b1_feed_ingest.py --sizes 10000,100000 --repeats 3 --out bench/results/b1.json``
+(``--backends postgresql,sqlite`` to choose backends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import itertools
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from harness import (
+    PeakMemory,
+    Record,
+    argument_parser,
+    paired_medians_async,
+    ratio,
+    scratch_database,
+    write_records,
+)
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from baoxue.app import build_context
+from baoxue.auth.principal import Principal
+from baoxue.migrations import upgrade
+from baoxue.synth import SynthConfig, generate_district
+from registry.feeds import service as feeds
+from registry.feeds.uploads import SavedUpload
+from registry.main import SERVICE
+from registry.settings import RegistrySettings
+
+GOAL = 0.3
+POLICE = Principal(
+    subject="bench-police",
+    roles=frozenset({"dept_police"}),
+    org="370406D02",
+    scope="370406",
+    permissions=frozenset({"feed:submit"}),
+)
+DOMAIN_TABLES = (
+    "feed_rows",
+    "feed_batches",
+    "child_attributes",
+    "child_flags",
+    "child_history",
+    "review_items",
+    "child_merges",
+    "hukou_corrections",
+    "children",
+    "outbox",
+    "jobs",
+)
+
+
+def feed_file(n: int, folder: Path) -> Path:
+    """The first ``n`` rows of a generated police feed (UTF-8 with BOM, as the generator writes it)."""
+    generate_district(SynthConfig(children=int(n * 1.02) + 50, seed=11, previous_period=None), folder)
+    source = folder / "feeds/2026-09/police.csv"
+    target = folder / f"police-{n}.csv"
+    with (
+        source.open(encoding="utf-8-sig", newline="") as src,
+        target.open("w", encoding="utf-8", newline="") as dst,
+    ):
+        reader, writer = csv.reader(src), csv.writer(dst)
+        rows = list(itertools.islice(reader, n + 1))
+        if len(rows) < n + 1:
+            raise SystemExit(f"the generated feed has only {len(rows) - 1} rows")
+        writer.writerows(rows)
+    return target
+
+
+def libpq_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spool: Path) -> Record:
+    upgrade(SERVICE.migrations_dir, url)
+    spool.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (set-up, before any timing)
+    settings = RegistrySettings(database_url=url, environment="test", var_dir=spool)
+    ctx = build_context(SERVICE, settings)
+    peak = PeakMemory()
+    last: dict[str, Any] = {}
+
+    async def baoxue() -> float:
+        async with ctx.db.transaction() as s:
+            for table in DOMAIN_TABLES:
+                await s.execute(text(f"DELETE FROM {table}"))
+        copy = spool / f"submit-{time.monotonic_ns()}.csv"
+        shutil.copyfile(path, copy)
+        with peak:
+            start = time.perf_counter()
+            upload = SavedUpload(copy, "csv", f"bench-{time.monotonic_ns()}", copy.stat().st_size)
+            batch, _ = await feeds.submit_batch(
+                ctx=ctx,
+                principal=POLICE,
+                department="police",
+                period="2026-09",
+                mode="commit",
+                client_batch_id=None,
+                upload=upload,
+            )
+            await ctx.jobs.tasks[batch["job_id"]]
+            elapsed = time.perf_counter() - start
+        async with ctx.db.transaction() as s:
+            row = (
+                await s.execute(
+                    text("SELECT status, accepted, rejected, children_registered FROM feed_batches")
+                )
+            ).one()
+        if row.status != "completed":
+            raise SystemExit(f"the batch ended {row.status}")
+        last.update(accepted=row.accepted, rejected=row.rejected, registered=row.children_registered)
+        return n / elapsed
+
+    async def raw_copy() -> float:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS plain_feed")
+            conn.execute("CREATE TABLE plain_feed (" + ", ".join(f"c{i} text" for i in range(11)) + ")")
+            start = time.perf_counter()
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY plain_feed FROM STDIN (FORMAT csv, HEADER true)") as cp,
+                path.open("rb") as fh,
+            ):
+                while chunk := fh.read(1 << 20):
+                    cp.write(chunk)
+            return n / (time.perf_counter() - start)
+
+    async def executemany() -> float:
+        file = make_url(url).database
+        with sqlite3.connect(str(file)) as conn:
+            conn.execute("DROP TABLE IF EXISTS plain_feed")
+            conn.execute("CREATE TABLE plain_feed (" + ", ".join(f"c{i} text" for i in range(11)) + ")")
+        start = time.perf_counter()
+        with path.open(encoding="utf-8", newline="") as fh, sqlite3.connect(str(file)) as conn:
+            reader = csv.reader(fh)
+            next(reader)
+            conn.executemany("INSERT INTO plain_feed VALUES (" + ",".join("?" * 11) + ")", reader)
+        return n / (time.perf_counter() - start)
+
+    comparator = raw_copy if backend == "postgresql" else executemany
+    ours, theirs = await paired_medians_async(baoxue, comparator, repeats)
+    await ctx.db.dispose()
+    r = ratio(ours.median, theirs.median)
+    return Record(
+        f"b1_feed_ingest_{backend}",
+        n,
+        round(ours.median, 1),
+        round(theirs.median, 1),
+        "rows/s",
+        r,
+        f"≥ {GOAL}",
+        r is not None and r >= GOAL,
+        peak.mb,
+        repeats,
+        {
+            "backend": backend,
+            "comparator_kind": "COPY" if backend == "postgresql" else "executemany",
+            "baoxue_samples": [round(x, 1) for x in ours.samples],
+            "comparator_samples": [round(x, 1) for x in theirs.samples],
+            **last,
+        },
+    )
+
+
+def main() -> None:
+    parser = argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    args = parser.parse_args()
+    records: list[Record] = []
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="baoxue-b1-") as folder:
+            path = feed_file(n, Path(folder))
+            for backend in args.backends.split(","):
+                with scratch_database(backend, "b1") as url:
+                    record = asyncio.run(measure(backend, url, n, path, args.repeats, Path(folder) / "spool"))
+                records.append(record)
+                print(
+                    f"{record.benchmark} n={n}: baoxue {record.baoxue} rows/s vs {record.comparator} rows/s "
+                    f"ratio {record.ratio} met={record.met} peak {record.peak_memory_mb} MB"
+                )
+    write_records(args.out, records)
+
+
+if __name__ == "__main__":
+    main()
