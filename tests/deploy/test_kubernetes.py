@@ -206,3 +206,44 @@ def test_production_overlay_is_redundant() -> None:
             assert budget["maxUnavailable"] == 1, name
     (ingress,) = of_kind(objs, "Ingress").values()
     assert ingress["spec"]["tls"][0]["secretName"] == "baoxue-tls"
+
+
+def admits(policies: list[Obj], pod: dict[str, str], port: str, source: dict[str, str]) -> bool:
+    """Whether some policy lets a pod of this namespace labelled ``source`` reach ``pod`` on ``port``."""
+    for policy in policies:
+        if not policy["spec"]["podSelector"].get("matchLabels", {}).items() <= pod.items():
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            if port not in [p["port"] for p in rule.get("ports", [])]:
+                continue
+            for peer in rule.get("from", []):
+                same_namespace = "podSelector" in peer and "namespaceSelector" not in peer
+                if same_namespace and peer["podSelector"].get("matchLabels", {}).items() <= source.items():
+                    return True
+    return False
+
+
+@needs_kubectl
+def test_network_policies_admit_only_the_intended_traffic() -> None:
+    objs = kustomize(K8S / "overlays" / "production")
+    policies = list(of_kind(objs, "NetworkPolicy").values())
+    deny = of_kind(objs, "NetworkPolicy")["default-deny-ingress"]["spec"]
+    assert deny["policyTypes"] == ["Ingress"] and "ingress" not in deny
+    pods = {
+        name: dep["spec"]["template"]["metadata"]["labels"]
+        for name, dep in of_kind(objs, "Deployment").items()
+    }
+    nats = of_kind(objs, "StatefulSet")["nats"]["spec"]["template"]["metadata"]["labels"]
+    for labels in pods.values():
+        assert admits(policies, labels, "http", pods["casework"])  # a sibling service
+        assert admits(policies, nats, "client", labels)  # publishing and consuming events
+        assert not admits(policies, nats, "cluster", labels), "only NATS pods may open cluster routes"
+    assert admits(policies, nats, "cluster", nats)
+    ingress_peers = [
+        peer
+        for policy in policies
+        for rule in policy["spec"].get("ingress", [])
+        for peer in rule.get("from", [])
+        if "namespaceSelector" in peer
+    ]
+    assert ingress_peers, "the ingress controller cannot reach the services"
