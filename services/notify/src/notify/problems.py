@@ -24,4 +24,6 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "provider_not_listed": ("The provider is not listed", "该机构不在黑名单中"),
     "referral_kind_unknown": ("Unknown referral kind", "未知的移送类型"),
     "referral_closed": ("The referral is closed already", "该移送事项已办结"),
+    "phone_invalid": ("The phone number is not valid", "手机号码格式不正确"),
+    "sms_gateway_unconfigured": ("No SMS gateway is configured", "未配置短信网关"),
 }

@@ -82,3 +82,21 @@ class WebhookAttempt(NotifyModel, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=200)
     duration_ms: int = 0
+
+
+class SmsMessage(NotifyModel, table=True):
+    """A text message about a document to a guardian's phone (the number is stored encrypted)."""
+
+    __tablename__ = "sms_messages"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    document_id: str = Field(max_length=36, index=True)
+    phone_enc: str = Field(sa_column=Column(Text, nullable=False))
+    phone_masked: str = Field(max_length=20)
+    text: str = Field(max_length=500, description="No names: the document's title, number and issuer")
+    status: str = Field(max_length=12, description="accepted | failed")
+    gateway_id: str | None = Field(default=None, max_length=80)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=80)
+    sent_by: str = Field(max_length=80)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

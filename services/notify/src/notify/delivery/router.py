@@ -11,7 +11,15 @@ from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.delivery import repository, service
 from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
-from notify.delivery.schemas import DeliveryPublic, MessagePublic, WebhookCreate, WebhookPublic
+from notify.delivery.schemas import (
+    DeliveryPublic,
+    MessagePublic,
+    SmsPublic,
+    SmsRequest,
+    WebhookCreate,
+    WebhookPublic,
+)
+from notify.delivery.sms import send_document_sms
 
 router = APIRouter(tags=["delivery"])
 InboxReader = Annotated[Principal, Depends(requires("inbox:read"))]
@@ -132,3 +140,30 @@ async def list_deliveries(
 @router.post("/webhook-deliveries/{delivery_id}/replay", tags=["webhooks"], summary="Replay a dead letter")
 async def replay(delivery_id: str, session: SessionDep, _: WebhookAdmin) -> DeliveryPublic:
     return _delivery(await service.replay(session=session, delivery_id=delivery_id))
+
+
+@router.post(
+    "/documents/{document_id}/sms",
+    status_code=status.HTTP_201_CREATED,
+    tags=["documents"],
+    summary="Text a guardian that a document waits for them (SMS gateway)",
+)
+async def send_sms(
+    document_id: str,
+    body: SmsRequest,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(requires("document:issue"))],
+) -> SmsPublic:
+    sms = await send_document_sms(
+        session=session, ctx=ctx, principal=principal, document_id=document_id, phone=body.phone
+    )
+    return SmsPublic(
+        id=sms.id,
+        document_id=sms.document_id,
+        phone=sms.phone_masked,
+        text=sms.text,
+        status=sms.status,
+        attempts=sms.attempts,
+        last_error=sms.last_error,
+    )

@@ -63,3 +63,21 @@ class DeliveryPublic(BaseModel):
     last_status: int | None
     last_error: str | None
     delivered_at: dt.datetime | None
+
+
+class SmsRequest(BaseModel):
+    """A guardian's mobile number (stored encrypted, shown masked, never logged)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"phone": "13800001234"}]})
+
+    phone: str = Field(min_length=11, max_length=20)
+
+
+class SmsPublic(BaseModel):
+    id: str
+    document_id: str
+    phone: str = Field(description="masked")
+    text: str
+    status: str
+    attempts: int
+    last_error: str | None

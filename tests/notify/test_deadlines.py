@@ -1,0 +1,184 @@
+"""Deadlines opened and closed by events, statutory deadlines, reminders before and lapses after."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select
+
+from baoxue.contracts.casework import CaseConfirmed, CaseReported, CensusCompleted
+from baoxue.contracts.enrollment import ChildUnaccounted, VerificationTaskResolved
+from baoxue.contracts.registry import FeedCompleted
+from baoxue.testing.plugin import eventually
+from notify.deadlines.models import Deadline
+from notify.deadlines.service import sweep
+from tests.notify.conftest import DISTRICT_A, POLICE, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
+
+
+async def _deadlines(svc, **where) -> list[Deadline]:
+    async with svc.ctx.db.transaction() as s:
+        statement = select(Deadline)
+        for key, value in where.items():
+            statement = statement.where(getattr(Deadline, key) == value)
+        return list((await s.execute(statement.order_by(Deadline.due_date))).scalars())
+
+
+async def _sweep(svc, today):
+    async with svc.ctx.db.transaction() as s:
+        return await sweep(session=s, ctx=svc.ctx, today=today)
+
+
+async def test_event_deadlines_are_reminded_met_or_lapsed(start_service, event_publisher, tokens):
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False, reminder_workdays=2)
+    task_late, task_ok = str(uuid.uuid4()), str(uuid.uuid4())
+    for task in (task_late, task_ok):
+        await event_publisher.publish(
+            ChildUnaccounted(
+                task_id=task,
+                campaign_id="c1",
+                child_id=str(uuid.uuid4()),
+                hukou_town=TOWN_A,
+                hukou_school_district=DISTRICT_A,
+                due_date=dt.date(2026, 10, 9),
+            ),
+            subject=task,
+        )
+    case_a, case_b = str(uuid.uuid4()), str(uuid.uuid4())
+    for case, school in ((case_a, SCHOOL_A), (case_b, SCHOOL_B)):
+        await event_publisher.publish(
+            CaseConfirmed(
+                case_id=case,
+                school_code=school,
+                hukou_town=school[:9],
+                state="confirmed",
+                report_due=dt.date(2026, 10, 12),
+            ),
+            subject=case,
+        )
+
+    async def opened() -> bool:
+        return (
+            len(await _deadlines(svc, kind="verification_task")) == 2
+            and len(await _deadlines(svc, kind="case_report")) == 2
+        )
+
+    await eventually(opened)
+    await event_publisher.publish(
+        VerificationTaskResolved(
+            task_id=task_ok,
+            campaign_id="c1",
+            child_id="x",
+            outcome="enrolled_elsewhere",
+            hukou_school_district=DISTRICT_A,
+            resolved_on=dt.date(2026, 10, 8),
+            on_time=True,
+        ),
+        subject=task_ok,
+        sequence=2,
+    )
+    await event_publisher.publish(
+        CaseReported(
+            case_id=case_a,
+            school_code=SCHOOL_A,
+            hukou_town=TOWN_A,
+            state="persuading",
+            reported_on=dt.date(2026, 10, 13),
+            on_time=False,
+        ),
+        subject=case_a,
+        sequence=2,
+    )
+
+    async def closed() -> bool:
+        return [d.status for d in await _deadlines(svc, kind="case_report", org=SCHOOL_A)] == ["met"] and [
+            d.status for d in await _deadlines(svc, subject_id=task_ok)
+        ] == ["met"]
+
+    await eventually(closed)
+    [late_report] = await _deadlines(svc, kind="case_report", org=SCHOOL_A)
+    assert late_report.on_time is False  # reported a day late: met, but not on time
+
+    # On 29 Sep three working days are left (30 Sep, 8 and 9 Oct): no reminder. On 30 Sep, ten calendar
+    # days before the due date, only two are left (1–7 Oct off): remind.
+    first = await _sweep(svc, dt.date(2026, 9, 29))
+    assert [d.reminded_on for d in await _deadlines(svc, subject_id=task_late)] == [None]
+    await _sweep(svc, dt.date(2026, 9, 30))
+    assert [d.reminded_on for d in await _deadlines(svc, subject_id=task_late)] == [dt.date(2026, 9, 30)]
+    district_inbox = (
+        await svc.client.get(
+            "/v1/inbox", params={"kind": "reminder"}, headers=tokens.headers("school_district", DISTRICT_A)
+        )
+    ).json()["items"]
+    assert [m["ref_id"] for m in district_inbox] == [(await _deadlines(svc, subject_id=task_late))[0].id]
+
+    result = await _sweep(svc, dt.date(2026, 10, 13))
+    assert result.lapsed >= 2 and first.opened > 0
+    assert [d.status for d in await _deadlines(svc, subject_id=task_late)] == ["lapsed"]
+    assert [d.status for d in await _deadlines(svc, kind="case_report", org=SCHOOL_B)] == ["lapsed"]
+    # The town hears of its school's lapse; the school is asked to act.
+    town_b = (
+        await svc.client.get("/v1/inbox", params={"kind": "lapse"}, headers=tokens.headers("town", TOWN_B))
+    ).json()
+    [report_b] = await _deadlines(svc, kind="case_report", org=SCHOOL_B)
+    assert report_b.id in {m["ref_id"] for m in town_b["items"]}
+    listed = (
+        await svc.client.get(
+            "/v1/deadlines",
+            params={"status": "lapsed", "org": SCHOOL_B, "kind": "case_report"},
+            headers=tokens.headers("school", SCHOOL_B),
+        )
+    ).json()["items"]
+    assert [d["kind"] for d in listed] == ["case_report"]
+    foreign = (
+        await svc.client.get(
+            "/v1/deadlines", params={"org": SCHOOL_A}, headers=tokens.headers("school", SCHOOL_B)
+        )
+    ).json()["items"]
+    assert foreign == []
+
+
+async def test_statutory_deadlines_open_per_owner_and_close_from_feeds_and_census(
+    start_service, event_publisher
+):
+    svc = await start_notify(start_service)
+    result = await _sweep(svc, dt.date(2026, 3, 2))
+    feeds = await _deadlines(svc, kind="feed", subject_id="2026-03")
+    assert sorted(d.org for d in feeds) == ["370406D02", "370406D03", "370406D04", "370406D05"]
+    assert {d.due_date for d in feeds} == {dt.date(2026, 3, 31)}
+    census = await _deadlines(svc, kind="census", subject_id="2026-spring", org=SCHOOL_A)
+    assert [d.due_date for d in census] == [dt.date(2026, 3, 15)]
+    assert result.opened == len(await _deadlines(svc))
+    again = await _sweep(svc, dt.date(2026, 3, 3))
+    assert again.opened == 0
+
+    await event_publisher.publish(
+        FeedCompleted(
+            batch_id="b1", department="dept_police", period="2026-03", rows_total=10, accepted=10, rejected=0
+        ),
+        subject="b1",
+    )
+    await event_publisher.publish(
+        CensusCompleted(
+            census_id="k1",
+            school_code=SCHOOL_A,
+            semester="2026-spring",
+            completed_on=dt.date(2026, 3, 12),
+            on_time=True,
+            counts_by_category={"disabled": 3},
+        ),
+        subject="k1",
+    )
+
+    async def met() -> bool:
+        police = await _deadlines(svc, kind="feed", org=POLICE, subject_id="2026-03")
+        school = await _deadlines(svc, kind="census", org=SCHOOL_A, subject_id="2026-spring")
+        return police[0].status == "met" and school[0].status == "met"
+
+    await eventually(met)
+    result = await _sweep(svc, dt.date(2026, 4, 1))
+    assert [d.status for d in await _deadlines(svc, kind="feed", org="370406D03", subject_id="2026-03")] == [
+        "lapsed"
+    ]
+    assert result.lapsed >= 3
+    assert (await _deadlines(svc, kind="census", org=SCHOOL_A))[0].on_time is True
