@@ -1,0 +1,249 @@
+"""B2 linkage: Baoxue's record linkage vs Splink (DuckDB backend) on the same generated noisy feeds.
+
+Data: a generated district (``baoxue.synth``) of about N children; the records are every row of the
+eight department feeds (four departments × two periods) with its clerical noise (missing and mistyped
+ID numbers, homophone names, wrong birth dates, abbreviated addresses ...); the truth file says which
+person each row describes.
+
+- Baoxue: the registry's own rules, in memory — rows with a valid ID number (GB 11643, normalised)
+  group by it; every other row is scored against the others by :mod:`registry.linkage.scoring`
+  (blocking on birth date and on name pinyin + sex) and joins its best match only on an automatic link
+  (review candidates count as *not* linked here).
+- Splink 5 (DuckDB): the same prepared columns (normalised valid ID, name, pinyin, birth date, sex,
+  hukou village and town, guardian), blocking on ID / birth date / pinyin+sex, u by random sampling,
+  m by expectation maximisation, predict, connected components at match probability 0.95.
+
+Both are scored on all record pairs: precision, recall and F1 of "same person". Goal (issue 3):
+Baoxue F1 ≥ 0.99, ≥ Splink's F1, and no slower than Splink. Run:
+``python bench/b2_linkage.py --sizes 10000,100000 --repeats 3 --out bench/results/b2.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from harness import PeakMemory, Record, argument_parser, median_of, write_records
+
+from baoxue.orgs.directory import default_directory
+from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
+from baoxue.synth import SynthConfig, generate_district
+from registry.feeds.validation import name_pinyin, parse_date
+from registry.linkage.matching import best_matches
+from registry.linkage.scoring import Person
+
+DEPTS = ("police", "poverty", "dpf", "civil")
+PERIODS = ("2026-03", "2026-09")
+ENCODING = {"civil": "gbk"}
+THRESHOLD = 0.95
+
+
+def load(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every feed row as raw cells, and the true person of each (same order)."""
+    truth: dict[tuple[str, str, int], str] = {}
+    with (folder / "truth/feed_rows.csv").open(encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            truth[r["period"], r["dept"], int(r["row_number"])] = r["person_id"]
+    rows, people = [], []
+    for period in PERIODS:
+        for dept in DEPTS:
+            path = folder / f"feeds/{period}/{dept}.csv"
+            with path.open(encoding=ENCODING.get(dept, "utf-8-sig"), newline="") as fh:
+                for number, r in enumerate(csv.DictReader(fh), start=1):
+                    rows.append(r)
+                    people.append(truth[period, dept, number])
+    return rows, people
+
+
+def prepare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The columns both linkers see (what the registry derives from a feed row)."""
+    directory = default_directory()
+    out = []
+    for i, r in enumerate(rows):
+        check = parse_id_number(r["身份证号"])
+        name = r["姓名"].replace(" ", "")
+        birth = parse_date(r["出生日期"])
+        match = directory.match_address(r["户籍地址"])
+        out.append(
+            {
+                "unique_id": i,
+                "id_number": normalise_id_number(r["身份证号"]) if check.facts is not None else None,
+                "name": name or None,
+                "name_pinyin": name_pinyin(name) if name else None,
+                "sex": {"男": "M", "女": "F"}.get(r["性别"].strip()),
+                "birth_date": birth.isoformat() if birth else None,
+                "hukou_town": match.town_code,
+                "hukou_village": match.village_code,
+                "guardian_name": r["监护人姓名"].replace(" ", "") or None,
+            }
+        )
+    return out
+
+
+def baoxue_clusters(records: list[dict[str, Any]]) -> list[int]:
+    """Cluster ids per record by the registry's rules (see the module docstring)."""
+    parent = list(range(len(records)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_id: dict[str, int] = {}
+    for r in records:
+        if r["id_number"]:
+            first = by_id.setdefault(r["id_number"], r["unique_id"])
+            parent[find(r["unique_id"])] = find(first)
+
+    def person(r: dict[str, Any]) -> Person:
+        birth = dt.date.fromisoformat(r["birth_date"]) if r["birth_date"] else None
+        guardian = r["guardian_name"]
+        return Person(
+            str(r["unique_id"]),
+            r["name"],
+            r["name_pinyin"],
+            r["sex"],
+            birth,
+            r["hukou_town"],
+            r["hukou_village"],
+            guardian,
+            name_pinyin(guardian) if guardian else None,
+        )
+
+    # One representative per ID group (the registry holds one record per ID), plus every row without ID.
+    reps = [person(records[i]) for i in by_id.values()]
+    loose = [person(r) for r in records if not r["id_number"]]
+    for p, cand, _points, _evidence, verdict in best_matches(loose, reps + loose):
+        if verdict == "auto":
+            parent[find(int(p.key))] = find(int(cand.key))
+    return [find(i) for i in range(len(records))]
+
+
+def splink_clusters(records: list[dict[str, Any]]) -> list[int]:
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    logging.getLogger("splink").setLevel(logging.ERROR)
+    con = duckdb.connect()
+    columns = list(records[0])
+    con.execute(
+        "CREATE TABLE records (unique_id BIGINT, " + ", ".join(f"{c} VARCHAR" for c in columns[1:]) + ")"
+    )
+    con.executemany(
+        f"INSERT INTO records VALUES ({', '.join('?' * len(columns))})", [tuple(r.values()) for r in records]
+    )
+    db_api = DuckDBAPI(connection=con)
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        blocking_rules_to_generate_predictions=[
+            block_on("id_number"),
+            block_on("birth_date"),
+            block_on("name_pinyin", "sex"),
+        ],
+        comparisons=[
+            cl.ExactMatch("id_number"),
+            cl.ExactMatch("name"),
+            cl.ExactMatch("name_pinyin"),
+            cl.DateOfBirthComparison("birth_date", input_is_string=True),
+            cl.ExactMatch("sex"),
+            cl.ExactMatch("hukou_village"),
+            cl.ExactMatch("guardian_name"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    linker = Linker(db_api.register("records"), settings)
+    linker.training.estimate_probability_two_random_records_match([block_on("id_number")], recall=0.9)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("birth_date"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("name_pinyin", "sex"))
+    predictions = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, THRESHOLD)
+    out = list(range(len(records)))
+    for uid, cluster in con.execute(f"SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall():  # noqa: S608
+        out[int(uid)] = hash(str(cluster))
+    return out
+
+
+def pair_scores(clusters: list[int], truth: list[str]) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of ``clusters`` against ``truth``."""
+
+    def pairs(counter: Counter[Any]) -> int:
+        return sum(n * (n - 1) // 2 for n in counter.values())
+
+    predicted = pairs(Counter(clusters))
+    actual = pairs(Counter(truth))
+    both = pairs(Counter(zip(clusters, truth, strict=True)))
+    precision = both / predicted if predicted else 1.0
+    recall = both / actual if actual else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
+
+
+def measure(n: int, repeats: int) -> Record:
+    with tempfile.TemporaryDirectory(prefix="baoxue-b2-") as folder:
+        generate_district(SynthConfig(children=n, seed=23), Path(folder))
+        rows, truth = load(Path(folder))
+    peak = PeakMemory()
+    results: dict[str, Any] = defaultdict(dict)
+
+    def ours() -> float:
+        with peak:
+            start = time.perf_counter()
+            clusters = baoxue_clusters(prepare(rows))
+            elapsed = time.perf_counter() - start
+        results["baoxue"] = pair_scores(clusters, truth)
+        return elapsed
+
+    def theirs() -> float:
+        records = prepare(rows)  # the same preparation, not timed for Splink (it cannot parse feeds)
+        start = time.perf_counter()
+        clusters = splink_clusters(records)
+        elapsed = time.perf_counter() - start
+        results["splink"] = pair_scores(clusters, truth)
+        return elapsed
+
+    mine, other = median_of(ours, repeats), median_of(theirs, repeats)
+    f1, f1_splink = results["baoxue"]["f1"], results["splink"]["f1"]
+    met = f1 >= 0.99 and f1 >= f1_splink and mine.median <= other.median
+    return Record(
+        "b2_linkage_f1_vs_splink",
+        n,
+        f1,
+        f1_splink,
+        "F1",
+        round(f1 - f1_splink, 5),
+        "F1 ≥ 0.99, ≥ Splink, not slower",
+        met,
+        peak.mb,
+        repeats,
+        {
+            "records": len(rows),
+            "baoxue_scores": results["baoxue"],
+            "splink_scores": results["splink"],
+            "baoxue_seconds": round(mine.median, 3),
+            "splink_seconds": round(other.median, 3),
+        },
+    )
+
+
+def main() -> None:
+    args = argument_parser(__doc__.splitlines()[0]).parse_args()
+    records = []
+    for n in args.sizes:
+        record = measure(n, args.repeats)
+        records.append(record)
+        print(f"{record.benchmark} n={n}: {record.extra}")
+    write_records(args.out, records)
+
+
+if __name__ == "__main__":
+    main()
