@@ -168,7 +168,7 @@ def splink_clusters(records: list[dict[str, Any]]) -> list[int]:
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, THRESHOLD)
     out = list(range(len(records)))
-    for uid, cluster in con.execute(f"SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall():  # noqa: S608
+    for uid, cluster in con.execute(f"SELECT unique_id, cluster_id FROM {clusters.physical_name}").fetchall():
         out[int(uid)] = hash(str(cluster))
     return out
 
