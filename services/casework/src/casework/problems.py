@@ -18,7 +18,8 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "invalid_id_number": ("Invalid ID number", "身份证号码无效"),
     "bad_semester": ("Invalid semester", "学期格式不正确"),
     "visit_id_conflict": ("This visit id holds a different visit", "家访编号已被其他记录使用"),
-    "student_not_on_roster": ("The student is not on the school's roster", "该学生不在本校名册中"),
     "census_already_completed": ("The census was already completed", "特殊学生摸排已完成"),
-    "plan_subject_missing": ("The plan names no student or family", "帮扶方案未指明学生或家庭"),
+    "plan_exists": ("The student or family already has a plan", "该学生或家庭已有帮扶方案"),
+    "family_not_registered_poor": ("The family is not registered poor", "该家庭未被标记为建档立卡"),
+    "roster_duplicate": ("A student appears twice in the roster", "名册中学生重复"),
 }

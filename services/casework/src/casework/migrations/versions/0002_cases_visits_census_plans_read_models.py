@@ -1,8 +1,8 @@
-"""cases visits rosters read models
+"""cases visits census plans read models
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 14:55:24.453539
+Create Date: 2026-11-26 15:03:50.560579
 """
 
 from collections.abc import Sequence
@@ -72,6 +72,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cases_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_student_id'), ['student_id'], unique=False)
 
+    op.create_table('census_entries',
+    sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('semester', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('student_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('child_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('categories', sa.JSON(), nullable=False),
+    sa.Column('marked_on', sa.Date(), nullable=False),
+    sa.Column('marked_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.PrimaryKeyConstraint('school_code', 'semester', 'student_id', name=op.f('pk_census_entries'))
+    )
+    op.create_table('censuses',
+    sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('semester', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('completed_on', sa.Date(), nullable=False),
+    sa.Column('on_time', sa.Boolean(), nullable=False),
+    sa.Column('students', sa.Integer(), nullable=False),
+    sa.Column('counts_by_category', sa.JSON(), nullable=False),
+    sa.Column('completed_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.PrimaryKeyConstraint('school_code', 'semester', name=op.f('pk_censuses')),
+    sa.UniqueConstraint('id', name=op.f('uq_censuses_id'))
+    )
     op.create_table('child_registry_status',
     sa.Column('child_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -103,6 +126,28 @@ def upgrade() -> None:
     with op.batch_alter_table('student_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_student_records_child_id'), ['child_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_student_records_id_blind_index'), ['id_blind_index'], unique=False)
+
+    op.create_table('support_plans',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('student_ids', sa.JSON(), nullable=False),
+    sa.Column('measures', sa.JSON(), nullable=False),
+    sa.Column('mentor', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('aid', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=True),
+    sa.Column('review_on', sa.Date(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('field_versions', sa.JSON(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('created_at', baoxue.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', baoxue.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_support_plans')),
+    sa.UniqueConstraint('kind', 'school_code', 'subject', name=op.f('uq_support_plans_kind_school_code_subject'))
+    )
+    with op.batch_alter_table('support_plans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_support_plans_review_on'), ['review_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_support_plans_school_code'), ['school_code'], unique=False)
 
     op.create_table('visits',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -294,6 +339,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_visits_school_semester')
 
     op.drop_table('visits')
+    with op.batch_alter_table('support_plans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_support_plans_school_code'))
+        batch_op.drop_index(batch_op.f('ix_support_plans_review_on'))
+
+    op.drop_table('support_plans')
     with op.batch_alter_table('student_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_student_records_id_blind_index'))
         batch_op.drop_index(batch_op.f('ix_student_records_child_id'))
@@ -301,6 +351,8 @@ def downgrade() -> None:
     op.drop_table('student_records')
     op.drop_table('roster_entries')
     op.drop_table('child_registry_status')
+    op.drop_table('censuses')
+    op.drop_table('census_entries')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_student_id'))
         batch_op.drop_index(batch_op.f('ix_cases_state'))

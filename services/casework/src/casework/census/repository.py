@@ -1,0 +1,101 @@
+"""Every query of the census and the support plans."""
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from baoxue.auth import Principal, within_jurisdiction
+from casework.census.models import Census, CensusEntry, SupportPlan
+
+
+async def get_census(session: AsyncSession, school_code: str, semester: str) -> Census | None:
+    query = select(Census).where(col(Census.school_code) == school_code, col(Census.semester) == semester)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def replace_entries(
+    session: AsyncSession, school_code: str, semester: str, rows: list[dict[str, Any]]
+) -> None:
+    """Add or replace the marked students (by student id): one delete, one multi-row insert."""
+    await session.execute(
+        delete(CensusEntry).where(
+            col(CensusEntry.school_code) == school_code,
+            col(CensusEntry.semester) == semester,
+            col(CensusEntry.student_id).in_([r["student_id"] for r in rows]),
+        )
+    )
+    await session.execute(insert(CensusEntry), rows)
+
+
+async def entry_categories(session: AsyncSession, school_code: str, semester: str) -> list[list[str]]:
+    query = select(col(CensusEntry.categories)).where(
+        col(CensusEntry.school_code) == school_code, col(CensusEntry.semester) == semester
+    )
+    return [list(c) for c in (await session.execute(query)).scalars()]
+
+
+async def marked_counts(session: AsyncSession, principal: Principal, semester: str) -> dict[str, int]:
+    query = (
+        select(col(CensusEntry.school_code), func.count())
+        .where(col(CensusEntry.semester) == semester, within_jurisdiction(principal, CensusEntry.school_code))
+        .group_by(col(CensusEntry.school_code))
+    )
+    return {school: int(n) for school, n in (await session.execute(query)).all()}
+
+
+async def completed(session: AsyncSession, principal: Principal, semester: str) -> dict[str, Census]:
+    query = select(Census).where(
+        col(Census.semester) == semester, within_jurisdiction(principal, Census.school_code)
+    )
+    return {c.school_code: c for c in (await session.execute(query)).scalars()}
+
+
+async def students_with_category(
+    session: AsyncSession, school_code: str, student_ids: Sequence[str], category: str
+) -> set[str]:
+    """Which of ``student_ids`` a census of the school marked with ``category`` (any semester)."""
+    query = select(col(CensusEntry.student_id), col(CensusEntry.categories)).where(
+        col(CensusEntry.school_code) == school_code, col(CensusEntry.student_id).in_(student_ids)
+    )
+    return {sid for sid, cats in (await session.execute(query)).all() if category in cats}
+
+
+async def get_plan(
+    session: AsyncSession, plan_id: str, principal: Principal | None = None, *, for_update: bool = False
+) -> SupportPlan | None:
+    query = select(SupportPlan).where(col(SupportPlan.id) == plan_id)
+    if principal is not None:
+        query = query.where(within_jurisdiction(principal, SupportPlan.school_code))
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_plans(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    kind: str | None,
+    school_code: str | None,
+    review_before: dt.date | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[SupportPlan]:
+    query = select(SupportPlan).where(within_jurisdiction(principal, SupportPlan.school_code))
+    if kind:
+        query = query.where(col(SupportPlan.kind) == kind)
+    if school_code:
+        query = query.where(col(SupportPlan.school_code) == school_code)
+    if review_before:
+        query = query.where(col(SupportPlan.review_on) <= review_before)
+    if after is not None:
+        query = query.where(
+            tuple_(col(SupportPlan.review_on), col(SupportPlan.id))
+            > tuple_(dt.date.fromisoformat(after[0]), after[1])
+        )
+    query = query.order_by(col(SupportPlan.review_on), col(SupportPlan.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars())
