@@ -16,6 +16,7 @@ from tests.enrollment.conftest import (
     TOWN_B,
     child_row,
     enroll,
+    outbox_events,
     register_child,
     start,
 )
@@ -90,3 +91,29 @@ async def test_rebuild_replays_the_registry_stream(start_service, event_publishe
     await eventually(rebuilt, timeout=20)
     async with svc.ctx.db.transaction() as s:
         assert (await s.execute(text("SELECT count(*) FROM children"))).scalar_one() == 3
+
+
+async def test_a_deceased_child_closes_the_active_record(start_service, event_publisher, tokens):
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    sid = (await enroll(svc, tokens, kid)).json()["id"]
+    await event_publisher.publish(
+        ChildStatusChanged(
+            child_id=kid.child_id,
+            status="deceased",
+            previous_status="active",
+            effective_date=dt.date(2026, 10, 3),
+        ),
+        subject=kid.child_id,
+        sequence=2,
+    )
+
+    async def closed() -> bool:
+        r = await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))
+        return r.json()["status"] == "deceased"
+
+    await eventually(closed)
+    changes = await outbox_events(svc, "student.status_changed")
+    assert [(c["previous_status"], c["status"], c["reason"]) for c in changes] == [
+        ("enrolled", "deceased", "registry_deceased")
+    ]

@@ -272,3 +272,19 @@ async def test_annotation_visible_only_to_bureau_dpf_and_own_school(start_servic
         assert r.status_code == status, role
     async with svc.ctx.db.transaction() as s:
         assert (await s.execute(text("SELECT count(*) FROM incapacity_annotations"))).scalar_one() == 1
+
+
+async def test_registration_retry_with_idempotency_key_replays(start_service, tokens):
+    svc = await start(start_service)
+    id_number = make_id()
+    body = {"student_number": "G" + id_number, "id_number": id_number, "school_code": SCHOOL_A, "grade": 1}
+    h = {**tokens.headers("school", SCHOOL_A), "Idempotency-Key": "reg-1"}
+    first = await svc.client.post("/v1/students", headers=h, json=body)
+    again = await svc.client.post("/v1/students", headers=h, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    other = await svc.client.post("/v1/students", headers=h, json={**body, "grade": 2})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    async with svc.ctx.db.transaction() as s:
+        stored = (await s.execute(text("SELECT request_hash, response FROM idempotency_keys"))).one()
+    assert id_number not in stored.response

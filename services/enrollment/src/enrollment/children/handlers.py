@@ -13,6 +13,7 @@ from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
 from enrollment.children import repository
 from enrollment.students import repository as students
+from enrollment.students.transitions import apply_status
 
 Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
 
@@ -51,12 +52,24 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
         session: AsyncSession, event: ReceivedEvent[ChildStatusChanged]
     ) -> None:
         data = event.data
-        await repository.set_status(
+        applied = await repository.set_status(
             session,
             child_id=data.child_id,
             status=data.status,
             merged_into=data.merged_into,
             sequence=event.envelope.sequence,
         )
+        if applied and data.status == "deceased":
+            # The record is kept and closed; it no longer counts as an active 学籍.
+            for record in await students.active_for_child_id(session, data.child_id):
+                await apply_status(
+                    session=session,
+                    ctx=ctx,
+                    principal=None,
+                    record=record,
+                    status="deceased",
+                    on=data.effective_date,
+                    reason="registry_deceased",
+                )
 
     return {"snapshot": on_child_snapshot, "status": on_child_status_changed}

@@ -39,6 +39,15 @@ async def active_for_child(session: AsyncSession, id_blind_index: str) -> Studen
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def active_for_child_id(session: AsyncSession, child_id: str) -> Sequence[StudentRecord]:
+    stmt = (
+        select(StudentRecord)
+        .where(col(StudentRecord.child_id) == child_id, col(StudentRecord.status).in_(ACTIVE_STATUSES))
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def by_number_index(session: AsyncSession, number_index: str) -> StudentRecord | None:
     stmt = select(StudentRecord).where(col(StudentRecord.student_number_index) == number_index)
     return (await session.execute(stmt)).scalar_one_or_none()

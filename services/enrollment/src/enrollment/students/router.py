@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.idempotency import request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from baoxue.pii.citizen_id import normalise_id_number
 from enrollment.students import annotations as annotation_service
 from enrollment.students import repository, service, transfers, transitions
 from enrollment.students.models import StudentTransfer
@@ -32,10 +35,48 @@ Writer = Annotated[Principal, Depends(requires("student:write"))]
 _409: dict[int | str, dict[str, Any]] = {409: {"description": "active_record_exists / invalid_transition"}}
 
 
-@router.post("/students", status_code=201, responses=_409, summary="Register a student record (学籍)")
-async def register(data: StudentCreate, session: SessionDep, ctx: Ctx, principal: Writer) -> StudentPublic:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", max_length=200, description="A key per logical request; retries reuse it"
+    ),
+]
+
+
+@router.post(
+    "/students",
+    status_code=201,
+    responses={
+        **_409,
+        422: {"description": "invalid_student_number / invalid_id_number / idempotency_key_reused"},
+    },
+    summary="Register a student record (学籍); send Idempotency-Key to make retries safe",
+)
+async def register(
+    data: StudentCreate,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    # The fingerprint hashes blind indexes, never the identifiers themselves (an unkeyed hash of an ID
+    # number is reversible by enumeration).
+    payload = data.model_dump(mode="json")
+    payload["id_number"] = ctx.blind_index.of(normalise_id_number(data.id_number))
+    payload["student_number"] = ctx.blind_index.of(normalise_id_number(data.student_number))
+    fingerprint = request_fingerprint(payload)
+    if idempotency_key:
+        stored = await ctx.idempotency.lookup(session, principal, idempotency_key, fingerprint)
+        if stored is not None:
+            return JSONResponse(
+                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
     record = await service.register_student(session=session, ctx=ctx, principal=principal, data=data)
-    return service.to_public(ctx, principal, record)
+    # Always masked here: this body may be stored for replays.
+    body = service.to_public(ctx, principal, record, masked=True).model_dump(mode="json")
+    if idempotency_key:
+        await ctx.idempotency.save(session, principal, idempotency_key, fingerprint, 201, body)
+    return JSONResponse(body, status_code=201, headers={"Location": f"/v1/students/{record.id}"})
 
 
 @router.get("/students", summary="Student records in the caller's jurisdiction (case-role scope)")

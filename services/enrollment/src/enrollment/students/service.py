@@ -141,11 +141,13 @@ async def get_student(
     return to_public(ctx, principal, record)
 
 
-def to_public(ctx: ServiceContext, principal: Principal, record: StudentRecord) -> StudentPublic:
+def to_public(
+    ctx: ServiceContext, principal: Principal, record: StudentRecord, *, masked: bool = False
+) -> StudentPublic:
     """The record for a response: identifiers masked unless the caller may unmask and stated a purpose."""
     number = ctx.cipher.decrypt(record.student_number_enc)
     id_number = ctx.cipher.decrypt(record.id_number_enc)
-    if not (principal.can("student:unmask") and principal.purpose):
+    if masked or not (principal.can("student:unmask") and principal.purpose):
         id_number = mask_id_number(id_number)
         number = number[0] + (mask_id_number(number[1:]) if len(number) == 19 else "*" * (len(number) - 1))
     return StudentPublic(
