@@ -1,0 +1,273 @@
+"""Casework stages: dropout cases (confirmed, persuaded, reported, returned and closed, or escalated when
+the guardians refuse), and the autumn semester's home visits."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from demo.api import BUREAU, Actor, ApiError, eventually
+from demo.context import Demo, district_actor, school_actor
+from demo.truth import Person
+
+HIDDEN_FOUND_ON = "2026-10-08"
+CONFIRMED_ON = "2026-10-13"
+PERSUADED_ON = "2026-10-15"
+REPORTED_ON = "2026-10-20"
+RETURNED_ON = "2026-10-26"
+REFUSAL_REASONS = ("guardian_refusal", "illegal_schooling")
+SEMESTER = "2026-autumn"
+VISIT_ON = "2026-11-10"
+
+
+def _actor(case: dict[str, Any]) -> Actor:
+    if case.get("school_code"):
+        return school_actor(case["school_code"])
+    return district_actor(case["hukou_school_district"])
+
+
+def dropouts(demo: Demo) -> list[Person]:
+    """The children who really are out of school (active hukou, known to the registry)."""
+    return [
+        p
+        for p in demo.district.people.values()
+        if p.school_situation == "not_in_school" and p.registry_status == "active" and demo.child(p.person_id)
+    ]
+
+
+def report_hidden_dropouts(demo: Demo) -> int:
+    """Schools find the 'hidden dropouts' (a 学籍 still says enrolled) by their absence and record it."""
+    students: dict[str, str] = demo.state.get("student_of_person", {})
+    enrolled = demo.api.pages("enrollment", "/students", BUREAU, params={"status": "enrolled"})
+    enrolled_ids = {s["id"] for s in enrolled}
+    hidden = [(p, students[p.person_id]) for p in dropouts(demo) if students.get(p.person_id) in enrolled_ids]
+
+    def one(item: tuple[Person, str]) -> int:
+        person, sid = item
+        actor = school_actor(demo.state["student_school"][sid])
+        body = {"on": HIDDEN_FOUND_ON, "reason": person.dropout_reason or "other"}
+        demo.api.post("enrollment", f"/students/{sid}/dropout", actor, json=body)
+        return 1
+
+    return sum(demo.api.parallel(one, hidden))
+
+
+def play(demo: Demo) -> None:
+    """Wait for the cases the signals open, then each school works its cases."""
+    hidden = report_hidden_dropouts(demo)
+    demo.say("cases", f"schools reported {hidden} hidden dropouts (enrolled on paper, absent)")
+    expected = {demo.child(p.person_id) for p in dropouts(demo)}
+
+    def opened() -> list[dict[str, Any]] | None:
+        cases = list(demo.api.pages("casework", "/cases", BUREAU))
+        seen = {c["child_id"] for c in cases}
+        return cases if expected <= seen else None
+
+    cases = eventually(opened, what="a case for every dropout", timeout=180)
+    demo.say("cases", f"{len(cases)} cases opened from dropout signals")
+    refusers = {c["id"] for c in cases if _refuses(demo, c)}
+    if not refusers and cases:
+        refusers = {cases[0]["id"]}  # the notice's ladder must be shown even in a tiny district
+    outcomes = Counter(demo.api.parallel(lambda c: _work(demo, c, c["id"] in refusers), cases))
+    demo.summary["case_work"] = dict(outcomes)
+    demo.say("cases", f"worked: {dict(outcomes)}")
+    demo.state["escalated_cases"] = sorted(refusers)
+
+
+def _refuses(demo: Demo, case: dict[str, Any]) -> bool:
+    person = demo.person(case["child_id"])
+    return person is not None and person.dropout_reason in REFUSAL_REASONS
+
+
+def _work(demo: Demo, case: dict[str, Any], refuses: bool) -> str:
+    """Confirm, persuade, report; then bring the child back or ask for escalation."""
+    api, cid, actor = demo.api, case["id"], _actor(case)
+    person = demo.person(case["child_id"])
+    reason = (person.dropout_reason if person else "") or "other"
+    try:
+        if case["state"] == "suspected":
+            body = {
+                "to": "confirmed",
+                "on": CONFIRMED_ON,
+                "reason": reason,
+                "responsible_person": "校长（第一责任人）",
+            }
+            api.post("casework", f"/cases/{cid}/transitions", actor, json=body)
+        api.post(
+            "casework", f"/cases/{cid}/transitions", actor, json={"to": "persuading", "on": PERSUADED_ON}
+        )
+        api.post(
+            "casework",
+            f"/cases/{cid}/persuasions",
+            actor,
+            json={
+                "attempted_on": PERSUADED_ON,
+                "by": "班主任",
+                "form": "home_visit",
+                "outcome": "refused" if refuses else "agreed_to_return",
+                "notes": "入户宣讲义务教育法，了解辍学原因",
+                "next_step": "镇街约谈" if refuses else "下周一返校",
+            },
+        )
+        api.post(
+            "casework",
+            f"/cases/{cid}/report",
+            actor,
+            json={
+                "basic_info": "适龄儿童，已确认辍学",
+                "reason": reason,
+                "measures": "班主任入户劝返，学校领导约谈家长",
+                "result": "家长拒绝送学" if refuses else "同意返校",
+                "filed_on": REPORTED_ON,
+            },
+        )
+        if refuses:
+            return _escalate(demo, cid, actor)
+        return _bring_back(demo, case, actor, person)
+    except ApiError as exc:
+        demo.problem("cases", f"case step refused: {exc.status} {exc.code}")
+        return "refused"
+
+
+def _escalate(demo: Demo, cid: str, actor: Actor) -> str:
+    body = {
+        "to": "escalated",
+        "on": "2026-10-28",
+        "note": "屡劝不返",
+        "evidence": [
+            {"kind": "persuasion_record", "description": "两次入户劝返记录"},
+            {"kind": "written_refusal", "description": "监护人书面拒绝"},
+        ],
+    }
+    demo.api.post("casework", f"/cases/{cid}/transitions", actor, json=body)
+    return "escalated"
+
+
+def _bring_back(demo: Demo, case: dict[str, Any], actor: Actor, person: Person | None) -> str:
+    """The child is enrolled again in enrollment; the school then marks the case returned, confirms 20
+    days of attendance and closes it (casework checks the 学籍 it learnt from enrollment's events)."""
+    api, cid = demo.api, case["id"]
+    students: dict[str, str] = demo.state.get("student_of_person", {})
+    sid = students.get(person.person_id) if person else None
+    school = case.get("school_code") or (person.school_code if person else None)
+    if sid:
+        api.post(
+            "enrollment",
+            f"/students/{sid}/resumption",
+            school_actor(demo.state["student_school"][sid]),
+            json={"on": RETURNED_ON},
+        )
+    elif person is not None and school:
+        body = {
+            "student_number": "G" + person.id_number,
+            "id_number": person.id_number,
+            "school_code": school,
+            "grade": 5,
+            "enrolled_on": RETURNED_ON,
+        }
+        created = api.post("enrollment", "/students", school_actor(school), json=body)
+        students[person.person_id] = created["id"]
+        demo.state["student_school"][created["id"]] = school
+    api.post("casework", f"/cases/{cid}/transitions", actor, json={"to": "returned", "on": RETURNED_ON})
+    api.post(
+        "casework",
+        f"/cases/{cid}/attendance",
+        actor,
+        json={"from_date": RETURNED_ON, "to_date": "2026-11-24", "days_attended": 21},
+    )
+    api.put(
+        "casework",
+        f"/cases/{cid}/care-plan",
+        actor,
+        json={
+            "academic_help": "每周两次课后辅导",
+            "counselling": "心理老师每两周谈话一次",
+            "mentor": "王老师",
+        },
+    )
+
+    def closed() -> bool:
+        try:
+            body = {"to": "closed", "on": "2026-11-25", "closure_reason": "returned"}
+            api.post("casework", f"/cases/{cid}/transitions", actor, json=body)
+            return True
+        except ApiError as exc:
+            if exc.code in ("no_active_student_record", "student_record_not_active", "not_enrolled"):
+                return False
+            raise
+
+    eventually(closed, what="casework to see the 学籍 active again", timeout=60, every=1.0)
+    return "returned_and_closed"
+
+
+def visits(demo: Demo) -> None:
+    """Every school puts its autumn roster and its teachers record one home visit per student (batches,
+    as the mobile app syncs a day's visits); special groups get a second visit."""
+    students = list(demo.api.pages("enrollment", "/students", BUREAU, params={"status": "enrolled"}))
+    by_school: dict[str, list[dict[str, Any]]] = {}
+    for s in students:
+        by_school.setdefault(s["school_code"], []).append(s)
+    special = _special_children(demo)
+
+    def school(item: tuple[str, list[dict[str, Any]]]) -> Counter[str]:
+        code, rows = item
+        actor = school_actor(code)
+        roster = [
+            {
+                "student_id": r["id"],
+                "child_id": r["child_id"],
+                "categories": special.get(r["child_id"] or "", []),
+            }
+            for r in rows
+        ]
+        demo.api.call("casework", "PUT", f"/rosters/{code}/{SEMESTER}", actor, json={"students": roster})
+        visits = []
+        for r in roster:
+            times = 2 if r["categories"] else 1
+            for n in range(times):
+                visits.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "student_id": r["student_id"],
+                        "school_code": code,
+                        "teacher": f"t-{code[-3:]}-{n}",
+                        "visited_on": VISIT_ON,
+                        "form": "home_visit",
+                        "participants": ["班主任", "家长"],
+                    }
+                )
+        tally: Counter[str] = Counter()
+        for start in range(0, len(visits), 200):
+            result = demo.api.post(
+                "casework", "/visits/batch", actor, json={"visits": visits[start : start + 200]}
+            )
+            tally.update(
+                created=result["created"], duplicates=result["duplicates"], rejected=result["rejected"]
+            )
+        return tally
+
+    total: Counter[str] = Counter()
+    for tally in demo.api.parallel(school, list(by_school.items())):
+        total.update(tally)
+    demo.summary["visit_sync"] = dict(total)
+    demo.say("visits", f"{len(by_school)} schools, visits synced: {dict(total)}")
+
+
+def _special_children(demo: Demo) -> dict[str, list[str]]:
+    special_codes = {
+        "registered_poor",
+        "disabled",
+        "left_behind",
+        "orphan",
+        "low_income",
+        "extreme_poverty",
+        "prisoner_child",
+    }
+    out: dict[str, list[str]] = {}
+    for person in demo.district.people.values():
+        cats = [c for c in person.categories if c in special_codes]
+        child = demo.child(person.person_id)
+        if cats and child:
+            out[child] = cats
+    return out
