@@ -71,9 +71,12 @@ def production_env(
     yield env
 
 
-def test_production_service_migrates_serves_and_becomes_ready(production_env: dict[str, str]) -> None:
+async def test_production_service_migrates_serves_and_becomes_ready(production_env: dict[str, str]) -> None:
     migrate = run_entrypoint(production_env, "migrate")
     assert migrate.returncode == 0, migrate.stderr
+    namespace = production_env["BAOXUE_EVENT_NAMESPACE"]
+    bus = EventBus(production_env["BAOXUE_NATS_URL"], namespace=namespace, client_name="deploy-test")
+    await bus.connect()
     server = subprocess.Popen(
         ["sh", str(DEPLOY / "docker-entrypoint.sh")],  # default command: serve
         env=entrypoint_env(production_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -81,6 +84,9 @@ def test_production_service_migrates_serves_and_becomes_ready(production_env: di
     try:
         wait_ready(server, production_env)
         assert healthcheck.main([], production_env) == 0
+        # it provisioned its stream on the configured NATS, in the configured namespace
+        info = await bus.stream_info("registry")
+        assert info.config.subjects == [f"{namespace}.registry.>"]
     finally:
         server.send_signal(signal.SIGTERM)  # `exec` in the entry point: the signal reaches uvicorn
         try:
@@ -88,31 +94,14 @@ def test_production_service_migrates_serves_and_becomes_ready(production_env: di
         except subprocess.TimeoutExpired:
             server.kill()
             raise
+        finally:
+            await bus.delete_streams()
+            await bus.close()
         output = server.stdout.read() if server.stdout else ""
     # graceful shutdown completed; uvicorn then re-raises SIGTERM, so the exit status may be the signal
     assert "Application shutdown complete." in output and code in (0, -signal.SIGTERM), output
     for secret in ("BAOXUE_PII_KEYS", "BAOXUE_BLIND_INDEX_KEY"):
         assert production_env[secret].split(":")[-1] not in output, f"{secret} leaked into the log"
-
-
-async def test_production_service_provisions_its_stream(production_env: dict[str, str]) -> None:
-    assert run_entrypoint(production_env, "migrate").returncode == 0
-    namespace = production_env["BAOXUE_EVENT_NAMESPACE"]
-    bus = EventBus(production_env["BAOXUE_NATS_URL"], namespace=namespace, client_name="deploy-test")
-    await bus.connect()
-    server = subprocess.Popen(
-        ["sh", str(DEPLOY / "docker-entrypoint.sh"), "serve"],
-        env=entrypoint_env(production_env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        wait_ready(server, production_env)
-        info = await bus.stream_info("registry")
-        assert info.config.subjects == [f"{namespace}.registry.>"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        await bus.delete_streams()
-        await bus.close()
 
 
 def test_production_refuses_to_start_without_keys(production_env: dict[str, str]) -> None:
