@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from baoxue.contracts.registry import ChildStatusChanged
+from baoxue.contracts.registry import ChildStatusChanged, FeedCompleted
 from baoxue.testing.plugin import eventually
 from enrollment.verification.classify import birth_bounds
 from tests.enrollment.conftest import (
@@ -222,3 +222,30 @@ async def test_only_the_bureau_runs_campaigns(start_service, tokens):
     created = await svc.client.post("/v1/campaigns", headers=tokens.headers("bureau", BUREAU), json=CAMPAIGN)
     dup = await svc.client.post("/v1/campaigns", headers=tokens.headers("bureau", BUREAU), json=CAMPAIGN)
     assert created.status_code == 201 and dup.status_code == 409 and dup.json()["code"] == "campaign_exists"
+
+
+async def test_a_new_feed_reruns_the_campaign_incrementally(start_service, event_publisher, tokens):
+    svc = await start(start_service, campaign_refresh_seconds=0.2)
+    bureau = tokens.headers("bureau", BUREAU)
+    first = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    newcomer = await register_child(svc, event_publisher)
+    assert (await enroll(svc, tokens, first)).status_code == 201
+    await event_publisher.publish(
+        FeedCompleted(
+            batch_id="b-2", department="dept_police", period="2026-09", rows_total=1, accepted=1, rejected=0
+        ),
+        subject="b-2",
+    )
+
+    async def rerun() -> bool:
+        c = (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()
+        tasks = (await svc.client.get("/v1/verification-tasks?state=open", headers=bureau)).json()["items"]
+        return c["runs"] == 2 and [t["child_id"] for t in tasks] == [newcomer.child_id]
+
+    await eventually(rerun, timeout=20)
+    superseded = (await svc.client.get("/v1/verification-tasks?state=superseded", headers=bureau)).json()[
+        "items"
+    ]
+    assert [t["child_id"] for t in superseded] == [first.child_id]

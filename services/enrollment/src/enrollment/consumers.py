@@ -1,9 +1,10 @@
 """The events the enrollment service consumes, and the handler of each."""
 
-from baoxue.contracts.registry import ChildRegistered, ChildStatusChanged, ChildUpdated
+from baoxue.contracts.registry import ChildRegistered, ChildStatusChanged, ChildUpdated, FeedCompleted
 from baoxue.events.consumer import Subscription
 from baoxue.service import ServiceContext
 from enrollment.children.handlers import make_handlers
+from enrollment.verification.refresh import on_feed_completed
 
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
@@ -15,6 +16,7 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
                 ChildRegistered: handlers["snapshot"],
                 ChildUpdated: handlers["snapshot"],
                 ChildStatusChanged: handlers["status"],
+                FeedCompleted: on_feed_completed,
             },
         )
     ]

@@ -15,6 +15,7 @@ from enrollment.permissions import POLICY
 from enrollment.problems import PROBLEM_TITLES
 from enrollment.settings import EnrollmentSettings
 from enrollment.signals.sweep import sweep_forever
+from enrollment.verification.refresh import refresh_forever
 
 SERVICE = ServiceSpec(
     name="enrollment",
@@ -28,7 +29,7 @@ SERVICE = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
-    background=(sweep_forever,),
+    background=(sweep_forever, refresh_forever),
     problem_titles=PROBLEM_TITLES,
 )
 

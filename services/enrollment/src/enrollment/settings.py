@@ -25,6 +25,8 @@ class EnrollmentSettings(ServiceSettings):
     """Months in which deferral/exemption applications are filed (early September by the notice)."""
     sweep_enabled: bool = True
     sweep_interval_seconds: float = 3600.0
+    campaign_refresh_seconds: float = 30.0
+    """How often campaigns whose data changed (a new feed) are run again."""
     provincial_base_url: str = "http://127.0.0.1:8190"
     provincial_batch_size: int = 500
 

@@ -30,6 +30,8 @@ class Campaign(EnrollmentModel, table=True):
     result_version: int = 0
     frozen_result: str | None = Field(default=None, sa_column=Column(Text))
     frozen_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    refresh_requested_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    """Set when a department feed was applied after the last run: the refresher runs the campaign again."""
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -61,8 +61,11 @@ async def get_campaign(session: AsyncSession, campaign_id: str, *, lock: bool = 
     return found
 
 
-async def start_run(*, ctx: ServiceContext, principal: Principal, campaign_id: str) -> str:
-    """Create the run's job in its own committed transaction and start it; 409 while another run is going."""
+async def start_run(
+    *, ctx: ServiceContext, principal: Principal, campaign_id: str, clear_refresh: bool = False
+) -> str:
+    """Create the run's job in its own committed transaction and start it; 409 while another run is going.
+    ``clear_refresh``: the run answers a feed's refresh request (the flag is cleared with the job's creation)."""
     async with ctx.db.transaction() as session:
         campaign = await get_campaign(session, campaign_id, lock=True)
         if campaign.last_run_job:
@@ -77,6 +80,8 @@ async def start_run(*, ctx: ServiceContext, principal: Principal, campaign_id: s
             session, kind="verification_run", created_by=principal.subject, org=principal.org
         )
         campaign.last_run_job = job_id
+        if clear_refresh:
+            campaign.refresh_requested_at = None
         session.add(campaign)
         await ctx.audit.record(session, principal, "run", "campaign", [campaign.id])
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 14:46:08.228440
+Create Date: 2026-11-26 15:11:41.430247
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,7 @@ def upgrade() -> None:
     sa.Column('result_version', sa.Integer(), nullable=False),
     sa.Column('frozen_result', sa.Text(), nullable=True),
     sa.Column('frozen_at', baoxue.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('refresh_requested_at', baoxue.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', baoxue.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
     sa.UniqueConstraint('kind', 'year', name=op.f('uq_campaigns_kind_year'))
