@@ -150,3 +150,17 @@ async def test_hukou_clean_up_notice_reaches_the_departments_inboxes_and_is_ackn
     assert ack.status_code == 200 and ack.json()["acknowledged_at"] is not None
     foreign = await svc.client.post(f"/v1/inbox/{inbox[0]['id']}/read", headers=police)
     assert foreign.status_code == 404
+
+
+async def test_a_retried_issue_with_the_same_idempotency_key_returns_the_same_document(start_service, tokens):
+    svc = await start_notify(start_service)
+    town = tokens.headers("town", TOWN_A) | {"Idempotency-Key": "k-123"}
+    first = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-20"}, headers=town)
+    retry = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-20"}, headers=town)
+    assert first.status_code == retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true" and retry.json()["id"] == first.json()["id"]
+    other = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-21"}, headers=town)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    fresh = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-20"},
+                                  headers=tokens.headers("town", TOWN_A))
+    assert fresh.json()["number"] == f"{TOWN_A}〔2026〕0002号"

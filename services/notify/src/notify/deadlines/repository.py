@@ -28,8 +28,8 @@ async def insert_missing(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     statement = (
         insert(TABLE).values(list(rows)).on_conflict_do_nothing(index_elements=["kind", "org", "subject_id"])
     )
-    result = await session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: a multi-row insert's rowcount is not reliable on every driver.
+    return len((await session.execute(statement.returning(TABLE.c.id))).all())
 
 
 async def close(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, CurrentPrincipal, SessionDep, requires
 from baoxue.errors import Conflict, Forbidden
+from baoxue.idempotency import request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.documents import render, repository, service
 from notify.documents.models import Document
@@ -48,8 +52,26 @@ def _public(doc: Document, rendered: RenderedDocument | None, addressee: str | N
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Issue a numbered document from a template")
-async def issue(body: DocumentIssue, session: SessionDep, ctx: Ctx, principal: Issuer) -> DocumentPublic:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a numbered document from a template (send Idempotency-Key when retrying)",
+    response_model=DocumentPublic,
+)
+async def issue(
+    body: DocumentIssue,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Issuer,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Response:
+    fingerprint = request_fingerprint(body.model_dump(mode="json"))
+    if idempotency_key:
+        stored = await ctx.idempotency.lookup(session, principal, idempotency_key, fingerprint)
+        if stored is not None:  # a retry: the same document, not a second number
+            return JSONResponse(
+                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
     template = TEMPLATES.get(body.kind)
     if template is not None and not principal.has_role(*template.issuer_roles):
         raise Forbidden("Your role does not issue this kind of document.", code="document_kind_not_permitted")
@@ -65,10 +87,14 @@ async def issue(body: DocumentIssue, session: SessionDep, ctx: Ctx, principal: I
         addressee=body.addressee,
         issued_on=body.issued_on,
     )
+    # The answer (which may be stored for replays) shows the addressee masked.
     _, rendered, addressee = await service.read_document(
-        session=session, ctx=ctx, principal=principal, document_id=doc.id
+        session=session, ctx=ctx, principal=replace(principal, purpose=None), document_id=doc.id
     )
-    return _public(doc, rendered, addressee)
+    answer = _public(doc, rendered, addressee).model_dump(mode="json")
+    if idempotency_key:
+        await ctx.idempotency.save(session, principal, idempotency_key, fingerprint, 201, answer)
+    return JSONResponse(answer, status_code=201)
 
 
 @router.get("", summary="Documents issued by or addressed to the caller's jurisdiction")
@@ -108,8 +134,9 @@ async def get_pdf(document_id: str, session: SessionDep, ctx: Ctx, principal: Re
     doc, rendered, _ = await service.read_document(
         session=session, ctx=ctx, principal=principal, document_id=document_id
     )
+    pdf = await asyncio.to_thread(render.to_pdf, rendered)  # CPU-bound: keep the event loop free
     return Response(
-        render.to_pdf(rendered),
+        pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{doc.id}.pdf"'},
     )
