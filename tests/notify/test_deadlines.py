@@ -182,3 +182,10 @@ async def test_statutory_deadlines_open_per_owner_and_close_from_feeds_and_censu
     ]
     assert result.lapsed >= 3
     assert (await _deadlines(svc, kind="census", org=SCHOOL_A))[0].on_time is True
+
+
+async def test_past_statutory_deadlines_are_not_opened_after_the_fact(start_service):
+    svc = await start_notify(start_service)
+    result = await _sweep(svc, dt.date(2026, 10, 20))
+    assert result.lapsed == 0
+    assert {(d.kind, d.subject_id) for d in await _deadlines(svc)} == {("bulletin", "2026-11")}

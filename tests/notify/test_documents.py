@@ -161,6 +161,7 @@ async def test_a_retried_issue_with_the_same_idempotency_key_returns_the_same_do
     assert retry.headers["Idempotent-Replayed"] == "true" and retry.json()["id"] == first.json()["id"]
     other = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-21"}, headers=town)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
-    fresh = await svc.client.post("/v1/documents", json=ORDER | {"issued_on": "2026-11-20"},
-                                  headers=tokens.headers("town", TOWN_A))
+    fresh = await svc.client.post(
+        "/v1/documents", json=ORDER | {"issued_on": "2026-11-20"}, headers=tokens.headers("town", TOWN_A)
+    )
     assert fresh.json()["number"] == f"{TOWN_A}〔2026〕0002号"

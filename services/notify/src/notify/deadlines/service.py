@@ -91,12 +91,14 @@ async def meet_deadline(
     return await repository.close(session, kind=kind, subject_id=subject_id, status="met", on=on, org=org)
 
 
-async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, year: int) -> int:
-    """Open the tracked statutory deadlines of `year` for every owning organisation (set-based)."""
+async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
+    """Open the tracked statutory deadlines of `today`'s year that are not yet past, for every owning
+    organisation (set-based). Past ones are not opened after the fact: a service deployed in November
+    does not lapse March's feeds."""
     directory, now = ctx.directory, utcnow()
     rows = []
-    for item in statutory_items(year, _settings(ctx)):
-        if not item.tracked:
+    for item in statutory_items(today.year, _settings(ctx)):
+        if not item.tracked or item.due < today:
             continue
         if item.code == "feed":
             orgs = [directory.by_role(role).code for role in item.owners]  # type: ignore[arg-type]
@@ -140,7 +142,7 @@ def supervisor_of(ctx: ServiceContext, org: str) -> str:
 async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> SweepResult:
     """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai)."""
     settings = _settings(ctx)
-    result = SweepResult(opened=await ensure_statutory(session=session, ctx=ctx, year=today.year))
+    result = SweepResult(opened=await ensure_statutory(session=session, ctx=ctx, today=today))
     calendar = await current_calendar(session=session, ctx=ctx)
     horizon = today + dt.timedelta(days=settings.reminder_workdays * 3 + 14)
     posts: list[Post] = []
