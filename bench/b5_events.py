@@ -588,8 +588,8 @@ async def bench_backend(
     txn_size: int,
     paced_events: int,
     variants: list[str],
-) -> list[Record]:
-    records: list[Record] = []
+    keep: Callable[[Record], None],
+) -> None:
     with scratch_database(backend, "b5pub") as pub_url, scratch_database(backend, "b5sub") as sub_url:
         publisher, consumer = define_side(pub_url), define_side(sub_url)
         try:
@@ -598,14 +598,14 @@ async def bench_backend(
                 for variant in variants:
                     setup = Setup(publisher, consumer, nats_url, backend, repeats, txn_size, variant)
                     record = await measure_throughput(setup, events)
-                    records.append(record)
+                    keep(record)
                     print(
                         f"b5 {setup.label} n={size}: {record.baoxue} vs {record.comparator} events/s, "
                         f"lost {record.extra['lost']}",
                         flush=True,
                     )
                     record = await measure_latency(setup, events[: min(size, paced_events)])
-                    records.append(record)
+                    keep(record)
                     print(
                         f"b5 {setup.label} paced n={record.size}: p99 {record.baoxue} ms "
                         f"(raw {record.comparator} ms), lost {record.extra['lost']}",
@@ -614,14 +614,20 @@ async def bench_backend(
         finally:
             await publisher.db.dispose()
             await consumer.db.dispose()
-    return records
 
 
 async def main_async(args: Any) -> list[Record]:
+    """Every backend × consumer variant × size; the output file is rewritten after each record, so a run
+    stopped by run.py's timeout still leaves what it measured."""
     records: list[Record] = []
+
+    def keep(record: Record) -> None:
+        records.append(record)
+        write_records(args.out, records)
+
     with nats_server() as nats_url:
         for backend in args.backends.split(","):
-            records += await bench_backend(
+            await bench_backend(
                 backend.strip(),
                 args.sizes,
                 args.repeats,
@@ -629,6 +635,7 @@ async def main_async(args: Any) -> list[Record]:
                 txn_size=args.transaction_size,
                 paced_events=args.paced_events,
                 variants=args.consumers.split(","),
+                keep=keep,
             )
     return records
 
@@ -647,11 +654,14 @@ def main() -> None:
     )
     parser.add_argument("--transaction-size", type=int, default=100, help="events per outbox transaction")
     parser.add_argument(
-        "--paced-events", type=int, default=5_000, help="events in the paced latency run (at most)"
+        "--paced-events",
+        type=int,
+        default=int(os.environ.get("BENCH_B5_PACED_EVENTS", "5000")),
+        help="events in the paced latency run, at most (default: $BENCH_B5_PACED_EVENTS or 5000)",
     )
     args = parser.parse_args()
     records = asyncio.run(main_async(args))
-    write_records(args.out, records)
+    write_records(args.out, records)  # also when there was nothing to measure: an empty list
 
 
 if __name__ == "__main__":

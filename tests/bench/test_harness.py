@@ -110,8 +110,20 @@ def test_a_failing_script_is_reported_and_does_not_stop_the_others(tmp_path):
             """
         )
     )
+    (scripts / "b4_partial.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            from harness import Record, argument_parser, write_records
+            args = argument_parser("stopped half-way").parse_args()
+            write_records(args.out, [Record("B4 partial", 5, 1.0, 1.0, "x/s", 1.0, "≥ 1", True, 1.0, 1)])
+            sys.exit(1)
+            """
+        )
+    )
+    (scripts / "helper.py").write_text("raise SystemExit('not a benchmark')\n")
     found = bench_run.discover(bench_dir=scripts)
-    assert [p.name for p in found] == ["b1_crash.py", "b2_bad.py", "b3_good.py"]
+    assert [p.name for p in found] == ["b1_crash.py", "b2_bad.py", "b3_good.py", "b4_partial.py"]
     report, results = bench_run.run_suite(
         found,
         sizes=[5, 50],
@@ -124,7 +136,13 @@ def test_a_failing_script_is_reported_and_does_not_stop_the_others(tmp_path):
     assert not by_name["b1_crash.py"].ok and "exit status 3" in by_name["b1_crash.py"].problems[0]
     assert not by_name["b2_bad.py"].ok and any("missing baoxue" in p for p in by_name["b2_bad.py"].problems)
     assert by_name["b3_good.py"].ok
-    assert [r["size"] for r in report["records"]] == [5, 50]
+    assert not by_name["b4_partial.py"].ok and len(by_name["b4_partial.py"].records) == 1
+    assert [(r["benchmark"], r["size"]) for r in report["records"]] == [
+        ("B3 good", 5),
+        ("B3 good", 50),
+        ("B4 partial", 5),
+    ]
+    assert [s["ok"] for s in report["scripts"]] == [False, False, True, False]
     assert "b1_crash.py" in (tmp_path / "performance.md").read_text()
 
 
