@@ -288,3 +288,34 @@ async def test_registration_retry_with_idempotency_key_replays(start_service, to
     async with svc.ctx.db.transaction() as s:
         stored = (await s.execute(text("SELECT request_hash, response FROM idempotency_keys"))).one()
     assert id_number not in stored.response
+
+
+async def test_transfer_out_of_district_closes_the_record_with_bureau_consent(start_service, tokens):
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    t = (
+        await svc.client.post(
+            f"/v1/students/{sid}/transfers",
+            headers=tokens.headers("school", SCHOOL_A),
+            json={"to_school": "32030200101001", "requested_on": "2026-09-07"},
+        )
+    ).json()
+    await svc.client.post(
+        f"/v1/transfers/{t['id']}/approvals",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"side": "sending", "on": "2026-09-08"},
+    )
+    school = await svc.client.post(
+        f"/v1/transfers/{t['id']}/approvals",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"side": "receiving", "on": "2026-09-09"},
+    )
+    assert school.status_code == 404
+    done = await svc.client.post(
+        f"/v1/transfers/{t['id']}/approvals",
+        headers=tokens.headers("bureau", BUREAU),
+        json={"side": "receiving", "on": "2026-09-09"},
+    )
+    assert done.json()["state"] == "completed"
+    record = (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))).json()
+    assert record["status"] == "transferred_out" and record["school_code"] == SCHOOL_A

@@ -35,6 +35,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "not_home_delivery": ("Only home-delivered teaching keeps a session log", "仅送教上门需登记送教记录"),
     "campaign_not_found": ("No such campaign", "核查活动不存在"),
     "campaign_exists": ("A campaign of this kind already exists for the year", "本年度该类核查活动已存在"),
+    "campaign_not_frozen": ("The campaign has no frozen result yet", "核查结果尚未封存"),
     "campaign_not_run": ("The campaign has not been run yet", "核查尚未运行"),
     "campaign_running": ("A run of this campaign is in progress", "核查正在运行"),
     "task_not_found": ("No such verification task", "核查任务不存在"),

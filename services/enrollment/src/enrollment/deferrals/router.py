@@ -45,6 +45,7 @@ async def decide(
 @router.get("/deferral-applications", summary="Applications of the caller's area; in_force evaluated on `on`")
 async def list_applications(
     session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("deferral:read"))],
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -54,4 +55,6 @@ async def list_applications(
     rows = await service.list_applications(
         session=session, principal=principal, limit=limit, after=decode_cursor(cursor), child_id=child_id
     )
+    # reasons and evidence references are health information of minors: every read is audited
+    await ctx.audit.record(session, principal, "read", "deferral_application", [r.id for r in rows[:limit]])
     return page_of([service.to_public(r, on) for r in rows], limit, lambda p: p.id)

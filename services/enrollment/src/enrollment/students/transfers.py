@@ -85,11 +85,13 @@ async def approve_transfer(
     if side == "sending":
         ensure_within(principal, transfer.from_school, resource="transfer")
         transfer.sending_approved_by = principal.subject
-    else:
+    elif external:
         # A receiving school outside the district answers outside Baoxue; the bureau records its consent.
-        ensure_within(principal, transfer.to_school if not external else principal.scope, resource="transfer")
-        if external and not principal.has_role("bureau"):
-            raise NotFound("No such transfer.")
+        if not principal.has_role("bureau"):
+            raise NotFound("No such transfer.", code="transfer_not_found")
+    else:
+        ensure_within(principal, transfer.to_school, resource="transfer")
+    if side == "receiving":
         transfer.receiving_approved_by = principal.subject
     transfer.version += 1
     session.add(transfer)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.errors import NotFound
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from enrollment.verification import service, tasks
 from enrollment.verification.models import Campaign, VerificationTask
@@ -68,11 +69,9 @@ async def freeze(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Man
 
 @router.get("/campaigns/{campaign_id}/result", summary="The latest frozen result")
 async def result(campaign_id: str, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    from baoxue.errors import NotFound
-
     frozen = service.frozen_result(await service.get_campaign(session, campaign_id))
     if frozen is None:
-        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_found")
+        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
     return frozen
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import CampaignCompleted, ChildUnaccounted
 from baoxue.db import utcnow
@@ -212,8 +213,6 @@ async def _counts_by_outcome(session: AsyncSession, campaign_id: str) -> dict[st
 
 async def progress_of(*, session: AsyncSession, principal: Principal, campaign_id: str) -> list[ProgressRow]:
     """Per town and school district of the hukou place: children in scope, explained, tasks by state."""
-    from baoxue.auth.jurisdiction import within_jurisdiction
-
     await get_campaign(session, campaign_id)
     accounted = case(((R.c.outcome != "unaccounted") | (T.c.state == "resolved"), 1), else_=0)
 
