@@ -31,6 +31,7 @@ CODE_LISTS: dict[str, CodeList] = {
         "case_report": ("Dropout case report", "辍学情况报告"),
         "census": ("Special-needs census", "特殊学生摸底排查"),
         "bulletin": ("District bulletin", "全区通报"),
+        "referral_receipt": ("Receipt of a referral", "移送事项回执"),
         **{f"escalation_{lv.code}": (lv.label_en, lv.label_zh) for lv in LADDER},
     },
     "deadline_status": {

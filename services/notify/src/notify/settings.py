@@ -37,6 +37,9 @@ class NotifySettings(ServiceSettings):
     ladder_starts_at_confirmation: bool = Field(
         default=True, description="Track school persuasion (L1) from the case's confirmation."
     )
+    referral_receipt_workdays: int = Field(
+        default=5, ge=1, description="A department confirms a referral within."
+    )
     criticism_min_timeliness: float = Field(
         default=0.9, ge=0, le=1, description="Below this: criticised by name."
     )

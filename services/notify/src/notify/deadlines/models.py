@@ -10,20 +10,6 @@ from sqlmodel import Field
 from baoxue.db import UTCDateTime, utcnow
 from notify.database import NotifyModel
 
-DEADLINE_KINDS = (
-    "feed",
-    "verification",
-    "verification_task",
-    "case_report",
-    "census",
-    "bulletin",
-    "escalation_L1_school",
-    "escalation_L2_town_order",
-    "escalation_L3_judicial",
-    "escalation_L4_legal_action",
-)
-DEADLINE_STATES = ("open", "met", "lapsed", "cancelled")
-
 
 class Deadline(NotifyModel, table=True):
     """Something `org` must do by `due_date` (a working-day date when counted in working days)."""
@@ -37,13 +23,13 @@ class Deadline(NotifyModel, table=True):
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
-    kind: str = Field(max_length=40)
+    kind: str = Field(max_length=40, description="code list deadline_kind")
     org: str = Field(max_length=20, description="The organisation that must act.")
     subject_id: str = Field(max_length=80, description="Task, case, escalation:level, or the period.")
     case_id: str | None = Field(default=None, max_length=36)
     due_date: dt.date = Field(sa_column=Column(Date, nullable=False))
     warnings: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    status: str = Field(default="open", max_length=12)
+    status: str = Field(default="open", max_length=12, description="open | met | lapsed | cancelled")
     reminded_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     closed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     on_time: bool | None = None

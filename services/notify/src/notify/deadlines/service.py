@@ -34,6 +34,7 @@ KIND_LABELS = {
     "verification_task": "核查任务",
     "case_report": "辍学报告",
     "census": "特殊学生摸底",
+    "referral_receipt": "移送事项回执",
     "bulletin": "全区通报",
     "escalation_L1_school": "学校劝返",
     "escalation_L2_town_order": "责令限期改正",

@@ -17,9 +17,13 @@ from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
+from notify.calendar.service import due_after
+from notify.deadlines import repository as deadlines
 from notify.delivery.inbox import Post, post_messages
 from notify.referrals.models import Referral
 from notify.referrals.rules import CASE_REASON_REFERRALS, RULES
+from notify.settings import NotifySettings
+from notify.time import today_local
 
 _DEPARTMENT_ROLES = ("dept_police", "dept_poverty", "dept_dpf", "dept_civil", "justice")
 
@@ -62,6 +66,28 @@ async def send(
     table = Referral.__table__  # type: ignore[attr-defined]
     statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id, table.c.to_org)
     created = (await session.execute(statement)).all()
+    settings = ctx.settings
+    assert isinstance(settings, NotifySettings)
+    receipt_due = await due_after(
+        session=session, ctx=ctx, start=today_local(), workdays=settings.referral_receipt_workdays
+    )
+    await deadlines.insert_missing(
+        session,
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "kind": "referral_receipt",
+                "org": r.to_org,
+                "subject_id": r.id,
+                "case_id": case_id,
+                "due_date": receipt_due.due,
+                "warnings": ",".join(receipt_due.warnings),
+                "status": "open",
+                "created_at": now,
+            }
+            for r in created
+        ],
+    )
     await post_messages(
         session,
         [
@@ -93,6 +119,9 @@ async def receive(*, session: AsyncSession, principal: Principal, referral_id: s
     if referral.received_at is None:
         referral.received_at, referral.received_by = utcnow(), principal.subject
         referral.status = "received" if referral.status == "sent" else referral.status
+        await deadlines.close(
+            session, kind="referral_receipt", subject_id=referral.id, status="met", on=today_local()
+        )
         await session.flush()
     return referral
 
@@ -112,6 +141,7 @@ async def close(
         raise Conflict("The referral is closed already.", code="referral_closed")
     if referral.received_at is None:
         referral.received_at, referral.received_by = utcnow(), principal.subject
+        await deadlines.close(session, kind="referral_receipt", subject_id=referral.id, status="met", on=on)
     referral.status, referral.outcome, referral.outcome_note, referral.closed_on = "closed", outcome, note, on
     await session.flush()
     return referral
