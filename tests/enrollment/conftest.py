@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from sqlalchemy import select, text
 
 from baoxue.contracts.registry import ChildRegistered
@@ -117,8 +116,3 @@ async def outbox_events(svc: RunningService, event: str) -> list[dict[str, Any]]
             )
         ).all()
     return [json.loads(r[0])["data"] for r in rows]
-
-
-@pytest.fixture
-def d() -> Any:
-    return dt.date

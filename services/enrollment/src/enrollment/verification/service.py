@@ -108,6 +108,7 @@ async def run_campaign(
         await _tune(session, dialect)
         campaign = await get_campaign(session, campaign_id, lock=True)
         campaign.runs += 1
+        campaign.state = "open"  # the figures may differ from the last frozen result until it is frozen again
         run, due_on, district = campaign.runs, campaign.deadline, campaign.district_code
         in_scope = await classify.classify(
             session,
