@@ -119,3 +119,20 @@ async def test_linkage_on_the_generated_district_is_precise(start_service, token
     assert len(rows) > 700
     assert mixed == []
     assert len(split) / len(records_of_person) < 0.03
+
+
+async def test_an_id_number_of_a_different_person_is_a_collision_for_review(start_service, tokens):
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    stranger = WANG.row(name="孙悟空", guardian="孙大圣", birth="", sex="", category="留守")
+    batch = await submit(svc, tokens, "civil", "2026-09", csv_body(stranger))
+    assert (batch["accepted"], batch["children_registered"], batch["linked"]) == (1, 1, 0)
+    wang = await _child(svc, tokens, WANG.id)
+    assert "left_behind" not in wang["categories"] and wang["merged_records"] == []
+    bureau = tokens.headers("bureau", BUREAU)
+    items = (
+        await svc.client.get("/v1/review-items", params={"kind": "id_collision"}, headers=bureau)
+    ).json()["items"]
+    assert len(items) == 1 and items[0]["child_id"] != wang["id"]
+    report = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", headers=bureau)
+    assert "id_collision" in report.content.decode("utf-8-sig")

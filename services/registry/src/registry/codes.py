@@ -21,5 +21,6 @@ CODE_LISTS: dict[str, CodeList] = {
         "flag_lapsed": ("Category no longer asserted", "类别标识失效"),
         "address_unmatched": ("Address matches no town", "地址未匹配"),
         "link_candidate": ("Possible same child", "疑似同一儿童"),
+        "id_collision": ("ID number used by a different person", "身份证号与他人冲突"),
     },
 }

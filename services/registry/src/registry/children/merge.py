@@ -19,6 +19,7 @@ from baoxue.db import UTCDateTime, utcnow
 from registry.feeds.columns import CATEGORIES
 
 # Identity attributes keep their first value; a differing assertion is a conflict for review.
+ROW_REVIEW_CODES = ("address_unmatched", "id_collision")
 IDENTITY_ATTRIBUTES = ("name", "sex", "birth_date", "hukou_village")
 # Every attribute whose provenance is kept (column of feed_rows → attribute name).
 PROVENANCE = {
@@ -60,6 +61,25 @@ async def resolve_by_id(session: AsyncSession, batch_id: str) -> None:
         ),
         {"b": batch_id},
     )
+
+
+async def detach_collisions(session: AsyncSession, batch_id: str) -> int:
+    """Rows whose ID number belongs to a child with a different name *and* guardian are not that child.
+
+    Such a row gets ``id_collision`` (for review) and is treated like a row without a usable ID number:
+    it becomes a provisional record and goes to linkage. The ID number stays encrypted on the row.
+    """
+    result = await session.execute(
+        text(
+            "UPDATE feed_rows SET child_id = NULL, link = NULL, id_blind = NULL, "
+            "reasons = CASE WHEN reasons = '' THEN 'id_collision' ELSE reasons || ',id_collision' END "
+            f"WHERE {ACCEPTED} AND link = 'id' AND EXISTS (SELECT 1 FROM children c WHERE c.id_blind = feed_rows.id_blind "
+            "AND c.name_pinyin <> feed_rows.name_pinyin "
+            "AND COALESCE(c.guardian_name, '') <> COALESCE(feed_rows.guardian_name, ''))"
+        ),
+        {"b": batch_id},
+    )
+    return _rowcount(result)
 
 
 async def register_new(session: AsyncSession, batch_id: str, *, district: str, with_id: bool) -> int:
@@ -164,14 +184,15 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
         ),
         {"b": batch_id, "now": utcnow()},
     )
-    await session.execute(
-        _now_param(
-            "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
-            f"SELECT 'address_unmatched', 'open', child_id, {_V('b')}, '{{}}', NULL, :now FROM feed_rows "
-            f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || reasons || ',') LIKE '%,address_unmatched,%'"
-        ),
-        {"b": batch_id, "now": utcnow()},
-    )
+    for code in ROW_REVIEW_CODES:
+        await session.execute(
+            _now_param(
+                "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
+                f"SELECT {_V('kind')}, 'open', child_id, {_V('b')}, '{{}}', hukou_town, :now FROM feed_rows "
+                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || reasons || ',') LIKE :pattern"
+            ),
+            {"b": batch_id, "now": utcnow(), "kind": code, "pattern": f"%,{code},%"},
+        )
     await session.execute(
         text(
             "UPDATE children SET needs_review = :yes WHERE id IN "

@@ -196,6 +196,7 @@ async def _apply(
     district = ctx.directory.district_code
     step = _StepTimer()
     await merge.resolve_by_id(session, batch_id)
+    collisions = await merge.detach_collisions(session, batch_id)
     step("resolve")
     await merge.register_new(session, batch_id, district=district, with_id=True)
     await merge.register_new(session, batch_id, district=district, with_id=False)
@@ -221,6 +222,7 @@ async def _apply(
         "children_registered": registered,
         "children_updated": updated,
         "linked": linked.auto,
+        "id_collisions": collisions,
         "review_items": int(review_count),
         "merge_seconds": step.seconds,
     }
