@@ -187,6 +187,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         version=spec.version,
         lifespan=lifespan,
         docs_url="/docs",
+        root_path=settings.root_path,
         openapi_url="/openapi.json",
     )
     install_problem_handlers(app)

@@ -64,6 +64,7 @@ class ServiceSettings(BaseSettings):
     blind_index_key: str = DEV_BLIND_INDEX_KEY
 
     cors_origins: list[str] = []
+    root_path: str = Field(default="", description="Path prefix of a gateway in front (e.g. /casework)")
     log_level: str = "INFO"
     var_dir: Path = Path("var")
 

@@ -69,7 +69,8 @@ class EventBus:
             log.warning("nats error", extra={"error_type": type(exc).__name__})
 
         self.nc = await nats.connect(
-            self.url,
+            # A cluster may be given as a comma-separated list of seed URLs.
+            [u.strip() for u in self.url.split(",") if u.strip()],
             name=self.client_name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
