@@ -46,6 +46,11 @@ async def test_persuasion_log(start_service, tokens):
             f"/v1/cases/{case['id']}/persuasions", json={**attempt, "form": form}, headers=h
         )
         assert r.status_code == 201, r.text
+    retry = {**h, "Idempotency-Key": "persuasion-1"}
+    first = await svc.client.post(f"/v1/cases/{case['id']}/persuasions", json=attempt, headers=retry)
+    replay = await svc.client.post(f"/v1/cases/{case['id']}/persuasions", json=attempt, headers=retry)
+    assert first.status_code == replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert first.json()["id"] == replay.json()["id"]
     bad = await svc.client.post(
         f"/v1/cases/{case['id']}/persuasions", json={**attempt, "form": "letter"}, headers=h
     )
@@ -54,10 +59,11 @@ async def test_persuasion_log(start_service, tokens):
         await svc.client.get(f"/v1/cases/{case['id']}/persuasions", params={"limit": 3}, headers=h)
     ).json()
     assert [a["form"] for a in page["items"]] == ["home_visit", "phone", "town_meeting"]
+    assert page["items"][0]["by"] == "王老师"
     rest = await svc.client.get(
         f"/v1/cases/{case['id']}/persuasions", params={"cursor": page["next_cursor"]}, headers=h
     )
-    assert [a["form"] for a in rest.json()["items"]] == ["village_committee"]
+    assert [a["form"] for a in rest.json()["items"]] == ["village_committee", "home_visit"]
     foreign = await svc.client.get(
         f"/v1/cases/{case['id']}/persuasions", headers=tokens.headers("teacher", SCHOOL_B)
     )

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
 
 from baoxue.auth import Principal
 from baoxue.deps import Ctx, SessionDep, requires
@@ -22,6 +23,7 @@ from casework.cases.schemas import (
     ReportPublic,
 )
 from casework.cases.service import settings_of
+from casework.idempotent import IdempotencyKey, Produced, idempotent
 
 router = APIRouter(prefix="/cases/{case_id}", tags=["cases"])
 Reader = Annotated[Principal, Depends(requires("case:read"))]
@@ -29,12 +31,26 @@ Writer = Annotated[Principal, Depends(requires("case:write"))]
 Persuader = Annotated[Principal, Depends(requires("case:persuade"))]
 
 
-@router.post("/persuasions", status_code=status.HTTP_201_CREATED, summary="Log a persuasion attempt")
+@router.post(
+    "/persuasions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PersuasionPublic,
+    summary="Log a persuasion attempt (send Idempotency-Key when retrying from the app)",
+)
 async def add_persuasion(
-    case_id: str, data: PersuasionCreate, session: SessionDep, principal: Persuader
-) -> PersuasionPublic:
-    attempt = await log_persuasion(session=session, principal=principal, case_id=case_id, data=data)
-    return PersuasionPublic.model_validate(attempt.model_dump())
+    case_id: str,
+    data: PersuasionCreate,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Persuader,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def produce() -> Produced:
+        attempt = await log_persuasion(session=session, principal=principal, case_id=case_id, data=data)
+        return 201, PersuasionPublic.model_validate(attempt.model_dump()).model_dump(mode="json"), {}
+
+    payload = {"case_id": case_id, **data.model_dump(mode="json")}
+    return await idempotent(session, ctx, principal, idempotency_key, payload, produce)
 
 
 @router.get("/persuasions", summary="The persuasion log of a case")

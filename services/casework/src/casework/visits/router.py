@@ -10,9 +10,9 @@ from baoxue.auth import Principal
 from baoxue.concurrency import etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
-from baoxue.idempotency import request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from casework.cases.service import settings_of
+from casework.idempotent import IdempotencyKey, Produced, idempotent
 from casework.semesters import SEMESTER_PATTERN, bounds
 from casework.visits import repository as repo
 from casework.visits.batch import sync_visits
@@ -33,32 +33,11 @@ from casework.visits.service import put_roster, record_visit, update_visit
 router = APIRouter(tags=["visits"])
 Reader = Annotated[Principal, Depends(requires("visit:read"))]
 Writer = Annotated[Principal, Depends(requires("visit:write"))]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key", max_length=200, description="A key per logical request; retries reuse it"
-    ),
-]
 Semester = Annotated[str, Query(pattern=SEMESTER_PATTERN, examples=["2026-autumn"])]
 
 
 def _public(visit: Visit) -> dict[str, Any]:
     return VisitPublic.model_validate(visit.model_dump()).model_dump(mode="json")
-
-
-async def _idempotent(session, ctx, principal, key, payload, produce):  # type: ignore[no-untyped-def]
-    """Replay the stored answer of ``key`` or produce, store and return a new one."""
-    fingerprint = request_fingerprint(payload)
-    if key:
-        stored = await ctx.idempotency.lookup(session, principal, key, fingerprint)
-        if stored is not None:
-            return JSONResponse(
-                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-            )
-    status_code, body, headers = await produce()
-    if key:
-        await ctx.idempotency.save(session, principal, key, fingerprint, status_code, body)
-    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 @router.post(
@@ -78,23 +57,23 @@ async def create_visit(
     principal: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def produce() -> tuple[int, dict[str, Any], dict[str, str]]:
+    async def produce() -> Produced:
         visit, created = await record_visit(session=session, ctx=ctx, principal=principal, data=data)
         headers = {"ETag": etag(visit.version), "Location": f"/v1/visits/{visit.id}"}
         return (201 if created else 200), _public(visit), headers
 
-    return await _idempotent(session, ctx, principal, idempotency_key, data.model_dump(mode="json"), produce)  # type: ignore[no-any-return]
+    return await idempotent(session, ctx, principal, idempotency_key, data.model_dump(mode="json"), produce)
 
 
 @router.post("/visits/batch", response_model=BatchResult, summary="Sync a day's offline visits in one call")
 async def batch_visits(
     data: VisitBatch, session: SessionDep, ctx: Ctx, principal: Writer, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    async def produce() -> tuple[int, dict[str, Any], dict[str, str]]:
+    async def produce() -> Produced:
         result = await sync_visits(session=session, ctx=ctx, principal=principal, batch=data)
         return 200, result.model_dump(mode="json"), {}
 
-    return await _idempotent(session, ctx, principal, idempotency_key, data.model_dump(mode="json"), produce)  # type: ignore[no-any-return]
+    return await idempotent(session, ctx, principal, idempotency_key, data.model_dump(mode="json"), produce)
 
 
 @router.get("/visits", summary="Visits in the caller's jurisdiction")
