@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import utcnow
 from registry.children.models import Child, ChildHistory, ChildMerge, ReviewItem
 from registry.feeds.models import FeedRow
-from registry.linkage.scoring import Person, decide, score
+from registry.linkage.scoring import MARGIN, Person, decide, score
 
 CHUNK = 400
 _PERSON_COLUMNS = (
@@ -65,7 +65,13 @@ def best_matches(
             continue
         (best, evidence), cand = scored[0]
         second = scored[1][0][0] if len(scored) > 1 else None
-        verdict = decide(best, second, evidence.get("name"), evidence.get("birth_date"))
+        if second is not None and best - second < MARGIN:
+            # Two close candidates are no ambiguity when they are clearly the same child themselves.
+            runner_up = scored[1][1]
+            points, between = score(cand, runner_up)
+            if decide(points, None, between) == "auto":
+                second = None
+        verdict = decide(best, second, evidence)
         if verdict != "none":
             out.append((p, cand, best, evidence, verdict))
     return out

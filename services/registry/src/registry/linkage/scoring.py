@@ -87,10 +87,18 @@ def score(a: Person, b: Person) -> tuple[float, dict[str, str]]:
     return points, evidence
 
 
-def decide(best: float, second: float | None, name_evidence: str | None, birth_evidence: str | None) -> str:
-    """``auto`` (link now), ``review`` (queue for a person) or ``none``."""
+def decide(best: float, second: float | None, evidence: dict[str, str]) -> str:
+    """``auto`` (link now), ``review`` (queue for a person) or ``none``.
+
+    Automatic only for a clear best candidate with the name (exact or homophone) and the birth date
+    agreeing — or, with the exact name and the exact guardian, a birth date one field off (a typing slip).
+    """
     unique = second is None or best - second >= MARGIN
-    if best >= AUTO_LINK and unique and name_evidence in ("exact", "homophone") and birth_evidence == "exact":
+    name, birth = evidence.get("name"), evidence.get("birth_date")
+    birth_ok = birth == "exact" or (
+        birth == "near" and name == "exact" and evidence.get("guardian") == "exact"
+    )
+    if best >= AUTO_LINK and unique and name in ("exact", "homophone") and birth_ok:
         return "auto"
     if best >= REVIEW:
         return "review"
