@@ -20,16 +20,19 @@ TABLE = Deadline.__table__  # type: ignore[attr-defined]
 
 
 async def insert_missing(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert deadlines, skipping those already present for (kind, org, subject); returns rows inserted."""
+    """Insert deadlines, skipping those already present for (kind, org, subject); returns rows inserted.
+
+    One batched executemany (SQLAlchemy's insertmanyvalues) with RETURNING: counting returned ids is
+    exact on every driver, where a multi-row rowcount is not."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(TABLE).values(list(rows)).on_conflict_do_nothing(index_elements=["kind", "org", "subject_id"])
+        insert(TABLE)
+        .on_conflict_do_nothing(index_elements=["kind", "org", "subject_id"])
+        .returning(TABLE.c.id)
     )
-    # RETURNING, not rowcount: a multi-row insert's rowcount is not reliable on every driver.
-    return len((await session.execute(statement.returning(TABLE.c.id))).all())
+    return len((await session.execute(statement, list(rows))).all())
 
 
 async def close(
@@ -63,29 +66,31 @@ async def cancel_for_case(session: AsyncSession, *, case_id: str, on: dt.date) -
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def open_due_by(session: AsyncSession, day: dt.date, *, limit: int = 5000) -> list[Deadline]:
-    """Open deadlines due on or before `day`, oldest first, locked against a concurrent sweep."""
+async def lapse_due(session: AsyncSession, today: dt.date) -> list[Any]:
+    """Mark every open deadline due before `today` lapsed, in one UPDATE … RETURNING (a concurrent sweep
+    waits on the row locks and then finds them no longer open, so nothing lapses twice)."""
     statement = (
-        select(Deadline)
-        .where(col(Deadline.status) == "open", col(Deadline.due_date) <= day)
-        .order_by(col(Deadline.due_date), col(Deadline.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        update(TABLE)
+        .where(TABLE.c.status == "open", TABLE.c.due_date < today)
+        .values(status="lapsed", closed_on=today, on_time=False)
+        .returning(TABLE.c.id, TABLE.c.kind, TABLE.c.org, TABLE.c.subject_id, TABLE.c.due_date)
     )
-    return list((await session.execute(statement)).scalars())
+    return list((await session.execute(statement)).all())
 
 
-async def unreminded_due_by(session: AsyncSession, day: dt.date, *, limit: int = 5000) -> list[Deadline]:
-    statement = (
-        select(Deadline)
-        .where(
-            col(Deadline.status) == "open", col(Deadline.reminded_on).is_(None), col(Deadline.due_date) <= day
-        )  # type: ignore[union-attr]
-        .order_by(col(Deadline.due_date), col(Deadline.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+async def mark_reminded(session: AsyncSession, ids: Sequence[str], today: dt.date) -> None:
+    for start in range(0, len(ids), 1000):
+        await session.execute(
+            update(TABLE).where(TABLE.c.id.in_(ids[start : start + 1000])).values(reminded_on=today)
+        )
+
+
+async def unreminded_due_by(session: AsyncSession, today: dt.date, horizon: dt.date) -> list[Any]:
+    """Open deadlines from `today` to `horizon` not reminded yet (id, kind, org, subject, due date)."""
+    statement = select(TABLE.c.id, TABLE.c.kind, TABLE.c.org, TABLE.c.subject_id, TABLE.c.due_date).where(
+        TABLE.c.status == "open", TABLE.c.reminded_on.is_(None), TABLE.c.due_date.between(today, horizon)
     )
-    return list((await session.execute(statement)).scalars())
+    return list((await session.execute(statement)).all())
 
 
 async def page(

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,27 +148,29 @@ async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -
     calendar = await current_calendar(session=session, ctx=ctx)
     horizon = today + dt.timedelta(days=settings.reminder_workdays * 3 + 14)
     posts: list[Post] = []
-    for row in await repository.unreminded_due_by(session, horizon):
-        if row.due_date < today or _workdays_left(calendar, today, row.due_date) > settings.reminder_workdays:
+    reminded: list[str] = []
+    for row in await repository.unreminded_due_by(session, today, horizon):
+        if _workdays_left(calendar, today, row.due_date) > settings.reminder_workdays:
             continue
-        row.reminded_on = today
-        result.reminded += 1
+        reminded.append(row.id)
+        label = KIND_LABELS.get(row.kind, row.kind)
         posts.append(
             Post(
                 row.org,
                 "reminder",
-                f"提醒：{KIND_LABELS.get(row.kind, row.kind)}将于 {row.due_date.isoformat()} 到期",
+                f"提醒：{label}将于 {row.due_date.isoformat()} 到期",
                 body=f"deadline_id={row.id} subject={row.subject_id}",
                 ref_type="deadline",
                 ref_id=row.id,
                 action_required=True,
             )
         )
+    await repository.mark_reminded(session, reminded, today)
+    result.reminded = len(reminded)
     events: list[tuple[EventData, str, int]] = []
-    ladder_lapses: list[Deadline] = []
-    for row in await repository.open_due_by(session, today - dt.timedelta(days=1)):
-        row.status, row.closed_on, row.on_time = "lapsed", today, False
-        result.lapsed += 1
+    ladder_lapses: list[tuple[str, str]] = []
+    digest: dict[str, Counter[str]] = {}
+    for row in await repository.lapse_due(session, today):
         events.append(
             (
                 DeadlineLapsed(
@@ -182,26 +185,39 @@ async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -
             )
         )
         title = f"逾期：{KIND_LABELS.get(row.kind, row.kind)}（期限 {row.due_date.isoformat()}）"
-        body = f"deadline_id={row.id} org={row.org} subject={row.subject_id}"
-        for recipient in {row.org, supervisor_of(ctx, row.org)}:
-            posts.append(
-                Post(
-                    recipient,
-                    "lapse",
-                    title,
-                    body=body,
-                    ref_type="deadline",
-                    ref_id=row.id,
-                    action_required=recipient == row.org,
-                )
+        posts.append(
+            Post(
+                row.org,
+                "lapse",
+                title,
+                body=f"deadline_id={row.id} subject={row.subject_id}",
+                ref_type="deadline",
+                ref_id=row.id,
+                action_required=True,
             )
+        )
+        supervisor = supervisor_of(ctx, row.org)
+        if supervisor != row.org:
+            digest.setdefault(supervisor, Counter())[row.kind] += 1
         if row.kind.startswith("escalation_"):
-            ladder_lapses.append(row)
-    await session.flush()
+            escalation_id, level = row.subject_id.split(":", 1)
+            ladder_lapses.append((escalation_id, level))
+    result.lapsed = len(events)
+    for supervisor, counts in sorted(digest.items()):  # one summary per supervisor and sweep
+        summary = "，".join(f"{KIND_LABELS.get(kind, kind)} {n} 项" for kind, n in sorted(counts.items()))
+        posts.append(
+            Post(
+                supervisor,
+                "lapse",
+                f"逾期汇总（{today.isoformat()}）：下属单位 {counts.total()} 项",
+                body=summary,
+                ref_type="sweep",
+                ref_id=today.isoformat(),
+            )
+        )
     await post_messages(session, posts)
     await ctx.outbox.add_many(session, events)
-    for row in ladder_lapses:
-        escalation_id, level = row.subject_id.split(":", 1)
+    for escalation_id, level in ladder_lapses:
         if await escalation.level_lapsed(
             session=session, ctx=ctx, escalation_id=escalation_id, level=level, today=today
         ):
