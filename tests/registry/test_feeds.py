@@ -235,3 +235,13 @@ async def test_templates_and_calendar(start_service, tokens):
     assert (
         civil["due"] == "2026-09-30" and not civil["delivered"] and civil["overdue"]
     )  # today is after the due date
+
+
+async def test_openapi_documents_the_feed_body_and_every_ref_resolves(start_service):
+    svc = await start_service("registry")
+    doc = (await svc.client.get("/openapi.json")).json()
+    body = doc["paths"]["/v1/feeds/{department}/{period}/batches"]["post"]["requestBody"]["content"]
+    assert {"application/x-ndjson", "application/json", "text/csv"} <= set(body)
+    text = json.dumps(doc)
+    for ref in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
+        assert ref in doc["components"]["schemas"], ref

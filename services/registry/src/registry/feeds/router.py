@@ -14,7 +14,7 @@ from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from registry.feeds import repository, service
 from registry.feeds.columns import HEADERS
 from registry.feeds.report import REPORT_HEADER, XLSX, template_notes, to_csv, to_xlsx
-from registry.feeds.schemas import CalendarEntry, FeedBatchPublic
+from registry.feeds.schemas import CalendarEntry, FeedBatchIn, FeedBatchPublic
 from registry.feeds.uploads import SavedUpload, format_of, save_stream
 from registry.settings import RegistrySettings
 
@@ -35,7 +35,7 @@ _BODY_DOC: dict[str, Any] = {
                 "schema": {"type": "string"},
                 "example": '{"姓名":"张三","身份证号":"370406201605020659","性别":"男","出生日期":"2016-05-02","户籍地址":"山亭区店子镇前庄村12号","类别":"常住"}\n',
             },
-            "application/json": {"schema": {"$ref": "#/components/schemas/FeedBatchIn"}},
+            "application/json": {"schema": FeedBatchIn.model_json_schema()},
             "text/csv": {"schema": {"type": "string"}, "example": ",".join(HEADERS) + "\n"},
             XLSX: {"schema": {"type": "string", "format": "binary"}},
         },
