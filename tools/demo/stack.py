@@ -23,6 +23,14 @@ from baoxue.fakes.provincial_platform import create_app as platform_app
 from baoxue.infra import free_port, port_open
 from baoxue.runner import wait_ready
 
+_RUN = (
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from baoxue.cli import main; raise SystemExit(main(['run']))"
+)
+"""``baoxue run`` with Ctrl-C (SIGINT) handled even when this process was started in the background
+(which leaves SIGINT ignored, and children inherit that): SIGINT stops it cleanly at any phase, also
+before it is ready, whereas SIGTERM before ready would leave its services and NATS running."""
+
 
 def answering(urls: dict[str, str]) -> bool:
     """True when every service answers ``/ready`` with 200 right now."""
@@ -31,7 +39,7 @@ def answering(urls: dict[str, str]) -> bool:
 
 @contextlib.contextmanager
 def embedded_stack(
-    urls: dict[str, str], var_dir: Path, *, provincial_url: str, ready_timeout: float = 120.0
+    urls: dict[str, str], var_dir: Path, *, provincial_url: str, ready_timeout: float = 300.0
 ) -> Iterator[subprocess.Popen[bytes] | None]:
     """Yield with the services answering: the running ones, or ``baoxue run`` started under ``var_dir``.
 
@@ -48,9 +56,7 @@ def embedded_stack(
     for name, url in urls.items():
         env[f"{name.upper()}_PORT"] = url.rsplit(":", 1)[1].rstrip("/")
     log = (var_dir / "stack.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "baoxue", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen([sys.executable, "-c", _RUN], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + ready_timeout
         while not answering(urls):
@@ -66,7 +72,7 @@ def embedded_stack(
         yield process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # ``baoxue run`` stops its children on SIGTERM
+            process.send_signal(signal.SIGINT)  # Ctrl-C: ``baoxue run`` stops services and NATS
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:

@@ -197,7 +197,11 @@ def _bring_back(demo: Demo, case: dict[str, Any], actor: Actor, person: Person |
                 return False
             raise
 
-    eventually(closed, what="casework to see the 学籍 active again", timeout=60, every=1.0)
+    try:
+        eventually(closed, what="casework to see the 学籍 active again", timeout=60, every=1.0)
+    except TimeoutError:
+        demo.problem("cases", "closure refused for 60 s: casework shows no active 学籍 after the resumption")
+        return "returned_not_closed"
     return "returned_and_closed"
 
 

@@ -21,11 +21,14 @@ CORRECTION_KINDS = {
 
 
 def feeds(demo: Demo, seed: int) -> None:
-    """Each department uploads its generated CSV for each period (as its own service account)."""
+    """Each department uploads its generated CSV for each period (as its own service account).
+
+    One batch at a time: on the embedded SQLite default, concurrent large batches contend for the
+    database's single writer lock and a feed job fails with "database is locked" (reported).
+    """
     api = demo.api
     batches: list[dict[str, Any]] = []
     for period in demo.district.periods:
-        started = []
         for dept in DEPARTMENTS:
             path = demo.district.feed_file(period, dept)
             actor = DEPARTMENT_ACTORS[dept]
@@ -36,8 +39,6 @@ def feeds(demo: Demo, seed: int) -> None:
                 params={"client_batch_id": f"demo-{seed}-{dept}-{period}"},
                 files={"file": (path.name, path.read_bytes(), "text/csv")},
             )
-            started.append((dept, actor, batch))
-        for dept, actor, batch in started:
             if batch.get("job_id") and batch["status"] in ("queued", "running"):
                 api.wait_job("registry", batch["job_id"], actor)
             done = api.get("registry", f"/feeds/batches/{batch['id']}", actor)
@@ -55,7 +56,7 @@ def map_children(demo: Demo) -> int:
     """Learn the registry's child id of each person: the bureau lists the children (audited, purpose stated)."""
     mapped = 0
     for status in (None, "duplicate"):
-        params = {"age_min": 0, "age_max": 30}
+        params: dict[str, Any] = {"age_min": 0, "age_max": 30}
         if status:
             params["status"] = status
         for child in demo.api.pages("registry", "/children", BUREAU, params=params, purpose=PURPOSE_MAP):
