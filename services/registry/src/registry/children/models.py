@@ -21,6 +21,7 @@ class Child(RegistryModel, table=True):
         Index("ix_children_hukou_school_district", "hukou_school_district"),
         Index("ix_children_birth_date", "birth_date"),
         Index("ix_children_name_pinyin", "name_pinyin"),
+        Index("ix_children_merged_into", "merged_into"),
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 14:58:40.349177
+Create Date: 2026-11-26 15:30:11.223223
 """
 
 from collections.abc import Sequence
@@ -123,6 +123,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_children_hukou_school_district', ['hukou_school_district'], unique=False)
         batch_op.create_index('ix_children_hukou_town', ['hukou_town'], unique=False)
         batch_op.create_index('ix_children_id_blind', ['id_blind'], unique=True)
+        batch_op.create_index('ix_children_merged_into', ['merged_into'], unique=False)
         batch_op.create_index('ix_children_name_pinyin', ['name_pinyin'], unique=False)
 
     op.create_table('feed_batches',
@@ -252,6 +253,7 @@ def downgrade() -> None:
     op.drop_table('feed_batches')
     with op.batch_alter_table('children', schema=None) as batch_op:
         batch_op.drop_index('ix_children_name_pinyin')
+        batch_op.drop_index('ix_children_merged_into')
         batch_op.drop_index('ix_children_id_blind')
         batch_op.drop_index('ix_children_hukou_town')
         batch_op.drop_index('ix_children_hukou_school_district')
