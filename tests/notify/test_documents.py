@@ -105,6 +105,10 @@ async def test_an_issued_document_cannot_be_edited_only_corrected(start_service,
     async with svc.ctx.db.transaction() as s:
         rows = (await s.execute(text(f"SELECT resource_type, purpose FROM {audit.name}"))).all()
     assert ("document_addressee", "serving-the-order") in [tuple(r) for r in rows]
+    listed = (await svc.client.get("/v1/documents", headers=town)).json()["items"]
+    assert len(listed) == 2 and all(
+        "{{" not in p and "张三丰" not in p for d in listed for p in d["paragraphs"]
+    )
 
 
 async def test_documents_render_as_html_and_pdf_with_the_law_text(start_service, tokens):

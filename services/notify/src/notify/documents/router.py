@@ -25,7 +25,7 @@ from notify.documents.schemas import (
     DocumentIssue,
     DocumentPublic,
 )
-from notify.documents.templates import TEMPLATES
+from notify.documents.templates import ADDRESSEE, TEMPLATES
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 Reader = Annotated[Principal, Depends(requires("document:read"))]
@@ -44,7 +44,9 @@ def _public(doc: Document, rendered: RenderedDocument | None, addressee: str | N
         case_id=doc.case_id,
         escalation_id=doc.escalation_id,
         title=doc.title,
-        paragraphs=rendered.paragraphs if rendered else json.loads(doc.content),
+        paragraphs=rendered.paragraphs
+        if rendered
+        else [p.replace(ADDRESSEE, "家长") for p in json.loads(doc.content)],
         addressee=addressee,
         content_sha256=doc.content_sha256,
         issued_on=doc.issued_on,
