@@ -8,7 +8,7 @@ import re
 from baoxue.errors import Problem
 from casework.settings import CaseworkSettings
 
-SEMESTER_PATTERN = r"^\d{4}-(autumn|spring)$"
+SEMESTER_PATTERN = r"^20\d{2}-(autumn|spring)$"
 _RE = re.compile(SEMESTER_PATTERN)
 
 
@@ -22,6 +22,8 @@ def bounds(semester: str, settings: CaseworkSettings) -> tuple[dt.date, dt.date]
     if not _RE.match(semester):
         raise Problem("A semester is written like 2026-autumn or 2027-spring.", code="bad_semester")
     year, term = int(semester[:4]), semester[5:]
+    if not 2000 <= year <= 2099:
+        raise Problem("The semester's year is out of range.", code="bad_semester")
     if term == "autumn":
         return _md(year, settings.autumn_start), _md(year + 1, settings.spring_start) - dt.timedelta(days=1)
     return _md(year, settings.spring_start), _md(year, settings.spring_end)
