@@ -37,6 +37,28 @@ REPORTED: dict[tuple[str, str, str, str], str] = {
             "vocational-leaver",
         )
     },
+    # Found by the fuzzer (tests/security/test_fuzz.py): unhandled exceptions → 500, or undocumented 503.
+    ("registry", "POST", "/v1/merges/{merge_id}/undo", "fuzz:OverflowError"): "huge integer id → 500",
+    ("registry", "POST", "/v1/review-items/{item_id}/accept", "fuzz:OverflowError"): "huge integer id → 500",
+    ("registry", "POST", "/v1/review-items/{item_id}/reject", "fuzz:OverflowError"): "huge integer id → 500",
+    ("registry", "POST", "/v1/hukou-corrections/{correction_id}/undo", "fuzz:OverflowError"): "huge id → 500",
+    (
+        "registry",
+        "POST",
+        "/v1/feeds/{department}/{period}/uploads",
+        "fuzz:AttributeError",
+    ): "form field → 500",
+    ("registry", "POST", "/v1/children/lookup", "fuzz:ValueError"): "empty value: no blind index → 500",
+    ("casework", "GET", "/v1/visits/coverage", "fuzz:ValueError"): "year 0 → 500",
+    ("casework", "GET", "/v1/census/{semester}", "fuzz:ValueError"): "year 0 → 500",
+    ("notify", "GET", "/v1/inbox", "fuzz:TypeError"): "int not iterable → 500",
+    ("notify", "POST", "/v1/documents", "fuzz:NameError"): "name 'replace' is not defined → 500",
+    (
+        "notify",
+        "POST",
+        "/v1/documents/{document_id}/sms",
+        "fuzz:5xx",
+    ): "503 sms_gateway_unconfigured undocumented",
 }
 
 
