@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, cast
 
@@ -146,8 +147,6 @@ async def announce_status(
     effective_date: Any,
     correction_id: str | None = None,
 ) -> None:
-    import datetime as dt
-
     version = child["version"] + 1
     await session.execute(update(_children).where(_children.c.id == child["id"]).values(version=version))
     await outbox.add(
