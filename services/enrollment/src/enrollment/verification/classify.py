@@ -127,7 +127,7 @@ def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt
         q.hukou_town,
         q.hukou_school_district,
         literal(run),
-    )
+    ).order_by(q.child_id)  # primary-key order: the index is filled sequentially, not at random
 
 
 async def classify(

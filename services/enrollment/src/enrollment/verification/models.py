@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
@@ -39,7 +39,16 @@ class VerificationResult(EnrollmentModel, table=True):
     """The run's classification of one child in scope: outcome, the rule that decided it, the evidence."""
 
     __tablename__ = "verification_results"
-    __table_args__ = (Index("ix_verification_results_campaign_outcome", "campaign_id", "outcome"),)
+    # Only the unaccounted few are looked up by outcome: a partial index keeps the bulk insert cheap.
+    __table_args__ = (
+        Index(
+            "ix_verification_results_unaccounted",
+            "campaign_id",
+            "child_id",
+            sqlite_where=text("outcome = 'unaccounted'"),
+            postgresql_where=text("outcome = 'unaccounted'"),
+        ),
+    )
 
     campaign_id: str = Field(sa_column=Column(String(36), primary_key=True))
     child_id: str = Field(sa_column=Column(String(36), primary_key=True))

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 15:11:41.430247
+Create Date: 2026-11-26 15:35:26.947008
 """
 
 from collections.abc import Sequence
@@ -174,7 +174,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('campaign_id', 'child_id', name=op.f('pk_verification_results'))
     )
     with op.batch_alter_table('verification_results', schema=None) as batch_op:
-        batch_op.create_index('ix_verification_results_campaign_outcome', ['campaign_id', 'outcome'], unique=False)
+        batch_op.create_index('ix_verification_results_unaccounted', ['campaign_id', 'child_id'], unique=False, sqlite_where=sa.text("outcome = 'unaccounted'"), postgresql_where=sa.text("outcome = 'unaccounted'"))
 
     op.create_table('verification_tasks',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -314,7 +314,7 @@ def downgrade() -> None:
 
     op.drop_table('verification_tasks')
     with op.batch_alter_table('verification_results', schema=None) as batch_op:
-        batch_op.drop_index('ix_verification_results_campaign_outcome')
+        batch_op.drop_index('ix_verification_results_unaccounted', sqlite_where=sa.text("outcome = 'unaccounted'"), postgresql_where=sa.text("outcome = 'unaccounted'"))
 
     op.drop_table('verification_results')
     with op.batch_alter_table('student_records', schema=None) as batch_op:
