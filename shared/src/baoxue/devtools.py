@@ -23,7 +23,9 @@ def makemigration(service: str, message: str) -> None:
         upgrade(spec.migrations_dir, url)
         versions = sorted((spec.migrations_dir / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
         next_id = f"{len(versions) + 1:04d}"
-        command.revision(alembic_config(spec.migrations_dir, url), message=message, autogenerate=True, rev_id=next_id)
+        command.revision(
+            alembic_config(spec.migrations_dir, url), message=message, autogenerate=True, rev_id=next_id
+        )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,17 @@ _TITLES: dict[str, tuple[str, str]] = {
 
 
 _STATUS_KINDS = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict",
-    412: "precondition_failed", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-    500: "internal_error", 503: "service_unavailable",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    500: "internal_error",
+    503: "service_unavailable",
 }
 
 
@@ -186,7 +194,9 @@ def _field_errors(exc: RequestValidationError, language: str) -> list[dict[str, 
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
         kind = str(err.get("type", "invalid"))
-        message = _VALIDATION_MESSAGES_ZH.get(kind, err.get("msg", "")) if language == "zh" else err.get("msg")
+        message = (
+            _VALIDATION_MESSAGES_ZH.get(kind, err.get("msg", "")) if language == "zh" else err.get("msg")
+        )
         # The offending input is deliberately not echoed back: it may be an ID number or a phone.
         out.append({"field": ".".join(loc) or "body", "code": kind, "message": message})
     return out

@@ -67,11 +67,21 @@ class IdempotencyStore:
         return StoredResponse(row.status_code, json.loads(row.response))
 
     async def save(
-        self, session: AsyncSession, principal: Principal, key: str, fingerprint: str, status_code: int, body: Any
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        key: str,
+        fingerprint: str,
+        status_code: int,
+        body: Any,
     ) -> None:
         await session.execute(
             insert(self.table).values(
-                principal=principal.subject, key=key, request_hash=fingerprint, status_code=status_code,
-                response=json.dumps(body, default=str, ensure_ascii=False), created_at=utcnow(),
+                principal=principal.subject,
+                key=key,
+                request_hash=fingerprint,
+                status_code=status_code,
+                response=json.dumps(body, default=str, ensure_ascii=False),
+                created_at=utcnow(),
             )
         )

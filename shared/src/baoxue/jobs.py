@@ -51,7 +51,9 @@ class JobProgress:
         self.db, self.table, self.job_id = db, table, job_id
         self._last = 0.0
 
-    async def report(self, progress: float, counts: dict[str, Any] | None = None, *, force: bool = False) -> None:
+    async def report(
+        self, progress: float, counts: dict[str, Any] | None = None, *, force: bool = False
+    ) -> None:
         loop_time = asyncio.get_running_loop().time()
         if not force and loop_time - self._last < 0.5:
             return
@@ -78,8 +80,14 @@ class JobRunner:
         job_id = str(uuid.uuid4())
         await session.execute(
             insert(self.table).values(
-                id=job_id, kind=kind, status="queued", progress=0.0, counts="{}",
-                created_by=created_by, org=org, created_at=utcnow(),
+                id=job_id,
+                kind=kind,
+                status="queued",
+                progress=0.0,
+                counts="{}",
+                created_by=created_by,
+                org=org,
+                created_at=utcnow(),
             )
         )
         return job_id
@@ -97,12 +105,18 @@ class JobRunner:
         t = self.table
         try:
             async with self.db.transaction() as session:
-                await session.execute(update(t).where(t.c.id == job_id).values(status="running", started_at=utcnow()))
+                await session.execute(
+                    update(t).where(t.c.id == job_id).values(status="running", started_at=utcnow())
+                )
             result = await work(JobProgress(self.db, t, job_id))
             async with self.db.transaction() as session:
                 await session.execute(
-                    update(t).where(t.c.id == job_id).values(
-                        status="succeeded", progress=1.0, finished_at=utcnow(),
+                    update(t)
+                    .where(t.c.id == job_id)
+                    .values(
+                        status="succeeded",
+                        progress=1.0,
+                        finished_at=utcnow(),
                         counts=json.dumps(result.get("counts", {}), ensure_ascii=False),
                         result=json.dumps(result, ensure_ascii=False, default=str),
                     )
@@ -114,7 +128,9 @@ class JobRunner:
             log.error("job failed", extra={"job_id": job_id, "error_type": type(exc).__name__})
             async with self.db.transaction() as session:
                 await session.execute(
-                    update(t).where(t.c.id == job_id).values(status="failed", finished_at=utcnow(), error_code=code)
+                    update(t)
+                    .where(t.c.id == job_id)
+                    .values(status="failed", finished_at=utcnow(), error_code=code)
                 )
         finally:
             reset_trace_id(token)
@@ -133,6 +149,7 @@ class JobRunner:
         t = self.table
         async with self.db.transaction() as session:
             await session.execute(
-                update(t).where(t.c.status.in_(("queued", "running")))
+                update(t)
+                .where(t.c.status.in_(("queued", "running")))
                 .values(status="interrupted", finished_at=utcnow(), error_code="process_restarted")
             )

@@ -39,7 +39,9 @@ def decode_cursor(cursor: str | None) -> Any:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise Problem("The cursor is not valid; start again from the first page.", code="invalid_cursor") from None
+        raise Problem(
+            "The cursor is not valid; start again from the first page.", code="invalid_cursor"
+        ) from None
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 500).")]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
+from baoxue.auth.tokens import ensure_dev_keypair
 from baoxue.catalog import DEFAULT_PORTS, installed_services, load_service
 from baoxue.infra import NatsServerProcess, create_postgres_database, free_port
 from baoxue.migrations import upgrade
-from baoxue.auth.tokens import ensure_dev_keypair
 from baoxue.service import ServiceSpec
 from baoxue.settings import DEV_JWT_KEY_FILE, ServiceSettings
 
@@ -52,7 +52,9 @@ def wait_ready(urls: dict[str, str], timeout: float) -> list[str]:
     return list(pending)
 
 
-def run(services: list[str] | None = None, *, ready_timeout: float = 60.0, exit_when_ready: bool = False) -> int:
+def run(
+    services: list[str] | None = None, *, ready_timeout: float = 60.0, exit_when_ready: bool = False
+) -> int:
     var_dir = Path(os.environ.get("BAOXUE_VAR_DIR", "var")).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     names = services or installed_services()
@@ -99,8 +101,10 @@ def run(services: list[str] | None = None, *, ready_timeout: float = 60.0, exit_
             print(f"  {name:<11} {base}   docs: {base}/docs")
         print("\nA token for the demo identity provider (district bureau):")
         print("  .venv/bin/baoxue token --role bureau --org 370406D01")
-        print('  curl -H "Authorization: Bearer $(.venv/bin/baoxue token --role bureau --org 370406D01)" '
-              f"{urls.get(names[0], '')}/v1/me")
+        print(
+            '  curl -H "Authorization: Bearer $(.venv/bin/baoxue token --role bureau --org 370406D01)" '
+            f"{urls.get(names[0], '')}/v1/me"
+        )
         if exit_when_ready:
             stop_all()
             return 0
