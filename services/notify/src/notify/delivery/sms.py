@@ -70,12 +70,12 @@ async def send_document_sms(
             status=422,
             errors=[{"field": "phone", "code": "invalid", "message": "11 digits starting with 1"}],
         )
-    if not settings.sms_gateway_url:
-        raise Problem("No SMS gateway is configured.", code="sms_gateway_unconfigured", status=503)
     doc = await documents.get(session, document_id)
     if doc is None:
         raise NotFound("No such document.")
     ensure_within(principal, doc.issuing_org, doc.recipient_org, resource="document")
+    if not settings.sms_gateway_url:
+        raise Problem("No SMS gateway is configured.", code="sms_gateway_unconfigured", status=503)
     issuer = ctx.directory.get(doc.issuing_org)
     text = (
         f"您好，{issuer.name_zh if issuer else doc.issuing_org}向您发出《{doc.title}》（{doc.number}），"
