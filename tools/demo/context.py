@@ -39,6 +39,8 @@ class Demo:
     timings: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     """Calls the services refused although the actor was right to make them (reported, not fatal)."""
+    anomalies: list[str] = field(default_factory=list)
+    """Outcomes that disagree with what the services should have done (reported in the summary)."""
     state: dict[str, Any] = field(default_factory=dict)
     _started: float = field(default_factory=time.monotonic)
 
@@ -57,3 +59,7 @@ class Demo:
     def problem(self, stage: str, message: str) -> None:
         self.problems.append(f"{stage}: {message}")
         self.say(stage, f"! {message}")
+
+    def anomaly(self, stage: str, message: str) -> None:
+        self.anomalies.append(f"{stage}: {message}")
+        self.say(stage, f"? {message}")

@@ -46,6 +46,7 @@ def collect(demo: Demo) -> dict[str, Any]:
     out["notify"] = _notify(demo)
     out["actions_taken"] = demo.summary
     out["problems"] = demo.problems
+    out["anomalies"] = demo.anomalies
     return out
 
 

@@ -18,6 +18,8 @@ REPORTED_ON = "2026-10-20"
 RETURNED_ON = "2026-10-26"
 REFUSAL_REASONS = ("guardian_refusal", "illegal_schooling")
 SEMESTER = "2026-autumn"
+CLOSURE_WAIT = 180.0
+"""Seconds to wait for casework to learn (from enrollment's events) that the child is enrolled again."""
 VISIT_ON = "2026-11-10"
 
 
@@ -198,9 +200,12 @@ def _bring_back(demo: Demo, case: dict[str, Any], actor: Actor, person: Person |
             raise
 
     try:
-        eventually(closed, what="casework to see the 学籍 active again", timeout=60, every=1.0)
+        eventually(closed, what="casework to see the 学籍 active again", timeout=CLOSURE_WAIT, every=1.0)
     except TimeoutError:
-        demo.problem("cases", "closure refused for 60 s: casework shows no active 学籍 after the resumption")
+        demo.problem(
+            "cases",
+            f"closure refused for {CLOSURE_WAIT:.0f} s: casework shows no active 学籍 after the resumption",
+        )
         return "returned_not_closed"
     return "returned_and_closed"
 

@@ -8,6 +8,7 @@ study there, and enrollment imports it (a job) so that "enrolled elsewhere" can 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -23,10 +24,9 @@ SHANDONG_SCHOOL_ELSEWHERE = "37048100101001"  # a school in 滕州市 (outside S
 
 
 def _register(demo: Demo, student: Student) -> tuple[str, str | None]:
-    """One school registers one record and the status it shows; returns (outcome, student id)."""
+    """One school registers one record; returns (outcome, student id)."""
     if not student.id_number or student.status in ("transferred_out", "deceased"):
         return ("not_registered_" + ("no_id" if not student.id_number else student.status), None)
-    actor = school_actor(student.school_code)
     body = {
         "student_number": student.student_number,
         "id_number": student.id_number,
@@ -35,32 +35,56 @@ def _register(demo: Demo, student: Student) -> tuple[str, str | None]:
         "enrolled_on": TERM_START,
     }
     try:
-        created = demo.api.post("enrollment", "/students", actor, json=body)
+        created = demo.api.post("enrollment", "/students", school_actor(student.school_code), json=body)
     except ApiError as exc:
         demo.problem("students", f"registration refused: {exc.status} {exc.code}")
         return ("refused", None)
-    sid = created["id"]
+    return (student.status, created["id"])
+
+
+def _record_status(demo: Demo, student: Student, sid: str) -> None:
+    """The status the export shows: 休学 or 辍学 (a dropout raises a suspected-dropout signal)."""
+    actor = school_actor(student.school_code)
     person = demo.district.person_of_id(normalise_id_number(student.id_number))
     try:
         if student.status == "suspended":
-            demo.api.post(
-                "enrollment",
-                f"/students/{sid}/suspension",
-                actor,
-                json={"starts_on": TERM_START, "until": "2027-06-30", "reason": "illness"},
-            )
+            body = {"starts_on": TERM_START, "until": "2027-06-30", "reason": "illness"}
+            demo.api.post("enrollment", f"/students/{sid}/suspension", actor, json=body)
         elif student.status == "dropped_out":
             reason = person.dropout_reason if person and person.dropout_reason else "other"
-            demo.api.post(
-                "enrollment", f"/students/{sid}/dropout", actor, json={"on": DROPOUT_ON, "reason": reason}
-            )
+            body = {"on": DROPOUT_ON, "reason": reason}
+            demo.api.post("enrollment", f"/students/{sid}/dropout", actor, json=body)
     except ApiError as exc:
         demo.problem("students", f"status {student.status} refused: {exc.status} {exc.code}")
-    return (student.status, sid)
+
+
+def _wait_linked(demo: Demo, expected: set[str], *, settle: float = 20.0, timeout: float = 600.0) -> int:
+    """Wait until enrollment has linked the records of children the registry holds to those children;
+    returns how many stayed unlinked (the count stopped falling for ``settle`` seconds).
+
+    Enrollment learns children from the registry's events; a record registered before its child arrived
+    is linked when the child does. A dropout recorded before that would raise a signal without a child
+    id, and casework would open a case it cannot tie to the child (reported), so the statuses wait.
+    """
+    started = last_change = time.monotonic()
+    previous = -1
+    while True:
+        linked = sum(
+            1
+            for s in demo.api.pages("enrollment", "/students", BUREAU)
+            if s["child_id"] and s["id"] in expected
+        )
+        missing = len(expected) - linked
+        now = time.monotonic()
+        if missing != previous:
+            previous, last_change = missing, now
+        if missing == 0 or now - last_change > settle or now - started > timeout:
+            return missing
+        time.sleep(2)
 
 
 def register_students(demo: Demo) -> Counter[str]:
-    """Every school registers its records (in parallel, as many schools do)."""
+    """Every school registers its records (in parallel, as many schools do), then their statuses."""
     results = demo.api.parallel(lambda s: _register(demo, s), demo.district.students)
     student_of_person: dict[str, str] = {}
     for student, (_, sid) in zip(demo.district.students, results, strict=True):
@@ -71,6 +95,15 @@ def register_students(demo: Demo) -> Counter[str]:
     demo.state["student_school"] = {
         sid: s.school_code for s, (_, sid) in zip(demo.district.students, results, strict=True) if sid
     }
+    unlinked = _wait_linked(demo, {sid for pid, sid in student_of_person.items() if demo.child(pid)})
+    if unlinked:
+        demo.anomaly("students", f"{unlinked} 学籍 of children the registry holds stayed unlinked to them")
+    with_status = [
+        (s, sid)
+        for s, (_, sid) in zip(demo.district.students, results, strict=True)
+        if sid and s.status != "enrolled"
+    ]
+    demo.api.parallel(lambda item: _record_status(demo, *item), with_status)
     return Counter(outcome for outcome, _ in results)
 
 
