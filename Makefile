@@ -43,10 +43,16 @@ lock: ## re-resolve dependencies and export the hash-pinned requirements.lock (n
 	uv lock
 	uv export --format requirements-txt --no-emit-workspace --all-groups --frozen --no-header -o requirements.lock
 
+bench: install ## benchmarks vs same-run baselines → bench/results/latest.json, docs/performance.md (BENCH_ARGS="--full" for 1M)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+demo: install ## one statutory year on a generated district through the four services (DEMO_ARGS="--children 5000")
+	$(PY) tools/demo/run.py $(DEMO_ARGS)
+
 clean: ## remove var/ (embedded databases, NATS store, demo output)
 	rm -rf var
 
-.PHONY: help install run test lint format migrate lock clean
+.PHONY: help install run test lint format migrate lock clean bench demo
 
 migration: install ## new Alembic revision from model changes: make migration SERVICE=registry MSG="children"
 	$(PY) -m baoxue.devtools makemigration $(SERVICE) "$(MSG)"
