@@ -319,3 +319,17 @@ async def test_transfer_out_of_district_closes_the_record_with_bureau_consent(st
     assert done.json()["state"] == "completed"
     record = (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("school", SCHOOL_A))).json()
     assert record["status"] == "transferred_out" and record["school_code"] == SCHOOL_A
+
+
+async def test_foreign_and_missing_records_answer_the_same_problem(start_service, tokens):
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id(), school=SCHOOL_B)).json()["id"]
+    h = tokens.headers("school", SCHOOL_A)
+    answers = []
+    for target in (sid, str(uuid.uuid4())):
+        for path in ("dropout", "resumption", "graduation"):
+            r = await svc.client.post(f"/v1/students/{target}/{path}", headers=h, json={"on": "2026-10-08"})
+            answers.append((r.status_code, r.json()["code"], r.json()["detail"]))
+        r = await svc.client.get(f"/v1/students/{target}", headers=h)
+        answers.append((r.status_code, r.json()["code"], r.json()["detail"]))
+    assert set(answers) == {(404, "student_not_found", "No such student record.")}

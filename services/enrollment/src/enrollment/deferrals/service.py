@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
+from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -20,6 +20,7 @@ from enrollment.children import repository as children
 from enrollment.deferrals.models import DeferralApplication
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
 from enrollment.settings import settings_of
+from enrollment.visibility import ensure_visible
 
 
 async def file_application(
@@ -35,7 +36,7 @@ async def file_application(
     if child is None:
         raise NotFound("No such child.", code="child_not_found")
     if not principal.has_role("bureau"):
-        ensure_within(principal, child.hukou_school_district, resource="child")
+        ensure_visible(principal, child.hukou_school_district, resource="child")
     app = DeferralApplication(
         id=str(uuid.uuid4()),
         child_id=child.child_id,

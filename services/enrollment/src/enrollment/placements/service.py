@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -17,6 +16,7 @@ from enrollment.children import repository as children
 from enrollment.placements.models import Placement, TeachingSession
 from enrollment.placements.schemas import PlacementCreate, SessionCreate, TermLog
 from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
+from enrollment.visibility import ensure_visible
 
 
 async def place(
@@ -24,7 +24,7 @@ async def place(
 ) -> Placement:
     """Place a child: the receiving school must be in the caller's jurisdiction and hold the child's active
     record (so a placement always comes with a 学籍)."""
-    ensure_within(principal, data.receiving_school, resource="school")
+    ensure_visible(principal, data.receiving_school, resource="school")
     child = await children.get(session, data.child_id)
     if child is None:
         raise NotFound("No such child.", code="child_not_found")
@@ -66,7 +66,7 @@ async def _visible(session: AsyncSession, principal: Principal, placement_id: st
     ).scalar_one_or_none()
     if p is None:
         raise NotFound("No such placement.", code="placement_not_found")
-    ensure_within(principal, p.receiving_school, p.hukou_school_district, resource="placement")
+    ensure_visible(principal, p.receiving_school, p.hukou_school_district, resource="placement")
     return p
 
 
@@ -80,7 +80,7 @@ async def log_session(
 ) -> None:
     """Record one delivered home-teaching session (one per day and placement)."""
     p = await _visible(session, principal, placement_id)
-    ensure_within(principal, p.receiving_school, resource="placement")
+    ensure_visible(principal, p.receiving_school, resource="placement")
     if p.mode != "home_delivery":
         raise Problem(
             "Only home-delivered teaching keeps a session log.", code="not_home_delivery", status=422

@@ -8,7 +8,6 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.errors import Problem
 from baoxue.service import ServiceContext
@@ -17,6 +16,7 @@ from enrollment.signals.models import AbsenceReportLine
 from enrollment.signals.schemas import AbsenceReport, AbsenceReportResult
 from enrollment.signals.service import raise_for_student
 from enrollment.students.models import StudentRecord
+from enrollment.visibility import ensure_visible
 
 A = AbsenceReportLine.__table__  # type: ignore[attr-defined]
 
@@ -26,7 +26,7 @@ async def submit_report(
 ) -> AbsenceReportResult:
     """Store a school's batch (multi-row insert; a batch id already stored is a harmless replay) and raise
     ``absence_four_weeks`` for each enrolled student absent without excuse for the configured span (28 days)."""
-    ensure_within(principal, report.school_code, resource="school")
+    ensure_visible(principal, report.school_code, resource="school")
     already = (await session.execute(select(A.c.id).where(A.c.batch_id == report.batch_id).limit(1))).first()
     if already is not None:
         return AbsenceReportResult(

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -18,6 +17,7 @@ from enrollment.signals.models import VocationalLeaver
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository as students
 from enrollment.students.transitions import apply_status, load_writable
+from enrollment.visibility import ensure_visible
 
 
 async def register_leaver(
@@ -71,7 +71,7 @@ async def _load(session: AsyncSession, principal: Principal, leaver_id: str) -> 
     ).scalar_one_or_none()
     if leaver is None:
         raise NotFound("No such vocational leaver.", code="leaver_not_found")
-    ensure_within(principal, leaver.vocational_school, resource="vocational leaver")
+    ensure_visible(principal, leaver.vocational_school, resource="vocational leaver")
     return leaver
 
 

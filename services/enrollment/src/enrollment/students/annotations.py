@@ -8,13 +8,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.errors import NotFound, Problem
 from baoxue.service import ServiceContext
 from enrollment.students import repository
 from enrollment.students.models import IncapacityAnnotation
 from enrollment.students.schemas import AnnotationCreate
+from enrollment.visibility import ensure_visible
 
 
 async def annotate(
@@ -29,7 +29,7 @@ async def annotate(
     record = await repository.get_for_update(session, student_id)
     if record is None:
         raise NotFound("No such student record.", code="student_not_found")
-    ensure_within(principal, record.school_code, resource="student record")
+    ensure_visible(principal, record.school_code, resource="student record")
     if data.reassess_on <= data.assessed_on:
         raise Problem(
             "The re-assessment date must follow the assessment.",

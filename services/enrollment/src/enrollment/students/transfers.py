@@ -13,7 +13,6 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import StudentStatusChanged
 from baoxue.errors import Conflict, NotFound, Problem
@@ -25,6 +24,7 @@ from enrollment.students import repository
 from enrollment.students.models import StudentTransfer
 from enrollment.students.service import student_event
 from enrollment.students.transitions import apply_status, load_writable
+from enrollment.visibility import ensure_visible
 
 
 def transfer_workdays(ctx: ServiceContext) -> int:
@@ -78,19 +78,19 @@ async def approve_transfer(
     transfer = await repository.get_transfer(session, transfer_id)
     if transfer is None:
         raise NotFound("No such transfer.", code="transfer_not_found")
-    ensure_within(principal, transfer.from_school, transfer.to_school, resource="transfer")
+    ensure_visible(principal, transfer.from_school, transfer.to_school, resource="transfer")
     if transfer.state not in ("requested", "hanging"):
         raise Conflict("The transfer is closed.", code="transfer_closed")
     external = ctx.directory.get(transfer.to_school) is None
     if side == "sending":
-        ensure_within(principal, transfer.from_school, resource="transfer")
+        ensure_visible(principal, transfer.from_school, resource="transfer")
         transfer.sending_approved_by = principal.subject
     elif external:
         # A receiving school outside the district answers outside Baoxue; the bureau records its consent.
         if not principal.has_role("bureau"):
             raise NotFound("No such transfer.", code="transfer_not_found")
     else:
-        ensure_within(principal, transfer.to_school, resource="transfer")
+        ensure_visible(principal, transfer.to_school, resource="transfer")
     if side == "receiving":
         transfer.receiving_approved_by = principal.subject
     transfer.version += 1
@@ -141,7 +141,7 @@ async def reject_transfer(
     transfer = await repository.get_transfer(session, transfer_id)
     if transfer is None:
         raise NotFound("No such transfer.", code="transfer_not_found")
-    ensure_within(principal, transfer.from_school, transfer.to_school, resource="transfer")
+    ensure_visible(principal, transfer.from_school, transfer.to_school, resource="transfer")
     if transfer.state not in ("requested", "hanging"):
         raise Conflict("The transfer is closed.", code="transfer_closed")
     transfer.state = "rejected"

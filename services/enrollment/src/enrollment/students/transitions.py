@@ -12,7 +12,6 @@ import datetime as dt
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import StudentStatusChanged
 from baoxue.db import utcnow
@@ -22,6 +21,7 @@ from enrollment.signals.service import raise_for_student
 from enrollment.students import repository
 from enrollment.students.models import StudentRecord
 from enrollment.students.service import _second_active, student_event
+from enrollment.visibility import ensure_visible
 
 MAX_SUSPENSION = dt.timedelta(days=366)  # one year (a leap day included)
 
@@ -31,7 +31,7 @@ async def load_writable(session: AsyncSession, principal: Principal, student_id:
     record = await repository.get_for_update(session, student_id)
     if record is None:
         raise NotFound("No such student record.", code="student_not_found")
-    ensure_within(principal, record.school_code, resource="student record")
+    ensure_visible(principal, record.school_code, resource="student record")
     return record
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
+from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import VerificationTaskResolved
 from baoxue.errors import Conflict, NotFound, Problem
@@ -23,6 +23,7 @@ from enrollment.provincial.models import ProvincialRecord
 from enrollment.signals.service import raise_signal
 from enrollment.verification.models import VerificationTask
 from enrollment.verification.schemas import TaskConfirmation, TaskResolution
+from enrollment.visibility import ensure_visible
 
 
 async def _load(session: AsyncSession, task_id: str) -> VerificationTask:
@@ -64,7 +65,7 @@ async def resolve(
 ) -> VerificationTask:
     """Record where the child is. Only the task's school district (or above) may resolve it."""
     task = await _load(session, task_id)
-    ensure_within(principal, task.hukou_school_district, resource="verification task")
+    ensure_visible(principal, task.hukou_school_district, resource="verification task")
     if task.state not in ("open", "awaiting_confirmation"):
         raise Conflict("The task is already closed.", code="task_closed", state=task.state)
     task.outcome, task.evidence, task.version = data.outcome, data.evidence, task.version + 1
@@ -107,13 +108,15 @@ async def confirm(
     of the child (imported by the sync) at a school outside this district."""
     task = await _load(session, task_id)
     if task.state != "awaiting_confirmation":
-        ensure_within(principal, task.hukou_school_district, task.enrolling_org, resource="verification task")
+        ensure_visible(
+            principal, task.hukou_school_district, task.enrolling_org, resource="verification task"
+        )
         raise Conflict("The task is not awaiting confirmation.", code="not_awaiting_confirmation")
     if data.source == "enrolling_org":
         if not (principal.has_role("provincial_platform") or principal.covers(task.enrolling_org)):
-            raise NotFound("No such verification task.")
+            raise NotFound("No such verification task.", code="task_not_found")
     else:
-        ensure_within(principal, task.hukou_school_district, resource="verification task")
+        ensure_visible(principal, task.hukou_school_district, resource="verification task")
         child = await children.get(session, task.child_id)
         shown = None
         if child is not None and child.id_blind_index:
