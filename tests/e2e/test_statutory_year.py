@@ -160,17 +160,23 @@ def test_september_verification_matches_the_truth(year: dict[str, Any], truth: D
 
 
 def test_every_dropout_has_a_case_worked_to_its_end(year: dict[str, Any], truth: District, api: Api) -> None:
-    """A case per child out of school: those the September verification finds (school age, no active
-    学籍) and those whose school records the dropout (any age, e.g. a 15-year-old with a 学籍)."""
+    """A case per child out of school: those the September verification finds (school age, active, no
+    active 学籍), those whose 学籍 says 辍学 (any age or registry status: the school records it), and the
+    hidden ones (学籍 still says enrolled) the schools report."""
     child_of = _child_map(api, truth)
-    with_record = {normalise_id_number(s.id_number) for s in truth.students if s.id_number}
+    status_of = {normalise_id_number(s.id_number): s.status for s in truth.students if s.id_number}
     dropouts = {
         child_of[p.person_id]
         for p in truth.people.values()
-        if p.registry_status == "active"
-        and p.school_situation == "not_in_school"
+        if p.school_situation == "not_in_school"
         and p.person_id in child_of
-        and (_in_scope(p) or normalise_id_number(p.id_number) in with_record)
+        and (
+            (
+                p.registry_status == "active"
+                and (_in_scope(p) or status_of.get(normalise_id_number(p.id_number)) == "enrolled")
+            )
+            or status_of.get(normalise_id_number(p.id_number)) == "dropped_out"
+        )
     }
     cases = list(api.pages("casework", "/cases", BUREAU))
     assert {c["child_id"] for c in cases} == dropouts
