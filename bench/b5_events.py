@@ -53,6 +53,8 @@ from pydantic import ValidationError
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.registry import ChildRegistered
@@ -259,6 +261,7 @@ class Outcome:
     duplicates: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     achieved_per_second: float | None = None
+    failed_writes: int = 0
 
 
 @contextlib.asynccontextmanager
@@ -360,10 +363,20 @@ async def baoxue_latency(
     committing: dict[str, float] = {}
     writers = asyncio.Semaphore(PACED_WRITERS)
 
+    failed: list[str] = []
+
     async def write_one(outbox: Outbox, event: ChildRegistered) -> None:
-        async with writers, publisher.db.transaction() as session:
-            await outbox.add(session, event, subject=event.child_id, sequence=1)
-            committing[event.child_id] = time.perf_counter()
+        """A request's transaction; one that fails (SQLite: database is locked) rolled back, so its
+        event never existed: counted as a failed write, not as lost."""
+        async with writers:
+            try:
+                async with publisher.db.transaction() as session:
+                    await outbox.add(session, event, subject=event.child_id, sequence=1)
+                    before_commit = time.perf_counter()
+            except (OperationalError, PoolTimeoutError) as exc:
+                failed.append(type(exc).__name__)
+                return
+            committing[event.child_id] = before_commit
 
     async with event_path(publisher, consumer, nats_url, runner_cls=runner_cls) as (outbox, runner):
         start = time.perf_counter()
@@ -375,13 +388,14 @@ async def baoxue_latency(
             writes.append(asyncio.create_task(write_one(outbox, event)))
         await asyncio.gather(*writes)
         written = time.perf_counter() - start
-        await wait_until(lambda: runner.applied, len(events))
+        await wait_until(lambda: runner.applied, len(committing))
         seconds = time.perf_counter() - start
         latencies = [(runner.effect_at[k] - t) * 1000 for k, t in committing.items() if k in runner.effect_at]
     total, distinct = await effect_counts(consumer)
     return Outcome(
         seconds,
-        lost=len(events) - distinct,
+        lost=len(committing) - distinct,
+        failed_writes=len(failed),
         duplicates=total - distinct,
         latencies_ms=latencies,
         achieved_per_second=len(events) / written,
@@ -539,7 +553,7 @@ async def measure_latency(setup: Setup, events: list[ChildRegistered]) -> Record
     p50s: list[float] = []
     raw_p99s: list[float] = []
     rates: list[float] = []
-    lost = 0
+    lost = failed_writes = 0
     peak = PeakMemory(include_children=False)
     for _ in range(setup.repeats):
         with peak:
@@ -548,6 +562,7 @@ async def measure_latency(setup: Setup, events: list[ChildRegistered]) -> Record
             )
         raw = await raw_path(setup.nats_url, messages, pace=PACE_PER_SECOND)
         lost = max(lost, outcome.lost)
+        failed_writes = max(failed_writes, outcome.failed_writes)
         p99s.append(percentile(outcome.latencies_ms, 99))
         p50s.append(percentile(outcome.latencies_ms, 50))
         raw_p99s.append(percentile(raw.latencies_ms, 99))
@@ -561,8 +576,8 @@ async def measure_latency(setup: Setup, events: list[ChildRegistered]) -> Record
         comparator=round(raw_p99, 1),
         unit="ms p99 commit→effect",
         ratio=ratio(p99, raw_p99),
-        goal="< 100 ms at ≥ 950 writes/s, 0 lost",
-        met=p99 < 100 and lost == 0 and achieved >= 0.95 * PACE_PER_SECOND,
+        goal="< 100 ms at ≥ 950 writes/s, 0 lost, 0 failed writes",
+        met=p99 < 100 and lost == 0 and failed_writes == 0 and achieved >= 0.95 * PACE_PER_SECOND,
         peak_memory_mb=peak.mb,
         median_of=setup.repeats,
         extra={
@@ -573,6 +588,7 @@ async def measure_latency(setup: Setup, events: list[ChildRegistered]) -> Record
             "lost": lost,
             "pace_per_second": PACE_PER_SECOND,
             "achieved_writes_per_second": round(achieved, 1),
+            "failed_writes": failed_writes,
             "baoxue_samples": [round(x, 1) for x in p99s],
             "comparator_samples": [round(x, 1) for x in raw_p99s],
         },
