@@ -49,10 +49,6 @@ REPORTED: dict[tuple[str, str, str, str], str] = {
         "fuzz:AttributeError",
     ): "form field → 500",
     ("registry", "POST", "/v1/children/lookup", "fuzz:ValueError"): "empty value: no blind index → 500",
-    ("casework", "GET", "/v1/visits/coverage", "fuzz:ValueError"): "year 0 → 500",
-    ("casework", "GET", "/v1/census/{semester}", "fuzz:ValueError"): "year 0 → 500",
-    ("notify", "GET", "/v1/inbox", "fuzz:TypeError"): "int not iterable → 500",
-    ("notify", "POST", "/v1/documents", "fuzz:NameError"): "name 'replace' is not defined → 500",
     (
         "notify",
         "POST",

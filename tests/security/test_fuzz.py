@@ -83,9 +83,7 @@ async def test_fuzz_every_operation(start_service, tokens, name):
             try:
                 response = await _send(svc.client, case, bureau)
             except Exception as exc:  # the app raised: the client would have had a 500
-                tally.leak(
-                    _op(name, operation), "fuzz", 500, f"unhandled {type(exc).__name__}: {str(exc)[:120]}"
-                )
+                tally.leak(_op(name, operation), f"fuzz:{type(exc).__name__}", 500, str(exc)[:160])
                 continue
             failures: list[tuple[str, str]] = []
             # A documented 503 problem (e.g. "the SMS gateway is not configured") is an answer, not a crash.
