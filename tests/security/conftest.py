@@ -22,22 +22,7 @@ REPORTED: dict[tuple[str, str, str, str], str] = {
     ("registry", "GET", "/v1/feeds/templates/{department}", "token"): (
         "the blank feed template is served without any token (no personal data; not in the public list)"
     ),
-    **{
-        ("enrollment", "POST", f"/v1/students/{{student_id}}/{action}", "foreign≠missing"): (
-            "a missing student answers code student_not_found, a foreign one not_found: "
-            "an existence oracle across jurisdictions"
-        )
-        for action in (
-            "suspension",
-            "suspension/extension",
-            "resumption",
-            "dropout",
-            "graduation",
-            "transfers",
-            "vocational-leaver",
-        )
-    },
-    # Found by the fuzzer (tests/security/test_fuzz.py): unhandled exceptions → 500, or undocumented 503.
+    # Found by the fuzzer (tests/security/test_fuzz.py): unhandled exceptions → 500.
     ("registry", "POST", "/v1/merges/{merge_id}/undo", "fuzz:OverflowError"): "huge integer id → 500",
     ("registry", "POST", "/v1/review-items/{item_id}/accept", "fuzz:OverflowError"): "huge integer id → 500",
     ("registry", "POST", "/v1/review-items/{item_id}/reject", "fuzz:OverflowError"): "huge integer id → 500",
@@ -49,12 +34,6 @@ REPORTED: dict[tuple[str, str, str, str], str] = {
         "fuzz:AttributeError",
     ): "form field → 500",
     ("registry", "POST", "/v1/children/lookup", "fuzz:ValueError"): "empty value: no blind index → 500",
-    (
-        "notify",
-        "POST",
-        "/v1/documents/{document_id}/sms",
-        "fuzz:5xx",
-    ): "503 sms_gateway_unconfigured undocumented",
 }
 
 
