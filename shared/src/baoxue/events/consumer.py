@@ -164,8 +164,7 @@ class ConsumerRunner:
                 except (TimeoutError, NatsTimeoutError):
                     continue
                 failures = 0
-                for msg in msgs:
-                    await self.handle(sub, msg)
+                await self.handle_batch(sub, msgs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -176,6 +175,48 @@ class ConsumerRunner:
                 )
                 psub = None if failures > 2 else psub
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+
+    async def ack(self, msg: Msg) -> None:
+        await msg.ack()
+
+    async def handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
+        """Apply a fetched batch in ONE transaction (one commit, not one per event).
+
+        Any failure rolls the whole batch back and falls back to :meth:`handle` one message at a time,
+        where nak, delivery limit and dead letter are decided per message. The inbox keeps both paths
+        exactly-once.
+        """
+        prepared: list[tuple[Msg, Envelope, tuple[type[EventData], Handler] | None]] = []
+        try:
+            for msg in msgs:
+                envelope = Envelope.model_validate_json(msg.data)
+                prepared.append((msg, envelope, sub.by_type.get(envelope.type)))
+            applied = duplicates = 0
+            async with self.db.transaction() as session:
+                for _msg, envelope, entry in prepared:
+                    if entry is None:
+                        continue
+                    contract, handler = entry
+                    data = contract.model_validate(envelope.data)
+                    token = set_trace_id(envelope.traceid)
+                    try:
+                        if await self._claim(session, envelope):
+                            await handler(session, ReceivedEvent(envelope=envelope, data=data))
+                            applied += 1
+                        else:
+                            duplicates += 1
+                    finally:
+                        reset_trace_id(token)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            for msg in msgs:
+                await self.handle(sub, msg)
+            return
+        self.applied += applied
+        self.duplicates += duplicates
+        for msg, _envelope, _entry in prepared:
+            await self.ack(msg)
 
     async def handle(self, sub: Subscription, msg: Msg) -> None:
         """Apply one message exactly once (inbox), or nak / dead-letter it."""
@@ -192,12 +233,12 @@ class ConsumerRunner:
             return
         entry = sub.by_type.get(envelope.type)
         if entry is None:
-            await msg.ack()  # not ours (a newer version we do not consume, or a filter overlap)
+            await self.ack(msg)  # not ours (a newer version we do not consume, or a filter overlap)
             return
         token = set_trace_id(envelope.traceid)
         try:
             await self.apply(envelope, entry)
-            await msg.ack()
+            await self.ack(msg)
         except (PermanentEventError, ValidationError) as exc:
             code = exc.code if isinstance(exc, PermanentEventError) else "contract_mismatch"
             await self._dead_letter(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import Database, utcnow
 from baoxue.events.bus import EventBus
@@ -72,8 +73,10 @@ class OutboxRelay:
                 last_purge = utcnow()
             if published == 0:
                 self.outbox.committed.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races its timeout.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.outbox.committed.wait(), timeout=backoff)
+                    async with asyncio.timeout(backoff):
+                        await self.outbox.committed.wait()
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many were acknowledged by JetStream."""
@@ -87,21 +90,32 @@ class OutboxRelay:
             .limit(self.batch_size)
         )
         if self.db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        async with self.db.transaction() as session:
-            rows = (await session.execute(query)).all()
+            # Row locks held while publishing let several relays share one outbox (SKIP LOCKED).
+            async with self.db.transaction() as session:
+                rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+                if not rows:
+                    return 0
+                acked = await self._publish(rows)
+                await self._mark(session, rows, acked)
+        else:
+            # SQLite has one writer: never hold a transaction open while waiting for JetStream.
+            async with self.db.transaction() as session:
+                rows = (await session.execute(query)).all()
             if not rows:
                 return 0
             acked = await self._publish(rows)
-            if acked:
-                await session.execute(update(t).where(t.c.position.in_(acked)).values(published_at=utcnow()))
-            failed = [r.position for r in rows if r.position not in set(acked)]
-            if failed:
-                await session.execute(
-                    update(t).where(t.c.position.in_(failed)).values(attempts=t.c.attempts + 1)
-                )
+            async with self.db.transaction() as session:
+                await self._mark(session, rows, acked)
         self.published_total += len(acked)
         return len(acked)
+
+    async def _mark(self, session: AsyncSession, rows: Sequence[Any], acked: list[int]) -> None:
+        t = self.table
+        if acked:
+            await session.execute(update(t).where(t.c.position.in_(acked)).values(published_at=utcnow()))
+        failed = [r.position for r in rows if r.position not in set(acked)]
+        if failed:
+            await session.execute(update(t).where(t.c.position.in_(failed)).values(attempts=t.c.attempts + 1))
 
     async def _publish(self, rows: Sequence[Any]) -> list[int]:
         js = self.bus.js
