@@ -151,21 +151,36 @@ async def update_contact_values(session: AsyncSession, batch_id: str, *, departm
     )
 
 
+def _constants(values: Any) -> str:
+    """``(VALUES ('a'), ('b'), …)`` of code constants (never user input); its column is ``column1``."""
+    return "(VALUES " + ", ".join(f"('{v}')" for v in values) + ")"
+
+
 async def record_provenance(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
-    """One assertion row per (child, attribute, department, value): first and last batch and period."""
-    for attribute, expr in PROVENANCE.items():
-        await session.execute(
-            text(
-                "INSERT INTO child_attributes (child_id, attribute, value, department, first_batch_id, "
-                "first_period, last_batch_id, last_period) "
-                f"SELECT DISTINCT child_id, {_V('attr')}, {expr}, {_V('dept')}, {_V('b')}, {_V('p')}, {_V('b')}, {_V('p')} FROM feed_rows "
-                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND {expr} IS NOT NULL "
-                "ON CONFLICT (child_id, attribute, department, value) DO UPDATE SET "
-                "last_batch_id = excluded.last_batch_id, last_period = CASE WHEN excluded.last_period > "
-                "child_attributes.last_period THEN excluded.last_period ELSE child_attributes.last_period END"
-            ),
-            {"b": batch_id, "attr": attribute, "dept": department, "p": period},
-        )
+    """One assertion row per (child, attribute, department, value): first and last batch and period.
+
+    One statement for every attribute: the batch's rows × the attribute names, each row's value of that
+    attribute picked by a CASE, then one upsert.
+    """
+    value = (
+        "CASE a.column1 "
+        + " ".join(f"WHEN '{attr}' THEN {expr}" for attr, expr in PROVENANCE.items())
+        + " END"
+    )
+    await session.execute(
+        text(
+            "INSERT INTO child_attributes (child_id, attribute, value, department, first_batch_id, "
+            "first_period, last_batch_id, last_period) "
+            f"SELECT DISTINCT child_id, attribute, value, {_V('dept')}, {_V('b')}, {_V('p')}, {_V('b')}, {_V('p')} "
+            f"FROM (SELECT child_id, a.column1 AS attribute, {value} AS value "
+            f"FROM feed_rows CROSS JOIN {_constants(PROVENANCE)} AS a "
+            f"WHERE {ACCEPTED} AND child_id IS NOT NULL) AS asserted WHERE value IS NOT NULL "
+            "ON CONFLICT (child_id, attribute, department, value) DO UPDATE SET "
+            "last_batch_id = excluded.last_batch_id, last_period = CASE WHEN excluded.last_period > "
+            "child_attributes.last_period THEN excluded.last_period ELSE child_attributes.last_period END"
+        ),
+        {"b": batch_id, "dept": department, "p": period},
+    )
 
 
 async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
@@ -204,23 +219,26 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
 
 
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
-    """Upsert the category flags the batch asserts: new ones from this period, known ones confirmed again."""
-    for category in CATEGORIES:
-        await session.execute(
-            text(
-                "INSERT INTO child_flags (child_id, category, department, valid_from, first_batch_id, "
-                "last_confirmed, last_batch_id, status) "
-                f"SELECT DISTINCT child_id, {_V('cat')}, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, 'active' FROM feed_rows "
-                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE :pattern "
-                "ON CONFLICT (child_id, category, department) DO UPDATE SET "
-                "valid_from = CASE WHEN child_flags.status = 'lapsed' THEN excluded.valid_from "
-                "ELSE child_flags.valid_from END, status = 'active', lapsed_period = NULL, lapsed_batch_id = NULL, "
-                "last_confirmed = CASE WHEN excluded.last_confirmed > child_flags.last_confirmed "
-                "THEN excluded.last_confirmed ELSE child_flags.last_confirmed END, "
-                "last_batch_id = excluded.last_batch_id"
-            ),
-            {"b": batch_id, "cat": category, "dept": department, "p": period, "pattern": f"%,{category},%"},
-        )
+    """Upsert the category flags the batch asserts: new ones from this period, known ones confirmed again.
+
+    One statement for every category: the batch's rows × the category codes each row lists.
+    """
+    await session.execute(
+        text(
+            "INSERT INTO child_flags (child_id, category, department, valid_from, first_batch_id, "
+            "last_confirmed, last_batch_id, status) "
+            f"SELECT DISTINCT child_id, k.column1, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, 'active' "
+            f"FROM feed_rows CROSS JOIN {_constants(CATEGORIES)} AS k "
+            f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE ('%,' || k.column1 || ',%') "
+            "ON CONFLICT (child_id, category, department) DO UPDATE SET "
+            "valid_from = CASE WHEN child_flags.status = 'lapsed' THEN excluded.valid_from "
+            "ELSE child_flags.valid_from END, status = 'active', lapsed_period = NULL, lapsed_batch_id = NULL, "
+            "last_confirmed = CASE WHEN excluded.last_confirmed > child_flags.last_confirmed "
+            "THEN excluded.last_confirmed ELSE child_flags.last_confirmed END, "
+            "last_batch_id = excluded.last_batch_id"
+        ),
+        {"b": batch_id, "dept": department, "p": period},
+    )
 
 
 async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> int:

@@ -8,11 +8,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.registry import ChildRegistered, ChildUpdated
-from baoxue.db import utcnow
+from baoxue.db import UTCDateTime, utcnow
 from baoxue.events.envelope import EventData
 from baoxue.events.outbox import Outbox
 from registry.children.models import Child, ChildAttribute, ChildFlag
@@ -25,6 +25,28 @@ _attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
 
 def _packed(values: Sequence[str]) -> str:
     return "," + ",".join(values) + ("," if values else "")
+
+
+async def _write_snapshots(
+    session: AsyncSession, changes: Sequence[tuple[str, str, str, int, str]], now: Any
+) -> None:
+    """One ``UPDATE … FROM (VALUES …)`` for a chunk of changed snapshots (SQLite ≥ 3.33 and PostgreSQL).
+
+    ``(VALUES …)`` columns are ``column1 …`` on both engines; every value is a bound parameter.
+    """
+    rows, params = [], {}
+    for i, (cid, cats, srcs, version, digest) in enumerate(changes):
+        rows.append(
+            f"(CAST(:i{i} AS VARCHAR), CAST(:c{i} AS VARCHAR), CAST(:s{i} AS VARCHAR), "
+            f"CAST(:v{i} AS INTEGER), CAST(:h{i} AS VARCHAR))"
+        )
+        params |= {f"i{i}": cid, f"c{i}": cats, f"s{i}": srcs, f"v{i}": version, f"h{i}": digest}
+    statement = text(
+        "UPDATE children SET categories = v.column2, sources = v.column3, version = v.column4, "  # noqa: S608
+        "snapshot_hash = v.column5, updated_at = :now "
+        f"FROM (VALUES {', '.join(rows)}) AS v WHERE children.id = v.column1"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    await session.execute(statement, params | {"now": now})
 
 
 async def refresh_snapshots(
@@ -60,7 +82,7 @@ async def refresh_snapshots(
         ):
             sources[owner[cid]].add(department)
         events: list[tuple[EventData, str, int]] = []
-        changes: list[dict[str, Any]] = []
+        changes: list[tuple[str, str, str, int, str]] = []
         now = utcnow()
         for row in rows:
             cid = row["id"]
@@ -95,23 +117,10 @@ async def refresh_snapshots(
                 events_needed = True
                 updated += 1
                 cls = ChildUpdated
-            changes.append(
-                {"cid": cid, "c": _packed(cats), "s": _packed(srcs), "v": version, "h": digest, "u": now}
-            )
+            changes.append((cid, _packed(cats), _packed(srcs), version, digest))
             if events_needed:
                 events.append((cls(**data), cid, version))
         if changes:
-            await session.execute(
-                update(_children)
-                .where(_children.c.id == bindparam("cid"))
-                .values(
-                    categories=bindparam("c"),
-                    sources=bindparam("s"),
-                    version=bindparam("v"),
-                    snapshot_hash=bindparam("h"),
-                    updated_at=bindparam("u"),
-                ),
-                changes,
-            )
+            await _write_snapshots(session, changes, now)
         await outbox.add_many(session, events)
     return registered, updated
