@@ -34,7 +34,8 @@ async def _write_snapshots(
 
     ``(VALUES …)`` columns are ``column1 …`` on both engines; every value is a bound parameter.
     """
-    rows, params = [], {}
+    rows: list[str] = []
+    params: dict[str, Any] = {}
     for i, (cid, cats, srcs, version, digest) in enumerate(changes):
         rows.append(
             f"(CAST(:i{i} AS VARCHAR), CAST(:c{i} AS VARCHAR), CAST(:s{i} AS VARCHAR), "
