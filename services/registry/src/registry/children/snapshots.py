@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.registry import ChildRegistered, ChildUpdated
@@ -30,24 +30,35 @@ def _packed(values: Sequence[str]) -> str:
 async def _write_snapshots(
     session: AsyncSession, changes: Sequence[tuple[str, str, str, int, str]], now: Any
 ) -> None:
-    """One ``UPDATE … FROM (VALUES …)`` for a chunk of changed snapshots (SQLite ≥ 3.33 and PostgreSQL).
+    """Write a chunk of changed snapshots in one statement.
 
-    ``(VALUES …)`` columns are ``column1 …`` on both engines; every value is a bound parameter.
+    PostgreSQL: one ``UPDATE … FROM unnest(arrays)`` (five array parameters, whatever the chunk size);
+    SQLite: one ``executemany`` (in process, no round trips).
     """
-    rows: list[str] = []
-    params: dict[str, Any] = {}
-    for i, (cid, cats, srcs, version, digest) in enumerate(changes):
-        rows.append(
-            f"(CAST(:i{i} AS VARCHAR), CAST(:c{i} AS VARCHAR), CAST(:s{i} AS VARCHAR), "
-            f"CAST(:v{i} AS INTEGER), CAST(:h{i} AS VARCHAR))"
+    if session.get_bind().dialect.name == "postgresql":
+        ids, cats, srcs, versions, digests = (list(column) for column in zip(*changes, strict=True))
+        statement = text(
+            "UPDATE children SET categories = v.c, sources = v.s, version = v.v, snapshot_hash = v.h, "
+            "updated_at = :now FROM unnest(CAST(:i AS VARCHAR[]), CAST(:c AS VARCHAR[]), "
+            "CAST(:s AS VARCHAR[]), CAST(:v AS INTEGER[]), CAST(:h AS VARCHAR[])) AS v(i, c, s, v, h) "
+            "WHERE children.id = v.i"
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        await session.execute(
+            statement, {"i": ids, "c": cats, "s": srcs, "v": versions, "h": digests, "now": now}
         )
-        params |= {f"i{i}": cid, f"c{i}": cats, f"s{i}": srcs, f"v{i}": version, f"h{i}": digest}
-    statement = text(
-        "UPDATE children SET categories = v.column2, sources = v.column3, version = v.column4, "  # noqa: S608
-        "snapshot_hash = v.column5, updated_at = :now "
-        f"FROM (VALUES {', '.join(rows)}) AS v WHERE children.id = v.column1"
-    ).bindparams(bindparam("now", type_=UTCDateTime()))
-    await session.execute(statement, params | {"now": now})
+        return
+    await session.execute(
+        update(_children)
+        .where(_children.c.id == bindparam("cid"))
+        .values(
+            categories=bindparam("c"),
+            sources=bindparam("s"),
+            version=bindparam("v"),
+            snapshot_hash=bindparam("h"),
+            updated_at=now,
+        ),
+        [{"cid": cid, "c": c, "s": s, "v": v, "h": h} for cid, c, s, v, h in changes],
+    )
 
 
 async def refresh_snapshots(
