@@ -49,10 +49,16 @@ bench: install ## benchmarks vs same-run baselines → bench/results/latest.json
 demo: install ## one statutory year on a generated district through the four services (DEMO_ARGS="--children 5000")
 	$(PY) tools/demo/run.py $(DEMO_ARGS)
 
+fuzz: install ## schemathesis against every operation of every service, 1,000 cases each
+	FUZZ_EXAMPLES=1000 $(VENV)/bin/pytest tests/security/test_fuzz.py -q -s -p no:cacheprovider
+
+chaos: install ## fault injection at full size: 30,000 events through 20 NATS faults; 30 consumer SIGKILLs
+	CHAOS_EVENTS=30000 CHAOS_RESTARTS=20 KILL_EVENTS=20000 KILLS=30 $(VENV)/bin/pytest tests/reliability -q -s -m slow -p no:cacheprovider
+
 clean: ## remove var/ (embedded databases, NATS store, demo output)
 	rm -rf var
 
-.PHONY: help install run test lint format migrate lock clean bench demo
+.PHONY: help install run test lint format migrate lock clean bench demo fuzz chaos
 
 migration: install ## new Alembic revision from model changes: make migration SERVICE=registry MSG="children"
 	$(PY) -m baoxue.devtools makemigration $(SERVICE) "$(MSG)"

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
 import secrets
 import statistics
@@ -158,8 +159,15 @@ class TimedRunner(ConsumerRunner):
     async def apply(self, envelope: Envelope, entry: Any) -> bool:
         applied = await super().apply(envelope, entry)
         if applied:
-            self.effect_at[envelope.subject] = time.perf_counter()
+            self.effect_at.setdefault(envelope.subject, time.perf_counter())
         return applied
+
+    async def handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
+        """The library's batched path; the effect time of each event is its batch's commit."""
+        await super().handle_batch(sub, msgs)
+        now = time.perf_counter()
+        for msg in msgs:
+            self.effect_at.setdefault(json.loads(msg.data)["subject"], now)
 
 
 class BatchedInboxRunner(TimedRunner):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from baoxue.contracts.casework import CaseClosed, CaseOpened, CaseReopened, CaseReturned, EscalationRequested
 from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
@@ -12,6 +13,11 @@ from baoxue.testing.plugin import eventually
 from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, outbox_events
 
 DISTRICT_A = "37040600101"
+
+
+def _today_in_china() -> dt.date:
+    """Legal dates are Asia/Shanghai dates (the machine's UTC date differs after 16:00 UTC)."""
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def _signal(n: int, child_id: str | None, student_id: str | None, kind: str = "absence_four_weeks", **over):
@@ -92,7 +98,7 @@ async def test_relapse_inside_the_watch_reopens_the_case(start_service, tokens, 
         previous_status="enrolled",
     )
     await event_publisher.publish(stale, subject=student_id, sequence=2)  # older: must be ignored
-    today = dt.date.today().isoformat()
+    today = _today_in_china().isoformat()
     r = await svc.client.post(
         f"/v1/cases/{case['id']}/attendance",
         json={"from_date": today, "to_date": today, "days_attended": 1},
@@ -104,7 +110,7 @@ async def test_relapse_inside_the_watch_reopens_the_case(start_service, tokens, 
         return (await move(svc, h, case["id"], "closed", closure_reason="returned")).status_code == 200
 
     await eventually(closes)
-    relapse = _signal(2, child_id, student_id, detected_on=dt.date.today() + dt.timedelta(days=30))
+    relapse = _signal(2, child_id, student_id, detected_on=_today_in_china() + dt.timedelta(days=30))
     await event_publisher.publish(relapse, subject="s2")
 
     async def reopened() -> bool:

@@ -8,7 +8,6 @@ import time
 import pytest
 from sqlalchemy import select
 
-from baoxue.breakglass import breakglass_router
 from baoxue.testing.attacks import ROLE_ORGS
 
 SCHOOL_A, SCHOOL_B, TOWN_B = "37040600101001", "37040610101001", "370406101"
@@ -23,7 +22,6 @@ def _grant(**over):
 
 async def _casework_with_foreign_case(start_service, tokens):
     svc = await start_service("casework")
-    svc.app.include_router(breakglass_router(), prefix="/v1")
     body = {
         "school_code": SCHOOL_B,
         "hukou_town": TOWN_B,

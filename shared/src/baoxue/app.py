@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from baoxue.audit import AuditLog
 from baoxue.auth.roles import ROLES
 from baoxue.auth.tokens import TokenVerifier
+from baoxue.breakglass import breakglass_router
 from baoxue.db import Database
 from baoxue.deps import CurrentPrincipal, SessionDep, get_ctx
 from baoxue.errors import NotFound, install_problem_handlers, register_problem_titles
@@ -216,6 +217,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     app.include_router(operational_router(spec))
     v1 = APIRouter(prefix="/v1")
     v1.include_router(common_router(spec))
+    v1.include_router(breakglass_router())
     for router in spec.routers:
         v1.include_router(router)
     app.include_router(v1)

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baoxue.observability import current_trace_id
@@ -43,6 +44,7 @@ _TITLES: dict[str, tuple[str, str]] = {
     ),
     "service_unavailable": ("Service temporarily unavailable", "服务暂时不可用，请稍后重试"),
     "internal_error": ("Internal error", "系统内部错误"),
+    "value_not_storable": ("A value cannot be stored", "提交的数据无法保存（超出范围或含有非法字符）"),
     "purpose_required": ("A stated purpose is required to see this data", "查看此数据需说明用途"),
 }
 
@@ -232,19 +234,32 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(detail, status=exc.status_code, code=code, headers=exc.headers or {})
         return problem_response(request, problem)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-        if isinstance(exc, (OperationalError, InterfaceError)) or (
+    @app.exception_handler(StatementError)
+    async def _database(request: Request, exc: StatementError) -> JSONResponse:
+        # Registered for the SQLAlchemy error class itself (not Exception), so Starlette's exception
+        # middleware answers and nothing is re-raised to the server.
+        if isinstance(exc, DataError) or isinstance(exc.orig, (OverflowError, ValueError)):
+            # A value the database cannot store or compare (NUL characters, an integer out of range):
+            # the client's input, not our failure. The value itself is not echoed.
+            problem = Problem(
+                "A value in the request cannot be stored (out of range, or contains NUL characters).",
+                status=422,
+                code="value_not_storable",
+            )
+        elif isinstance(exc, (OperationalError, InterfaceError)) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
             log.warning("database unavailable", extra={"error_type": type(exc).__name__})
-            problem: Problem = ServiceUnavailable(
+            problem = ServiceUnavailable(
                 "The database is not reachable; nothing was saved. Retry later.",
                 headers={"Retry-After": "5"},
             )
         else:
-            log.error("unhandled error", exc_info=exc)
+            log.error("database error", extra={"error_type": type(exc).__name__})
             problem = Problem(status=500, code="internal_error")
         return problem_response(request, problem)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", exc_info=exc)
+        return problem_response(request, Problem(status=500, code="internal_error"))
