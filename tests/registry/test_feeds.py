@@ -213,13 +213,15 @@ async def test_error_report_csv_and_excel_with_formulas_neutralised(start_servic
 
 async def test_templates_and_calendar(start_service, tokens):
     svc = await start_service("registry")
-    t = await svc.client.get("/v1/feeds/templates/dpf", params={"format": "xlsx"})
+    clerk = tokens.headers("dept_dpf", "370406D04")
+    assert (await svc.client.get("/v1/feeds/templates/dpf")).status_code == 401
+    t = await svc.client.get("/v1/feeds/templates/dpf", params={"format": "xlsx"}, headers=clerk)
     book = load_workbook(io.BytesIO(t.content))
     assert [c.value for c in book.worksheets[0][1]] == HEADER.split(",")
     assert any(c.value == "智力残疾" for row in book.worksheets[1].iter_rows() for c in row)
-    c = await svc.client.get("/v1/feeds/templates/civil", params={"format": "csv"})
+    c = await svc.client.get("/v1/feeds/templates/civil", params={"format": "csv"}, headers=clerk)
     assert c.content.decode("utf-8-sig").strip() == HEADER
-    assert (await svc.client.get("/v1/feeds/templates/nobody")).status_code == 404
+    assert (await svc.client.get("/v1/feeds/templates/nobody", headers=clerk)).status_code == 404
     await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), ZHAO.row(name="")))
     cal = (
         await svc.client.get(

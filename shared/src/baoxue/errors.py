@@ -44,6 +44,7 @@ _TITLES: dict[str, tuple[str, str]] = {
     ),
     "service_unavailable": ("Service temporarily unavailable", "服务暂时不可用，请稍后重试"),
     "internal_error": ("Internal error", "系统内部错误"),
+    "payload_too_deep": ("The request body is nested too deeply", "提交的数据嵌套层级过深"),
     "value_not_storable": ("A value cannot be stored", "提交的数据无法保存（超出范围或含有非法字符）"),
     "purpose_required": ("A stated purpose is required to see this data", "查看此数据需说明用途"),
 }
@@ -257,6 +258,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         else:
             log.error("database error", extra={"error_type": type(exc).__name__})
             problem = Problem(status=500, code="internal_error")
+        return problem_response(request, problem)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        problem = Problem("The request body is nested too deeply.", status=422, code="payload_too_deep")
         return problem_response(request, problem)
 
     @app.exception_handler(Exception)

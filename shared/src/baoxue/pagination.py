@@ -28,20 +28,24 @@ class Page(BaseModel, Generic[T]):
 
 
 def encode_cursor(key: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, default=str).encode()).decode().rstrip("=")
+    # Wrapped, so that a random string that happens to decode to JSON is still not a cursor.
+    payload = {"baoxue_cursor": key}
+    return base64.urlsafe_b64encode(json.dumps(payload, default=str).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None) -> Any:
     """The sort key inside ``cursor``; a 400 problem for a cursor that was not made by us."""
     if not cursor:
         return None
+    invalid = Problem("The cursor is not valid; start again from the first page.", code="invalid_cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise Problem(
-            "The cursor is not valid; start again from the first page.", code="invalid_cursor"
-        ) from None
+        raise invalid from None
+    if not isinstance(payload, dict) or "baoxue_cursor" not in payload:
+        raise invalid
+    return payload["baoxue_cursor"]
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 500).")]

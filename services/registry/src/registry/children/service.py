@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
-from baoxue.errors import NotFound
+from baoxue.errors import NotFound, Problem
 from baoxue.pagination import Page, page_of
 from baoxue.pii.citizen_id import normalise_id_number
 from baoxue.pii.masking import mask_address, mask_id_number, mask_name, mask_phone
@@ -124,7 +124,15 @@ async def lookup(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, id_number: str
 ) -> ChildDetail:
     """The child with this ID number (through the blind index), inside the caller's jurisdiction, else 404."""
-    blind = ctx.blind_index.of(normalise_id_number(id_number))
+    normalised = normalise_id_number(id_number)
+    if not normalised:
+        raise Problem(
+            "The ID number is empty once spaces and separators are removed.",
+            status=422,
+            code="id_missing",
+            errors=[{"field": "id_number", "code": "id_missing", "message": "empty"}],
+        )
+    blind = ctx.blind_index.of(normalised)
     row = await repository.get_by_blind_index(session, principal, blind)
     if row is None:
         raise NotFound("No child with this ID number in your jurisdiction.", code="child_not_found")

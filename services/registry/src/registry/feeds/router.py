@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from baoxue.auth.principal import Principal
-from baoxue.deps import Ctx, SessionDep, requires
+from baoxue.deps import Ctx, CurrentPrincipal, SessionDep, requires
+from baoxue.errors import Problem
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from registry.feeds import repository, service
 from registry.feeds.columns import HEADERS
@@ -107,6 +109,8 @@ async def upload_file(
     client_batch_id: ClientBatchId = None,
     principal: Principal = Depends(requires("feed:submit")),
 ) -> JSONResponse:
+    if not isinstance(file, StarletteUploadFile):  # a plain form value where a file belongs
+        raise Problem("Send the spreadsheet as a file part named 'file'.", status=422, code="file_required")
     service.ensure_may_submit(principal, department)
     service.check_period(period)
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
@@ -184,7 +188,7 @@ async def error_report(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
 )
-async def template(department: str, format: ReportFormat = "xlsx") -> Response:
+async def template(department: str, principal: CurrentPrincipal, format: ReportFormat = "xlsx") -> Response:
     service.check_department(department)
     headers = {"Content-Disposition": f'attachment; filename="feed-template-{department}.{format}"'}
     if format == "xlsx":
