@@ -41,6 +41,8 @@ def docker_available() -> bool:
 class TestInfrastructure:
     """The database server (or SQLite folder) and NATS URL of one test run."""
 
+    __test__ = False  # not a test class, despite the name
+
     kind: str
     tmp: Path
     nats_url: str
