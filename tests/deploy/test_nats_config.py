@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 
 from baoxue.events.bus import EventBus
@@ -159,9 +160,19 @@ async def test_compose_configuration_forms_a_cluster_with_r3_streams(cluster: Cl
         info = await bus.stream_info("registry")
         assert info.config.num_replicas == 3
         assert len(info.cluster.replicas) == 2  # a leader and two followers
-        ack = await bus.js.publish(
-            "deploytest.registry.probe.happened", b"{}", headers={"Nats-Msg-Id": "e-1"}
-        )
+        while True:  # the new stream's leader may need a moment more before it answers publishes
+            try:
+                ack = await bus.js.publish(
+                    "deploytest.registry.probe.happened", b"{}", headers={"Nats-Msg-Id": "e-1"}
+                )
+                break
+            except (
+                nats.errors.NoRespondersError,
+                nats.js.errors.NoStreamResponseError,
+                nats.errors.TimeoutError,
+            ):
+                assert time.monotonic() < deadline + 20, "the stream never took an event"
+                await asyncio.sleep(0.5)
         assert ack.seq == 1
 
         # One node lost (its process killed, not stopped): the stream keeps a quorum and takes events.

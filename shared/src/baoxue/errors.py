@@ -260,6 +260,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem = Problem(status=500, code="internal_error")
         return problem_response(request, problem)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # e.g. sqlite3 binding an integer beyond 64 bits: the client's input, not our failure.
+        problem = Problem("A number in the request is out of range.", status=422, code="value_not_storable")
+        return problem_response(request, problem)
+
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
         problem = Problem("The request body is nested too deeply.", status=422, code="payload_too_deep")

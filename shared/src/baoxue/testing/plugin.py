@@ -153,7 +153,9 @@ async def eventually(
 
 def empty_tables(url: str, metadata: MetaData) -> None:
     """Remove every row of a service's tables (between tests)."""
-    engine = create_engine(sync_url(url))
+    url = sync_url(url)
+    # A long busy timeout on SQLite: the stopped service's last connections may still be closing.
+    engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
     try:
         with engine.begin() as conn:
             names = [t.name for t in reversed(metadata.sorted_tables)]
