@@ -74,7 +74,7 @@ class Organisation(BaseModel):
     aliases: tuple[str, ...] = ()
     """Other names in use: abbreviations (店子 for 店子镇), full official names of departments."""
     synthetic: bool = False
-    """True where the name or code is a placeholder, not verified against an official source."""
+    """True where the name or code is synthetic demo data, not verified against an official source."""
 
 
 class Village(BaseModel):
