@@ -9,6 +9,8 @@ Environment (set by ``bench/run.py``, defaults for a script run on its own):
 - ``BENCH_DATABASE_URL``: the PostgreSQL server; scripts create and drop their own ``bench_*`` databases.
 - ``BENCH_NATS_URL``: a NATS server with JetStream; without it a script spawns its own
   (:func:`nats_server`), never the machine's 4222.
+- ``BAOXUE_JWT_PUBLIC_KEY_FILE``: the token key the services' contexts need; without it a key of the
+  benchmark's own is made in the system's temporary folder, so a fresh checkout benchmarks before ``make run``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,15 @@ from typing import Any
 
 import psutil
 
+from baoxue.auth.tokens import ensure_dev_keypair
+
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SIZES = (10_000, 100_000)
+
+os.environ.setdefault(
+    "BAOXUE_JWT_PUBLIC_KEY_FILE",
+    str(ensure_dev_keypair(Path(tempfile.gettempdir()) / "baoxue-bench" / "jwt-key.pem")),
+)
 RECORD_KEYS = (
     "benchmark",
     "size",
