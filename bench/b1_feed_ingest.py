@@ -19,8 +19,11 @@ Goal (issue 3): Baoxue's rows/s ≥ 0.3 × the comparator's. Run:
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import csv
 import itertools
+import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -94,13 +97,17 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spool: Path) -> Record:
+async def measure(
+    backend: str, url: str, n: int, path: Path, repeats: int, spool: Path, profile: Path | None = None
+) -> Record:
     upgrade(SERVICE.migrations_dir, url)
     spool.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (set-up, before any timing)
     settings = RegistrySettings(database_url=url, environment="test", var_dir=spool)
     ctx = build_context(SERVICE, settings)
     peak = PeakMemory()
     last: dict[str, Any] = {}
+    steps: list[dict[str, Any]] = []
+    profiler = cProfile.Profile() if profile is not None else None
 
     async def baoxue() -> float:
         async with ctx.db.transaction() as s:
@@ -109,6 +116,8 @@ async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spoo
         copy = spool / f"submit-{time.monotonic_ns()}.csv"
         shutil.copyfile(path, copy)
         with peak:
+            if profiler is not None:
+                profiler.enable()
             start = time.perf_counter()
             upload = SavedUpload(copy, "csv", f"bench-{time.monotonic_ns()}", copy.stat().st_size)
             batch, _ = await feeds.submit_batch(
@@ -122,6 +131,8 @@ async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spoo
             )
             await ctx.jobs.tasks[batch["job_id"]]
             elapsed = time.perf_counter() - start
+            if profiler is not None:
+                profiler.disable()
         async with ctx.db.transaction() as s:
             row = (
                 await s.execute(
@@ -131,6 +142,15 @@ async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spoo
         if row.status != "completed":
             raise SystemExit(f"the batch ended {row.status}")
         last.update(accepted=row.accepted, rejected=row.rejected, registered=row.children_registered)
+        async with ctx.db.transaction() as s:
+            job = await ctx.jobs.get(s, batch["job_id"])
+        counts = ((job or {}).get("result") or {}).get("counts", {})
+        steps.append(
+            {"total_seconds": round(elapsed, 3)}
+            | {k: v for k, v in counts.items() if k.endswith("_seconds")}
+            | counts.get("merge_seconds", {})
+        )
+        steps[-1].pop("merge_seconds", None)
         return n / elapsed
 
     async def raw_copy() -> float:
@@ -162,6 +182,8 @@ async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spoo
     comparator = raw_copy if backend == "postgresql" else executemany
     ours, theirs = await paired_medians_async(baoxue, comparator, repeats)
     await ctx.db.dispose()
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(str(profile.with_suffix(f".{backend}.{n}.prof")))
     r = ratio(ours.median, theirs.median)
     return Record(
         f"b1_feed_ingest_{backend}",
@@ -179,6 +201,8 @@ async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spoo
             "comparator_kind": "COPY" if backend == "postgresql" else "executemany",
             "baoxue_samples": [round(x, 1) for x in ours.samples],
             "comparator_samples": [round(x, 1) for x in theirs.samples],
+            "step_seconds": steps,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             **last,
         },
     )
@@ -187,6 +211,12 @@ async def measure(backend: str, url: str, n: int, path: Path, repeats: int, spoo
 def main() -> None:
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="write cProfile stats of Baoxue's runs (PATH.<backend>.<n>.prof)",
+    )
     args = parser.parse_args()
     records: list[Record] = []
     for n in args.sizes:
@@ -194,12 +224,15 @@ def main() -> None:
             path = feed_file(n, Path(folder))
             for backend in args.backends.split(","):
                 with scratch_database(backend, "b1") as url:
-                    record = asyncio.run(measure(backend, url, n, path, args.repeats, Path(folder) / "spool"))
+                    record = asyncio.run(
+                        measure(backend, url, n, path, args.repeats, Path(folder) / "spool", args.profile)
+                    )
                 records.append(record)
                 print(
                     f"{record.benchmark} n={n}: baoxue {record.baoxue} rows/s vs {record.comparator} rows/s "
                     f"ratio {record.ratio} met={record.met} peak {record.peak_memory_mb} MB"
                 )
+                print("  steps (s):", json.dumps(record.extra["step_seconds"]))
     write_records(args.out, records)
 
 

@@ -8,19 +8,28 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import ARRAY, String, any_, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 
 from baoxue.contracts.registry import ChildRegistered, ChildUpdated
 from baoxue.db import UTCDateTime, utcnow
 from baoxue.events.envelope import EventData
 from baoxue.events.outbox import Outbox
+from registry.children.bulk import add_events, is_postgresql
 from registry.children.models import Child, ChildAttribute, ChildFlag
 
-CHUNK = 1000
+CHUNK = 5000
 _children = Child.__table__  # type: ignore[attr-defined]
 _flags = ChildFlag.__table__  # type: ignore[attr-defined]
 _attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
+
+
+def _among(column: Any, ids: Sequence[str], postgresql: bool) -> ColumnElement[bool]:
+    """``column IN ids``: on PostgreSQL ``= ANY(array)`` (one parameter, no IN list to render and parse)."""
+    if postgresql:
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(String())))
+    return column.in_(ids)  # type: ignore[no-any-return]
 
 
 def _packed(values: Sequence[str]) -> str:
@@ -71,12 +80,17 @@ async def refresh_snapshots(
     """
     registered = updated = 0
     ids = list(dict.fromkeys(child_ids))
+    pg = is_postgresql(session)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        rows = (await session.execute(select(_children).where(_children.c.id.in_(chunk)))).mappings().all()
+        rows = (
+            (await session.execute(select(_children).where(_among(_children.c.id, chunk, pg))))
+            .mappings()
+            .all()
+        )
         owner = {row["id"]: row["id"] for row in rows}
         merged = await session.execute(
-            select(_children.c.id, _children.c.merged_into).where(_children.c.merged_into.in_(chunk))
+            select(_children.c.id, _children.c.merged_into).where(_among(_children.c.merged_into, chunk, pg))
         )
         for mid, survivor in merged:
             owner[mid] = survivor  # a merged record's flags and sources count for the record that remains
@@ -84,13 +98,15 @@ async def refresh_snapshots(
         categories: dict[str, set[str]] = defaultdict(set)
         for cid, category in await session.execute(
             select(_flags.c.child_id, _flags.c.category).where(
-                _flags.c.child_id.in_(all_ids), _flags.c.status == "active"
+                _among(_flags.c.child_id, list(all_ids), pg), _flags.c.status == "active"
             )
         ):
             categories[owner[cid]].add(category)
         sources: dict[str, set[str]] = defaultdict(set)
         for cid, department in await session.execute(
-            select(_attrs.c.child_id, _attrs.c.department).where(_attrs.c.child_id.in_(all_ids)).distinct()
+            select(_attrs.c.child_id, _attrs.c.department)
+            .where(_among(_attrs.c.child_id, list(all_ids), pg))
+            .distinct()
         ):
             sources[owner[cid]].add(department)
         events: list[tuple[EventData, str, int]] = []
@@ -134,5 +150,5 @@ async def refresh_snapshots(
                 events.append((cls(**data), cid, version))
         if changes:
             await _write_snapshots(session, changes, now)
-        await outbox.add_many(session, events)
+        await add_events(session, outbox, events)
     return registered, updated

@@ -1,4 +1,4 @@
-"""The feed job: read → validate (in a worker thread) → stage (multi-row inserts) → merge (SQL) → events.
+"""The feed job: read → validate (in a worker thread) → stage (COPY / executemany) → merge (SQL) → events.
 
 Staging happens in short transactions so progress is visible; the merge of a commit batch runs in
 one transaction, so a batch is applied completely or not at all.
@@ -7,6 +7,7 @@ one transaction, so a batch is applied completely or not at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import logging
@@ -15,13 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from baoxue.contracts.registry import FeedCompleted
 from baoxue.db import utcnow
 from baoxue.jobs import JobProgress
 from baoxue.service import ServiceContext
 from registry.children import merge
+from registry.children.bulk import insert_rows
 from registry.children.models import ReviewItem
 from registry.children.snapshots import refresh_snapshots
 from registry.feeds.models import FeedBatch, FeedRow
@@ -38,12 +40,14 @@ _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
 _COLUMNS = [c.name for c in _rows.columns]
 
 
-def _validate_chunk(validator: RowValidator, rows: Iterator[Row]) -> list[dict[str, Any]]:
+def _validate_chunk(validator: RowValidator, rows: Iterator[Row]) -> tuple[list[dict[str, Any]], float]:
+    """The next ``CHUNK`` rows validated (``FeedRow`` columns), and the seconds it took."""
+    started = time.perf_counter()
     out = []
     for number, cells, malformed in itertools.islice(rows, CHUNK):
         staged = validator.validate(number, cells, malformed=malformed)
         out.append({c: staged.get(c) for c in _COLUMNS} | {"reasons": staged["reasons"]})
-    return out
+    return out, time.perf_counter() - started
 
 
 async def run_feed_job(
@@ -114,22 +118,39 @@ async def _run(
     validator = RowValidator(department, cutoff, ctx.directory, ctx.cipher, ctx.blind_index, batch_id)
     rows = read_rows(path, fmt, encoding)
     counts = {"rows_total": 0, "accepted": 0, "rejected": 0, "warnings": 0}
-    while True:
-        staged = await asyncio.to_thread(_validate_chunk, validator, rows)
-        if not staged:
-            break
-        for r in staged:
-            counts["rows_total"] += 1
-            counts["accepted" if r["outcome"] == "accepted" else "rejected"] += 1
-            if r["outcome"] == "accepted" and r["reasons"]:
-                counts["warnings"] += any(severity(c) != "error" for c in r["reasons"].split(","))
-        async with ctx.db.transaction() as session:
-            await session.execute(insert(_rows), staged)
-        await progress.report(0.8 * counts["rows_total"] / max(rows_expected, 1), counts)
+    validate_seconds = insert_seconds = 0.0
+    # The next chunk is validated (worker thread) while this one is written (the event loop waits on
+    # the database): the two overlap instead of alternating.
+    pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))
+    try:
+        while True:
+            staged, seconds = await pending
+            validate_seconds += seconds
+            if not staged:
+                break
+            pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))
+            for r in staged:
+                counts["rows_total"] += 1
+                counts["accepted" if r["outcome"] == "accepted" else "rejected"] += 1
+                if r["outcome"] == "accepted" and r["reasons"]:
+                    counts["warnings"] += any(severity(c) != "error" for c in r["reasons"].split(","))
+            t0 = time.perf_counter()
+            async with ctx.db.transaction() as session:
+                await insert_rows(session, _rows, staged)
+            insert_seconds += time.perf_counter() - t0
+            await progress.report(0.8 * counts["rows_total"] / max(rows_expected, 1), counts)
+    finally:
+        if not pending.done():  # a write failed: let the thread finish before the file goes away
+            with contextlib.suppress(Exception):
+                await pending
     await progress.report(0.8, counts, force=True)
     staged_at = time.perf_counter()
 
-    result: dict[str, Any] = dict(counts) | {"stage_seconds": round(staged_at - started, 3)}
+    result: dict[str, Any] = dict(counts) | {
+        "stage_seconds": round(staged_at - started, 3),
+        "validate_seconds": round(validate_seconds, 3),
+        "insert_seconds": round(insert_seconds, 3),
+    }
     async with ctx.db.transaction() as session:
         if mode == "commit":
             result |= await _apply(
