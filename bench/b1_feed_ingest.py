@@ -49,7 +49,9 @@ from baoxue.auth.principal import Principal
 from baoxue.migrations import upgrade
 from baoxue.synth import SynthConfig, generate_district
 from registry.feeds import service as feeds
+from registry.feeds.parsing import read_rows
 from registry.feeds.uploads import SavedUpload
+from registry.feeds.validation import ID_AAD, RowValidator
 from registry.main import SERVICE
 from registry.settings import RegistrySettings
 
@@ -91,6 +93,34 @@ def feed_file(n: int, folder: Path) -> Path:
             raise SystemExit(f"the generated feed has only {len(rows) - 1} rows")
         writer.writerows(rows)
     return target
+
+
+def python_floor(ctx: Any, settings: RegistrySettings, path: Path) -> dict[str, float]:
+    """Seconds per row of the Python work alone, no database: parsing the CSV, ``RowValidator.validate``
+    (which includes the ID number's SM4-GCM encryption and HMAC-SM3 blind index), and that crypto alone.
+
+    The ingest job cannot go faster than parse + validate per row on one core: this is the bound."""
+    started = time.perf_counter()
+    rows = list(read_rows(path, "csv", "utf-8"))
+    parsed = time.perf_counter()
+    validator = RowValidator(
+        "police", settings.cutoff_for("2026-09"), ctx.directory, ctx.cipher, ctx.blind_index, "floor"
+    )
+    for number, cells, malformed in rows:
+        validator.validate(number, cells, malformed=malformed)
+    validated = time.perf_counter()
+    ids = [str(cells.get("id_number") or "").strip() or "x" for _, cells, _ in rows]
+    for value in ids:
+        ctx.cipher.encrypt(value, associated_data=ID_AAD)
+        ctx.blind_index.of(value)
+    crypto = time.perf_counter()
+    n = len(rows)
+    return {
+        "parse_us_per_row": round((parsed - started) / n * 1e6, 1),
+        "validate_us_per_row": round((validated - parsed) / n * 1e6, 1),
+        "id_crypto_us_per_row": round((crypto - validated) / n * 1e6, 1),
+        "python_floor_rows_per_s": round(n / (validated - started), 1),
+    }
 
 
 def libpq_url(url: str) -> str:
@@ -181,6 +211,7 @@ async def measure(
 
     comparator = raw_copy if backend == "postgresql" else executemany
     ours, theirs = await paired_medians_async(baoxue, comparator, repeats)
+    floor = python_floor(ctx, settings, path)
     await ctx.db.dispose()
     if profiler is not None and profile is not None:
         profiler.dump_stats(str(profile.with_suffix(f".{backend}.{n}.prof")))
@@ -202,6 +233,8 @@ async def measure(
             "baoxue_samples": [round(x, 1) for x in ours.samples],
             "comparator_samples": [round(x, 1) for x in theirs.samples],
             "step_seconds": steps,
+            **floor,
+            "python_floor_ratio": ratio(floor["python_floor_rows_per_s"], theirs.median),
             "load_average": [round(x, 2) for x in os.getloadavg()],
             **last,
         },
@@ -233,6 +266,10 @@ def main() -> None:
                     f"ratio {record.ratio} met={record.met} peak {record.peak_memory_mb} MB"
                 )
                 print("  steps (s):", json.dumps(record.extra["step_seconds"]))
+                print(
+                    "  python floor:",
+                    {k: record.extra[k] for k in record.extra if "per_row" in k or "floor" in k},
+                )
     write_records(args.out, records)
 
 
