@@ -30,10 +30,16 @@ PROVENANCE = {
     "hukou_village": "hukou_village",
     "current_address": "current_address",
     "guardian_name": "guardian_name",
-    "guardian_phone": "guardian_phone",
+    "guardian_phone": "guardian_phone_blind",
     "disability_type": "disability_type",
     "disability_grade": "disability_grade",
 }
+# Encrypted attributes: provenance keeps their blind index as ``value`` (equal values compare equal) and
+# their token in ``value_cipher`` (column of feed_rows → attribute name).
+ENCRYPTED = {"guardian_phone": "guardian_phone"}
+# Contact attributes whose departments must agree: two departments' latest values differing is a conflict
+# (one department changing its value over the periods is an update, not a conflict).
+CONTACT_CONFLICT_ATTRIBUTES = ("guardian_phone",)
 ACCEPTED = "batch_id = :b AND outcome = 'accepted'"
 
 
@@ -167,24 +173,35 @@ async def record_provenance(session: AsyncSession, batch_id: str, *, department:
         + " ".join(f"WHEN '{attr}' THEN {expr}" for attr, expr in PROVENANCE.items())
         + " END"
     )
+    cipher = (
+        "CASE a.column1 "
+        + " ".join(f"WHEN '{attr}' THEN {expr}" for attr, expr in ENCRYPTED.items())
+        + " ELSE NULL END"
+    )
+    # Grouped, not DISTINCT: two rows of one child with the same phone carry different tokens (random
+    # nonces) and must still give one row per conflict key (PostgreSQL refuses to upsert a row twice).
     await session.execute(
         text(
-            "INSERT INTO child_attributes (child_id, attribute, value, department, first_batch_id, "
-            "first_period, last_batch_id, last_period) "
-            f"SELECT DISTINCT child_id, attribute, value, {_V('dept')}, {_V('b')}, {_V('p')}, {_V('b')}, {_V('p')} "
-            f"FROM (SELECT child_id, a.column1 AS attribute, {value} AS value "
+            "INSERT INTO child_attributes (child_id, attribute, value, value_cipher, department, "
+            "first_batch_id, first_period, last_batch_id, last_period) "
+            f"SELECT child_id, attribute, value, MAX(value_cipher), {_V('dept')}, {_V('b')}, {_V('p')}, "
+            f"{_V('b')}, {_V('p')} "
+            f"FROM (SELECT child_id, a.column1 AS attribute, {value} AS value, {cipher} AS value_cipher "
             f"FROM feed_rows CROSS JOIN {_constants(PROVENANCE)} AS a "
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL) AS asserted WHERE value IS NOT NULL "
+            "GROUP BY child_id, attribute, value "
             "ON CONFLICT (child_id, attribute, department, value) DO UPDATE SET "
             "last_batch_id = excluded.last_batch_id, last_period = CASE WHEN excluded.last_period > "
-            "child_attributes.last_period THEN excluded.last_period ELSE child_attributes.last_period END"
+            "child_attributes.last_period THEN excluded.last_period ELSE child_attributes.last_period END, "
+            "value_cipher = COALESCE(child_attributes.value_cipher, excluded.value_cipher)"
         ),
         {"b": batch_id, "dept": department, "p": period},
     )
 
 
 async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
-    """A review item for every identity attribute of a touched child that now has two or more values."""
+    """A review item for every identity attribute of a touched child that now has two or more values, and
+    for every contact attribute (guardian phone) on which two departments' latest values differ."""
     attrs = ", ".join(f"'{a}'" for a in IDENTITY_ATTRIBUTES)
     result = await session.execute(
         _now_param(
@@ -196,6 +213,28 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
             "GROUP BY a.child_id, a.attribute HAVING COUNT(DISTINCT a.value) > 1 AND NOT EXISTS "
             "(SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id AND ri.attribute = a.attribute "
             "AND ri.kind = 'conflict' AND ri.status = 'open')"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
+    contact = ", ".join(f"'{a}'" for a in CONTACT_CONFLICT_ATTRIBUTES)
+    # A department's latest assertion of an attribute: no assertion of it by the same department with a
+    # later last period. Values are compared as stored: blind indexes for encrypted attributes.
+    latest = (
+        "NOT EXISTS (SELECT 1 FROM child_attributes n WHERE n.child_id = {t}.child_id "
+        "AND n.attribute = {t}.attribute AND n.department = {t}.department AND n.last_period > {t}.last_period)"
+    )
+    contact_result = await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
+            f"SELECT 'conflict', 'open', a.child_id, a.attribute, {_V('b')}, '{{}}', MAX(c.hukou_town), :now "
+            "FROM child_attributes a JOIN child_attributes o ON o.child_id = a.child_id "
+            "AND o.attribute = a.attribute AND o.department <> a.department AND o.value <> a.value "
+            "JOIN children c ON c.id = a.child_id "
+            f"WHERE a.attribute IN ({contact}) AND {latest.format(t='a')} AND {latest.format(t='o')} "
+            "AND a.child_id IN (SELECT child_id FROM feed_rows WHERE batch_id = :b AND child_id IS NOT NULL) "
+            "AND NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id "
+            "AND ri.attribute = a.attribute AND ri.kind = 'conflict' AND ri.status = 'open') "
+            "GROUP BY a.child_id, a.attribute"
         ),
         {"b": batch_id, "now": utcnow()},
     )
@@ -215,7 +254,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
         ),
         {"b": batch_id, "yes": True},
     )
-    return _rowcount(result)
+    return _rowcount(result) + _rowcount(contact_result)
 
 
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:

@@ -38,7 +38,8 @@ class Child(RegistryModel, table=True):
     hukou_school_district: str | None = Field(default=None, max_length=14)
     current_address: str | None = Field(default=None, max_length=200)
     guardian_name: str | None = Field(default=None, max_length=200)
-    guardian_phone: str | None = Field(default=None, max_length=30)
+    guardian_phone: str | None = Field(default=None, sa_column=Column(Text))
+    """Encrypted (``FieldCipher`` token, associated data ``PHONE_AAD``); never plaintext."""
     disability_type: str | None = Field(default=None, max_length=20)
     disability_grade: str | None = Field(default=None, max_length=4)
     categories: str = Field(default=",", max_length=300)
@@ -70,6 +71,10 @@ class ChildAttribute(RegistryModel, table=True):
     child_id: str = Field(max_length=36, index=True)
     attribute: str = Field(max_length=30)
     value: str = Field(max_length=200)
+    """The asserted value; for an encrypted attribute (guardian phone) its blind index, so equal values
+    compare equal although their ciphertexts differ."""
+    value_cipher: str | None = Field(default=None, sa_column=Column(Text))
+    """The encrypted value of an encrypted attribute (``PHONE_AAD``); NULL for the others."""
     department: str = Field(max_length=20)
     first_batch_id: str = Field(max_length=36)
     first_period: str = Field(max_length=7)

@@ -25,6 +25,7 @@ class ChildSummary(BaseModel):
 
 
 class Assertion(BaseModel):
+    id: int = Field(description="The assertion's id (to choose it when accepting a conflict)")
     attribute: str
     value: str
     department: str
@@ -59,7 +60,9 @@ class ChildDetail(ChildSummary):
     hukou_address: str | None
     current_address: str | None
     guardian_name: str | None
-    guardian_phone: str | None
+    guardian_phone: str | None = Field(
+        description="Masked unless your role allows more and you stated a purpose (stored encrypted)"
+    )
     disability_type: str | None
     disability_grade: str | None
     unmasked: bool

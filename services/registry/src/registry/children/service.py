@@ -16,7 +16,7 @@ from baoxue.pii.masking import mask_address, mask_id_number, mask_name, mask_pho
 from baoxue.service import ServiceContext
 from registry.children import repository
 from registry.children.schemas import Assertion, ChildDetail, ChildSummary, Flag, HistoryEntry
-from registry.feeds.validation import ID_AAD
+from registry.feeds.validation import ID_AAD, PHONE_AAD
 
 
 def may_unmask(principal: Principal) -> bool:
@@ -33,6 +33,14 @@ def _id_number(ctx: ServiceContext, row: dict[str, Any], unmasked: bool) -> str 
         return None
     plain = ctx.cipher.decrypt(row["id_cipher"], associated_data=ID_AAD)
     return plain if unmasked else mask_id_number(plain)
+
+
+def _phone(ctx: ServiceContext, token: str | None, unmasked: bool) -> str | None:
+    """A guardian phone token shown: decrypted, then masked unless the caller may see it (and said why)."""
+    if not token:
+        return None
+    plain = ctx.cipher.decrypt(token, associated_data=PHONE_AAD)
+    return plain if unmasked else mask_phone(plain)
 
 
 def _summary(ctx: ServiceContext, row: dict[str, Any], unmasked: bool) -> dict[str, Any]:
@@ -149,16 +157,23 @@ async def _detail(
     members = await repository.merged_ids(session, row["id"])
     records = [row["id"], *members]
     provenance = await repository.provenance(session, records)
-    personal = {"name", "hukou_address", "current_address", "guardian_name", "guardian_phone"}
+    personal = {"name", "hukou_address", "current_address", "guardian_name"}
     maskers = {
         "name": mask_name,
         "guardian_name": mask_name,
         "hukou_address": mask_address,
         "current_address": mask_address,
-        "guardian_phone": mask_phone,
     }
+
+    def asserted(a: dict[str, Any]) -> str:
+        if a["value_cipher"]:  # an encrypted attribute (guardian phone): ``value`` is its blind index
+            return _phone(ctx, a["value_cipher"], unmasked) or ""
+        value: str = a["value"]
+        return value if unmasked or a["attribute"] not in personal else maskers[a["attribute"]](value)
+
     assertions = [
         Assertion(
+            id=a["id"],
             attribute=a["attribute"],
             department=a["department"],
             first_period=a["first_period"],
@@ -166,9 +181,7 @@ async def _detail(
             first_batch_id=a["first_batch_id"],
             last_batch_id=a["last_batch_id"],
             record_id=a["child_id"],
-            value=a["value"]
-            if unmasked or a["attribute"] not in personal
-            else maskers[a["attribute"]](a["value"]),
+            value=asserted(a),
         )
         for a in provenance
     ]
@@ -194,7 +207,7 @@ async def _detail(
         hukou_address=shown("hukou_address"),
         current_address=shown("current_address"),
         guardian_name=shown("guardian_name"),
-        guardian_phone=shown("guardian_phone"),
+        guardian_phone=_phone(ctx, row["guardian_phone"], unmasked),
         disability_type=row["disability_type"],
         disability_grade=row["disability_grade"],
         unmasked=unmasked,

@@ -49,7 +49,7 @@ class FeedRow(RegistryModel, table=True):
     """One staged row of a batch: normalised values, outcome and reason codes.
 
     The original cells of a row with reason codes are kept encrypted (``raw_cipher``) for the error
-    report; the ID number only as cipher token and blind index.
+    report; the ID number and the guardian phone only as cipher token and blind index.
     """
 
     __tablename__ = "feed_rows"
@@ -76,7 +76,9 @@ class FeedRow(RegistryModel, table=True):
     hukou_school_district: str | None = Field(default=None, max_length=14)
     current_address: str | None = Field(default=None, max_length=200)
     guardian_name: str | None = Field(default=None, max_length=200)
-    guardian_phone: str | None = Field(default=None, max_length=30)
+    guardian_phone: str | None = Field(default=None, sa_column=Column(Text))
+    """Encrypted (``PHONE_AAD``); compared through ``guardian_phone_blind``."""
+    guardian_phone_blind: str | None = Field(default=None, max_length=80)
     categories: str = Field(default="", max_length=200)
     disability_type: str | None = Field(default=None, max_length=20)
     disability_grade: str | None = Field(default=None, max_length=4)

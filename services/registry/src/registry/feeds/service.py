@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, Forbidden, NotFound, Problem
+from baoxue.pii.masking import mask_address, mask_id_number, mask_name, mask_phone
 from baoxue.service import ServiceContext
 from registry.children.merge import period_end
 from registry.feeds import repository
@@ -162,22 +164,55 @@ async def error_report_lines(
 ) -> list[list[str]]:
     """The rows of a batch that carry reason codes, with their original cells (an audited read)."""
     batch = await visible_batch(session=session, principal=principal, batch_id=batch_id)
+    # The report is for the submitting department: only its own people see the cells as they sent them.
+    # Everyone else who may read the batch (bureau, inspectors) gets the personal cells masked.
+    unmasked = batch["department"] in submitting_departments(principal)
     rows = await repository.rows_with_reasons(session, batch["id"])
     await ctx.audit.record(
-        session, principal, "read", "feed_batch_rows", [batch["id"]], detail=f"error_report rows={len(rows)}"
+        session,
+        principal,
+        "read",
+        "feed_batch_rows",
+        [batch["id"]],
+        detail=f"error_report rows={len(rows)} unmasked={unmasked}",
     )
     decoded = (
         (
             r["row_number"],
             r["outcome"],
             r["reasons"].split(","),
-            json.loads(ctx.cipher.decrypt(r["raw_cipher"], associated_data=RAW_ROW_AAD))
-            if r["raw_cipher"]
-            else {},
+            shown_cells(
+                json.loads(ctx.cipher.decrypt(r["raw_cipher"], associated_data=RAW_ROW_AAD))
+                if r["raw_cipher"]
+                else {},
+                unmasked=unmasked,
+            ),
         )
         for r in rows
     )
     return list(report_rows(decoded))
+
+
+def submitting_departments(principal: Principal) -> list[str]:
+    """The departments the caller submits for (its own; none for bureau and inspectors)."""
+    return [DEPARTMENT_OF_ROLE[r] for r in principal.roles if r in DEPARTMENT_OF_ROLE]
+
+
+_CELL_MASKS: dict[str, Callable[[str], str]] = {
+    "name": mask_name,
+    "id_number": mask_id_number,
+    "hukou_address": mask_address,
+    "current_address": mask_address,
+    "guardian_name": mask_name,
+    "guardian_phone": mask_phone,
+}
+
+
+def shown_cells(cells: dict[str, str], *, unmasked: bool) -> dict[str, str]:
+    """A row's cells for the report: as sent, or with every personal cell masked."""
+    if unmasked:
+        return cells
+    return {k: _CELL_MASKS[k](v) if v and k in _CELL_MASKS else v for k, v in cells.items()}
 
 
 async def feed_calendar(

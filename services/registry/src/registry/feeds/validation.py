@@ -32,6 +32,9 @@ from registry.feeds.reasons import severity
 
 RAW_ROW_AAD = b"registry.feed_row.raw"
 ID_AAD = b"registry.child.id_number"
+PHONE_AAD = b"registry.guardian_phone"
+"""Associated data of every guardian-phone token (children, feed_rows, child_attributes): the merge
+copies tokens between these tables in SQL, so they share one AAD."""
 
 _NAME = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f·A-Za-z ]{1,30}")
 _CJK_ONLY = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
@@ -161,7 +164,9 @@ class RowValidator:
         if phone and not _PHONE.fullmatch(phone):
             reasons.append("phone_invalid")
             phone = ""
-        out["guardian_phone"] = phone or None
+        if phone:
+            out["guardian_phone"] = self.cipher.encrypt(phone, associated_data=PHONE_AAD)
+            out["guardian_phone_blind"] = self.blind_index.of(phone)
         out["guardian_name"] = raw["guardian_name"].replace(" ", "") or None
         out["current_address"] = raw["current_address"] or None
 

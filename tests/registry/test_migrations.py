@@ -1,0 +1,84 @@
+"""Registry migrations on data: revision 0003 leaves no plaintext guardian phone behind."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+from sqlalchemy import create_engine, text
+
+from baoxue.db import sync_url
+from baoxue.migrations import upgrade
+from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting
+from registry.main import SERVICE
+from registry.settings import RegistrySettings
+
+PHONE_AAD = b"registry.guardian_phone"
+
+
+def test_upgrade_encrypts_existing_plaintext_phones(baoxue_infra):
+    url = baoxue_infra.database_url("registry_phones_migration")
+    upgrade(SERVICE.migrations_dir, url, "0002")
+    engine = create_engine(sync_url(url))
+    now = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    try:
+        with engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO children (id, district, guardian_phone, categories, sources, status, "
+                    "needs_review, version, created_at, updated_at) VALUES "
+                    "('c1', '370406', '13800000001', ',', ',', 'active', :no, 1, :now, :now), "
+                    "('c2', '370406', NULL, ',', ',', 'active', :no, 1, :now, :now)"
+                ),
+                {"no": False, "now": now},
+            )
+            c.execute(
+                text(
+                    "INSERT INTO feed_rows (batch_id, row_number, outcome, reasons, candidate_id, "
+                    "guardian_phone, categories) VALUES ('b1', 2, 'accepted', '', 'c1', '13800000001', ''), "
+                    "('b1', 3, 'rejected', 'name_missing', 'x', '06321234567', '')"
+                )
+            )
+            c.execute(
+                text(
+                    "INSERT INTO child_attributes (child_id, attribute, value, department, first_batch_id, "
+                    "first_period, last_batch_id, last_period) VALUES "
+                    "('c1', 'guardian_phone', '13800000001', 'police', 'b1', '2026-09', 'b1', '2026-09'), "
+                    "('c1', 'guardian_phone', '13900000002', 'civil', 'b1', '2026-09', 'b1', '2026-09'), "
+                    "('c1', 'name', '王小明', 'police', 'b1', '2026-09', 'b1', '2026-09')"
+                )
+            )
+        upgrade(SERVICE.migrations_dir, url, "head")
+        settings = RegistrySettings()
+        cipher = FieldCipher(
+            keys_from_setting(settings.pii_keys),
+            active_key_id=settings.pii_active_key_id,
+            algorithm=settings.pii_algorithm,
+        )
+        blind = BlindIndex(base64.b64decode(settings.blind_index_key))
+        with engine.begin() as c:
+            children = dict(c.execute(text("SELECT id, guardian_phone FROM children")).all())
+            rows = c.execute(
+                text(
+                    "SELECT row_number, guardian_phone, guardian_phone_blind FROM feed_rows ORDER BY row_number"
+                )
+            ).all()
+            attrs = c.execute(
+                text("SELECT attribute, value, value_cipher FROM child_attributes ORDER BY department")
+            ).all()
+    finally:
+        engine.dispose()
+    assert children["c2"] is None
+    assert cipher.decrypt(children["c1"], associated_data=PHONE_AAD) == "13800000001"
+    assert [(n, cipher.decrypt(p, associated_data=PHONE_AAD), b) for n, p, b in rows] == [
+        (2, "13800000001", blind.of("13800000001")),
+        (3, "06321234567", blind.of("06321234567")),
+    ]
+    phones = {(v, cipher.decrypt(t, associated_data=PHONE_AAD)) for a, v, t in attrs if a == "guardian_phone"}
+    assert phones == {
+        (blind.of("13800000001"), "13800000001"),
+        (blind.of("13900000002"), "13900000002"),
+    }
+    assert ("name", "王小明", None) in attrs
+    stored = " ".join(str(x) for x in [*children.values(), *rows, *attrs])
+    assert "13800000001" not in stored and "13900000002" not in stored and "06321234567" not in stored
