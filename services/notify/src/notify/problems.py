@@ -6,7 +6,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
         "The year's arrangement differs from the loaded one",
         "与已加载的该年节假日安排不一致",
     ),
-    "sweep_date_in_future": ("A sweep cannot run for a future date", "不能按未来日期执行时限检查"),
+    "sweep_date_in_future": (
+        "A sweep cannot run for a future date (outside simulation)",
+        "非模拟模式下不能按未来日期执行时限检查",
+    ),
     "document_kind_unknown": ("Unknown document kind", "未知的文书类型"),
     "document_kind_not_permitted": ("Your role does not issue this document", "无权签发此类文书"),
     "document_fields_missing": ("The document template needs more fields", "文书模板缺少必填内容"),
@@ -26,4 +29,6 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "referral_closed": ("The referral is closed already", "该移送事项已办结"),
     "phone_invalid": ("The phone number is not valid", "手机号码格式不正确"),
     "sms_gateway_unconfigured": ("No SMS gateway is configured", "未配置短信网关"),
+    "email_address_invalid": ("The email address is not valid", "电子邮箱地址格式不正确"),
+    "message_kind_unknown": ("Unknown message kind", "未知的消息类型"),
 }

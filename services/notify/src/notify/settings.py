@@ -1,9 +1,9 @@
 """Settings of the notify service (environment prefix ``NOTIFY_``, then ``BAOXUE_``)."""
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from baoxue.settings import ServiceSettings
@@ -54,3 +54,20 @@ class NotifySettings(ServiceSettings):
     # SMS gateway (the simulator in development: python -m baoxue.fakes.sms_gateway --port 8190).
     sms_gateway_url: str | None = None
     sms_gateway_key: str = "dev-sms-key"
+    # Email over SMTP (the simulator in development: python -m baoxue.fakes.smtp_server --port 8125).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (port 587), tls (implicit, port 465), none (local relay)"
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str | None = Field(
+        default=None, description="The From address, e.g. kongchuo@example.gov.cn"
+    )
+    smtp_sender_name: str = "山亭区教育和体育局控辍保学办公室"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The demo plays a year forward: POST /v1/deadlines/sweep may then run for a future date.
+    simulation: bool = Field(
+        default=False, description="Allow sweeps for a future date (the demo's stack only; never production)"
+    )

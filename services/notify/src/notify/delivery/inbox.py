@@ -1,4 +1,5 @@
-"""Posting to inboxes (used by every domain) and fanning messages out to webhook subscribers."""
+"""Posting to inboxes (used by every domain) and fanning messages out to webhook subscribers and to the
+organisations' email addresses (one delivery each, on the same delivery log)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.db import utcnow
-from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.models import EmailRecipient, Message, WebhookDelivery, WebhookSubscription
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,30 @@ async def post_messages(session: AsyncSession, posts: Sequence[Post]) -> list[st
         .scalars()
         .all()
     )
+    emails = (
+        (
+            await session.execute(
+                select(EmailRecipient).where(
+                    col(EmailRecipient.org).in_(recipients),  # type: ignore[attr-defined]
+                    col(EmailRecipient.active).is_(True),  # type: ignore[attr-defined]
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    targets: list[tuple[str, str, str, str]] = [
+        (sub.id, "webhook", sub.org, sub.kinds) for sub in subscriptions
+    ] + [(rcpt.id, "email", rcpt.org, rcpt.kinds) for rcpt in emails]
     deliveries = []
     for row in rows:
-        for sub in subscriptions:
-            kinds = {k for k in sub.kinds.split(",") if k}
-            if sub.org != row["recipient_org"] or (kinds and row["kind"] not in kinds):
+        for target_id, channel, org, kinds_text in targets:
+            kinds = {k for k in kinds_text.split(",") if k}
+            if org != row["recipient_org"] or (kinds and row["kind"] not in kinds):
                 continue
+            delivery_id = str(uuid.uuid4())
             payload = {
-                "delivery_id": None,
+                "delivery_id": delivery_id,
                 "message_id": row["id"],
                 "org": row["recipient_org"],
                 "kind": row["kind"],
@@ -80,12 +97,11 @@ async def post_messages(session: AsyncSession, posts: Sequence[Post]) -> list[st
                 "action_required": row["action_required"],
                 "created_at": now.isoformat(),
             }
-            delivery_id = str(uuid.uuid4())
-            payload["delivery_id"] = delivery_id
             deliveries.append(
                 {
                     "id": delivery_id,
-                    "subscription_id": sub.id,
+                    "subscription_id": target_id,
+                    "channel": channel,
                     "message_id": row["id"],
                     "payload": json.dumps(payload, ensure_ascii=False, sort_keys=True),
                     "status": "pending",

@@ -49,14 +49,38 @@ class WebhookSubscription(NotifyModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
+class EmailRecipient(NotifyModel, table=True):
+    """An organisation's contact address for email, kept by the bureau (stored encrypted, shown masked)."""
+
+    __tablename__ = "email_recipients"
+    __table_args__ = (Index("ix_email_recipients_org", "org", "active"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    org: str = Field(max_length=20, description="The organisation whose messages are emailed.")
+    address_enc: str = Field(
+        sa_column=Column(Text, nullable=False), description="ctx.cipher-encrypted address"
+    )
+    address_masked: str = Field(max_length=260)
+    kinds: str = Field(default="", max_length=400, description="Comma-separated message kinds; empty = all")
+    active: bool = True
+    created_by: str = Field(max_length=80)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
 class WebhookDelivery(NotifyModel, table=True):
-    """One payload to one subscriber, retried with backoff until delivered or dead-lettered."""
+    """One payload to one subscriber (a webhook subscription, or an email recipient when ``channel`` is
+    ``email``), retried with backoff until delivered or dead-lettered."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     subscription_id: str = Field(max_length=36, index=True)
+    channel: str = Field(
+        default="webhook",
+        sa_column=Column(String(10), nullable=False, default="webhook", server_default="webhook"),
+        description="webhook | email",
+    )
     message_id: str = Field(max_length=36)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default="pending", max_length=12, description="pending | delivered | dead")

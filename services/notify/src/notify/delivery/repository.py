@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.models import EmailRecipient, Message, WebhookDelivery, WebhookSubscription
 
 
 async def inbox_page(
@@ -48,10 +48,31 @@ async def subscriptions(session: AsyncSession, *, after: str | None, limit: int)
     )
 
 
+async def email_recipients(
+    session: AsyncSession, *, org: str | None, after: str | None, limit: int
+) -> list[EmailRecipient]:
+    statement = select(EmailRecipient)
+    if org:
+        statement = statement.where(col(EmailRecipient.org) == org)
+    if after:
+        statement = statement.where(col(EmailRecipient.id) > after)
+    return list(
+        (await session.execute(statement.order_by(col(EmailRecipient.id)).limit(limit + 1))).scalars()
+    )
+
+
 async def deliveries(
-    session: AsyncSession, *, subscription_id: str | None, status: str | None, after: str | None, limit: int
+    session: AsyncSession,
+    *,
+    subscription_id: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int,
+    channel: str | None = None,
 ) -> list[WebhookDelivery]:
     statement = select(WebhookDelivery)
+    if channel:
+        statement = statement.where(col(WebhookDelivery.channel) == channel)
     if subscription_id:
         statement = statement.where(col(WebhookDelivery.subscription_id) == subscription_id)
     if status:

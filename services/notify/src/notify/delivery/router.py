@@ -10,9 +10,11 @@ from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.delivery import repository, service
-from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.models import EmailRecipient, Message, WebhookDelivery, WebhookSubscription
 from notify.delivery.schemas import (
     DeliveryPublic,
+    EmailRecipientCreate,
+    EmailRecipientPublic,
     MessagePublic,
     SmsPublic,
     SmsRequest,
@@ -53,10 +55,22 @@ def _webhook(s: WebhookSubscription) -> WebhookPublic:
     )
 
 
+def _email_recipient(r: EmailRecipient) -> EmailRecipientPublic:
+    return EmailRecipientPublic(
+        id=r.id,
+        org=r.org,
+        address=r.address_masked,
+        kinds=[k for k in r.kinds.split(",") if k],
+        active=r.active,
+        created_at=r.created_at,
+    )
+
+
 def _delivery(d: WebhookDelivery) -> DeliveryPublic:
     return DeliveryPublic(
         id=d.id,
         subscription_id=d.subscription_id,
+        channel=d.channel,
         message_id=d.message_id,
         status=d.status,
         attempts=d.attempts,
@@ -122,7 +136,49 @@ async def list_webhooks(
     return page_of([_webhook(r) for r in rows], limit, lambda s: s.id)
 
 
-@router.get("/webhook-deliveries", tags=["webhooks"], summary="The delivery log (status=dead: dead letters)")
+@router.post(
+    "/email-recipients",
+    status_code=status.HTTP_201_CREATED,
+    tags=["webhooks"],
+    summary="Email an organisation's messages to its contact address (stored encrypted, shown masked)",
+)
+async def add_email_recipient(
+    body: EmailRecipientCreate, session: SessionDep, ctx: Ctx, principal: WebhookAdmin
+) -> EmailRecipientPublic:
+    recipient = await service.add_email_recipient(
+        session=session, ctx=ctx, principal=principal, org=body.org, address=body.address, kinds=body.kinds
+    )
+    return _email_recipient(recipient)
+
+
+@router.get("/email-recipients", tags=["webhooks"], summary="Organisations' email addresses (masked)")
+async def list_email_recipients(
+    session: SessionDep,
+    _: WebhookAdmin,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    org: Annotated[str | None, Query(max_length=20)] = None,
+) -> Page[EmailRecipientPublic]:
+    rows = await repository.email_recipients(session, org=org, after=decode_cursor(cursor), limit=limit)
+    return page_of([_email_recipient(r) for r in rows], limit, lambda r: r.id)
+
+
+@router.post(
+    "/email-recipients/{recipient_id}/deactivation", tags=["webhooks"], summary="Stop emailing an address"
+)
+async def deactivate_email_recipient(
+    recipient_id: str, session: SessionDep, _: WebhookAdmin
+) -> EmailRecipientPublic:
+    return _email_recipient(
+        await service.deactivate_email_recipient(session=session, recipient_id=recipient_id)
+    )
+
+
+@router.get(
+    "/webhook-deliveries",
+    tags=["webhooks"],
+    summary="The delivery log of webhooks and email (status=dead: dead letters)",
+)
 async def list_deliveries(
     session: SessionDep,
     _: WebhookAdmin,
@@ -130,9 +186,15 @@ async def list_deliveries(
     cursor: Cursor = None,
     subscription_id: Annotated[str | None, Query(max_length=36)] = None,
     status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
+    channel: Annotated[str | None, Query(pattern="^(webhook|email)$")] = None,
 ) -> Page[DeliveryPublic]:
     rows = await repository.deliveries(
-        session, subscription_id=subscription_id, status=status, after=decode_cursor(cursor), limit=limit
+        session,
+        subscription_id=subscription_id,
+        status=status,
+        after=decode_cursor(cursor),
+        limit=limit,
+        channel=channel,
     )
     return page_of([_delivery(r) for r in rows], limit, lambda d: d.id)
 

@@ -53,9 +53,37 @@ class WebhookPublic(BaseModel):
     created_at: dt.datetime
 
 
+class EmailRecipientCreate(BaseModel):
+    """An organisation's contact address: every inbox message to the organisation (of the listed kinds;
+    none = all) is also emailed to it. Stored encrypted, shown masked, never logged."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"org": "370406D08", "address": "rsj-jiancha@example.gov.cn", "kinds": ["referral"]}]
+        },
+    )
+
+    org: str = Field(max_length=20)
+    address: str = Field(min_length=3, max_length=254)
+    kinds: list[str] = Field(default_factory=list, max_length=10)
+
+
+class EmailRecipientPublic(BaseModel):
+    id: str
+    org: str
+    address: str = Field(description="masked")
+    kinds: list[str]
+    active: bool
+    created_at: dt.datetime
+
+
 class DeliveryPublic(BaseModel):
     id: str
-    subscription_id: str
+    subscription_id: str = Field(
+        description="The webhook subscription, or the email recipient (channel email)"
+    )
+    channel: str
     message_id: str
     status: str
     attempts: int

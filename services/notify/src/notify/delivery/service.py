@@ -11,8 +11,15 @@ from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from notify.delivery import repository
-from notify.delivery.models import Message, WebhookDelivery, WebhookSubscription
-from notify.delivery.webhooks import secret_aad
+from notify.delivery.email import mask_address, valid_address
+from notify.delivery.models import (
+    MESSAGE_KINDS,
+    EmailRecipient,
+    Message,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from notify.delivery.webhooks import address_aad, secret_aad
 
 
 async def _own_message(session: AsyncSession, principal: Principal, message_id: str) -> Message:
@@ -80,3 +87,56 @@ async def replay(*, session: AsyncSession, delivery_id: str) -> WebhookDelivery:
     delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, utcnow()
     await session.flush()
     return delivery
+
+
+async def add_email_recipient(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    org: str,
+    address: str,
+    kinds: list[str],
+) -> EmailRecipient:
+    """Register an organisation's contact address (bureau). The address is stored encrypted; errors
+    never repeat it."""
+    if ctx.directory.get(org) is None:
+        raise Problem("The organisation is unknown.", code="organisation_unknown", status=422)
+    address = address.strip()
+    if not valid_address(address):
+        raise Problem(
+            "The email address is not valid.",
+            code="email_address_invalid",
+            status=422,
+            errors=[{"field": "address", "code": "invalid", "message": "name@domain"}],
+        )
+    unknown = sorted(set(kinds) - set(MESSAGE_KINDS))
+    if unknown:
+        raise Problem(
+            "Unknown message kinds.",
+            code="message_kind_unknown",
+            status=422,
+            errors=[{"field": "kinds", "code": "unknown", "message": ",".join(unknown)}],
+        )
+    recipient_id = str(uuid.uuid4())
+    recipient = EmailRecipient(
+        id=recipient_id,
+        org=org,
+        address_enc=ctx.cipher.encrypt(address, associated_data=address_aad(recipient_id)),
+        address_masked=mask_address(address),
+        kinds=",".join(sorted(set(kinds))),
+        created_by=principal.subject,
+    )
+    session.add(recipient)
+    await session.flush()
+    return recipient
+
+
+async def deactivate_email_recipient(*, session: AsyncSession, recipient_id: str) -> EmailRecipient:
+    """Stop emailing an address (its pending deliveries dead-letter as ``recipient_inactive``)."""
+    recipient = await session.get(EmailRecipient, recipient_id)
+    if recipient is None:
+        raise NotFound("No such email recipient.")
+    recipient.active = False
+    await session.flush()
+    return recipient

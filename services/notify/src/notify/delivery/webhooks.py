@@ -1,5 +1,6 @@
-"""Pushing inbox messages to subscribed systems: HMAC-SHA256-signed POSTs, retries with exponential
-backoff, dead letters after the last attempt, and a log of every attempt.
+"""Pushing inbox messages to subscribed systems (HMAC-SHA256-signed POSTs) and to organisations' email
+addresses (SMTP, ``notify.delivery.email``): retries with exponential backoff, dead letters after the last
+attempt, and a log of every attempt — one log for both channels.
 
 Signature: ``X-Baoxue-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``; the
 receiver recomputes it over the raw body and refuses old timestamps. ``X-Baoxue-Delivery`` is the same on
@@ -12,6 +13,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import time
 
@@ -23,7 +25,14 @@ from sqlmodel import col
 from baoxue.contracts.notify import NoticeDelivered
 from baoxue.db import utcnow
 from baoxue.service import ServiceContext
-from notify.delivery.models import Message, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from notify.delivery.email import EmailFailed, SmtpMailer, compose
+from notify.delivery.models import (
+    EmailRecipient,
+    Message,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from notify.documents.models import Document
 from notify.settings import NotifySettings
 
@@ -51,6 +60,10 @@ def secret_aad(subscription_id: str) -> bytes:
     return f"webhook_subscriptions:{subscription_id}".encode()
 
 
+def address_aad(recipient_id: str) -> bytes:
+    return f"email_recipients:{recipient_id}".encode()
+
+
 def backoff(settings: NotifySettings, attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=settings.webhook_backoff_seconds * 2 ** max(0, attempts - 1))
 
@@ -76,12 +89,17 @@ async def deliver_due(
     assert isinstance(settings, NotifySettings)
     own_client = client is None
     http = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+    mailer = SmtpMailer(settings)
     attempted = 0
     try:
         async with ctx.db.transaction() as session:
             for delivery in await _due(session, utcnow(), limit):
-                subscription = await session.get(WebhookSubscription, delivery.subscription_id)
                 attempted += 1
+                if delivery.channel == "email":
+                    recipient = await session.get(EmailRecipient, delivery.subscription_id)
+                    await _attempt_email(session, ctx, settings, mailer, delivery, recipient)
+                    continue
+                subscription = await session.get(WebhookSubscription, delivery.subscription_id)
                 await _attempt(session, ctx, settings, http, delivery, subscription)
     finally:
         if own_client:
@@ -118,6 +136,76 @@ async def _attempt(
                 error = f"http_{status_code}"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
+    await _settle(
+        session,
+        ctx,
+        settings,
+        delivery,
+        status_code=status_code,
+        error=error,
+        permanent=error == "subscription_inactive",
+        started=started,
+    )
+
+
+async def _attempt_email(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    settings: NotifySettings,
+    mailer: SmtpMailer,
+    delivery: WebhookDelivery,
+    recipient: EmailRecipient | None,
+) -> None:
+    """One SMTP send. The delivery log keeps the reply code (``last_status``) and ``smtp_<code>``; a
+    5xx reply, an inactive recipient or a missing configuration are permanent."""
+    delivery.attempts += 1
+    started = time.monotonic()
+    status_code: int | None = None
+    error: str | None = None
+    permanent = False
+    if recipient is None or not recipient.active:
+        error, permanent = "recipient_inactive", True
+    elif not mailer.configured:
+        error = "smtp_unconfigured"
+    else:
+        address = ctx.cipher.decrypt(recipient.address_enc, associated_data=address_aad(recipient.id))
+        org = ctx.directory.get(recipient.org)
+        message = compose(
+            settings=settings,
+            to=address,
+            recipient_name=org.name_zh if org is not None else recipient.org,
+            payload=json.loads(delivery.payload),
+            delivery_id=delivery.id,
+        )
+        try:
+            await mailer.send(message)
+            status_code = 250
+        except EmailFailed as exc:
+            status_code, error, permanent = exc.reply, exc.code, not exc.transient
+    await _settle(
+        session,
+        ctx,
+        settings,
+        delivery,
+        status_code=status_code,
+        error=error,
+        permanent=permanent,
+        started=started,
+    )
+
+
+async def _settle(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    settings: NotifySettings,
+    delivery: WebhookDelivery,
+    *,
+    status_code: int | None,
+    error: str | None,
+    permanent: bool,
+    started: float,
+) -> None:
+    """Log the attempt; mark the delivery delivered, schedule the retry, or dead-letter it."""
     session.add(
         WebhookAttempt(
             delivery_id=delivery.id,
@@ -131,9 +219,12 @@ async def _attempt(
     if error is None:
         delivery.status, delivery.delivered_at = "delivered", utcnow()
         await _record_notice_delivery(session, ctx, delivery)
-    elif delivery.attempts >= settings.webhook_max_attempts or error == "subscription_inactive":
+    elif delivery.attempts >= settings.webhook_max_attempts or permanent:
         delivery.status = "dead"
-        log.warning("webhook dead-lettered", extra={"delivery_id": delivery.id, "error": error})
+        log.warning(
+            "delivery dead-lettered",
+            extra={"delivery_id": delivery.id, "channel": delivery.channel, "error": error},
+        )
     else:
         delivery.next_attempt_at = utcnow() + backoff(settings, delivery.attempts)
     await session.flush()
@@ -142,7 +233,8 @@ async def _attempt(
 async def _record_notice_delivery(
     session: AsyncSession, ctx: ServiceContext, delivery: WebhookDelivery
 ) -> None:
-    """A message about a document reached the recipient's system: NoticeDelivered (webhook)."""
+    """A message about a document reached the recipient's system or mailbox: NoticeDelivered (webhook /
+    email)."""
     message = await session.get(Message, delivery.message_id)
     if message is None or message.ref_type != "document" or message.ref_id is None:
         return
@@ -158,7 +250,7 @@ async def _record_notice_delivery(
             issuing_org=doc.issuing_org,
             recipient_org=doc.recipient_org,
             case_id=doc.case_id,
-            channel="webhook",
+            channel=delivery.channel,
         ),
         subject=doc.id,
         sequence=2,
