@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -13,7 +14,10 @@ from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.deadlines import repository, service
 from notify.deadlines.models import Deadline
 from notify.deadlines.schemas import DeadlinePublic, SweepPublic, SweepRequest
+from notify.settings import NotifySettings
 from notify.time import today_local
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/deadlines", tags=["deadlines"])
 
@@ -57,16 +61,29 @@ async def list_deadlines(
     return page_of([_public(r) for r in rows], limit, lambda d: [d.due_date.isoformat(), d.id])
 
 
-@router.post("/sweep", summary="Run the deadline sweep now (reminders, lapses, the ladder's climb)")
+@router.post(
+    "/sweep",
+    summary="Run the deadline sweep now (reminders, lapses, the ladder's climb); a future date only in simulation",
+)
 async def run_sweep(
     body: SweepRequest,
     session: SessionDep,
     ctx: Ctx,
     _: Annotated[Principal, Depends(requires("calendar:admin"))],
 ) -> SweepPublic:
+    settings = ctx.settings
+    assert isinstance(settings, NotifySettings)
     today = body.today or today_local()
+    if today > today_local() and not settings.simulation:
+        raise Problem(
+            f"A sweep cannot run for a future date ({today.isoformat()} is after today, "
+            f"{today_local().isoformat()}, in Asia/Shanghai). Future dates are allowed only in simulation "
+            "(NOTIFY_SIMULATION=true, the demo's stack; never in production).",
+            code="sweep_date_in_future",
+            status=422,
+        )
     if today > today_local():
-        raise Problem("A sweep cannot run for a future date.", code="sweep_date_in_future", status=422)
+        log.warning("simulated sweep for a future date", extra={"as_of": today.isoformat()})
     result = await service.sweep(session=session, ctx=ctx, today=today)
     return SweepPublic(
         today=today,

@@ -1,0 +1,53 @@
+"""A sweep for a future date: refused unless the service runs in simulation (the demo plays a year on)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from notify.deadlines.service import open_deadline
+from notify.time import today_local
+from tests.notify.conftest import BUREAU, SCHOOL_A, start_notify
+
+
+async def _open_case_report(svc, due: dt.date) -> None:
+    async with svc.ctx.db.transaction() as s:
+        case_id = str(uuid.uuid4())
+        await open_deadline(
+            session=s, kind="case_report", org=SCHOOL_A, subject_id=case_id, due=due, case_id=case_id
+        )
+
+
+async def test_a_future_sweep_is_refused_outside_simulation(start_service, tokens):
+    svc = await start_notify(start_service)
+    today = today_local()
+    await _open_case_report(svc, today + dt.timedelta(days=10))
+    future = today + dt.timedelta(days=40)
+    bureau = tokens.headers("bureau", BUREAU)
+    refused = await svc.client.post("/v1/deadlines/sweep", json={"today": future.isoformat()}, headers=bureau)
+    assert refused.status_code == 422 and refused.json()["code"] == "sweep_date_in_future"
+    assert "NOTIFY_SIMULATION" in refused.json()["detail"] and future.isoformat() in refused.json()["detail"]
+    ok = await svc.client.post("/v1/deadlines/sweep", json={"today": today.isoformat()}, headers=bureau)
+    assert ok.status_code == 200 and ok.json()["lapsed"] == 0
+    lapsed = await svc.client.get("/v1/deadlines", params={"status": "lapsed"}, headers=bureau)
+    assert lapsed.json()["items"] == []
+
+
+async def test_in_simulation_a_future_sweep_lapses_what_would_have_lapsed(start_service, tokens):
+    svc = await start_notify(start_service, simulation=True)
+    today = today_local()
+    await _open_case_report(svc, today + dt.timedelta(days=10))
+    future = today + dt.timedelta(days=40)
+    bureau = tokens.headers("bureau", BUREAU)
+    swept = await svc.client.post("/v1/deadlines/sweep", json={"today": future.isoformat()}, headers=bureau)
+    assert swept.status_code == 200, swept.text
+    assert swept.json()["today"] == future.isoformat() and swept.json()["lapsed"] == 1
+    [row] = (await svc.client.get("/v1/deadlines", params={"status": "lapsed"}, headers=bureau)).json()[
+        "items"
+    ]
+    assert row["kind"] == "case_report" and row["org"] == SCHOOL_A and row["closed_on"] == future.isoformat()
+    # The sweep still needs the bureau's permission.
+    school = await svc.client.post(
+        "/v1/deadlines/sweep", json={"today": future.isoformat()}, headers=tokens.headers("school", SCHOOL_A)
+    )
+    assert school.status_code == 403
