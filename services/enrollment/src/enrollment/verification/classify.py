@@ -12,8 +12,24 @@ Scope: children aged 6–14 full years on the cut-off date (birth date known).
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
-from sqlalchemy import Date, and_, case, delete, exists, func, insert, literal, not_, or_, select, update
+from sqlalchemy import (
+    Date,
+    String,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -130,26 +146,47 @@ def classification_select(campaign_id: str, run: int, as_of: dt.date, cutoff: dt
     ).order_by(q.child_id)  # primary-key order: the index is filled sequentially, not at random
 
 
+class CreatedTask(NamedTuple):
+    """A task a run opened: its ChildUnaccounted is published in the run's transaction."""
+
+    id: str
+    child_id: str
+    hukou_town: str | None
+    hukou_school_district: str
+
+
+RESULT_COLUMNS = [
+    "campaign_id",
+    "child_id",
+    "outcome",
+    "rule",
+    "evidence",
+    "hukou_town",
+    "hukou_school_district",
+    "run",
+]
+
+
 async def classify(
     session: AsyncSession, *, campaign_id: str, run: int, as_of: dt.date, cutoff: dt.date, dialect: str
-) -> int:
-    """Replace the campaign's results with a fresh classification; returns the number of children in scope."""
+) -> dict[str, int]:
+    """Replace the campaign's results with a fresh classification; returns the children in scope per outcome.
+
+    On PostgreSQL the counts come from the INSERT itself (``WITH ins AS (INSERT … RETURNING outcome)
+    SELECT outcome, count(*) …``): the rows just written are not read back. SQLite cannot put DML in a
+    CTE, so it counts afterwards.
+    """
     await session.execute(delete(R).where(R.c.campaign_id == campaign_id))
-    cols = [
-        "campaign_id",
-        "child_id",
-        "outcome",
-        "rule",
-        "evidence",
-        "hukou_town",
-        "hukou_school_district",
-        "run",
-    ]
-    await session.execute(insert(R).from_select(cols, classification_select(campaign_id, run, as_of, cutoff)))
-    # counted, not taken from rowcount: psycopg reports -1 for compiled Core statements
-    return int(
-        (await session.execute(select(func.count()).where(R.c.campaign_id == campaign_id))).scalar_one()
-    )
+    fill = insert(R).from_select(RESULT_COLUMNS, classification_select(campaign_id, run, as_of, cutoff))
+    if dialect == "postgresql":
+        ins = fill.returning(R.c.outcome).cte("ins")
+        rows = await session.execute(select(ins.c.outcome, func.count()).group_by(ins.c.outcome))
+    else:
+        await session.execute(fill)
+        rows = await session.execute(
+            select(R.c.outcome, func.count()).where(R.c.campaign_id == campaign_id).group_by(R.c.outcome)
+        )
+    return {str(o): int(n) for o, n in rows.all()}
 
 
 def _new_id(dialect: str) -> ColumnElement[str]:
@@ -160,9 +197,15 @@ def _new_id(dialect: str) -> ColumnElement[str]:
 
 async def sync_tasks(
     session: AsyncSession, *, campaign_id: str, run: int, due_on: dt.date, district_code: str, dialect: str
-) -> dict[str, int]:
+) -> tuple[dict[str, int], list[CreatedTask]]:
     """Tasks follow the results: open a task for each newly unaccounted child, supersede open tasks of
-    children now explained (a new feed, a new record), reopen superseded ones that are unaccounted again."""
+    children now explained (a new feed, a new record), reopen superseded ones that are unaccounted again.
+
+    Returns the counts and the tasks created (id, child_id, hukou_town, hukou_school_district), which the
+    caller publishes in the same transaction: they are inserted as published, so nothing is read back or
+    updated afterwards. Every statement is one set-based pass (the unaccounted few are found through the
+    partial index ``ix_verification_results_unaccounted``).
+    """
     unaccounted = select(R.c.child_id).where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
     superseded = await session.execute(
         update(T)
@@ -174,12 +217,14 @@ async def sync_tasks(
         .values(state="superseded", version=T.c.version + 1)
         .returning(T.c.id)
     )
+    superseded_ids = superseded.all()
     reopened = await session.execute(
         update(T)
         .where(T.c.campaign_id == campaign_id, T.c.state == "superseded", T.c.child_id.in_(unaccounted))
         .values(state="open", version=T.c.version + 1)
         .returning(T.c.id)
     )
+    reopened_ids = reopened.all()
     fresh = (
         select(
             _new_id(dialect),
@@ -190,7 +235,7 @@ async def sync_tasks(
             literal(due_on, Date),
             literal("open"),
             literal(run),
-            literal(False),
+            literal(True),
             literal(1),
         )
         .where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
@@ -208,13 +253,140 @@ async def sync_tasks(
         "published",
         "version",
     ]
-    superseded_ids, reopened_ids = superseded.all(), reopened.all()
-    await session.execute(insert(T).from_select(cols, fresh))
-    created = await session.execute(
-        select(func.count()).where(T.c.campaign_id == campaign_id, T.c.created_run == run)
-    )
-    return {
-        "tasks_created": int(created.scalar_one()),
+    created = (
+        await session.execute(
+            insert(T)
+            .from_select(cols, fresh)
+            .returning(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district)
+        )
+    ).all()
+    counts = {
+        "tasks_created": len(created),
         "tasks_superseded": len(superseded_ids),
         "tasks_reopened": len(reopened_ids),
     }
+    return counts, [CreatedTask(*r) for r in created]
+
+
+TASK_COLUMNS = [
+    "id",
+    "campaign_id",
+    "child_id",
+    "hukou_town",
+    "hukou_school_district",
+    "due_on",
+    "state",
+    "created_run",
+    "published",
+    "version",
+]
+
+
+async def classify_and_sync_postgresql(
+    session: AsyncSession,
+    *,
+    campaign_id: str,
+    run: int,
+    as_of: dt.date,
+    cutoff: dt.date,
+    due_on: dt.date,
+    district_code: str,
+) -> tuple[dict[str, int], dict[str, int], list[CreatedTask]]:
+    """PostgreSQL: the whole run in one statement of data-modifying CTEs, so nothing just written is read back.
+
+    ``ins`` writes the results and returns each child's outcome; the unaccounted ones (``u``, a few per
+    cent) drive the three task changes, which touch disjoint rows (open tasks of children no longer in
+    ``u``; superseded tasks of children in ``u``; children in ``u`` without a task), so one snapshot for
+    all of them is correct. The statement answers the final counts per outcome (resolved tasks applied), the task counts, and the
+    tasks created (published by the caller in the same transaction; they are inserted as published).
+    Before: results were inserted, counted, then read again through the partial index to open tasks; at
+    1,000,000 children that second read fetched ~25,000 scattered heap pages (2–9 s).
+    """
+    await session.execute(delete(R).where(R.c.campaign_id == campaign_id))
+    ins = (
+        insert(R)
+        .from_select(RESULT_COLUMNS, classification_select(campaign_id, run, as_of, cutoff))
+        .returning(R.c.outcome, R.c.child_id, R.c.hukou_town, R.c.hukou_school_district)
+        .cte("ins")
+    )
+    u = (
+        select(ins.c.child_id, ins.c.hukou_town, ins.c.hukou_school_district)
+        .where(ins.c.outcome == "unaccounted")
+        .cte("u")
+    )
+    in_u = exists().where(u.c.child_id == T.c.child_id)
+    sup = (
+        update(T)
+        .where(T.c.campaign_id == campaign_id, T.c.state.in_(("open", "awaiting_confirmation")), not_(in_u))
+        .values(state="superseded", version=T.c.version + 1)
+        .returning(T.c.id)
+        .cte("sup")
+    )
+    reo = (
+        update(T)
+        .where(T.c.campaign_id == campaign_id, T.c.state == "superseded", in_u)
+        .values(state="open", version=T.c.version + 1)
+        .returning(T.c.id)
+        .cte("reo")
+    )
+    fresh = (
+        insert(T)
+        .from_select(
+            TASK_COLUMNS,
+            select(
+                _new_id("postgresql"),
+                literal(campaign_id),
+                u.c.child_id,
+                u.c.hukou_town,
+                func.coalesce(u.c.hukou_school_district, district_code),
+                literal(due_on, Date),
+                literal("open"),
+                literal(run),
+                literal(True),
+                literal(1),
+            ).where(not_(exists().where(T.c.campaign_id == campaign_id, T.c.child_id == u.c.child_id))),
+        )
+        .returning(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district)
+        .cte("fresh")
+    )
+    none = literal(None, String)
+    n = func.count().cast(String)
+    answer = union_all(
+        select(literal("outcome"), ins.c.outcome, n, none, none).group_by(ins.c.outcome),
+        select(literal("superseded"), none, n, none, none).select_from(sup),
+        select(literal("reopened"), none, n, none, none).select_from(reo),
+        # resolved tasks of children unaccounted in this run: the final outcome is the task's
+        select(literal("resolved"), T.c.outcome, n, none, none)
+        .where(T.c.campaign_id == campaign_id, T.c.state == "resolved", in_u)
+        .group_by(T.c.outcome),
+        select(
+            literal("task"), fresh.c.id, fresh.c.child_id, fresh.c.hukou_town, fresh.c.hukou_school_district
+        ),
+    )
+    by_outcome: dict[str, int] = {}
+    resolved: dict[str, int] = {}
+    task_counts = {"tasks_created": 0, "tasks_superseded": 0, "tasks_reopened": 0}
+    created: list[CreatedTask] = []
+    for row in (await session.execute(answer)).all():
+        kind = row[0]
+        if kind == "outcome":
+            by_outcome[str(row[1])] = int(row[2])
+        elif kind == "task":
+            created.append(CreatedTask(row[1], row[2], row[3], row[4]))
+        elif kind == "resolved":
+            resolved[str(row[1])] = int(row[2])
+        else:
+            task_counts[f"tasks_{kind}"] = int(row[2])
+    task_counts["tasks_created"] = len(created)
+    return final_counts(by_outcome, resolved), task_counts, created
+
+
+def final_counts(classified: dict[str, int], resolved: dict[str, int]) -> dict[str, int]:
+    """Children per final outcome: the run's classification, each resolved task of a child the run left
+    unaccounted moving that child to the task's outcome."""
+    counts = dict(classified)
+    counts.setdefault("unaccounted", 0)
+    for outcome, n in resolved.items():
+        counts["unaccounted"] -= n
+        counts[outcome] = counts.get(outcome, 0) + n
+    return {k: v for k, v in counts.items() if v}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import case, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -25,7 +26,7 @@ from enrollment.verification.schemas import CampaignCreate, ProgressRow
 
 R = classify.R
 T = classify.T
-EVENT_CHUNK = 1000
+RUN_WORK_MEM = "256MB"
 
 
 async def create_campaign(
@@ -102,15 +103,40 @@ async def run_campaign(
     supersedes the tasks of children now explained and opens tasks for the newly unaccounted.
     """
     dialect = ctx.db.dialect
-    # Two transactions, so progress can be reported between them (SQLite has one writer at a time); a run
+    if dialect == "postgresql":
+        # One transaction, one classifying statement (see classify.classify_and_sync_postgresql).
+        async with ctx.db.transaction() as session:
+            await _tune(session, dialect)
+            campaign = await get_campaign(session, campaign_id, lock=True)
+            campaign.runs += 1
+            campaign.state = "open"
+            run, due_on = campaign.runs, campaign.deadline
+            by_outcome, task_counts, created = await classify.classify_and_sync_postgresql(
+                session,
+                campaign_id=campaign_id,
+                run=run,
+                as_of=campaign.as_of,
+                cutoff=campaign.cutoff_date,
+                due_on=due_on,
+                district_code=campaign.district_code,
+            )
+            session.add(campaign)
+            published = await _publish_new_tasks(session, ctx, campaign_id, created, due_on)
+        counts = {
+            "children_in_scope": sum(by_outcome.values()),
+            **task_counts,
+            "events_published": published,
+            "by_outcome": by_outcome,
+        }
+        return {"campaign_id": campaign_id, "run": run, "counts": counts}
+    # SQLite: two transactions, so progress can be reported between them (one writer at a time); a run
     # interrupted between them leaves results without matching tasks, which the next run brings in line.
     async with ctx.db.transaction() as session:
-        await _tune(session, dialect)
         campaign = await get_campaign(session, campaign_id, lock=True)
         campaign.runs += 1
         campaign.state = "open"  # the figures may differ from the last frozen result until it is frozen again
         run, due_on, district = campaign.runs, campaign.deadline, campaign.district_code
-        in_scope = await classify.classify(
+        classified = await classify.classify(
             session,
             campaign_id=campaign_id,
             run=run,
@@ -119,65 +145,65 @@ async def run_campaign(
             dialect=dialect,
         )
         session.add(campaign)
+    in_scope = sum(classified.values())
     if progress:
         await progress.report(0.6, {"children_in_scope": in_scope}, force=True)
     async with ctx.db.transaction() as session:
-        await _tune(session, dialect)
         await get_campaign(session, campaign_id, lock=True)
-        task_counts = await classify.sync_tasks(
+        task_counts, created = await classify.sync_tasks(
             session, campaign_id=campaign_id, run=run, due_on=due_on, district_code=district, dialect=dialect
         )
-        published = await _publish_new_tasks(session, ctx, campaign_id)
+        published = await _publish_new_tasks(session, ctx, campaign_id, created, due_on)
         counts = {
             "children_in_scope": in_scope,
             **task_counts,
             "events_published": published,
-            "by_outcome": await _counts_by_outcome(session, campaign_id),
+            "by_outcome": await _counts_by_outcome(session, campaign_id, classified),
         }
     return {"campaign_id": campaign_id, "run": run, "counts": counts}
 
 
 async def _tune(session: AsyncSession, dialect: str) -> None:
-    """PostgreSQL's JIT compiles these statements for longer than they run (their cost estimates are high
-    over freshly rewritten tables): measured 0.5–3 s of compilation for 0.05–0.3 s of work. Off for this
-    transaction only."""
+    """Per-transaction settings of a run on PostgreSQL (``SET LOCAL``: they end with the transaction).
+
+    - ``jit = off``: the JIT compiles these statements for longer than they run (their cost estimates are
+      high over freshly rewritten tables): measured 0.5–3 s of compilation for 0.05–0.3 s of work.
+    - ``work_mem``: the classification sorts and hashes the whole scope; at the server's default (4 MB)
+      the sort spills to disk (``Sort Method: external merge``) from 100,000 children on.
+    """
     if dialect == "postgresql":
         await session.execute(text("SET LOCAL jit = off"))
+        await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
 
 
-async def _publish_new_tasks(session: AsyncSession, ctx: ServiceContext, campaign_id: str) -> int:
-    rows = (
-        await session.execute(
-            select(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district, T.c.due_on).where(
-                T.c.campaign_id == campaign_id, T.c.published.is_(False)
+async def _publish_new_tasks(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    campaign_id: str,
+    created: Sequence[classify.CreatedTask],
+    due_on: dt.date,
+) -> int:
+    """One ChildUnaccounted per task created by this run, written to the outbox with one multi-row insert
+    (the tasks were inserted as published in the same transaction)."""
+    await ctx.outbox.add_many(
+        session,
+        [
+            (
+                ChildUnaccounted(
+                    task_id=r.id,
+                    campaign_id=campaign_id,
+                    child_id=r.child_id,
+                    hukou_town=r.hukou_town,
+                    hukou_school_district=r.hukou_school_district,
+                    due_date=due_on,
+                ),
+                r.id,
+                1,
             )
-        )
-    ).all()
-    for start in range(0, len(rows), EVENT_CHUNK):
-        chunk = rows[start : start + EVENT_CHUNK]
-        await ctx.outbox.add_many(
-            session,
-            [
-                (
-                    ChildUnaccounted(
-                        task_id=r.id,
-                        campaign_id=campaign_id,
-                        child_id=r.child_id,
-                        hukou_town=r.hukou_town,
-                        hukou_school_district=r.hukou_school_district,
-                        due_date=r.due_on,
-                    ),
-                    r.id,
-                    1,
-                )
-                for r in chunk
-            ],
-        )
-    if rows:
-        await session.execute(
-            update(T).where(T.c.campaign_id == campaign_id, T.c.published.is_(False)).values(published=True)
-        )
-    return len(rows)
+            for r in created
+        ],
+    )
+    return len(created)
 
 
 def _final_outcome():  # type: ignore[no-untyped-def]
@@ -185,17 +211,12 @@ def _final_outcome():  # type: ignore[no-untyped-def]
     return case((T.c.state == "resolved", T.c.outcome), else_=R.c.outcome)
 
 
-async def _counts_by_outcome(session: AsyncSession, campaign_id: str) -> dict[str, int]:
-    """Children per final outcome: the run's classification, with each resolved task moving its child from
-    'unaccounted' to the task's outcome (two small aggregates instead of a join over the whole scope)."""
-    counts = {
-        str(o): int(n)
-        for o, n in (
-            await session.execute(
-                select(R.c.outcome, func.count()).where(R.c.campaign_id == campaign_id).group_by(R.c.outcome)
-            )
-        ).all()
-    }
+async def _counts_by_outcome(
+    session: AsyncSession, campaign_id: str, classified: dict[str, int]
+) -> dict[str, int]:
+    """Children per final outcome: the run's classification (counted by the classifying statement), with
+    each resolved task of a child left unaccounted moving it to the task's outcome (a small aggregate
+    over the resolved tasks, not a pass over the whole scope)."""
     resolved = await session.execute(
         select(T.c.outcome, func.count())
         .where(T.c.campaign_id == campaign_id, T.c.state == "resolved")
@@ -206,10 +227,7 @@ async def _counts_by_outcome(session: AsyncSession, campaign_id: str) -> dict[st
         )
         .group_by(T.c.outcome)
     )
-    for outcome, n in resolved.all():
-        counts["unaccounted"] -= int(n)
-        counts[str(outcome)] = counts.get(str(outcome), 0) + int(n)
-    return {k: v for k, v in counts.items() if v}
+    return classify.final_counts(classified, {str(o): int(n) for o, n in resolved.all()})
 
 
 async def progress_of(*, session: AsyncSession, principal: Principal, campaign_id: str) -> list[ProgressRow]:
