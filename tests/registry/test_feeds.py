@@ -81,6 +81,26 @@ async def test_file_upload_multipart(start_service, tokens):
     assert job["status"] == "succeeded" and job["counts"]["accepted"] == 1
 
 
+async def test_upload_with_the_file_sent_as_a_text_part_is_a_422_problem(start_service, tokens):
+    svc = await start_service("registry")
+    headers = dept_headers(tokens, "police")
+    body = csv_body(WANG.row())
+    for form in (
+        {"data": {"file": body.decode()}},  # an ordinary form field
+        {"files": {"file": (None, body, "text/csv")}},  # a part without a file name
+        {"files": {"file": (None, csv_body(WANG.row(), encoding="gbk"))}},  # not even UTF-8
+    ):
+        r = await svc.client.post("/v1/feeds/police/2026-09/uploads", headers=headers, **form)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == "file_required" and WANG.id not in r.text
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/uploads", headers=headers, files={"other": ("a.csv", body, "text/csv")}
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "file"
+    assert await _children(svc) == 0
+
+
 async def test_file_level_problems(start_service, tokens):
     svc = await start_service("registry")
     h = dept_headers(tokens, "police")

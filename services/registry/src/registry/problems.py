@@ -11,6 +11,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "feed_encoding_unreadable": ("The feed's text encoding is not readable", "报送文件编码无法识别"),
     "feed_header_invalid": ("The feed's column headers are not the template's", "报送文件表头与模板不符"),
     "feed_file_truncated": ("The feed file is truncated or damaged", "报送文件不完整或已损坏"),
+    "file_required": ("Send the spreadsheet as a file", "请以文件方式上传报送表格"),
     "feed_batch_id_reused": ("Batch id already used for other content", "批次号已用于其他数据"),
     "child_not_found": ("No such child", "未找到该儿童"),
     "child_already_merged": ("The record is merged into another", "该记录已合并"),

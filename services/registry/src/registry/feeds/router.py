@@ -104,7 +104,9 @@ async def upload_file(
     department: str,
     period: str,
     ctx: Ctx,
-    file: Annotated[UploadFile, File(description="CSV or .xlsx")],
+    # ``| str``: a plain text part named "file" reaches the check below (422 ``file_required``) instead
+    # of failing FastAPI's UploadFile validation with a generic error.
+    file: Annotated[UploadFile | str, File(description="CSV or .xlsx")],
     mode: Mode = "commit",
     client_batch_id: ClientBatchId = None,
     principal: Principal = Depends(requires("feed:submit")),
