@@ -9,8 +9,13 @@ _EVERYONE = {
     "document:read",
     "bulletin:read",
     "blacklist:read",
+    "referral:read",
 }
 _DEPARTMENT = _EVERYONE | {"referral:handle"}
+_REFERRAL_RECEIVER = {"inbox:read", "referral:read", "referral:handle"}
+"""A bureau that takes part only by receiving referrals (child labour → HRSS; venues → market regulation
+and culture): its inbox (list, read, acknowledge), the referrals addressed to it (list, receipt, outcome),
+nothing else."""
 
 POLICY = RolePolicy(
     {
@@ -37,6 +42,9 @@ POLICY = RolePolicy(
         "dept_poverty": _DEPARTMENT,
         "dept_dpf": _DEPARTMENT,
         "dept_civil": _DEPARTMENT,
+        "hrss": _REFERRAL_RECEIVER,
+        "market": _REFERRAL_RECEIVER,
+        "culture": _REFERRAL_RECEIVER,
         "service": {"calendar:read", "deadline:read", "document:read"},
     }
 )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from baoxue.auth.principal import Principal
-from baoxue.deps import Ctx, CurrentPrincipal, SessionDep, requires
+from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.referrals import service
 from notify.referrals.models import Referral
@@ -15,6 +15,8 @@ from notify.referrals.schemas import ReferralCreate, ReferralOutcome, ReferralPu
 from notify.time import today_local
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
+Reader = Annotated[Principal, Depends(requires("referral:read"))]
+Handler = Annotated[Principal, Depends(requires("referral:handle"))]
 
 
 def _public(r: Referral) -> ReferralPublic:
@@ -39,7 +41,7 @@ def _public(r: Referral) -> ReferralPublic:
 @router.get("", summary="Referrals sent to the caller's organisation or from its jurisdiction")
 async def list_referrals(
     session: SessionDep,
-    principal: CurrentPrincipal,
+    principal: Reader,
     limit: Limit = 50,
     cursor: Cursor = None,
     status: Annotated[str | None, Query(pattern="^(sent|received|closed)$")] = None,
@@ -72,13 +74,13 @@ async def create(
 
 
 @router.post("/{referral_id}/receipt", summary="Confirm receipt (回执)")
-async def receipt(referral_id: str, session: SessionDep, principal: CurrentPrincipal) -> ReferralPublic:
+async def receipt(referral_id: str, session: SessionDep, principal: Handler) -> ReferralPublic:
     return _public(await service.receive(session=session, principal=principal, referral_id=referral_id))
 
 
 @router.post("/{referral_id}/outcome", summary="Report the outcome and close the referral")
 async def outcome(
-    referral_id: str, body: ReferralOutcome, session: SessionDep, principal: CurrentPrincipal
+    referral_id: str, body: ReferralOutcome, session: SessionDep, principal: Handler
 ) -> ReferralPublic:
     return _public(
         await service.close(

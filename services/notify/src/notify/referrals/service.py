@@ -25,7 +25,18 @@ from notify.referrals.rules import CASE_REASON_REFERRALS, RULES
 from notify.settings import NotifySettings
 from notify.time import today_local
 
-_DEPARTMENT_ROLES = ("dept_police", "dept_poverty", "dept_dpf", "dept_civil", "justice")
+_DEPARTMENT_ROLES = (
+    "dept_police",
+    "dept_poverty",
+    "dept_dpf",
+    "dept_civil",
+    "justice",
+    "hrss",
+    "market",
+    "culture",
+)
+"""District-wide departments: their jurisdiction is the whole district, so they see only the referrals
+addressed to them or sent by them (never the district's by jurisdiction)."""
 
 
 async def send(
