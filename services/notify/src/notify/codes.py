@@ -32,6 +32,8 @@ CODE_LISTS: dict[str, CodeList] = {
         "census": ("Special-needs census", "特殊学生摸底排查"),
         "bulletin": ("District bulletin", "全区通报"),
         "referral_receipt": ("Receipt of a referral", "移送事项回执"),
+        "visit_quota": ("Home visits of the semester", "学期家访覆盖"),
+        "dropout_report": ("Dropout report (end of March / October)", "辍学情况汇总上报（3月底、10月底）"),
         **{f"escalation_{lv.code}": (lv.label_en, lv.label_zh) for lv in LADDER},
     },
     "deadline_status": {

@@ -27,6 +27,13 @@ class NotifySettings(ServiceSettings):
     spring_semester_start: str = "03-01"
     autumn_semester_start: str = "09-01"
     census_calendar_days: int = Field(default=14, description="'within two weeks of each semester start'")
+    # The spring semester ends on this day; the autumn semester the day before the next spring start.
+    spring_semester_end: str = "07-15"
+    visit_quota_special_group: int = Field(
+        default=2,
+        ge=1,
+        description="Home visits per semester owed to a special-group student (casework's default quota)",
+    )
     # The escalation ladder: working days each level has before the case moves up by itself.
     ladder_workdays_l1: int = Field(default=20, ge=1, description="school persuasion (学校劝返)")
     ladder_workdays_l2: int = Field(default=15, ge=1, description="town order to correct (责令限期改正)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,11 +48,25 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             },
         )
 
+    async def on_census(session: AsyncSession, event: ReceivedEvent[cw.CensusCompleted]) -> None:
+        d = event.data
+        await repository.upsert_census(
+            session,
+            {
+                "school_code": d.school_code,
+                "semester": d.semester,
+                "census_id": d.census_id,
+                "special_students_at_least": max(d.counts_by_category.values(), default=0),
+                "counts_by_category": json.dumps(d.counts_by_category, sort_keys=True),
+            },
+        )
+
     return {
         "enrollment": {en.CampaignCompleted: on_campaign},
         "casework": {
             cw.CaseConfirmed: case_fact(confirmed_on=event_date),
             cw.CaseReturned: case_fact(returned_on=lambda e: e.data.returned_on),
             cw.VisitRecorded: on_visit,
+            cw.CensusCompleted: on_census,
         },
     }

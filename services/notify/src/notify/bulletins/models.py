@@ -52,6 +52,19 @@ class CaseFact(NotifyModel, table=True):
     sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 
 
+class CensusFact(NotifyModel, table=True):
+    """A school's special-needs census of a semester (casework's CensusCompleted): the largest category
+    count is a lower bound of its special-group students (a student may fall in several categories)."""
+
+    __tablename__ = "census_facts"
+
+    school_code: str = Field(sa_column=Column(String(20), primary_key=True))
+    semester: str = Field(sa_column=Column(String(20), primary_key=True))
+    census_id: str = Field(max_length=36)
+    special_students_at_least: int = 0
+    counts_by_category: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+
+
 class VisitFact(NotifyModel, table=True):
     """A home visit recorded by casework (for visit coverage per school and semester)."""
 

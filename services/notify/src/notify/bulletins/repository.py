@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from notify.bulletins.models import Bulletin, CaseFact, VisitFact
+from notify.bulletins.models import Bulletin, CaseFact, CensusFact, VisitFact
 from notify.deadlines.models import Deadline
 
 
@@ -56,6 +56,69 @@ async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int)
 async def insert_visit(session: AsyncSession, row: dict[str, Any]) -> None:
     statement = _insert(session)(VisitFact.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
     await session.execute(statement)
+
+
+async def upsert_census(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The latest census of a school and semester wins (a repeated census replaces the figures)."""
+    table = CensusFact.__table__  # type: ignore[attr-defined]
+    statement = _insert(session)(table).values(**row)
+    statement = statement.on_conflict_do_update(
+        index_elements=["school_code", "semester"],
+        set_={k: statement.excluded[k] for k in row if k not in ("school_code", "semester")},
+    )
+    await session.execute(statement)
+
+
+async def visit_coverage(
+    session: AsyncSession, *, schools: set[str], semesters: set[str], special_quota: int
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Per (school, semester), from the visits casework reported and its census: visits, students
+    visited, special-group students visited, visits still owed by visited special-group students
+    (``special_quota`` each), and the census's lower bound of special-group students. One aggregate
+    over a per-student subquery, plus one census look-up."""
+    per_student = (
+        select(
+            col(VisitFact.school_code).label("school_code"),
+            col(VisitFact.semester).label("semester"),
+            col(VisitFact.student_key).label("student_key"),
+            func.max(cast(col(VisitFact.special_group), Integer)).label("special"),
+            func.count().label("n"),
+        )
+        .where(col(VisitFact.school_code).in_(schools), col(VisitFact.semester).in_(semesters))
+        .group_by(col(VisitFact.school_code), col(VisitFact.semester), col(VisitFact.student_key))
+        .subquery()
+    )
+    special_visited = (per_student.c.special == 1) & per_student.c.student_key.is_not(None)
+    statement = select(
+        per_student.c.school_code,
+        per_student.c.semester,
+        func.sum(per_student.c.n).label("visits"),
+        func.count(per_student.c.student_key).label("students"),
+        func.sum(case((special_visited, 1), else_=0)).label("special_students"),
+        func.sum(
+            case(
+                (special_visited & (per_student.c.n < special_quota), special_quota - per_student.c.n),
+                else_=0,
+            )
+        ).label("special_missing"),
+    ).group_by(per_student.c.school_code, per_student.c.semester)
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for r in (await session.execute(statement)).all():
+        out[(r.school_code, r.semester)] = {
+            "visits": int(r.visits or 0),
+            "students": int(r.students or 0),
+            "special_students": int(r.special_students or 0),
+            "special_missing": int(r.special_missing or 0),
+            "special_at_least": 0,
+        }
+    census = select(
+        col(CensusFact.school_code), col(CensusFact.semester), col(CensusFact.special_students_at_least)
+    ).where(col(CensusFact.school_code).in_(schools), col(CensusFact.semester).in_(semesters))
+    empty = {"visits": 0, "students": 0, "special_students": 0, "special_missing": 0}
+    for school_code, semester, at_least in (await session.execute(census)).all():
+        entry = out.setdefault((school_code, semester), dict(empty))
+        entry["special_at_least"] = int(at_least)
+    return out
 
 
 def _org_key(column: Any, level: str) -> Any:

@@ -35,9 +35,29 @@ def statutory_items(year: int, settings: NotifySettings) -> list[StatutoryItem]:
     """The notice's calendar for `year`, in date order."""
     spring = _mmdd(year, settings.spring_semester_start)
     autumn = _mmdd(year, settings.autumn_semester_start)
+    spring_end = _mmdd(year, settings.spring_semester_end)
+    previous_autumn_end = spring - dt.timedelta(days=1)
     two_weeks = dt.timedelta(days=settings.census_calendar_days)
     departments = ("dept_police", "dept_poverty", "dept_dpf", "dept_civil")
     items = [
+        StatutoryItem(
+            "visit_quota",
+            f"{year - 1}-autumn",
+            previous_autumn_end,
+            ("school",),
+            "Home visits of the autumn semester (every student, special groups more)",
+            "秋季学期家访全覆盖（特殊群体按要求增加次数）",
+            True,
+        ),
+        StatutoryItem(
+            "visit_quota",
+            f"{year}-spring",
+            spring_end,
+            ("school",),
+            "Home visits of the spring semester (every student, special groups more)",
+            "春季学期家访全覆盖（特殊群体按要求增加次数）",
+            True,
+        ),
         StatutoryItem(
             "feed",
             f"{year}-03",

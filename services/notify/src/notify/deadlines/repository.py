@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,9 +73,36 @@ async def lapse_due(session: AsyncSession, today: dt.date) -> list[Any]:
         update(TABLE)
         .where(TABLE.c.status == "open", TABLE.c.due_date < today)
         .values(status="lapsed", closed_on=today, on_time=False)
-        .returning(TABLE.c.id, TABLE.c.kind, TABLE.c.org, TABLE.c.subject_id, TABLE.c.due_date)
+        .returning(
+            TABLE.c.id, TABLE.c.kind, TABLE.c.org, TABLE.c.subject_id, TABLE.c.due_date, TABLE.c.warnings
+        )
     )
     return list((await session.execute(statement)).all())
+
+
+async def open_overdue(session: AsyncSession, *, kind: str, today: dt.date) -> list[Any]:
+    """Open deadlines of `kind` due before `today` (id, org, subject, due date): about to lapse."""
+    statement = select(TABLE.c.id, TABLE.c.org, TABLE.c.subject_id, TABLE.c.due_date).where(
+        TABLE.c.kind == kind, TABLE.c.status == "open", TABLE.c.due_date < today
+    )
+    return list((await session.execute(statement)).all())
+
+
+async def settle_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Set warnings and, where ``b_status`` is not 'open', close deadlines: one executemany UPDATE."""
+    if not rows:
+        return
+    statement = (
+        update(TABLE)
+        .where(TABLE.c.id == bindparam("b_id"), TABLE.c.status == "open")
+        .values(
+            warnings=bindparam("b_warnings"),
+            status=bindparam("b_status"),
+            closed_on=bindparam("b_closed_on"),
+            on_time=bindparam("b_on_time"),
+        )
+    )
+    await session.execute(statement.execution_options(synchronize_session=False), list(rows))
 
 
 async def mark_reminded(session: AsyncSession, ids: Sequence[str], today: dt.date) -> None:

@@ -18,6 +18,7 @@ from baoxue.db import utcnow
 from baoxue.events.envelope import EventData
 from baoxue.service import ServiceContext
 from baoxue.workdays import CalendarYearMissing, WorkdayCalendar
+from notify.bulletins import repository as facts
 from notify.calendar.service import current_calendar
 from notify.calendar.statutory import statutory_items
 from notify.deadlines import repository
@@ -36,6 +37,8 @@ KIND_LABELS = {
     "case_report": "辍学报告",
     "census": "特殊学生摸底",
     "referral_receipt": "移送事项回执",
+    "visit_quota": "学期家访覆盖",
+    "dropout_report": "辍学情况汇总上报",
     "bulletin": "全区通报",
     "escalation_L1_school": "学校劝返",
     "escalation_L2_town_order": "责令限期改正",
@@ -104,7 +107,7 @@ async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, today:
             continue
         if item.code == "feed":
             orgs = [directory.by_role(role).code for role in item.owners]  # type: ignore[arg-type]
-        elif item.code == "census":
+        elif item.code in ("census", "visit_quota"):
             orgs = [school.code for school in directory.schools()]
         else:
             orgs = [directory.by_role("bureau").code]
@@ -123,6 +126,59 @@ async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, today:
             for org in orgs
         ]
     return await repository.insert_missing(session, rows)
+
+
+async def evaluate_visit_quotas(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
+    """At a semester's end, judge each school's home-visit coverage from the visits casework reported.
+
+    Casework publishes the visits (VisitRecorded) and the special-needs census (CensusCompleted) but not
+    the roster (how many students a school has), so only a lower bound of the shortfall is known, in
+    visits: every special-group student the census implies but nobody visited owes the special quota,
+    a visited special-group student owes what is missing to it, and a school without any visit owes at
+    least one. A positive shortfall lets the deadline lapse in the same sweep (DeadlineLapsed, the
+    lapse message and the deadline's warnings carry the figures); otherwise it is met on its due date
+    with the warning ``roster_unknown`` (coverage of the other students cannot be verified). Returns how
+    many were judged."""
+    settings = _settings(ctx)
+    due = await repository.open_overdue(session, kind="visit_quota", today=today)
+    if not due:
+        return 0
+    quota = settings.visit_quota_special_group
+    coverage = await facts.visit_coverage(
+        session,
+        schools={r.org for r in due},
+        semesters={r.subject_id for r in due},
+        special_quota=quota,
+    )
+    updates = []
+    for row in due:
+        c = coverage.get((row.org, row.subject_id), {})
+        visits, students = c.get("visits", 0), c.get("students", 0)
+        special_visited = c.get("special_students", 0)
+        unvisited_special = max(0, c.get("special_at_least", 0) - special_visited)
+        shortfall = unvisited_special * quota + c.get("special_missing", 0)
+        if visits == 0:
+            shortfall = max(shortfall, 1)
+        warnings = [
+            f"visits:{visits}",
+            f"students_visited:{students}",
+            f"special_students_visited:{special_visited}",
+            f"special_students_at_least:{c.get('special_at_least', 0)}",
+            f"visit_shortfall_at_least:{shortfall}",
+            "roster_unknown",
+        ]
+        met = shortfall == 0
+        updates.append(
+            {
+                "b_id": row.id,
+                "b_warnings": ",".join(warnings),
+                "b_status": "met" if met else "open",
+                "b_closed_on": row.due_date if met else None,
+                "b_on_time": True if met else None,
+            }
+        )
+    await repository.settle_many(session, updates)
+    return len(updates)
 
 
 def _workdays_left(calendar: WorkdayCalendar, today: dt.date, due: dt.date) -> int:
@@ -145,6 +201,7 @@ async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -
     """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai)."""
     settings = _settings(ctx)
     result = SweepResult(opened=await ensure_statutory(session=session, ctx=ctx, today=today))
+    await evaluate_visit_quotas(session=session, ctx=ctx, today=today)
     calendar = await current_calendar(session=session, ctx=ctx)
     horizon = today + dt.timedelta(days=settings.reminder_workdays * 3 + 14)
     posts: list[Post] = []
@@ -185,12 +242,15 @@ async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -
             )
         )
         title = f"逾期：{KIND_LABELS.get(row.kind, row.kind)}（期限 {row.due_date.isoformat()}）"
+        body = f"deadline_id={row.id} subject={row.subject_id}"
+        if row.kind == "visit_quota" and row.warnings:
+            body += " " + " ".join(w.replace(":", "=", 1) for w in row.warnings.split(",") if w)
         posts.append(
             Post(
                 row.org,
                 "lapse",
                 title,
-                body=f"deadline_id={row.id} subject={row.subject_id}",
+                body=body,
                 ref_type="deadline",
                 ref_id=row.id,
                 action_required=True,
