@@ -23,4 +23,6 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "merge_already_merged": ("Record already merged", "记录已被合并"),
     "merge_already_undone": ("Merge already undone", "合并已撤销"),
     "review_already_decided": ("Review item already decided", "该复核事项已处理"),
+    "review_choice_required": ("Choose the value to keep", "请选择要保留的值"),
+    "review_choice_invalid": ("Not a value of this conflict", "所选值不属于该冲突"),
 }

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from registry.linkage import service
-from registry.linkage.schemas import MergePublic, ReviewItemPublic
+from registry.linkage.schemas import MergePublic, ReviewDecision, ReviewItemPublic
 
 router = APIRouter(tags=["review and linkage"])
 Reader = Annotated[Principal, Depends(requires("review:read"))]
@@ -33,9 +33,25 @@ async def list_items(
     return page_of([ReviewItemPublic.model_validate(r) for r in rows], limit, lambda r: r.id)
 
 
-@router.post("/review-items/{item_id}/accept", summary="Accept (a link candidate: merge the two records)")
-async def accept(item_id: int, session: SessionDep, ctx: Ctx, principal: Decider) -> ReviewItemPublic:
-    row = await service.decide(session=session, ctx=ctx, principal=principal, item_id=item_id, accept=True)
+@router.post(
+    "/review-items/{item_id}/accept",
+    summary="Accept: a link candidate or ID collision merges the records; a conflict keeps the chosen value",
+)
+async def accept(
+    item_id: int,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Decider,
+    decision: Annotated[ReviewDecision | None, Body()] = None,
+) -> ReviewItemPublic:
+    row = await service.decide(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        item_id=item_id,
+        accept=True,
+        assertion_id=decision.assertion_id if decision is not None else None,
+    )
     return ReviewItemPublic.model_validate(row)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ReviewItemPublic(BaseModel):
@@ -30,3 +30,12 @@ class MergePublic(BaseModel):
     reason: str
     created_at: dt.datetime
     undone_at: dt.datetime | None = None
+
+
+class ReviewDecision(BaseModel):
+    """How to settle an item (only conflicts need it)."""
+
+    assertion_id: int | None = Field(
+        default=None,
+        description="A conflict: the assertion whose value the child keeps (ids are in the child's provenance)",
+    )

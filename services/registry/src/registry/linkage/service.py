@@ -14,6 +14,7 @@ from baoxue.errors import Conflict, NotFound
 from baoxue.service import ServiceContext
 from registry.children.merging import merge_records, undo_merge
 from registry.children.models import ChildMerge, ReviewItem
+from registry.linkage import resolution
 
 _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
 _merges = ChildMerge.__table__  # type: ignore[attr-defined]
@@ -38,32 +39,58 @@ async def list_items(
 
 
 async def decide(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, item_id: int, accept: bool
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    item_id: int,
+    accept: bool,
+    assertion_id: int | None = None,
 ) -> dict[str, Any]:
-    """Accept or reject an open item. Accepting a link candidate merges the two records (undoable)."""
-    row = (await session.execute(select(_reviews).where(_reviews.c.id == item_id))).mappings().first()
+    """Accept or reject an open item.
+
+    Accepting a link candidate merges the two records (undoable); accepting an ID collision merges the
+    row's record into the child holding that ID number; accepting a conflict gives the child the value
+    of the chosen assertion (``assertion_id``), recorded with its provenance. Either way the children's
+    ``needs_review`` is cleared once they have no open item left.
+    """
+    row = (
+        (await session.execute(select(_reviews).where(_reviews.c.id == item_id).with_for_update()))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound("No such review item.")
     if row["status"] != "open":
         raise Conflict("This item was already decided.", code="review_already_decided")
     merge_id = None
-    if accept and row["kind"] == "link_candidate":
+    detail = json.loads(row["detail"] or "{}")
+    survivor = row["other_child_id"]
+    if accept and row["kind"] in ("link_candidate", "id_collision"):
+        if row["kind"] == "id_collision":
+            survivor = await resolution.id_owner(session, ctx, dict(row))
         merge_id = await merge_records(
             session,
             ctx.outbox,
-            survivor_id=row["other_child_id"],
+            survivor_id=survivor,
             merged_id=row["child_id"],
-            reason="linkage_review",
-            evidence={"review_item": item_id, **json.loads(row["detail"] or "{}")},
+            reason="linkage_review" if row["kind"] == "link_candidate" else "id_collision_review",
+            evidence={"review_item": item_id, **detail},
             actor=principal.subject,
+        )
+    elif accept and row["kind"] == "conflict":
+        detail["chosen"] = await resolution.apply_conflict_choice(
+            session, ctx, dict(row), assertion_id, principal.subject
         )
     values = {
         "status": "accepted" if accept else "rejected",
         "decided_by": principal.subject,
         "decided_at": utcnow(),
         "merge_id": merge_id,
+        "detail": json.dumps(detail, ensure_ascii=False),
     }
     await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
+    await resolution.settle_needs_review(session, [row["child_id"], survivor])
     return public(dict(row) | values)
 
 

@@ -1,0 +1,176 @@
+"""What accepting a review item does to the child records.
+
+- ``conflict``: the reviewer chooses one of the conflicting assertions; its value becomes the child's
+  (derived columns too: name → pinyin, hukou village → town and school district), and the choice is
+  recorded with its provenance (assertion id, department, batch) in the child's history and on the item.
+- ``id_collision``: the row's ID number is right after all: its provisional record is merged into the
+  child that holds that ID number.
+- ``link_candidate``: the two records are merged (``merging.merge_records``).
+
+Nothing here writes personal values into history or items: ids, attribute and department codes only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baoxue.db import utcnow
+from baoxue.errors import NotFound, Problem
+from baoxue.pii.citizen_id import normalise_id_number
+from baoxue.service import ServiceContext
+from registry.children.models import Child, ChildAttribute, ChildHistory, ReviewItem
+from registry.children.snapshots import refresh_snapshots
+from registry.feeds.models import FeedRow
+from registry.feeds.validation import ID_AAD, name_pinyin
+
+_children = Child.__table__  # type: ignore[attr-defined]
+_attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
+_history = ChildHistory.__table__  # type: ignore[attr-defined]
+_reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+_rows = FeedRow.__table__  # type: ignore[attr-defined]
+
+# Attributes a conflict can be about → the child column that takes the chosen value.
+APPLICABLE = {
+    "name",
+    "sex",
+    "birth_date",
+    "hukou_village",
+    "hukou_address",
+    "current_address",
+    "guardian_name",
+    "guardian_phone",
+    "disability_type",
+    "disability_grade",
+}
+
+
+async def apply_conflict_choice(
+    session: AsyncSession, ctx: ServiceContext, item: dict[str, Any], assertion_id: int | None, actor: str
+) -> dict[str, Any]:
+    """Give the child the value of the chosen assertion; returns what was chosen (for the item's detail)."""
+    if assertion_id is None:
+        raise Problem(
+            "Accepting a conflict needs the assertion to keep: assertion_id (the ids are in the child's provenance).",
+            status=422,
+            code="review_choice_required",
+            errors=[{"field": "assertion_id", "code": "missing", "message": "required for a conflict"}],
+        )
+    child_id, attribute = item["child_id"], item["attribute"]
+    records = [child_id, *(await _merged_into(session, child_id))]
+    chosen = (
+        (
+            await session.execute(
+                select(_attrs).where(
+                    _attrs.c.id == assertion_id,
+                    _attrs.c.attribute == attribute,
+                    _attrs.c.child_id.in_(records),
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if chosen is None or attribute not in APPLICABLE:
+        raise Problem(
+            "That assertion is not one of this conflict's values.",
+            status=422,
+            code="review_choice_invalid",
+            errors=[
+                {
+                    "field": "assertion_id",
+                    "code": "not_in_conflict",
+                    "message": "not a value of this conflict",
+                }
+            ],
+        )
+    await session.execute(
+        update(_children)
+        .where(_children.c.id == child_id)
+        .values(**_column_values(ctx, attribute, chosen), updated_at=utcnow())
+    )
+    choice = {
+        "attribute": attribute,
+        "assertion_id": chosen["id"],
+        "department": chosen["department"],
+        "batch_id": chosen["last_batch_id"],
+        "period": chosen["last_period"],
+    }
+    await session.execute(
+        insert(_history).values(
+            child_id=child_id,
+            kind="conflict_resolved",
+            at=utcnow(),
+            batch_id=chosen["last_batch_id"],
+            reference=str(item["id"]),
+            detail=json.dumps(choice | {"review_item": item["id"], "decided_by": actor}),
+        )
+    )
+    await refresh_snapshots(session, ctx.outbox, [child_id])
+    return choice
+
+
+def _column_values(ctx: ServiceContext, attribute: str, chosen: Any) -> dict[str, Any]:
+    value: str = chosen["value"]
+    if attribute == "guardian_phone":  # encrypted: ``value`` is the blind index, the token is kept aside
+        return {"guardian_phone": chosen["value_cipher"]}
+    if attribute == "name":
+        return {"name": value, "name_pinyin": name_pinyin(value)}
+    if attribute == "birth_date":
+        return {"birth_date": dt.date.fromisoformat(value)}
+    if attribute == "hukou_village":
+        town = ctx.directory.town_of(value)
+        district = ctx.directory.school_district_for(town, value)
+        return {
+            "hukou_village": value,
+            "hukou_town": town,
+            "hukou_school_district": district.code if district is not None else None,
+        }
+    return {attribute: value}
+
+
+async def _merged_into(session: AsyncSession, child_id: str) -> list[str]:
+    return list(
+        (await session.execute(select(_children.c.id).where(_children.c.merged_into == child_id))).scalars()
+    )
+
+
+async def id_owner(session: AsyncSession, ctx: ServiceContext, item: dict[str, Any]) -> str:
+    """The child holding the ID number of an ``id_collision`` row (the record that remains after merges)."""
+    token = (
+        await session.execute(
+            select(_rows.c.id_cipher).where(
+                _rows.c.batch_id == item["batch_id"], _rows.c.child_id == item["child_id"]
+            )
+        )
+    ).scalar()
+    if not token:
+        raise NotFound("The row of this item has no ID number any more.")
+    blind = ctx.blind_index.of(normalise_id_number(ctx.cipher.decrypt(token, associated_data=ID_AAD)))
+    owner = (
+        await session.execute(
+            select(func.coalesce(_children.c.merged_into, _children.c.id)).where(
+                _children.c.id_blind == blind
+            )
+        )
+    ).scalar()
+    if owner is None:
+        raise NotFound("No child holds this ID number any more.")
+    return str(owner)
+
+
+async def settle_needs_review(session: AsyncSession, child_ids: list[str]) -> None:
+    """``needs_review`` follows the open items: cleared once a child has none left."""
+    ids = [c for c in child_ids if c]
+    if not ids:
+        return
+    still_open = select(_reviews.c.child_id).where(_reviews.c.status == "open", _reviews.c.child_id.in_(ids))
+    await session.execute(
+        update(_children)
+        .where(_children.c.id.in_(ids), _children.c.id.not_in(still_open))
+        .values(needs_review=False)
+    )

@@ -1,0 +1,154 @@
+"""Accepting review items changes the records: a conflict keeps the chosen value, a link or ID collision merges."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from registry.children.models import ChildHistory
+from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
+from tests.registry.people import WANG
+
+PURPOSE = "data quality review"
+
+
+async def _child(svc, tokens, id_number: str) -> dict:
+    r = await svc.client.post(
+        "/v1/children/lookup",
+        json={"id_number": id_number},
+        headers=tokens.headers("bureau", BUREAU, purpose=PURPOSE),
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _items(svc, tokens, kind: str, status: str = "open") -> list[dict]:
+    r = await svc.client.get(
+        "/v1/review-items", params={"kind": kind, "status": status}, headers=tokens.headers("bureau", BUREAU)
+    )
+    return r.json()["items"]  # type: ignore[no-any-return]
+
+
+def _assertion(child: dict, attribute: str, department: str) -> dict:
+    return next(
+        a for a in child["provenance"] if a["attribute"] == attribute and a["department"] == department
+    )
+
+
+async def test_accepting_a_conflict_applies_the_chosen_value_with_provenance(start_service, tokens):
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU)
+    await submit(svc, tokens, "police", "2026-03", csv_body(WANG.row()))
+    batch = await submit(
+        svc,
+        tokens,
+        "poverty",
+        "2026-09",
+        csv_body(WANG.row(name="王晓明", birth="2016-05-12", category="建档立卡")),
+    )
+    wang = await _child(svc, tokens, WANG.id)
+    items = {i["attribute"]: i for i in await _items(svc, tokens, "conflict")}
+    assert set(items) == {"name", "birth_date"} and wang["needs_review"] is True
+    url = f"/v1/review-items/{items['birth_date']['id']}/accept"
+    r = await svc.client.post(url, headers=bureau)
+    assert (r.status_code, r.json()["code"]) == (422, "review_choice_required")
+    wrong = _assertion(wang, "name", "poverty")["id"]  # a value of another attribute
+    r = await svc.client.post(url, json={"assertion_id": wrong}, headers=bureau)
+    assert (r.status_code, r.json()["code"]) == (422, "review_choice_invalid")
+    assert (await _items(svc, tokens, "conflict"))[0]["status"] == "open"  # nothing decided by those
+
+    chosen = _assertion(wang, "birth_date", "poverty")
+    r = await svc.client.post(url, json={"assertion_id": chosen["id"]}, headers=bureau)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "accepted"
+    assert r.json()["evidence"]["chosen"] == {
+        "attribute": "birth_date",
+        "assertion_id": chosen["id"],
+        "department": "poverty",
+        "batch_id": batch["id"],
+        "period": "2026-09",
+    }
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["birth_date"] == "2016-05-12" and wang["name"] == "王小明"
+    assert wang["needs_review"] is True  # the name conflict is still open
+    resolved = [h for h in wang["history"] if h["kind"] == "conflict_resolved"]
+    assert [(h["detail"]["attribute"], h["detail"]["department"], h["batch_id"]) for h in resolved] == [
+        ("birth_date", "poverty", batch["id"])
+    ]
+    updated = [e for e in await outbox_events(svc, "child.updated.v1") if e["subject"] == wang["id"]]
+    assert updated[-1]["data"]["birth_date"] == "2016-05-12"
+
+    r = await svc.client.post(
+        f"/v1/review-items/{items['name']['id']}/accept",
+        json={"assertion_id": _assertion(wang, "name", "poverty")["id"]},
+        headers=bureau,
+    )
+    assert r.status_code == 200, r.text
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["name"] == "王晓明" and wang["needs_review"] is False
+    listed = (await svc.client.get("/v1/children", params={"age_on": "2026-08-31"}, headers=bureau)).json()
+    assert [c["name"] for c in listed["items"]] == ["王**"]
+    async with svc.ctx.db.transaction() as s:
+        details = (await s.execute(select(ChildHistory.detail))).scalars().all()
+    assert "王晓明" not in json.dumps(details, ensure_ascii=False)  # history holds codes and ids only
+
+
+async def test_accepting_a_phone_conflict_keeps_the_chosen_departments_phone(start_service, tokens):
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    await submit(svc, tokens, "civil", "2026-09", csv_body(WANG.row(phone="13512345678", category="留守")))
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["guardian_phone"] == "13512345678"  # the latest feed's
+    [item] = await _items(svc, tokens, "conflict")
+    r = await svc.client.post(
+        f"/v1/review-items/{item['id']}/accept",
+        json={"assertion_id": _assertion(wang, "guardian_phone", "police")["id"]},
+        headers=tokens.headers("bureau", BUREAU),
+    )
+    assert r.status_code == 200, r.text
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["guardian_phone"] == WANG.phone and wang["needs_review"] is False
+
+
+async def test_accepting_an_id_collision_merges_the_row_into_the_id_numbers_child(start_service, tokens):
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    stranger = WANG.row(name="孙悟空", guardian="孙大圣", birth="", sex="", category="留守")
+    await submit(svc, tokens, "civil", "2026-09", csv_body(stranger))
+    [item] = await _items(svc, tokens, "id_collision")
+    wang = await _child(svc, tokens, WANG.id)
+    assert "left_behind" not in wang["categories"]
+    r = await svc.client.post(
+        f"/v1/review-items/{item['id']}/accept", headers=tokens.headers("bureau", BUREAU)
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["merge_id"]
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["merged_records"] == [item["child_id"]] and "left_behind" in wang["categories"]
+    other = (
+        await svc.client.get(f"/v1/children/{item['child_id']}", headers=tokens.headers("bureau", BUREAU))
+    ).json()
+    assert (other["status"], other["merged_into"], other["needs_review"]) == ("duplicate", wang["id"], False)
+
+
+async def test_accepting_a_link_candidate_merges_and_clears_needs_review(start_service, tokens):
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    await submit(
+        svc,
+        tokens,
+        "poverty",
+        "2026-09",
+        csv_body(WANG.row(id="", name="王晓明", birth="2016-05-12", category="建档立卡")),
+    )
+    [item] = await _items(svc, tokens, "link_candidate")
+    bureau = tokens.headers("bureau", BUREAU)
+    before = (await svc.client.get(f"/v1/children/{item['child_id']}", headers=bureau)).json()
+    assert before["needs_review"] is True
+    r = await svc.client.post(f"/v1/review-items/{item['id']}/accept", headers=bureau)
+    assert r.status_code == 200 and r.json()["merge_id"]
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["merged_records"] == [item["child_id"]] and "registered_poor" in wang["categories"]
+    merged = (await svc.client.get(f"/v1/children/{item['child_id']}", headers=bureau)).json()
+    assert (merged["status"], merged["needs_review"]) == ("duplicate", False)
