@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections import defaultdict
 
 from sqlalchemy import text
@@ -136,3 +137,26 @@ async def test_an_id_number_of_a_different_person_is_a_collision_for_review(star
     assert len(items) == 1 and items[0]["child_id"] != wang["id"]
     report = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", headers=bureau)
     assert "id_collision" in report.content.decode("utf-8-sig")
+    # The submitting department sees the row it sent, like any other row with reason codes.
+    own = await svc.client.get(
+        f"/v1/feeds/batches/{batch['id']}/errors", headers=tokens.headers("dept_civil", "370406D05")
+    )
+    [header, line] = list(csv.reader(io.StringIO(own.content.decode("utf-8-sig"))))
+    cells = dict(zip(header[4:], line[4:], strict=True))
+    assert line[2] == "id_collision"
+    assert cells == {
+        "姓名": "孙悟空",
+        "身份证号": WANG.id,
+        "性别": "男",  # rebuilt from the staged row: the sex the ID number gave (the cell was empty)
+        "出生日期": "",
+        "户籍地址": WANG.hukou,
+        "现住址": WANG.hukou,
+        "监护人姓名": "孙大圣",
+        "监护人电话": WANG.phone,
+        "类别": "留守",
+        "残疾类别": "",
+        "残疾等级": "",
+    }
+    # The bureau's copy of it is masked.
+    [_, masked] = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert masked[4:6] == ["孙**", WANG.id[:6] + "********" + WANG.id[-4:]]

@@ -89,10 +89,10 @@ async def list_batches(
 
 
 async def rows_with_reasons(session: AsyncSession, batch_id: str) -> list[dict[str, Any]]:
+    """The staged rows of a batch that carry reason codes (every column: a row without ``raw_cipher``
+    is shown from its staged values)."""
     query = (
-        select(_rows.c.row_number, _rows.c.outcome, _rows.c.reasons, _rows.c.raw_cipher, _rows.c.child_id)
-        .where(_rows.c.batch_id == batch_id, _rows.c.reasons != "")
-        .order_by(_rows.c.row_number)
+        select(_rows).where(_rows.c.batch_id == batch_id, _rows.c.reasons != "").order_by(_rows.c.row_number)
     )
     return [dict(r) for r in (await session.execute(query)).mappings()]
 

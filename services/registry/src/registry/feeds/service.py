@@ -19,12 +19,12 @@ from baoxue.pii.masking import mask_address, mask_id_number, mask_name, mask_pho
 from baoxue.service import ServiceContext
 from registry.children.merge import period_end
 from registry.feeds import repository
-from registry.feeds.columns import DEPARTMENT_OF_ROLE, DEPARTMENTS
+from registry.feeds.columns import CATEGORIES, DEPARTMENT_OF_ROLE, DEPARTMENTS, DISABILITY_TYPES
 from registry.feeds.ingest import run_feed_job
 from registry.feeds.parsing import inspect_feed
 from registry.feeds.report import report_rows
 from registry.feeds.uploads import SavedUpload
-from registry.feeds.validation import RAW_ROW_AAD
+from registry.feeds.validation import ID_AAD, PHONE_AAD, RAW_ROW_AAD
 from registry.settings import RegistrySettings
 
 _PERIOD = re.compile(r"(20\d\d)-(03|09)")
@@ -184,13 +184,44 @@ async def error_report_lines(
             shown_cells(
                 json.loads(ctx.cipher.decrypt(r["raw_cipher"], associated_data=RAW_ROW_AAD))
                 if r["raw_cipher"]
-                else {},
+                else staged_cells(ctx, r),
                 unmasked=unmasked,
             ),
         )
         for r in rows
     )
     return list(report_rows(decoded))
+
+
+_SEX_LABEL = {"M": "男", "F": "女"}
+_GRADE_LABEL = {"1": "一级", "2": "二级", "3": "三级", "4": "四级"}
+
+
+def staged_cells(ctx: ServiceContext, row: dict[str, Any]) -> dict[str, str]:
+    """The cells of a row whose original cells were not kept (its reason came later, in the merge — an
+    ``id_collision``): rebuilt from the staged, normalised values, ID number and phone decrypted.
+
+    Normalised, not byte-for-byte: a sex left empty shows the one the ID number gave, categories show
+    their standard labels (a department's default category included), dates are ISO.
+    """
+    categories = [c for c in (row["categories"] or "").split(",") if c]
+    return {
+        "name": row["name"] or "",
+        "id_number": ctx.cipher.decrypt(row["id_cipher"], associated_data=ID_AAD) if row["id_cipher"] else "",
+        "sex": _SEX_LABEL.get(row["sex"] or "", ""),
+        "birth_date": row["birth_date"].isoformat() if row["birth_date"] else "",
+        "hukou_address": row["hukou_address"] or "",
+        "current_address": row["current_address"] or "",
+        "guardian_name": row["guardian_name"] or "",
+        "guardian_phone": ctx.cipher.decrypt(row["guardian_phone"], associated_data=PHONE_AAD)
+        if row["guardian_phone"]
+        else "",
+        "categories": "、".join(CATEGORIES[c][1] if c in CATEGORIES else c for c in categories),
+        "disability_type": DISABILITY_TYPES[row["disability_type"]][1]
+        if row["disability_type"] in DISABILITY_TYPES
+        else "",
+        "disability_grade": _GRADE_LABEL.get(row["disability_grade"] or "", ""),
+    }
 
 
 def submitting_departments(principal: Principal) -> list[str]:
