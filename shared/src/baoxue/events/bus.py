@@ -41,14 +41,23 @@ class EventBus:
         self.duplicate_window_seconds = duplicate_window_seconds
         self.max_age_days = max_age_days
         self.nc: Client | None = None
+        self._js: JetStreamContext | None = None
         self.generation = 0
         self.reconnected = asyncio.Event()
 
     @property
     def js(self) -> JetStreamContext:
+        """The connection's one JetStream context.
+
+        One per connection, not one per use: each context subscribes to a reply inbox of its own on its
+        first ``publish_async`` and never unsubscribes, so a context per relay round leaked one
+        subscription per round (client and server side) and one more SUB per round trip.
+        """
         if self.nc is None:
             raise RuntimeError("EventBus.connect() has not been called")
-        return self.nc.jetstream(timeout=5)
+        if self._js is None:
+            self._js = self.nc.jetstream(timeout=5)
+        return self._js
 
     @property
     def is_connected(self) -> bool:
@@ -68,6 +77,7 @@ class EventBus:
         async def on_error(exc: Exception) -> None:
             log.warning("nats error", extra={"error_type": type(exc).__name__})
 
+        self._js = None
         self.nc = await nats.connect(
             # A cluster may be given as a comma-separated list of seed URLs.
             [u.strip() for u in self.url.split(",") if u.strip()],

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 D = TypeVar("D", bound=EventData)
 
+_CLAIM_CHUNK = 500  # inbox rows per INSERT (4 parameters each: well under SQLite's 32,766)
+
 
 class PermanentEventError(Exception):
     """The event can never be applied (bad data, broken invariant): dead-letter it at once.
@@ -143,6 +145,13 @@ class ConsumerRunner:
             )
 
     async def _consume(self, sub: Subscription) -> None:
+        """Fetch and apply batches, one after another, in stream order.
+
+        ``fetch`` returns as soon as messages are there (it waits up to ``fetch_timeout`` only on an idle
+        stream), so the batch size bounds a batch, it does not delay one. The next fetch is not started
+        while a batch is applied: a prefetched batch's ``ack_wait`` would run while it waits, and a slow
+        (one-by-one fallback) batch would then have the prefetched one redelivered behind it.
+        """
         psub = None
         generation = -1
         failures = 0
@@ -191,22 +200,21 @@ class ConsumerRunner:
             for msg in msgs:
                 envelope = Envelope.model_validate_json(msg.data)
                 prepared.append((msg, envelope, sub.by_type.get(envelope.type)))
-            applied = duplicates = 0
+            ours = [(envelope, entry) for _msg, envelope, entry in prepared if entry is not None]
+            applied = 0
             async with self.db.transaction() as session:
-                for _msg, envelope, entry in prepared:
-                    if entry is None:
+                claimed = await self._claim_many(session, [envelope for envelope, _entry in ours])
+                for envelope, (contract, handler) in ours:
+                    if envelope.id not in claimed:
                         continue
-                    contract, handler = entry
+                    claimed.discard(envelope.id)  # a message fetched twice in one batch applies once
                     data = contract.model_validate(envelope.data)
                     token = set_trace_id(envelope.traceid)
                     try:
-                        if await self._claim(session, envelope):
-                            await handler(session, ReceivedEvent(envelope=envelope, data=data))
-                            applied += 1
-                        else:
-                            duplicates += 1
+                        await handler(session, ReceivedEvent(envelope=envelope, data=data))
                     finally:
                         reset_trace_id(token)
+                    applied += 1
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -214,7 +222,7 @@ class ConsumerRunner:
                 await self.handle(sub, msg)
             return
         self.applied += applied
-        self.duplicates += duplicates
+        self.duplicates += len(ours) - applied
         for msg, _envelope, _entry in prepared:
             await self.ack(msg)
 
@@ -281,6 +289,24 @@ class ConsumerRunner:
             await handler(session, ReceivedEvent(envelope=envelope, data=data))
         self.applied += 1
         return True
+
+    async def _claim_many(self, session: AsyncSession, envelopes: list[Envelope]) -> set[str]:
+        """Insert the inbox rows of a batch in one statement per chunk; returns the ids not seen before."""
+        if not envelopes:
+            return set()
+        inbox = self.tables.inbox
+        now = utcnow()
+        dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        claimed: set[str] = set()
+        for i in range(0, len(envelopes), _CLAIM_CHUNK):
+            rows = [
+                {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "processed_at": now}
+                for e in envelopes[i : i + _CLAIM_CHUNK]
+            ]
+            # RETURNING gives exactly the rows inserted: a conflicting (already applied) id is left out.
+            claim = dialect_insert(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.event_id)
+            claimed.update((await session.execute(claim)).scalars())
+        return claimed
 
     async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
         inbox = self.tables.inbox

@@ -58,6 +58,10 @@ class OutboxRelay:
         backoff = self.poll_interval
         last_purge = utcnow()
         while True:
+            # Cleared before the round reads the outbox, never after: a commit that lands while the round
+            # runs sets it again, so the relay goes straight into the next round instead of sleeping
+            # through a poll interval with that commit's rows unpublished.
+            self.outbox.committed.clear()
             try:
                 published = await self.publish_pending()
                 backoff = self.poll_interval
@@ -72,7 +76,6 @@ class OutboxRelay:
                     await self.purge_published()
                 last_purge = utcnow()
             if published == 0:
-                self.outbox.committed.clear()
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races its timeout.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(backoff):
