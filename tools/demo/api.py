@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,6 +114,10 @@ class Api:
     ) -> httpx.Response:
         """One request; raises :class:`ApiError` unless the status is in ``expect``."""
         headers = {"Authorization": f"Bearer {self.token(actor)}", **kwargs.pop("headers", {})}
+        if method == "POST":
+            # One key per logical call, reused by its retries: a write that was saved although its
+            # answer was lost or a 503 is replayed instead of done twice (where the service honours it).
+            headers.setdefault("Idempotency-Key", str(uuid.uuid4()))
         if purpose:
             headers["X-Access-Purpose"] = purpose
         for attempt in range(RETRIES_ON_503 + 1):
@@ -149,6 +154,15 @@ class Api:
             if not page.get("next_cursor"):
                 return
             query["cursor"] = page["next_cursor"]
+
+    def pages_split(
+        self, service: str, path: str, actor: Actor, parts: list[dict[str, Any]], **kw: Any
+    ) -> list[list[dict[str, Any]]]:
+        """Every item of each of ``parts`` (disjoint filters of one list), the parts paged concurrently:
+        a cursor list is read one page after the other, so a long list split in parts reads faster."""
+        return self.parallel(
+            lambda params: list(self.pages(service, path, actor, params=params, **kw)), parts
+        )
 
     def count(self, service: str, path: str, actor: Actor, **kwargs: Any) -> int:
         return sum(1 for _ in self.pages(service, path, actor, **kwargs))

@@ -49,6 +49,12 @@ class Demo:
             elapsed = time.monotonic() - self._started
             print(f"[{elapsed:7.1f}s] {stage:<12} {message}", file=sys.stdout, flush=True)
 
+    def lap(self, name: str, started: float, what: str) -> None:
+        """Record the seconds since ``started`` as the sub-stage ``name`` (``stage.step``) and say so."""
+        seconds = time.monotonic() - started
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        self.say(name.partition(".")[0], f"{what} {seconds:.1f}s")
+
     def person(self, child_id: str | None) -> Person | None:
         pid = self.person_of_child.get(child_id or "")
         return self.district.people.get(pid) if pid else None

@@ -10,10 +10,12 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from baoxue.auth.tokens import ensure_dev_keypair
+from baoxue.infra import free_port
 from baoxue.settings import DEV_JWT_KEY_FILE, ServiceSettings
 from baoxue.synth import SynthConfig, generate_district
 from demo import summary
@@ -37,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}-url", default=default_urls()[name], help=f"the {name} service")
     p.add_argument("--key", type=Path, default=Path(DEV_JWT_KEY_FILE), help="signing key of the demo IdP")
     p.add_argument("--provincial-port", type=int, default=8190, help="provincial platform simulator port")
+    p.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="start the embedded stack on free ports (ignores the --*-url options; for a private run "
+        "next to other stacks on 8101-8104)",
+    )
     p.add_argument("--workers", type=int, default=8, help="concurrent clients (schools work in parallel)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
@@ -54,7 +62,10 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
     """Generate the district, make sure the services run, play the year; returns the summary."""
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    urls = {name: getattr(args, f"{name}_url") for name in SERVICES}
+    if getattr(args, "free_ports", False):
+        urls = {name: f"http://127.0.0.1:{free_port()}" for name in SERVICES}
+    else:
+        urls = {name: getattr(args, f"{name}_url") for name in SERVICES}
     timings: dict[str, float] = {}
     started = time.monotonic()
     district_dir = out / "district"
@@ -77,12 +88,16 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
             provincial = platform.url if platform else f"http://127.0.0.1:{args.provincial_port}"
             stack.enter_context(embedded_stack(urls, stack_dir, provincial_url=provincial))
             timings["start_services"] = time.monotonic() - t0
+            if not args.quiet:
+                print(f"services started in {timings['start_services']:.1f}s: {urls}", flush=True)
         api = Api(urls, key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, workers=args.workers)
         stack.callback(api.close)
         demo = Demo(api=api, district=district, out=out, quiet=args.quiet, timings=timings)
         demo.say("generate", f"{args.children} children, seed {args.seed} → {district_dir}")
         play_year(demo, args.seed, platform)
+        t0 = time.monotonic()
         result = summary.collect(demo)
+        timings["summary"] = time.monotonic() - t0
         result["timings_seconds"] = {k: round(v, 1) for k, v in timings.items()}
         result["timings_seconds"]["total"] = round(time.monotonic() - started, 1)
         (out / "summary.json").write_text(
@@ -109,8 +124,11 @@ def _timed(demo: Demo, name: str) -> Iterator[None]:
 
 
 def _stage(demo: Demo, name: str, fn: Callable[[], T]) -> T:
+    t0 = time.monotonic()
     with _timed(demo, name):
-        return fn()
+        result = fn()
+    demo.say(name, f"stage done in {time.monotonic() - t0:.1f}s")
+    return result
 
 
 def play_year(demo: Demo, seed: int, platform: ProvincialPlatform | None) -> None:
@@ -123,22 +141,28 @@ def play_year(demo: Demo, seed: int, platform: ProvincialPlatform | None) -> Non
     demo.say("hukou", f"police corrections: {s['hukou_corrections']}")
     s["student_registrations"] = dict(_stage(demo, "students", lambda: students.register_students(demo)))
     demo.say("students", f"schools registered 学籍: {s['student_registrations']}")
-    s["provincial_import"] = _stage(demo, "provincial", lambda: students.provincial_import(demo, platform))
-    demo.say("students", f"provincial import: {s['provincial_import']}")
-    s["deferral_applications"] = dict(_stage(demo, "deferrals", lambda: verification.deferrals(demo)))
-    s["placements_made"] = dict(_stage(demo, "placements", lambda: verification.placements(demo)))
-    demo.say("enrollment", f"deferrals {s['deferral_applications']}  placements {s['placements_made']}")
-    _stage(demo, "september", lambda: september(demo))
-    _stage(demo, "casework", lambda: casework.play(demo))
-    _stage(demo, "ladder", lambda: notify.ladder(demo))
-    _stage(demo, "visits", lambda: casework.visits(demo))
-    _stage(demo, "november", lambda: november(demo))
+    with ThreadPoolExecutor(1) as background:
+        # The home visits (casework: rosters and visit batches, the heaviest stage after the 学籍) need
+        # only the enrolled records: they run alongside the enrollment and case stages, and the rosters
+        # are topped up at the end with the students who joined or left meanwhile.
+        visits = background.submit(_stage, demo, "visits", lambda: casework.visits(demo))
+        s["provincial_import"] = _stage(
+            demo, "provincial", lambda: students.provincial_import(demo, platform)
+        )
+        demo.say("students", f"provincial import: {s['provincial_import']}")
+        s["deferral_applications"] = dict(_stage(demo, "deferrals", lambda: verification.deferrals(demo)))
+        s["placements_made"] = dict(_stage(demo, "placements", lambda: verification.placements(demo)))
+        demo.say("enrollment", f"deferrals {s['deferral_applications']}  placements {s['placements_made']}")
+        _stage(demo, "september", lambda: september(demo))
+        _stage(demo, "casework", lambda: casework.play(demo))
+        _stage(demo, "ladder", lambda: notify.ladder(demo))
+        _stage(demo, "november", lambda: november(demo))
+        visits.result()
+    _stage(demo, "visits_top_up", lambda: casework.visits_top_up(demo))
 
 
 def september(demo: Demo) -> None:
-    expected = demo.api.count(
-        "registry", "/children", registry.BUREAU, params={"status": "active", "age_min": 6, "age_max": 14}
-    )
+    expected = registry.count_children(demo, 6, 14, status="active")
     campaign = verification.open_campaign(demo, "september_verification", "2026-09-30", "2026-10-31")
     demo.state["september"] = campaign["id"]
     progress = verification.run_campaign(demo, campaign["id"], expected)
@@ -151,9 +175,7 @@ def september(demo: Demo) -> None:
 
 
 def november(demo: Demo) -> None:
-    expected = demo.api.count(
-        "registry", "/children", registry.BUREAU, params={"status": "active", "age_min": 6, "age_max": 14}
-    )
+    expected = registry.count_children(demo, 6, 14, status="active")
     campaign = verification.open_campaign(demo, "november_comparison", "2026-11-20", "2026-11-30")
     demo.state["november"] = campaign["id"]
     verification.run_campaign(demo, campaign["id"], expected)

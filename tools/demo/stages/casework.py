@@ -3,12 +3,15 @@ the guardians refuse), and the autumn semester's home visits."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 import uuid
 from collections import Counter
 from typing import Any
 
+from baoxue.orgs import default_directory
 from demo.api import BUREAU, Actor, ApiError, eventually
-from demo.context import Demo, district_actor, school_actor
+from demo.context import YEAR, Demo, district_actor, school_actor
 from demo.truth import Person
 
 HIDDEN_FOUND_ON = "2026-10-08"
@@ -71,7 +74,14 @@ def play(demo: Demo) -> None:
     refusers = {c["id"] for c in cases if _refuses(demo, c)}
     if not refusers and cases:
         refusers = {cases[0]["id"]}  # the notice's ladder must be shown even in a tiny district
-    outcomes = Counter(demo.api.parallel(lambda c: _work(demo, c, c["id"] in refusers), cases))
+    worked = demo.api.parallel(lambda c: _work(demo, c, c["id"] in refusers), cases)
+    to_close = [(c, _actor(c)) for c, outcome in zip(cases, worked, strict=True) if outcome == "returned"]
+    demo.say("cases", f"{len(to_close)} children back at school; closing their cases (销号)")
+    closed = _close_all(demo, to_close)
+    outcomes = Counter(o for o in worked if o != "returned")
+    outcomes["returned_and_closed"] += len(closed)
+    if len(closed) < len(to_close):
+        outcomes["returned_not_closed"] += len(to_close) - len(closed)
     demo.summary["case_work"] = dict(outcomes)
     demo.say("cases", f"worked: {dict(outcomes)}")
     demo.state["escalated_cases"] = sorted(refusers)
@@ -148,11 +158,11 @@ def _escalate(demo: Demo, cid: str, actor: Actor) -> str:
 
 def _bring_back(demo: Demo, case: dict[str, Any], actor: Actor, person: Person | None) -> str:
     """The child is enrolled again in enrollment; the school then marks the case returned, confirms 20
-    days of attendance and closes it (casework checks the 学籍 it learnt from enrollment's events)."""
+    days of attendance and writes the care plan. The case is closed later (:func:`_close_all`)."""
     api, cid = demo.api, case["id"]
     students: dict[str, str] = demo.state.get("student_of_person", {})
     sid = students.get(person.person_id) if person else None
-    school = case.get("school_code") or (person.school_code if person else None)
+    school = _return_school(case, person)
     if sid:
         api.post(
             "enrollment",
@@ -165,7 +175,7 @@ def _bring_back(demo: Demo, case: dict[str, Any], actor: Actor, person: Person |
             "student_number": "G" + person.id_number,
             "id_number": person.id_number,
             "school_code": school,
-            "grade": 5,
+            "grade": _grade(person),
             "enrolled_on": RETURNED_ON,
         }
         created = api.post("enrollment", "/students", school_actor(school), json=body)
@@ -188,36 +198,104 @@ def _bring_back(demo: Demo, case: dict[str, Any], actor: Actor, person: Person |
             "mentor": "王老师",
         },
     )
+    return "returned"
 
-    def closed() -> bool:
+
+def _grade(person: Person) -> int:
+    """The grade a child of this age attends (6 on 31 August: grade 1)."""
+    born = dt.date.fromisoformat(person.birth_date)
+    cutoff = dt.date(YEAR, 8, 31)
+    age = cutoff.year - born.year - ((cutoff.month, cutoff.day) < (born.month, born.day))
+    return min(max(age - 5, 1), 9)
+
+
+def _return_school(case: dict[str, Any], person: Person | None) -> str | None:
+    """Where a returning child is enrolled: the case's or the child's school; a child who never had one
+    (found by the verification, out of school) goes to a school of the hukou's school district (or town,
+    or the district) that teaches the child's grade."""
+    if person is None:
+        return case.get("school_code") or None
+    if case.get("school_code") or person.school_code:
+        return str(case.get("school_code") or person.school_code)
+    kinds = ("primary", "nine_year") if _grade(person) <= 6 else ("junior", "nine_year")
+    directory = default_directory()
+    for scope in (case.get("hukou_school_district"), person.hukou_town, directory.district_code):
+        if not scope:
+            continue
+        schools = sorted(s.code for s in directory.schools(within=scope) if s.school_type in kinds)
+        if schools:
+            return schools[0]
+    return None
+
+
+def _close_all(demo: Demo, cases: list[tuple[dict[str, Any], Actor]]) -> set[str]:
+    """Close (销号) every case whose child is back: casework accepts it once it has learnt from
+    enrollment's events that the 学籍 is active again, so every pending closure is retried in rounds
+    until all are closed or ``CLOSURE_WAIT`` has passed (one deadline for all, not one per case)."""
+    body = {"to": "closed", "on": "2026-11-25", "closure_reason": "returned"}
+
+    def close(item: tuple[dict[str, Any], Actor]) -> str:
+        case, actor = item
         try:
-            body = {"to": "closed", "on": "2026-11-25", "closure_reason": "returned"}
-            api.post("casework", f"/cases/{cid}/transitions", actor, json=body)
-            return True
+            demo.api.post("casework", f"/cases/{case['id']}/transitions", actor, json=body)
+            return "closed"
         except ApiError as exc:
             if exc.code in ("no_active_student_record", "student_record_not_active", "not_enrolled"):
-                return False
-            raise
+                return "not_yet"
+            demo.problem("cases", f"closure refused: {exc.status} {exc.code}")
+            return "refused"
 
-    try:
-        eventually(closed, what="casework to see the 学籍 active again", timeout=CLOSURE_WAIT, every=1.0)
-    except TimeoutError:
+    closed: set[str] = set()
+    pending = list(cases)
+    deadline = time.monotonic() + CLOSURE_WAIT
+    while pending:
+        answers = demo.api.parallel(close, pending)
+        closed |= {str(c["id"]) for (c, _), a in zip(pending, answers, strict=True) if a == "closed"}
+        pending = [item for item, a in zip(pending, answers, strict=True) if a == "not_yet"]
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    if pending:
         demo.problem(
             "cases",
-            f"closure refused for {CLOSURE_WAIT:.0f} s: casework shows no active 学籍 after the resumption",
+            f"closure refused for {CLOSURE_WAIT:.0f} s for {len(pending)} cases: casework shows no "
+            "active 学籍 after the resumption",
         )
-        return "returned_not_closed"
-    return "returned_and_closed"
+    return closed
 
 
 def visits(demo: Demo) -> None:
     """Every school puts its autumn roster and its teachers record one home visit per student (batches,
-    as the mobile app syncs a day's visits); special groups get a second visit."""
+    as the mobile app syncs a day's visits); special groups get a second visit.
+
+    Runs alongside the enrollment and casework stages that follow the 学籍 stage (it only needs the
+    enrolled records); :func:`visits_top_up` brings the rosters up to date at the end of the term."""
+    _sync_visits(demo, "visits")
+
+
+def visits_top_up(demo: Demo) -> None:
+    """At the end of the term each school puts its roster again where its enrolled students changed
+    since (dropouts who stay out leave it, returned children with a new 学籍 join it) and syncs the visits
+    of the students who joined."""
+    _sync_visits(demo, "visits_top_up")
+
+
+def _sync_visits(demo: Demo, stage: str) -> None:
+    t0 = time.monotonic()
     students = list(demo.api.pages("enrollment", "/students", BUREAU, params={"status": "enrolled"}))
+    demo.lap(f"{stage}.list_students", t0, f"{len(students)} enrolled students listed in")
     by_school: dict[str, list[dict[str, Any]]] = {}
     for s in students:
         by_school.setdefault(s["school_code"], []).append(s)
     special = _special_children(demo)
+    rosters: dict[str, set[str]] = demo.state.setdefault("rosters", {})
+    visited: set[str] = demo.state.setdefault("visited_students", set())
+    changed = [
+        (code, rows)
+        for code, rows in sorted(by_school.items())
+        if {r["id"] for r in rows} != rosters.get(code)
+    ]
+    changed += [(code, []) for code in sorted(rosters) if code not in by_school]
 
     def school(item: tuple[str, list[dict[str, Any]]]) -> Counter[str]:
         code, rows = item
@@ -230,9 +308,15 @@ def visits(demo: Demo) -> None:
             }
             for r in rows
         ]
+        t0 = time.monotonic()
         demo.api.call("casework", "PUT", f"/rosters/{code}/{SEMESTER}", actor, json={"students": roster})
+        rosters[code] = {r["student_id"] for r in roster}
+        tally: Counter[str] = Counter()
+        tally["roster_ms"] = round((time.monotonic() - t0) * 1000)
         visits = []
         for r in roster:
+            if r["student_id"] in visited:
+                continue
             times = 2 if r["categories"] else 1
             for n in range(times):
                 visits.append(
@@ -246,21 +330,31 @@ def visits(demo: Demo) -> None:
                         "participants": ["班主任", "家长"],
                     }
                 )
-        tally: Counter[str] = Counter()
+        t0 = time.monotonic()
         for start in range(0, len(visits), 200):
-            result = demo.api.post(
-                "casework", "/visits/batch", actor, json={"visits": visits[start : start + 200]}
-            )
+            chunk = visits[start : start + 200]
+            result = demo.api.post("casework", "/visits/batch", actor, json={"visits": chunk})
             tally.update(
                 created=result["created"], duplicates=result["duplicates"], rejected=result["rejected"]
             )
+            visited.update(v["student_id"] for v in chunk)
+        tally["batches_ms"] = round((time.monotonic() - t0) * 1000)
         return tally
 
     total: Counter[str] = Counter()
-    for tally in demo.api.parallel(school, list(by_school.items())):
+    t0 = time.monotonic()
+    for tally in demo.api.parallel(school, changed):
         total.update(tally)
-    demo.summary["visit_sync"] = dict(total)
-    demo.say("visits", f"{len(by_school)} schools, visits synced: {dict(total)}")
+    demo.lap(
+        f"{stage}.sync",
+        t0,
+        f"rosters {total.pop('roster_ms', 0) / 1000:.1f}s and visit batches "
+        f"{total.pop('batches_ms', 0) / 1000:.1f}s (summed over schools); {len(changed)} schools in",
+    )
+    synced: Counter[str] = Counter(demo.summary.get("visit_sync", {}))
+    synced.update(total)
+    demo.summary["visit_sync"] = dict(synced)
+    demo.say(stage, f"{len(changed)} of {len(by_school)} schools' rosters put, visits synced: {dict(total)}")
 
 
 def _special_children(demo: Demo) -> dict[str, list[str]]:

@@ -52,14 +52,36 @@ def feeds(demo: Demo, seed: int) -> None:
     demo.state["batch_ids"] = [b["id"] for b in batches]
 
 
+def age_parts(low: int, high: int, parts: int, **params: Any) -> list[dict[str, Any]]:
+    """Disjoint age bands covering ``low``..``high`` (full years), to read a long list in parts."""
+    step = max(1, -(-(high - low + 1) // parts))
+    return [{**params, "age_min": a, "age_max": min(a + step - 1, high)} for a in range(low, high + 1, step)]
+
+
+def count_children(demo: Demo, low: int, high: int, **params: Any) -> int:
+    """How many children the registry lists with these filters (the bands read concurrently)."""
+    parts = demo.api.pages_split(
+        "registry", "/children", BUREAU, age_parts(low, high, demo.api.workers, **params)
+    )
+    return sum(len(p) for p in parts)
+
+
 def map_children(demo: Demo) -> int:
-    """Learn the registry's child id of each person: the bureau lists the children (audited, purpose stated)."""
+    """Learn the registry's child id of each person: the bureau lists the children (audited, purpose stated).
+
+    All but duplicates first, then the duplicates (a person's surviving record wins), each list read in
+    age bands concurrently."""
     mapped = 0
     for status in (None, "duplicate"):
-        params: dict[str, Any] = {"age_min": 0, "age_max": 30}
-        if status:
-            params["status"] = status
-        for child in demo.api.pages("registry", "/children", BUREAU, params=params, purpose=PURPOSE_MAP):
+        params: dict[str, Any] = {"status": status} if status else {}
+        parts = demo.api.pages_split(
+            "registry",
+            "/children",
+            BUREAU,
+            age_parts(0, 30, demo.api.workers, **params),
+            purpose=PURPOSE_MAP,
+        )
+        for child in (c for part in parts for c in part):
             person = demo.district.person_of_id(normalise_id_number(child["id_number"] or ""))
             if person is None:
                 continue
@@ -105,17 +127,14 @@ def registry_figures(demo: Demo) -> dict[str, Any]:
     """Children by status and source, counted from the registry's own list."""
     by_status: Counter[str] = Counter()
     by_source: Counter[str] = Counter()
-    school_age_active = 0
-    for status in ("active", "deceased", "moved_out", "duplicate", "missing"):
-        for child in demo.api.pages(
-            "registry", "/children", BUREAU, params={"status": status, "age_min": 0, "age_max": 30}
-        ):
-            by_status[status] += 1
+    statuses = ("active", "deceased", "moved_out", "duplicate", "missing")
+    parts = [p for status in statuses for p in age_parts(0, 30, 3, status=status)]
+    for params, rows in zip(parts, demo.api.pages_split("registry", "/children", BUREAU, parts), strict=True):
+        for child in rows:
+            by_status[params["status"]] += 1
             for source in child["sources"]:
                 by_source[source] += 1
-    school_age_active = demo.api.count(
-        "registry", "/children", BUREAU, params={"status": "active", "age_min": 6, "age_max": 14}
-    )
+    school_age_active = count_children(demo, 6, 14, status="active")
     batches = [
         demo.api.get("registry", f"/feeds/batches/{b}", BUREAU) for b in demo.state.get("batch_ids", [])
     ]

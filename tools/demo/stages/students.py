@@ -85,7 +85,9 @@ def _wait_linked(demo: Demo, expected: set[str], *, settle: float = 20.0, timeou
 
 def register_students(demo: Demo) -> Counter[str]:
     """Every school registers its records (in parallel, as many schools do), then their statuses."""
+    t0 = time.monotonic()
     results = demo.api.parallel(lambda s: _register(demo, s), demo.district.students)
+    demo.lap("students.register", t0, f"{len(results)} records in")
     student_of_person: dict[str, str] = {}
     for student, (_, sid) in zip(demo.district.students, results, strict=True):
         person = demo.district.person_of_id(normalise_id_number(student.id_number))
@@ -95,7 +97,9 @@ def register_students(demo: Demo) -> Counter[str]:
     demo.state["student_school"] = {
         sid: s.school_code for s, (_, sid) in zip(demo.district.students, results, strict=True) if sid
     }
+    t0 = time.monotonic()
     unlinked = _wait_linked(demo, {sid for pid, sid in student_of_person.items() if demo.child(pid)})
+    demo.lap("students.wait_linked", t0, "enrollment linked the records to its children in")
     if unlinked:
         demo.anomaly("students", f"{unlinked} 学籍 of children the registry holds stayed unlinked to them")
     with_status = [
@@ -103,7 +107,9 @@ def register_students(demo: Demo) -> Counter[str]:
         for s, (_, sid) in zip(demo.district.students, results, strict=True)
         if sid and s.status != "enrolled"
     ]
+    t0 = time.monotonic()
     demo.api.parallel(lambda item: _record_status(demo, *item), with_status)
+    demo.lap("students.statuses", t0, f"{len(with_status)} 休学/辍学 recorded in")
     return Counter(outcome for outcome, _ in results)
 
 
@@ -147,7 +153,6 @@ def provincial_import(demo: Demo, platform: ProvincialPlatform | None) -> dict[s
 
 def student_figures(demo: Demo) -> dict[str, int]:
     """Student records by status, counted from enrollment's list."""
-    out: dict[str, int] = {}
-    for status in ("enrolled", "suspended", "dropped_out"):
-        out[status] = demo.api.count("enrollment", "/students", BUREAU, params={"status": status})
-    return out
+    statuses = ["enrolled", "suspended", "dropped_out"]
+    parts = demo.api.pages_split("enrollment", "/students", BUREAU, [{"status": s} for s in statuses])
+    return {status: len(rows) for status, rows in zip(statuses, parts, strict=True)}
