@@ -188,4 +188,7 @@ async def test_past_statutory_deadlines_are_not_opened_after_the_fact(start_serv
     svc = await start_notify(start_service)
     result = await _sweep(svc, dt.date(2026, 10, 20))
     assert result.lapsed == 0
-    assert {(d.kind, d.subject_id) for d in await _deadlines(svc)} == {("bulletin", "2026-11")}
+    assert {(d.kind, d.subject_id) for d in await _deadlines(svc)} == {
+        ("dropout_report", "2026-10"),
+        ("bulletin", "2026-11"),
+    }

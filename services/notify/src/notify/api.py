@@ -10,6 +10,7 @@ from notify.delivery.router import router as delivery_router
 from notify.documents.router import router as documents_router
 from notify.escalation.router import router as escalation_router
 from notify.referrals.router import router as referrals_router
+from notify.reports.router import router as reports_router
 
 ROUTERS: list[APIRouter] = [
     calendar_router,
@@ -20,4 +21,5 @@ ROUTERS: list[APIRouter] = [
     bulletins_router,
     blacklist_router,
     referrals_router,
+    reports_router,
 ]

@@ -8,6 +8,7 @@ from notify.delivery import models as delivery_models
 from notify.documents import models as document_models
 from notify.escalation import models as escalation_models
 from notify.referrals import models as referral_models
+from notify.reports import models as report_models
 
 __all__ = [
     "blacklist_models",
@@ -18,4 +19,5 @@ __all__ = [
     "document_models",
     "escalation_models",
     "referral_models",
+    "report_models",
 ]

@@ -31,4 +31,5 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "sms_gateway_unconfigured": ("No SMS gateway is configured", "未配置短信网关"),
     "email_address_invalid": ("The email address is not valid", "电子邮箱地址格式不正确"),
     "message_kind_unknown": ("Unknown message kind", "未知的消息类型"),
+    "report_period_not_started": ("The report's period has not started yet", "报告统计期尚未开始"),
 }

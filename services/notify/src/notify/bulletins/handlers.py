@@ -64,7 +64,9 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
     return {
         "enrollment": {en.CampaignCompleted: on_campaign},
         "casework": {
+            cw.CaseOpened: case_fact(opened_on=event_date),
             cw.CaseConfirmed: case_fact(confirmed_on=event_date),
+            cw.EscalationRequested: case_fact(escalated_on=event_date),
             cw.CaseReturned: case_fact(returned_on=lambda e: e.data.returned_on),
             cw.VisitRecorded: on_visit,
             cw.CensusCompleted: on_census,

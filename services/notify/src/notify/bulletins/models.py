@@ -47,7 +47,9 @@ class CaseFact(NotifyModel, table=True):
     hukou_town: str | None = Field(default=None, max_length=12)
     reason: str | None = Field(default=None, max_length=40)
     state: str = Field(max_length=20)
+    opened_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     confirmed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    escalated_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     returned_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 
