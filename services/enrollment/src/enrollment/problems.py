@@ -13,6 +13,15 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
         "G字头学籍号与身份证号不一致",
     ),
     "unknown_school": ("Unknown school", "学校代码不存在"),
+    "outside_jurisdiction": ("The organisation is outside your jurisdiction", "超出本单位管辖范围"),
+    "duplicate_in_batch": (
+        "The same child or student number appears earlier in the batch",
+        "同一批次中该儿童或学籍号重复",
+    ),
+    "concurrent_registration": (
+        "A concurrent registration of the same child or number won",
+        "同一儿童或学籍号已被同时登记",
+    ),
     "student_not_found": ("No such student record", "学籍不存在"),
     "invalid_transition": ("This change is not allowed in the record's status", "当前学籍状态不允许此操作"),
     "suspension_too_long": ("A suspension lasts at most one year", "休学期限最长一年"),

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.idempotency import request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from baoxue.pii.citizen_id import normalise_id_number
 from enrollment.students import annotations as annotation_service
-from enrollment.students import repository, service, transfers, transitions
+from enrollment.students import batch, repository, service, transfers, transitions
 from enrollment.students.models import StudentTransfer
 from enrollment.students.schemas import (
     AnnotationCreate,
     AnnotationPublic,
+    BatchResult,
+    StudentBatch,
     StudentCreate,
     StudentPublic,
     StudentStatus,
@@ -33,6 +36,29 @@ router = APIRouter(tags=["student records (学籍)"])
 Reader = Annotated[Principal, Depends(requires("student:read"))]
 Writer = Annotated[Principal, Depends(requires("student:write"))]
 _409: dict[int | str, dict[str, Any]] = {409: {"description": "active_record_exists / invalid_transition"}}
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=40,
+        description="The record's ETag (optional; when sent, a stale one answers 412 precondition_failed)",
+    ),
+]
+_412: dict[int | str, dict[str, Any]] = {
+    412: {"description": "precondition_failed: the record changed since the ETag sent in If-Match"}
+}
+
+
+def _expected(if_match: str | None) -> int | None:
+    """If-Match is optional on transitions (government systems do not send it) but honoured when sent."""
+    return parse_if_match(if_match) if if_match else None
+
+
+def _with_etag(response: Response, public: StudentPublic) -> StudentPublic:
+    response.headers["ETag"] = etag(public.version)
+    return public
 
 
 IdempotencyKey = Annotated[
@@ -79,6 +105,46 @@ async def register(
     return JSONResponse(body, status_code=201, headers={"Location": f"/v1/students/{record.id}"})
 
 
+@router.post(
+    "/students/batch",
+    responses={422: {"description": "idempotency_key_reused; a malformed body"}},
+    summary="Register up to 5,000 student records; per-record outcomes (send Idempotency-Key)",
+)
+async def register_batch(
+    data: StudentBatch,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """200 with one outcome per record, in order: ``created`` (the record's id) or ``refused`` (the
+    problem code the single POST would have answered). A refused record never stops the others."""
+    fingerprint = None
+    if idempotency_key:
+        payload = [
+            {
+                **r.model_dump(mode="json"),
+                "id_number": ctx.blind_index.of(normalise_id_number(r.id_number)),
+                "student_number": ctx.blind_index.of(normalise_id_number(r.student_number)),
+            }
+            for r in data.records
+        ]
+        fingerprint = request_fingerprint(payload)
+        stored = await ctx.idempotency.lookup(session, principal, idempotency_key, fingerprint)
+        if stored is not None:
+            return JSONResponse(
+                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+    outcomes = await batch.register_batch(session=session, ctx=ctx, principal=principal, records=data.records)
+    created = sum(1 for o in outcomes if o.outcome == "created")
+    body = BatchResult(created=created, refused=len(outcomes) - created, results=outcomes).model_dump(
+        mode="json"
+    )
+    if idempotency_key and fingerprint:
+        await ctx.idempotency.save(session, principal, idempotency_key, fingerprint, 200, body)
+    return JSONResponse(body, status_code=200)
+
+
 @router.get("/students", summary="Student records in the caller's jurisdiction (case-role scope)")
 async def list_students(
     session: SessionDep,
@@ -97,68 +163,132 @@ async def list_students(
 
 
 @router.get("/students/{student_id}", summary="One student record")
-async def get_student(student_id: str, session: SessionDep, ctx: Ctx, principal: Reader) -> StudentPublic:
-    return await service.get_student(session=session, ctx=ctx, principal=principal, student_id=student_id)
+async def get_student(
+    student_id: str, session: SessionDep, ctx: Ctx, principal: Reader, response: Response
+) -> StudentPublic:
+    public = await service.get_student(session=session, ctx=ctx, principal=principal, student_id=student_id)
+    return _with_etag(response, public)
 
 
-@router.post("/students/{student_id}/suspension", responses=_409, summary="休学: suspend (at most one year)")
+@router.post(
+    "/students/{student_id}/suspension",
+    responses={**_409, **_412},
+    summary="休学: suspend (at most one year)",
+)
 async def suspend(
-    student_id: str, data: SuspensionCreate, session: SessionDep, ctx: Ctx, principal: Writer
+    student_id: str,
+    data: SuspensionCreate,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> StudentPublic:
     r = await transitions.suspend(
         session=session,
         ctx=ctx,
         principal=principal,
         student_id=student_id,
+        expected_version=_expected(if_match),
         starts_on=data.starts_on,
         until=data.until,
         reason=data.reason,
     )
-    return service.to_public(ctx, principal, r)
+    return _with_etag(response, service.to_public(ctx, principal, r))
 
 
 @router.post(
-    "/students/{student_id}/suspension/extension", responses=_409, summary="Extend a suspension once"
+    "/students/{student_id}/suspension/extension",
+    responses={**_409, **_412},
+    summary="Extend a suspension once",
 )
 async def extend(
-    student_id: str, data: SuspensionExtension, session: SessionDep, ctx: Ctx, principal: Writer
+    student_id: str,
+    data: SuspensionExtension,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> StudentPublic:
     r = await transitions.extend_suspension(
-        session=session, ctx=ctx, principal=principal, student_id=student_id, until=data.until
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        student_id=student_id,
+        until=data.until,
+        expected_version=_expected(if_match),
     )
-    return service.to_public(ctx, principal, r)
+    return _with_etag(response, service.to_public(ctx, principal, r))
 
 
-@router.post("/students/{student_id}/resumption", responses=_409, summary="复学: enrolled again")
+@router.post("/students/{student_id}/resumption", responses={**_409, **_412}, summary="复学: enrolled again")
 async def resume(
-    student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer
+    student_id: str,
+    data: Transition,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> StudentPublic:
     r = await transitions.resume(
-        session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on, reason=data.reason
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        student_id=student_id,
+        on=data.on,
+        reason=data.reason,
+        expected_version=_expected(if_match),
     )
-    return service.to_public(ctx, principal, r)
+    return _with_etag(response, service.to_public(ctx, principal, r))
 
 
 @router.post(
-    "/students/{student_id}/dropout", responses=_409, summary="辍学: record kept, suspected dropout raised"
+    "/students/{student_id}/dropout",
+    responses={**_409, **_412},
+    summary="辍学: record kept, suspected dropout raised",
 )
 async def drop_out(
-    student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer
+    student_id: str,
+    data: Transition,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> StudentPublic:
     r = await transitions.drop_out(
-        session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on, reason=data.reason
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        student_id=student_id,
+        on=data.on,
+        reason=data.reason,
+        expected_version=_expected(if_match),
     )
-    return service.to_public(ctx, principal, r)
+    return _with_etag(response, service.to_public(ctx, principal, r))
 
 
-@router.post("/students/{student_id}/graduation", responses=_409, summary="毕业")
+@router.post("/students/{student_id}/graduation", responses={**_409, **_412}, summary="毕业")
 async def graduate(
-    student_id: str, data: Transition, session: SessionDep, ctx: Ctx, principal: Writer
+    student_id: str,
+    data: Transition,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> StudentPublic:
     r = await transitions.graduate(
-        session=session, ctx=ctx, principal=principal, student_id=student_id, on=data.on
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        student_id=student_id,
+        on=data.on,
+        expected_version=_expected(if_match),
     )
-    return service.to_public(ctx, principal, r)
+    return _with_etag(response, service.to_public(ctx, principal, r))
 
 
 def transfer_public(t: StudentTransfer) -> TransferPublic:
@@ -178,10 +308,19 @@ def transfer_public(t: StudentTransfer) -> TransferPublic:
 
 
 @router.post(
-    "/students/{student_id}/transfers", status_code=201, responses=_409, summary="Request a transfer"
+    "/students/{student_id}/transfers",
+    status_code=201,
+    responses={**_409, **_412},
+    summary="Request a transfer",
 )
 async def request_transfer(
-    student_id: str, data: TransferCreate, session: SessionDep, ctx: Ctx, principal: Writer
+    student_id: str,
+    data: TransferCreate,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Writer,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TransferPublic:
     t = await transfers.request_transfer(
         session=session,
@@ -190,7 +329,9 @@ async def request_transfer(
         student_id=student_id,
         to_school=data.to_school,
         requested_on=data.requested_on,
+        expected_version=_expected(if_match),
     )
+    response.headers["ETag"] = etag(t.version)  # the transfer's own version (the record is unchanged)
     return transfer_public(t)
 
 

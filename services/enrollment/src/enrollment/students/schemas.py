@@ -31,6 +31,51 @@ class StudentCreate(BaseModel):
     enrolled_on: dt.date | None = None
 
 
+BATCH_LIMIT = 5000
+
+
+class StudentBatch(BaseModel):
+    """Many registrations in one call (a school's roll, a migration): each record is decided on its own."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "records": [
+                        {
+                            "student_number": "G370406201501010014",
+                            "id_number": "370406201501010014",
+                            "school_code": "37040600101001",
+                            "grade": 4,
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+    records: list[StudentCreate] = Field(min_length=1, max_length=BATCH_LIMIT)
+
+
+class BatchOutcome(BaseModel):
+    """One record's outcome: created (its id) or refused (a problem code of this service, with titles)."""
+
+    index: int = Field(description="position of the record in the request")
+    outcome: Literal["created", "refused"]
+    status: int = Field(description="the status the single POST /v1/students would have answered")
+    id: str | None = None
+    code: str | None = None
+    title: str | None = None
+    title_zh: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BatchResult(BaseModel):
+    created: int
+    refused: int
+    results: list[BatchOutcome]
+
+
 class StudentPublic(BaseModel):
     id: str
     student_number: str

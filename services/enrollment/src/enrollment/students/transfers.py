@@ -39,9 +39,11 @@ async def request_transfer(
     student_id: str,
     to_school: str,
     requested_on: dt.date,
+    expected_version: int | None = None,
 ) -> StudentTransfer:
-    """Open a transfer of an enrolled student; due after the configured number of working days."""
-    record = await load_writable(session, principal, student_id)
+    """Open a transfer of an enrolled student; due after the configured number of working days.
+    ``expected_version``: the student record's version from ``If-Match`` (optional, honoured when sent)."""
+    record = await load_writable(session, principal, student_id, expected_version=expected_version)
     if record.status != "enrolled":
         raise Conflict("Only an enrolled student can be transferred.", code="invalid_transition")
     if to_school == record.school_code:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import StudentStatusChanged
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
@@ -26,12 +27,23 @@ from enrollment.visibility import ensure_visible
 MAX_SUSPENSION = dt.timedelta(days=366)  # one year (a leap day included)
 
 
-async def load_writable(session: AsyncSession, principal: Principal, student_id: str) -> StudentRecord:
-    """The record, locked, if it belongs to a school inside the caller's jurisdiction (404 otherwise)."""
+# What a transition may change: named in a 412 (the record keeps no field history to name fewer).
+TRANSITION_FIELDS = ("status", "status_since", "status_reason", "suspended_until", "suspension_extended")
+
+
+async def load_writable(
+    session: AsyncSession, principal: Principal, student_id: str, *, expected_version: int | None = None
+) -> StudentRecord:
+    """The record, locked, if it belongs to a school inside the caller's jurisdiction (404 otherwise).
+
+    ``expected_version`` (from ``If-Match``; optional, honoured when sent): 412 when the record moved on.
+    Checked after the row lock, so two clients sending the same ETag cannot both pass."""
     record = await repository.get_for_update(session, student_id)
     if record is None:
         raise NotFound("No such student record.", code="student_not_found")
     ensure_visible(principal, record.school_code, resource="student record")
+    if expected_version is not None:
+        check_version(expected_version, record.version, TRANSITION_FIELDS)
     return record
 
 
@@ -44,6 +56,7 @@ async def apply_status(
     status: str,
     on: dt.date,
     reason: str | None,
+    expected_version: int | None = None,
 ) -> StudentRecord:
     """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change."""
     previous = record.status
@@ -85,9 +98,10 @@ async def suspend(
     starts_on: dt.date,
     until: dt.date,
     reason: str,
+    expected_version: int | None = None,
 ) -> StudentRecord:
     """休学: an enrolled student is suspended until ``until``, at most one year after ``starts_on``."""
-    record = await load_writable(session, principal, student_id)
+    record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "enrolled")
     if until <= starts_on or until - starts_on > MAX_SUSPENSION:
         raise Problem("A suspension lasts at most one year.", code="suspension_too_long", status=422)
@@ -105,10 +119,16 @@ async def suspend(
 
 
 async def extend_suspension(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, until: dt.date
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    until: dt.date,
+    expected_version: int | None = None,
 ) -> StudentRecord:
     """The one allowed extension of a suspension, by at most one more year."""
-    record = await load_writable(session, principal, student_id)
+    record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "suspended")
     assert record.suspended_until is not None
     if record.suspension_extended:
@@ -135,9 +155,10 @@ async def resume(
     student_id: str,
     on: dt.date,
     reason: str | None,
+    expected_version: int | None = None,
 ) -> StudentRecord:
     """复学: a suspended student, or a dropout who came back, is enrolled again (one active record still)."""
-    record = await load_writable(session, principal, student_id)
+    record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "suspended", "dropped_out")
     record.suspended_until = None
     return await apply_status(
@@ -159,9 +180,10 @@ async def drop_out(
     student_id: str,
     on: dt.date,
     reason: str | None,
+    expected_version: int | None = None,
 ) -> StudentRecord:
     """辍学: the record is kept with status dropped_out, and a suspected dropout is raised for casework."""
-    record = await load_writable(session, principal, student_id)
+    record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "enrolled", "suspended")
     await apply_status(
         session=session,
@@ -184,10 +206,16 @@ async def drop_out(
 
 
 async def graduate(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, student_id: str, on: dt.date
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    student_id: str,
+    on: dt.date,
+    expected_version: int | None = None,
 ) -> StudentRecord:
     """毕业: an enrolled student graduates; the record stays."""
-    record = await load_writable(session, principal, student_id)
+    record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "enrolled")
     return await apply_status(
         session=session,
