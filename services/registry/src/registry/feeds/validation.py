@@ -41,6 +41,8 @@ _CJK_ONLY = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
 _DATE = re.compile(r"(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?")
 _PHONE = re.compile(r"1\d{10}|0\d{9,11}|\d{7,8}")
 _CATEGORY_SPLIT = re.compile(r"[、,，;；/\s]+")
+_PHONE_NOISE = re.compile(r"[\s\-()（）]")
+_CACHE_LIMIT = 100_000  # distinct values remembered per batch (addresses, phones' blind indexes)
 _SEX: dict[str, Sex] = {
     "男": "M",
     "女": "F",
@@ -60,6 +62,7 @@ def name_pinyin(name: str) -> str:
     return " ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore"))
 
 
+@lru_cache(maxsize=65_536)
 def parse_date(text: str) -> dt.date | None:
     m = _DATE.fullmatch(text.strip())
     if m is None:
@@ -71,6 +74,8 @@ def parse_date(text: str) -> dt.date | None:
 
 
 def _clean(text: Any) -> str:
+    if type(text) is str:  # the common case (CSV cells); ASCII text is already NFKC
+        return (text if text.isascii() else unicodedata.normalize("NFKC", text)).strip()
     if text is None:
         return ""
     if isinstance(text, dt.datetime):
@@ -93,6 +98,8 @@ class RowValidator:
     blind_index: BlindIndex
     batch_id: str
     _seen: set[str] = field(default_factory=set)
+    _addresses: dict[str, tuple[str | None, str | None, str | None, str]] = field(default_factory=dict)
+    _phone_blinds: dict[str, str] = field(default_factory=dict)
 
     def validate(self, row_number: int, cells: dict[str, Any], *, malformed: bool = False) -> dict[str, Any]:
         """The staged row (``FeedRow`` columns) with ``outcome`` and ``reasons`` for one input row."""
@@ -160,13 +167,13 @@ class RowValidator:
         self._address(raw, out, reasons)
         self._categories(raw, out, reasons)
 
-        phone = re.sub(r"[\s\-()（）]", "", raw["guardian_phone"]).removeprefix("+86")
+        phone = _PHONE_NOISE.sub("", raw["guardian_phone"]).removeprefix("+86")
         if phone and not _PHONE.fullmatch(phone):
             reasons.append("phone_invalid")
             phone = ""
         if phone:
             out["guardian_phone"] = self.cipher.encrypt(phone, associated_data=PHONE_AAD)
-            out["guardian_phone_blind"] = self.blind_index.of(phone)
+            out["guardian_phone_blind"] = self._phone_blind(phone)
         out["guardian_name"] = raw["guardian_name"].replace(" ", "") or None
         out["current_address"] = raw["current_address"] or None
 
@@ -186,22 +193,49 @@ class RowValidator:
             )
         return out
 
+    def _phone_blind(self, phone: str) -> str:
+        """The blind index of a phone (deterministic, so computed once per distinct phone of the batch)."""
+        blind = self._phone_blinds.get(phone)
+        if blind is None:
+            if len(self._phone_blinds) >= _CACHE_LIMIT:
+                self._phone_blinds.clear()
+            blind = self._phone_blinds[phone] = self.blind_index.of(phone)
+        return blind
+
+    def _match(self, address: str) -> tuple[str | None, str | None, str | None, str]:
+        """(town, village, school district, confidence) of an address, once per distinct address text."""
+        found = self._addresses.get(address)
+        if found is None:
+            match = self.directory.match_address(address)
+            district = None
+            if match.confidence != "none":
+                org = self.directory.school_district_for(match.town_code, match.village_code)
+                district = org.code if org is not None else None
+            if len(self._addresses) >= _CACHE_LIMIT:
+                self._addresses.clear()
+            found = self._addresses[address] = (
+                match.town_code,
+                match.village_code,
+                district,
+                match.confidence,
+            )
+        return found
+
     def _address(self, raw: dict[str, str], out: dict[str, Any], reasons: list[str]) -> None:
         address = raw["hukou_address"]
         if not address:
             reasons.append("hukou_address_missing")
             return
         out["hukou_address"] = address
-        match = self.directory.match_address(address)
-        if match.confidence == "none":
+        town, village, district, confidence = self._match(address)
+        if confidence == "none":
             reasons.append("address_unmatched")
             return
-        out["hukou_town"] = match.town_code
-        out["hukou_village"] = match.village_code
-        if match.village_code is None:
+        out["hukou_town"] = town
+        out["hukou_village"] = village
+        if village is None:
             reasons.append("address_village_unmatched")
-        district = self.directory.school_district_for(match.town_code, match.village_code)
-        out["hukou_school_district"] = district.code if district is not None else None
+        out["hukou_school_district"] = district
 
     def _categories(self, raw: dict[str, str], out: dict[str, Any], reasons: list[str]) -> None:
         allowed = DEPARTMENT_CATEGORIES[self.department]
