@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.feeds.models import FeedBatch, FeedRow
 
 _batches = FeedBatch.__table__  # type: ignore[attr-defined]
 _rows = FeedRow.__table__  # type: ignore[attr-defined]
+
+
+async def lock_submissions(session: AsyncSession, department: str) -> None:
+    """Serialise the submissions of one department until the end of the transaction.
+
+    Two requests carrying the same batch at the same moment would otherwise both find no earlier batch
+    and both create one. PostgreSQL: a transaction-scoped advisory lock on the department. SQLite: take
+    the database's write lock now (a write that changes nothing), before the look-up; a second
+    transaction waits for it (busy timeout) and then sees the first batch.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"registry.feed_submission:{department}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        await session.execute(text("UPDATE feed_batches SET status = status WHERE 1 = 0"))
 
 
 async def find_repeat(

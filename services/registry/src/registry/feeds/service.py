@@ -73,7 +73,9 @@ async def submit_batch(
 
     Returns (batch, created). A repeat of an earlier batch (same client batch id, or a commit of the
     same content for the same department and period) returns that batch and starts nothing: a batch
-    is applied once. Uses its own committed transaction so the job can start right after it.
+    is applied once, also when the same batch arrives twice at the same moment (the department's
+    submissions are serialised for the look-up and the insert). Uses its own committed transaction so
+    the job can start right after it.
     """
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
     try:
@@ -81,6 +83,7 @@ async def submit_batch(
             inspect_feed, upload.path, upload.fmt, max_rows=settings.feed_max_rows
         )
         async with ctx.db.transaction() as session:
+            await repository.lock_submissions(session, department)
             earlier = await repository.find_repeat(
                 session,
                 department=department,
