@@ -152,6 +152,7 @@ async def measure(
         with peak:
             if profiler is not None:
                 profiler.enable()
+            cpu = time.process_time()
             start = time.perf_counter()
             upload = SavedUpload(copy, "csv", f"bench-{time.monotonic_ns()}", copy.stat().st_size)
             batch, _ = await feeds.submit_batch(
@@ -165,6 +166,7 @@ async def measure(
             )
             await ctx.jobs.tasks[batch["job_id"]]
             elapsed = time.perf_counter() - start
+            cpu = time.process_time() - cpu
             if profiler is not None:
                 profiler.disable()
         async with ctx.db.transaction() as s:
@@ -180,7 +182,7 @@ async def measure(
             job = await ctx.jobs.get(s, batch["job_id"])
         counts = ((job or {}).get("result") or {}).get("counts", {})
         steps.append(
-            {"total_seconds": round(elapsed, 3)}
+            {"total_seconds": round(elapsed, 3), "process_cpu_seconds": round(cpu, 3)}
             | {k: v for k, v in counts.items() if k.endswith("_seconds")}
             | counts.get("merge_seconds", {})
         )
