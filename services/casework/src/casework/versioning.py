@@ -5,10 +5,11 @@ A record keeps ``field_versions`` = {field: version that last changed it}. An up
 (``baoxue.concurrency.check_version``), so an offline client can reconcile them.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from baoxue.concurrency import check_version
+from baoxue.concurrency import check_version, etag
+from baoxue.errors import PreconditionFailed
 
 
 def changed_since(field_versions: Mapping[str, int], version: int) -> list[str]:
@@ -24,10 +25,30 @@ def apply_changes(record: Any, changes: Mapping[str, Any], *, expected_version: 
     changed = [name for name, value in changes.items() if getattr(record, name) != value]
     if not changed:
         return []
+    for name in changed:
+        setattr(record, name, changes[name])
+    bump_version(record, changed)
+    return changed
+
+
+def bump_version(record: Any, changed: Iterable[str]) -> None:
+    """A new version of ``record`` that changed the fields ``changed`` (already set by the caller)."""
     record.version += 1
     versions = dict(record.field_versions or {})
     for name in changed:
-        setattr(record, name, changes[name])
         versions[name] = record.version
     record.field_versions = versions
-    return changed
+
+
+def ensure_current(record: Any, expected_version: int | None, **extensions: Any) -> None:
+    """An optional precondition (``If-Match`` sent or not): 412 naming the fields changed since
+    ``expected_version`` when the record moved on; nothing when no version was sent."""
+    if expected_version is None or expected_version == record.version:
+        return
+    raise PreconditionFailed(
+        "The record changed since you read it.",
+        current_version=record.version,
+        current_etag=etag(record.version),
+        conflicting_fields=changed_since(record.field_versions or {}, expected_version),
+        **extensions,
+    )

@@ -16,6 +16,7 @@ from casework.cases.schemas import TransitionRequest
 from casework.cases.service import Signal, receive_signal
 from casework.cases.transitions import EXCLUDING_REGISTRY_STATUSES, apply_transition
 from casework.readmodels.repository import upsert_registry_status
+from casework.versioning import bump_version
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
         if LEVEL_ORDER.index(event.data.level) <= current:
             return  # a stale or repeated step of the ladder
         case.escalation_id, case.escalation_level = event.data.escalation_id, event.data.level
-        case.version += 1
+        bump_version(case, ["escalation_id", "escalation_level"])
 
     async def on_escalation_resolved(session: AsyncSession, event: ReceivedEvent[EscalationResolved]) -> None:
         case = await repo.get_case(session, event.data.case_id, for_update=True)

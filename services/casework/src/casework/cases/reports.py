@@ -19,6 +19,7 @@ from casework.cases.models import Case, CaseReport
 from casework.cases.schemas import ReportCreate
 from casework.cases.service import settings_of
 from casework.semesters import today
+from casework.versioning import bump_version
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,10 @@ async def file_report(
         filed_by=principal.subject,
     )
     session.add(report)
+    changed = ["reported_on"] if case.reason else ["reported_on", "reason"]
     case.reported_on = filed_on
     case.reason = case.reason or data.reason
-    case.version += 1
+    bump_version(case, changed)
     await session.flush()
     await ctx.outbox.add(
         session,

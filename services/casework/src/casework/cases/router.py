@@ -171,14 +171,34 @@ async def patch_case(
     return case_public(ctx, case)
 
 
+IF_MATCH_TRANSITION = (
+    "Optional but honoured: the case's ETag as read (GET /v1/cases/{id}, or the previous transition's "
+    "answer). If the case changed since, the move is refused with 412 naming the fields changed since "
+    "that version and the case's current state; without it the move applies to the case as it is now."
+)
+
+
+def optional_if_match(header: str | None) -> int | None:
+    """The version of an optional ``If-Match``: None when absent or ``*`` (any current case)."""
+    if header is None or header.strip() == "*":
+        return None
+    return parse_if_match(header)
+
+
 @router.post(
     "/{case_id}/transitions",
-    summary="Move a case to another state",
+    summary="Move a case to another state (If-Match optional, honoured)",
+    description="Confirm, start persuasion, return, place, escalate, close or reopen a case. "
+    + IF_MATCH_TRANSITION
+    + " The answer carries the case's new ETag.",
     responses={
         409: {
             "description": "transition_not_allowed (names from_state and to_state) or a "
             "missing proof of closure"
-        }
+        },
+        412: {
+            "description": "the If-Match is stale: names conflicting_fields, current_state and current_etag"
+        },
     },
 )
 async def post_transition(
@@ -188,8 +208,16 @@ async def post_transition(
     ctx: Ctx,
     principal: Writer,
     response: Response,
+    if_match: Annotated[str | None, Header(description=IF_MATCH_TRANSITION)] = None,
 ) -> CasePublic:
-    case = await transition_case(session=session, ctx=ctx, principal=principal, case_id=case_id, request=data)
+    case = await transition_case(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        case_id=case_id,
+        request=data,
+        expected_version=optional_if_match(if_match),
+    )
     response.headers["ETag"] = etag(case.version)
     return case_public(ctx, case)
 

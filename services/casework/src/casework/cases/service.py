@@ -3,6 +3,7 @@
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,7 @@ from casework.cases.models import Case, CaseSignal, CaseTransition
 from casework.cases.schemas import CaseCreate, CaseUpdate
 from casework.semesters import today
 from casework.settings import CaseworkSettings
-from casework.versioning import apply_changes
+from casework.versioning import apply_changes, bump_version
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,22 @@ def settings_of(ctx: ServiceContext) -> CaseworkSettings:
 
 
 async def record_transition(
-    session: AsyncSession, case: Case, to_state: str, *, on: dt.date, by: str, note: str | None = None
+    session: AsyncSession,
+    case: Case,
+    to_state: str,
+    *,
+    on: dt.date,
+    by: str,
+    note: str | None = None,
+    changed: Iterable[str] = (),
 ) -> None:
-    """Move ``case`` to ``to_state`` (already checked by the caller), bump its version, keep the history."""
+    """Move ``case`` to ``to_state`` (already checked by the caller), bump its version, keep the history.
+    ``changed`` names the other fields the move set, so a stale ``If-Match`` can name them with ``state``."""
     session.add(
         CaseTransition(case_id=case.id, from_state=case.state, to_state=to_state, on=on, by=by, note=note)
     )
     case.state = to_state
-    case.version += 1
+    bump_version(case, ["state", *changed])
     case.updated_at = utcnow()
 
 
@@ -164,25 +173,36 @@ async def _attach(session: AsyncSession, case: Case, signal: Signal, effect: str
     await session.flush()
 
 
+REOPEN_CLEARS = (
+    "confirmed_on",
+    "report_due",
+    "reported_on",
+    "returned_on",
+    "placement_mode",
+    "closed_on",
+    "closure_reason",
+    "watch_until",
+    "escalation_id",
+    "escalation_level",
+)
+
+
 async def _reopen(session: AsyncSession, ctx: ServiceContext, case: Case, signal: Signal, actor: str) -> None:
     case.open_key = case.child_key
     case.reopen_count += 1
-    for name in (
-        "confirmed_on",
-        "report_due",
-        "reported_on",
-        "returned_on",
-        "placement_mode",
-        "closed_on",
-        "closure_reason",
-        "watch_until",
-        "escalation_id",
-        "escalation_level",
-    ):
+    for name in REOPEN_CLEARS:
         setattr(case, name, None)
     case.overdue_published = False
     await _attach(session, case, signal, "reopened")
-    await record_transition(session, case, "suspected", on=signal.detected_on, by=actor, note="relapse")
+    await record_transition(
+        session,
+        case,
+        "suspected",
+        on=signal.detected_on,
+        by=actor,
+        note="relapse",
+        changed=[*REOPEN_CLEARS, "reopen_count", "signal_count"],
+    )
     await session.flush()
     await ctx.outbox.add(
         session, case_event(CaseReopened, case, signal=signal.signal), subject=case.id, sequence=case.version

@@ -25,6 +25,7 @@ from casework.cases.schemas import TransitionRequest
 from casework.cases.service import record_transition, settings_of
 from casework.cases.states import ensure_closure_reason, ensure_transition
 from casework.semesters import today
+from casework.versioning import ensure_current
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,16 @@ async def transition_case(
     principal: Principal,
     case_id: str,
     request: TransitionRequest,
+    expected_version: int | None = None,
 ) -> Case:
     """Move a visible case to ``request.to`` if the state machine allows it (409 naming from/to
-    otherwise) and the target's conditions hold; publishes the target's event in the same transaction."""
+    otherwise) and the target's conditions hold; publishes the target's event in the same transaction.
+    With ``expected_version`` (the client's ``If-Match``) a case that changed since is a 412 naming the
+    fields changed and the current state, checked before anything else about the move."""
     case = await repo.get_case(session, case_id, principal, for_update=True)
     if case is None:
         raise NotFound("No such case.")
+    ensure_current(case, expected_version, current_state=case.state)
     return await apply_transition(
         session=session, ctx=ctx, case=case, request=request, actor=principal.subject
     )
@@ -78,23 +83,40 @@ async def apply_transition(
         responsible = request.responsible_person or case.responsible_person
         _required(reason, "reason", to)
         _required(responsible, "responsible_person", to)
+        changed = [
+            name
+            for name, value in (("reason", reason), ("responsible_person", responsible))
+            if getattr(case, name) != value
+        ]
         case.reason, case.responsible_person = reason, responsible
         case.confirmed_on = on
         case.report_due = (
             default_calendar().add_workdays_lenient(on, settings_of(ctx).report_due_workdays).due
         )
         case.overdue_published = False
-        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        await record_transition(
+            session,
+            case,
+            to,
+            on=on,
+            by=actor,
+            note=request.note,
+            changed=[*changed, "confirmed_on", "report_due"],
+        )
         event: CaseEvent | None = case_event(CaseConfirmed, case, report_due=case.report_due)
     elif to == "returned":
         case.returned_on = on
-        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        await record_transition(
+            session, case, to, on=on, by=actor, note=request.note, changed=["returned_on"]
+        )
         event = case_event(CaseReturned, case, returned_on=on)
     elif to == "placed":
         if not system:
             _required(request.placement_mode, "placement_mode", to)
         case.placement_mode = request.placement_mode or case.placement_mode
-        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        await record_transition(
+            session, case, to, on=on, by=actor, note=request.note, changed=["placement_mode"]
+        )
         event = case_event(CasePlaced, case, placement_mode=case.placement_mode)
     elif to == "escalated":
         _required(request.evidence, "evidence", to)
@@ -127,7 +149,15 @@ async def apply_transition(
         case.open_key = None
         watch = settings_of(ctx).relapse_watch_days
         case.watch_until = on + dt.timedelta(days=watch) if request.closure_reason != "excluded" else None
-        await record_transition(session, case, to, on=on, by=actor, note=request.note)
+        await record_transition(
+            session,
+            case,
+            to,
+            on=on,
+            by=actor,
+            note=request.note,
+            changed=["closed_on", "closure_reason", "watch_until"],
+        )
         event = case_event(CaseClosed, case, closure_reason=request.closure_reason)
     else:  # persuading
         await record_transition(session, case, to, on=on, by=actor, note=request.note)
