@@ -10,7 +10,7 @@ from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
-from enrollment.verification import service, tasks
+from enrollment.verification import export, service, tasks
 from enrollment.verification.models import Campaign, VerificationTask
 from enrollment.verification.schemas import (
     CampaignCreate,
@@ -73,6 +73,42 @@ async def result(campaign_id: str, session: SessionDep, principal: Reader) -> di
     if frozen is None:
         raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
     return frozen
+
+
+async def _export(
+    campaign_id: str, session: SessionDep, ctx: Ctx, principal: Principal, format: str
+) -> Response:
+    campaign = await service.get_campaign(session, campaign_id)
+    frozen = service.frozen_result(campaign)
+    if frozen is None:
+        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
+    header, lines = export.result_table(frozen, ctx.directory)
+    name = f"campaign-{campaign.year}-{campaign.kind}-v{frozen['result_version']}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    await ctx.audit.record(session, principal, "export", "campaign", [campaign.id], detail=format)
+    if format == "xlsx":
+        return Response(export.to_xlsx("核查结果", header, lines), media_type=export.XLSX, headers=headers)
+    return Response(export.to_csv(header, lines), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/result.csv",
+    summary="The latest frozen result per town and school district, as CSV (UTF-8 with BOM)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def result_csv(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Reader) -> Response:
+    return await _export(campaign_id, session, ctx, principal, "csv")
+
+
+@router.get(
+    "/campaigns/{campaign_id}/result.xlsx",
+    summary="The latest frozen result per town and school district, as an Excel workbook",
+    response_class=Response,
+    responses={200: {"content": {export.XLSX: {}}}},
+)
+async def result_xlsx(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Reader) -> Response:
+    return await _export(campaign_id, session, ctx, principal, "xlsx")
 
 
 @router.get("/verification-tasks", summary="Tasks of the caller's area (hukou district or enrolling org)")

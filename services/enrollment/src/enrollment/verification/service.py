@@ -280,19 +280,22 @@ async def freeze(
     outcome = _final_outcome()
     rows = (
         await session.execute(
-            select(R.c.hukou_town, outcome, func.count())
+            select(R.c.hukou_town, R.c.hukou_school_district, outcome, func.count())
             .select_from(
                 R.outerjoin(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id))
             )
             .where(R.c.campaign_id == campaign_id)
-            .group_by(R.c.hukou_town, outcome)
+            .group_by(R.c.hukou_town, R.c.hukou_school_district, outcome)
         )
     ).all()
     by_outcome: dict[str, int] = {}
     by_town: dict[str, dict[str, int]] = {}
-    for town, o, n in rows:
+    by_area: dict[tuple[str, str], dict[str, int]] = {}
+    for town, district, o, n in rows:
         by_outcome[o] = by_outcome.get(o, 0) + n
-        by_town.setdefault(town or "unknown", {})[o] = n
+        town_counts = by_town.setdefault(town or "unknown", {})
+        town_counts[o] = town_counts.get(o, 0) + n
+        by_area.setdefault((town or "unknown", district or "unknown"), {})[o] = n
     tasks = (
         await session.execute(
             select(
@@ -315,7 +318,17 @@ async def freeze(
         tasks_total=int(tasks[0] or 0),
         tasks_open=int(tasks[1] or 0),
     )
-    campaign.frozen_result = event.model_dump_json()
+    # The stored result is the event plus the finer breakdown the exports need (town × school district).
+    campaign.frozen_result = json.dumps(
+        {
+            **event.model_dump(mode="json"),
+            "counts_by_town_district": [
+                {"hukou_town": t, "hukou_school_district": d, "counts": by_area[(t, d)]}
+                for t, d in sorted(by_area)
+            ],
+        },
+        ensure_ascii=False,
+    )
     session.add(campaign)
     await ctx.outbox.add(session, event, subject=campaign.id, sequence=campaign.result_version)
     await ctx.audit.record(
