@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 
+from alembic import command
 from sqlalchemy import create_engine, text
 
 from baoxue.db import sync_url
-from baoxue.migrations import upgrade
+from baoxue.migrations import alembic_config, upgrade
 from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting
 from registry.main import SERVICE
 from registry.settings import RegistrySettings
@@ -82,3 +83,17 @@ def test_upgrade_encrypts_existing_plaintext_phones(baoxue_infra):
     assert ("name", "王小明", None) in attrs
     stored = " ".join(str(x) for x in [*children.values(), *rows, *attrs])
     assert "13800000001" not in stored and "13900000002" not in stored and "06321234567" not in stored
+    # Downgrading does not bring plaintext back: the phones are removed with the token columns.
+    command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0002")
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.begin() as c:
+            assert c.execute(text("SELECT guardian_phone FROM children WHERE id = 'c1'")).scalar() is None
+            assert (
+                c.execute(text("SELECT COUNT(*) FROM feed_rows WHERE guardian_phone IS NOT NULL")).scalar()
+                == 0
+            )
+            left = c.execute(text("SELECT attribute FROM child_attributes")).scalars().all()
+    finally:
+        engine.dispose()
+    assert left == ["name"]

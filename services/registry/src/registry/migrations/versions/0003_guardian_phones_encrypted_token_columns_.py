@@ -9,8 +9,8 @@ blind index come from ``RegistrySettings()`` (``REGISTRY_``/``BAOXUE_PII_KEYS``,
 ``PII_ACTIVE_KEY_ID``, ``PII_ALGORITHM``, ``BLIND_INDEX_KEY``), exactly as the running service and
 ``baoxue pii rotate`` build them, so run the upgrade with the service's environment. Provenance rows of
 the phone get the blind index in ``value`` (so equal phones still compare equal) and the token in
-``value_cipher``. A value that is already a token (it contains no digit run a phone could be) is left
-alone, so a re-run after a partial failure does not double-encrypt.
+``value_cipher``. A value that already has the shape of a cipher token (``s4.<key id>.<base64>``) is
+left alone, so a re-run after a partial failure does not encrypt twice.
 
 Offline (``alembic upgrade --sql``) there is no cipher at hand: the generated SQL nulls the plaintext
 phones instead, so no plaintext survives either way.
