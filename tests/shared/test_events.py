@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import Database, sync_url
 from baoxue.events.bus import EventBus
 from baoxue.events.consumer import ConsumerRunner, PermanentEventError, ReceivedEvent, Subscription
-from baoxue.events.envelope import EventData
+from baoxue.events.envelope import EventData, stream_name
 from baoxue.events.outbox import Outbox
 from baoxue.events.relay import OutboxRelay
 from baoxue.events.tables import EventTables, define_event_tables
@@ -288,3 +289,81 @@ async def _dead_letters_at_least(probe: Probe, n: int) -> bool:
 
 
 _ = update
+
+
+async def test_a_batch_applies_new_events_once_skipping_applied_ones_and_in_batch_repeats(
+    probe, event_namespace, baoxue_infra
+):
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    sub = Subscription("registry", {ProbeHappened: _effect_handler(probe)})
+    runner = ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], batch=10)
+    try:
+        await _write(probe, outbox, range(4))
+        assert await relay.publish_pending() == 4
+        await runner.ensure_consumer(sub)
+        psub = await bus.js.pull_subscribe_bind(
+            durable=runner.durable_name(sub), stream=stream_name(event_namespace, "registry")
+        )
+        msgs = await psub.fetch(10, timeout=5)
+        assert len(msgs) == 4
+        await runner.handle_batch(sub, msgs[:1])  # event 0 applied before
+        assert (runner.applied, runner.duplicates) == (1, 0)
+        # event 0 again, and event 2 twice in the same batch (a redelivery that overtook its ack);
+        # a redelivery arrives as a message object of its own
+        again = [dataclasses.replace(m, _ackd=False) for m in (msgs[0], msgs[2])]
+        await runner.handle_batch(sub, [again[0], *msgs[1:], again[1]])
+        assert (runner.applied, runner.duplicates) == (4, 2)
+        async with probe.db.transaction() as s:
+            ns = sorted((await s.execute(select(probe.effects.c.n))).scalars())
+            inbox = (await s.execute(select(func.count()).select_from(probe.tables.inbox))).scalar_one()
+        assert ns == [0, 1, 2, 3] and inbox == 4
+    finally:
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def test_relay_wakes_for_a_commit_made_during_its_round_and_keeps_one_jetstream_context(
+    probe, event_namespace, baoxue_infra
+):
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+
+    class CommitDuringEmptyRound(OutboxRelay):
+        """The first round finds nothing; a writer commits just after that round read the outbox."""
+
+        rounds = 0
+
+        async def publish_pending(self) -> int:
+            published = await super().publish_pending()
+            self.rounds += 1
+            if self.rounds == 1:
+                assert published == 0
+                await _write(probe, outbox, range(1))
+            return published
+
+    # A poll interval far longer than the test: only the commit's wake-up can publish the event in time.
+    relay = CommitDuringEmptyRound(probe.db, probe.tables, bus, outbox, poll_interval=60.0)
+    subscriptions = len(bus.nc._subs)  # type: ignore[union-attr]
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _published_at_least(relay, 1), timeout=10)
+        for start in range(1, 40, 3):  # more rounds: each publishes through the same context
+            await _write(probe, outbox, range(start, start + 3))
+            await eventually(lambda n=start + 3: _published_at_least(relay, n), timeout=10)
+        assert relay.rounds > 10
+        assert len(bus.nc._subs) <= subscriptions + 1  # type: ignore[union-attr]  # one reply inbox
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def _published_at_least(relay: OutboxRelay, n: int) -> bool:
+    return relay.published_total >= n

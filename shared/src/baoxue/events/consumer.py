@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 D = TypeVar("D", bound=EventData)
 
-_CLAIM_CHUNK = 500  # inbox rows per INSERT (4 parameters each: well under SQLite's 32,766)
-
 
 class PermanentEventError(Exception):
     """The event can never be applied (bad data, broken invariant): dead-letter it at once.
@@ -291,22 +289,24 @@ class ConsumerRunner:
         return True
 
     async def _claim_many(self, session: AsyncSession, envelopes: list[Envelope]) -> set[str]:
-        """Insert the inbox rows of a batch in one statement per chunk; returns the ids not seen before."""
+        """Insert the inbox rows of a batch; returns the ids not seen before.
+
+        One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` executed with a list of rows: SQLAlchemy's
+        "insertmanyvalues" sends them as multi-row VALUES pages from one cached compilation (a
+        ``.values([...])`` statement is compiled anew for every batch: 1.6-3.5 × slower per claim).
+        RETURNING gives exactly the rows inserted, so an id applied before is left out.
+        """
         if not envelopes:
             return set()
         inbox = self.tables.inbox
         now = utcnow()
+        rows = [
+            {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "processed_at": now}
+            for e in envelopes
+        ]
         dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        claimed: set[str] = set()
-        for i in range(0, len(envelopes), _CLAIM_CHUNK):
-            rows = [
-                {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "processed_at": now}
-                for e in envelopes[i : i + _CLAIM_CHUNK]
-            ]
-            # RETURNING gives exactly the rows inserted: a conflicting (already applied) id is left out.
-            claim = dialect_insert(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.event_id)
-            claimed.update((await session.execute(claim)).scalars())
-        return claimed
+        claim = dialect_insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        return set((await session.execute(claim, rows)).scalars())
 
     async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
         inbox = self.tables.inbox
