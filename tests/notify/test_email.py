@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 import pytest_asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from baoxue.fakes.smtp_server import SmtpServer
@@ -184,3 +193,70 @@ async def test_wrong_credentials_and_bad_addresses(start_service, tokens, smtp):
     assert smtp.auth_failures >= 1 and smtp.messages == []  # PLAIN, then LOGIN
     [delivery] = await _email_log(svc, tokens)
     assert delivery["status"] == "dead" and delivery["last_error"] == "smtp_535"
+
+
+def _tls_context(tmp_path) -> tuple[ssl.SSLContext, Path]:
+    """A self-signed certificate for 127.0.0.1 (the client trusts it through NOTIFY_SMTP_CA_FILE)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp.simulator.local")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_starttls_and_implicit_tls_with_credentials(start_service, tokens, tmp_path, security):
+    context, ca_file = _tls_context(tmp_path)
+    server = await SmtpServer.start(
+        credentials=("notify", "smtp-test-password"), tls_context=context, security=security
+    )
+    try:
+        settings = _smtp_settings(server, smtp_security=security, smtp_ca_file=str(ca_file))
+        svc = await start_notify(start_service, **settings)
+        await _register_and_issue(svc, tokens)
+        await deliver_due(svc.ctx)
+        assert len(server.messages) == 1 and server.auth_failures == 0
+        [delivery] = await _email_log(svc, tokens)
+        assert delivery["status"] == "delivered"
+    finally:
+        await server.stop()
+
+
+async def test_a_relay_requiring_starttls_refuses_a_client_configured_without_it(
+    start_service, tokens, tmp_path
+):
+    context, _ = _tls_context(tmp_path)
+    server = await SmtpServer.start(credentials=("notify", "smtp-test-password"), tls_context=context)
+    try:
+        svc = await start_notify(start_service, **_smtp_settings(server, webhook_max_attempts=1))
+        await _register_and_issue(svc, tokens)
+        await deliver_due(svc.ctx)
+        assert server.messages == []
+        [delivery] = await _email_log(svc, tokens)
+        # AUTH is not offered before STARTTLS: the client will not send credentials in clear.
+        assert delivery["status"] == "dead" and delivery["last_error"] == "SMTPException"
+        assert server.auth_failures == 0
+    finally:
+        await server.stop()

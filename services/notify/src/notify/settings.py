@@ -69,6 +69,9 @@ class NotifySettings(ServiceSettings):
     )
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the relay's certificate (default: the system's)"
+    )
     smtp_sender: str | None = Field(
         default=None, description="The From address, e.g. kongchuo@example.gov.cn"
     )

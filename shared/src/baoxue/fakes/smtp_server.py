@@ -3,8 +3,10 @@ network boundary (TCP, the SMTP protocol).
 
 It stores every message it accepts (the raw bytes and the parsed message, for tests and the demo) and
 can be told to refuse the next N messages with a transient 4xx (``451 4.3.0``) or a permanent 5xx, so
-retries and dead letters can be exercised. With ``credentials`` it requires AUTH (PLAIN/LOGIN, allowed
-without TLS because this is a local simulator).
+retries and dead letters can be exercised. With ``credentials`` it requires AUTH (PLAIN/LOGIN; without a
+TLS context allowed in clear because this is a local simulator). With ``tls_context`` and
+``security="starttls"`` it offers and requires STARTTLS (AUTH only after it); with ``security="tls"`` the
+connection is TLS from the start (SMTPS).
 
 In a test (same event loop)::
 
@@ -25,6 +27,7 @@ import asyncio
 import email
 import email.policy
 import logging
+import ssl
 import warnings
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -101,7 +104,13 @@ class SmtpServer:
 
     @classmethod
     async def start(
-        cls, *, host: str = "127.0.0.1", port: int = 0, credentials: tuple[str, str] | None = None
+        cls,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: tuple[str, str] | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        security: str = "starttls",
     ) -> SmtpServer:
         state = _State(credentials=credentials)
         handler = _Handler(state)
@@ -118,6 +127,9 @@ class SmtpServer:
                 state.auth_failures += 1
             return AuthResult(success=ok, handled=False)
 
+        starttls = tls_context is not None and security == "starttls"
+        implicit = tls_context if security == "tls" else None
+
         def factory() -> SMTP:
             with warnings.catch_warnings():  # AUTH without TLS: deliberate in a local simulator
                 warnings.simplefilter("ignore", UserWarning)
@@ -128,11 +140,13 @@ class SmtpServer:
                     enable_SMTPUTF8=True,
                     authenticator=authenticator if credentials else None,
                     auth_required=credentials is not None,
-                    auth_require_tls=False,
+                    auth_require_tls=starttls,
+                    tls_context=tls_context if starttls else None,
+                    require_starttls=starttls,
                 )
 
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(factory, host=host, port=port)
+        server = await loop.create_server(factory, host=host, port=port, ssl=implicit)
         return cls(server, state)
 
     @property

@@ -112,6 +112,7 @@ class SmtpMailer:
                 password=password,
                 use_tls=s.smtp_security == "tls",
                 start_tls=s.smtp_security == "starttls",
+                cert_bundle=str(s.smtp_ca_file) if s.smtp_ca_file else None,
                 timeout=s.smtp_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
