@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import func, select
@@ -193,3 +194,37 @@ async def test_coverage_counts_special_groups_against_their_quota(start_service,
     ).json() == []
     forbidden = await svc.client.put(f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=other)
     assert forbidden.status_code == 404
+
+
+async def test_same_visit_arriving_at_once_is_stored_once_and_the_roster_fills_it_in(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    roster = {
+        "students": [
+            {
+                "student_id": "stu-r1",
+                "child_id": "child-r1",
+                "class_code": "7-2",
+                "categories": ["left_behind"],
+            }
+        ]
+    }
+    r = await svc.client.put(
+        f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=tokens.headers("school", SCHOOL_A)
+    )
+    assert r.status_code == 200, r.text
+    body = visit("stu-r1", photo_hashes=[PHOTO])
+    answers = await asyncio.gather(*(svc.client.post("/v1/visits", json=body, headers=h) for _ in range(4)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 200, 200, 201], [a.text for a in answers]
+    stored = [a.json() for a in answers]
+    assert all(s == stored[0] for s in stored)
+    assert (stored[0]["class_code"], stored[0]["special_group"], stored[0]["flags"]) == ("7-2", True, [])
+    assert await _count(svc) == 1
+    assert len(await outbox_events(svc, VisitRecorded)) == 1
+    [event] = await outbox_events(svc, VisitRecorded)
+    assert event["data"]["child_id"] == "child-r1"
+    # The same photo for another student is flagged; for the same student's next visit it is not.
+    again = await svc.client.post("/v1/visits", json=visit("stu-r1", photo_hashes=[PHOTO]), headers=h)
+    other = await svc.client.post("/v1/visits", json=visit("stu-r2", photo_hashes=[PHOTO]), headers=h)
+    assert again.json()["flags"] == [] and other.json()["flags"] == ["photo_reused"]

@@ -2,9 +2,12 @@
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, select, tuple_
+from sqlalchemy import and_, case, delete, exists, func, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -41,6 +44,11 @@ async def photo_reused(session: AsyncSession, hashes: Sequence[str], student_id:
 
 async def replace_photos(session: AsyncSession, visit: Visit) -> None:
     await session.execute(delete(VisitPhoto).where(col(VisitPhoto.visit_id) == visit.id))
+    await insert_photos(session, visit)
+
+
+async def insert_photos(session: AsyncSession, visit: Visit) -> None:
+    """The photo hashes of a visit that has none stored yet (one multi-row insert)."""
     if visit.photo_hashes:
         rows = [
             {"visit_id": visit.id, "photo_hash": h, "student_id": visit.student_id}
@@ -49,15 +57,59 @@ async def replace_photos(session: AsyncSession, visit: Visit) -> None:
         await session.execute(insert(VisitPhoto), rows)
 
 
-async def roster_entry(
-    session: AsyncSession, school_code: str, semester: str, student_id: str
-) -> RosterEntry | None:
-    query = select(RosterEntry).where(
+@dataclass(frozen=True)
+class RosterFacts:
+    """What the roster says about a visited student (all None/False when the student is not on it)."""
+
+    class_code: str | None = None
+    child_id: str | None = None
+    special_group: bool = False
+
+
+async def roster_and_photo_reuse(
+    session: AsyncSession,
+    *,
+    school_code: str,
+    semester: str,
+    student_id: str,
+    photo_hashes: Sequence[str],
+    visit_id: str,
+) -> tuple[RosterFacts, bool]:
+    """The student's roster entry and whether a photo was already used for another student, in one
+    round trip (two primary-key look-ups and an index probe as scalar subqueries)."""
+    entry = (
         col(RosterEntry.school_code) == school_code,
         col(RosterEntry.semester) == semester,
         col(RosterEntry.student_id) == student_id,
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    columns: list[Any] = [
+        select(col(RosterEntry.class_code)).where(*entry).scalar_subquery(),
+        select(col(RosterEntry.child_id)).where(*entry).scalar_subquery(),
+        select(col(RosterEntry.special_group)).where(*entry).scalar_subquery(),
+    ]
+    if photo_hashes:
+        columns.append(
+            exists().where(
+                col(VisitPhoto.photo_hash).in_(photo_hashes),
+                col(VisitPhoto.student_id) != student_id,
+                col(VisitPhoto.visit_id) != visit_id,
+            )
+        )
+    row = (await session.execute(select(*columns))).one()
+    facts = RosterFacts(class_code=row[0], child_id=row[1], special_group=bool(row[2]))
+    return facts, bool(photo_hashes) and bool(row[3])
+
+
+async def insert_new_visit(session: AsyncSession, visit: Visit) -> bool:
+    """Insert ``visit`` unless its id is taken (``ON CONFLICT (id) DO NOTHING``, both dialects, no
+    savepoint); True when it was inserted."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {c.name: getattr(visit, c.name) for c in Visit.__table__.columns}  # type: ignore[attr-defined]
+    stmt = (
+        builder(Visit).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(col(Visit.id))
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def replace_roster(

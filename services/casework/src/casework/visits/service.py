@@ -3,7 +3,6 @@
 import logging
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
@@ -25,11 +24,16 @@ log = logging.getLogger(__name__)
 
 async def _flags(session: AsyncSession, ctx: ServiceContext, visit: Visit) -> list[str]:
     """Evidence checks: the date lies inside the semester; no photo was used for another student."""
+    reused = await repo.photo_reused(session, visit.photo_hashes, visit.student_id, visit.id)
+    return _flag_list(ctx, visit, reused)
+
+
+def _flag_list(ctx: ServiceContext, visit: Visit, photo_reused: bool) -> list[str]:
     flags = []
     start, end = bounds(visit.semester, settings_of(ctx))
     if not start <= visit.visited_on <= end:
         flags.append("date_outside_semester")
-    if await repo.photo_reused(session, visit.photo_hashes, visit.student_id, visit.id):
+    if photo_reused:
         flags.append("photo_reused")
     return flags
 
@@ -39,27 +43,40 @@ async def record_visit(
 ) -> tuple[Visit, bool]:
     """Store a visit once per client id: the same id with the same content returns the stored visit
     (``created`` False); the same id with other content is a 409 ``visit_id_conflict``. Publishes
-    VisitRecorded for a new visit. Flags failed evidence checks instead of refusing the visit."""
+    VisitRecorded for a new visit. Flags failed evidence checks instead of refusing the visit.
+
+    A new visit costs four statements: one look-up (roster entry and photo reuse together), the visit
+    inserted ``ON CONFLICT (id) DO NOTHING RETURNING id`` (no savepoint; a visit stored before, or by a
+    concurrent request, is then read and compared), its photos, and the outbox row."""
     school_code = data.school_code or principal.org
     ensure_writable(principal, principal.org, school_code)
     data = data.model_copy(update={"id": data.id.lower()})
     fingerprint = request_fingerprint(data.model_dump(mode="json"))
-    existing = await repo.get_visit(session, data.id)
-    if existing is not None:
-        return _same_or_conflict(existing, fingerprint, principal), False
     semester = data.semester or semester_of(data.visited_on, settings_of(ctx))
     if semester is None:
+        existing = await repo.get_visit(session, data.id)
+        if existing is not None:
+            return _same_or_conflict(existing, fingerprint, principal), False
         raise Problem(
             "The visit date lies in no semester; name the semester.", code="bad_semester", status=422
         )
-    roster = await repo.roster_entry(session, school_code, semester, data.student_id)
+    photo_hashes = list(data.photo_hashes)
+    roster, reused = await repo.roster_and_photo_reuse(
+        session,
+        school_code=school_code,
+        semester=semester,
+        student_id=data.student_id,
+        photo_hashes=photo_hashes,
+        visit_id=data.id,
+    )
+    now = utcnow()
     visit = Visit(
         id=data.id,
         school_code=school_code,
-        class_code=data.class_code or (roster.class_code if roster else None),
+        class_code=data.class_code or roster.class_code,
         teacher=data.teacher or principal.subject,
         student_id=data.student_id,
-        child_id=roster.child_id if roster else None,
+        child_id=roster.child_id,
         case_id=data.case_id,
         semester=semester,
         visited_on=data.visited_on,
@@ -68,24 +85,22 @@ async def record_visit(
         notes=data.notes,
         latitude=data.latitude,
         longitude=data.longitude,
-        photo_hashes=list(data.photo_hashes),
-        special_group=bool(roster and roster.special_group),
+        photo_hashes=photo_hashes,
+        special_group=roster.special_group,
         request_hash=fingerprint,
         created_by=principal.subject,
+        created_at=now,
+        updated_at=now,
     )
-    visit.flags = await _flags(session, ctx, visit)
+    visit.flags = _flag_list(ctx, visit, reused)
     visit.evidence_ok = not visit.flags
-    try:
-        async with session.begin_nested():
-            session.add(visit)
-            await session.flush()
-    except IntegrityError:
-        # The same visit arrived twice at once: the first one won.
+    if not await repo.insert_new_visit(session, visit):
+        # The id is taken: an earlier sync of the same visit, or the same visit arriving twice at once.
         stored = await repo.get_visit(session, visit.id)
         if stored is None:
-            raise
+            raise Conflict("This visit id already holds a different visit.", code="visit_id_conflict")
         return _same_or_conflict(stored, fingerprint, principal), False
-    await repo.replace_photos(session, visit)
+    await repo.insert_photos(session, visit)
     await ctx.outbox.add(session, _event(visit), subject=visit.id, sequence=visit.version)
     return visit, True
 
