@@ -1,8 +1,10 @@
 """Scan for plaintext personal data at rest and in transit: databases, logs, NATS streams, dead letters.
 
 Looks for mainland citizen ID numbers (18 characters with a valid GB 11643 check character and a real
-birth date; 15-digit first-generation numbers with a real birth date) and mainland mobile numbers
-(``1[3-9]`` + 9 digits). Findings name where (table.column and row key, file and line, stream and
+birth date; 15-digit first-generation numbers with a real birth date), mainland mobile numbers
+(``1[3-9]`` + 9 digits, a whole token) and landline numbers with their area code (``0632-1234567``,
+``(0632)1234567``, ``063212345678``: 0, a 2–3 digit area code, 7–8 digits; a bare local number of 7–8
+digits is indistinguishable from a date or a count and is not looked for). Findings name where (table.column and row key, file and line, stream and
 sequence) and the kind, and show the value masked: the scanner's own output never leaks.
 
     python tools/security/pii_scan.py --database sqlite:///var/registry.db --logs var/logs/*.log \\
@@ -35,13 +37,16 @@ ID15 = re.compile(
     rf"(?<!{_EDGE})([1-9]\d{{5}}\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{{3}})(?!{_EDGE})"
 )
 MOBILE = re.compile(rf"(?<!{_EDGE})(1[3-9]\d{{9}})(?!{_EDGE})")
+LANDLINE = re.compile(
+    rf"(?<!{_EDGE}|-)((?:0[1-9]\d{{1,2}}-|[(（]0[1-9]\d{{1,2}}[)）])[2-9]\d{{6,7}}|0[1-9]\d{{1,2}}[2-9]\d{{6,7}})(?!{_EDGE}|-)"
+)
 
 
 @dataclass(frozen=True)
 class Finding:
     source: str  # database / log / stream / dead_letter
     where: str  # table.column#key, file:line, stream#seq
-    kind: str  # id_number_18 / id_number_15 / mobile
+    kind: str  # id_number_18 / id_number_15 / mobile / landline
     masked: str
 
 
@@ -63,7 +68,7 @@ def _mask(value: str) -> str:
 
 
 def scan_text(text: str) -> Iterator[tuple[str, str]]:
-    """(kind, masked value) of every plaintext ID number or mobile number in ``text``."""
+    """(kind, masked value) of every plaintext ID number, mobile or landline number in ``text``."""
     for m in ID18.finditer(text):
         value = m.group(1)
         if _check_ok(value) and _date_ok(value[6:14]):
@@ -74,6 +79,8 @@ def scan_text(text: str) -> Iterator[tuple[str, str]]:
             yield "id_number_15", _mask(value)
     for m in MOBILE.finditer(text):
         yield "mobile", _mask(m.group(1))
+    for m in LANDLINE.finditer(text):
+        yield "landline", _mask(m.group(1))
 
 
 def scan_database(url: str) -> tuple[list[Finding], int]:
