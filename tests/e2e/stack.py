@@ -70,7 +70,7 @@ def running_services(infra: TestInfrastructure, key_file: Path, tmp: Path) -> It
                 [sys.executable, "-m", "baoxue", "serve", name], env=env, stdout=log, stderr=subprocess.STDOUT
             )
             urls[name] = f"http://127.0.0.1:{port}"
-        missing = wait_ready(urls, timeout=120)
+        missing = wait_ready(urls, timeout=300)  # a loaded shared machine starts them slowly
         if missing:
             raise RuntimeError(f"not ready: {missing} (logs in {logs})")
         yield Stack(urls=urls, provincial_port=provincial_port, key_file=key_file, logs=logs)

@@ -134,6 +134,13 @@ class Api:
             raise ApiError(method, path, response.status_code, body)
         return response
 
+    def operations(self, service: str) -> set[tuple[str, str]]:
+        """The (method, path) pairs the service's OpenAPI document offers, e.g. ("post", "/v1/students")."""
+        response = self._clients[service].get("/openapi.json")
+        response.raise_for_status()
+        paths: dict[str, dict[str, Any]] = response.json().get("paths", {})
+        return {(method, path) for path, ops in paths.items() for method in ops}
+
     def get(self, service: str, path: str, actor: Actor, **kwargs: Any) -> Any:
         return self.call(service, "GET", path, actor, **kwargs).json()
 

@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         "next to other stacks on 8101-8104)",
     )
     p.add_argument("--workers", type=int, default=8, help="concurrent clients (schools work in parallel)")
+    p.add_argument(
+        "--student-batch",
+        action="store_true",
+        help="register the 学籍 through POST /students/batch (off by default: records it inserts while "
+        "enrollment is still taking in the registry's children can stay unlinked to them)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 
@@ -93,6 +99,7 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
         api = Api(urls, key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, workers=args.workers)
         stack.callback(api.close)
         demo = Demo(api=api, district=district, out=out, quiet=args.quiet, timings=timings)
+        demo.state["student_batch"] = getattr(args, "student_batch", False)
         demo.say("generate", f"{args.children} children, seed {args.seed} → {district_dir}")
         play_year(demo, args.seed, platform)
         t0 = time.monotonic()

@@ -25,11 +25,12 @@ from baoxue.runner import wait_ready
 
 _RUN = (
     "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "from baoxue.cli import main; raise SystemExit(main(['run']))"
+    "from baoxue.runner import run; raise SystemExit(run(ready_timeout=300.0))"
 )
 """``baoxue run`` with Ctrl-C (SIGINT) handled even when this process was started in the background
 (which leaves SIGINT ignored, and children inherit that): SIGINT stops it cleanly at any phase, also
-before it is ready, whereas SIGTERM before ready would leave its services and NATS running."""
+before it is ready, whereas SIGTERM before ready would leave its services and NATS running. It waits up
+to 300 s for the services (``baoxue run`` alone gives up after 60 s: too short on a loaded machine)."""
 
 
 def answering(urls: dict[str, str]) -> bool:
