@@ -233,4 +233,5 @@ UNSEEDED: dict[tuple[str, str], str] = {
     ("notify", "provider_id"): "not seeded yet: blacklist providers",
     ("notify", "referral_id"): "not seeded yet: referrals",
     ("notify", "delivery_id"): "not seeded yet: webhook deliveries",
+    ("notify", "report_id"): "not seeded yet: dropout reports (endpoints new on 26 Nov, ~19:20 UTC)",
 }
