@@ -10,7 +10,7 @@ from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, Stu
 from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
-from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, outbox_events
+from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, open_case, outbox_events
 
 DISTRICT_A = "37040600101"
 
@@ -210,3 +210,59 @@ async def test_registry_exclusion_closes_the_open_case(start_service, tokens, ev
     await eventually(closed)
     [event] = await outbox_events(svc, CaseClosed)
     assert event["data"]["closure_reason"] == "excluded"
+
+
+async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service, tokens, event_publisher):
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s")
+    await eventually(lambda: _has(svc, h, 1))
+    [case] = await _cases(svc, h)
+    await move(svc, h, case["id"], "confirmed", reason="guardian_refusal", responsible_person="李校长")
+    await move(svc, h, case["id"], "persuading")
+    early = await svc.client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"placement_mode": "special_school"},
+        headers={
+            **h,
+            "If-Match": (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).headers["ETag"],
+        },
+    )
+    assert early.status_code == 409 and early.json()["code"] == "case_not_placed"
+    evidence = [{"kind": "written_refusal", "description": "家长拒绝书"}]
+    escalated = await move(svc, h, case["id"], "escalated", evidence=evidence)
+    assert escalated.json()["awaiting_placement_mode"] is False
+    resolved = EscalationResolved(
+        escalation_id="esc-9", case_id=case["id"], level="L2_town_order", resolution="placed"
+    )
+    await event_publisher.publish(resolved, subject="esc-9", sequence=3)
+
+    async def placed() -> bool:
+        return (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["state"] == "placed"
+
+    await eventually(placed)
+    r = await svc.client.get(f"/v1/cases/{case['id']}", headers=h)
+    body = r.json()
+    assert body["placement_mode"] is None and body["awaiting_placement_mode"] is True
+    awaiting = (await svc.client.get("/v1/cases", headers=h)).json()["items"]
+    assert [c["awaiting_placement_mode"] for c in awaiting if c["id"] == case["id"]] == [True]
+    filled = await svc.client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"placement_mode": "special_school"},
+        headers={**h, "If-Match": r.headers["ETag"]},
+    )
+    assert filled.status_code == 200, filled.text
+    assert filled.json()["placement_mode"] == "special_school"
+    assert filled.json()["awaiting_placement_mode"] is False
+    # A case placed by the school itself names its mode at once and never awaits one.
+    other = await open_case(svc, h)
+    for step, fields in (
+        ("confirmed", {"reason": "illness", "responsible_person": "王老师"}),
+        ("persuading", {}),
+        ("placed", {"placement_mode": "home_delivery"}),
+    ):
+        r = await move(svc, h, other["id"], step, **fields)
+        assert r.status_code == 200, r.text
+    assert r.json()["awaiting_placement_mode"] is False

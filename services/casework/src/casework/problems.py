@@ -11,6 +11,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "case_closed": ("The case is closed", "案件已销号"),
     "case_not_confirmed": ("The case is not a confirmed dropout", "案件尚未确认辍学"),
     "case_not_in_persuasion": ("The case is not being persuaded", "案件不在劝返阶段"),
+    "case_not_placed": ("The case is not placed", "案件未处于安置状态"),
     "case_not_returned": ("The student has not returned", "学生尚未返校"),
     "attendance_before_return": ("Attendance before the return date", "到校期间早于返校日期"),
     "report_already_filed": ("The report was already filed", "辍学报告已报送"),

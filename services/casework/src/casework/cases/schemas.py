@@ -81,6 +81,11 @@ class CaseUpdate(BaseModel):
     analysis: str | None = Field(None, max_length=4000)
     responsible_person: str | None = Field(None, max_length=100)
     planned_measures: list[str] | None = Field(None, max_length=20)
+    placement_mode: PlacementMode | None = Field(
+        None,
+        description="Placed cases only: how the child is placed, e.g. after the escalation ladder "
+        "resolved the case as placed without one (awaiting_placement_mode).",
+    )
 
 
 class EvidenceItem(BaseModel):
@@ -142,6 +147,11 @@ class CasePublic(BaseModel):
     report_overdue: bool = False
     returned_on: dt.date | None
     placement_mode: str | None
+    awaiting_placement_mode: bool = Field(
+        False,
+        description="Placed without a placement mode (the escalation ladder resolved it as placed): the "
+        "school records the mode with PATCH placement_mode.",
+    )
     escalation_level: str | None
     closed_on: dt.date | None
     closure_reason: str | None

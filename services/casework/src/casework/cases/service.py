@@ -276,6 +276,10 @@ async def update_case(
     if case.state == "closed":
         raise Conflict("A closed case cannot be edited.", code="case_closed")
     changes = data.model_dump(exclude_unset=True)
+    if "placement_mode" in changes and (case.state != "placed" or changes["placement_mode"] is None):
+        raise Conflict(
+            "A placement mode is recorded on a placed case.", code="case_not_placed", state=case.state
+        )
     if apply_changes(case, changes, expected_version=expected_version):
         case.updated_at = utcnow()
         await session.flush()

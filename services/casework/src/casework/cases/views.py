@@ -13,8 +13,14 @@ from casework.semesters import today
 def case_public(ctx: ServiceContext, case: Case) -> CasePublic:
     masked = mask_id_number(ctx.cipher.decrypt(case.id_number_enc)) if case.id_number_enc else None
     overdue = case.reported_on is None and case.report_due is not None and case.report_due < today()
+    awaiting = case.state == "placed" and case.placement_mode is None
     return CasePublic.model_validate(
-        {**case.model_dump(), "id_number_masked": masked, "report_overdue": overdue}
+        {
+            **case.model_dump(),
+            "id_number_masked": masked,
+            "report_overdue": overdue,
+            "awaiting_placement_mode": awaiting,
+        }
     )
 
 
