@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +80,66 @@ def mint_token(
     return jwt.encode(claims, key, algorithm="ES256", headers={"kid": DEV_KEY_ID})
 
 
+class VerifiedTokenCache:
+    """Claims of tokens already verified, so a client's next request skips the signature check.
+
+    Keyed by SHA-256 of the raw token (the token itself is never kept), bounded (least recently used
+    entries are dropped), and an entry lives until the token's own expiry or ``ttl_seconds`` after it
+    was verified, whichever comes first. Expiry is checked again on every hit, so a cached token is
+    refused from the moment it expires, exactly as an uncached one.
+    """
+
+    def __init__(self, *, max_entries: int = 10_000, ttl_seconds: float = 60.0) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        # digest -> (monotonic deadline of the entry, the token's exp, claims)
+        self._entries: OrderedDict[bytes, tuple[float, float, dict[str, Any]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, key: bytes) -> tuple[float, dict[str, Any]] | None:
+        """(exp, claims) of a verified token still within its cache life, else None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        deadline, exp, claims = entry
+        if time.monotonic() >= deadline:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return exp, claims
+
+    def put(self, key: bytes, exp: float, claims: dict[str, Any], *, leeway: float) -> None:
+        remaining = exp + leeway - time.time()
+        if remaining <= 0:
+            return
+        deadline = time.monotonic() + min(self.ttl_seconds, remaining)
+        self._entries[key] = (deadline, exp, claims)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def discard(self, key: bytes) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class TokenVerifier:
     """Verifies bearer tokens: signature (allow-listed algorithms), issuer, audience, expiry, not-before.
 
     With ``jwks_url`` keys come from the identity provider (cached, refreshed on an unknown ``kid``);
-    otherwise from a local PEM file (development and tests).
+    otherwise from a local PEM file (development and tests). Verified claims are kept in a
+    :class:`VerifiedTokenCache` (``cache_size=0`` turns it off); fetching the key set again empties it,
+    so a key removed at the identity provider stops being trusted with the refresh.
     """
 
     def __init__(
@@ -94,6 +151,8 @@ class TokenVerifier:
         jwks_url: str | None = None,
         public_key_file: Path | None = None,
         leeway_seconds: int = 30,
+        cache_size: int = 10_000,
+        cache_ttl_seconds: float = 60.0,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
@@ -103,6 +162,12 @@ class TokenVerifier:
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched = 0.0
         self._local_key: bytes | None = None
+        self._cache_generation = 0
+        self.cache = (
+            VerifiedTokenCache(max_entries=cache_size, ttl_seconds=cache_ttl_seconds)
+            if cache_size > 0
+            else None
+        )
         if jwks_url is None:
             if public_key_file is None or not public_key_file.exists():
                 raise RuntimeError("no JWKS URL and no local public key file for token verification")
@@ -118,12 +183,42 @@ class TokenVerifier:
             jwk_set = jwt.PyJWKSet.from_dict(response.json())
             self._jwks = {k.key_id: k.key for k in jwk_set.keys if k.key_id}
             self._jwks_fetched = time.monotonic()
+            self.clear_cache()
         if kid not in self._jwks:
             raise Unauthenticated("The token was signed with an unknown key.", code="token_invalid")
         return self._jwks[kid]
 
+    def clear_cache(self) -> None:
+        """Forget every verified token (on a key rotation: the next request of each is verified again)."""
+        self._cache_generation += 1
+        if self.cache is not None:
+            self.cache.clear()
+
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or :class:`Unauthenticated` with a specific code."""
+        if self.cache is None:
+            return await self._verify(token)
+        key = self.cache.key(token)
+        hit = self.cache.get(key)
+        if hit is not None:
+            cached_exp, cached = hit
+            if time.time() >= cached_exp + self.leeway:  # PyJWT's rule (exp <= now - leeway), on every hit
+                self.cache.discard(key)
+                raise Unauthenticated("The token has expired.", code="token_expired")
+            return dict(cached)
+        generation = self._cache_generation
+        claims = await self._verify(token)
+        exp = claims.get("exp")
+        # Not kept when the keys were fetched again meanwhile: it may have been checked with a retired key.
+        if (
+            generation == self._cache_generation
+            and isinstance(exp, int | float)
+            and not isinstance(exp, bool)
+        ):
+            self.cache.put(key, float(exp), dict(claims), leeway=self.leeway)
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
