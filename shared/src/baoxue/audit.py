@@ -27,10 +27,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    column,
     func,
     insert,
     select,
     update,
+    values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,19 +164,45 @@ class AuditLog:
                 .mappings()
                 .all()
             )
+            links: list[dict[str, object]] = []
             for row in rows:
                 index += 1
                 entry = dict(row) | {"chain_index": index}
                 digest = hashlib.sha256(prev.encode() + _canonical(entry)).hexdigest()
-                await session.execute(
-                    update(t)
-                    .where(t.c.position == row["position"])
-                    .values(chain_index=index, prev_hash=prev, hash=digest)
-                )
+                links.append({"pos": row["position"], "idx": index, "prev": prev, "digest": digest})
                 prev = digest
+            if links:
+                await self._write_links(session, links, postgresql=db.dialect == "postgresql")
         if rows:
             log.info("audit chain head", extra={"chain_index": index, "chain_hash": prev})
         return len(rows)
+
+    async def _write_links(
+        self, session: AsyncSession, links: list[dict[str, object]], *, postgresql: bool
+    ) -> None:
+        """Store a batch's chain links in one statement: ``UPDATE … FROM (VALUES …)`` on PostgreSQL, one
+        ``executemany`` on SQLite (whose ``VALUES`` cannot name its columns)."""
+        t = self.table
+        if postgresql:
+            v = values(
+                column("pos", Position),
+                column("idx", BigInteger),
+                column("prev", String(64)),
+                column("digest", String(64)),
+                name="v",
+            ).data([(link["pos"], link["idx"], link["prev"], link["digest"]) for link in links])
+            await session.execute(
+                update(t)
+                .where(t.c.position == v.c.pos)
+                .values(chain_index=v.c.idx, prev_hash=v.c.prev, hash=v.c.digest)
+            )
+            return
+        await session.execute(
+            update(t)
+            .where(t.c.position == bindparam("pos"))
+            .values(chain_index=bindparam("idx"), prev_hash=bindparam("prev"), hash=bindparam("digest")),
+            links,
+        )
 
     async def head(self, db: Database) -> tuple[int, str] | None:
         """The newest sealed entry's (chain index, hash): an anchor to keep outside the database."""
