@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from baoxue.catalog import installed_services, load_service
@@ -125,14 +126,39 @@ def _cmd_calendar_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pii_rotate(args: argparse.Namespace) -> int:
-    from baoxue.pii.rotation import rotate_all
+    from baoxue.pii.rotation import ColumnRotation, rotate_all
+
+    def progress(name: str) -> Callable[[ColumnRotation], None]:
+        def report(column: ColumnRotation) -> None:
+            print(f"{name}: {column} (batch {column.batches})", flush=True)
+
+        return report
 
     async def work(ctx):  # type: ignore[no-untyped-def]
-        return await rotate_all(ctx.db, ctx.cipher, ctx.spec.encrypted_columns)
+        name, columns = ctx.spec.name, ctx.spec.encrypted_columns
+        print(
+            f"{name}: {len(columns)} encrypted columns, active key {ctx.cipher.active_key_id} "
+            f"({ctx.cipher.algorithm})",
+            flush=True,
+        )
+        return await rotate_all(ctx.db, ctx.cipher, columns, batch=args.batch, progress=progress(name))
 
+    failed = 0
     for name in args.service or installed_services():
-        counts = asyncio.run(_with_context(name, work))
-        print(f"{name}: re-encrypted under the active key: {counts or 'no encrypted columns declared'}")
+        reports = asyncio.run(_with_context(name, work))
+        if not reports:
+            print(f"{name}: no encrypted columns declared")
+        for column in reports.values():
+            print(f"{name}: done: {column}")
+            if column.failed:
+                failed += column.failed
+                print(f"{name}:   first keys that failed: {column.failed_keys}")
+    if failed:
+        print(
+            f"{failed} values could not be decrypted (missing key or wrong associated data); run again after the fix"
+        )
+        return 1
+    print("done: every declared column is under the active key (a second run reports 0 rewritten)")
     return 0
 
 
@@ -194,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pii", help="personal-data key rotation: re-encrypt under the active key")
     p.add_argument("action", choices=["rotate"])
     p.add_argument("--service", action="append")
+    p.add_argument("--batch", type=int, default=1000, help="rows per transaction (default 1000)")
     p.set_defaults(func=_cmd_pii_rotate)
 
     p = sub.add_parser("asyncapi", help="write the AsyncAPI document of every event (from the contracts)")

@@ -110,6 +110,12 @@ class FieldCipher:
         except (InvalidTag, UnicodeDecodeError):
             raise PiiDecryptError("token failed authentication") from None
 
+    @property
+    def active_prefix(self) -> str:
+        """How every token made now begins (``"<alg-tag>.<active key id>."``); a stored token that does not
+        begin so needs rotation. Lets a rotation select only such rows in SQL."""
+        return _header(_TAG_OF[self.algorithm], self.active_key_id).decode("ascii")
+
     def needs_rotation(self, token: str) -> bool:
         """True when `token` was not made with the active key and algorithm (raises PiiDecryptError if
         the token is malformed)."""
