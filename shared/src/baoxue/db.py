@@ -2,6 +2,9 @@
 
 - URLs are normalised to the async drivers (``sqlite+aiosqlite``, ``postgresql+psycopg``).
 - SQLite runs in WAL mode with foreign keys on and a busy timeout.
+- PostgreSQL connections are pinged at checkout only after they sat idle in the pool (a round trip per
+  request otherwise); a connection that died while recently used fails its first statement, which
+  invalidates it (and the pool's older ones), so the request gets a 503 and the next one reconnects.
 - Times are stored in UTC; :class:`UTCDateTime` gives back aware datetimes on both engines.
 - Each service declares its tables on its own SQLModel base (:func:`model_base`) so library tables
   such as ``outbox`` exist once per service, not once per process.
@@ -11,12 +14,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
@@ -100,30 +105,65 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+_LAST_USED = "baoxue_last_used"
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout only when it was last used more than ``idle_seconds`` ago.
+
+    Instead of ``pool_pre_ping`` (a round trip on every checkout): the time a connection was made or
+    last checked in is kept in its pool record; a connection idle for longer is pinged, and one that
+    does not answer is replaced by a new one before the caller gets it (SQLAlchemy retries the
+    checkout on :class:`DisconnectionError`).
+    """
+    sync_engine = engine.sync_engine
+    dialect = sync_engine.dialect
+
+    def mark(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last <= idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("an idle pooled connection did not answer a ping") from exc
+        record.info[_LAST_USED] = time.monotonic()
+
+    event.listen(sync_engine, "connect", mark)
+    event.listen(sync_engine, "checkin", mark)
+    event.listen(sync_engine, "checkout", checkout)
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = 10.0
+) -> AsyncEngine:
     """An async engine for ``url`` with Baoxue's settings for that backend."""
     url = async_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
     )
+    ping_when_idle(engine, ping_idle_seconds)
+    return engine
 
 
 class Database:
     """A service's database: the engine, a session factory, and a readiness probe."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, ping_idle_seconds: float = 10.0) -> None:
         self.url = async_url(url)
-        self.engine = create_engine(self.url, pool_size=pool_size)
+        self.engine = create_engine(self.url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property
