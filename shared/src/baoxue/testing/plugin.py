@@ -30,6 +30,7 @@ import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from baoxue.app import create_app
 from baoxue.auth.tokens import ensure_dev_keypair, mint_token
@@ -151,21 +152,42 @@ async def eventually(
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def empty_tables(url: str, metadata: MetaData) -> None:
-    """Remove every row of a service's tables (between tests)."""
+def _sqlite_locked(exc: OperationalError) -> bool:
+    return "database is locked" in str(exc.orig) or "database table is locked" in str(exc.orig)
+
+
+def empty_tables(
+    url: str, metadata: MetaData, *, busy_timeout: float = 15.0, attempts: int = 4, pause: float = 0.5
+) -> None:
+    """Remove every row of a service's tables (between tests).
+
+    SQLite: the stopped service's last connections may still be closing, and SQLite answers "database
+    is locked" at once in some cases without waiting out its busy timeout (a WAL snapshot or recovery in
+    progress), so the cleanup waits up to ``busy_timeout`` per try and tries ``attempts`` times, with a
+    growing pause between tries. Any other error, or a lock that outlasts every try, is raised.
+    """
     url = sync_url(url)
-    # A long busy timeout on SQLite: the stopped service's last connections may still be closing.
-    engine = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"timeout": busy_timeout} if sqlite else {})
+    names = [t.name for t in reversed(metadata.sorted_tables)]
     try:
-        with engine.begin() as conn:
-            names = [t.name for t in reversed(metadata.sorted_tables)]
-            if engine.dialect.name == "postgresql":
-                conn.execute(
-                    text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
-                )
-            else:
-                for n in names:
-                    conn.execute(text(f'DELETE FROM "{n}"'))  # noqa: S608
+        for attempt in range(1, attempts + 1):
+            try:
+                with engine.begin() as conn:
+                    if engine.dialect.name == "postgresql":
+                        conn.execute(
+                            text(
+                                "TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"
+                            )
+                        )
+                    else:
+                        for n in names:
+                            conn.execute(text(f'DELETE FROM "{n}"'))  # noqa: S608
+                return
+            except OperationalError as exc:
+                if not (sqlite and _sqlite_locked(exc)) or attempt == attempts:
+                    raise
+                time.sleep(pause * attempt)
     finally:
         engine.dispose()
 

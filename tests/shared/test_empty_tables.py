@@ -1,0 +1,91 @@
+"""The test plugin's table emptying rides out a SQLite file that another connection holds locked.
+
+On SQLite (WAL, as the services run it) in a file of the test's own, whichever database the run uses:
+another connection holds the write lock longer than the cleanup's busy timeout; the cleanup retries
+and empties the tables once the lock goes, and still raises when the lock outlasts every try.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, insert, select
+from sqlalchemy.exc import OperationalError
+
+from baoxue.testing.plugin import empty_tables
+
+
+def _database(tmp_path: Path) -> tuple[str, MetaData, Table]:
+    path = tmp_path / "cleanup.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    metadata = MetaData()
+    table = Table("things", metadata, Column("id", Integer, primary_key=True))
+    url = f"sqlite:///{path}"
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    with engine.begin() as c:
+        c.execute(insert(table), [{"id": i} for i in range(10)])
+    engine.dispose()
+    return url, metadata, table
+
+
+def _count(url: str, table: Table) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _hold_lock(url: str, seconds: float, taken: threading.Event) -> None:
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        taken.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+def _locked_for(url: str, seconds: float) -> threading.Thread:
+    taken = threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(url, seconds, taken))
+    holder.start()
+    assert taken.wait(5)
+    return holder
+
+
+def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> None:
+    url, metadata, table = _database(tmp_path)
+    holder = _locked_for(url, 1.0)
+    started = time.monotonic()
+    empty_tables(url, metadata, busy_timeout=0.2, attempts=5, pause=0.2)
+    holder.join()
+    assert time.monotonic() - started >= 0.9  # it did wait for the lock (longer than one busy timeout)
+    assert _count(url, table) == 0
+
+
+def test_a_lock_outlasting_every_try_is_raised(tmp_path: Path) -> None:
+    url, metadata, table = _database(tmp_path)
+    holder = _locked_for(url, 2.5)
+    with pytest.raises(OperationalError, match="database is locked"):
+        empty_tables(url, metadata, busy_timeout=0.1, attempts=3, pause=0.1)
+    holder.join()
+    assert _count(url, table) == 10  # nothing half-emptied
+
+
+def test_other_errors_are_not_retried(tmp_path: Path) -> None:
+    url, _metadata, _table = _database(tmp_path)
+    missing = MetaData()
+    Table("not_there", missing, Column("id", Integer, primary_key=True))
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="no such table"):
+        empty_tables(url, missing, busy_timeout=0.1, attempts=5, pause=1.0)
+    assert time.monotonic() - started < 1.0
