@@ -52,8 +52,8 @@ demo: install ## one statutory year on a generated district through the four ser
 fuzz: install ## schemathesis against every operation of every service, 1,000 cases each
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=1000 $(VENV)/bin/pytest tests/security/test_fuzz.py -q -s -p no:cacheprovider
 
-chaos: install ## fault injection at full size: 30,000 events through 20 NATS faults; 30 consumer SIGKILLs
-	CHAOS_EVENTS=30000 CHAOS_RESTARTS=20 KILL_EVENTS=20000 KILLS=30 $(VENV)/bin/pytest tests/reliability -q -s -m slow -p no:cacheprovider
+chaos: install ## fault injection at full size: 30,000 events through 20 NATS faults; 30 consumer SIGKILLs; 30 service SIGKILLs
+	CHAOS_EVENTS=30000 CHAOS_RESTARTS=20 KILL_EVENTS=20000 KILLS=30 SERVICE_KILLS=30 $(VENV)/bin/pytest tests/reliability -q -s -m slow -p no:cacheprovider
 
 clean: ## remove var/ (embedded databases, NATS store, demo output)
 	rm -rf var
