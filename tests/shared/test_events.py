@@ -367,3 +367,86 @@ async def test_relay_wakes_for_a_commit_made_during_its_round_and_keeps_one_jets
 
 async def _published_at_least(relay: OutboxRelay, n: int) -> bool:
     return relay.published_total >= n
+
+
+async def test_an_event_delivered_past_the_limit_without_an_ack_is_still_applied(
+    probe, event_namespace, baoxue_infra
+):
+    """Processes killed with the event in hand (here: a subscriber that fetches and never acks) use up
+    deliveries without a failure; JetStream must not drop the event silently after max_deliver."""
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    sub = Subscription("registry", {ProbeHappened: _effect_handler(probe)})
+    runner = ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], max_deliver=2, ack_wait=1.0)
+    await runner.ensure_consumer(sub)
+    runner_task = None
+    try:
+        await _write(probe, outbox, range(1))
+        await relay.publish_pending()
+        dying = await bus.js.pull_subscribe_bind(
+            durable=runner.durable_name(sub), stream=stream_name(event_namespace, "registry")
+        )
+        deliveries = []
+        for _ in range(4):  # each fetch is one delivery that ends without an ack
+            (msg,) = await dying.fetch(1, timeout=5)
+            deliveries.append(msg.metadata.num_delivered)
+        await dying.unsubscribe()
+        assert deliveries == [1, 2, 3, 4]
+        runner_task = asyncio.create_task(runner.run())
+        await eventually(lambda: _counts_at_least(probe, 1), timeout=30)
+        assert await _counts(probe) == (1, 1)
+        assert not await _dead_letters_at_least(probe, 1)
+    finally:
+        if runner_task is not None:
+            runner_task.cancel()
+            await asyncio.gather(runner_task, return_exceptions=True)
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def test_a_batch_slower_than_ack_wait_is_not_redelivered_to_another_replica(
+    probe, event_namespace, baoxue_infra
+):
+    """Two replicas bind one durable; the first takes a batch and needs 3 × ack_wait for it. Its
+    messages are kept in progress, so the second replica is never handed them meanwhile."""
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    working = asyncio.Event()
+    effect = _effect_handler(probe)
+
+    async def slow(session: AsyncSession, event: ReceivedEvent[ProbeHappened]) -> None:
+        await effect(session, event)
+        if event.data.n == 0:
+            working.set()
+            await asyncio.sleep(3.0)
+
+    def replica(handler) -> ConsumerRunner:
+        sub = Subscription("registry", {ProbeHappened: handler})
+        return ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], ack_wait=1.0, batch=10)
+
+    first, second = replica(slow), replica(effect)
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        await _write(probe, outbox, range(5))
+        await relay.publish_pending()
+        await asyncio.wait_for(working.wait(), 30)
+        tasks.append(asyncio.create_task(second.run()))
+        await eventually(lambda: _counts_at_least(probe, 5), timeout=30)
+        await asyncio.sleep(2.5)
+        assert await _counts(probe) == (5, 5)
+        # The second replica may take events the first one's fetch did not hold; it must not be handed
+        # any the first one is still working on (that would be a skipped duplicate).
+        assert first.applied + second.applied == 5
+        assert (first.duplicates, second.duplicates) == (0, 0)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.delete_streams(("registry",))
+        await bus.close()

@@ -126,7 +126,11 @@ class ConsumerRunner:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
-            max_deliver=self.max_deliver,
+            # The server never gives up on a message: JetStream drops a message silently once it has
+            # been delivered max_deliver times without an ack (a process killed with a batch in hand,
+            # a batch slower than ack_wait), and nothing would record it. The delivery limit is
+            # applied here instead, to failures, which end as a recorded dead letter.
+            max_deliver=-1,
             filter_subjects=sub.filter_subjects(self.bus.namespace),
             max_ack_pending=max(1000, self.batch * 4),
         )
@@ -191,8 +195,26 @@ class ConsumerRunner:
 
         Any failure rolls the whole batch back and falls back to :meth:`handle` one message at a time,
         where nak, delivery limit and dead letter are decided per message. The inbox keeps both paths
-        exactly-once.
+        exactly-once. While the batch is worked on, its messages are kept in progress, so a batch slower
+        than ``ack_wait`` is not redelivered behind itself.
         """
+        keep_alive = asyncio.create_task(self._keep_in_progress(msgs))
+        try:
+            await self._handle_batch(sub, msgs)
+        finally:
+            keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
+
+    async def _keep_in_progress(self, msgs: list[Msg]) -> None:
+        while True:
+            await asyncio.sleep(self.ack_wait / 3)
+            for msg in msgs:
+                if not msg.is_acked:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
+
+    async def _handle_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
         prepared: list[tuple[Msg, Envelope, tuple[type[EventData], Handler] | None]] = []
         try:
             for msg in msgs:
