@@ -7,6 +7,7 @@ settings refuse the well-known development secrets.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -63,6 +64,13 @@ class ServiceSettings(BaseSettings):
     pii_algorithm: Literal["sm4-gcm", "aes-gcm"] = "sm4-gcm"
     blind_index_key: str = DEV_BLIND_INDEX_KEY
 
+    # The district's school calendar (MM-DD), one value for every service (BAOXUE_SPRING_SEMESTER_START
+    # …): the autumn semester runs from its start to the day before the next spring start, the spring
+    # semester to its end. Set it each year to the education bureau's dates.
+    spring_semester_start: str = Field(default="03-01", pattern=r"^\d{2}-\d{2}$")
+    spring_semester_end: str = Field(default="07-15", pattern=r"^\d{2}-\d{2}$")
+    autumn_semester_start: str = Field(default="09-01", pattern=r"^\d{2}-\d{2}$")
+
     cors_origins: list[str] = []
     root_path: str = Field(default="", description="Path prefix of a gateway in front (e.g. /casework)")
     log_level: str = "INFO"
@@ -79,6 +87,19 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         shared = EnvSettingsSource(settings_cls, env_prefix=cls.shared_prefix)
         return init_settings, env_settings, shared, file_secret_settings
+
+    @model_validator(mode="after")
+    def _school_calendar_is_real_dates(self) -> ServiceSettings:
+        days = {}
+        for name in ("spring_semester_start", "spring_semester_end", "autumn_semester_start"):
+            month, day = (int(part) for part in getattr(self, name).split("-"))
+            try:
+                days[name] = date(2024, month, day)  # a leap year: 02-29 is accepted
+            except ValueError:
+                raise ValueError(f"{name} is not a day of the year: {getattr(self, name)}") from None
+        if not days["spring_semester_start"] < days["spring_semester_end"] < days["autumn_semester_start"]:
+            raise ValueError("the school calendar must run spring start < spring end < autumn start")
+        return self
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> ServiceSettings:

@@ -1,4 +1,5 @@
-"""Semesters: codes like ``2026-autumn`` / ``2027-spring`` and their dates (from settings)."""
+"""Semesters: codes like ``2026-autumn`` / ``2027-spring`` and their dates (the district's school calendar,
+one library setting shared with notify)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def bounds(semester: str, settings: CaseworkSettings) -> tuple[dt.date, dt.date]
     if not 2000 <= year <= 2099:
         raise Problem("The semester's year is out of range.", code="bad_semester")
     if term == "autumn":
-        return _md(year, settings.autumn_start), _md(year + 1, settings.spring_start) - dt.timedelta(days=1)
-    return _md(year, settings.spring_start), _md(year, settings.spring_end)
+        next_spring = _md(year + 1, settings.spring_semester_start)
+        return _md(year, settings.autumn_semester_start), next_spring - dt.timedelta(days=1)
+    return _md(year, settings.spring_semester_start), _md(year, settings.spring_semester_end)
 
 
 def semester_of(day: dt.date, settings: CaseworkSettings) -> str | None:

@@ -38,8 +38,3 @@ class CaseworkSettings(ServiceSettings):
     report_sweep_seconds: float = Field(300.0, gt=0, description="How often overdue reports are looked for.")
     visit_quotas: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_VISIT_QUOTAS))
     census_window_days: int = Field(14, ge=1, description="Days after semester start to complete the census.")
-    # Semester starts as MM-DD: the autumn semester runs to the day before the spring start (next year),
-    # the spring semester to ``spring_end``.
-    autumn_start: str = "09-01"
-    spring_start: str = "02-15"
-    spring_end: str = "07-15"

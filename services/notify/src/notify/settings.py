@@ -23,12 +23,9 @@ class NotifySettings(ServiceSettings):
     reminder_workdays: int = Field(
         default=3, ge=0, description="Remind this many working days before a deadline."
     )
-    # The statutory calendar's dates the notice leaves open (MM-DD).
-    spring_semester_start: str = "03-01"
-    autumn_semester_start: str = "09-01"
+    # The semester dates the notice leaves open are the library's school calendar (spring_semester_start,
+    # spring_semester_end, autumn_semester_start), shared with casework.
     census_calendar_days: int = Field(default=14, description="'within two weeks of each semester start'")
-    # The spring semester ends on this day; the autumn semester the day before the next spring start.
-    spring_semester_end: str = "07-15"
     visit_quota_special_group: int = Field(
         default=2,
         ge=1,
