@@ -13,6 +13,7 @@ from casework.codes import CODE_LISTS
 from casework.consumers import subscriptions
 from casework.database import MECHANISMS, metadata
 from casework.permissions import POLICY
+from casework.pii_columns import ENCRYPTED_COLUMNS
 from casework.problems import PROBLEM_TITLES
 from casework.settings import CaseworkSettings
 from casework.sqlite import begin_immediate_on_sqlite
@@ -32,6 +33,7 @@ SERVICE = ServiceSpec(
     background=[overdue_sweep],
     on_startup=[begin_immediate_on_sqlite],
     problem_titles=PROBLEM_TITLES,
+    encrypted_columns=ENCRYPTED_COLUMNS,
 )
 
 

@@ -14,6 +14,7 @@ from notify.database import MECHANISMS, metadata
 from notify.deadlines.service import sweep_loop
 from notify.delivery.webhooks import delivery_loop
 from notify.permissions import POLICY
+from notify.pii_columns import ENCRYPTED_COLUMNS
 from notify.problems import PROBLEM_TITLES
 from notify.settings import NotifySettings
 
@@ -31,6 +32,7 @@ SERVICE = ServiceSpec(
     subscriptions=subscriptions,
     background=(sweep_loop, delivery_loop),
     problem_titles=PROBLEM_TITLES,
+    encrypted_columns=ENCRYPTED_COLUMNS,
 )
 
 

@@ -11,6 +11,7 @@ from registry.codes import CODE_LISTS
 from registry.consumers import subscriptions
 from registry.database import MECHANISMS, metadata
 from registry.permissions import POLICY
+from registry.pii_columns import ENCRYPTED_COLUMNS
 from registry.problems import PROBLEM_TITLES
 from registry.settings import RegistrySettings
 
@@ -27,6 +28,7 @@ SERVICE = ServiceSpec(
     code_lists=CODE_LISTS,
     subscriptions=subscriptions,
     problem_titles=PROBLEM_TITLES,
+    encrypted_columns=ENCRYPTED_COLUMNS,
 )
 
 

@@ -24,6 +24,11 @@ SIGN = "山亭区控辍保学"
 ATTEMPTS = 3
 
 
+def phone_aad(message_id: str) -> bytes:
+    """Associated data of ``sms_messages.phone_enc`` (also declared for key rotation in notify.pii_columns)."""
+    return f"sms_messages:{message_id}".encode()
+
+
 class SmsGateway:
     """The adapter: one POST per message; returns the gateway's message id or raises SmsFailed."""
 
@@ -88,7 +93,7 @@ async def send_document_sms(
         phone_masked=mask_phone(phone),
         text=text,
         status="failed",
-        phone_enc=ctx.cipher.encrypt(phone, associated_data=f"sms_messages:{message_id}".encode()),
+        phone_enc=ctx.cipher.encrypt(phone, associated_data=phone_aad(message_id)),
         sent_by=principal.subject,
     )
     own = client is None

@@ -24,8 +24,14 @@ from notify.documents.templates import ADDRESSEE, TEMPLATES
 from notify.time import today_local
 
 
-def _aad(document_id: str) -> bytes:
+def addressee_aad(document_id: str) -> bytes:
+    """Associated data of ``documents.addressee_enc`` (also declared for key rotation in notify.pii_columns)."""
     return f"documents:{document_id}".encode()
+
+
+def signer_aad(acknowledgement_id: str) -> bytes:
+    """Associated data of ``document_acknowledgements.signer_enc``."""
+    return f"acknowledgements:{acknowledgement_id}".encode()
 
 
 def _org_name(ctx: ServiceContext, code: str | None) -> str | None:
@@ -136,7 +142,9 @@ async def _insert(
         title=title,
         content=content,
         fields=json.dumps(dict(fields), ensure_ascii=False, sort_keys=True),
-        addressee_enc=ctx.cipher.encrypt(addressee, associated_data=_aad(document_id)) if addressee else None,
+        addressee_enc=ctx.cipher.encrypt(addressee, associated_data=addressee_aad(document_id))
+        if addressee
+        else None,
         content_sha256=hashlib.sha256(f"{title}\n{content}".encode()).hexdigest(),
         issued_by=issued_by,
         issued_on=issued_on,
@@ -195,7 +203,7 @@ async def correct_document(
         )
     title, paragraphs = _content(ctx, old.kind, fields, old.issuing_org, old.recipient_org)
     if addressee is None and old.addressee_enc:
-        addressee = ctx.cipher.decrypt(old.addressee_enc, associated_data=_aad(old.id))
+        addressee = ctx.cipher.decrypt(old.addressee_enc, associated_data=addressee_aad(old.id))
     return await _insert(
         session=session,
         ctx=ctx,
@@ -230,7 +238,7 @@ async def read_document(
     addressee: str | None = None
     shown = "家长"
     if doc.addressee_enc:
-        clear = ctx.cipher.decrypt(doc.addressee_enc, associated_data=_aad(doc.id))
+        clear = ctx.cipher.decrypt(doc.addressee_enc, associated_data=addressee_aad(doc.id))
         if principal.purpose:
             await ctx.audit.record(
                 session, principal, "read", "document_addressee", [doc.id], purpose=principal.purpose
@@ -278,9 +286,7 @@ async def record_acknowledgement(
         document_id=doc.id,
         kind=kind,
         acknowledged_on=acknowledged_on,
-        signer_enc=ctx.cipher.encrypt(signer, associated_data=f"acknowledgements:{ack_id}".encode())
-        if signer
-        else None,
+        signer_enc=ctx.cipher.encrypt(signer, associated_data=signer_aad(ack_id)) if signer else None,
         evidence_ref=evidence_ref,
         recorded_by=principal.subject,
         recorded_org=principal.org,
