@@ -38,12 +38,14 @@ def _base(case_id: str, school: str | None, town: str, state: str) -> dict:
 
 async def _publish_cases(event_publisher) -> None:
     today = today_local()
-    c1, c2, c3, c4 = (str(uuid.uuid4()) for _ in range(4))
+    c1, c2, c3, c4, c5 = (str(uuid.uuid4()) for _ in range(5))
     due = today + dt.timedelta(days=14)
     story = [
         (c1, cw.CaseOpened(**_base(c1, SCHOOL_A, TOWN_A, "suspected"), signal="absence")),
         (c1, cw.CaseConfirmed(**_base(c1, SCHOOL_A, TOWN_A, "confirmed"), report_due=due)),
         (c1, cw.CaseReturned(**_base(c1, SCHOOL_A, TOWN_A, "returned"), returned_on=today)),
+        (c1, cw.CaseClosed(**_base(c1, SCHOOL_A, TOWN_A, "closed"), closure_reason="attending")),
+        (c1, cw.CaseReopened(**_base(c1, SCHOOL_A, TOWN_A, "suspected"), signal="absence")),
         (c2, cw.CaseOpened(**_base(c2, SCHOOL_A, TOWN_A, "suspected"), signal="absence")),
         (c2, cw.CaseConfirmed(**_base(c2, SCHOOL_A, TOWN_A, "confirmed"), report_due=due)),
         (c2, cw.EscalationRequested(**_base(c2, SCHOOL_A, TOWN_A, "escalated"), evidence_count=2)),
@@ -55,6 +57,14 @@ async def _publish_cases(event_publisher) -> None:
     for case_id, event in story:
         sequences[case_id] = sequences.get(case_id, 0) + 1
         await event_publisher.publish(event, subject=case_id, sequence=sequences[case_id])
+    # Out of order: c5's confirmation (sequence 2) arrives before its opening (sequence 1); the opening
+    # date still counts, and the older state does not overwrite the newer one.
+    await event_publisher.publish(
+        cw.CaseConfirmed(**_base(c5, SCHOOL_B, TOWN_B, "confirmed"), report_due=due), subject=c5, sequence=2
+    )
+    await event_publisher.publish(
+        cw.CaseOpened(**_base(c5, SCHOOL_B, TOWN_B, "suspected"), signal="absence"), subject=c5, sequence=1
+    )
 
 
 async def test_the_dropout_report_counts_per_town_and_school_and_exports(
@@ -73,28 +83,39 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
         async with svc.ctx.db.transaction() as s:
             facts = list((await s.execute(select(CaseFact))).scalars())
         return (
-            len(facts) == 4
-            and sum(f.confirmed_on is not None for f in facts) == 3
+            len(facts) == 5
+            and sum(f.confirmed_on is not None for f in facts) == 4
+            and sum(f.opened_on is not None for f in facts) == 5
             and sum(f.escalated_on is not None for f in facts) == 1
             and sum(f.returned_on is not None for f in facts) == 1
+            and sum(f.reopened_on is not None for f in facts) == 1
         )
 
     await eventually(recorded)
+    async with svc.ctx.db.transaction() as s:
+        states = {f.state for f in (await s.execute(select(CaseFact))).scalars() if f.school_code == SCHOOL_B}
+    assert states == {"suspected", "confirmed"}  # c3 suspected; c5 stays confirmed
     bureau = tokens.headers("bureau", BUREAU)
     created = await svc.client.post("/v1/dropout-reports", json={"period": period}, headers=bureau)
     assert created.status_code == 201, created.text
     report = created.json()
     assert report["final"] is True and report["as_of"] == end.isoformat() and report["version"] == 1
     figures = {
-        (r["town"], r["school"]): (r["suspected"], r["confirmed"], r["returned"], r["escalated"])
+        (r["town"], r["school"]): (
+            r["suspected"],
+            r["confirmed"],
+            r["returned"],
+            r["escalated"],
+            r["reopened"],
+        )
         for r in report["rows"]
     }
     assert figures == {
-        (TOWN_A, SCHOOL_A): (2, 2, 1, 1),
-        (TOWN_B, SCHOOL_B): (1, 0, 0, 0),
-        (TOWN_B, None): (1, 1, 0, 0),
+        (TOWN_A, SCHOOL_A): (2, 2, 1, 1, 1),
+        (TOWN_B, SCHOOL_B): (2, 1, 0, 0, 0),
+        (TOWN_B, None): (1, 1, 0, 0, 0),
     }
-    assert report["totals"] == {"suspected": 4, "confirmed": 3, "returned": 1, "escalated": 1}
+    assert report["totals"] == {"suspected": 5, "confirmed": 4, "returned": 1, "escalated": 1, "reopened": 1}
     assert {r["town_name"] for r in report["rows"]} == {"山城街道", "店子镇"}
 
     async with svc.ctx.db.transaction() as s:
@@ -118,11 +139,12 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
         "确认辍学",
         "已劝返",
         "提请镇街督办",
+        "复学后再次辍学",
     ]
-    assert [TOWN_A, "山城街道", 2, 2, 1, 1] in towns and [TOWN_B, "店子镇", 2, 1, 0, 0] in towns
-    assert towns[-1] == [None, "合计", 4, 3, 1, 1]
+    assert [TOWN_A, "山城街道", 2, 2, 1, 1, 1] in towns and [TOWN_B, "店子镇", 3, 2, 0, 0, 0] in towns
+    assert towns[-1] == [None, "合计", 5, 4, 1, 1, 1]
     schools = [list(r) for r in book["分学校"].iter_rows(values_only=True)]
-    assert len(schools) == 4 and ["店子镇", None, "（无在籍学校）", 1, 1, 0, 0] in schools
+    assert len(schools) == 4 and ["店子镇", None, "（无在籍学校）", 1, 1, 0, 0, 0] in schools
     pdf = await svc.client.get(f"/v1/dropout-reports/{report['id']}/pdf", headers=bureau)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and b"/Image" in pdf.content
 
@@ -131,7 +153,7 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
         f"/v1/dropout-reports/{report['id']}", headers=tokens.headers("town", TOWN_A)
     )
     assert [(r["town"], r["school"]) for r in town_a.json()["rows"]] == [(TOWN_A, SCHOOL_A)]
-    assert town_a.json()["totals"]["suspected"] == 2
+    assert town_a.json()["totals"]["suspected"] == 2 and town_a.json()["totals"]["reopened"] == 1
     school = await svc.client.get("/v1/dropout-reports", headers=tokens.headers("school", SCHOOL_A))
     assert school.status_code == 403
     again = await svc.client.post("/v1/dropout-reports", json={"period": period}, headers=bureau)

@@ -68,6 +68,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             cw.CaseConfirmed: case_fact(confirmed_on=event_date),
             cw.EscalationRequested: case_fact(escalated_on=event_date),
             cw.CaseReturned: case_fact(returned_on=lambda e: e.data.returned_on),
+            cw.CaseReopened: case_fact(reopened_on=event_date),
             cw.VisitRecorded: on_visit,
             cw.CensusCompleted: on_census,
         },

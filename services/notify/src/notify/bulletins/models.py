@@ -51,6 +51,9 @@ class CaseFact(NotifyModel, table=True):
     confirmed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     escalated_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     returned_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    reopened_on: dt.date | None = Field(
+        default=None, sa_column=Column(Date, comment="the latest reopening by a new signal (relapse)")
+    )
     sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 
 

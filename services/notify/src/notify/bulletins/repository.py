@@ -40,17 +40,24 @@ async def bulletins(
     return list((await session.execute(statement.order_by(col(Bulletin.id)).limit(limit + 1))).scalars())
 
 
+_DATES = ("opened_on", "confirmed_on", "escalated_on", "returned_on", "reopened_on")
+
+
 async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int) -> None:
-    """Insert or update a case fact, never applying an older event over a newer one."""
+    """Insert or update a case fact, never applying an older event's state over a newer one's. Dates are
+    facts of their own: an event that arrives late (CaseOpened after CaseConfirmed) still fills in the
+    date it carries where the fact has none."""
     table = CaseFact.__table__  # type: ignore[attr-defined]
     statement = _insert(session)(table).values(**row, sequence=sequence)
-    updates = {k: statement.excluded[k] for k in row if k != "case_id" and row[k] is not None} | {
-        "sequence": statement.excluded.sequence
-    }
-    statement = statement.on_conflict_do_update(
-        index_elements=["case_id"], set_=updates, where=table.c.sequence <= statement.excluded.sequence
-    )
-    await session.execute(statement)
+    new = statement.excluded
+    newer = table.c.sequence <= new.sequence
+    updates: dict[str, Any] = {"sequence": case((newer, new.sequence), else_=table.c.sequence)}
+    for key, value in row.items():
+        if key == "case_id" or value is None:
+            continue
+        older = func.coalesce(table.c[key], new[key]) if key in _DATES else table.c[key]
+        updates[key] = case((newer, new[key]), else_=older)
+    await session.execute(statement.on_conflict_do_update(index_elements=["case_id"], set_=updates))
 
 
 async def insert_visit(session: AsyncSession, row: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from openpyxl.styles import Font
 from notify.bulletins.exports import HEADINGS
 from notify.documents.render import FONT_FAMILY, cjk_font_path
 
-LABELS = ("疑似辍学", "确认辍学", "已劝返", "提请镇街督办")
+LABELS = ("疑似辍学", "确认辍学", "已劝返", "提请镇街督办", "复学后再次辍学")
 
 
 @dataclass(frozen=True)
@@ -110,12 +110,14 @@ def to_pdf(view: ReportView) -> bytes:
         0,
         7,
         f"统计区间：{view.window}（{view.status}）。全区疑似辍学 {totals[0]} 人，确认辍学 {totals[1]} 人，"
-        f"已劝返 {totals[2]} 人，提请镇街督办 {totals[3]} 人。",
+        f"已劝返 {totals[2]} 人，提请镇街督办 {totals[3]} 人，复学后再次辍学 {totals[4]} 人。",
         new_x="LMARGIN",
         new_y="NEXT",
         wrapmode=WrapMode.CHAR,
     )
-    with pdf.table(col_widths=(40, 25, 25, 25, 30), text_align="CENTER", headings_style=HEADINGS) as table:
+    with pdf.table(
+        col_widths=(34, 24, 24, 22, 30, 36), text_align="CENTER", headings_style=HEADINGS
+    ) as table:
         table.row(["镇街", *LABELS])
         for _, name, figures in view.by_town():
             table.row([name, *[str(n) for n in figures]])
@@ -124,7 +126,7 @@ def to_pdf(view: ReportView) -> bytes:
     pdf.image(io.BytesIO(chart_png(view)), w=170)
     pdf.add_page()
     with pdf.table(
-        col_widths=(30, 50, 20, 20, 20, 25), text_align="CENTER", headings_style=HEADINGS
+        col_widths=(26, 44, 20, 20, 18, 24, 28), text_align="CENTER", headings_style=HEADINGS
     ) as table:
         table.row(["镇街", "学校", *LABELS])
         for _, town_name, _, school_name, figures in view.rows:

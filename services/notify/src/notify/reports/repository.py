@@ -15,13 +15,14 @@ from notify.reports.models import DropoutReport
 
 async def counts(session: AsyncSession, *, start: dt.date, end: dt.date) -> list[Any]:
     """Per town (the school's town, else the child's hukou town) and school: cases opened (suspected),
-    confirmed, returned and escalated within [start, end]."""
+    confirmed, returned, escalated and reopened (a closed case's relapse) within [start, end]."""
     town = func.coalesce(func.substr(col(CaseFact.school_code), 1, 9), col(CaseFact.hukou_town))
     columns = {
         "suspected": col(CaseFact.opened_on),
         "confirmed": col(CaseFact.confirmed_on),
         "returned": col(CaseFact.returned_on),
         "escalated": col(CaseFact.escalated_on),
+        "reopened": col(CaseFact.reopened_on),
     }
     statement: Any = (
         select(

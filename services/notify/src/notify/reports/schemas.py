@@ -22,6 +22,10 @@ class DropoutRow(BaseModel):
     confirmed: int
     returned: int
     escalated: int = Field(description="guardians refused: escalation to the town requested")
+    reopened: int = Field(
+        default=0,
+        description="closed cases reopened by a new dropout signal (relapse); 0 in reports before it",
+    )
 
 
 class DropoutReportPublic(BaseModel):

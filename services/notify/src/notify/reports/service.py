@@ -24,7 +24,7 @@ from notify.reports.exports import ReportView
 from notify.reports.models import DropoutReport
 from notify.settings import NotifySettings
 
-FIGURES = ("suspected", "confirmed", "returned", "escalated")
+FIGURES = ("suspected", "confirmed", "returned", "escalated", "reopened")
 
 
 def window(period: str) -> tuple[dt.date, dt.date]:
@@ -111,7 +111,13 @@ def view_of(ctx: ServiceContext, report: DropoutReport, *, scope: str) -> Report
         final=report.final,
         version=report.version,
         rows=[
-            (r["town"], name(r["town"]) or r["town"], r["school"], name(r["school"]), [r[f] for f in FIGURES])
+            (
+                r["town"],
+                name(r["town"]) or r["town"],
+                r["school"],
+                name(r["school"]),
+                [r.get(f, 0) for f in FIGURES],
+            )
             for r in rows
         ],
     )
