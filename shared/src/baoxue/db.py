@@ -1,7 +1,8 @@
 """Database access: one async engine per service, the same code on SQLite and PostgreSQL.
 
 - URLs are normalised to the async drivers (``sqlite+aiosqlite``, ``postgresql+psycopg``).
-- SQLite runs in WAL mode with foreign keys on and a busy timeout.
+- SQLite runs in WAL mode with foreign keys on and a busy timeout; a SAVEPOINT (``begin_nested``)
+  before a transaction's first write opens the transaction first, so it never commits on its own.
 - PostgreSQL connections are pinged at checkout only after they sat idle in the pool (a round trip per
   request otherwise); a connection that died while recently used fails its first statement, which
   invalidates it (and the pool's older ones), so the request gets a 503 and the next one reconnects.
@@ -105,6 +106,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin_before_savepoint(conn: Any, _name: str) -> None:
+    """Open the driver's transaction before a SAVEPOINT that would otherwise start one (SQLite).
+
+    pysqlite (and aiosqlite) begin a transaction only before INSERT/UPDATE/DELETE. A SAVEPOINT
+    issued before the request's first write therefore started the transaction itself, and its
+    RELEASE then COMMITTED it (SQLite: releasing the outermost savepoint is a commit): a row written
+    in ``session.begin_nested()`` was saved even when the request failed after it — a 503 "nothing
+    was saved" for a record that was, whose Idempotency-Key row was rolled back, so the retry got 409.
+    With ``BEGIN`` first, the savepoint nests inside the request's transaction, which commits or
+    rolls back as a whole. A connection whose driver transaction is already open (or whose service
+    emits its own ``BEGIN IMMEDIATE``) is left alone.
+    """
+    driver = conn.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
 _LAST_USED = "baoxue_last_used"
 
 
@@ -145,6 +163,7 @@ def create_engine(
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     engine = create_async_engine(
         url,
