@@ -41,6 +41,9 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
             dialect=ctx.db.dialect,
         )
         if applied:
+            # Before touching the records: a registration looking this child up right now either
+            # committed its records already (the link below sees them) or waits and then sees the child.
+            await students.hold_link_lock(session, exclusive=True)
             await students.link_child(
                 session,
                 child_id=data.child_id,
@@ -60,7 +63,9 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
             sequence=event.envelope.sequence,
         )
         if applied and data.status == "deceased":
-            # The record is kept and closed; it no longer counts as an active 学籍.
+            # The record is kept and closed; it no longer counts as an active 学籍. The link lock is
+            # taken before the records' row locks (a registration holding it never waits for ours).
+            await students.hold_link_lock(session, exclusive=True)
             for record in await students.active_for_child_id(session, data.child_id):
                 await apply_status(
                     session=session,

@@ -5,8 +5,11 @@ student and ID numbers, a G number matching the ID); the survivors are checked a
 two set-based look-ups (student numbers taken, children with an active record) and against each other
 (the same child or number twice in one batch); every record still standing is written with one
 multi-row ``INSERT … ON CONFLICT DO NOTHING … RETURNING`` (a concurrent registration that wins a race
-is caught by the unique indexes and reported for that record alone), then one StudentRegistered each
-with one ``outbox.add_many`` and one audit entry. A refused record never stops the others.
+is caught by the unique indexes and reported for that record alone); records whose child was not in
+the read model at the look-up are linked again set-based after the insert, and the look-up is made
+under :func:`enrollment.students.repository.hold_link_lock`, so a child snapshot applied meanwhile is
+never missed by both sides; then one StudentRegistered each with one ``outbox.add_many`` and one audit
+entry. A refused record never stops the others.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from baoxue.errors import problem_title
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number, validate_student_number
 from baoxue.service import ServiceContext
 from enrollment.children.models import ChildView
+from enrollment.students import repository
 from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
 from enrollment.students.schemas import BatchOutcome, StudentCreate
 from enrollment.students.service import today_in_china
@@ -127,6 +131,8 @@ async def register_batch(
             seen_children.add(c.blind)
             standing.append(c)
 
+    if standing:
+        await repository.hold_link_lock(session, exclusive=False)  # before the children are looked up
     linked: dict[str, tuple[str, str | None]] = {}
     blinds = [c.blind for c in standing]
     for start in range(0, len(blinds), LOOKUP_CHUNK):
@@ -169,6 +175,13 @@ async def register_batch(
         result = await session.execute(insert_fn(S).values(chunk).on_conflict_do_nothing().returning(S.c.id))
         inserted.update(str(v) for (v,) in result.all())
     created = [c for c in standing if c.row["id"] in inserted]
+    # A child snapshot applied between the look-up and the insert: link now, in this transaction.
+    relinked = await repository.link_unlinked(
+        session, [c.blind for c in created if c.row["child_id"] is None]
+    )
+    for c in created:
+        if c.row["id"] in relinked:
+            c.row["child_id"], c.row["hukou_school_district"] = relinked[c.row["id"]]
     for c in standing:
         if c.row["id"] in inserted:
             outcomes[c.index] = BatchOutcome(index=c.index, outcome="created", status=201, id=c.row["id"])

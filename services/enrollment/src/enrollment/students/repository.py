@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from enrollment.children.models import ChildView
 from enrollment.students.models import ACTIVE_STATUSES, IncapacityAnnotation, StudentRecord, StudentTransfer
 
 
@@ -88,6 +90,64 @@ async def link_child(
         .where(match)
         .values(child_id=child_id, hukou_school_district=hukou_school_district)
     )
+
+
+# PostgreSQL advisory lock between registering student records and applying the registry's child
+# events (one key for the database: a per-child key would need one lock per record of a 5,000-record
+# batch, and the shared lock table holds max_locks_per_transaction × max_connections, 6,400 by default).
+LINK_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"baoxue.enrollment.child_link").digest()[:8], "big", signed=True
+)
+LINK_CHUNK = 1000  # blind indexes per IN list
+
+
+async def hold_link_lock(session: AsyncSession, *, exclusive: bool) -> None:
+    """Make registrations and the application of child events see each other's committed rows.
+
+    On PostgreSQL (READ COMMITTED) a registration that looks the child up while a child snapshot is
+    being applied sees neither the other's uncommitted row: the record was stored with no child and
+    the consumer's link missed it, for good. Registrations hold this transaction lock shared (they
+    never wait for each other), the consumer exclusive, each before it reads what the other writes;
+    whoever comes second waits for the first to commit and then sees its rows. Take it before
+    touching student records (the consumer) or reading the children (registrations): a registration
+    holding it then never waits for a lock the consumer holds, so the two cannot deadlock. The cost: a
+    consumer batch that applies a snapshot waits for the registrations in flight, and registrations
+    wait while such a batch commits. SQLite needs no lock: its writers are serialized, and each side
+    links in its write transaction (:func:`link_unlinked` after the insert, ``link_child``).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await session.execute(text(f"SELECT {fn}(:key)"), {"key": LINK_LOCK_KEY})
+
+
+async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """Link the records of these ID blind indexes that have no child yet to the read-model child, set-based.
+
+    The child chosen is the one :func:`enrollment.children.repository.by_blind_index` finds (an active
+    one first). Returns ``{record id: (child_id, hukou_school_district)}`` of the records linked now.
+    """
+    s = StudentRecord.__table__  # type: ignore[attr-defined]
+    c = ChildView.__table__  # type: ignore[attr-defined]
+    same = c.c.id_blind_index == s.c.id_blind_index
+    order = ((c.c.status != "active"), c.c.child_id)
+    child = select(c.c.child_id).where(same).order_by(*order).limit(1).scalar_subquery()
+    district = select(c.c.hukou_school_district).where(same).order_by(*order).limit(1).scalar_subquery()
+    linked: dict[str, tuple[str, str | None]] = {}
+    unique = sorted(set(blinds))
+    for start in range(0, len(unique), LINK_CHUNK):
+        result = await session.execute(
+            update(s)
+            .where(
+                s.c.child_id.is_(None),
+                s.c.id_blind_index.in_(unique[start : start + LINK_CHUNK]),
+                exists().where(same),
+            )
+            .values(child_id=child, hukou_school_district=district)
+            .returning(s.c.id, s.c.child_id, s.c.hukou_school_district)
+        )
+        linked.update({str(i): (str(ch), d) for i, ch, d in result.all()})
+    return linked
 
 
 async def open_transfer(session: AsyncSession, student_id: str) -> StudentTransfer | None:

@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from baoxue.auth.jurisdiction import ensure_writable
 from baoxue.auth.principal import Principal
@@ -34,7 +35,8 @@ async def register_student(
     Promises: the student number is valid for its kind (and a G number is the same person's ID); the
     child has no other active record (409 ``active_record_exists``, enforced by a partial unique index,
     so two concurrent requests cannot both succeed); the record is linked to the read-model child when
-    the ID's blind index is known; StudentRegistered is published in the same transaction.
+    the ID's blind index is known, also when the child's snapshot is applied while this request runs
+    (:func:`repository.hold_link_lock`); StudentRegistered is published in the same transaction.
     """
     school = ctx.directory.get(data.school_code)
     if school is None or school.kind != "school":
@@ -69,6 +71,7 @@ async def register_student(
     if await repository.by_number_index(session, number_index) is not None:
         raise Conflict("This student number is already registered.", code="student_number_taken")
     await _refuse_second_active(session, blind)
+    await repository.hold_link_lock(session, exclusive=False)  # before the child is looked up
     child = await children.by_blind_index(session, blind)
     on = data.enrolled_on or today_in_china()
     record = StudentRecord(
@@ -91,6 +94,12 @@ async def register_student(
             await session.flush()
     except IntegrityError:
         raise _second_active() from None
+    if record.child_id is None:
+        # A child snapshot applied since the look-up: link now, in this transaction (see hold_link_lock).
+        linked = await repository.link_unlinked(session, [blind])
+        if record.id in linked:
+            set_committed_value(record, "child_id", linked[record.id][0])
+            set_committed_value(record, "hukou_school_district", linked[record.id][1])
     await ctx.outbox.add(
         session, student_event(StudentRegistered, record), subject=record.id, sequence=record.version
     )
