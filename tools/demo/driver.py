@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=8, help="concurrent clients (schools work in parallel)")
     p.add_argument(
         "--student-batch",
-        action="store_true",
-        help="register the 学籍 through POST /students/batch (off by default: records it inserts while "
-        "enrollment is still taking in the registry's children can stay unlinked to them)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="register the 学籍 through POST /students/batch, 1,000 per call (the default; used when "
+        "enrollment offers it); --no-student-batch: one POST /students per record",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
@@ -99,7 +100,7 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
         api = Api(urls, key, issuer=settings.jwt_issuer, audience=settings.jwt_audience, workers=args.workers)
         stack.callback(api.close)
         demo = Demo(api=api, district=district, out=out, quiet=args.quiet, timings=timings)
-        demo.state["student_batch"] = getattr(args, "student_batch", False)
+        demo.state["student_batch"] = getattr(args, "student_batch", True)
         demo.say("generate", f"{args.children} children, seed {args.seed} → {district_dir}")
         play_year(demo, args.seed, platform)
         t0 = time.monotonic()
