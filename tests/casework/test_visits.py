@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 from sqlalchemy import func, select
 
-from baoxue.contracts.casework import VisitRecorded
-from casework.visits.models import Visit
+from baoxue.contracts.casework import RosterSet, VisitRecorded
+from casework.visits.models import RosterEntry, Visit
 from tests.casework.helpers import SCHOOL_A, SCHOOL_B, outbox_events
 
 SEMESTER = "2026-autumn"
@@ -228,3 +229,72 @@ async def test_same_visit_arriving_at_once_is_stored_once_and_the_roster_fills_i
     again = await svc.client.post("/v1/visits", json=visit("stu-r1", photo_hashes=[PHOTO]), headers=h)
     other = await svc.client.post("/v1/visits", json=visit("stu-r2", photo_hashes=[PHOTO]), headers=h)
     assert again.json()["flags"] == [] and other.json()["flags"] == ["photo_reused"]
+
+
+async def test_putting_a_roster_publishes_its_counts_and_nothing_personal(start_service, tokens):
+    svc = await start_service("casework", visit_quotas={"left_behind": 2, "disabled": 3})
+    school = tokens.headers("school", SCHOOL_A)
+    roster = {
+        "students": [
+            {"student_id": "stu-p1", "child_id": "child-p1", "class_code": "7-1", "teacher": "t-li-01"},
+            {"student_id": "stu-p2", "child_id": "child-p2", "categories": ["left_behind", "disabled"]},
+            {"student_id": "stu-p3", "child_id": "child-p3", "categories": ["migrant"]},
+        ]
+    }
+    url = f"/v1/rosters/{SCHOOL_A}/{SEMESTER}"
+    r = await svc.client.put(url, json=roster, headers=school)
+    assert r.status_code == 200 and (r.json()["students"], r.json()["special_group"]) == (3, 1)
+    [event] = await outbox_events(svc, RosterSet)
+    assert event["data"] == {
+        "school_code": SCHOOL_A,
+        "semester": SEMESTER,
+        "students": 3,
+        "special_group_students": 1,
+    }
+    assert (event["subject"], event["sequence"]) == (f"{SCHOOL_A}:{SEMESTER}", 1)
+    envelope = json.dumps(event, ensure_ascii=False)
+    for personal in ("stu-p", "child-p", "7-1", "t-li-01", "left_behind", "migrant"):
+        assert personal not in envelope
+
+    # A refused roster changes nothing and publishes nothing; a replacement raises the sequence.
+    twice = {"students": [roster["students"][0], roster["students"][0]]}
+    assert (await svc.client.put(url, json=twice, headers=school)).json()["code"] == "roster_duplicate"
+    assert len(await outbox_events(svc, RosterSet)) == 1
+    smaller = {"students": roster["students"][:2]}
+    assert (await svc.client.put(url, json=smaller, headers=school)).json()["students"] == 2
+    other = await svc.client.put(f"/v1/rosters/{SCHOOL_A}/2027-spring", json=smaller, headers=school)
+    assert other.status_code == 200
+    events = sorted(await outbox_events(svc, RosterSet), key=lambda e: (e["data"]["semester"], e["sequence"]))
+    assert [(e["data"]["semester"], e["sequence"], e["data"]["students"]) for e in events] == [
+        (SEMESTER, 1, 3),
+        (SEMESTER, 2, 2),
+        ("2027-spring", 1, 2),
+    ]
+
+
+async def test_rosters_replaced_at_once_get_one_sequence_each_and_the_last_one_stands(start_service, tokens):
+    svc = await start_service("casework", visit_quotas={"left_behind": 2})
+    school = tokens.headers("school", SCHOOL_A)
+    url = f"/v1/rosters/{SCHOOL_A}/{SEMESTER}"
+    rosters = [
+        {
+            "students": [
+                {"student_id": f"stu-c{n}-{i}", "categories": ["left_behind"] * (i < n)} for i in range(n + 1)
+            ]
+        }
+        for n in range(1, 5)
+    ]
+    answers = await asyncio.gather(*(svc.client.put(url, json=body, headers=school) for body in rosters))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    events = sorted(await outbox_events(svc, RosterSet), key=lambda e: e["sequence"])
+    assert [e["sequence"] for e in events] == [1, 2, 3, 4]
+    # The roster stored is the one whose event carries the highest sequence.
+    last = events[-1]["data"]
+    async with svc.ctx.db.transaction() as s:
+        entries = (
+            (await s.execute(select(RosterEntry).where(RosterEntry.school_code == SCHOOL_A))).scalars().all()
+        )
+    assert (len(entries), sum(e.special_group for e in entries)) == (
+        last["students"],
+        last["special_group_students"],
+    )

@@ -88,6 +88,19 @@ class VisitRecorded(CaseworkEvent):
     special_group: bool = False
 
 
+class RosterSet(CaseworkEvent):
+    """A school's roster of a semester was replaced: how many students it lists and how many of them are
+    in a special group (a category with a visit quota). Counts only; the envelope's subject is
+    ``<school_code>:<semester>`` and its sequence the roster's version (a newer roster wins)."""
+
+    aggregate: ClassVar[str] = "roster"
+    event: ClassVar[str] = "set"
+    school_code: str
+    semester: str
+    students: int
+    special_group_students: int
+
+
 class CensusCompleted(CaseworkEvent):
     aggregate: ClassVar[str] = "census"
     event: ClassVar[str] = "completed"

@@ -1,4 +1,5 @@
-"""Tables of home visits: the visit (client-generated id), its photo hashes, and a school's semester roster."""
+"""Tables of home visits: the visit (client-generated id), its photo hashes, and a school's semester roster
+(its entries, and its version with the counts last published)."""
 
 import datetime as dt
 
@@ -71,3 +72,17 @@ class RosterEntry(CaseworkModel, table=True):
     categories: list[str] = Field(default_factory=list, sa_type=JSON)
     special_group: bool = False
     required_visits: int = 1
+
+
+class Roster(CaseworkModel, table=True):
+    """A school's roster of a semester as a whole: its version (raised by every replacement, the sequence
+    of the RosterSet event; the row lock serialises concurrent replacements) and the counts published."""
+
+    __tablename__ = "rosters"
+
+    school_code: str = Field(primary_key=True, max_length=20)
+    semester: str = Field(primary_key=True, max_length=12)
+    version: int = 1
+    students: int = 0
+    special_group_students: int = 0
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

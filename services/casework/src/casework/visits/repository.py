@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth import Principal, within_jurisdiction
-from casework.visits.models import RosterEntry, Visit, VisitPhoto
+from baoxue.db import utcnow
+from casework.visits.models import Roster, RosterEntry, Visit, VisitPhoto
 
 
 async def get_visit(
@@ -110,6 +111,23 @@ async def insert_new_visit(session: AsyncSession, visit: Visit) -> bool:
         builder(Visit).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(col(Visit.id))
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def next_roster_version(
+    session: AsyncSession, school_code: str, semester: str, *, students: int, special_group_students: int
+) -> int:
+    """Record a replacement of the school's roster of the semester with its counts and return the roster's
+    new version (1 the first time). One upsert, run before the entries are replaced: its row lock makes
+    a concurrent replacement of the same roster wait for this transaction, so versions follow commits."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = Roster.__table__  # type: ignore[attr-defined]
+    counts = {"students": students, "special_group_students": special_group_students, "updated_at": utcnow()}
+    stmt = builder(table).values(school_code=school_code, semester=semester, version=1, **counts)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["school_code", "semester"], set_={"version": table.c.version + 1, **counts}
+    ).returning(table.c.version)
+    return int((await session.execute(upsert)).scalar_one())
 
 
 async def replace_roster(

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
 from baoxue.auth.jurisdiction import ensure_writable
-from baoxue.contracts.casework import VisitRecorded
+from baoxue.contracts.casework import RosterSet, VisitRecorded
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.idempotency import request_fingerprint
@@ -162,7 +162,9 @@ async def put_roster(
     data: RosterPut,
 ) -> tuple[int, int]:
     """Replace a school's roster of a semester; each student owes 1 visit, or the largest quota of its
-    special-group categories. Returns (students, special-group students)."""
+    special-group categories (a category with a quota in ``visit_quotas``). Publishes RosterSet with the
+    two counts (no student), its sequence the roster's version. Returns (students, special-group
+    students)."""
     ensure_writable(principal, school_code, school_code)
     bounds(semester, settings_of(ctx))
     quotas = settings_of(ctx).visit_quotas
@@ -185,5 +187,9 @@ async def put_roster(
                 "required_visits": max([1, *(quotas[c] for c in special)]),
             }
         )
+    counts = {"students": len(rows), "special_group_students": sum(1 for r in rows if r["special_group"])}
+    version = await repo.next_roster_version(session, school_code, semester, **counts)
     await repo.replace_roster(session, school_code, semester, rows)
-    return len(rows), sum(1 for r in rows if r["special_group"])
+    event = RosterSet(school_code=school_code, semester=semester, **counts)
+    await ctx.outbox.add(session, event, subject=f"{school_code}:{semester}", sequence=version)
+    return counts["students"], counts["special_group_students"]
