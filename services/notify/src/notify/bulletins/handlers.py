@@ -1,4 +1,4 @@
-"""Event handlers of the bulletins domain: campaign results, case facts and home visits."""
+"""Event handlers of the bulletins domain: campaign results, case facts, home visits, censuses and rosters."""
 
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             },
         )
 
+    async def on_roster(session: AsyncSession, event: ReceivedEvent[cw.RosterSet]) -> None:
+        d = event.data
+        await repository.upsert_roster(
+            session,
+            {
+                "school_code": d.school_code,
+                "semester": d.semester,
+                "students": d.students,
+                "special_group_students": d.special_group_students,
+            },
+            event.envelope.sequence,
+        )
+
     return {
         "enrollment": {en.CampaignCompleted: on_campaign},
         "casework": {
@@ -71,5 +84,6 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             cw.CaseReopened: case_fact(reopened_on=event_date),
             cw.VisitRecorded: on_visit,
             cw.CensusCompleted: on_census,
+            cw.RosterSet: on_roster,
         },
     }

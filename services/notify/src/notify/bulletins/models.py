@@ -70,6 +70,19 @@ class CensusFact(NotifyModel, table=True):
     counts_by_category: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
 
 
+class RosterFact(NotifyModel, table=True):
+    """A school's roster of a semester (casework's RosterSet): how many students it lists and how many of
+    them are in a special group. The event with the highest sequence wins."""
+
+    __tablename__ = "roster_facts"
+
+    school_code: str = Field(sa_column=Column(String(20), primary_key=True))
+    semester: str = Field(sa_column=Column(String(20), primary_key=True))
+    students: int = 0
+    special_group_students: int = 0
+    sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
 class VisitFact(NotifyModel, table=True):
     """A home visit recorded by casework (for visit coverage per school and semester)."""
 

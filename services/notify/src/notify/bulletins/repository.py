@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from notify.bulletins.models import Bulletin, CaseFact, CensusFact, VisitFact
+from notify.bulletins.models import Bulletin, CaseFact, CensusFact, RosterFact, VisitFact
 from notify.deadlines.models import Deadline
 
 
@@ -76,13 +76,29 @@ async def upsert_census(session: AsyncSession, row: dict[str, Any]) -> None:
     await session.execute(statement)
 
 
+async def upsert_roster(session: AsyncSession, row: dict[str, Any], sequence: int) -> None:
+    """The roster of a school and semester with the highest sequence wins: an older RosterSet arriving
+    after a newer one changes nothing."""
+    table = RosterFact.__table__  # type: ignore[attr-defined]
+    statement = _insert(session)(table).values(**row, sequence=sequence)
+    new = statement.excluded
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["school_code", "semester"],
+            set_={k: new[k] for k in ("students", "special_group_students", "sequence")},
+            where=table.c.sequence < new.sequence,
+        )
+    )
+
+
 async def visit_coverage(
     session: AsyncSession, *, schools: set[str], semesters: set[str], special_quota: int
 ) -> dict[tuple[str, str], dict[str, int]]:
-    """Per (school, semester), from the visits casework reported and its census: visits, students
-    visited, special-group students visited, visits still owed by visited special-group students
-    (``special_quota`` each), and the census's lower bound of special-group students. One aggregate
-    over a per-student subquery, plus one census look-up."""
+    """Per (school, semester), from the visits casework reported, its census and its roster: visits,
+    students visited, special-group students visited, visits still owed by visited special-group
+    students (``special_quota`` each), the census's lower bound of special-group students, and — only
+    where casework published the roster — ``roster_students`` and ``roster_special``. One aggregate over
+    a per-student subquery, plus one census and one roster look-up."""
     per_student = (
         select(
             col(VisitFact.school_code).label("school_code"),
@@ -121,10 +137,19 @@ async def visit_coverage(
     census = select(
         col(CensusFact.school_code), col(CensusFact.semester), col(CensusFact.special_students_at_least)
     ).where(col(CensusFact.school_code).in_(schools), col(CensusFact.semester).in_(semesters))
-    empty = {"visits": 0, "students": 0, "special_students": 0, "special_missing": 0}
+    empty = {"visits": 0, "students": 0, "special_students": 0, "special_missing": 0, "special_at_least": 0}
     for school_code, semester, at_least in (await session.execute(census)).all():
         entry = out.setdefault((school_code, semester), dict(empty))
         entry["special_at_least"] = int(at_least)
+    roster = select(
+        col(RosterFact.school_code),
+        col(RosterFact.semester),
+        col(RosterFact.students),
+        col(RosterFact.special_group_students),
+    ).where(col(RosterFact.school_code).in_(schools), col(RosterFact.semester).in_(semesters))
+    for school_code, semester, students, special in (await session.execute(roster)).all():
+        entry = out.setdefault((school_code, semester), dict(empty))
+        entry["roster_students"], entry["roster_special"] = int(students), int(special)
     return out
 
 

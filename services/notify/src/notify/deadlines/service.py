@@ -129,16 +129,10 @@ async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, today:
 
 
 async def evaluate_visit_quotas(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
-    """At a semester's end, judge each school's home-visit coverage from the visits casework reported.
-
-    Casework publishes the visits (VisitRecorded) and the special-needs census (CensusCompleted) but not
-    the roster (how many students a school has), so only a lower bound of the shortfall is known, in
-    visits: every special-group student the census implies but nobody visited owes the special quota,
-    a visited special-group student owes what is missing to it, and a school without any visit owes at
-    least one. A positive shortfall lets the deadline lapse in the same sweep (DeadlineLapsed, the
-    lapse message and the deadline's warnings carry the figures); otherwise it is met on its due date
-    with the warning ``roster_unknown`` (coverage of the other students cannot be verified). Returns how
-    many were judged."""
+    """At a semester's end, judge each school's home-visit coverage from the visits, the special-needs
+    census and the roster casework reported. The shortfall is in visits; a positive one lets the deadline
+    lapse in the same sweep (DeadlineLapsed; the lapse message and the deadline's warnings carry the
+    figures), otherwise it is met on its due date. Returns how many were judged."""
     settings = _settings(ctx)
     due = await repository.open_overdue(session, kind="visit_quota", today=today)
     if not due:
@@ -153,20 +147,7 @@ async def evaluate_visit_quotas(*, session: AsyncSession, ctx: ServiceContext, t
     updates = []
     for row in due:
         c = coverage.get((row.org, row.subject_id), {})
-        visits, students = c.get("visits", 0), c.get("students", 0)
-        special_visited = c.get("special_students", 0)
-        unvisited_special = max(0, c.get("special_at_least", 0) - special_visited)
-        shortfall = unvisited_special * quota + c.get("special_missing", 0)
-        if visits == 0:
-            shortfall = max(shortfall, 1)
-        warnings = [
-            f"visits:{visits}",
-            f"students_visited:{students}",
-            f"special_students_visited:{special_visited}",
-            f"special_students_at_least:{c.get('special_at_least', 0)}",
-            f"visit_shortfall_at_least:{shortfall}",
-            "roster_unknown",
-        ]
+        shortfall, warnings = _visit_shortfall(c, quota)
         met = shortfall == 0
         updates.append(
             {
@@ -179,6 +160,45 @@ async def evaluate_visit_quotas(*, session: AsyncSession, ctx: ServiceContext, t
         )
     await repository.settle_many(session, updates)
     return len(updates)
+
+
+def _visit_shortfall(c: dict[str, int], quota: int) -> tuple[int, list[str]]:
+    """A school's shortfall of a semester, in visits, and the deadline's warnings.
+
+    With the roster (RosterSet) it is exact: every listed student nobody visited owes one visit, or
+    ``quota`` when special-group (the roster's special-group students minus those visited, at most the
+    unvisited ones), and a visited special-group student owes what is missing to ``quota``. Without it
+    only a lower bound is known (warning ``roster_unknown``): the special-group students the census
+    implies but nobody visited owe the quota, visited ones what is missing, and a school without any
+    visit at least one."""
+    visits, visited = c.get("visits", 0), c.get("students", 0)
+    special_visited, special_missing = c.get("special_students", 0), c.get("special_missing", 0)
+    warnings = [
+        f"visits:{visits}",
+        f"students_visited:{visited}",
+        f"special_students_visited:{special_visited}",
+    ]
+    if "roster_students" in c:
+        roster, roster_special = c["roster_students"], c["roster_special"]
+        unvisited = max(0, roster - visited)
+        unvisited_special = min(unvisited, max(0, roster_special - special_visited))
+        shortfall = (unvisited - unvisited_special) + unvisited_special * quota + special_missing
+        warnings += [
+            f"roster_students:{roster}",
+            f"roster_special:{roster_special}",
+            f"visit_shortfall:{shortfall}",
+        ]
+        return shortfall, warnings
+    at_least = c.get("special_at_least", 0)
+    shortfall = max(0, at_least - special_visited) * quota + special_missing
+    if visits == 0:
+        shortfall = max(shortfall, 1)
+    warnings += [
+        f"special_students_at_least:{at_least}",
+        f"visit_shortfall_at_least:{shortfall}",
+        "roster_unknown",
+    ]
+    return shortfall, warnings
 
 
 def _workdays_left(calendar: WorkdayCalendar, today: dt.date, due: dt.date) -> int:
