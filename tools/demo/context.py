@@ -35,6 +35,9 @@ class Demo:
     child_of_person: dict[str, str] = field(default_factory=dict)
     """person_id → the registry's child id (learnt from the registry's own list)."""
     person_of_child: dict[str, str] = field(default_factory=dict)
+    # children whose hukou address matched no school district (the registry's review queue): only the
+    # bureau's jurisdiction covers them until the hukou is cleaned up
+    child_without_district: set[str] = field(default_factory=set)
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)

@@ -92,15 +92,26 @@ def play(demo: Demo) -> None:
     demo.state["escalated_cases"] = sorted(refusers)
 
 
-def _refuses(demo: Demo, case: dict[str, Any]) -> bool:
+def _person(demo: Demo, case: dict[str, Any]) -> Person | None:
+    """The generated person of a case: by the registry's child, else (a pupil the departments' feeds
+    never listed, so enrollment has no child for the 学籍) by the case's student record."""
     person = demo.person(case["child_id"])
+    if person is None and case.get("student_id"):
+        students: dict[str, str] = demo.state.get("student_of_person", {})
+        pid = next((p for p, sid in students.items() if sid == case["student_id"]), None)
+        person = demo.district.people.get(pid) if pid else None
+    return person
+
+
+def _refuses(demo: Demo, case: dict[str, Any]) -> bool:
+    person = _person(demo, case)
     return person is not None and person.dropout_reason in REFUSAL_REASONS
 
 
 def _work(demo: Demo, case: dict[str, Any], refuses: bool) -> str:
     """Confirm, persuade, report; then bring the child back or ask for escalation."""
     api, cid, actor = demo.api, case["id"], _actor(case)
-    person = demo.person(case["child_id"])
+    person = _person(demo, case)
     reason = (person.dropout_reason if person else "") or "other"
     try:
         if case["state"] == "suspected":

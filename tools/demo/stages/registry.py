@@ -88,6 +88,8 @@ def map_children(demo: Demo) -> int:
             if person.person_id not in demo.child_of_person or child["status"] != "duplicate":
                 demo.child_of_person[person.person_id] = child["id"]
             demo.person_of_child[child["id"]] = person.person_id
+            if not child.get("hukou_school_district"):
+                demo.child_without_district.add(child["id"])
             mapped += 1
     return mapped
 

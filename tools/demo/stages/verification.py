@@ -68,11 +68,12 @@ def deferrals(demo: Demo) -> Counter[str]:
             "evidence": [app.evidence],
             "filed_on": app.applied_on,
         }
+        # The school district files; a child whose hukou matched no district is outside every district's
+        # jurisdiction (enrollment answers 404 as for a child it does not know), so the bureau files.
+        actor = BUREAU if child_id in demo.child_without_district else district_actor(app.school_district)
         try:
             filed = until_known(
-                lambda: demo.api.post(
-                    "enrollment", "/deferral-applications", district_actor(app.school_district), json=body
-                ),
+                lambda: demo.api.post("enrollment", "/deferral-applications", actor, json=body),
                 codes=CHILD_UNKNOWN,
             )
             decision = {
