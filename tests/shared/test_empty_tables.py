@@ -7,6 +7,7 @@ and empties the tables once the lock goes, and still raises when the lock outlas
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -16,7 +17,8 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, func, insert, select
 from sqlalchemy.exc import OperationalError
 
-from baoxue.testing.plugin import empty_tables
+from baoxue.db import Database
+from baoxue.testing.plugin import empty_tables, empty_tables_off_loop
 
 
 def _database(tmp_path: Path) -> tuple[str, MetaData, Table]:
@@ -89,3 +91,30 @@ def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     with pytest.raises(OperationalError, match="no such table"):
         empty_tables(url, missing, busy_timeout=0.1, attempts=5, pause=1.0)
     assert time.monotonic() - started < 1.0
+
+
+async def test_a_lock_held_by_a_task_of_the_same_event_loop_is_waited_out(tmp_path: Path) -> None:
+    """A lingering service task holds the write lock and needs the loop to finish: emptied off the loop,
+    the task commits and the cleanup goes through; on the loop (the old teardown) it cannot."""
+    url, metadata, table = _database(tmp_path)
+    db = Database(url)
+    held, release_after = asyncio.Event(), 0.5
+
+    async def lingering_writer() -> None:
+        async with db.transaction() as session:
+            await session.execute(insert(table).values(id=100))
+            held.set()
+            await asyncio.sleep(release_after)  # needs the loop to get past this
+
+    try:
+        task = asyncio.create_task(lingering_writer())
+        await held.wait()
+        with pytest.raises(OperationalError, match="database is locked"):  # blocking the loop: no way out
+            empty_tables(url, metadata, busy_timeout=0.3, attempts=2, pause=0.5)
+        assert not task.done()
+
+        await empty_tables_off_loop(url, metadata, busy_timeout=0.3, attempts=5, pause=0.2)
+        await task
+        assert _count(url, table) == 0  # the writer's row too: it committed before the cleanup ran
+    finally:
+        await db.dispose()

@@ -164,7 +164,8 @@ def empty_tables(
     SQLite: the stopped service's last connections may still be closing, and SQLite answers "database
     is locked" at once in some cases without waiting out its busy timeout (a WAL snapshot or recovery in
     progress), so the cleanup waits up to ``busy_timeout`` per try and tries ``attempts`` times, with a
-    growing pause between tries. Any other error, or a lock that outlasts every try, is raised.
+    growing pause between tries. Any other error, or a lock that outlasts every try, is raised. Called
+    from async code, run it in a thread (``asyncio.to_thread``) so the holder of the lock can finish.
     """
     url = sync_url(url)
     sqlite = url.startswith("sqlite")
@@ -190,6 +191,16 @@ def empty_tables(
                 time.sleep(pause * attempt)
     finally:
         engine.dispose()
+
+
+async def empty_tables_off_loop(url: str, metadata: MetaData, **kwargs: Any) -> None:
+    """:func:`empty_tables` in a thread, for async teardowns.
+
+    A service task that outlived the shutdown's wait may still hold a SQLite write transaction, and it
+    can only finish (and let go of the lock) while the event loop runs: emptying on the loop itself
+    blocked it until every try had timed out.
+    """
+    await asyncio.to_thread(lambda: empty_tables(url, metadata, **kwargs))
 
 
 @pytest_asyncio.fixture
@@ -231,7 +242,7 @@ async def start_service(
                 namespace_bus = running.ctx.bus
                 await namespace_bus.delete_streams()
             await manager.__aexit__(None, None, None)
-            empty_tables(url, running.spec.metadata)
+            await empty_tables_off_loop(url, running.spec.metadata)
 
 
 @dataclass
