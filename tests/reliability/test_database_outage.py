@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -118,9 +118,13 @@ conn.execute("ROLLBACK")
 """
 
 
-@contextlib.contextmanager
-def sqlite_locked(path: str) -> Iterator[None]:
-    """Another process holds an exclusive lock on the database file (longer than the busy timeout)."""
+@contextlib.asynccontextmanager
+async def sqlite_locked(path: str) -> AsyncIterator[None]:
+    """Another process holds an exclusive lock on the database file (longer than the busy timeout).
+
+    The wait for the lock runs off the event loop: the service's background tasks (the sealer, the
+    relay) may be inside a write transaction just then, and they can only commit while the loop runs.
+    """
     import subprocess
     import sys
 
@@ -128,7 +132,8 @@ def sqlite_locked(path: str) -> Iterator[None]:
         [sys.executable, "-c", LOCKER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        assert proc.stdout is not None
+        assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "locked"
         yield
     finally:
         assert proc.stdin is not None
@@ -157,7 +162,7 @@ async def test_sqlite_locked_by_another_process_503_nothing_half_written_and_rec
     )
     statuses = []
     started = time.monotonic()
-    with sqlite_locked(path):
+    async with sqlite_locked(path):
         lock_taken = time.monotonic() - started
         for n in range(1, 3):
             r = await client.post("/v1/cases", json=_case(n), headers=headers)
