@@ -170,6 +170,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         await ctx.jobs.mark_interrupted()
         for hook in spec.on_startup:
             await hook(ctx)
+        for kind, resume in spec.job_resumers.items():
+            ctx.jobs.resume_with(kind, functools.partial(resume, ctx))
+        await ctx.jobs.resume_interrupted()
         ctx.tasks.append(asyncio.create_task(_connect_and_start_events(ctx), name="events"))
         ctx.tasks.append(asyncio.create_task(_keep_running("audit-sealer", lambda: _seal_audit(ctx))))
         for i, job in enumerate(spec.background):

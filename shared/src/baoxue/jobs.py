@@ -3,6 +3,12 @@
 A job row records kind, status, progress and counts; the work runs as a task in the service process
 and reports progress through its own short transactions, so a client polling ``GET /v1/jobs/{id}``
 sees it move. A job that was running when its process died is marked ``interrupted`` at start-up.
+
+A service may register a *resumer* per job kind (:meth:`JobRunner.resume_with`): at start-up each
+interrupted job of that kind is claimed (one conditional ``UPDATE``, so of several processes starting
+at once only one gets it) and handed to the resumer, which returns the work that finishes it (that
+work must be idempotent: it may find part of its effect already done) or ``None`` when it cannot
+finish here, which leaves the job ``interrupted``.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class JobProgress:
 
 
 JobWork = Callable[[JobProgress], Awaitable[dict[str, Any]]]
+JobResume = Callable[[dict[str, Any]], Awaitable[JobWork | None]]
+"""Given an interrupted job (its row, as :meth:`JobRunner.get` returns it): the work that finishes it."""
 
 
 class JobRunner:
@@ -75,6 +83,11 @@ class JobRunner:
         self.db = db
         self.table = table
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.resumers: dict[str, JobResume] = {}
+
+    def resume_with(self, kind: str, resume: JobResume) -> None:
+        """Let :meth:`resume_interrupted` finish interrupted jobs of ``kind`` with ``resume``."""
+        self.resumers[kind] = resume
 
     async def create(self, session: AsyncSession, *, kind: str, created_by: str, org: str) -> str:
         job_id = str(uuid.uuid4())
@@ -97,7 +110,9 @@ class JobRunner:
         trace = current_trace_id()
         task = asyncio.create_task(self._run(job_id, work, trace), name=f"job-{job_id}")
         self.tasks[job_id] = task
-        task.add_done_callback(lambda _t: self.tasks.pop(job_id, None))
+        # Only this task's own entry: a job taken up again while an earlier task of it is still ending
+        # must stay listed (shutdown cancels what is listed).
+        task.add_done_callback(lambda t: self.tasks.pop(job_id) if self.tasks.get(job_id) is t else None)
         return task
 
     async def _run(self, job_id: str, work: JobWork, trace: str) -> None:
@@ -153,3 +168,65 @@ class JobRunner:
                 .where(t.c.status.in_(("queued", "running")))
                 .values(status="interrupted", finished_at=utcnow(), error_code="process_restarted")
             )
+
+    async def interrupt(self, session: AsyncSession, job_id: str, code: str) -> None:
+        """Put a claimed job that cannot run now back to ``interrupted`` (a later start-up tries again)."""
+        t = self.table
+        await session.execute(
+            update(t)
+            .where(t.c.id == job_id, t.c.status == "queued")
+            .values(status="interrupted", finished_at=utcnow(), error_code=code)
+        )
+
+    async def claim(self, job_id: str, *, statuses: tuple[str, ...] = ("interrupted",)) -> bool:
+        """Take a job back into the queue if it is in one of ``statuses``; True for the one caller that did.
+
+        One conditional ``UPDATE``: of several processes claiming the same job at once, one gets it.
+        """
+        t = self.table
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(t)
+                .where(t.c.id == job_id, t.c.status.in_(statuses))
+                .values(status="queued", finished_at=None, error_code=None)
+            )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def resume_interrupted(self) -> list[str]:
+        """At start-up, after :meth:`mark_interrupted`: start again every interrupted job whose kind has a
+        resumer. Returns the ids of the jobs started."""
+        if not self.resumers:
+            return []
+        t = self.table
+        async with self.db.transaction() as session:
+            ids = (
+                (
+                    await session.execute(
+                        select(t.c.id)
+                        .where(t.c.status == "interrupted", t.c.kind.in_(list(self.resumers)))
+                        .order_by(t.c.created_at)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        started = []
+        for job_id in ids:
+            if job_id in self.tasks or not await self.claim(job_id):
+                continue
+            async with self.db.transaction() as session:
+                job = await self.get(session, job_id)
+            work: JobWork | None = None
+            if job is not None:
+                try:
+                    work = await self.resumers[job["kind"]](job)
+                except Exception as exc:
+                    log.error("job resume failed", extra={"job_id": job_id, "error_type": type(exc).__name__})
+            if work is None:
+                async with self.db.transaction() as session:
+                    await self.interrupt(session, job_id, "not_resumed")
+                continue
+            log.info("job resumed", extra={"job_id": job_id, "kind": job["kind"] if job else None})
+            self.start(job_id, work)
+            started.append(job_id)
+        return started

@@ -20,7 +20,7 @@ from baoxue.events.consumer import ConsumerRunner, Subscription
 from baoxue.events.outbox import Outbox
 from baoxue.events.relay import OutboxRelay
 from baoxue.idempotency import IdempotencyStore
-from baoxue.jobs import JobRunner
+from baoxue.jobs import JobRunner, JobWork
 from baoxue.orgs.directory import OrgDirectory
 from baoxue.pii.crypto import BlindIndex, FieldCipher
 from baoxue.pii.rotation import EncryptedColumn
@@ -48,6 +48,10 @@ class ServiceSpec:
     subscriptions: Callable[[ServiceContext], list[Subscription]] = lambda _ctx: []
     background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
     on_startup: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    job_resumers: Mapping[str, Callable[[ServiceContext, dict[str, Any]], Awaitable[JobWork | None]]] = field(
+        default_factory=dict
+    )
+    """Per job kind: finishes an interrupted job of that kind at start-up (see ``JobRunner.resume_with``)."""
     problem_titles: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     encrypted_columns: Sequence[EncryptedColumn] = ()
     version: str = "0.1.0"
