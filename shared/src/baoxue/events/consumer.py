@@ -203,8 +203,8 @@ class ConsumerRunner:
             await self._handle_batch(sub, msgs)
         finally:
             keep_alive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keep_alive
+            # gather, not a suppressed await: a cancellation of this task itself must go on propagating
+            await asyncio.gather(keep_alive, return_exceptions=True)
 
     async def _keep_in_progress(self, msgs: list[Msg]) -> None:
         while True:
