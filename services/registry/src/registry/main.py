@@ -10,6 +10,7 @@ from registry.api import ROUTERS
 from registry.codes import CODE_LISTS
 from registry.consumers import subscriptions
 from registry.database import MECHANISMS, metadata
+from registry.feeds.service import resume_feed_job
 from registry.permissions import POLICY
 from registry.pii_columns import ENCRYPTED_COLUMNS
 from registry.problems import PROBLEM_TITLES
@@ -29,6 +30,8 @@ SERVICE = ServiceSpec(
     subscriptions=subscriptions,
     problem_titles=PROBLEM_TITLES,
     encrypted_columns=ENCRYPTED_COLUMNS,
+    # A feed batch acknowledged with 202 whose process died is applied again at start-up.
+    job_resumers={"feed_commit": resume_feed_job, "feed_validate": resume_feed_job},
 )
 
 

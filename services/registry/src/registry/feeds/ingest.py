@@ -1,7 +1,9 @@
 """The feed job: read → validate (in a worker thread) → stage (COPY / executemany) → merge (SQL) → events.
 
 Staging happens in short transactions so progress is visible; the merge of a commit batch runs in
-one transaction, so a batch is applied completely or not at all.
+one transaction, so a batch is applied completely or not at all. A batch whose process died before
+that transaction committed is taken up again (:func:`resume_feed_job` at start-up, or a resubmission
+of it): staged anew from its kept submission file, then merged once.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import datetime as dt
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from baoxue.contracts.registry import FeedCompleted
 from baoxue.db import utcnow
@@ -26,6 +28,7 @@ from registry.children import merge
 from registry.children.bulk import insert_rows
 from registry.children.models import ReviewItem
 from registry.children.snapshots import refresh_snapshots
+from registry.feeds.claims import claims_of
 from registry.feeds.models import FeedBatch, FeedRow
 from registry.feeds.parsing import FeedFormat, Row, read_rows
 from registry.feeds.reasons import severity
@@ -50,12 +53,35 @@ def _validate_chunk(validator: RowValidator, rows: Iterator[Row]) -> tuple[list[
     return out, time.perf_counter() - started
 
 
+FINAL = ("completed", "validated", "failed")
+"""Batch statuses after which nothing more happens to a batch; any other (queued, running, interrupted)
+is a batch acknowledged with 202 and still to be applied."""
+_COUNTS = (
+    "rows_total",
+    "accepted",
+    "rejected",
+    "warnings",
+    "children_registered",
+    "children_updated",
+    "linked",
+    "review_items",
+)
+
+
+class BatchFailed(Exception):
+    """A batch taken up again that had already failed: its job fails with the batch's error code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 async def run_feed_job(
     ctx: ServiceContext,
     progress: JobProgress,
     *,
     batch_id: str,
-    path: Path,
+    path: Path | None,
     fmt: FeedFormat,
     encoding: str | None,
     rows_expected: int,
@@ -65,36 +91,81 @@ async def run_feed_job(
     cutoff: dt.date,
     actor: str,
 ) -> dict[str, Any]:
-    """Process one batch; returns the job result (counts). Marks the batch failed if anything raises."""
-    try:
-        return await _run(
-            ctx,
-            progress,
-            batch_id=batch_id,
-            path=path,
-            fmt=fmt,
-            encoding=encoding,
-            rows_expected=rows_expected,
-            department=department,
-            period=period,
-            mode=mode,
-            cutoff=cutoff,
-            actor=actor,
-        )
-    except Exception as exc:
+    """Process one batch; returns the job result (counts). Marks the batch failed if anything raises.
+
+    Idempotent, so that a batch can be taken up again after its process died: the batch's claim is
+    held throughout (one applier at a time, :mod:`registry.feeds.claims`); a batch already final is not
+    applied again (its counts are the result); staged rows a dead applier left are staged anew; the
+    merge runs only if the batch is still not final in its own transaction. ``path`` None: the batch's
+    rows are all staged already (the file is gone), only the merge is left.
+
+    The submission file is removed once the batch is final, never on cancellation (a shutdown): a batch
+    interrupted is applied again from it.
+    """
+    claims = claims_of(ctx)
+    async with claims.hold(batch_id):
         async with ctx.db.transaction() as session:
-            await session.execute(
-                update(_batches)
-                .where(_batches.c.id == batch_id)
-                .values(
-                    status="failed",
-                    error_code=getattr(exc, "code", type(exc).__name__)[:60],
-                    completed_at=utcnow(),
-                )
+            batch = (
+                (await session.execute(select(_batches).where(_batches.c.id == batch_id))).mappings().first()
             )
-        raise
-    finally:
+        if batch is None or batch["status"] in FINAL:
+            await _discard(path)
+            claims.forget(batch_id)
+            return _final_result(batch_id, batch)
+        try:
+            result = await _run(
+                ctx,
+                progress,
+                batch_id=batch_id,
+                path=path,
+                fmt=fmt,
+                encoding=encoding,
+                rows_expected=rows_expected,
+                department=department,
+                period=period,
+                mode=mode,
+                cutoff=cutoff,
+                actor=actor,
+            )
+        except Exception as exc:
+            async with ctx.db.transaction() as session:
+                await session.execute(
+                    update(_batches)
+                    .where(_batches.c.id == batch_id, _batches.c.status.not_in(FINAL))
+                    .values(
+                        status="failed",
+                        error_code=getattr(exc, "code", type(exc).__name__)[:60],
+                        completed_at=utcnow(),
+                    )
+                )
+            await _discard(path)
+            claims.forget(batch_id)
+            raise
+        await _discard(path)
+        claims.forget(batch_id)
+        return result
+
+
+async def _discard(path: Path | None) -> None:
+    if path is not None:
         await asyncio.to_thread(path.unlink, True)
+
+
+def _final_result(batch_id: str, batch: Any) -> dict[str, Any]:
+    """The job result of a batch found final (applied by an earlier run): its counts as recorded."""
+    if batch is None:
+        raise BatchFailed("feed_batch_missing")
+    if batch["status"] == "failed":
+        raise BatchFailed(batch["error_code"] or "feed_failed")
+    return {"batch_id": batch_id, "counts": {k: batch[k] for k in _COUNTS}, "already_applied": True}
+
+
+def _tally(counts: dict[str, int], rows: Iterable[Any]) -> None:
+    for r in rows:
+        counts["rows_total"] += 1
+        counts["accepted" if r["outcome"] == "accepted" else "rejected"] += 1
+        if r["outcome"] == "accepted" and r["reasons"]:
+            counts["warnings"] += any(severity(c) != "error" for c in r["reasons"].split(","))
 
 
 async def _run(
@@ -102,7 +173,7 @@ async def _run(
     progress: JobProgress,
     *,
     batch_id: str,
-    path: Path,
+    path: Path | None,
     fmt: FeedFormat,
     encoding: str | None,
     rows_expected: int,
@@ -113,36 +184,48 @@ async def _run(
     actor: str,
 ) -> dict[str, Any]:
     async with ctx.db.transaction() as session:
-        await session.execute(update(_batches).where(_batches.c.id == batch_id).values(status="running"))
+        await session.execute(
+            update(_batches)
+            .where(_batches.c.id == batch_id, _batches.c.status.not_in(FINAL))
+            .values(status="running")
+        )
     started = time.perf_counter()
-    validator = RowValidator(department, cutoff, ctx.directory, ctx.cipher, ctx.blind_index, batch_id)
-    rows = read_rows(path, fmt, encoding)
     counts = {"rows_total": 0, "accepted": 0, "rejected": 0, "warnings": 0}
     validate_seconds = insert_seconds = 0.0
-    # The next chunk is validated (worker thread) while this one is written (the event loop waits on
-    # the database): the two overlap instead of alternating.
-    pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))
-    try:
-        while True:
-            staged, seconds = await pending
-            validate_seconds += seconds
-            if not staged:
-                break
-            pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))
-            for r in staged:
-                counts["rows_total"] += 1
-                counts["accepted" if r["outcome"] == "accepted" else "rejected"] += 1
-                if r["outcome"] == "accepted" and r["reasons"]:
-                    counts["warnings"] += any(severity(c) != "error" for c in r["reasons"].split(","))
-            t0 = time.perf_counter()
-            async with ctx.db.transaction() as session:
-                await insert_rows(session, _rows, staged)
-            insert_seconds += time.perf_counter() - t0
-            await progress.report(0.8 * counts["rows_total"] / max(rows_expected, 1), counts)
-    finally:
-        if not pending.done():  # a write failed: let the thread finish before the file goes away
-            with contextlib.suppress(Exception):
-                await pending
+    if path is None:
+        async with ctx.db.transaction() as session:
+            staged_rows = (
+                await session.execute(
+                    select(_rows.c.outcome, _rows.c.reasons).where(_rows.c.batch_id == batch_id)
+                )
+            ).mappings()
+            _tally(counts, staged_rows)
+    else:
+        async with ctx.db.transaction() as session:
+            # Rows staged by an applier that died (the merge had not run: the batch is not final).
+            await session.execute(delete(_rows).where(_rows.c.batch_id == batch_id))
+        validator = RowValidator(department, cutoff, ctx.directory, ctx.cipher, ctx.blind_index, batch_id)
+        rows = read_rows(path, fmt, encoding)
+        # The next chunk is validated (worker thread) while this one is written (the event loop waits on
+        # the database): the two overlap instead of alternating.
+        pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))
+        try:
+            while True:
+                staged, seconds = await pending
+                validate_seconds += seconds
+                if not staged:
+                    break
+                pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))
+                _tally(counts, staged)
+                t0 = time.perf_counter()
+                async with ctx.db.transaction() as session:
+                    await insert_rows(session, _rows, staged)
+                insert_seconds += time.perf_counter() - t0
+                await progress.report(0.8 * counts["rows_total"] / max(rows_expected, 1), counts)
+        finally:
+            if not pending.done():  # a write failed: let the thread finish before the file goes away
+                with contextlib.suppress(BaseException):
+                    await pending
     await progress.report(0.8, counts, force=True)
     staged_at = time.perf_counter()
 
@@ -152,48 +235,53 @@ async def _run(
         "insert_seconds": round(insert_seconds, 3),
     }
     async with ctx.db.transaction() as session:
-        if mode == "commit":
-            result |= await _apply(
-                ctx, session, batch_id=batch_id, department=department, period=period, actor=actor
-            )
-        await session.execute(
+        # The guard of exactly-once: the merge runs only while the batch is not final, decided on its row
+        # in this transaction (PostgreSQL: the row lock serialises two of them, the second sees the
+        # first's "completed"; SQLite: one writer at a time).
+        guard = await session.execute(
             update(_batches)
-            .where(_batches.c.id == batch_id)
-            .values(
-                status="completed" if mode == "commit" else "validated",
-                completed_at=utcnow(),
-                **{
-                    k: result.get(k, 0)
-                    for k in (
-                        "rows_total",
-                        "accepted",
-                        "rejected",
-                        "warnings",
-                        "children_registered",
-                        "children_updated",
-                        "linked",
-                        "review_items",
-                    )
-                },
-            )
+            .where(_batches.c.id == batch_id, _batches.c.status.not_in(FINAL))
+            .values(status="running")
         )
-        if mode == "commit":
-            await ctx.outbox.add(
-                session,
-                FeedCompleted(
-                    batch_id=batch_id,
-                    department=department,
-                    period=period,
-                    rows_total=result["rows_total"],
-                    accepted=result["accepted"],
-                    rejected=result["rejected"],
-                    warnings=result["warnings"],
-                    children_registered=result["children_registered"],
-                    children_updated=result["children_updated"],
-                ),
-                subject=batch_id,
-                sequence=1,
+        applied_here = getattr(guard, "rowcount", 0) == 1
+        if applied_here:
+            if mode == "commit":
+                result |= await _apply(
+                    ctx, session, batch_id=batch_id, department=department, period=period, actor=actor
+                )
+            await session.execute(
+                update(_batches)
+                .where(_batches.c.id == batch_id)
+                .values(
+                    status="completed" if mode == "commit" else "validated",
+                    error_code=None,
+                    completed_at=utcnow(),
+                    **{k: result.get(k, 0) for k in _COUNTS},
+                )
             )
+            if mode == "commit":
+                await ctx.outbox.add(
+                    session,
+                    FeedCompleted(
+                        batch_id=batch_id,
+                        department=department,
+                        period=period,
+                        rows_total=result["rows_total"],
+                        accepted=result["accepted"],
+                        rejected=result["rejected"],
+                        warnings=result["warnings"],
+                        children_registered=result["children_registered"],
+                        children_updated=result["children_updated"],
+                    ),
+                    subject=batch_id,
+                    sequence=1,
+                )
+        else:
+            batch = (
+                (await session.execute(select(_batches).where(_batches.c.id == batch_id))).mappings().first()
+            )
+    if not applied_here:
+        return _final_result(batch_id, batch)
     log.info("feed batch processed", extra={"batch_id": batch_id, "mode": mode, **counts})
     return {"batch_id": batch_id, "counts": result}
 

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.feeds.models import FeedBatch, FeedRow
@@ -82,6 +82,30 @@ async def find_repeat(
 
 async def insert_batch(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(_batches).values(**values))
+
+
+async def batch_of_job(session: AsyncSession, job_id: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(_batches).where(_batches.c.job_id == job_id))).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def staged_count(session: AsyncSession, batch_id: str) -> int:
+    query = select(func.count()).select_from(_rows).where(_rows.c.batch_id == batch_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def set_job(session: AsyncSession, batch_id: str, job_id: str) -> None:
+    """Record the job now applying a batch (it is found from the batch resource)."""
+    await session.execute(update(_batches).where(_batches.c.id == batch_id).values(job_id=job_id))
+
+
+async def mark_interrupted(session: AsyncSession, batch_id: str, code: str) -> None:
+    """A batch that is not final and that no process can apply now (it stays to be applied)."""
+    await session.execute(
+        update(_batches)
+        .where(_batches.c.id == batch_id, _batches.c.status.not_in(("completed", "validated", "failed")))
+        .values(status="interrupted", error_code=code)
+    )
 
 
 async def get_batch(session: AsyncSession, batch_id: str) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from registry.feeds import repository, service
 from registry.feeds.columns import HEADERS
 from registry.feeds.report import REPORT_HEADER, XLSX, template_notes, to_csv, to_xlsx
 from registry.feeds.schemas import CalendarEntry, FeedBatchIn, FeedBatchPublic
-from registry.feeds.uploads import SavedUpload, format_of, save_stream
+from registry.feeds.uploads import SavedUpload, format_of, save_stream, spool_dir
 from registry.settings import RegistrySettings
 
 router = APIRouter(tags=["feeds"])
@@ -46,12 +46,14 @@ _BODY_DOC: dict[str, Any] = {
 
 
 def _spool(ctx: Any) -> Path:
-    return Path(ctx.settings.var_dir) / "registry-feeds"
+    return spool_dir(ctx.settings)
 
 
-def _accepted(batch: dict[str, Any], created: bool) -> JSONResponse:
+def _accepted(batch: dict[str, Any], in_progress: bool) -> JSONResponse:
+    """202 with the job's location while the batch is being applied (new, or a repeat of one not final
+    yet); 200 for a repeat of a final batch."""
     body = FeedBatchPublic.model_validate(batch).model_dump(mode="json")
-    if not created:
+    if not in_progress:
         return JSONResponse(body, status_code=200)
     return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{batch['job_id']}"})
 
@@ -61,7 +63,13 @@ def _accepted(batch: dict[str, Any], created: bool) -> JSONResponse:
     summary="Submit a department's batch for a period (streamed body: NDJSON, JSON, CSV or .xlsx)",
     status_code=202,
     response_model=FeedBatchPublic,
-    responses={200: {"description": "a repeat of an earlier batch: that batch, nothing applied again"}},
+    responses={
+        200: {"description": "a repeat of an earlier, final batch: that batch, nothing applied again"},
+        202: {
+            "description": "accepted: a new batch, or a repeat of one not final yet (duplicate: true), "
+            "which is being applied once"
+        },
+    },
     openapi_extra=_BODY_DOC,
 )
 async def submit_batch(

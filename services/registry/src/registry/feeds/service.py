@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,18 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, Forbidden, NotFound, Problem
+from baoxue.jobs import JobProgress, JobWork
 from baoxue.pii.masking import mask_address, mask_id_number, mask_name, mask_phone
 from baoxue.service import ServiceContext
 from registry.children.merge import period_end
 from registry.feeds import repository
+from registry.feeds.claims import claims_of
 from registry.feeds.columns import CATEGORIES, DEPARTMENT_OF_ROLE, DEPARTMENTS, DISABILITY_TYPES
-from registry.feeds.ingest import run_feed_job
-from registry.feeds.parsing import inspect_feed
+from registry.feeds.ingest import FINAL, run_feed_job
+from registry.feeds.parsing import FeedFormat, inspect_feed
 from registry.feeds.report import report_rows
-from registry.feeds.uploads import SavedUpload
+from registry.feeds.uploads import SavedUpload, batch_file
 from registry.feeds.validation import ID_AAD, PHONE_AAD, RAW_ROW_AAD
 from registry.settings import RegistrySettings
 
+log = logging.getLogger(__name__)
 _PERIOD = re.compile(r"(20\d\d)-(03|09)")
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -71,13 +76,17 @@ async def submit_batch(
 ) -> tuple[dict[str, Any], bool]:
     """Accept a saved submission: inspect the file, apply batch idempotency, create the batch and its job.
 
-    Returns (batch, created). A repeat of an earlier batch (same client batch id, or a commit of the
-    same content for the same department and period) returns that batch and starts nothing: a batch
-    is applied once, also when the same batch arrives twice at the same moment (the department's
-    submissions are serialised for the look-up and the insert). Uses its own committed transaction so
-    the job can start right after it.
+    Returns (batch, in_progress): True (202) for a new batch, and for a repeat of an earlier batch that
+    is not final yet (same client batch id, or a commit of the same content for the same department
+    and period): that batch, made sure to be applied (taken up again if no process is applying it,
+    from this submission's copy if its own kept file is gone); False (200) for a repeat of a final
+    batch, which starts nothing. A batch is applied once, also when the same batch arrives twice at the
+    same moment (the department's submissions are serialised for the look-up and the insert). Uses its
+    own committed transaction so the job can start right after it. The submission file is kept under
+    the batch's id until the batch is final.
     """
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
+    kept: Path | None = None
     try:
         shape = await asyncio.to_thread(
             inspect_feed, upload.path, upload.fmt, max_rows=settings.feed_max_rows
@@ -98,38 +107,53 @@ async def submit_batch(
                         "This client batch id was already used for different content.",
                         code="feed_batch_id_reused",
                     )
+                if earlier["status"] not in FINAL:
+                    # Its kept file may be gone (another replica's disk): this copy is the same bytes.
+                    own = batch_file(settings, earlier["id"], earlier["source_format"])
+                    if earlier["source_format"] == upload.fmt and not own.exists():
+                        upload.path.replace(own)
                 upload.path.unlink(missing_ok=True)
-                return earlier | {"duplicate": True}, False
-            batch_id = str(uuid.uuid4())
-            job_id = await ctx.jobs.create(
-                session, kind=f"feed_{mode}", created_by=principal.subject, org=principal.org
-            )
-            values = {
-                "id": batch_id,
-                "department": department,
-                "period": period,
-                "mode": mode,
-                "source_format": upload.fmt,
-                "content_hash": upload.sha256,
-                "client_batch_id": client_batch_id,
-                "status": "queued",
-                "job_id": job_id,
-                "rows_total": shape.rows,
-                "submitted_by": principal.subject,
-                "submitted_org": principal.org,
-                "submitted_at": utcnow(),
-            }
-            await repository.insert_batch(session, values)
+            else:
+                batch_id = str(uuid.uuid4())
+                job_id = await ctx.jobs.create(
+                    session, kind=f"feed_{mode}", created_by=principal.subject, org=principal.org
+                )
+                values = {
+                    "id": batch_id,
+                    "department": department,
+                    "period": period,
+                    "mode": mode,
+                    "source_format": upload.fmt,
+                    "content_hash": upload.sha256,
+                    "client_batch_id": client_batch_id,
+                    "status": "queued",
+                    "job_id": job_id,
+                    "rows_total": shape.rows,
+                    "submitted_by": principal.subject,
+                    "submitted_org": principal.org,
+                    "submitted_at": utcnow(),
+                }
+                await repository.insert_batch(session, values)
+                kept = batch_file(settings, batch_id, upload.fmt)
+                upload.path.replace(kept)
     except BaseException:
         upload.path.unlink(missing_ok=True)
+        if kept is not None:
+            kept.unlink(missing_ok=True)
         raise
+    if earlier is not None:
+        if earlier["status"] in FINAL:
+            return earlier | {"duplicate": True}, False
+        job_id = await ensure_applied(ctx, earlier)
+        return earlier | {"duplicate": True, "job_id": job_id}, True
+    assert kept is not None
     ctx.jobs.start(
         job_id,
         lambda progress: run_feed_job(
             ctx,
             progress,
             batch_id=batch_id,
-            path=upload.path,
+            path=kept,
             fmt=upload.fmt,
             encoding=shape.encoding,
             rows_expected=shape.rows,
@@ -151,6 +175,91 @@ async def submit_batch(
         "completed_at": None,
     }
     return created, True
+
+
+async def batch_work(ctx: ServiceContext, batch: dict[str, Any]) -> JobWork | None:
+    """The job work that applies an accepted batch again (see ``run_feed_job``: idempotent), or None when
+    it cannot be applied here: not final, some rows never staged, and its kept file gone. Such a batch
+    is marked ``interrupted`` (``feed_upload_missing``) until a resubmission of it brings the file."""
+    settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
+    fmt: FeedFormat = batch["source_format"]
+    path: Path | None = batch_file(settings, batch["id"], fmt)
+    if batch["status"] in FINAL:
+        pass  # nothing to apply: the work ends the job with the batch's counts (and drops the file)
+    elif path is not None and await asyncio.to_thread(path.exists):
+        pass  # staged anew from the kept file
+    else:
+        async with ctx.db.transaction() as session:
+            staged = await repository.staged_count(session, batch["id"])
+        if staged != batch["rows_total"]:
+            async with ctx.db.transaction() as session:
+                await repository.mark_interrupted(session, batch["id"], "feed_upload_missing")
+            log.warning(
+                "feed batch not resumable here: its submission file is gone",
+                extra={"batch_id": batch["id"], "staged": staged, "rows_total": batch["rows_total"]},
+            )
+            return None
+        path = None  # every row is staged: only the merge is left
+
+    async def work(progress: JobProgress) -> dict[str, Any]:
+        encoding = None
+        if path is not None and fmt == "csv" and batch["status"] not in FINAL:
+            # The CSV's encoding, as at submission (in the job, not at start-up: it reads the file).
+            shape = await asyncio.to_thread(inspect_feed, path, fmt, max_rows=settings.feed_max_rows)
+            encoding = shape.encoding
+        return await run_feed_job(
+            ctx,
+            progress,
+            batch_id=batch["id"],
+            path=path,
+            fmt=fmt,
+            encoding=encoding,
+            rows_expected=batch["rows_total"],
+            department=batch["department"],
+            period=batch["period"],
+            mode=batch["mode"],
+            cutoff=settings.cutoff_for(batch["period"]),
+            actor=batch["submitted_by"],
+        )
+
+    return work
+
+
+async def resume_feed_job(ctx: ServiceContext, job: dict[str, Any]) -> JobWork | None:
+    """At start-up, for an interrupted ``feed_*`` job: the work that finishes its batch."""
+    async with ctx.db.transaction() as session:
+        batch = await repository.batch_of_job(session, job["id"])
+    if batch is None:
+        return None
+    return await batch_work(ctx, batch)
+
+
+async def ensure_applied(ctx: ServiceContext, batch: dict[str, Any]) -> str:
+    """Make sure a batch that is not final is being applied; returns the id of the job applying it.
+
+    Nothing to do when a task of this process applies it. Otherwise its job is taken back (or, if that
+    job has ended, a new one is made and recorded on the batch) and started; if another process is
+    applying the batch, the new task waits for its claim and then finds the batch final.
+    """
+    job_id: str | None = batch["job_id"]
+    if job_id and (job_id in ctx.jobs.tasks or claims_of(ctx).busy(batch["id"])):
+        return job_id
+    if not (job_id and await ctx.jobs.claim(job_id, statuses=("queued", "running", "interrupted"))):
+        async with ctx.db.transaction() as session:
+            job_id = await ctx.jobs.create(
+                session,
+                kind=f"feed_{batch['mode']}",
+                created_by=batch["submitted_by"],
+                org=batch["submitted_org"],
+            )
+            await repository.set_job(session, batch["id"], job_id)
+    work = await batch_work(ctx, batch)
+    if work is None:
+        async with ctx.db.transaction() as session:
+            await ctx.jobs.interrupt(session, job_id, "feed_upload_missing")
+        return job_id
+    ctx.jobs.start(job_id, work)
+    return job_id
 
 
 async def visible_batch(*, session: AsyncSession, principal: Principal, batch_id: str) -> dict[str, Any]:

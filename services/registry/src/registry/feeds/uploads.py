@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from baoxue.errors import Problem
 from registry.feeds.parsing import FeedFormat
@@ -27,6 +28,17 @@ EXTENSIONS: dict[str, FeedFormat] = {
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
 }
+
+
+def spool_dir(settings: Any) -> Path:
+    """Where submissions are spooled (``var_dir``/registry-feeds)."""
+    return Path(settings.var_dir) / "registry-feeds"
+
+
+def batch_file(settings: Any, batch_id: str, fmt: str) -> Path:
+    """The kept submission of an accepted batch: it stays until the batch is final (completed,
+    validated, failed), so a batch whose process died is applied again from it."""
+    return spool_dir(settings) / f"batch-{batch_id}.{fmt}"
 
 
 @dataclass(frozen=True)
