@@ -409,15 +409,7 @@ async def own_nats(nats_server_factory) -> AsyncIterator[str]:
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(
-            "registry",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="REPORTED to the registry: a feed batch acknowledged with 202 whose job is killed stays "
-                "'running' (the job is marked interrupted at start-up, the batch is never resumed) and a "
-                "resubmission with the same client batch id returns it without applying it: its children are lost",
-            ),
-        ),
+        "registry",
         "enrollment",
         "casework",
         "notify",
