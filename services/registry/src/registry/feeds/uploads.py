@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -71,16 +72,23 @@ def format_of(content_type: str | None, filename: str | None = None) -> FeedForm
     )
 
 
+def _private_dir(directory: Path) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+
+
 async def save_stream(
     chunks: AsyncIterator[bytes], directory: Path, fmt: FeedFormat, *, max_bytes: int
 ) -> SavedUpload:
     """Write ``chunks`` to a new spool file; 413 ``feed_file_too_large`` past ``max_bytes``."""
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_private_dir, directory)
     path = directory / f"{uuid.uuid4()}.{fmt}"
     digest = hashlib.sha256()
     size = 0
     try:
-        with path.open("wb") as fh:
+        # Readable by the service's user only: the file holds the department's rows in plain text until
+        # the batch is final (the volume under var_dir is expected to be encrypted; docs/security.md).
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
