@@ -10,7 +10,7 @@ from registry.api import ROUTERS
 from registry.codes import CODE_LISTS
 from registry.consumers import subscriptions
 from registry.database import MECHANISMS, metadata
-from registry.feeds.service import resume_feed_job
+from registry.feeds.service import resume_feed_job, sweep_spool_at_start_up
 from registry.permissions import POLICY
 from registry.pii_columns import ENCRYPTED_COLUMNS
 from registry.problems import PROBLEM_TITLES
@@ -32,6 +32,8 @@ SERVICE = ServiceSpec(
     encrypted_columns=ENCRYPTED_COLUMNS,
     # A feed batch acknowledged with 202 whose process died is applied again at start-up.
     job_resumers={"feed_commit": resume_feed_job, "feed_validate": resume_feed_job},
+    # Spooled submissions nothing will read again (final batches, orphans) are deleted at start-up.
+    on_startup=(sweep_spool_at_start_up,),
 )
 
 

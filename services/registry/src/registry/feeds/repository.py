@@ -108,6 +108,14 @@ async def mark_interrupted(session: AsyncSession, batch_id: str, code: str) -> N
     )
 
 
+async def statuses(session: AsyncSession, batch_ids: Sequence[str]) -> dict[str, str]:
+    """The status of each of ``batch_ids`` that exists."""
+    if not batch_ids:
+        return {}
+    query = select(_batches.c.id, _batches.c.status).where(_batches.c.id.in_(list(batch_ids)))
+    return {row.id: row.status for row in (await session.execute(query)).all()}
+
+
 async def get_batch(session: AsyncSession, batch_id: str) -> dict[str, Any] | None:
     row = (await session.execute(select(_batches).where(_batches.c.id == batch_id))).mappings().first()
     return dict(row) if row is not None else None

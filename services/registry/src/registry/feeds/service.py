@@ -27,7 +27,7 @@ from registry.feeds.columns import CATEGORIES, DEPARTMENT_OF_ROLE, DEPARTMENTS, 
 from registry.feeds.ingest import FINAL, run_feed_job
 from registry.feeds.parsing import FeedFormat, inspect_feed
 from registry.feeds.report import report_rows
-from registry.feeds.uploads import SavedUpload, batch_file
+from registry.feeds.uploads import SavedUpload, batch_file, spool_dir
 from registry.feeds.validation import ID_AAD, PHONE_AAD, RAW_ROW_AAD
 from registry.settings import RegistrySettings
 
@@ -386,3 +386,43 @@ async def feed_calendar(
                 }
             )
     return out
+
+
+SPOOL_ORPHAN_AGE = dt.timedelta(hours=1)
+_KEPT = re.compile(r"^batch-([0-9a-f-]{36})\.\w+$")
+
+
+async def sweep_spool(ctx: ServiceContext, *, now: dt.datetime | None = None) -> int:
+    """Delete spooled submissions nothing will read again (at start-up): the kept file of a batch that
+    is final, and — older than an hour, so that no upload in progress on another replica is touched —
+    the kept file of a batch that was never committed and an unfinished upload. They hold the
+    department's rows in plain text. Returns how many files were deleted."""
+    directory = spool_dir(ctx.settings)
+    if not directory.is_dir():
+        return 0
+    now = now or utcnow()
+    files = await asyncio.to_thread(lambda: [p for p in directory.iterdir() if p.is_file()])
+    kept = {p: m.group(1) for p in files if (m := _KEPT.match(p.name))}
+    async with ctx.db.transaction() as session:
+        status = await repository.statuses(session, sorted(set(kept.values())))
+    doomed = []
+    for path in files:
+        try:
+            age = now - dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+        except FileNotFoundError:
+            continue
+        batch_id = kept.get(path)
+        final = batch_id is not None and status.get(batch_id) in FINAL
+        orphan = (batch_id is None or batch_id not in status) and age > SPOOL_ORPHAN_AGE
+        if final or orphan:
+            doomed.append(path)
+    for path in doomed:
+        await asyncio.to_thread(path.unlink, True)
+    if doomed:
+        log.info("feed spool swept", extra={"deleted": len(doomed)})
+    return len(doomed)
+
+
+async def sweep_spool_at_start_up(ctx: ServiceContext) -> None:
+    """The start-up hook (``ServiceSpec.on_startup``)."""
+    await sweep_spool(ctx)
