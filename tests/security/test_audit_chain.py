@@ -46,7 +46,7 @@ async def _position_of(svc, chain_index: int) -> int:
         )
 
 
-def _cli_verify(svc, jwt_key_file) -> subprocess.CompletedProcess[str]:
+def _cli_verify(svc, jwt_key_file, *extra: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {
         "BAOXUE_ENVIRONMENT": "test",
         "BAOXUE_DATABASE_URL": svc.settings.database_url,
@@ -54,7 +54,7 @@ def _cli_verify(svc, jwt_key_file) -> subprocess.CompletedProcess[str]:
         "CASEWORK_DATABASE_URL": svc.settings.database_url,
     }
     return subprocess.run(
-        [sys.executable, "-m", "baoxue", "audit", "verify", "--service", "casework"],
+        [sys.executable, "-m", "baoxue", "audit", "verify", "--service", "casework", *extra],
         env=env,
         check=False,
         capture_output=True,
@@ -93,12 +93,14 @@ async def test_a_deleted_sealed_entry_breaks_the_chain_at_its_successor(start_se
     assert _cli_verify(svc, jwt_key_file).returncode == 1
 
 
-async def test_deleting_the_newest_entries_is_found_with_a_logged_anchor(start_service):
+async def test_deleting_the_newest_entries_is_found_with_a_logged_anchor(start_service, jwt_key_file):
     svc = await start_service("casework")
     await _entries(svc, 10)
     await _sealed(svc)
     anchor = await svc.ctx.audit.head(svc.ctx.db)
     assert anchor is not None and anchor[0] == 10
+    logged = _cli_verify(svc, jwt_key_file)  # the operator logs the head the command prints
+    assert logged.returncode == 0 and f"head {anchor[0]}:{anchor[1]}" in logged.stdout, logged.stdout
     assert (await svc.ctx.audit.verify_chain(svc.ctx.db, anchor=anchor)).intact
     table = svc.ctx.audit.table
     async with svc.ctx.db.transaction() as s:
@@ -107,3 +109,6 @@ async def test_deleting_the_newest_entries_is_found_with_a_logged_anchor(start_s
     assert without_anchor.intact, "a truncated chain is consistent in itself: only the anchor can tell"
     with_anchor = await svc.ctx.audit.verify_chain(svc.ctx.db, anchor=anchor)
     assert not with_anchor.intact and with_anchor.anchor_missing
+    found = _cli_verify(svc, jwt_key_file, "--anchor", f"{anchor[0]}:{anchor[1]}")
+    assert found.returncode == 1 and "no longer in the chain" in found.stdout, found.stdout + found.stderr
+    assert _cli_verify(svc, jwt_key_file, "--anchor", "10:nothex").returncode == 2

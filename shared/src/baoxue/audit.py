@@ -94,6 +94,8 @@ class ChainReport:
     unsealed: int
     first_broken_position: int | None
     anchor_missing: bool = False
+    head: tuple[int, str] | None = None
+    """The last sealed entry's chain index and hash: log it, and verify later with it as the anchor."""
 
     @property
     def intact(self) -> bool:
@@ -242,7 +244,8 @@ class AuditLog:
                     return ChainReport(count, int(unsealed), int(row["position"]))
                 anchor_seen = anchor_seen or (anchor is not None and (expected_index, digest) == anchor)
                 prev, expected_index = digest, expected_index + 1
-        return ChainReport(count, int(unsealed), None, anchor_missing=not anchor_seen)
+        head = (expected_index - 1, prev) if count else None
+        return ChainReport(count, int(unsealed), None, anchor_missing=not anchor_seen, head=head)
 
 
 def id_list(ids: Sequence[object]) -> list[str]:

@@ -75,15 +75,32 @@ async def _with_context(service: str, work):  # type: ignore[no-untyped-def]
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    anchor = None
+    if args.anchor:
+        index, _, digest = args.anchor.partition(":")
+        if not (index.isdigit() and len(digest) == 64) or not args.service or len(args.service) != 1:
+            print(
+                "--anchor INDEX:HASH (a head printed earlier) goes with exactly one --service",
+                file=sys.stderr,
+            )
+            return 2
+        anchor = (int(index), digest)
+
     async def work(ctx):  # type: ignore[no-untyped-def]
         await ctx.audit.seal(ctx.db)
-        return await ctx.audit.verify_chain(ctx.db)
+        return await ctx.audit.verify_chain(ctx.db, anchor=anchor)
 
     failed = 0
     for name in args.service or installed_services():
         report = asyncio.run(_with_context(name, work))
-        state = "intact" if report.intact else f"BROKEN at position {report.first_broken_position}"
-        print(f"{name}: {report.entries} entries, {report.unsealed} unsealed, chain {state}")
+        if report.first_broken_position is not None:
+            state = f"BROKEN at position {report.first_broken_position}"
+        elif report.anchor_missing:
+            state = f"BROKEN: the anchor {args.anchor} is no longer in the chain (entries after it deleted?)"
+        else:
+            state = "intact"
+        head = f"; head {report.head[0]}:{report.head[1]}" if report.head else ""
+        print(f"{name}: {report.entries} entries, {report.unsealed} unsealed, chain {state}{head}")
         failed += 0 if report.intact else 1
     return 1 if failed else 0
 
@@ -209,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="audit log tools")
     p.add_argument("action", choices=["verify"])
     p.add_argument("--service", action="append")
+    p.add_argument(
+        "--anchor",
+        help="INDEX:HASH, a head printed by an earlier verify: also fail if that entry is gone (the newest deleted)",
+    )
     p.set_defaults(func=_cmd_audit_verify)
 
     p = sub.add_parser("deadletters", help="list or replay dead-lettered events")
