@@ -3,6 +3,8 @@
 - URLs are normalised to the async drivers (``sqlite+aiosqlite``, ``postgresql+psycopg``).
 - SQLite runs in WAL mode with foreign keys on and a busy timeout; a SAVEPOINT (``begin_nested``)
   before a transaction's first write opens the transaction first, so it never commits on its own.
+  A connection the pool closes or terminates (one whose task was cancelled mid-statement) is rolled
+  back first, so a cancelled writer cannot keep the database's write lock.
 - PostgreSQL connections are pinged at checkout only after they sat idle in the pool (a round trip per
   request otherwise); a connection that died while recently used fails its first statement, which
   invalidates it (and the pool's older ones), so the request gets a 503 and the next one reconnects.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -123,6 +125,34 @@ def _sqlite_begin_before_savepoint(conn: Any, _name: str) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _queue_rollback(dbapi_connection: Any) -> None:
+    """Queue a ROLLBACK on an aiosqlite connection's own thread, ahead of whatever comes next (its close).
+
+    A task cancelled during a statement makes SQLAlchemy invalidate its connection (``CancelledError``
+    is an exit exception), and the pool then terminates it: aiosqlite closes the sqlite3 connection
+    without a rollback. While the cancelled statement's cursor is still referenced (by the
+    ``CancelledError``'s traceback, kept by the cancelled task), ``sqlite3_close_v2`` cannot finish and
+    leaves a "zombie" connection that keeps its open transaction — and with it the WAL write lock,
+    until the garbage collector frees the cursor: every other writer got "database is locked". The
+    rollback runs on the connection's worker thread (in order, before the close), without awaiting, so
+    it also works where the pool closes a connection outside the event loop (garbage collection).
+    """
+    driver = getattr(dbapi_connection, "_connection", None)  # aiosqlite.Connection
+    raw = getattr(driver, "_connection", None)  # its sqlite3.Connection
+    queue = getattr(driver, "_tx", None)  # its worker thread's queue
+    if raw is None or queue is None or not getattr(driver, "_running", False):
+        return
+    queue.put_nowait((None, raw.rollback))
+
+
+def _rollback_first(close: Callable[[Any], None]) -> Callable[[Any], None]:
+    def closing(dbapi_connection: Any) -> None:
+        _queue_rollback(dbapi_connection)
+        close(dbapi_connection)
+
+    return closing
+
+
 _LAST_USED = "baoxue_last_used"
 
 
@@ -164,6 +194,9 @@ def create_engine(
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
+        dialect = engine.sync_engine.dialect
+        setattr(dialect, "do_terminate", _rollback_first(dialect.do_terminate))  # noqa: B010
+        setattr(dialect, "do_close", _rollback_first(dialect.do_close))  # noqa: B010
         return engine
     engine = create_async_engine(
         url,
