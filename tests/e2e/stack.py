@@ -30,6 +30,10 @@ class Stack:
     provincial_port: int
     key_file: Path
     logs: Path
+    databases: dict[str, str]
+    """service → database URL"""
+    nats_url: str
+    namespace: str
 
 
 @contextlib.contextmanager
@@ -39,6 +43,7 @@ def running_services(infra: TestInfrastructure, key_file: Path, tmp: Path) -> It
     namespace = f"e2e{infra.run_id}"
     provincial_port = free_port()
     databases: list[str] = []
+    database_urls: dict[str, str] = {}
     procs: dict[str, subprocess.Popen[bytes]] = {}
     urls: dict[str, str] = {}
     logs = tmp / "logs"
@@ -52,6 +57,7 @@ def running_services(infra: TestInfrastructure, key_file: Path, tmp: Path) -> It
             else:
                 url = f"sqlite:///{tmp / (name + '.db')}"
             upgrade(load_service(name).migrations_dir, url)
+            database_urls[name] = url
             port = free_port()
             env = dict(os.environ)
             env.update(
@@ -73,7 +79,15 @@ def running_services(infra: TestInfrastructure, key_file: Path, tmp: Path) -> It
         missing = wait_ready(urls, timeout=300)  # a loaded shared machine starts them slowly
         if missing:
             raise RuntimeError(f"not ready: {missing} (logs in {logs})")
-        yield Stack(urls=urls, provincial_port=provincial_port, key_file=key_file, logs=logs)
+        yield Stack(
+            urls=urls,
+            provincial_port=provincial_port,
+            key_file=key_file,
+            logs=logs,
+            databases=database_urls,
+            nats_url=infra.nats_url,
+            namespace=namespace,
+        )
     finally:
         for proc in procs.values():
             if proc.poll() is None:

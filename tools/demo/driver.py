@@ -22,7 +22,7 @@ from demo import summary
 from demo.api import SERVICES, Api, default_urls
 from demo.context import Demo
 from demo.stack import ProvincialPlatform, answering, embedded_stack, pick_port
-from demo.stages import casework, notify, registry, students, verification
+from demo.stages import casework, leaks, notify, registry, students, verification
 from demo.truth import load_district
 
 T = TypeVar("T")
@@ -53,8 +53,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="register the 学籍 through POST /students/batch, 1,000 per call (the default; used when "
         "enrollment offers it); --no-student-batch: one POST /students per record",
     )
+    p.add_argument(
+        "--scan-database",
+        action="append",
+        default=[],
+        metavar="SERVICE=URL",
+        help="leak scan of a stack the demo did not start: a service's database (repeatable)",
+    )
+    p.add_argument(
+        "--scan-log", action="append", default=[], type=Path, help="a log file to scan (repeatable)"
+    )
+    p.add_argument("--scan-nats", help="the NATS server whose streams to scan")
+    p.add_argument("--scan-namespace", default="baoxue", help="their event namespace (baoxue)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
+
+
+def scan_targets(args: argparse.Namespace) -> leaks.ScanTargets | None:
+    """The leak scan's targets given on the command line (or by the end-to-end test), else None."""
+    given = getattr(args, "scan_targets", None)
+    if given is not None:
+        return given  # type: ignore[no-any-return]
+    databases = dict(d.split("=", 1) for d in getattr(args, "scan_database", []))
+    if not databases and not getattr(args, "scan_nats", None):
+        return None
+    return leaks.ScanTargets(
+        databases=databases,
+        logs=list(getattr(args, "scan_log", [])),
+        nats_url=args.scan_nats,
+        namespace=args.scan_namespace,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,6 +111,7 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
     district = load_district(district_dir, config.periods)
     key = ensure_dev_keypair(args.key.resolve())
     settings = ServiceSettings()
+    targets = scan_targets(args)
     with contextlib.ExitStack() as stack:
         platform = _platform(args, urls)
         if platform is not None:
@@ -94,6 +123,7 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.monotonic()
             provincial = platform.url if platform else f"http://127.0.0.1:{args.provincial_port}"
             stack.enter_context(embedded_stack(urls, stack_dir, provincial_url=provincial))
+            targets = targets or leaks.embedded_targets(stack_dir)
             timings["start_services"] = time.monotonic() - t0
             if not args.quiet:
                 print(f"services started in {timings['start_services']:.1f}s: {urls}", flush=True)
@@ -106,6 +136,9 @@ def play(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         result = summary.collect(demo)
         timings["summary"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        result["leak_scan"] = leaks.scan(demo, targets)  # while the stack (its NATS) still runs
+        timings["leak_scan"] = time.monotonic() - t0
         result["timings_seconds"] = {k: round(v, 1) for k, v in timings.items()}
         result["timings_seconds"]["total"] = round(time.monotonic() - started, 1)
         (out / "summary.json").write_text(

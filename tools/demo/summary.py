@@ -138,6 +138,14 @@ def show(result: dict[str, Any], path: Path, *, quiet: bool) -> None:
     print(f"bulletin: {notify.get('bulletin_pdf')}  {notify.get('bulletin_xlsx')}")
     for kind, sample in notify.get("document_samples", {}).items():
         print(f"  document {kind:<20} {sample['number']}  {sample['pdf']}")
+    scan = result.get("leak_scan", {})
+    if "findings" in scan:
+        print(
+            f"leak scan: read {scan['read']}; plaintext ID numbers {scan['findings']['id_number']}, "
+            f"phone numbers {scan['findings']['phone']}"
+        )
+    else:
+        print(f"leak scan: {scan}")
     print(f"timings (s): {result['timings_seconds']}")
     if result["problems"]:
         print(f"\n{len(result['problems'])} calls refused (see summary.json → problems)")
