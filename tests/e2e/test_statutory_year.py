@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
 from demo.api import BUREAU, Api
 from demo.driver import play
+from demo.stages.census import special_categories
 from demo.stages.leaks import ScanTargets
 from demo.truth import District, Person, load_district
 
@@ -123,6 +124,31 @@ def test_registry_holds_the_fed_persons(year: dict[str, Any], truth: District) -
     assert by_status.get("deceased", 0) + by_status.get("moved_out", 0) == len(dead_or_gone)
 
 
+def test_the_bureau_worked_the_review_queue(year: dict[str, Any], truth: District, api: Api) -> None:
+    """After the feeds the bureau decides what the paper file settles. Exact checks: every accepted link
+    candidate removed one record (children after = before − accepted), so the registry's count of
+    children (all but merged duplicates) is no farther from the persons the feeds mention than before —
+    strictly closer when a candidate was accepted; every link candidate still open is one the file could
+    not settle; every accepted conflict left the child with the true value (read back now)."""
+    worked = year["actions_taken"]["review_queue"]
+    decisions = worked["decisions"]
+    accepted_links = decisions.get("link_candidate:accepted", 0)
+    assert worked["children_after"] == worked["children_before"] - accepted_links
+    persons = len(truth.fed_persons)
+    before, after = abs(worked["children_before"] - persons), abs(worked["children_after"] - persons)
+    assert after <= before and (accepted_links == 0 or after < before), (worked, persons)
+    assert worked["remaining_open"].get("link_candidate", 0) == decisions.get("link_candidate:left_open", 0)
+    assert worked["decided"] >= 1 and "refused" not in str(decisions)
+    accepted = list(
+        api.pages("registry", "/review-items", BUREAU, params={"kind": "conflict", "status": "accepted"})
+    )
+    assert len(accepted) == decisions.get("conflict:accepted", 0) > 0
+    for item in accepted:
+        child = api.get("registry", f"/children/{item['child_id']}", BUREAU, purpose="verification")
+        person = truth.person_of_id(normalise_id_number(child["id_number"] or ""))
+        assert person is not None and child[item["attribute"]] == getattr(person, item["attribute"]), item
+
+
 def test_september_verification_matches_the_truth(year: dict[str, Any], truth: District, api: Api) -> None:
     campaign = year["september_campaign"]["campaign"]["id"]
     result = year["september_campaign"]["result"]
@@ -193,6 +219,36 @@ def test_every_dropout_has_a_case_worked_to_its_end(year: dict[str, Any], truth:
     assert year["cases"]["by_closure_reason"].get("returned", 0) == len(dropouts) - escalated
     assert year["cases"]["reports_filed"] == len(dropouts)
     assert year["cases"]["persuasion_attempts"] >= len(dropouts)
+
+
+def test_every_school_filed_the_special_needs_census(year: dict[str, Any], truth: District) -> None:
+    """Each school's census marks exactly its enrolled pupils of a special group (truth: the 学籍 export's
+    enrolled records, each row's person and categories), per school and per category; every school
+    completed it, and casework calls late exactly the schools that completed after the due date (the
+    semester start + 14 days), at least one."""
+    census = year["census"]
+    assert census["due_on"] == "2026-09-15"
+    expected: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for student in truth.students:
+        person = truth.people.get(student.person_id)
+        if not student.id_number or student.status != "enrolled" or person is None:
+            continue
+        categories = special_categories(person.categories)
+        if categories:
+            expected[student.school_code] = expected.get(student.school_code, 0) + 1
+            for c in categories:
+                by_category[c] = by_category.get(c, 0) + 1
+    assert expected and sum(expected.values()) == census["students_marked"]
+    marked = {code: s["students_marked"] for code, s in census["by_school"].items() if s["students_marked"]}
+    assert marked == expected
+    assert year["actions_taken"]["census_filed"]["counts_by_category"] == dict(sorted(by_category.items()))
+    assert census["completed"] == census["schools"] > 0 and census["missing"] == 0
+    late = {code for code, s in census["by_school"].items() if s["late"]}
+    after_due = {code for code, s in census["by_school"].items() if s["completed_on"] > census["due_on"]}
+    assert late == after_due and len(late) == census["late"] >= 1
+    assert census["on_time"] == census["schools"] - census["late"]
+    assert census["late"] == year["actions_taken"]["census_filed"]["filed_late"]
 
 
 def test_refusals_climb_the_ladder_to_every_level(year: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from demo import summary
 from demo.api import SERVICES, Api, default_urls
 from demo.context import Demo
 from demo.stack import ProvincialPlatform, answering, embedded_stack, pick_port
-from demo.stages import casework, leaks, notify, registry, students, verification
+from demo.stages import casework, census, leaks, notify, registry, review, students, verification
 from demo.truth import load_district
 
 T = TypeVar("T")
@@ -176,12 +176,14 @@ def play_year(demo: Demo, seed: int, platform: ProvincialPlatform | None) -> Non
     """The statutory year, in the notice's order."""
     s = demo.summary
     _stage(demo, "feeds", lambda: registry.feeds(demo, seed))
+    s["review_queue"] = _stage(demo, "review", lambda: review.work_queue(demo))
     mapped = _stage(demo, "child_map", lambda: registry.map_children(demo))
     demo.say("registry", f"{mapped} registry records matched to generated persons (by ID number)")
     s["hukou_corrections"] = dict(_stage(demo, "hukou", lambda: registry.hukou_cleanup(demo)))
     demo.say("hukou", f"police corrections: {s['hukou_corrections']}")
     s["student_registrations"] = dict(_stage(demo, "students", lambda: students.register_students(demo)))
     demo.say("students", f"schools registered 学籍: {s['student_registrations']}")
+    s["census_filed"] = _stage(demo, "census", lambda: census.census(demo, seed))
     with ThreadPoolExecutor(1) as background:
         # The home visits (casework: rosters and visit batches, the heaviest stage after the 学籍) need
         # only the enrolled records: they run alongside the enrollment and case stages, and the rosters

@@ -9,7 +9,7 @@ from typing import Any
 
 from demo.api import BUREAU, ApiError
 from demo.context import YEAR, Demo
-from demo.stages import registry, students
+from demo.stages import census, registry, students
 from demo.stages.casework import SEMESTER
 
 PURPOSE_DOCUMENTS = "bulletin"
@@ -36,6 +36,7 @@ def collect(demo: Demo) -> dict[str, Any]:
     out["verification_outcomes"] = (
         out.get("september_campaign", {}).get("result", {}).get("counts_by_outcome", {})
     )
+    out["census"] = census.census_figures(demo)
     out["cases"] = _cases(demo)
     out["escalations"] = _escalations(demo)
     out["visits"] = api.get("casework", "/visits/coverage", BUREAU, params={"semester": SEMESTER})
@@ -126,12 +127,24 @@ def show(result: dict[str, Any], path: Path, *, quiet: bool) -> None:
     print(
         f"school-age active children: {reg['children_school_age_active']}   review queue: {reg['review_queue_open']}"
     )
+    worked = result["actions_taken"].get("review_queue")
+    if worked:
+        print(
+            f"review queue worked by the bureau: {worked['decided']} decided {worked['decisions']}; open after: "
+            f"{worked['remaining_open']}; children {worked['children_before']} → {worked['children_after']}"
+        )
     print(f"student records: {result['student_records']}")
     print(f"deferral applications: {result['deferral_applications']}   placements: {result['placements']}")
     print("\nSeptember verification outcomes:")
     for outcome, n in sorted(result["verification_outcomes"].items(), key=lambda kv: -kv[1]):
         print(f"  {outcome:<24} {n:>7}")
-    print(f"\ncases: {json.dumps(result['cases'], ensure_ascii=False)}")
+    cen = result["census"]
+    print(
+        f"\nspecial-needs census {cen['semester']} (due {cen['due_on']}): {cen['completed']} of {cen['schools']} "
+        f"schools completed, {cen['on_time']} on time, {cen['late']} late, {cen['missing']} missing; "
+        f"{cen['students_marked']} students marked"
+    )
+    print(f"cases: {json.dumps(result['cases'], ensure_ascii=False)}")
     print(f"escalations: {json.dumps(result['escalations'], ensure_ascii=False)}")
     print(f"visits: {result['visits_total']}")
     notify = result["notify"]

@@ -29,6 +29,12 @@ class Person:
     placement_mode: str
     dropout_reason: str
     duplicate_of: str
+    name: str = ""
+    sex: str = ""
+    hukou_village: str = ""
+    hukou_address: str = ""
+    guardian_name: str = ""
+    guardian_phone: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class Student:
     school_code: str
     grade: int
     status: str
+    person_id: str = ""
+    """who the record really is (the school's paper file: ``truth/xueji_rows.csv``)"""
 
 
 @dataclass(frozen=True)
@@ -92,11 +100,19 @@ def load_district(root: Path, periods: tuple[str, ...]) -> District:
                 placement_mode=row["placement_mode"],
                 dropout_reason=row["dropout_reason"],
                 duplicate_of=row["duplicate_of"],
+                name=row["name"],
+                sex=row["sex"],
+                hukou_village=row["hukou_village"],
+                hukou_address=row["hukou_address"],
+                guardian_name=row["guardian_name"],
+                guardian_phone=row["guardian_phone"],
             )
             district.people[person.person_id] = person
             district.by_id_number[normalise_id_number(person.id_number)] = person.person_id
+    with (root / "truth" / "xueji_rows.csv").open(encoding="utf-8-sig", newline="") as fh:
+        person_of_row = {int(r["row_number"]): r["person_id"] for r in csv.DictReader(fh)}
     with (root / "students" / "xueji.csv").open(encoding="utf-8-sig", newline="") as fh:
-        for row in csv.DictReader(fh):
+        for n, row in enumerate(csv.DictReader(fh), start=1):
             district.students.append(
                 Student(
                     student_number=row["student_number"],
@@ -104,6 +120,7 @@ def load_district(root: Path, periods: tuple[str, ...]) -> District:
                     school_code=row["school_code"],
                     grade=int(row["grade"]),
                     status=row["status"],
+                    person_id=person_of_row.get(n, ""),
                 )
             )
     with (root / "deferrals.csv").open(encoding="utf-8-sig", newline="") as fh:

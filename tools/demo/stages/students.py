@@ -151,6 +151,7 @@ def register_students(demo: Demo) -> Counter[str]:
         if sid and person:
             student_of_person[person.person_id] = sid
     demo.state["student_of_person"] = student_of_person
+    demo.state["student_ids"] = [sid for _, sid in results]  # per row of the export
     demo.state["student_school"] = {
         sid: s.school_code for s, (_, sid) in zip(demo.district.students, results, strict=True) if sid
     }
