@@ -284,6 +284,7 @@ def test_no_plaintext_id_or_phone_number_anywhere_after_the_year(year: dict[str,
     streams hold 0 plaintext ID numbers and 0 plaintext phone numbers. Every target was read (a scan of
     nothing would say 0 too); that the scanner sees a planted value is tests/security/test_pii_scan.py."""
     scan = year["leak_scan"]
+    print(f"leak scan: read {scan['read']}; per target {scan['targets']}; found {scan['findings']}")
     assert scan["findings"] == {"id_number": 0, "phone": 0}, scan["findings_sample"]
     targets = scan["targets"]
     assert set(targets["databases"]) == set(SERVICES)
