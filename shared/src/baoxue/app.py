@@ -69,7 +69,12 @@ def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContex
         bus=bus,
         outbox=Outbox(spec.tables.events),
         audit=AuditLog(spec.tables.audit),
-        jobs=JobRunner(db, spec.tables.jobs),
+        jobs=JobRunner(
+            db,
+            spec.tables.jobs,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            stale_after_seconds=settings.job_stale_after_seconds,
+        ),
         idempotency=IdempotencyStore(spec.tables.idempotency),
         cipher=FieldCipher(keys, active_key_id=settings.pii_active_key_id, algorithm=settings.pii_algorithm),
         blind_index=BlindIndex(base64.b64decode(settings.blind_index_key)),
@@ -150,7 +155,7 @@ async def _shutdown(ctx: ServiceContext) -> None:
         _done, pending = await asyncio.wait(tasks, timeout=10)
         if pending:
             log.error("tasks did not stop in time", extra={"tasks": [t.get_name() for t in pending]})
-    for step, closing in (("nats", ctx.bus.close), ("database", ctx.db.dispose)):
+    for step, closing in (("jobs", ctx.jobs.close), ("nats", ctx.bus.close), ("database", ctx.db.dispose)):
         try:
             await asyncio.wait_for(closing(), timeout=8)
         except Exception as exc:
@@ -167,12 +172,13 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
         configure_logging(spec.name, settings.log_level)
         ctx = build_context(spec, settings)
         app.state.ctx = ctx
-        await ctx.jobs.mark_interrupted()
+        ctx.jobs.open()
         for hook in spec.on_startup:
             await hook(ctx)
         for kind, resume in spec.job_resumers.items():
             ctx.jobs.resume_with(kind, functools.partial(resume, ctx))
-        await ctx.jobs.resume_interrupted()
+        await ctx.jobs.sweep(start_up=True)  # only abandoned jobs: a sibling's live ones are left alone
+        ctx.tasks.append(asyncio.create_task(_keep_running("jobs", ctx.jobs.keep_alive), name="jobs"))
         ctx.tasks.append(asyncio.create_task(_connect_and_start_events(ctx), name="events"))
         ctx.tasks.append(asyncio.create_task(_keep_running("audit-sealer", lambda: _seal_audit(ctx))))
         for i, job in enumerate(spec.background):

@@ -51,6 +51,12 @@ class ServiceSettings(BaseSettings):
     ack_wait_seconds: float = 30.0
     outbox_retention_days: int = 30
 
+    # Long jobs (baoxue.jobs): each process refreshes the heartbeat of the jobs it runs every
+    # JOB_HEARTBEAT_SECONDS and sweeps as often (resumes or marks `interrupted` abandoned jobs); a queued
+    # or running job whose heartbeat is older than JOB_STALE_AFTER_SECONDS counts as abandoned.
+    job_heartbeat_seconds: float = Field(default=10.0, gt=0, le=600)
+    job_stale_after_seconds: float = Field(default=60.0, gt=0, le=86400)
+
     # Authentication: production verifies against the identity provider's JWKS.
     jwt_issuer: str = "https://idp.baoxue.local"
     jwt_audience: str = "baoxue"
@@ -99,6 +105,15 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"{name} is not a day of the year: {getattr(self, name)}") from None
         if not days["spring_semester_start"] < days["spring_semester_end"] < days["autumn_semester_start"]:
             raise ValueError("the school calendar must run spring start < spring end < autumn start")
+        return self
+
+    @model_validator(mode="after")
+    def _job_heartbeat_goes_stale_after_several_beats(self) -> ServiceSettings:
+        if self.job_stale_after_seconds < 3 * self.job_heartbeat_seconds:
+            raise ValueError(
+                "job_stale_after_seconds must be at least 3 × job_heartbeat_seconds, or a live job whose "
+                "heartbeat is merely late would be taken over"
+            )
         return self
 
     @model_validator(mode="after")
