@@ -226,7 +226,8 @@ async def batch_work(ctx: ServiceContext, batch: dict[str, Any]) -> JobWork | No
 
 
 async def resume_feed_job(ctx: ServiceContext, job: dict[str, Any]) -> JobWork | None:
-    """At start-up, for an interrupted ``feed_*`` job: the work that finishes its batch."""
+    """For an abandoned or interrupted ``feed_*`` job (at start-up, or in a sweep after its process
+    died): the work that finishes its batch."""
     async with ctx.db.transaction() as session:
         batch = await repository.batch_of_job(session, job["id"])
     if batch is None:
@@ -237,12 +238,15 @@ async def resume_feed_job(ctx: ServiceContext, job: dict[str, Any]) -> JobWork |
 async def ensure_applied(ctx: ServiceContext, batch: dict[str, Any]) -> str:
     """Make sure a batch that is not final is being applied; returns the id of the job applying it.
 
-    Nothing to do when a task of this process applies it. Otherwise its job is taken back (or, if that
-    job has ended, a new one is made and recorded on the batch) and started; if another process is
-    applying the batch, the new task waits for its claim and then finds the batch final.
+    Nothing to do when a task of this process applies it, or its job is alive in another process (its
+    heartbeat is fresh). Otherwise its job is taken back (or, if that job has ended, a new one is made
+    and recorded on the batch) and started; if another process is still applying the batch, the new
+    task waits for its claim and then finds the batch final.
     """
     job_id: str | None = batch["job_id"]
-    if job_id and (job_id in ctx.jobs.tasks or claims_of(ctx).busy(batch["id"])):
+    if job_id and (
+        job_id in ctx.jobs.tasks or claims_of(ctx).busy(batch["id"]) or await ctx.jobs.alive(job_id)
+    ):
         return job_id
     if not (job_id and await ctx.jobs.claim(job_id, statuses=("queued", "running", "interrupted"))):
         async with ctx.db.transaction() as session:
