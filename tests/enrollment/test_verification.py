@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import text
+
 from baoxue.contracts.registry import ChildStatusChanged, FeedCompleted
 from baoxue.testing.plugin import eventually
 from enrollment.verification.classify import birth_bounds
@@ -38,6 +40,33 @@ async def run_and_wait(svc, tokens, campaign_id: str) -> dict:
     await eventually(done, timeout=20)
     assert job["status"] == "succeeded", job
     return job
+
+
+async def stored_results(svc, campaign_id: str) -> tuple[dict[str, tuple[int, int]], int | None]:
+    """The campaign's stored results ({outcome: (children, run)}) and, on PostgreSQL, its partitions."""
+    async with svc.ctx.db.transaction() as s:
+        rows = (
+            await s.execute(
+                text(
+                    "SELECT outcome, count(*), max(run) FROM verification_results WHERE campaign_id = :c "
+                    "GROUP BY outcome"
+                ),
+                {"c": campaign_id},
+            )
+        ).all()
+        partitions = None
+        if svc.ctx.db.dialect == "postgresql":
+            partitions = (
+                await s.execute(
+                    text(
+                        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                        "WHERE i.inhparent = 'verification_results'::regclass "
+                        "AND pg_get_expr(c.relpartbound, c.oid) = :bound"
+                    ),
+                    {"bound": f"FOR VALUES IN ('{campaign_id}')"},
+                )
+            ).scalar_one()
+    return {str(o): (int(n), int(r)) for o, n, r in rows}, partitions
 
 
 def test_scope_is_six_to_fourteen_full_years_on_the_cutoff():
@@ -127,6 +156,16 @@ async def test_campaign_classifies_every_child_and_tasks_the_unexplained(
     assert (await enroll(svc, tokens, expired_deferral, school=SCHOOL_A)).status_code == 201
     third = await run_and_wait(svc, tokens, campaign["id"])
     assert third["counts"]["tasks_superseded"] == 1 and third["counts"]["by_outcome"]["enrolled_local"] == 2
+    # the stored results are the last run's only (on PostgreSQL: one partition per campaign, swapped in)
+    stored, partitions = await stored_results(svc, campaign["id"])
+    assert stored == {
+        "enrolled_local": (2, 3),
+        "deferred": (1, 3),
+        "deceased": (1, 3),
+        "moved_out": (1, 3),
+        "unaccounted": (1, 3),
+    }
+    assert partitions in (None, 1)
 
     progress = (await svc.client.get(f"/v1/campaigns/{campaign['id']}/progress", headers=bureau)).json()
     by_district = {p["hukou_school_district"]: p for p in progress}

@@ -40,6 +40,8 @@ class VerificationResult(EnrollmentModel, table=True):
 
     __tablename__ = "verification_results"
     # Only the unaccounted few are looked up by outcome: a partial index keeps the bulk insert cheap.
+    # PostgreSQL: one partition per campaign (migration 0003), which a run replaces with a fresh table
+    # (classify.classify_and_swap_postgresql); SQLite: one table.
     __table_args__ = (
         Index(
             "ix_verification_results_unaccounted",
@@ -48,6 +50,7 @@ class VerificationResult(EnrollmentModel, table=True):
             sqlite_where=text("outcome = 'unaccounted'"),
             postgresql_where=text("outcome = 'unaccounted'"),
         ),
+        {"postgresql_partition_by": "LIST (campaign_id)"},
     )
 
     campaign_id: str = Field(sa_column=Column(String(36), primary_key=True))

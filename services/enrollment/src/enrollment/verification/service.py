@@ -27,6 +27,8 @@ from enrollment.verification.schemas import CampaignCreate, ProgressRow
 R = classify.R
 T = classify.T
 RUN_WORK_MEM = "256MB"
+PARALLEL_SETUP_COST = "100"
+PARALLEL_TUPLE_COST = "0.01"
 
 
 async def create_campaign(
@@ -104,24 +106,35 @@ async def run_campaign(
     """
     dialect = ctx.db.dialect
     if dialect == "postgresql":
-        # One transaction, one classifying statement (see classify.classify_and_sync_postgresql).
+        # One transaction: the results written as a fresh partition and swapped in, then one statement
+        # for the counts and the tasks (see classify.classify_and_swap_postgresql).
         async with ctx.db.transaction() as session:
             await _tune(session, dialect)
             campaign = await get_campaign(session, campaign_id, lock=True)
             campaign.runs += 1
             campaign.state = "open"
             run, due_on = campaign.runs, campaign.deadline
-            by_outcome, task_counts, created = await classify.classify_and_sync_postgresql(
-                session,
-                campaign_id=campaign_id,
-                run=run,
-                as_of=campaign.as_of,
-                cutoff=campaign.cutoff_date,
-                due_on=due_on,
-                district_code=campaign.district_code,
-            )
+            args: dict[str, Any] = {
+                "campaign_id": campaign_id,
+                "run": run,
+                "as_of": campaign.as_of,
+                "cutoff": campaign.cutoff_date,
+                "due_on": due_on,
+                "district_code": campaign.district_code,
+            }
+
+            async def publish(created: list[classify.CreatedTask]) -> int:
+                return await _publish_new_tasks(session, ctx, campaign_id, created, due_on)
+
+            swapped = await classify.classify_and_swap_postgresql(session, **args, publish=publish)
+            if swapped is None:  # not partitioned: insert in place
+                by_outcome, task_counts, created = await classify.classify_and_sync_postgresql(
+                    session, **args
+                )
+                published = await publish(created)
+            else:
+                by_outcome, task_counts, created, published = swapped
             session.add(campaign)
-            published = await _publish_new_tasks(session, ctx, campaign_id, created, due_on)
         counts = {
             "children_in_scope": sum(by_outcome.values()),
             **task_counts,
@@ -170,10 +183,21 @@ async def _tune(session: AsyncSession, dialect: str) -> None:
       high over freshly rewritten tables): measured 0.5–3 s of compilation for 0.05–0.3 s of work.
     - ``work_mem``: the classification sorts and hashes the whole scope; at the server's default (4 MB)
       the sort spills to disk (``Sort Method: external merge``) from 100,000 children on.
+      ``maintenance_work_mem`` likewise, for building the fresh partition's primary key in memory.
+    - ``parallel_setup_cost`` / ``parallel_tuple_cost`` lowered: the classification's ``CREATE TABLE … AS``
+      then runs its joins in parallel workers from ~100,000 children on (at the defaults the planner
+      kept the 1,000,000-child classification serial: 3.8 s against 2.5 s in parallel, measured).
+    One round trip (``set_config(…, true)`` is ``SET LOCAL``).
     """
     if dialect == "postgresql":
-        await session.execute(text("SET LOCAL jit = off"))
-        await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+        await session.execute(
+            text(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', :mem, true), "
+                "set_config('maintenance_work_mem', :mem, true), "
+                "set_config('parallel_setup_cost', :setup, true), set_config('parallel_tuple_cost', :tuple, true)"
+            ),
+            {"mem": RUN_WORK_MEM, "setup": PARALLEL_SETUP_COST, "tuple": PARALLEL_TUPLE_COST},
+        )
 
 
 async def _publish_new_tasks(
