@@ -343,14 +343,63 @@ async def _sync_tasks_statement(
     run: int,
     due_on: dt.date,
     district_code: str,
+    fresh_table: str | None = None,
 ) -> tuple[dict[str, int], dict[str, int], list[CreatedTask]]:
     """One statement: the counts per outcome of ``results`` (the run's results: the rows an ``INSERT``
-    returns, or the run's fresh partition), and the task changes driven by its unaccounted children
-    (``u``, a few per cent), which touch disjoint rows (open tasks of children no longer in ``u``;
-    superseded tasks of children in ``u``; children in ``u`` without a task), so one snapshot for all of
-    them is correct. It answers the final counts per outcome (resolved tasks applied), the task counts, and
-    the tasks created (published by the caller in the same transaction; they are inserted as published).
+    returns, or the run's fresh partition ``fresh_table``), and the task changes driven by its unaccounted
+    children (``u``, a few per cent), which touch disjoint rows (open tasks of children no longer in
+    ``u``; superseded tasks of children in ``u``; children in ``u`` without a task), so one snapshot for all
+    of them is correct. It answers the final counts per outcome (resolved tasks applied), the task counts,
+    and the tasks created (published by the caller in the same transaction; they are inserted as published).
     """
+    values = {"campaign_id": campaign_id, "run": run, "due_on": due_on, "district_code": district_code}
+    if fresh_table is None:
+        rows = (await session.execute(_sync_tasks_answer(results), values)).all()
+    else:
+        # compiled once per process for a placeholder table name (a fresh table per run would miss
+        # SQLAlchemy's statement cache and compile the statement again at every run)
+        conn = await session.connection()
+        sql, params = _sync_tasks_sql(conn.dialect)
+        sql = sql.replace(FRESH_PLACEHOLDER, fresh_table)
+        rows = list((await conn.exec_driver_sql(sql, {**params, **values})).all())
+    by_outcome: dict[str, int] = {}
+    resolved: dict[str, int] = {}
+    task_counts = {"tasks_created": 0, "tasks_superseded": 0, "tasks_reopened": 0}
+    created: list[CreatedTask] = []
+    for row in rows:
+        kind = row[0]
+        if kind == "outcome":
+            by_outcome[str(row[1])] = int(row[2])
+        elif kind == "task":
+            created.append(CreatedTask(row[1], row[2], row[3], row[4]))
+        elif kind == "resolved":
+            resolved[str(row[1])] = int(row[2])
+        else:
+            task_counts[f"tasks_{kind}"] = int(row[2])
+    task_counts["tasks_created"] = len(created)
+    return final_counts(by_outcome, resolved), task_counts, created
+
+
+FRESH_PLACEHOLDER = "verification_results_fresh_placeholder"
+
+
+@functools.cache
+def _sync_tasks_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    fresh = table(
+        FRESH_PLACEHOLDER,
+        *(column(c) for c in ("child_id", "outcome", "hukou_town", "hukou_school_district")),
+    )
+    compiled = _sync_tasks_answer(fresh).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return compiled.string, dict(compiled.params)
+
+
+def _sync_tasks_answer(results):  # type: ignore[no-untyped-def]
+    """The statement of :func:`_sync_tasks_statement`, with bound parameters ``campaign_id``, ``run``,
+    ``due_on``, ``district_code``."""
+    campaign_id = bindparam("campaign_id", "", type_=String(36))
+    run = bindparam("run", 0, type_=Integer)
+    due_on = bindparam("due_on", dt.date.min, type_=Date)
+    district_code = bindparam("district_code", "", type_=String(14))
     u = (
         select(results.c.child_id, results.c.hukou_town, results.c.hukou_school_district)
         .where(results.c.outcome == "unaccounted")
@@ -377,13 +426,13 @@ async def _sync_tasks_statement(
             TASK_COLUMNS,
             select(
                 _new_id("postgresql"),
-                literal(campaign_id),
+                campaign_id,
                 u.c.child_id,
                 u.c.hukou_town,
                 func.coalesce(u.c.hukou_school_district, district_code),
-                literal(due_on, Date),
+                due_on,
                 literal("open"),
-                literal(run),
+                run,
                 literal(True),
                 literal(1),
             ).where(not_(exists().where(T.c.campaign_id == campaign_id, T.c.child_id == u.c.child_id))),
@@ -405,22 +454,7 @@ async def _sync_tasks_statement(
             literal("task"), fresh.c.id, fresh.c.child_id, fresh.c.hukou_town, fresh.c.hukou_school_district
         ),
     )
-    by_outcome: dict[str, int] = {}
-    resolved: dict[str, int] = {}
-    task_counts = {"tasks_created": 0, "tasks_superseded": 0, "tasks_reopened": 0}
-    created: list[CreatedTask] = []
-    for row in (await session.execute(answer)).all():
-        kind = row[0]
-        if kind == "outcome":
-            by_outcome[str(row[1])] = int(row[2])
-        elif kind == "task":
-            created.append(CreatedTask(row[1], row[2], row[3], row[4]))
-        elif kind == "resolved":
-            resolved[str(row[1])] = int(row[2])
-        else:
-            task_counts[f"tasks_{kind}"] = int(row[2])
-    task_counts["tasks_created"] = len(created)
-    return final_counts(by_outcome, resolved), task_counts, created
+    return answer
 
 
 # --- PostgreSQL: one partition per campaign, swapped in -----------------------------------------------
@@ -505,9 +539,14 @@ async def classify_and_swap_postgresql(
     await conn.exec_driver_sql(
         f"CREATE INDEX {name}_unaccounted ON {name} (campaign_id, child_id) WHERE outcome = 'unaccounted'"
     )
-    fresh = table(name, *(column(c) for c in ("child_id", "outcome", "hukou_town", "hukou_school_district")))
     by_outcome, task_counts, created = await _sync_tasks_statement(
-        session, fresh, campaign_id=campaign_id, run=run, due_on=due_on, district_code=district_code
+        session,
+        None,
+        campaign_id=campaign_id,
+        run=run,
+        due_on=due_on,
+        district_code=district_code,
+        fresh_table=name,
     )
     not_null = ", ".join(f"ALTER {c.name} SET NOT NULL" for c in R.columns if not c.nullable)
     key = (
