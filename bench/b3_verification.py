@@ -5,9 +5,11 @@ towns (0.5 % deceased, 0.5 % moved out, 0.2 % duplicates) and N student records,
 records of those children and 4 % of children from elsewhere; 1 % of the children hold an approved
 deferral, the remaining ~3 % are unaccounted.
 
-- Baoxue: ``enrollment.verification.service.run_campaign`` exactly as the job runs it (classification
-  INSERT … SELECT into ``verification_results``, task synchronisation, ChildUnaccounted events written to
-  the outbox, counts), results, tasks and outbox truncated before each repeat (a campaign's first run).
+- Baoxue: ``enrollment.verification.service.run_campaign`` exactly as the job runs it (the classification
+  written as a fresh partition of ``verification_results`` with CREATE TABLE … AS, its indexes, task
+  synchronisation, ChildUnaccounted events written to the outbox, counts, the swap for the campaign's
+  previous partition), results, tasks and outbox truncated before each repeat (a campaign's first run;
+  the truncated previous partition is still dropped and replaced).
 - Comparator 1: the same classification as one plain SQL statement (LEFT JOIN on the active record,
   NOT EXISTS for applications and placements) into a table, on the same server.
 - Comparator 2: the same statement in DuckDB over the same rows (loaded before timing).
