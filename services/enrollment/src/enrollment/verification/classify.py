@@ -317,7 +317,7 @@ async def classify_and_sync_postgresql(
     due_on: dt.date,
     district_code: str,
 ) -> tuple[dict[str, int], dict[str, int], list[CreatedTask]]:
-    """PostgreSQL, ``verification_results`` not partitioned (schema before 0003): the whole run in one
+    """PostgreSQL, ``verification_results`` not partitioned (schema before 0004): the whole run in one
     statement of data-modifying CTEs, so nothing just written is read back.
 
     ``ins`` writes the results and returns each child's outcome; the unaccounted ones (``u``, a few per
@@ -503,7 +503,7 @@ async def classify_and_swap_postgresql(
     district_code: str,
     publish: Callable[[list[CreatedTask]], Awaitable[int]],
 ) -> tuple[dict[str, int], dict[str, int], list[CreatedTask], int] | None:
-    """PostgreSQL, ``verification_results`` partitioned by campaign (migration 0003): the run writes its
+    """PostgreSQL, ``verification_results`` partitioned by campaign (migration 0004): the run writes its
     results into a fresh table and swaps it in for the campaign's partition. ``None`` when the table is
     not partitioned or the campaign id is not a UUID (the caller then inserts in place).
 

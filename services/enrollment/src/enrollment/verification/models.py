@@ -40,7 +40,7 @@ class VerificationResult(EnrollmentModel, table=True):
 
     __tablename__ = "verification_results"
     # Only the unaccounted few are looked up by outcome: a partial index keeps the bulk insert cheap.
-    # PostgreSQL: one partition per campaign (migration 0003), which a run replaces with a fresh table
+    # PostgreSQL: one partition per campaign (migration 0004), which a run replaces with a fresh table
     # (classify.classify_and_swap_postgresql); SQLite: one table.
     __table_args__ = (
         Index(

@@ -5,8 +5,8 @@ writes its results as a fresh table (``CREATE TABLE … AS``, bulk and parallel)
 sort and swaps it in for the campaign's previous partition (``enrollment.verification.classify``).
 Existing results move into one partition per campaign. SQLite keeps the plain table (nothing to do).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-27 06:40:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import baoxue.db  # noqa: F401
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
