@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 
 from baoxue.catalog import load_service
 from baoxue.db import sync_url
-from baoxue.migrations import upgrade
+from baoxue.migrations import include_object_for, upgrade
 
 
 def _significant(diff: object) -> bool:
@@ -27,7 +27,16 @@ def test_migrations_at_head_match_the_models(name, baoxue_infra):
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            if name == "enrollment" and connection.dialect.name == "postgresql":
+                # A campaign's results partition, as a verification run creates one: not a model.
+                connection.exec_driver_sql(
+                    "CREATE TABLE verification_results_drift_1 PARTITION OF verification_results"
+                    " FOR VALUES IN ('drift')"
+                )
+                connection.commit()
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_object": include_object_for(connection)}
+            )
             diffs = [d for d in compare_metadata(context, spec.metadata) if _significant(d)]
     finally:
         engine.dispose()

@@ -6,11 +6,13 @@ Each service keeps its revisions in ``src/<service>/migrations/versions`` with a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import Connection, MetaData, create_engine, pool
 
 from baoxue.db import sync_url
 
@@ -51,7 +53,28 @@ def run_env(metadata: MetaData, default_url: str) -> None:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object_for(connection),
         )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def include_object_for(connection: Connection) -> Callable[..., bool]:
+    """Alembic's ``include_object`` for ``connection``'s database: the PostgreSQL partitions a service
+    creates at run time (e.g. one per verification campaign) are not models, so autogenerate must
+    neither drop them nor report them."""
+    partitions: set[str] | None = None  # read on first use: only autogenerate asks, never an upgrade
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        nonlocal partitions
+        if not (type_ == "table" and reflected):
+            return True
+        if partitions is None:
+            partitions = set()
+            if connection.dialect.name == "postgresql":
+                rows = connection.exec_driver_sql("SELECT relname FROM pg_class WHERE relispartition")
+                partitions = {row[0] for row in rows}
+        return name not in partitions
+
+    return include_object
