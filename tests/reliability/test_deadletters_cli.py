@@ -42,7 +42,7 @@ def _baoxue(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a cap: the command imports the whole service (≈ 14 s at load 7)
         check=False,
     )
 
