@@ -450,3 +450,92 @@ async def test_a_batch_slower_than_ack_wait_is_not_redelivered_to_another_replic
         await asyncio.gather(*tasks, return_exceptions=True)
         await bus.delete_streams(("registry",))
         await bus.close()
+
+
+class ProbeNoted(EventData):
+    """A second test-only contract on the registry's stream, with no batch handler."""
+
+    service: ClassVar[str] = "registry"
+    aggregate: ClassVar[str] = "probe"
+    event: ClassVar[str] = "noted"
+    n: int
+
+
+def test_a_batch_handler_needs_a_per_event_handler_to_fall_back_to():
+    async def on_many(session: AsyncSession, events: list[ReceivedEvent[ProbeHappened]]) -> None:
+        return None
+
+    with pytest.raises(ValueError, match="no per-event handler"):
+        Subscription("registry", {ProbeNoted: on_many}, {ProbeHappened: on_many})  # type: ignore[dict-item]
+
+
+async def test_a_batch_handler_applies_each_run_of_its_type_in_stream_order_and_falls_back_per_event(
+    probe, event_namespace, baoxue_infra
+):
+    """Set-based handlers (``Subscription.batch_handlers``): a run of consecutive events of one type is
+    applied in one call, other types in between keep their place; repeats are left out as before; and
+    when the batch fails, the per-event handler applies each event once instead."""
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    calls: list[tuple[str, list[int]]] = []
+    fail_batch_with = {9}
+
+    async def on_one(session: AsyncSession, event: ReceivedEvent[ProbeHappened | ProbeNoted]) -> None:
+        calls.append(("one", [event.data.n]))
+        await session.execute(insert(probe.effects).values(n=event.data.n, by="one"))
+
+    async def on_many(session: AsyncSession, events: list[ReceivedEvent[ProbeHappened]]) -> None:
+        ns = [e.data.n for e in events]
+        calls.append(("many", ns))
+        await session.execute(insert(probe.effects), [{"n": n, "by": "many"} for n in ns])
+        if fail_batch_with & set(ns):
+            raise ConnectionError("simulated failure after the set-based effect (rolled back)")
+
+    sub = Subscription(
+        "registry", {ProbeHappened: on_one, ProbeNoted: on_one}, batch_handlers={ProbeHappened: on_many}
+    )
+    runner = ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], batch=20)
+    kinds = [ProbeHappened, ProbeHappened, ProbeNoted, ProbeHappened, ProbeHappened, ProbeHappened]
+    try:
+        async with probe.db.transaction() as session:
+            await outbox.add_many(session, [(k(n=n), f"probe-{n}", 1) for n, k in enumerate(kinds)])
+        await _write(probe, outbox, range(8, 11))  # three more ProbeHappened: 8, 9 (fails), 10
+        assert await relay.publish_pending() == 9
+        await runner.ensure_consumer(sub)
+        psub = await bus.js.pull_subscribe_bind(
+            durable=runner.durable_name(sub), stream=stream_name(event_namespace, "registry")
+        )
+        msgs = await psub.fetch(20, timeout=5)
+        assert len(msgs) == 9
+        await runner.handle_batch(sub, msgs[:1])  # event 0 applied before
+        # event 0 again (a redelivery is a message object of its own), event 4 twice in one batch
+        again = [dataclasses.replace(m, _ackd=False) for m in (msgs[0], msgs[4])]
+        await runner.handle_batch(sub, [again[0], *msgs[1:6], again[1]])
+        assert calls == [("many", [0]), ("many", [1]), ("one", [2]), ("many", [3, 4, 5])]
+        assert (runner.applied, runner.duplicates) == (6, 2)
+        calls.clear()
+        await runner.handle_batch(sub, msgs[6:])  # 8, 9, 10: the set-based call fails, rolled back
+        assert calls == [("many", [8, 9, 10]), ("one", [8]), ("one", [9]), ("one", [10])]
+        async with probe.db.transaction() as s:
+            rows = (
+                await s.execute(select(probe.effects.c.n, probe.effects.c.by).order_by(probe.effects.c.id))
+            ).all()
+            inbox = (await s.execute(select(func.count()).select_from(probe.tables.inbox))).scalar_one()
+        assert [tuple(r) for r in rows] == [
+            (0, "many"),
+            (1, "many"),
+            (2, "one"),
+            (3, "many"),
+            (4, "many"),
+            (5, "many"),
+            (8, "one"),
+            (9, "one"),
+            (10, "one"),
+        ]
+        assert inbox == 9 and runner.applied == 9
+    finally:
+        await bus.delete_streams(("registry",))
+        await bus.close()

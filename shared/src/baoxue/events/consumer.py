@@ -49,21 +49,37 @@ class ReceivedEvent(Generic[D]):
 
 
 Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, list[ReceivedEvent[Any]]], Awaitable[None]]
 
 
 @dataclass
 class Subscription:
-    """What one service consumes from one publisher's stream: event contract → handler."""
+    """What one service consumes from one publisher's stream: event contract → handler.
+
+    ``batch_handlers`` optionally gives a contract a set-based handler, ``on_many(session, events)``,
+    that applies a run of consecutive events of that type in one or a few statements (``INSERT …
+    SELECT``, ``UPDATE … FROM``, a multi-row upsert) instead of a statement per event. It must have
+    the same effect as calling the per-event handler on each event in order (the events it gets are
+    in stream order and may include several of one aggregate), and it is only an optimisation: the
+    per-event handler, which every contract must have, is still what applies an event after a failed
+    batch (retries, delivery limit, dead letters) and when a dead letter is replayed.
+    """
 
     source_service: str
     handlers: Mapping[type[EventData], Handler]
+    batch_handlers: Mapping[type[EventData], BatchHandler] = field(default_factory=dict)
     by_type: dict[str, tuple[type[EventData], Handler]] = field(init=False)
+    batch_by_type: dict[str, BatchHandler] = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_type = {c.event_type(): (c, h) for c, h in self.handlers.items()}
+        self.batch_by_type = {c.event_type(): h for c, h in self.batch_handlers.items()}
         for contract in self.handlers:
             if contract.service != self.source_service:
                 raise ValueError(f"{contract.event_type()} is not published by {self.source_service}")
+        for contract in self.batch_handlers:
+            if contract not in self.handlers:
+                raise ValueError(f"{contract.event_type()} has a batch handler but no per-event handler")
 
     def filter_subjects(self, namespace: str) -> list[str]:
         return sorted({f"{namespace}.{c.relative_subject()}" for c in self.handlers})
@@ -221,20 +237,17 @@ class ConsumerRunner:
                 envelope = Envelope.model_validate_json(msg.data)
                 prepared.append((msg, envelope, sub.by_type.get(envelope.type)))
             ours = [(envelope, entry) for _msg, envelope, entry in prepared if entry is not None]
-            applied = 0
             async with self.db.transaction() as session:
                 claimed = await self._claim_many(session, [envelope for envelope, _entry in ours])
+                to_apply: list[tuple[ReceivedEvent[Any], Handler]] = []
                 for envelope, (contract, handler) in ours:
                     if envelope.id not in claimed:
                         continue
                     claimed.discard(envelope.id)  # a message fetched twice in one batch applies once
                     data = contract.model_validate(envelope.data)
-                    token = set_trace_id(envelope.traceid)
-                    try:
-                        await handler(session, ReceivedEvent(envelope=envelope, data=data))
-                    finally:
-                        reset_trace_id(token)
-                    applied += 1
+                    to_apply.append((ReceivedEvent(envelope=envelope, data=data), handler))
+                await self._apply_in_order(session, sub, to_apply)
+            applied = len(to_apply)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -245,6 +258,29 @@ class ConsumerRunner:
         self.duplicates += len(ours) - applied
         for msg, _envelope, _entry in prepared:
             await self.ack(msg)
+
+    async def _apply_in_order(
+        self, session: AsyncSession, sub: Subscription, events: list[tuple[ReceivedEvent[Any], Handler]]
+    ) -> None:
+        """Apply claimed events in stream order: each run of consecutive events of one type that has a
+        batch handler in one call of it, every other event through its per-event handler."""
+        i = 0
+        while i < len(events):
+            event, handler = events[i]
+            on_many = sub.batch_by_type.get(event.envelope.type)
+            if on_many is None:
+                token = set_trace_id(event.envelope.traceid)
+                try:
+                    await handler(session, event)
+                finally:
+                    reset_trace_id(token)
+                i += 1
+                continue
+            j = i + 1
+            while j < len(events) and events[j][0].envelope.type == event.envelope.type:
+                j += 1
+            await on_many(session, [e for e, _h in events[i:j]])
+            i = j
 
     async def handle(self, sub: Subscription, msg: Msg) -> None:
         """Apply one message exactly once (inbox), or nak / dead-letter it."""
