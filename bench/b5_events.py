@@ -20,7 +20,13 @@ Figures per size (number of events), per backend (PostgreSQL primary, SQLite not
   stage (``stage_p99_ms``: relay = commit → PubAck, delivery = PubAck → fetched, consumer = fetched →
   effect committed).
 
-The parts live in ``bench/b5/`` (data, path, raw, measure).
+The consumer runs in a process of its own (``bench/b5/consumer_process.py``; ``--consumer-process same``
+puts it back on the publisher's event loop): two services are two processes. Its handler is set-based
+(``Subscription.batch_handlers``: one multi-row ``INSERT`` of effect rows per batch) unless ``--handler
+per-event`` (one ``INSERT`` per event, the per-event handler the library falls back to). The comparator is
+unchanged: raw publisher and raw consumer in this one process.
+
+The parts live in ``bench/b5/`` (data, path, raw, measure, consumer_process).
 
 Run: ``python bench/b5_events.py --sizes 10000,100000 --repeats 3 --out bench/results/b5.json``.
 """
@@ -46,13 +52,15 @@ async def bench_backend(
     txn_size: int,
     paced_events: int,
     keep: Callable[[Record], None],
+    separate: bool = True,
+    handler: str = "set",
 ) -> None:
     with scratch_database(backend, "b5pub") as pub_url, scratch_database(backend, "b5sub") as sub_url:
         publisher, consumer = define_side(pub_url), define_side(sub_url)
         try:
             for size in sizes:
                 events = make_events(size, seed=f"b5:{size}")
-                setup = Setup(publisher, consumer, nats_url, backend, repeats, txn_size)
+                setup = Setup(publisher, consumer, nats_url, backend, repeats, txn_size, separate, handler)
                 record = await measure_throughput(setup, events)
                 keep(record)
                 print(
@@ -92,6 +100,8 @@ async def main_async(args: Any) -> list[Record]:
                 txn_size=args.transaction_size,
                 paced_events=args.paced_events,
                 keep=keep,
+                separate=args.consumer_process == "separate",
+                handler=args.handler,
             )
     return records
 
@@ -109,6 +119,20 @@ def main() -> None:
         type=int,
         default=int(os.environ.get("BENCH_B5_PACED_EVENTS", "5000")),
         help="events in the paced latency run, at most (default: $BENCH_B5_PACED_EVENTS or 5000)",
+    )
+    parser.add_argument(
+        "--consumer-process",
+        choices=("separate", "same"),
+        default=os.environ.get("BENCH_B5_CONSUMER_PROCESS", "separate"),
+        help="the consumer in a process of its own, as the consuming service is (default), or on the "
+        "publisher's event loop (the setting before; $BENCH_B5_CONSUMER_PROCESS)",
+    )
+    parser.add_argument(
+        "--handler",
+        choices=("set", "per-event"),
+        default=os.environ.get("BENCH_B5_HANDLER", "set"),
+        help="the consumer's handler: set-based (one INSERT per batch, default) or one INSERT per event "
+        "($BENCH_B5_HANDLER)",
     )
     args = parser.parse_args()
     records = asyncio.run(main_async(args))

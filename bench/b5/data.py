@@ -49,7 +49,7 @@ class Side:
     effects: Table
 
 
-def define_side(url: str) -> Side:
+def define_side(url: str, *, create: bool = True) -> Side:
     metadata = MetaData()
     tables = define_event_tables(metadata)
     effects = Table(
@@ -61,9 +61,10 @@ def define_side(url: str) -> Side:
         Column("status", String(20), nullable=False),
         Column("sequence", Integer, nullable=False),
     )
-    engine = create_engine(sync_url(url))
-    metadata.create_all(engine)
-    engine.dispose()
+    if create:
+        engine = create_engine(sync_url(url))
+        metadata.create_all(engine)
+        engine.dispose()
     return Side(Database(url, pool_size=20), tables, effects)
 
 

@@ -21,6 +21,16 @@ class Setup:
     backend: str
     repeats: int
     txn_size: int
+    separate: bool = True  # the consumer in a process of its own (two services are two processes)
+    handler: str = "set"  # "set": the set-based batch handler; "per-event": one INSERT per event
+
+    @property
+    def variant(self) -> dict[str, object]:
+        return {
+            "consumer": "library",
+            "consumer_process": "separate" if self.separate else "same",
+            "handler": self.handler,
+        }
 
     @property
     def label(self) -> str:
@@ -37,7 +47,13 @@ async def measure_throughput(setup: Setup, events: list[ChildRegistered]) -> Rec
     async def baoxue_sample() -> float:
         with peak:
             outcome = await baoxue_throughput(
-                setup.publisher, setup.consumer, setup.nats_url, events, setup.txn_size
+                setup.publisher,
+                setup.consumer,
+                setup.nats_url,
+                events,
+                setup.txn_size,
+                separate=setup.separate,
+                handler=setup.handler,
             )
         worst["lost"] = max(worst["lost"], outcome.lost)
         worst["duplicates"] = max(worst["duplicates"], outcome.duplicates)
@@ -63,7 +79,7 @@ async def measure_throughput(setup: Setup, events: list[ChildRegistered]) -> Rec
         median_of=setup.repeats,
         extra={
             "backend": setup.backend,
-            "consumer": "library",
+            **setup.variant,
             "lost": worst["lost"],
             "duplicates": worst["duplicates"],
             "comparator_lost": worst["raw_lost"],
@@ -87,7 +103,14 @@ async def measure_latency(setup: Setup, events: list[ChildRegistered]) -> Record
     peak = PeakMemory(include_children=False)
     for _ in range(setup.repeats):
         with peak:
-            outcome = await baoxue_latency(setup.publisher, setup.consumer, setup.nats_url, events)
+            outcome = await baoxue_latency(
+                setup.publisher,
+                setup.consumer,
+                setup.nats_url,
+                events,
+                separate=setup.separate,
+                handler=setup.handler,
+            )
         raw = await raw_path(setup.nats_url, messages, pace=PACE_PER_SECOND)
         lost = max(lost, outcome.lost)
         failed_writes = max(failed_writes, outcome.failed_writes)
@@ -113,7 +136,7 @@ async def measure_latency(setup: Setup, events: list[ChildRegistered]) -> Record
         median_of=setup.repeats,
         extra={
             "backend": setup.backend,
-            "consumer": "library",
+            **setup.variant,
             "p99_ms": round(p99, 1),
             "p50_ms": round(statistics.median(p50s), 1),
             "stage_p99_ms": {k: round(statistics.median(v), 1) for k, v in stage_p99s.items()},

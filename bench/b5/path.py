@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -77,19 +80,41 @@ class TimedRunner(ConsumerRunner):
 
 
 def effect_handler(side: Side) -> Callable[..., Any]:
+    """The per-event handler: one ``INSERT`` of an effect row per event (like a read-model upsert)."""
+
     async def on_child_registered(session: AsyncSession, event: ReceivedEvent[ChildRegistered]) -> None:
         if event.envelope.sequence < 1:
             return
-        await session.execute(
-            insert(side.effects).values(
-                child_id=event.data.child_id,
-                hukou_town=event.data.hukou_town,
-                status=event.data.status,
-                sequence=event.envelope.sequence,
-            )
-        )
+        await session.execute(insert(side.effects).values(**_effect_row(event)))
 
     return on_child_registered
+
+
+def effect_batch_handler(side: Side) -> Callable[..., Any]:
+    """The set-based handler (``Subscription.batch_handlers``): the same rows, one statement per run of
+    events (an executemany ``INSERT``, sent as multi-row VALUES pages)."""
+
+    async def on_many(session: AsyncSession, events: list[ReceivedEvent[ChildRegistered]]) -> None:
+        rows = [_effect_row(e) for e in events if e.envelope.sequence >= 1]
+        if rows:
+            await session.execute(insert(side.effects), rows)
+
+    return on_many
+
+
+def _effect_row(event: ReceivedEvent[ChildRegistered]) -> dict[str, Any]:
+    return {
+        "child_id": event.data.child_id,
+        "hukou_town": event.data.hukou_town,
+        "status": event.data.status,
+        "sequence": event.envelope.sequence,
+    }
+
+
+def subscription(side: Side, handler: str) -> Subscription:
+    """The consumer's subscription; ``handler`` "set" adds the set-based handler, "per-event" does not."""
+    batch = {ChildRegistered: effect_batch_handler(side)} if handler == "set" else {}
+    return Subscription("registry", {ChildRegistered: effect_handler(side)}, batch)
 
 
 @dataclass
@@ -101,37 +126,139 @@ class Outcome:
     achieved_per_second: float | None = None
     failed_writes: int = 0
     stages_ms: dict[str, list[float]] = field(default_factory=dict)
+    consumer_cpu_seconds: float | None = None
+
+
+@contextlib.asynccontextmanager
+async def start_runner(side: Side, bus: EventBus, *, handler: str) -> AsyncIterator[TimedRunner]:
+    """The consumer service: the library's runner on ``side``'s database, until the block ends."""
+    runner = TimedRunner("bench", side.db, side.tables, bus, [subscription(side, handler)])
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_for_consumer(bus, "registry", runner.durable_name(runner.subscriptions[0]))
+        yield runner
+    finally:
+        await cancel_all([task])
+
+
+class ConsumerView:
+    """What the publisher's process sees of the consumer: applied count, latest effect time, and at the
+    end every event's fetch and effect times. In-process (a runner) or a process of its own."""
+
+    def __init__(self, runner: TimedRunner | None = None) -> None:
+        self.runner = runner
+        self.reported = 0  # the consumer process's latest "applied" line
+        self.last_effect = 0.0
+        self.fetched_at: dict[str, float] = {}
+        self.effect_at: dict[str, float] = {}
+        self.cpu_seconds: float | None = None
+
+    @property
+    def applied(self) -> int:
+        return self.runner.applied if self.runner is not None else self.reported
+
+
+@contextlib.asynccontextmanager
+async def consumer_in_process(
+    consumer: Side, nats_url: str, namespace: str, handler: str
+) -> AsyncIterator[ConsumerView]:
+    """The consumer on this process's event loop, beside the writers and the relay."""
+    bus = EventBus(nats_url, namespace=namespace, client_name="bench-consumer")
+    await bus.connect()
+    try:
+        async with start_runner(consumer, bus, handler=handler) as runner:
+            view = ConsumerView(runner)
+            yield view
+        view.fetched_at, view.effect_at = runner.fetched_at, runner.effect_at
+        view.last_effect = max(runner.effect_at.values(), default=0.0)
+    finally:
+        await bus.close()
+
+
+@contextlib.asynccontextmanager
+async def consumer_process(
+    consumer: Side, nats_url: str, namespace: str, handler: str
+) -> AsyncIterator[ConsumerView]:
+    """The consumer in a process of its own (``bench/b5/consumer_process.py``), as a second service is."""
+    script = Path(__file__).with_name("consumer_process.py")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        "--database",
+        consumer.db.url,
+        "--nats",
+        nats_url,
+        "--namespace",
+        namespace,
+        "--handler",
+        handler,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=2**28,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdout = proc.stdout
+    view = ConsumerView()
+    final: dict[str, Any] = {}
+
+    async def read() -> None:
+        while line := (await stdout.readline()).decode():
+            if line.startswith("applied "):
+                _, n, t = line.split()
+                view.reported, view.last_effect = int(n), float(t)
+            elif line.startswith("{"):
+                final.update(json.loads(line))
+
+    first = (await stdout.readline()).decode().strip()
+    if first != "ready":
+        proc.kill()
+        raise RuntimeError(f"the consumer process did not start: {first!r}")
+    reader = asyncio.create_task(read())
+    try:
+        yield view
+    finally:
+        with contextlib.suppress(Exception):
+            proc.stdin.write(b"stop\n")
+            await proc.stdin.drain()
+        try:
+            async with asyncio.timeout(60):
+                await proc.wait()
+                await reader
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    view.fetched_at = final.get("fetched_at", {})
+    view.effect_at = final.get("effect_at", {})
+    view.cpu_seconds = final.get("cpu_seconds")
+    if view.effect_at:
+        view.last_effect = max(view.effect_at.values())
 
 
 @contextlib.asynccontextmanager
 async def event_path(
-    publisher: Side, consumer: Side, nats_url: str
-) -> AsyncIterator[tuple[Outbox, TimedRelay, TimedRunner]]:
-    """Relay and consumer running on a fresh namespace; yields (outbox, relay, runner)."""
+    publisher: Side, consumer: Side, nats_url: str, *, separate: bool = True, handler: str = "set"
+) -> AsyncIterator[tuple[Outbox, TimedRelay, ConsumerView]]:
+    """Relay (in this process, the publisher's) and consumer (``separate``: in a process of its own)
+    running on a fresh namespace; yields (outbox, relay, consumer view)."""
     namespace = f"bench{secrets.token_hex(3)}"
     pub_bus = EventBus(nats_url, namespace=namespace, client_name="bench-publisher")
-    sub_bus = EventBus(nats_url, namespace=namespace, client_name="bench-consumer")
     await pub_bus.connect()
-    await sub_bus.connect()
     await pub_bus.ensure_streams(("registry",))
     outbox = Outbox(publisher.tables)
     relay = TimedRelay(publisher.db, publisher.tables, pub_bus, outbox)
-    runner = TimedRunner(
-        "bench",
-        consumer.db,
-        consumer.tables,
-        sub_bus,
-        [Subscription("registry", {ChildRegistered: effect_handler(consumer)})],
-    )
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(runner.run())]
+    start_consumer = consumer_process if separate else consumer_in_process
     try:
-        await wait_for_consumer(sub_bus, "registry", runner.durable_name(runner.subscriptions[0]))
-        yield outbox, relay, runner
+        async with start_consumer(consumer, nats_url, namespace, handler) as view:
+            task = asyncio.create_task(relay.run())
+            try:
+                yield outbox, relay, view
+            finally:
+                await cancel_all([task])
     finally:
-        await cancel_all(tasks)
         await pub_bus.delete_streams(("registry",))
         await pub_bus.close()
-        await sub_bus.close()
 
 
 async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
@@ -168,24 +295,48 @@ async def wait_until(progress: Callable[[], int], target: int) -> None:
 
 
 async def baoxue_throughput(
-    publisher: Side, consumer: Side, nats_url: str, events: list[ChildRegistered], txn_size: int
+    publisher: Side,
+    consumer: Side,
+    nats_url: str,
+    events: list[ChildRegistered],
+    txn_size: int,
+    *,
+    separate: bool = True,
+    handler: str = "set",
 ) -> Outcome:
     """Write every event in transactions of ``txn_size``; time until the last effect has committed."""
     await empty(publisher)
     await empty(consumer)
-    async with event_path(publisher, consumer, nats_url) as (outbox, _relay, runner):
+    async with event_path(publisher, consumer, nats_url, separate=separate, handler=handler) as (
+        outbox,
+        _relay,
+        view,
+    ):
         start = time.perf_counter()
         for i in range(0, len(events), txn_size):
             async with publisher.db.transaction() as session:
                 await outbox.add_many(session, [(e, e.child_id, 1) for e in events[i : i + txn_size]])
-        await wait_until(lambda: runner.applied, len(events))
-        seconds = time.perf_counter() - start
+        await wait_until(lambda: view.applied, len(events))
+        waited = time.perf_counter() - start
+    # The last effect's commit time (the consumer's clock is CLOCK_MONOTONIC too), not when we noticed.
+    seconds = view.last_effect - start if view.last_effect > start else waited
     total, distinct = await effect_counts(consumer)
-    return Outcome(seconds, lost=len(events) - distinct, duplicates=total - distinct)
+    return Outcome(
+        seconds,
+        lost=len(events) - distinct,
+        duplicates=total - distinct,
+        consumer_cpu_seconds=view.cpu_seconds,
+    )
 
 
 async def baoxue_latency(
-    publisher: Side, consumer: Side, nats_url: str, events: list[ChildRegistered]
+    publisher: Side,
+    consumer: Side,
+    nats_url: str,
+    events: list[ChildRegistered],
+    *,
+    separate: bool = True,
+    handler: str = "set",
 ) -> Outcome:
     """One event per transaction at PACE_PER_SECOND; latency from just before commit to the effect's
     commit, and per stage: commit → PubAck (relay), PubAck → fetched (JetStream and the fetch), fetched →
@@ -209,7 +360,11 @@ async def baoxue_latency(
                 return
             committing[event_id] = before_commit
 
-    async with event_path(publisher, consumer, nats_url) as (outbox, relay, runner):
+    async with event_path(publisher, consumer, nats_url, separate=separate, handler=handler) as (
+        outbox,
+        relay,
+        view,
+    ):
         start = time.perf_counter()
         writes = []
         for i, event in enumerate(events):
@@ -219,9 +374,9 @@ async def baoxue_latency(
             writes.append(asyncio.create_task(write_one(outbox, event)))
         await asyncio.gather(*writes)
         written = time.perf_counter() - start
-        await wait_until(lambda: runner.applied, len(committing))
+        await wait_until(lambda: view.applied, len(committing))
         seconds = time.perf_counter() - start
-    effect, acked, fetched = runner.effect_at, relay.acked_at, runner.fetched_at
+    effect, acked, fetched = view.effect_at, relay.acked_at, view.fetched_at
     done = [k for k in committing if k in effect and k in acked and k in fetched]
     stages = {
         "relay": [(acked[k] - committing[k]) * 1000 for k in done],
@@ -237,4 +392,5 @@ async def baoxue_latency(
         latencies_ms=[(effect[k] - t) * 1000 for k, t in committing.items() if k in effect],
         achieved_per_second=len(events) / written,
         stages_ms=stages,
+        consumer_cpu_seconds=view.cpu_seconds,
     )
