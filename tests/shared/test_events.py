@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import Database, sync_url
 from baoxue.events.bus import EventBus
 from baoxue.events.consumer import ConsumerRunner, PermanentEventError, ReceivedEvent, Subscription
-from baoxue.events.envelope import EventData, stream_name
+from baoxue.events.envelope import Envelope, EventData, stream_name
 from baoxue.events.outbox import Outbox
 from baoxue.events.relay import OutboxRelay
 from baoxue.events.tables import EventTables, define_event_tables
@@ -537,5 +537,52 @@ async def test_a_batch_handler_applies_each_run_of_its_type_in_stream_order_and_
         ]
         assert inbox == 9 and runner.applied == 9
     finally:
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def test_the_relay_overlapping_marks_with_the_next_round_publishes_each_row_once_in_order(
+    probe, event_namespace, baoxue_infra
+):
+    """In ``run()`` a round's mark overlaps the next round's select and publish: rows being marked must not
+    be selected and published again, and the stream keeps the order of writing. The duplicate window is
+    tiny, so a second publish of a row would be a second message in the stream."""
+    bus = EventBus(
+        baoxue_infra.nats_url, namespace=event_namespace, client_name="t", duplicate_window_seconds=0.2
+    )
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+
+    class SlowMark(OutboxRelay):
+        """Marks take a while, so the next rounds run while a mark is in flight."""
+
+        async def _mark(self, session: AsyncSession, rows, acked) -> None:  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.05)
+            await super()._mark(session, rows, acked)
+
+    relay = SlowMark(probe.db, probe.tables, bus, outbox, batch_size=3)
+    for start in range(0, 90, 3):
+        await _write(probe, outbox, range(start, start + 3))
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _published_at_least(relay, 90), timeout=30)
+        await asyncio.sleep(0.5)  # anything published twice would have arrived by now
+        info = await bus.stream_info("registry")
+        assert info.state.messages == 90
+        psub = await bus.js.pull_subscribe(f"{event_namespace}.registry.>", durable="check")
+        seen: list[int] = []
+        while len(seen) < 90:
+            for msg in await psub.fetch(90, timeout=5):
+                seen.append(Envelope.model_validate_json(msg.data).data["n"])
+                await msg.ack()
+        assert seen == list(range(90))
+        async with probe.db.transaction() as s:
+            t = probe.tables.outbox
+            unmarked = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
+        assert unmarked == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await bus.delete_streams(("registry",))
         await bus.close()

@@ -52,11 +52,29 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.retention = retention
         self.published_total = 0
+        # In run(): a round's "mark published" (UPDATE + COMMIT) overlaps the next round's select and
+        # publish; at most one such mark is in flight. Direct callers of publish_pending() get the
+        # whole round, mark included, before it returns.
+        self._overlap_marks = False
+        self._marking: asyncio.Task[int] | None = None
+        self._in_flight: set[int] = set()  # SQLite: positions acknowledged and being marked
 
     async def run(self) -> None:
         """Relay until cancelled."""
         backoff = self.poll_interval
         last_purge = utcnow()
+        self._overlap_marks = True
+        try:
+            await self._run(backoff, last_purge)
+        finally:
+            self._overlap_marks = False
+            marking, self._marking = self._marking, None
+            if marking is not None:
+                # Rows whose mark is cut short are published again later (the inbox absorbs it).
+                marking.cancel()
+                await asyncio.gather(marking, return_exceptions=True)
+
+    async def _run(self, backoff: float, last_purge: dt.datetime) -> None:
         while True:
             # Cleared before the round reads the outbox, never after: a commit that lands while the round
             # runs sets it again, so the relay goes straight into the next round instead of sleeping
@@ -82,9 +100,59 @@ class OutboxRelay:
                         await self.outbox.committed.wait()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were acknowledged by JetStream."""
+        """Publish one batch of unpublished rows; returns how many were acknowledged by JetStream.
+
+        The round is one task: select, publish, wait for the PubAcks, mark. Called from :meth:`run`, it
+        returns once the PubAcks are in and leaves the mark (an UPDATE and a COMMIT, on PostgreSQL in the
+        transaction that holds the rows' locks) running while the next round selects and publishes: the
+        mark was a third of a round on the critical path of every event committed meanwhile. Order is
+        kept: a round overlaps only a predecessor whose every row was acknowledged (after a failure the
+        next round waits for the mark, which releases the failed rows to be published first), and the
+        rows being marked are not selected again (PostgreSQL: still locked, SKIP LOCKED; SQLite: left
+        out by position). At most one mark is in flight.
+        """
         if not self.bus.is_connected:
             return 0
+        previous, self._marking = self._marking, None
+        published: asyncio.Future[tuple[int, bool]] = asyncio.get_running_loop().create_future()
+        round_task = asyncio.create_task(self._round(published))
+        try:
+            count, complete = await asyncio.shield(published)
+        except BaseException:
+            round_task.cancel()
+            await asyncio.gather(round_task, return_exceptions=True)
+            raise
+        finally:
+            if previous is not None:
+                await self._finish(previous)
+        if self._overlap_marks and complete and count:
+            self._marking = round_task
+        else:
+            await round_task
+        return count
+
+    async def _finish(self, marking: asyncio.Task[int]) -> None:
+        """Wait for a previous round's mark; a failed mark only means those rows are published again."""
+        try:
+            await marking
+        except asyncio.CancelledError:
+            if not marking.cancelled():
+                raise
+        except Exception as exc:
+            log.warning("outbox relay mark failed", extra={"error_type": type(exc).__name__})
+
+    async def _round(self, published: asyncio.Future[tuple[int, bool]]) -> int:
+        try:
+            return await self._select_publish_mark(published)
+        except BaseException as exc:
+            if not published.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    published.cancel()
+                else:
+                    published.set_exception(exc)
+            raise
+
+    async def _select_publish_mark(self, published: asyncio.Future[tuple[int, bool]]) -> int:
         t = self.table
         query = (
             select(t.c.position, t.c.event_id, t.c.subject, t.c.envelope, t.c.trace_id)
@@ -97,18 +165,28 @@ class OutboxRelay:
             async with self.db.transaction() as session:
                 rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
                 if not rows:
+                    published.set_result((0, True))
                     return 0
                 acked = await self._publish(rows)
+                published.set_result((len(acked), len(acked) == len(rows)))
                 await self._mark(session, rows, acked)
         else:
             # SQLite has one writer: never hold a transaction open while waiting for JetStream.
+            if self._in_flight:
+                query = query.where(t.c.position.not_in(sorted(self._in_flight)))
             async with self.db.transaction() as session:
                 rows = (await session.execute(query)).all()
             if not rows:
+                published.set_result((0, True))
                 return 0
             acked = await self._publish(rows)
-            async with self.db.transaction() as session:
-                await self._mark(session, rows, acked)
+            self._in_flight.update(acked)
+            try:
+                published.set_result((len(acked), len(acked) == len(rows)))
+                async with self.db.transaction() as session:
+                    await self._mark(session, rows, acked)
+            finally:
+                self._in_flight.difference_update(acked)
         self.published_total += len(acked)
         return len(acked)
 
