@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -31,10 +32,12 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    literal,
     select,
     update,
     values,
 )
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
@@ -88,6 +91,20 @@ def _canonical(row: dict[str, object]) -> bytes:
     return json.dumps({k: str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False).encode()
 
 
+_ENTRY_COLUMNS = (
+    "at",
+    "actor",
+    "actor_org",
+    "roles",
+    "action",
+    "resource_type",
+    "resource_ids",
+    "purpose",
+    "detail",
+    "trace_id",
+)
+
+
 @dataclass(frozen=True)
 class ChainReport:
     entries: int
@@ -124,25 +141,80 @@ class AuditLog:
         ``detail`` names fields or counts, never values of personal data. An entry made under a
         break-glass grant is marked ``breakglass:<grant id>`` in ``detail``.
         """
+        await session.execute(
+            insert(self.table).values(
+                **self.entry(
+                    principal, action, resource_type, ",".join(resource_ids), purpose=purpose, detail=detail
+                )
+            )
+        )
+
+    def entry(
+        self,
+        principal: Principal,
+        action: str,
+        resource_type: str,
+        resource_ids: str,
+        *,
+        purpose: str | None = None,
+        detail: str | None = None,
+    ) -> dict[str, object]:
+        """The column values of one entry (``resource_ids`` comma-separated), break-glass marking included."""
         from baoxue.breakglass import grant_of
 
         grant = grant_of(principal)
         if grant is not None:
             detail = f"breakglass:{grant.id}" + (f"; {detail}" if detail else "")
-        await session.execute(
-            insert(self.table).values(
-                at=utcnow(),
-                actor=principal.subject,
-                actor_org=principal.org,
-                roles=",".join(sorted(principal.roles)),
-                action=action,
-                resource_type=resource_type,
-                resource_ids=",".join(resource_ids),
-                purpose=purpose if purpose is not None else principal.purpose,
-                detail=detail,
-                trace_id=current_trace_id(),
+        return {
+            "at": utcnow(),
+            "actor": principal.subject,
+            "actor_org": principal.org,
+            "roles": ",".join(sorted(principal.roles)),
+            "action": action,
+            "resource_type": resource_type,
+            "resource_ids": resource_ids,
+            "purpose": purpose if purpose is not None else principal.purpose,
+            "detail": detail,
+            "trace_id": current_trace_id(),
+        }
+
+    def audited_select(self, query: Select[Any], id_column: str = "id") -> Select[Any]:
+        """``query`` and its audit entry as one PostgreSQL statement: the rows ``query`` finds, and (as a
+        data-modifying CTE) one entry naming them (their ``id_column``), written only when it finds any.
+
+        Build it once (its parameters are bound names) and execute it with ``query``'s parameters and
+        :meth:`entry_params`. Run on an autocommit connection (:meth:`baoxue.db.Database.autocommit`) it
+        is its own transaction: the read and its entry commit together, and the entry is durable before
+        ``execute`` returns (before any response is sent). One round trip instead of ``BEGIN``,
+        ``SELECT``, ``INSERT``, ``COMMIT``. PostgreSQL only (SQLite has no data-modifying CTEs): there
+        run ``query`` and :meth:`record` in one transaction.
+        """
+        t = self.table
+        found = query.cte("audited_rows")
+        names = [c for c in _ENTRY_COLUMNS if c != "resource_ids"]
+        source = (
+            select(
+                *(bindparam(f"audit_{name}", type_=t.c[name].type).label(name) for name in names),
+                func.string_agg(found.c[id_column], literal(",", String())).label("resource_ids"),
             )
+            .select_from(found)
+            .having(func.count() > 0)
         )
+        logged = insert(t).from_select([*names, "resource_ids"], source).cte("audit_entry")
+        return select(found).add_cte(logged)
+
+    def entry_params(
+        self,
+        principal: Principal,
+        action: str,
+        resource_type: str,
+        *,
+        purpose: str | None = None,
+        detail: str | None = None,
+    ) -> dict[str, object]:
+        """The audit parameters of an :meth:`audited_select` statement."""
+        values = self.entry(principal, action, resource_type, "", purpose=purpose, detail=detail)
+        return {f"audit_{name}": value for name, value in values.items() if name != "resource_ids"}
 
     async def seal(self, db: Database, *, batch: int = 1000) -> int:
         """Chain unsealed entries; returns how many were sealed. Run by one task per service."""

@@ -25,7 +25,13 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -217,6 +223,7 @@ class Database:
         self.url = async_url(url)
         self.engine = create_engine(self.url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -227,6 +234,20 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on any error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which each statement is its own transaction (PostgreSQL).
+
+        For request work that is one statement (a read and its audit entry as one statement, see
+        :meth:`baoxue.audit.AuditLog.audited_select`): no ``BEGIN`` and ``COMMIT`` round trips, and the
+        statement has committed — durably, with PostgreSQL's default ``synchronous_commit`` — when
+        ``execute`` returns. Anything that must commit together must therefore be *one* statement here;
+        several statements belong in :meth:`transaction` or the request session. (On SQLite this is the
+        driver's autocommit; Baoxue's SQLite paths use transactions.)
+        """
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
 
     async def ping(self) -> bool:
         """True when the database answers ``SELECT 1``."""

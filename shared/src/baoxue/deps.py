@@ -21,6 +21,12 @@ def get_ctx(request: Request) -> ServiceContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+async def _ctx(request: Request) -> ServiceContext:
+    """``get_ctx`` as a dependency: a coroutine, because FastAPI runs a plain function dependency in its
+    thread pool (a thread hop per request for an attribute read)."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed if the route returns, rolled back if it raises.
 
@@ -106,4 +112,4 @@ def requires(permission: str) -> Callable[..., Any]:
 # scope="function": the commit happens before the response is sent, so a failed commit is never a 200.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-Ctx = Annotated["ServiceContext", Depends(get_ctx)]
+Ctx = Annotated["ServiceContext", Depends(_ctx)]

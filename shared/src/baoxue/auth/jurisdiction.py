@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import false, or_
+from sqlalchemy import String, bindparam, false, or_
 from sqlalchemy.sql import ColumnElement
 
 from baoxue.auth.principal import Principal
@@ -22,6 +22,24 @@ def within_jurisdiction(principal: Principal, *org_columns: Any) -> ColumnElemen
     if not principal.scope:
         return false()
     clauses = [col.startswith(principal.scope, autoescape=True) for col in org_columns]
+    return or_(*clauses) if clauses else false()
+
+
+def scope_pattern(principal: Principal) -> str | None:
+    """The ``LIKE`` pattern (escape character ``/``) of the caller's jurisdiction, or None for none: for
+    statements built once with :func:`within_jurisdiction_param` and run with this as a parameter."""
+    if not principal.scope:
+        return None
+    escaped = principal.scope.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return escaped + "%"
+
+
+def within_jurisdiction_param(name: str, *org_columns: Any) -> ColumnElement[bool]:
+    """:func:`within_jurisdiction` with the scope as the bound parameter ``name`` (its value from
+    :func:`scope_pattern`), so a statement can be built once and cached; a caller whose pattern is None
+    sees nothing and must not run the statement."""
+    pattern = bindparam(name, type_=String())
+    clauses = [col.like(pattern, escape="/") for col in org_columns]
     return or_(*clauses) if clauses else false()
 
 

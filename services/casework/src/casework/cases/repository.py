@@ -1,14 +1,19 @@
 """Every query of the case domain. Jurisdiction filters are applied here."""
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
+from baoxue.audit import AuditLog
 from baoxue.auth import Principal, within_jurisdiction
+from baoxue.auth.jurisdiction import scope_pattern, within_jurisdiction_param
 from casework.cases.models import (
     AttendanceConfirmation,
     CarePlan,
@@ -17,6 +22,7 @@ from casework.cases.models import (
     CaseSignal,
     PersuasionAttempt,
 )
+from casework.cases.schemas import CasePublic
 from casework.readmodels.models import ChildRegistryStatus, StudentRecord
 
 
@@ -37,6 +43,38 @@ async def get_case(
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
+
+
+_PUBLIC_COLUMNS = tuple(
+    Case.__table__.c[name]  # type: ignore[attr-defined]
+    for name in (*CasePublic.model_fields, "id_number_enc")
+    if name in Case.__table__.c  # type: ignore[attr-defined]
+)
+
+
+@functools.cache
+def _read_case_statement(audit: AuditLog) -> Select[Any]:
+    """Built once per service: the case by id inside the caller's jurisdiction, with its audit entry."""
+    query = select(*_PUBLIC_COLUMNS).where(
+        col(Case.id) == bindparam("case_id", type_=String()),
+        within_jurisdiction_param(
+            "scope", col(Case.school_code), col(Case.hukou_town), col(Case.hukou_school_district)
+        ),
+    )
+    return audit.audited_select(query)
+
+
+async def read_case_audited(
+    conn: AsyncConnection, audit: AuditLog, case_id: str, principal: Principal
+) -> RowMapping | None:
+    """One case's public columns (None if absent or outside ``principal``'s jurisdiction) and the audit
+    entry of the read, in one PostgreSQL statement on an autocommit connection (one round trip; the
+    entry is durable when this returns, and written only when the case is found)."""
+    pattern = scope_pattern(principal)
+    if pattern is None:
+        return None
+    params = {"case_id": case_id, "scope": pattern, **audit.entry_params(principal, "read", "case")}
+    return (await conn.execute(_read_case_statement(audit), params)).mappings().first()
 
 
 def _same_child(child_id: str | None, student_id: str | None, blind_index: str | None) -> ColumnElement[bool]:

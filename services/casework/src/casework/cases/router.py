@@ -13,7 +13,7 @@ from casework.cases import repository as repo
 from casework.cases.schemas import CaseCreate, CasePublic, CaseStateCode, CaseUpdate, TransitionRequest
 from casework.cases.service import open_case_by_hand, update_case
 from casework.cases.transitions import transition_case
-from casework.cases.views import audited, case_public
+from casework.cases.views import audited, case_public, case_public_of
 from casework.semesters import today
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -139,6 +139,13 @@ async def overdue_reports(
 async def get_case(
     case_id: str, session: SessionDep, ctx: Ctx, principal: Reader, response: Response
 ) -> CasePublic:
+    if ctx.db.dialect == "postgresql":  # the read and its audit entry: one statement, one round trip
+        async with ctx.db.autocommit() as conn:
+            row = await repo.read_case_audited(conn, ctx.audit, case_id, principal)
+        if row is None:
+            raise NotFound("No such case.")
+        response.headers["ETag"] = etag(row["version"])
+        return case_public_of(ctx, row)
     case = await repo.get_case(session, case_id, principal)
     if case is None:
         raise NotFound("No such case.")

@@ -1,5 +1,8 @@
 """Shaping case rows for responses (ID numbers only ever masked) and auditing the read."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
@@ -11,12 +14,19 @@ from casework.semesters import today
 
 
 def case_public(ctx: ServiceContext, case: Case) -> CasePublic:
-    masked = mask_id_number(ctx.cipher.decrypt(case.id_number_enc)) if case.id_number_enc else None
-    overdue = case.reported_on is None and case.report_due is not None and case.report_due < today()
-    awaiting = case.state == "placed" and case.placement_mode is None
+    return case_public_of(ctx, case.model_dump())
+
+
+def case_public_of(ctx: ServiceContext, case: Mapping[str, Any]) -> CasePublic:
+    """The response model of a case's columns (an ORM case's ``model_dump()`` or a row's mapping)."""
+    enc = case.get("id_number_enc")
+    masked = mask_id_number(ctx.cipher.decrypt(enc)) if enc else None
+    report_due = case["report_due"]
+    overdue = case["reported_on"] is None and report_due is not None and report_due < today()
+    awaiting = case["state"] == "placed" and case["placement_mode"] is None
     return CasePublic.model_validate(
         {
-            **case.model_dump(),
+            **case,
             "id_number_masked": masked,
             "report_overdue": overdue,
             "awaiting_placement_mode": awaiting,
