@@ -32,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from b4_api import AUDIENCE, ISSUER, SCHOOL, seed_cases  # noqa: E402
-from harness import nats_server, scratch_database  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+from b4_api import AUDIENCE, ISSUER, SCHOOL, seed_cases
+from harness import nats_server, scratch_database
+from sqlalchemy import event
 
-from baoxue.auth.tokens import ensure_dev_keypair, mint_token  # noqa: E402
-from baoxue.migrations import upgrade  # noqa: E402
+from baoxue.auth.tokens import ensure_dev_keypair, mint_token
+from baoxue.migrations import upgrade
 
 
 async def call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> int:
@@ -52,7 +52,11 @@ async def call(app: Any, method: str, path: str, headers: dict[str, str], body: 
         "query_string": b"",
         "root_path": "",
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        + ([(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")] if body else []),
+        + (
+            [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+            if body
+            else []
+        ),
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8103),
     }

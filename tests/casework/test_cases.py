@@ -229,3 +229,43 @@ async def test_stale_case_update_gets_412_naming_fields(start_service, tokens):
     assert r2.status_code == 412
     assert r2.json()["conflicting_fields"] == ["analysis"]
     assert (await svc.client.patch(f"/v1/cases/{case['id']}", json={}, headers=h)).status_code == 428
+
+
+async def test_a_case_read_is_audited_before_the_answer_and_only_when_found(start_service, tokens):
+    """GET /v1/cases/{id} writes who, which case, when, why and the trace into the audit log, committed
+    by the time the answer arrives (read here through another connection); a read outside the caller's
+    jurisdiction or of an unknown case is 404 and writes nothing; the entries seal into an intact chain."""
+    from sqlalchemy import select
+
+    svc = await start_service("casework")
+    case = await open_case(svc, tokens.headers("school", SCHOOL_A), hukou_town=TOWN_A)
+    table = svc.ctx.audit.table
+
+    async def reads() -> list[dict]:
+        async with svc.ctx.db.transaction() as s:
+            rows = (await s.execute(select(table).where(table.c.action == "read"))).mappings().all()
+        return [dict(r) for r in rows]
+
+    before = await reads()
+    teacher_a = tokens.headers("teacher", SCHOOL_A, sub="t-a-7", purpose="家访前核对")
+    r = await svc.client.get(f"/v1/cases/{case['id']}", headers=teacher_a)
+    assert r.status_code == 200 and r.json()["id"] == case["id"] and r.headers["ETag"]
+    entries = await reads()
+    assert len(entries) == len(before) + 1
+    entry = entries[-1]
+    assert (entry["actor"], entry["actor_org"], entry["roles"]) == ("t-a-7", SCHOOL_A, "teacher")
+    assert (entry["resource_type"], entry["resource_ids"], entry["purpose"]) == (
+        "case",
+        case["id"],
+        "家访前核对",
+    )
+    assert entry["trace_id"] == r.headers["X-Trace-Id"] and entry["at"] is not None
+    assert entry["detail"] is None
+
+    teacher_b = tokens.headers("teacher", SCHOOL_B, purpose="x")
+    assert (await svc.client.get(f"/v1/cases/{case['id']}", headers=teacher_b)).status_code == 404
+    assert (await svc.client.get("/v1/cases/no-such-case", headers=teacher_a)).status_code == 404
+    assert len(await reads()) == len(entries)
+
+    await svc.ctx.audit.seal(svc.ctx.db)
+    assert (await svc.ctx.audit.verify_chain(svc.ctx.db)).intact

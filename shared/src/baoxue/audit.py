@@ -25,6 +25,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -37,7 +38,6 @@ from sqlalchemy import (
     update,
     values,
 )
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal

@@ -44,9 +44,61 @@ class StoredResponse:
     body: Any
 
 
+class StoredAnswer(Exception):
+    """Raised by a service function that found the caller's key already answered (see :meth:`probe`)."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("idempotency key already answered")
+        self.stored = stored
+
+
+@dataclass(frozen=True)
+class KeyProbe:
+    """A key's look-up as scalar subqueries, to ride along in a service's first ``SELECT`` (one round trip
+    less than a look-up of its own). :meth:`check` on the three values found raises :class:`StoredAnswer`
+    for a stored answer of the same request, the 422 problem for another request, or returns."""
+
+    store: IdempotencyStore
+    principal: Principal
+    key: str
+    fingerprint: str
+
+    def columns(self) -> list[Any]:
+        t = self.store.table
+        where = (t.c.principal == self.principal.subject, t.c.key == self.key)
+        return [
+            select(c).where(*where).scalar_subquery()
+            for c in (t.c.request_hash, t.c.status_code, t.c.response)
+        ]
+
+    def check(self, request_hash: str | None, status_code: int | None, response: str | None) -> None:
+        if request_hash is None:
+            return
+        if request_hash != self.fingerprint:
+            raise _reused()
+        raise StoredAnswer(StoredResponse(int(status_code or 0), json.loads(response or "null")))
+
+    async def lookup(self, session: AsyncSession) -> None:
+        """The same check as a statement of its own (for paths that have no first ``SELECT`` to join)."""
+        stored = await self.store.lookup(session, self.principal, self.key, self.fingerprint)
+        if stored is not None:
+            raise StoredAnswer(stored)
+
+
+def _reused() -> Problem:
+    return Problem(
+        "This Idempotency-Key was already used for a different request.",
+        status=422,
+        code="idempotency_key_reused",
+    )
+
+
 class IdempotencyStore:
     def __init__(self, table: Table) -> None:
         self.table = table
+
+    def probe(self, principal: Principal, key: str, fingerprint: str) -> KeyProbe:
+        return KeyProbe(self, principal, key, fingerprint)
 
     async def lookup(
         self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
@@ -59,11 +111,7 @@ class IdempotencyStore:
         if row is None:
             return None
         if row.request_hash != fingerprint:
-            raise Problem(
-                "This Idempotency-Key was already used for a different request.",
-                status=422,
-                code="idempotency_key_reused",
-            )
+            raise _reused()
         return StoredResponse(row.status_code, json.loads(row.response))
 
     async def save(

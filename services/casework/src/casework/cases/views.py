@@ -17,7 +17,7 @@ def case_public(ctx: ServiceContext, case: Case) -> CasePublic:
     return case_public_of(ctx, case.model_dump())
 
 
-def case_public_of(ctx: ServiceContext, case: Mapping[str, Any]) -> CasePublic:
+def case_public_of(ctx: ServiceContext, case: Mapping[Any, Any]) -> CasePublic:
     """The response model of a case's columns (an ORM case's ``model_dump()`` or a row's mapping)."""
     enc = case.get("id_number_enc")
     masked = mask_id_number(ctx.cipher.decrypt(enc)) if enc else None

@@ -1,11 +1,25 @@
 """Every query of home visits, rosters and coverage (set-based; jurisdiction filters here)."""
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,9 +89,11 @@ async def roster_and_photo_reuse(
     student_id: str,
     photo_hashes: Sequence[str],
     visit_id: str,
-) -> tuple[RosterFacts, bool]:
+    also: Sequence[Any] = (),
+) -> tuple[RosterFacts, bool, tuple[Any, ...]]:
     """The student's roster entry and whether a photo was already used for another student, in one
-    round trip (two primary-key look-ups and an index probe as scalar subqueries)."""
+    round trip (primary-key look-ups and an index probe as scalar subqueries), and the values of the
+    scalar subqueries ``also`` (e.g. an idempotency key's look-up) from the same statement."""
     entry = (
         col(RosterEntry.school_code) == school_code,
         col(RosterEntry.semester) == semester,
@@ -96,21 +112,57 @@ async def roster_and_photo_reuse(
                 col(VisitPhoto.visit_id) != visit_id,
             )
         )
-    row = (await session.execute(select(*columns))).one()
+    extra = len(columns)
+    row = (await session.execute(select(*columns, *also))).one()
     facts = RosterFacts(class_code=row[0], child_id=row[1], special_group=bool(row[2]))
-    return facts, bool(photo_hashes) and bool(row[3])
+    return facts, bool(photo_hashes) and bool(row[3]), tuple(row[extra:])
+
+
+@functools.cache
+def _insert_visit_statement(dialect: str) -> Any:
+    """Built once per dialect: the visit unless its id is taken; on PostgreSQL its photos in the same
+    statement (a data-modifying CTE over the inserted row, so no photo is written for a visit that was
+    not). Answers the inserted id, or no row."""
+    table = Visit.__table__  # type: ignore[attr-defined]
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert_visit = (
+        builder(table)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in table.columns})
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id, table.c.student_id)
+    )
+    if dialect != "postgresql":
+        return insert_visit
+    inserted = insert_visit.cte("inserted_visit")
+    hashes = (
+        func.unnest(bindparam("photo_hash_list", type_=ARRAY(String())))
+        .table_valued("photo_hash")
+        .render_derived()
+    )
+    photos = (
+        insert(VisitPhoto)
+        .from_select(
+            ["visit_id", "photo_hash", "student_id"],
+            select(inserted.c.id, hashes.c.photo_hash, inserted.c.student_id).select_from(
+                inserted.join(hashes, true())
+            ),
+        )
+        .cte("inserted_photos")
+    )
+    return select(inserted.c.id).add_cte(photos)
 
 
 async def insert_new_visit(session: AsyncSession, visit: Visit) -> bool:
-    """Insert ``visit`` unless its id is taken (``ON CONFLICT (id) DO NOTHING``, both dialects, no
-    savepoint); True when it was inserted."""
+    """Insert ``visit`` and its photo hashes unless its id is taken (``ON CONFLICT (id) DO NOTHING``, no
+    savepoint); True when it was inserted. PostgreSQL: one statement; SQLite: the visit, then the photos."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    values = {c.name: getattr(visit, c.name) for c in Visit.__table__.columns}  # type: ignore[attr-defined]
-    stmt = (
-        builder(Visit).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(col(Visit.id))
-    )
-    return (await session.execute(stmt)).first() is not None
+    values: dict[str, Any] = {c.name: getattr(visit, c.name) for c in Visit.__table__.columns}  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        values["photo_hash_list"] = sorted(set(visit.photo_hashes))
+    inserted = (await session.execute(_insert_visit_statement(dialect), values)).first() is not None
+    if inserted and dialect != "postgresql":
+        await insert_photos(session, visit)
+    return inserted
 
 
 async def next_roster_version(
