@@ -247,7 +247,7 @@ async def test_a_case_read_is_audited_before_the_answer_and_only_when_found(star
         return [dict(r) for r in rows]
 
     before = await reads()
-    teacher_a = tokens.headers("teacher", SCHOOL_A, sub="t-a-7", purpose="家访前核对")
+    teacher_a = tokens.headers("teacher", SCHOOL_A, sub="t-a-7", purpose="home-visit-check")
     r = await svc.client.get(f"/v1/cases/{case['id']}", headers=teacher_a)
     assert r.status_code == 200 and r.json()["id"] == case["id"] and r.headers["ETag"]
     entries = await reads()
@@ -257,7 +257,7 @@ async def test_a_case_read_is_audited_before_the_answer_and_only_when_found(star
     assert (entry["resource_type"], entry["resource_ids"], entry["purpose"]) == (
         "case",
         case["id"],
-        "家访前核对",
+        "home-visit-check",
     )
     assert entry["trace_id"] == r.headers["X-Trace-Id"] and entry["at"] is not None
     assert entry["detail"] is None
