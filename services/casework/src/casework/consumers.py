@@ -1,6 +1,11 @@
 """The events the casework service consumes, and the handler of each."""
 
-from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
+from baoxue.contracts.enrollment import (
+    DropoutSuspected,
+    StudentLinked,
+    StudentRegistered,
+    StudentStatusChanged,
+)
 from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import Subscription
@@ -19,6 +24,7 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
                 DropoutSuspected: cases["dropout_suspected"],
                 StudentRegistered: students["student_record"],
                 StudentStatusChanged: students["student_record"],
+                StudentLinked: cases["student_linked"],
             },
         ),
         Subscription(

@@ -45,6 +45,23 @@ class StudentStatusChanged(StudentRecordEvent):
     reason: str | None = None
 
 
+class StudentLinked(EnrollmentEvent):
+    """A student record registered before its child was known is now linked to the registry's child.
+
+    Published once per record when it gets its ``child_id`` (the registry's snapshot arrived after
+    the registration); consumers holding the record or a case opened from it learn the child id.
+    Surrogate ids and organisation codes only.
+    """
+
+    aggregate: ClassVar[str] = "student"
+    event: ClassVar[str] = "linked"
+    student_id: str
+    child_id: str
+    school_code: str
+    status: StudentStatus
+    hukou_school_district: str | None = None
+
+
 class DropoutSuspected(EnrollmentEvent):
     """A signal that a child may have dropped out; casework opens (or attaches to) the child's case."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.contracts.enrollment import DropoutSuspected
+from baoxue.contracts.enrollment import DropoutSuspected, StudentLinked
 from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import PermanentEventError, ReceivedEvent
@@ -15,7 +15,7 @@ from casework.cases import repository as repo
 from casework.cases.schemas import TransitionRequest
 from casework.cases.service import Signal, receive_signal
 from casework.cases.transitions import EXCLUDING_REGISTRY_STATUSES, apply_transition
-from casework.readmodels.repository import upsert_registry_status
+from casework.readmodels.repository import link_student, upsert_registry_status
 from casework.versioning import bump_version
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,20 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
             hukou_school_district=d.hukou_school_district,
         )
         await receive_signal(session=session, ctx=ctx, signal=signal, actor="enrollment")
+
+    async def on_student_linked(session: AsyncSession, event: ReceivedEvent[StudentLinked]) -> None:
+        d = event.data
+        await link_student(
+            session,
+            student_id=d.student_id,
+            child_id=d.child_id,
+            school_code=d.school_code,
+            status=d.status,
+            sequence=event.envelope.sequence,
+        )
+        cases = await repo.fill_child_id(session, student_id=d.student_id, child_id=d.child_id)
+        if cases:
+            log.info("cases linked to their child", extra={"cases": len(cases)})
 
     async def on_escalation_advanced(session: AsyncSession, event: ReceivedEvent[EscalationAdvanced]) -> None:
         case = await repo.get_case(session, event.data.case_id, for_update=True)
@@ -94,6 +108,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
 
     return {
         "dropout_suspected": on_dropout_suspected,
+        "student_linked": on_student_linked,
         "escalation_advanced": on_escalation_advanced,
         "escalation_resolved": on_escalation_resolved,
         "child_status_changed": on_child_status_changed,

@@ -5,7 +5,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_
+from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ColumnElement
@@ -14,6 +14,7 @@ from sqlmodel import col
 from baoxue.audit import AuditLog
 from baoxue.auth import Principal, within_jurisdiction
 from baoxue.auth.jurisdiction import scope_pattern, within_jurisdiction_param
+from baoxue.db import utcnow
 from casework.cases.models import (
     AttendanceConfirmation,
     CarePlan,
@@ -123,6 +124,18 @@ async def find_watched_case(
         .with_for_update()
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def fill_child_id(session: AsyncSession, *, student_id: str, child_id: str) -> list[str]:
+    """Cases opened from a record before it was linked to its child learn the child id (set-based;
+    the open key stays). Returns the ids of the cases changed."""
+    result = await session.execute(
+        update(Case)
+        .where(col(Case.student_id) == student_id, col(Case.child_id).is_(None))
+        .values(child_id=child_id, updated_at=utcnow())
+        .returning(col(Case.id))
+    )
+    return [str(r[0]) for r in result.all()]
 
 
 async def signal_seen(session: AsyncSession, signal_id: str) -> bool:

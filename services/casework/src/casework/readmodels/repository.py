@@ -46,6 +46,24 @@ async def upsert_student(
     await session.execute(_upsert(session, StudentRecord, "student_id", values))
 
 
+async def link_student(
+    session: AsyncSession, *, student_id: str, child_id: str, school_code: str, status: str, sequence: int
+) -> None:
+    """A record enrollment linked to its child: fill ``child_id`` (kept if a newer event set it already).
+
+    The ID blind index is left as stored: if the link arrives before the registration, the row is
+    created without it and the registration (an older sequence) no longer applies.
+    """
+    values = {
+        "student_id": student_id,
+        "child_id": child_id,
+        "school_code": school_code,
+        "status": status,
+        "sequence": sequence,
+    }
+    await session.execute(_upsert(session, StudentRecord, "student_id", values))
+
+
 async def upsert_registry_status(
     session: AsyncSession, *, child_id: str, status: str, effective_date: dt.date, sequence: int
 ) -> bool:

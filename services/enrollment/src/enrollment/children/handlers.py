@@ -44,12 +44,13 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
             # Before touching the records: a registration looking this child up right now either
             # committed its records already (the link below sees them) or waits and then sees the child.
             await students.hold_link_lock(session, exclusive=True)
-            await students.link_child(
+            linked = await students.link_child(
                 session,
                 child_id=data.child_id,
                 id_blind_index=data.id_blind_index,
                 hukou_school_district=data.hukou_school_district,
             )
+            await students.publish_linked(session, ctx, linked)
 
     async def on_child_status_changed(
         session: AsyncSession, event: ReceivedEvent[ChildStatusChanged]

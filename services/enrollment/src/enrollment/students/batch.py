@@ -180,8 +180,10 @@ async def register_batch(
         session, [c.blind for c in created if c.row["child_id"] is None]
     )
     for c in created:
-        if c.row["id"] in relinked:
-            c.row["child_id"], c.row["hukou_school_district"] = relinked[c.row["id"]]
+        mine = relinked.pop(c.row["id"], None)
+        if mine is not None:  # its registration event carries the child
+            c.row["child_id"], c.row["hukou_school_district"], c.row["version"] = mine[1], mine[5], mine[4]
+    await repository.publish_linked(session, ctx, list(relinked.values()))  # older records of these IDs
     for c in standing:
         if c.row["id"] in inserted:
             outcomes[c.index] = BatchOutcome(index=c.index, outcome="created", status=201, id=c.row["id"])
@@ -201,7 +203,7 @@ async def register_batch(
                         status="enrolled",
                     ),
                     c.row["id"],
-                    1,
+                    c.row["version"],
                 )
                 for c in created
             ],

@@ -6,12 +6,15 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import and_, exists, or_, select, text, update
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from baoxue.contracts.enrollment import StudentLinked
+from baoxue.db import utcnow
+from baoxue.service import ServiceContext
 from enrollment.children.models import ChildView
 from enrollment.students.models import ACTIVE_STATUSES, IncapacityAnnotation, StudentRecord, StudentTransfer
 
@@ -75,20 +78,59 @@ async def list_visible(
     return (await session.execute(stmt)).scalars().all()
 
 
+LinkedRow = tuple[str, str, str, str, int, "str | None"]  # id, child_id, school, status, version, district
+
+
 async def link_child(
     session: AsyncSession, *, child_id: str, id_blind_index: str | None, hukou_school_district: str | None
-) -> None:
-    """Attach records to the read-model child (by id or blind index) and refresh the hukou district."""
-    match = col(StudentRecord.child_id) == child_id
-    if id_blind_index:
-        match = or_(
-            match,
-            and_(col(StudentRecord.child_id).is_(None), col(StudentRecord.id_blind_index) == id_blind_index),
-        )  # type: ignore[union-attr]
+) -> list[LinkedRow]:
+    """Attach records to the read-model child (by id or blind index) and refresh the hukou district.
+
+    Returns the records linked now (they had no child): their version is bumped, and the caller
+    publishes :class:`~baoxue.contracts.enrollment.StudentLinked` for each (:func:`publish_linked`).
+    """
     await session.execute(
         update(StudentRecord)
-        .where(match)
-        .values(child_id=child_id, hukou_school_district=hukou_school_district)
+        .where(col(StudentRecord.child_id) == child_id)
+        .values(hukou_school_district=hukou_school_district)
+    )
+    if not id_blind_index:
+        return []
+    s = StudentRecord.__table__  # type: ignore[attr-defined]
+    result = await session.execute(
+        update(s)
+        .where(s.c.child_id.is_(None), s.c.id_blind_index == id_blind_index)
+        .values(
+            child_id=child_id,
+            hukou_school_district=hukou_school_district,
+            version=s.c.version + 1,
+            updated_at=utcnow(),
+        )
+        .returning(s.c.id, s.c.child_id, s.c.school_code, s.c.status, s.c.version, s.c.hukou_school_district)
+    )
+    return [(str(i), str(c), sc, st, int(v), d) for i, c, sc, st, v, d in result.all()]
+
+
+async def publish_linked(session: AsyncSession, ctx: ServiceContext, linked: Sequence[LinkedRow]) -> None:
+    """One StudentLinked per record linked, in the linking transaction (the record's version as sequence)."""
+    if not linked:
+        return
+    await ctx.outbox.add_many(
+        session,
+        [
+            (
+                StudentLinked(
+                    student_id=sid,
+                    child_id=child_id,
+                    school_code=school,
+                    status=status,  # type: ignore[arg-type]
+                    hukou_school_district=district,
+                ),
+                sid,
+                version,
+            )
+            for sid, child_id, school, status, version, district in linked
+        ],
     )
 
 
@@ -121,11 +163,12 @@ async def hold_link_lock(session: AsyncSession, *, exclusive: bool) -> None:
     await session.execute(text(f"SELECT {fn}(:key)"), {"key": LINK_LOCK_KEY})
 
 
-async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[str, LinkedRow]:
     """Link the records of these ID blind indexes that have no child yet to the read-model child, set-based.
 
     The child chosen is the one :func:`enrollment.children.repository.by_blind_index` finds (an active
-    one first). Returns ``{record id: (child_id, hukou_school_district)}`` of the records linked now.
+    one first). Returns ``{record id: linked row}`` of the records linked now (their version bumped;
+    the caller publishes them with :func:`publish_linked`).
     """
     s = StudentRecord.__table__  # type: ignore[attr-defined]
     c = ChildView.__table__  # type: ignore[attr-defined]
@@ -133,7 +176,7 @@ async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[st
     order = ((c.c.status != "active"), c.c.child_id)
     child = select(c.c.child_id).where(same).order_by(*order).limit(1).scalar_subquery()
     district = select(c.c.hukou_school_district).where(same).order_by(*order).limit(1).scalar_subquery()
-    linked: dict[str, tuple[str, str | None]] = {}
+    linked: dict[str, LinkedRow] = {}
     unique = sorted(set(blinds))
     for start in range(0, len(unique), LINK_CHUNK):
         result = await session.execute(
@@ -143,10 +186,12 @@ async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[st
                 s.c.id_blind_index.in_(unique[start : start + LINK_CHUNK]),
                 exists().where(same),
             )
-            .values(child_id=child, hukou_school_district=district)
-            .returning(s.c.id, s.c.child_id, s.c.hukou_school_district)
+            .values(child_id=child, hukou_school_district=district, version=s.c.version + 1)
+            .returning(
+                s.c.id, s.c.child_id, s.c.school_code, s.c.status, s.c.version, s.c.hukou_school_district
+            )
         )
-        linked.update({str(i): (str(ch), d) for i, ch, d in result.all()})
+        linked.update({str(i): (str(i), str(ch), sc, st, int(v), d) for i, ch, sc, st, v, d in result.all()})
     return linked
 
 

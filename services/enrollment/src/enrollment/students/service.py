@@ -96,10 +96,14 @@ async def register_student(
         raise _second_active() from None
     if record.child_id is None:
         # A child snapshot applied since the look-up: link now, in this transaction (see hold_link_lock).
+        # Its registration event carries the child; an older record of this ID linked too is published.
         linked = await repository.link_unlinked(session, [blind])
-        if record.id in linked:
-            set_committed_value(record, "child_id", linked[record.id][0])
-            set_committed_value(record, "hukou_school_district", linked[record.id][1])
+        mine = linked.pop(record.id, None)
+        if mine is not None:
+            set_committed_value(record, "child_id", mine[1])
+            set_committed_value(record, "hukou_school_district", mine[5])
+            set_committed_value(record, "version", mine[4])
+        await repository.publish_linked(session, ctx, list(linked.values()))
     await ctx.outbox.add(
         session, student_event(StudentRegistered, record), subject=record.id, sequence=record.version
     )
