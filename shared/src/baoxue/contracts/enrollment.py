@@ -62,6 +62,18 @@ class StudentLinked(EnrollmentEvent):
     hukou_school_district: str | None = None
 
 
+class DeferralExpired(EnrollmentEvent):
+    """A decided deferral (缓学) or exemption (免学) reached its end date: the child is expected at school."""
+
+    aggregate: ClassVar[str] = "deferral"
+    event: ClassVar[str] = "expired"
+    deferral_id: str
+    kind: Literal["deferral", "exemption"]
+    child_id: str | None = None
+    hukou_school_district: str | None = None
+    ended_on: dt.date
+
+
 class DropoutSuspected(EnrollmentEvent):
     """A signal that a child may have dropped out; casework opens (or attaches to) the child's case."""
 

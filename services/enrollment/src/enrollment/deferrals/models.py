@@ -30,4 +30,6 @@ class DeferralApplication(EnrollmentModel, table=True):
     decided_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     valid_from: dt.date | None = Field(default=None, sa_column=Column(Date))
     valid_until: dt.date | None = Field(default=None, sa_column=Column(Date))
+    # The day the sweep found the approved period over and published DeferralExpired (once).
+    expired_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

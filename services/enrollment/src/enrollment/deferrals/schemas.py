@@ -61,5 +61,8 @@ class DeferralPublic(BaseModel):
     decided_on: dt.date | None
     valid_from: dt.date | None
     valid_until: dt.date | None
+    expired_on: dt.date | None = Field(
+        default=None, description="when the sweep found the approved period over (DeferralExpired published)"
+    )
     in_force_on: dt.date | None = None
     in_force: bool | None = None

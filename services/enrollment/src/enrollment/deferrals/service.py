@@ -1,6 +1,7 @@
 """Deferral and exemption: filed in the September window with evidence, decided by the bureau, valid for a
 period. Once ``valid_until`` has passed the child is expected at school again: the verification no longer
-counts the application (it looks at validity on the campaign's as-of date)."""
+counts the application (it looks at validity on the campaign's as-of date), and the sweep publishes
+DeferralExpired once (:func:`publish_expired`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from baoxue.contracts.enrollment import DeferralExpired
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from enrollment.children import repository as children
@@ -85,6 +87,38 @@ async def decide(
     return app
 
 
+async def publish_expired(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
+    """Approved applications whose period ended before ``today``: mark each and publish DeferralExpired,
+    set-based and once (the mark is the guard, so a re-run or a second replica publishes nothing new)."""
+    d = DeferralApplication.__table__  # type: ignore[attr-defined]
+    result = await session.execute(
+        update(d)
+        .where(d.c.state == "approved", d.c.expired_on.is_(None), d.c.valid_until < today)
+        .values(expired_on=today)
+        .returning(d.c.id, d.c.kind, d.c.child_id, d.c.hukou_school_district, d.c.valid_until)
+    )
+    expired = result.all()
+    if expired:
+        await ctx.outbox.add_many(
+            session,
+            [
+                (
+                    DeferralExpired(
+                        deferral_id=i,
+                        kind=kind,
+                        child_id=child_id,
+                        hukou_school_district=district,
+                        ended_on=until,
+                    ),
+                    str(i),
+                    1,
+                )
+                for i, kind, child_id, district, until in expired
+            ],
+        )
+    return len(expired)
+
+
 async def list_applications(
     *, session: AsyncSession, principal: Principal, limit: int, after: str | None, child_id: str | None
 ) -> Sequence[DeferralApplication]:
@@ -123,6 +157,7 @@ def to_public(app: DeferralApplication, on: dt.date | None = None) -> DeferralPu
         decided_on=app.decided_on,
         valid_from=app.valid_from,
         valid_until=app.valid_until,
+        expired_on=app.expired_on,
         in_force_on=on,
         in_force=in_force,
     )

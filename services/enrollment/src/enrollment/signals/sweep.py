@@ -1,4 +1,5 @@
-"""The periodic sweep (ServiceSpec.background): hanging transfers, expired suspensions, unconfirmed leavers."""
+"""The periodic sweep (ServiceSpec.background): hanging transfers, expired suspensions, unconfirmed leavers,
+ended deferrals and exemptions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 import logging
 
 from baoxue.service import ServiceContext
+from enrollment.deferrals import service as deferrals
 from enrollment.settings import settings_of
 from enrollment.signals import vocational
 from enrollment.students import transfers
@@ -28,6 +30,7 @@ async def sweep_once(ctx: ServiceContext, today: dt.date) -> dict[str, int]:
             "vocational_unconfirmed": await vocational.flag_unconfirmed(
                 session=session, ctx=ctx, today=today
             ),
+            "deferrals_expired": await deferrals.publish_expired(session=session, ctx=ctx, today=today),
         }
     log.info("dropout sweep done", extra=counts)
     return counts
