@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, String, Text
+from sqlalchemy import Column, Date, Index, Integer, String, Text
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
@@ -32,4 +32,5 @@ class DeferralApplication(EnrollmentModel, table=True):
     valid_until: dt.date | None = Field(default=None, sa_column=Column(Date))
     # The day the sweep found the approved period over and published DeferralExpired (once).
     expired_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from enrollment.deferrals import service
@@ -16,29 +17,52 @@ from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, Defer
 router = APIRouter(tags=["deferrals and exemptions (缓学/免学)"])
 
 
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=40,
+        description="The application's ETag (optional; when sent, a stale one answers 412 precondition_failed)",
+    ),
+]
+
+
 @router.post("/deferral-applications", status_code=201, summary="File a deferral or exemption application")
 async def file(
     data: DeferralCreate,
     session: SessionDep,
     ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("deferral:file"))],
+    response: Response,
 ) -> DeferralPublic:
-    return service.to_public(
-        await service.file_application(session=session, ctx=ctx, principal=principal, data=data)
-    )
+    app = await service.file_application(session=session, ctx=ctx, principal=principal, data=data)
+    response.headers["ETag"] = etag(app.version)
+    return service.to_public(app)
 
 
-@router.post("/deferral-applications/{application_id}/decision", summary="The bureau decides")
+@router.post(
+    "/deferral-applications/{application_id}/decision",
+    responses={412: {"description": "precondition_failed: the application changed since the ETag sent"}},
+    summary="The bureau decides",
+)
 async def decide(
     application_id: str,
     data: DeferralDecision,
     session: SessionDep,
     ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("deferral:decide"))],
+    response: Response,
+    if_match: IfMatch = None,
 ) -> DeferralPublic:
     app = await service.decide(
-        session=session, ctx=ctx, principal=principal, application_id=application_id, data=data
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        application_id=application_id,
+        data=data,
+        expected_version=parse_if_match(if_match) if if_match else None,
     )
+    response.headers["ETag"] = etag(app.version)
     return service.to_public(app, data.on)
 
 

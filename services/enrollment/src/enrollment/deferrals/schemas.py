@@ -64,5 +64,6 @@ class DeferralPublic(BaseModel):
     expired_on: dt.date | None = Field(
         default=None, description="when the sweep found the approved period over (DeferralExpired published)"
     )
+    version: int = Field(description='the application\'s version; its ETag is W/"<version>" (If-Match)')
     in_force_on: dt.date | None = None
     in_force: bool | None = None

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import DeferralExpired
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -23,6 +24,9 @@ from enrollment.deferrals.models import DeferralApplication
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
 from enrollment.settings import settings_of
 from enrollment.visibility import ensure_visible
+
+# What a decision or the expiry sweep changes: named by a 412 on a stale If-Match.
+DECISION_FIELDS = ("state", "decided_on", "valid_from", "valid_until", "expired_on")
 
 
 async def file_application(
@@ -61,8 +65,11 @@ async def decide(
     principal: Principal,
     application_id: str,
     data: DeferralDecision,
+    expected_version: int | None = None,
 ) -> DeferralApplication:
-    """The bureau approves (with a validity period, at most one school year for a deferral) or rejects."""
+    """The bureau approves (with a validity period, at most one school year for a deferral) or rejects.
+    ``expected_version`` (from ``If-Match``; optional, honoured when sent): 412 when the application moved
+    on since, checked after the row lock."""
     app = (
         await session.execute(
             select(DeferralApplication).where(col(DeferralApplication.id) == application_id).with_for_update()
@@ -70,6 +77,8 @@ async def decide(
     ).scalar_one_or_none()
     if app is None:
         raise NotFound("No such application.", code="application_not_found")
+    if expected_version is not None:
+        check_version(expected_version, app.version, DECISION_FIELDS)
     if app.state != "filed":
         raise Conflict("The application was already decided.", code="application_decided")
     if data.approve:
@@ -82,6 +91,7 @@ async def decide(
         app.valid_from, app.valid_until = data.valid_from, data.valid_until
     app.state = "approved" if data.approve else "rejected"
     app.decided_by, app.decided_on = principal.subject, data.on
+    app.version += 1
     session.add(app)
     await ctx.audit.record(session, principal, "decide", "deferral_application", [app.id], detail=app.state)
     return app
@@ -94,8 +104,8 @@ async def publish_expired(*, session: AsyncSession, ctx: ServiceContext, today: 
     result = await session.execute(
         update(d)
         .where(d.c.state == "approved", d.c.expired_on.is_(None), d.c.valid_until < today)
-        .values(expired_on=today)
-        .returning(d.c.id, d.c.kind, d.c.child_id, d.c.hukou_school_district, d.c.valid_until)
+        .values(expired_on=today, version=d.c.version + 1)
+        .returning(d.c.id, d.c.kind, d.c.child_id, d.c.hukou_school_district, d.c.valid_until, d.c.version)
     )
     expired = result.all()
     if expired:
@@ -111,9 +121,9 @@ async def publish_expired(*, session: AsyncSession, ctx: ServiceContext, today: 
                         ended_on=until,
                     ),
                     str(i),
-                    1,
+                    int(version),
                 )
-                for i, kind, child_id, district, until in expired
+                for i, kind, child_id, district, until, version in expired
             ],
         )
     return len(expired)
@@ -158,6 +168,7 @@ def to_public(app: DeferralApplication, on: dt.date | None = None) -> DeferralPu
         valid_from=app.valid_from,
         valid_until=app.valid_until,
         expired_on=app.expired_on,
+        version=app.version,
         in_force_on=on,
         in_force=in_force,
     )

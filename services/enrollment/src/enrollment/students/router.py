@@ -304,6 +304,7 @@ def transfer_public(t: StudentTransfer) -> TransferPublic:
         state=t.state,
         hanging_since=t.hanging_since,
         completed_on=t.completed_on,
+        version=t.version,
     )
 
 
@@ -335,30 +336,52 @@ async def request_transfer(
     return transfer_public(t)
 
 
-@router.post("/transfers/{transfer_id}/approvals", summary="The sending or receiving side approves")
+@router.post(
+    "/transfers/{transfer_id}/approvals",
+    responses={**_412},
+    summary="The sending or receiving side approves",
+)
 async def approve_transfer(
     transfer_id: str,
     data: TransferApproval,
     session: SessionDep,
     ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("transfer:approve"))],
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TransferPublic:
     t = await transfers.approve_transfer(
-        session=session, ctx=ctx, principal=principal, transfer_id=transfer_id, side=data.side, on=data.on
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        transfer_id=transfer_id,
+        side=data.side,
+        on=data.on,
+        expected_version=_expected(if_match),
     )
+    response.headers["ETag"] = etag(t.version)
     return transfer_public(t)
 
 
-@router.post("/transfers/{transfer_id}/rejection", summary="Either side refuses the transfer")
+@router.post(
+    "/transfers/{transfer_id}/rejection", responses={**_412}, summary="Either side refuses the transfer"
+)
 async def reject_transfer(
     transfer_id: str,
     session: SessionDep,
     ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("transfer:approve"))],
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TransferPublic:
     t = await transfers.reject_transfer(
-        session=session, ctx=ctx, principal=principal, transfer_id=transfer_id
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        transfer_id=transfer_id,
+        expected_version=_expected(if_match),
     )
+    response.headers["ETag"] = etag(t.version)
     return transfer_public(t)
 
 

@@ -150,6 +150,7 @@ class TransferPublic(BaseModel):
     state: str
     hanging_since: dt.date | None
     completed_on: dt.date | None
+    version: int = Field(description='the transfer\'s version; its ETag is W/"<version>" (If-Match)')
 
 
 class AnnotationCreate(BaseModel):

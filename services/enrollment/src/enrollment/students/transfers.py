@@ -14,6 +14,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import StudentStatusChanged
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -25,6 +26,9 @@ from enrollment.students.models import StudentTransfer
 from enrollment.students.service import student_event
 from enrollment.students.transitions import apply_status, load_writable
 from enrollment.visibility import ensure_visible
+
+# What an approval, a rejection or the sweep changes: named by a 412 on a stale If-Match.
+TRANSFER_FIELDS = ("state", "sending_approved", "receiving_approved", "hanging_since", "completed_on")
 
 
 def transfer_workdays(ctx: ServiceContext) -> int:
@@ -74,13 +78,12 @@ async def approve_transfer(
     transfer_id: str,
     side: str,
     on: dt.date,
+    expected_version: int | None = None,
 ) -> StudentTransfer:
     """One side approves (the sending school's chain for 'sending', the receiving school's for 'receiving');
-    with both approvals the transfer completes — late completion also clears a hanging flag."""
-    transfer = await repository.get_transfer(session, transfer_id)
-    if transfer is None:
-        raise NotFound("No such transfer.", code="transfer_not_found")
-    ensure_visible(principal, transfer.from_school, transfer.to_school, resource="transfer")
+    with both approvals the transfer completes — late completion also clears a hanging flag.
+    ``expected_version``: the transfer's version from ``If-Match`` (optional, honoured when sent)."""
+    transfer = await _load(session, principal, transfer_id, expected_version)
     if transfer.state not in ("requested", "hanging"):
         raise Conflict("The transfer is closed.", code="transfer_closed")
     external = ctx.directory.get(transfer.to_school) is None
@@ -136,14 +139,31 @@ async def _complete(
     await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
 
 
-async def reject_transfer(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, transfer_id: str
+async def _load(
+    session: AsyncSession, principal: Principal, transfer_id: str, expected_version: int | None
 ) -> StudentTransfer:
-    """Either side refuses: the transfer closes and the student stays where the record is."""
+    """The transfer, locked, if either school is inside the caller's jurisdiction (404 otherwise); 412
+    when ``expected_version`` was sent and the transfer moved on (checked after the row lock)."""
     transfer = await repository.get_transfer(session, transfer_id)
     if transfer is None:
         raise NotFound("No such transfer.", code="transfer_not_found")
     ensure_visible(principal, transfer.from_school, transfer.to_school, resource="transfer")
+    if expected_version is not None:
+        check_version(expected_version, transfer.version, TRANSFER_FIELDS)
+    return transfer
+
+
+async def reject_transfer(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    transfer_id: str,
+    expected_version: int | None = None,
+) -> StudentTransfer:
+    """Either side refuses: the transfer closes and the student stays where the record is.
+    ``expected_version``: the transfer's version from ``If-Match`` (optional, honoured when sent)."""
+    transfer = await _load(session, principal, transfer_id, expected_version)
     if transfer.state not in ("requested", "hanging"):
         raise Conflict("The transfer is closed.", code="transfer_closed")
     transfer.state = "rejected"
