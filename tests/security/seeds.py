@@ -98,9 +98,12 @@ _TOWN_ADDRESS = {
 }
 
 
-async def _police_batch(ctx: SeedContext, town: str) -> str:
-    """A one-row police feed batch naming a child with hukou in ``town``; waits until it is applied."""
-    idn = fresh_id_number()
+async def _police_batch(
+    ctx: SeedContext, town: str, *, department: str = "police", idn: str | None = None, **over: str
+) -> str:
+    """A one-row feed batch (police unless told) naming a child with hukou in ``town``; waits until it
+    is applied."""
+    idn = idn or fresh_id_number()
     row = {
         "姓名": "种子儿童",
         "身份证号": idn,
@@ -108,10 +111,10 @@ async def _police_batch(ctx: SeedContext, town: str) -> str:
         "出生日期": f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}",
         "户籍地址": _TOWN_ADDRESS[town],
         "类别": "常住",
-    }
-    police = ctx.tokens.headers("dept_police", ROLE_ORGS["dept_police"])
+    } | over
+    police = ctx.tokens.headers(f"dept_{department}", ROLE_ORGS[f"dept_{department}"])
     r = await ctx.svc.client.post(
-        "/v1/feeds/police/2026-09/batches",
+        f"/v1/feeds/{department}/2026-09/batches",
         content=(json.dumps(row, ensure_ascii=False) + "\n").encode(),
         headers={**police, "Content-Type": "application/x-ndjson"},
     )
@@ -142,6 +145,21 @@ async def _registry_child(ctx: SeedContext, school: str, town: str) -> str:
 
 async def _registry_batch(ctx: SeedContext, school: str, town: str) -> str:
     return await _police_batch(ctx, town)
+
+
+async def _registry_review_item(ctx: SeedContext, school: str, town: str) -> str:
+    """A name conflict (police and poverty name one child of ``town`` differently): a review item."""
+    idn = fresh_id_number()
+    await _police_batch(ctx, town, idn=idn)
+    await _police_batch(ctx, town, department="poverty", idn=idn, 姓名="种子孩子", 类别="建档立卡")
+    bureau = ctx.tokens.headers("bureau", ROLE_ORGS["bureau"])
+    r = await ctx.svc.client.get(
+        "/v1/review-items", params={"kind": "conflict", "limit": 200}, headers=bureau
+    )
+    assert r.status_code == 200, r.text[:300]
+    ids = [i["id"] for i in r.json()["items"] if i["hukou_town"] == town]
+    assert len(ids) == 1, r.json()  # the matrix seeds one item per town
+    return str(ids[0])
 
 
 # ---- notify: escalations (opened by casework's CaseConfirmed) -----------------------------------------
@@ -192,6 +210,9 @@ SEEDS += [
             "town": "370406001",
         },
     ),
+    # Review items: district roles only (bureau decides, inspectors read); every narrow caller must not
+    # tell another town's item from a missing one.
+    Seed("registry", "/v1/review-items", "bureau", dict, "item_id", create=_registry_review_item),
     Seed(
         "notify",
         "/v1/documents",
@@ -218,7 +239,6 @@ UNSEEDED: dict[tuple[str, str], str] = {
     ("notify", "job_id"): "not seeded yet: jobs are the library's (owner or bureau only)",
     ("registry", "correction_id"): "not seeded yet: hukou corrections (police only)",
     ("registry", "merge_id"): "not seeded yet: child merges (bureau review)",
-    ("registry", "item_id"): "not seeded yet: review items (bureau only)",
     ("casework", "plan_id"): "not seeded yet: support plans",
     ("casework", "visit_id"): "not seeded yet: visits",
     ("enrollment", "campaign_id"): "not seeded yet: verification campaigns (district-wide)",

@@ -5,7 +5,11 @@
 - ``child:read`` — list, detail and look-up, inside the caller's jurisdiction.
 - ``child:read_unmasked`` — may see names and ID numbers unmasked when a purpose is stated.
 - ``hukou:correct`` — the police's hukou corrections.
-- ``review:read`` / ``review:decide`` — the review queue (conflicts, lapsed flags, link candidates).
+- ``review:read`` / ``review:decide`` — the review queue (conflicts, lapsed flags, link candidates,
+  unmatched addresses). District roles only (the bureau; inspectors read): an item often concerns two
+  towns (a link candidate) or no town yet (an unmatched address), and its decision merges records or
+  moves a child between towns. The queue is still filtered by the caller's jurisdiction like the
+  children (``registry.linkage.service``), and an item outside it answers 404 like a missing one.
 """
 
 from baoxue.auth.roles import RolePolicy

@@ -29,7 +29,9 @@ async def list_items(
     status: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Page[ReviewItemPublic]:
     after = decode_cursor(cursor)
-    rows = await service.list_items(session=session, kind=kind, status=status, after=after, limit=limit)
+    rows = await service.list_items(
+        session=session, principal=principal, kind=kind, status=status, after=after, limit=limit
+    )
     return page_of([ReviewItemPublic.model_validate(r) for r in rows], limit, lambda r: r.id)
 
 

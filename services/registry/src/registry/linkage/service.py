@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound
 from baoxue.service import ServiceContext
+from registry.children import repository as children_repository
 from registry.children.merging import merge_records, undo_merge
-from registry.children.models import ChildMerge, ReviewItem
+from registry.children.models import Child, ChildMerge, ReviewItem
 from registry.linkage import resolution
 
 _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+_children = Child.__table__  # type: ignore[attr-defined]
 _merges = ChildMerge.__table__  # type: ignore[attr-defined]
 
 
@@ -25,11 +27,25 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
     return dict(row) | {"evidence": detail.get("evidence", detail)}
 
 
+def _visible(principal: Principal) -> Any:
+    """Items about a child inside the caller's jurisdiction, by the same columns as the children queries
+    (hukou town, school district, district). Only district roles hold ``review:read`` today, so this
+    passes every item of the district to them; it is what keeps another county's items out, and a town's
+    view to its own children should a town role ever be given the queue."""
+    return exists().where(_children.c.id == _reviews.c.child_id, children_repository.visible(principal))
+
+
 async def list_items(
-    *, session: AsyncSession, kind: str | None, status: str | None, after: int | None, limit: int
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    kind: str | None,
+    status: str | None,
+    after: int | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
-    """Review items, oldest first (district-wide: only district roles hold ``review:read``)."""
-    query = select(_reviews).order_by(_reviews.c.id).limit(limit + 1)
+    """Review items about children inside the caller's jurisdiction, oldest first."""
+    query = select(_reviews).where(_visible(principal)).order_by(_reviews.c.id).limit(limit + 1)
     if kind:
         query = query.where(_reviews.c.kind == kind)
     query = query.where(_reviews.c.status == (status or "open"))
@@ -55,11 +71,15 @@ async def decide(
     ``needs_review`` is cleared once they have no open item left.
     """
     row = (
-        (await session.execute(select(_reviews).where(_reviews.c.id == item_id).with_for_update()))
+        (
+            await session.execute(
+                select(_reviews).where(_reviews.c.id == item_id, _visible(principal)).with_for_update()
+            )
+        )
         .mappings()
         .first()
     )
-    if row is None:
+    if row is None:  # missing, or about a child outside the caller's jurisdiction: the same answer
         raise NotFound("No such review item.")
     if row["status"] != "open":
         raise Conflict("This item was already decided.", code="review_already_decided")
