@@ -270,7 +270,7 @@ async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str
             f"FROM feed_rows CROSS JOIN {_constants(CATEGORIES)} AS k "
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE ('%,' || k.column1 || ',%') "
             "ON CONFLICT (child_id, category, department) DO UPDATE SET "
-            "valid_from = CASE WHEN child_flags.status = 'lapsed' THEN excluded.valid_from "
+            "valid_from = CASE WHEN child_flags.status IN ('lapsed', 'ended') THEN excluded.valid_from "
             "ELSE child_flags.valid_from END, status = 'active', lapsed_period = NULL, lapsed_batch_id = NULL, "
             "last_confirmed = CASE WHEN excluded.last_confirmed > child_flags.last_confirmed "
             "THEN excluded.last_confirmed ELSE child_flags.last_confirmed END, "

@@ -6,6 +6,12 @@
 - ``id_collision``: the row's ID number is right after all: its provisional record is merged into the
   child that holds that ID number.
 - ``link_candidate``: the two records are merged (``merging.merge_records``).
+- ``flag_lapsed``: accepting ends the lapsed category flag (status ``ended``); rejecting keeps it (active
+  again, the child's categories include it again). Either is recorded in the child's history with the
+  flag's provenance (department, periods, the batch that lapsed it).
+- ``address_unmatched``: the reviewer names the village (or the town) of the hukou address; checked
+  against the organisation directory, it becomes the child's hukou town, village and school district,
+  recorded with the batch whose address matched nothing.
 
 Nothing here writes personal values into history or items: ids, attribute and department codes only.
 """
@@ -19,13 +25,14 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
-from baoxue.errors import NotFound, Problem
+from baoxue.errors import Forbidden, NotFound, Problem
 from baoxue.pii.citizen_id import normalise_id_number
 from baoxue.service import ServiceContext
-from registry.children.models import Child, ChildAttribute, ChildHistory, ReviewItem
+from registry.children.models import Child, ChildAttribute, ChildFlag, ChildHistory, ReviewItem
 from registry.children.snapshots import refresh_snapshots
-from registry.feeds.models import FeedRow
+from registry.feeds.models import FeedBatch, FeedRow
 from registry.feeds.validation import ID_AAD, name_pinyin
 
 _children = Child.__table__  # type: ignore[attr-defined]
@@ -33,6 +40,8 @@ _attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
 _history = ChildHistory.__table__  # type: ignore[attr-defined]
 _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
 _rows = FeedRow.__table__  # type: ignore[attr-defined]
+_flags = ChildFlag.__table__  # type: ignore[attr-defined]
+_batches = FeedBatch.__table__  # type: ignore[attr-defined]
 
 # Attributes a conflict can be about → the child column that takes the chosen value.
 APPLICABLE = {
@@ -131,6 +140,150 @@ def _column_values(ctx: ServiceContext, attribute: str, chosen: Any) -> dict[str
             "hukou_school_district": district.code if district is not None else None,
         }
     return {attribute: value}
+
+
+async def settle_lapsed_flag(
+    session: AsyncSession, ctx: ServiceContext, item: dict[str, Any], *, keep: bool, actor: str
+) -> dict[str, Any]:
+    """End (accepted) or keep (rejected) the flag a ``flag_lapsed`` item is about; returns what was done.
+
+    A flag its department asserted again since is active already: nothing changes (``"effect": "none"``).
+    """
+    flag = (
+        (
+            await session.execute(
+                select(_flags)
+                .where(
+                    _flags.c.child_id == item["child_id"],
+                    _flags.c.category == item["attribute"],
+                    _flags.c.lapsed_batch_id == item["batch_id"],
+                    _flags.c.status == "lapsed",
+                )
+                .with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if flag is None:
+        return {"effect": "none", "reason": "flag_asserted_again"}
+    values: dict[str, Any] = (
+        {"status": "active", "lapsed_period": None, "lapsed_batch_id": None} if keep else {"status": "ended"}
+    )
+    await session.execute(update(_flags).where(_flags.c.id == flag["id"]).values(**values))
+    done = {
+        "effect": "flag_kept" if keep else "flag_ended",
+        "category": flag["category"],
+        "department": flag["department"],
+        "valid_from": flag["valid_from"],
+        "last_confirmed": flag["last_confirmed"],
+        "lapsed_period": flag["lapsed_period"],
+        "lapsed_batch_id": flag["lapsed_batch_id"],
+    }
+    await _record(session, item, done["effect"], flag["lapsed_batch_id"], done, actor)
+    await refresh_snapshots(session, ctx.outbox, await _owners(session, [item["child_id"]]))
+    return done
+
+
+async def apply_address_choice(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    item: dict[str, Any],
+    *,
+    town: str | None,
+    village: str | None,
+    actor: str,
+) -> dict[str, Any]:
+    """Give the child of an ``address_unmatched`` item the hukou town/village the reviewer chose."""
+    directory = ctx.directory
+    if village is None and town is None:
+        raise Problem(
+            "Accepting an unmatched address needs the hukou village (or town) code: hukou_village or hukou_town.",
+            status=422,
+            code="review_choice_required",
+            errors=[{"field": "hukou_village", "code": "missing", "message": "required for an address"}],
+        )
+    if village is not None:
+        known = directory.village(village)
+        if known is None or (town is not None and town != known.town):
+            raise _invalid_place("hukou_village", "not a village of the directory (or not of that town)")
+        town = known.town
+    assert town is not None
+    org = directory.get(town)
+    if org is None or org.kind != "town":
+        raise _invalid_place("hukou_town", "not a town of the directory")
+    if not principal.covers(town):
+        raise Forbidden("The town is outside your jurisdiction.", code="outside_jurisdiction")
+    district = directory.school_district_for(town, village)
+    [owner] = await _owners(session, [item["child_id"]])
+    before = (
+        (
+            await session.execute(
+                select(_children.c.hukou_town, _children.c.hukou_village).where(_children.c.id == owner)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    place = {
+        "hukou_town": town,
+        "hukou_village": village,
+        "hukou_school_district": district.code if district is not None else None,
+    }
+    await session.execute(
+        update(_children).where(_children.c.id == owner).values(**place, updated_at=utcnow())
+    )
+    department = (
+        await session.execute(select(_batches.c.department).where(_batches.c.id == item["batch_id"]))
+    ).scalar()
+    chosen = place | {
+        "previous_town": before["hukou_town"],
+        "previous_village": before["hukou_village"],
+        "batch_id": item["batch_id"],
+        "department": department,
+    }
+    await _record(session, item | {"child_id": owner}, "address_resolved", item["batch_id"], chosen, actor)
+    await refresh_snapshots(session, ctx.outbox, [owner])
+    return chosen
+
+
+def _invalid_place(field: str, message: str) -> Problem:
+    return Problem(
+        "That code is not a hukou place of the directory.",
+        status=422,
+        code="review_choice_invalid",
+        errors=[{"field": field, "code": "unknown_place", "message": message}],
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    item: dict[str, Any],
+    kind: str,
+    batch_id: str | None,
+    detail: dict[str, Any],
+    actor: str,
+) -> None:
+    """A history entry of a review decision (codes and ids only)."""
+    await session.execute(
+        insert(_history).values(
+            child_id=item["child_id"],
+            kind=kind,
+            at=utcnow(),
+            batch_id=batch_id,
+            reference=str(item["id"]),
+            detail=json.dumps(detail | {"review_item": item["id"], "decided_by": actor}),
+        )
+    )
+
+
+async def _owners(session: AsyncSession, child_ids: list[str]) -> list[str]:
+    """The records that remain for these ids (a merged record's survivor, else the record itself)."""
+    rows = await session.execute(
+        select(func.coalesce(_children.c.merged_into, _children.c.id)).where(_children.c.id.in_(child_ids))
+    )
+    return [str(r[0]) for r in rows] or list(child_ids)
 
 
 async def _merged_into(session: AsyncSession, child_id: str) -> list[str]:

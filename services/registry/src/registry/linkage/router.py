@@ -37,7 +37,10 @@ async def list_items(
 
 @router.post(
     "/review-items/{item_id}/accept",
-    summary="Accept: a link candidate or ID collision merges the records; a conflict keeps the chosen value",
+    summary=(
+        "Accept: a link candidate or ID collision merges the records; a conflict keeps the chosen value; "
+        "a lapsed flag ends; an unmatched address takes the chosen village or town"
+    ),
 )
 async def accept(
     item_id: int,
@@ -53,12 +56,15 @@ async def accept(
         item_id=item_id,
         accept=True,
         assertion_id=decision.assertion_id if decision is not None else None,
+        hukou_town=decision.hukou_town if decision is not None else None,
+        hukou_village=decision.hukou_village if decision is not None else None,
     )
     return ReviewItemPublic.model_validate(row)
 
 
 @router.post(
-    "/review-items/{item_id}/reject", summary="Reject (a link candidate: they are different children)"
+    "/review-items/{item_id}/reject",
+    summary="Reject (a link candidate: they are different children; a lapsed flag: it is kept)",
 )
 async def reject(item_id: int, session: SessionDep, ctx: Ctx, principal: Decider) -> ReviewItemPublic:
     row = await service.decide(session=session, ctx=ctx, principal=principal, item_id=item_id, accept=False)

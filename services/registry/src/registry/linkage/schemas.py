@@ -33,9 +33,21 @@ class MergePublic(BaseModel):
 
 
 class ReviewDecision(BaseModel):
-    """How to settle an item (only conflicts need it)."""
+    """How to settle an item (conflicts and unmatched addresses need it)."""
 
     assertion_id: int | None = Field(
         default=None,
         description="A conflict: the assertion whose value the child keeps (ids are in the child's provenance)",
+    )
+    hukou_village: str | None = Field(
+        default=None,
+        max_length=15,
+        pattern=r"^[0-9]{12,15}$",
+        description="An unmatched address: the village (community) code of the hukou place, from the directory",
+    )
+    hukou_town: str | None = Field(
+        default=None,
+        max_length=12,
+        pattern=r"^[0-9]{9,12}$",
+        description="An unmatched address: the town code, when no village is known (implied by hukou_village)",
     )

@@ -62,12 +62,16 @@ async def decide(
     item_id: int,
     accept: bool,
     assertion_id: int | None = None,
+    hukou_town: str | None = None,
+    hukou_village: str | None = None,
 ) -> dict[str, Any]:
     """Accept or reject an open item.
 
     Accepting a link candidate merges the two records (undoable); accepting an ID collision merges the
     row's record into the child holding that ID number; accepting a conflict gives the child the value
-    of the chosen assertion (``assertion_id``), recorded with its provenance. Either way the children's
+    of the chosen assertion (``assertion_id``), recorded with its provenance. A lapsed flag ends when
+    accepted and is kept (active again) when rejected; an unmatched address takes the reviewer's hukou
+    village or town (``hukou_village`` / ``hukou_town``, from the directory). Either way the children's
     ``needs_review`` is cleared once they have no open item left.
     """
     row = (
@@ -102,13 +106,29 @@ async def decide(
         detail["chosen"] = await resolution.apply_conflict_choice(
             session, ctx, dict(row), assertion_id, principal.subject
         )
-    values = {
+    elif row["kind"] == "flag_lapsed":
+        detail["flag"] = await resolution.settle_lapsed_flag(
+            session, ctx, dict(row), keep=not accept, actor=principal.subject
+        )
+    elif accept and row["kind"] == "address_unmatched":
+        detail["chosen"] = await resolution.apply_address_choice(
+            session,
+            ctx,
+            principal,
+            dict(row),
+            town=hukou_town,
+            village=hukou_village,
+            actor=principal.subject,
+        )
+    values: dict[str, Any] = {
         "status": "accepted" if accept else "rejected",
         "decided_by": principal.subject,
         "decided_at": utcnow(),
         "merge_id": merge_id,
         "detail": json.dumps(detail, ensure_ascii=False),
     }
+    if accept and row["kind"] == "address_unmatched":
+        values["hukou_town"] = detail["chosen"]["hukou_town"]
     await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
     await resolution.settle_needs_review(session, [row["child_id"], survivor])
     return public(dict(row) | values)
