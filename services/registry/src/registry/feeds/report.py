@@ -1,7 +1,8 @@
 """Spreadsheets people open: the row-level error report and the departments' templates (CSV and Excel).
 
 Every cell that a spreadsheet would evaluate (``= + - @``, tab, carriage return at the start) is
-neutralised with a leading apostrophe, so a hostile cell in a feed cannot run in a reviewer's Excel.
+neutralised with a leading apostrophe (``baoxue.spreadsheets``), so a hostile cell in a feed cannot run
+in a reviewer's Excel.
 """
 
 from __future__ import annotations
@@ -12,17 +13,12 @@ from collections.abc import Iterable, Sequence
 
 from openpyxl import Workbook
 
+from baoxue.spreadsheets import neutralise_text
 from registry.feeds.columns import CATEGORIES, DEPARTMENT_CATEGORIES, DEPARTMENTS, DISABILITY_TYPES, HEADERS
 from registry.feeds.reasons import REASONS
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REPORT_HEADER = ("行号 row", "结果 outcome", "原因代码 reason codes", "说明 messages", *HEADERS)
-
-
-def neutralise(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def report_rows(rows: Iterable[tuple[int, str, Sequence[str], dict[str, str]]]) -> Iterable[list[str]]:
@@ -31,7 +27,7 @@ def report_rows(rows: Iterable[tuple[int, str, Sequence[str], dict[str, str]]]) 
     for number, outcome, codes, cells in rows:
         messages = "；".join(f"{REASONS[c][2]} ({REASONS[c][1]})" for c in codes if c in REASONS)
         yield [
-            neutralise(v)
+            neutralise_text(v)
             for v in (number, outcome, ",".join(codes), messages, *(cells.get(f, "") for f in fields))
         ]
 
