@@ -47,14 +47,21 @@ class NotifySettings(ServiceSettings):
     criticism_min_timeliness: float = Field(
         default=0.9, ge=0, le=1, description="Below this: criticised by name."
     )
-    # Webhooks.
-    webhook_max_attempts: int = Field(default=6, ge=1)
+    # The delivery queue of webhooks, email and SMS (the webhook_* limits apply to all three channels).
+    webhook_max_attempts: int = Field(default=6, ge=1, description="then dead-lettered")
     webhook_backoff_seconds: float = Field(
         default=30.0, ge=0, description="First retry delay; doubles each time."
     )
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="webhook POST and SMS gateway")
     delivery_enabled: bool = True
     delivery_interval_seconds: float = Field(default=5.0, gt=0)
+    delivery_batch: int = Field(default=20, ge=1, le=500, description="Deliveries claimed (and sent) at once")
+    delivery_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claimed delivery is another worker's again after this (its process died); a send "
+        "is cut off at half of it",
+    )
     # SMS gateway (the simulator in development: python -m baoxue.fakes.sms_gateway --port 8190).
     sms_gateway_url: str | None = None
     sms_gateway_key: str = "dev-sms-key"

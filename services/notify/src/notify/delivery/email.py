@@ -2,8 +2,9 @@
 
 Organisations receive email when the bureau registered a contact address for them
 (``POST /v1/email-recipients``; the address is stored encrypted and shown masked). Every inbox message
-to such an organisation queues one delivery on the same log as the webhooks (``webhook_deliveries`` with
-``channel = 'email'``): retries with exponential backoff, dead letters after the last attempt, replay.
+to such an organisation queues one delivery on the delivery queue (``notify.delivery.queue``,
+``webhook_deliveries`` with ``channel = 'email'``): retries with exponential backoff, dead letters after
+the last attempt, replay.
 
 A 4xx reply or a network error is transient (retried); a 5xx reply is permanent (dead-lettered at once).
 Logs and the delivery log hold SMTP reply codes only — never an address, a credential or the text.
@@ -11,6 +12,7 @@ Logs and the delivery log hold SMTP reply codes only — never an address, a cre
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -18,12 +20,21 @@ from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any
 
 import aiosmtplib
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import utcnow
+from baoxue.service import ServiceContext
+from notify.delivery.models import EmailRecipient, WebhookDelivery
+from notify.delivery.queue import Outcome, Send, Transport, outcome_now
 from notify.settings import NotifySettings
 
 SIGNATURE = "山亭区控辍保学工作平台"
 _ADDRESS = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+")
+
+
+def address_aad(recipient_id: str) -> bytes:
+    """Associated data of ``email_recipients.address_enc``."""
+    return f"email_recipients:{recipient_id}".encode()
 
 
 def valid_address(address: str) -> bool:
@@ -123,3 +134,36 @@ class SmtpMailer:
             raise EmailFailed(f"smtp_{exc.code}", transient=exc.code < 500, reply=exc.code) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise EmailFailed(type(exc).__name__, transient=True) from None
+
+
+async def prepare_email(
+    session: AsyncSession, ctx: ServiceContext, delivery: WebhookDelivery, transport: Transport
+) -> Send:
+    """The delivery queue's email channel: the recipient's address decrypted and the mail composed inside
+    the claim's transaction; the send (one SMTP connection) after it. The attempt log keeps the reply
+    code (``last_status``) and ``smtp_<code>``; a 5xx reply, an inactive recipient are permanent; a
+    missing configuration (``smtp_unconfigured``) is retried."""
+    recipient = await session.get(EmailRecipient, delivery.subscription_id)
+    mailer = transport.mailer
+    if recipient is None or not recipient.active:
+        return outcome_now(Outcome(error="recipient_inactive", permanent=True))
+    if not mailer.configured:
+        return outcome_now(Outcome(error="smtp_unconfigured"))
+    address = ctx.cipher.decrypt(recipient.address_enc, associated_data=address_aad(recipient.id))
+    org = ctx.directory.get(recipient.org)
+    message = compose(
+        settings=mailer.settings,
+        to=address,
+        recipient_name=org.name_zh if org is not None else recipient.org,
+        payload=json.loads(delivery.payload),
+        delivery_id=delivery.id,
+    )
+
+    async def send() -> Outcome:
+        try:
+            await mailer.send(message)
+        except EmailFailed as exc:
+            return Outcome(status_code=exc.reply, error=exc.code, permanent=not exc.transient)
+        return Outcome(status_code=250)
+
+    return send

@@ -68,20 +68,24 @@ class EmailRecipient(NotifyModel, table=True):
 
 
 class WebhookDelivery(NotifyModel, table=True):
-    """One payload to one subscriber (a webhook subscription, or an email recipient when ``channel`` is
-    ``email``), retried with backoff until delivered or dead-lettered."""
+    """One payload to one recipient — a webhook subscription, an email recipient (``channel`` ``email``)
+    or a guardian's phone (``sms``: the SMS message, same id) — retried with backoff until delivered or
+    dead-lettered. A worker claims it with a lease (``lease_owner``, ``leased_until``) in a short
+    transaction and sends outside any transaction; another worker skips it until the lease expires."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
-    subscription_id: str = Field(max_length=36, index=True)
+    subscription_id: str = Field(
+        max_length=36, index=True, description="webhook subscription, email recipient or SMS message"
+    )
     channel: str = Field(
         default="webhook",
         sa_column=Column(String(10), nullable=False, default="webhook", server_default="webhook"),
-        description="webhook | email",
+        description="webhook | email | sms",
     )
-    message_id: str = Field(max_length=36)
+    message_id: str = Field(max_length=36, description="inbox message (sms: the document)")
     payload: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default="pending", max_length=12, description="pending | delivered | dead")
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
@@ -90,6 +94,8 @@ class WebhookDelivery(NotifyModel, table=True):
     )
     last_status: int | None = None
     last_error: str | None = Field(default=None, max_length=200)
+    lease_owner: str | None = Field(default=None, max_length=36, description="the claiming worker's token")
+    leased_until: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     delivered_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
@@ -109,7 +115,8 @@ class WebhookAttempt(NotifyModel, table=True):
 
 
 class SmsMessage(NotifyModel, table=True):
-    """A text message about a document to a guardian's phone (the number is stored encrypted)."""
+    """A text message about a document to a guardian's phone (the number is stored encrypted), sent by the
+    delivery queue (``webhook_deliveries`` row of the same id, channel ``sms``)."""
 
     __tablename__ = "sms_messages"
 
@@ -118,7 +125,7 @@ class SmsMessage(NotifyModel, table=True):
     phone_enc: str = Field(sa_column=Column(Text, nullable=False))
     phone_masked: str = Field(max_length=20)
     text: str = Field(max_length=500, description="No names: the document's title, number and issuer")
-    status: str = Field(max_length=12, description="accepted | failed")
+    status: str = Field(max_length=12, description="pending | accepted | failed (dead-lettered)")
     gateway_id: str | None = Field(default=None, max_length=80)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=80)

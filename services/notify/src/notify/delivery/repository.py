@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from notify.delivery.models import EmailRecipient, Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.models import EmailRecipient, Message, SmsMessage, WebhookDelivery, WebhookSubscription
 
 
 async def inbox_page(
@@ -82,3 +82,17 @@ async def deliveries(
     return list(
         (await session.execute(statement.order_by(col(WebhookDelivery.id)).limit(limit + 1))).scalars()
     )
+
+
+async def sms_of_document(
+    session: AsyncSession, document_id: str
+) -> list[tuple[SmsMessage, WebhookDelivery | None]]:
+    """A document's text messages, oldest first, each with its delivery (none for messages sent before the
+    delivery queue carried SMS)."""
+    statement = (
+        select(SmsMessage, WebhookDelivery)
+        .outerjoin(WebhookDelivery, col(WebhookDelivery.id) == col(SmsMessage.id))
+        .where(col(SmsMessage.document_id) == document_id)
+        .order_by(col(SmsMessage.created_at), col(SmsMessage.id))
+    )
+    return [(sms, delivery) for sms, delivery in (await session.execute(statement)).all()]

@@ -10,7 +10,7 @@ from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.delivery import repository, service
-from notify.delivery.models import EmailRecipient, Message, WebhookDelivery, WebhookSubscription
+from notify.delivery.models import EmailRecipient, Message, SmsMessage, WebhookDelivery, WebhookSubscription
 from notify.delivery.schemas import (
     DeliveryPublic,
     EmailRecipientCreate,
@@ -21,7 +21,8 @@ from notify.delivery.schemas import (
     WebhookCreate,
     WebhookPublic,
 )
-from notify.delivery.sms import send_document_sms
+from notify.delivery.sms import document_sms, queue_document_sms
+from notify.delivery.webhooks import deliver
 
 router = APIRouter(tags=["delivery"])
 InboxReader = Annotated[Principal, Depends(requires("inbox:read"))]
@@ -177,7 +178,7 @@ async def deactivate_email_recipient(
 @router.get(
     "/webhook-deliveries",
     tags=["webhooks"],
-    summary="The delivery log of webhooks and email (status=dead: dead letters)",
+    summary="The delivery log of webhooks, email and SMS (status=dead: dead letters)",
 )
 async def list_deliveries(
     session: SessionDep,
@@ -186,7 +187,7 @@ async def list_deliveries(
     cursor: Cursor = None,
     subscription_id: Annotated[str | None, Query(max_length=36)] = None,
     status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
-    channel: Annotated[str | None, Query(pattern="^(webhook|email)$")] = None,
+    channel: Annotated[str | None, Query(pattern="^(webhook|email|sms)$")] = None,
 ) -> Page[DeliveryPublic]:
     rows = await repository.deliveries(
         session,
@@ -204,22 +205,7 @@ async def replay(delivery_id: str, session: SessionDep, _: WebhookAdmin) -> Deli
     return _delivery(await service.replay(session=session, delivery_id=delivery_id))
 
 
-@router.post(
-    "/documents/{document_id}/sms",
-    status_code=status.HTTP_201_CREATED,
-    tags=["documents"],
-    summary="Text a guardian that a document waits for them (SMS gateway)",
-)
-async def send_sms(
-    document_id: str,
-    body: SmsRequest,
-    session: SessionDep,
-    ctx: Ctx,
-    principal: Annotated[Principal, Depends(requires("document:issue"))],
-) -> SmsPublic:
-    sms = await send_document_sms(
-        session=session, ctx=ctx, principal=principal, document_id=document_id, phone=body.phone
-    )
+def _sms(sms: SmsMessage, delivery: WebhookDelivery | None) -> SmsPublic:
     return SmsPublic(
         id=sms.id,
         document_id=sms.document_id,
@@ -228,4 +214,50 @@ async def send_sms(
         status=sms.status,
         attempts=sms.attempts,
         last_error=sms.last_error,
+        next_attempt_at=delivery.next_attempt_at
+        if delivery is not None and delivery.status == "pending"
+        else None,
+        created_at=sms.created_at,
     )
+
+
+@router.post(
+    "/documents/{document_id}/sms",
+    status_code=status.HTTP_201_CREATED,
+    tags=["documents"],
+    summary="Text a guardian that a document waits for them (SMS gateway; queued, first attempt at once)",
+)
+async def send_sms(
+    document_id: str,
+    body: SmsRequest,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(requires("document:issue"))],
+) -> SmsPublic:
+    """The message is queued in the request's transaction; once that has committed it is attempted once
+    (outside any transaction) and the answer shows the outcome: ``accepted``, ``pending`` (retried with
+    backoff by the delivery loop; ``next_attempt_at``) or ``failed`` (refused by the gateway)."""
+    async with ctx.db.transaction() as session:
+        sms_id = (
+            await queue_document_sms(
+                session=session, ctx=ctx, principal=principal, document_id=document_id, phone=body.phone
+            )
+        ).id
+    await deliver(ctx, [sms_id])
+    async with ctx.db.transaction() as session:
+        sms = await session.get(SmsMessage, sms_id)
+        assert sms is not None
+        return _sms(sms, await session.get(WebhookDelivery, sms_id))
+
+
+@router.get(
+    "/documents/{document_id}/sms",
+    tags=["documents"],
+    summary="A document's text messages with their delivery status (phones masked)",
+)
+async def list_sms(
+    document_id: str,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(requires("document:issue"))],
+) -> list[SmsPublic]:
+    rows = await document_sms(session=session, principal=principal, document_id=document_id)
+    return [_sms(sms, delivery) for sms, delivery in rows]

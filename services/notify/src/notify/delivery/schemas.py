@@ -81,10 +81,10 @@ class EmailRecipientPublic(BaseModel):
 class DeliveryPublic(BaseModel):
     id: str
     subscription_id: str = Field(
-        description="The webhook subscription, or the email recipient (channel email)"
+        description="The webhook subscription, the email recipient (channel email) or the SMS message (sms)"
     )
-    channel: str
-    message_id: str
+    channel: str = Field(description="webhook | email | sms")
+    message_id: str = Field(description="The inbox message (sms: the document)")
     status: str
     attempts: int
     next_attempt_at: dt.datetime
@@ -102,10 +102,14 @@ class SmsRequest(BaseModel):
 
 
 class SmsPublic(BaseModel):
-    id: str
+    id: str = Field(description="Also the id of its delivery (GET /v1/webhook-deliveries?channel=sms)")
     document_id: str
     phone: str = Field(description="masked")
     text: str
-    status: str
+    status: str = Field(
+        description="pending (queued, retried with backoff) | accepted | failed (dead letter)"
+    )
     attempts: int
     last_error: str | None
+    next_attempt_at: dt.datetime | None = Field(description="When the next attempt is due (pending only)")
+    created_at: dt.datetime

@@ -11,15 +11,16 @@ from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from notify.delivery import repository
-from notify.delivery.email import mask_address, valid_address
+from notify.delivery.email import address_aad, mask_address, valid_address
 from notify.delivery.models import (
     MESSAGE_KINDS,
     EmailRecipient,
     Message,
+    SmsMessage,
     WebhookDelivery,
     WebhookSubscription,
 )
-from notify.delivery.webhooks import address_aad, secret_aad
+from notify.delivery.webhooks import secret_aad
 
 
 async def _own_message(session: AsyncSession, principal: Principal, message_id: str) -> Message:
@@ -78,13 +79,18 @@ async def subscribe(
 
 
 async def replay(*, session: AsyncSession, delivery_id: str) -> WebhookDelivery:
-    """Send a dead-lettered delivery again (attempts start over)."""
-    delivery = await session.get(WebhookDelivery, delivery_id)
+    """Send a dead-lettered delivery (of any channel) again: attempts start over."""
+    delivery = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if delivery is None:
         raise NotFound("No such delivery.")
     if delivery.status != "dead":
         raise Conflict("Only dead-lettered deliveries can be replayed.", code="delivery_not_dead")
     delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, utcnow()
+    delivery.lease_owner = delivery.leased_until = None
+    if delivery.channel == "sms":
+        sms = await session.get(SmsMessage, delivery.id)
+        if sms is not None:
+            sms.status, sms.attempts = "pending", 0
     await session.flush()
     return delivery
 
