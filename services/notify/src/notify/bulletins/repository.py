@@ -236,3 +236,54 @@ async def visit_stats(
         r.org: {"visits": int(r.visits), "students_visited": int(r.students)}
         for r in (await session.execute(statement)).all()
     }
+
+
+async def roster_coverage(
+    session: AsyncSession, *, year: int, level: str, scope: str, special_quota: int
+) -> dict[str, dict[str, int]]:
+    """Per school (or town) over the year's two semesters, from casework's rosters and visits: in the
+    (school, semester) pairs with a roster, the students it lists (``roster_students``), how many of them
+    were visited (the distinct students visited, at most the roster: notify does not know which students
+    are listed), the visits the special-group students owe (``special_visits_due`` = listed special-group
+    students × quota) and those made towards it (each special-group student's visits up to the quota); in
+    the pairs without a roster, the students visited (``visited_without_roster``). ``rosters`` counts the
+    pairs with a roster: 0 means coverage is unknown."""
+    semesters = {f"{year}-spring", f"{year}-autumn"}
+    schools: set[str] = set()
+    for model in (RosterFact, VisitFact):
+        statement = (
+            select(col(model.school_code))
+            .where(
+                col(model.semester).in_(semesters), col(model.school_code).startswith(scope, autoescape=True)
+            )
+            .distinct()
+        )
+        schools |= set((await session.execute(statement)).scalars())
+    if not schools:
+        return {}
+    pairs = await visit_coverage(session, schools=schools, semesters=semesters, special_quota=special_quota)
+    out: dict[str, dict[str, int]] = {}
+    for (school, _), figures in sorted(pairs.items()):
+        org = school[:9] if level == "town" else school
+        entry = out.setdefault(
+            org,
+            {
+                "rosters": 0,
+                "roster_students": 0,
+                "roster_students_visited": 0,
+                "special_visits_due": 0,
+                "special_visits_made": 0,
+                "visited_without_roster": 0,
+            },
+        )
+        if "roster_students" not in figures:
+            entry["visited_without_roster"] += figures["students"]
+            continue
+        due = figures["roster_special"] * special_quota
+        made = figures["special_students"] * special_quota - figures["special_missing"]
+        entry["rosters"] += 1
+        entry["roster_students"] += figures["roster_students"]
+        entry["roster_students_visited"] += min(figures["students"], figures["roster_students"])
+        entry["special_visits_due"] += due
+        entry["special_visits_made"] += min(made, due)
+    return out

@@ -94,24 +94,62 @@ async def publish(
 
 
 async def _scorecards(
-    session: SessionDep, principal: Principal, year: int, level: str
+    session: SessionDep, ctx: Ctx, principal: Principal, year: int, level: str
 ) -> list[dict[str, Any]]:
-    return await service.scorecards(session=session, principal=principal, year=year, level=level)
+    settings = ctx.settings
+    assert isinstance(settings, NotifySettings)
+    rows = await service.scorecards(
+        session=session,
+        principal=principal,
+        year=year,
+        level=level,
+        special_quota=settings.visit_quota_special_group,
+    )
+    for row in rows:
+        org = ctx.directory.get(row["org"])
+        row["name_zh"] = org.name_zh if org is not None else None
+    return rows
 
 
 @router.get("/scorecards", tags=["scorecards"], summary="Scorecards per school or per town")
 async def scorecards(
-    session: SessionDep, principal: ScoreReader, year: Year, level: Level = "town"
+    session: SessionDep, ctx: Ctx, principal: ScoreReader, year: Year, level: Level = "town"
 ) -> list[Scorecard]:
-    return [Scorecard(**row) for row in await _scorecards(session, principal, year, level)]
+    return [Scorecard(**row) for row in await _scorecards(session, ctx, principal, year, level)]
 
 
 @router.get("/scorecards/xlsx", tags=["scorecards"], response_class=Response, summary="Scorecards as Excel")
 async def scorecards_xlsx(
-    session: SessionDep, principal: ScoreReader, year: Year, level: Level = "town"
+    session: SessionDep, ctx: Ctx, principal: ScoreReader, year: Year, level: Level = "town"
 ) -> Response:
-    rows = await _scorecards(session, principal, year, level)
-    return Response(exports.rows_to_xlsx(f"{year}年考核", rows), media_type=XLSX)
+    rows = await _scorecards(session, ctx, principal, year, level)
+    return Response(
+        exports.scorecards_xlsx(f"{year}年考核", rows),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="scorecards-{year}-{level}.xlsx"'},
+    )
+
+
+@router.get("/scorecards/csv", tags=["scorecards"], response_class=Response, summary="Scorecards as CSV")
+async def scorecards_csv(
+    session: SessionDep, ctx: Ctx, principal: ScoreReader, year: Year, level: Level = "town"
+) -> Response:
+    rows = await _scorecards(session, ctx, principal, year, level)
+    return Response(
+        exports.scorecards_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="scorecards-{year}-{level}.csv"'},
+    )
+
+
+@router.get("/scorecards/pdf", tags=["scorecards"], response_class=Response, summary="Scorecards as PDF")
+async def scorecards_pdf(
+    session: SessionDep, ctx: Ctx, principal: ScoreReader, year: Year, level: Level = "town"
+) -> Response:
+    rows = await _scorecards(session, ctx, principal, year, level)
+    title = f"山亭区{year}年控辍保学工作考核（{'分学校' if level == 'school' else '分镇街'}）"
+    pdf = await asyncio.to_thread(exports.scorecards_pdf, title, rows)
+    return Response(pdf, media_type="application/pdf")
 
 
 @router.get("/scorecards/criticism", tags=["scorecards"], summary="The publishable criticism list (点名批评)")
@@ -120,11 +158,9 @@ async def criticism(
 ) -> list[CriticismEntry]:
     settings = ctx.settings
     assert isinstance(settings, NotifySettings)
-    rows = await _scorecards(session, principal, year, level)
-    out = []
-    for entry in service.criticism(rows, min_timeliness=settings.criticism_min_timeliness):
-        org = ctx.directory.get(entry["org"])
-        out.append(
-            CriticismEntry(org=entry["org"], name_zh=org.name_zh if org else None, reasons=entry["reasons"])
-        )
-    return out
+    rows = await _scorecards(session, ctx, principal, year, level)
+    names = {row["org"]: row["name_zh"] for row in rows}
+    return [
+        CriticismEntry(org=entry["org"], name_zh=names.get(entry["org"]), reasons=entry["reasons"])
+        for entry in service.criticism(rows, min_timeliness=settings.criticism_min_timeliness)
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class BulletinPublic(BaseModel):
@@ -24,6 +24,7 @@ class BulletinPublic(BaseModel):
 
 class Scorecard(BaseModel):
     org: str
+    name_zh: str | None = Field(description="The organisation's name (directory)")
     verification_tasks: int
     verification_completion: float | None
     dropouts: int
@@ -35,6 +36,26 @@ class Scorecard(BaseModel):
     census_timeliness: float | None
     visits: int
     students_visited: int
+    roster_students: int | None = Field(
+        description="Students on the rosters of the year's semesters that have one (student-semesters); "
+        "null: no roster known"
+    )
+    roster_students_visited: int | None = Field(
+        description="Of them visited (distinct students visited, at most the roster); null: no roster"
+    )
+    visit_coverage: float | None = Field(
+        description="家访覆盖率 roster_students_visited / roster_students; null: no roster (or it lists nobody)"
+    )
+    special_visits_due: int | None = Field(
+        description="Visits the roster's special-group students owe (students × NOTIFY_VISIT_QUOTA_SPECIAL_GROUP)"
+    )
+    special_visits_made: int | None = Field(
+        description="Visits made towards that quota (each student's up to it)"
+    )
+    special_coverage: float | None = Field(
+        description="special_visits_made / special_visits_due; null: no roster or no special-group student"
+    )
+    visited_without_roster: int = Field(description="Students visited in semesters without a roster")
     lapsed: int
 
 

@@ -123,18 +123,28 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 async def scorecards(
-    *, session: AsyncSession, principal: Principal, year: int, level: str
+    *, session: AsyncSession, principal: Principal, year: int, level: str, special_quota: int
 ) -> list[dict[str, Any]]:
     """Per school (level=school: schools and school districts) or per town: verification completion,
-    dropouts, return rate, report timeliness, census timeliness, home visits, lapsed deadlines."""
+    dropouts, return rate, report timeliness, census timeliness, home visits, visit coverage, lapsed
+    deadlines.
+
+    Visit coverage (家访覆盖率) comes from the rosters casework published (RosterSet): students visited /
+    students on the semester's roster, and special-group coverage = visits made towards the quota / visits
+    the roster's special-group students owe (``special_quota`` each), over the year's semesters that have
+    a roster. Without any roster the figures are None (unknown, never 0 or 100 %); the students visited
+    in semesters without a roster are shown apart (``visited_without_roster``)."""
     kinds = ("verification_task", "case_report", "census")
     deadlines = await repository.deadline_stats(
         session, kinds=kinds, year=year, level=level, scope=principal.scope
     )
     cases = await repository.case_stats(session, year=year, level=level, scope=principal.scope)
     visits = await repository.visit_stats(session, year=year, level=level, scope=principal.scope)
+    coverage = await repository.roster_coverage(
+        session, year=year, level=level, scope=principal.scope, special_quota=special_quota
+    )
     rows = []
-    for org in sorted(set(deadlines) | set(cases) | set(visits)):
+    for org in sorted(set(deadlines) | set(cases) | set(visits) | set(coverage)):
         d = deadlines.get(org, {})
         empty = {"total": 0, "met": 0, "on_time": 0, "lapsed": 0, "open": 0}
         task, report, census = (d.get(k, empty) for k in kinds)
@@ -154,10 +164,39 @@ async def scorecards(
                 "census_timeliness": _ratio(census["on_time"], census["total"] - census["open"]),
                 "visits": v["visits"],
                 "students_visited": v["students_visited"],
+                **_coverage(coverage.get(org)),
                 "lapsed": task["lapsed"] + report["lapsed"] + census["lapsed"],
             }
         )
     return rows
+
+
+COVERAGE_FIELDS = (
+    "roster_students",
+    "roster_students_visited",
+    "visit_coverage",
+    "special_visits_due",
+    "special_visits_made",
+    "special_coverage",
+)
+
+
+def _coverage(figures: dict[str, int] | None) -> dict[str, Any]:
+    """The coverage columns of a scorecard row: None throughout without a roster; a ratio is None also
+    when its denominator is 0 (a roster listing nobody, or no special-group student)."""
+    if figures is None or not figures["rosters"]:
+        return dict.fromkeys(COVERAGE_FIELDS) | {
+            "visited_without_roster": figures["visited_without_roster"] if figures else 0
+        }
+    return {
+        "roster_students": figures["roster_students"],
+        "roster_students_visited": figures["roster_students_visited"],
+        "visit_coverage": _ratio(figures["roster_students_visited"], figures["roster_students"]),
+        "special_visits_due": figures["special_visits_due"],
+        "special_visits_made": figures["special_visits_made"],
+        "special_coverage": _ratio(figures["special_visits_made"], figures["special_visits_due"]),
+        "visited_without_roster": figures["visited_without_roster"],
+    }
 
 
 def criticism(rows: list[dict[str, Any]], *, min_timeliness: float) -> list[dict[str, Any]]:

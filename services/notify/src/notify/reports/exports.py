@@ -1,5 +1,5 @@
-"""Dropout report exports: Excel (per town, per school) and PDF with a chart, in Chinese (the bulletin's
-font and layout)."""
+"""Dropout report exports: Excel (per town, per school; every cell neutralised against formula injection)
+and PDF with a chart, in Chinese (the bulletin's font and layout)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from matplotlib import pyplot as plt
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from notify.bulletins.exports import HEADINGS
+from notify.bulletins.exports import HEADINGS, append
 from notify.documents.render import FONT_FAMILY, cjk_font_path
 
 LABELS = ("疑似辍学", "确认辍学", "已劝返", "提请镇街督办", "复学后再次辍学")
@@ -52,18 +52,18 @@ def to_xlsx(view: ReportView) -> bytes:
     towns = book.active
     assert towns is not None
     towns.title = "分镇街"
-    towns.append([view.title])
+    append(towns, [view.title])
     towns["A1"].font = Font(bold=True, size=14)
-    towns.append(["统计区间", view.window, view.status])
-    towns.append([])
-    towns.append(["镇街代码", "镇街", *LABELS])
+    append(towns, ["统计区间", view.window, view.status])
+    append(towns, [])
+    append(towns, ["镇街代码", "镇街", *LABELS])
     for code, name, figures in view.by_town():
-        towns.append([code, name, *figures])
-    towns.append(["", "合计", *view.totals()])
+        append(towns, [code, name, *figures])
+    append(towns, ["", "合计", *view.totals()])
     schools = book.create_sheet("分学校")
-    schools.append(["镇街", "学校代码", "学校", *LABELS])
+    append(schools, ["镇街", "学校代码", "学校", *LABELS])
     for _, town_name, school, school_name, figures in view.rows:
-        schools.append([town_name, school or "", school_name or "（无在籍学校）", *figures])
+        append(schools, [town_name, school or "", school_name or "（无在籍学校）", *figures])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
