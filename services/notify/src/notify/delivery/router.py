@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
@@ -24,6 +25,7 @@ from notify.delivery.schemas import (
 from notify.delivery.sms import document_sms, queue_document_sms
 from notify.delivery.webhooks import deliver
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["delivery"])
 InboxReader = Annotated[Principal, Depends(requires("inbox:read"))]
 WebhookAdmin = Annotated[Principal, Depends(requires("webhook:admin"))]
@@ -242,7 +244,10 @@ async def send_sms(
                 session=session, ctx=ctx, principal=principal, document_id=document_id, phone=body.phone
             )
         ).id
-    await deliver(ctx, [sms_id])
+    try:
+        await deliver(ctx, [sms_id])
+    except Exception as exc:  # queued and committed: the delivery loop sends it (no 500 inviting a repeat)
+        log.warning("sms first attempt failed", extra={"sms_id": sms_id, "error": type(exc).__name__})
     async with ctx.db.transaction() as session:
         sms = await session.get(SmsMessage, sms_id)
         assert sms is not None
