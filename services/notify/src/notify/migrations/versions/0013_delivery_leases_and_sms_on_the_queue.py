@@ -2,8 +2,8 @@
 short transaction, sends outside any transaction and records each outcome; SMS go on the same queue
 (channel 'sms', the delivery's id is the SMS message's)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-27 07:03:24
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import baoxue.db
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
