@@ -3,7 +3,7 @@
 One line per town and school district of the hukou place, one column per outcome (Chinese label and
 code), a total column and a total line. Figures come from the frozen result only, so the export equals
 ``GET /v1/campaigns/{id}/result``. Every cell a spreadsheet would evaluate (``= + - @``, tab, carriage
-return at the start) is neutralised with a leading apostrophe (the registry's feed reports do the same).
+return at the start) is neutralised with a leading apostrophe (`baoxue.spreadsheets`, as every export).
 """
 
 from __future__ import annotations
@@ -16,19 +16,12 @@ from typing import Any
 from openpyxl import Workbook
 
 from baoxue.orgs.directory import OrgDirectory
+from baoxue.spreadsheets import Cell, neutralise
 from enrollment.codes import CODE_LISTS
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LABELS = CODE_LISTS["verification_outcome"]
 AREA_HEADER = ("镇街代码 town", "镇街 town name", "学区代码 school district", "学区 school district name")
-
-
-def neutralise(value: object) -> str | int:
-    if isinstance(value, int):
-        return value
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _areas(result: dict[str, Any]) -> list[tuple[str, str, dict[str, int]]]:
@@ -46,14 +39,14 @@ def _name(directory: OrgDirectory, code: str) -> str:
     return org.name_zh if org else ""
 
 
-def result_table(result: dict[str, Any], directory: OrgDirectory) -> tuple[list[str], list[list[str | int]]]:
+def result_table(result: dict[str, Any], directory: OrgDirectory) -> tuple[list[str], list[list[Cell]]]:
     """The header and the lines (neutralised) of a frozen result."""
     known = list(LABELS)
     present = set(result["counts_by_outcome"])
     outcomes = [o for o in known if o in present] + sorted(present - set(known))
     labels = (f"{LABELS[o][1]} {o}" if o in LABELS else o for o in outcomes)
     header = [str(neutralise(h)) for h in (*AREA_HEADER, *labels, "合计 total")]
-    lines: list[list[str | int]] = []
+    lines: list[list[Cell]] = []
     for town, district, counts in _areas(result):
         figures = [int(counts.get(o, 0)) for o in outcomes]
         cells: list[object] = [town, _name(directory, town), district, _name(directory, district), *figures]
