@@ -73,24 +73,6 @@ def define_audit_table(metadata: MetaData) -> Table:
     return table
 
 
-def _canonical(row: dict[str, object]) -> bytes:
-    fields = (
-        "position",
-        "at",
-        "actor",
-        "actor_org",
-        "roles",
-        "action",
-        "resource_type",
-        "resource_ids",
-        "purpose",
-        "detail",
-        "trace_id",
-        "chain_index",
-    )
-    return json.dumps({k: str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False).encode()
-
-
 _ENTRY_COLUMNS = (
     "at",
     "actor",
@@ -103,6 +85,11 @@ _ENTRY_COLUMNS = (
     "detail",
     "trace_id",
 )
+
+
+def _canonical(row: dict[str, object]) -> bytes:
+    fields = ("position", *_ENTRY_COLUMNS, "chain_index")
+    return json.dumps({k: str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
