@@ -9,7 +9,7 @@ without uvicorn, sockets or a load generator, and little disturbed by a shared m
   service's engine), which is deterministic;
 - with ``--profile FILE``, a cProfile of the measured requests.
 
-``python bench/b4_inprocess.py --requests 2000 --only case_read`` (PostgreSQL at ``BENCH_DATABASE_URL``;
+``python bench/inprocess_b4.py --requests 2000 --only case_read`` (PostgreSQL at ``BENCH_DATABASE_URL``;
 ``--backend sqlite``). A tool for finding where a request's time goes; the benchmark is ``b4_api.py``.
 """
 
