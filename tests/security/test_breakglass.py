@@ -71,22 +71,25 @@ async def test_a_grant_widens_jurisdiction_is_audited_and_listed_for_the_bureau(
         assert r.status_code == 403 and r.json()["code"] == "breakglass_list_forbidden", role
 
 
+# Grants are built when the test runs, not when it is collected: a suite that runs longer than a grant's
+# default ten minutes would otherwise see every grant "expired".
 @pytest.mark.parametrize(
-    ("grant", "why"),
+    ("make_grant", "why"),
     [
-        (_grant(exp=int(time.time()) - 1), "expired"),
-        (_grant(reason="看看"), "reason_missing"),
-        (_grant(reason=None), "reason_missing"),
-        (_grant(scope="370406101"), "scope_does_not_contain_home"),  # a sibling town, not a widening
-        (_grant(scope="999999"), "unknown_scope"),
-        (_grant(exp=int(time.time()) + 48 * 3600), "outlives_token"),
-        (_grant(id=""), "id_missing"),
-        ("370406", "not_an_object"),
+        (lambda: _grant(exp=int(time.time()) - 1), "expired"),
+        (lambda: _grant(reason="看看"), "reason_missing"),
+        (lambda: _grant(reason=None), "reason_missing"),
+        (lambda: _grant(scope="370406101"), "scope_does_not_contain_home"),  # a sibling town, not a widening
+        (lambda: _grant(scope="999999"), "unknown_scope"),
+        (lambda: _grant(exp=int(time.time()) + 48 * 3600), "outlives_token"),
+        (lambda: _grant(id=""), "id_missing"),
+        (lambda: "370406", "not_an_object"),
     ],
+    ids=lambda v: v if isinstance(v, str) else None,
 )
-async def test_invalid_grants_refuse_the_request(start_service, tokens, grant, why):
+async def test_invalid_grants_refuse_the_request(start_service, tokens, make_grant, why):
     svc, case_id = await _casework_with_foreign_case(start_service, tokens)
-    headers = tokens.headers("school", SCHOOL_A, breakglass=grant)
+    headers = tokens.headers("school", SCHOOL_A, breakglass=make_grant())
     r = await svc.client.get(f"/v1/cases/{case_id}", headers=headers)
     assert r.status_code == 403 and r.json()["code"] == "breakglass_invalid" and r.json()["reason"] == why
     table = svc.ctx.audit.table
