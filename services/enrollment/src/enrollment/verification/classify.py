@@ -356,11 +356,11 @@ async def _sync_tasks_statement(
     if fresh_table is None:
         rows = (await session.execute(_sync_tasks_answer(results), values)).all()
     else:
-        # compiled once per process for a placeholder table name (a fresh table per run would miss
-        # SQLAlchemy's statement cache and compile the statement again at every run)
+        # compiled once per process against a stand-in name, swapped for this run's table (a table
+        # name new at every run would miss SQLAlchemy's statement cache and compile it every time)
         conn = await session.connection()
         sql, params = _sync_tasks_sql(conn.dialect)
-        sql = sql.replace(FRESH_PLACEHOLDER, fresh_table)
+        sql = sql.replace(FRESH_TABLE_STAND_IN, fresh_table)
         rows = list((await conn.exec_driver_sql(sql, {**params, **values})).all())
     by_outcome: dict[str, int] = {}
     resolved: dict[str, int] = {}
@@ -380,13 +380,15 @@ async def _sync_tasks_statement(
     return final_counts(by_outcome, resolved), task_counts, created
 
 
-FRESH_PLACEHOLDER = "verification_results_fresh_placeholder"
+FRESH_TABLE_STAND_IN = "verification_results_fresh_stand_in"
+"""The name the cached statement is compiled with; replaced by the run's partition name, which
+:func:`partition_name` builds from a UUID (safe to put in SQL)."""
 
 
 @functools.cache
 def _sync_tasks_sql(dialect: Dialect) -> tuple[str, dict[str, Any]]:
     fresh = table(
-        FRESH_PLACEHOLDER,
+        FRESH_TABLE_STAND_IN,
         *(column(c) for c in ("child_id", "outcome", "hukou_town", "hukou_school_district")),
     )
     compiled = _sync_tasks_answer(fresh).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
