@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select, text, update
 from baoxue.contracts.registry import FeedCompleted
 from baoxue.db import utcnow
 from baoxue.jobs import JobProgress
+from baoxue.pii.files import SealedFile
 from baoxue.service import ServiceContext
 from registry.children import merge
 from registry.children.bulk import insert_rows
@@ -205,7 +206,7 @@ async def _run(
             # Rows staged by an applier that died (the merge had not run: the batch is not final).
             await session.execute(delete(_rows).where(_rows.c.batch_id == batch_id))
         validator = RowValidator(department, cutoff, ctx.directory, ctx.cipher, ctx.blind_index, batch_id)
-        rows = read_rows(path, fmt, encoding)
+        rows = read_rows(SealedFile(path, ctx.cipher), fmt, encoding)
         # The next chunk is validated (worker thread) while this one is written (the event loop waits on
         # the database): the two overlap instead of alternating.
         pending = asyncio.ensure_future(asyncio.to_thread(_validate_chunk, validator, rows))

@@ -1,4 +1,5 @@
-"""Reading a submitted feed: CSV (UTF-8 or GBK), Excel .xlsx, JSON and NDJSON, streamed from a file.
+"""Reading a submitted feed: CSV (UTF-8 or GBK), Excel .xlsx, JSON and NDJSON, streamed from its sealed
+spool file (``baoxue.pii.files``: decrypted chunk by chunk in memory, never to disk).
 
 :func:`inspect_feed` runs before the batch is accepted and turns broken files (wrong encoding, missing
 columns, truncation, oversized rows) into problem details; :func:`read_rows` yields the rows for the job.
@@ -13,12 +14,12 @@ import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from openpyxl import load_workbook
 
 from baoxue.errors import Problem
+from baoxue.pii.files import SealedFile
 from registry.feeds.columns import FIELDS, HEADERS, REQUIRED_HEADERS
 
 FeedFormat = Literal["csv", "xlsx", "json", "ndjson"]
@@ -57,11 +58,11 @@ def _check_header(header: list[str]) -> list[str | None]:
     return fields
 
 
-def _csv_encoding(path: Path) -> str:
+def _csv_encoding(source: SealedFile) -> str:
     for encoding in ENCODINGS:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            with path.open("rb") as fh:
+            with source.open() as fh:
                 first = True
                 while chunk := fh.read(1 << 20):
                     text = decoder.decode(chunk)
@@ -81,24 +82,24 @@ def _csv_encoding(path: Path) -> str:
     )
 
 
-def inspect_feed(path: Path, fmt: FeedFormat, *, max_rows: int) -> FeedShape:
+def inspect_feed(source: SealedFile, fmt: FeedFormat, *, max_rows: int) -> FeedShape:
     """Check a whole file before a batch is accepted; raise a specific problem for a broken file."""
-    if path.stat().st_size == 0:
+    if source.size() == 0:
         raise _problem("feed_empty", "The submission is empty.")
     rows = 0
     encoding: str | None = None
     if fmt == "csv":
-        encoding = _csv_encoding(path)
-        for _, _, _ in _csv_rows(path, encoding, strict=True):
+        encoding = _csv_encoding(source)
+        for _, _, _ in _csv_rows(source, encoding, strict=True):
             rows += 1
     elif fmt == "xlsx":
-        for _ in _xlsx_rows(path):
+        for _ in _xlsx_rows(source):
             rows += 1
     elif fmt == "ndjson":
-        for _ in _ndjson_rows(path, strict=True):
+        for _ in _ndjson_rows(source, strict=True):
             rows += 1
     else:
-        rows = len(_json_rows(path))
+        rows = len(_json_rows(source))
     if rows == 0:
         raise _problem("feed_empty", "The submission has a header but no rows.")
     if rows > max_rows:
@@ -106,22 +107,22 @@ def inspect_feed(path: Path, fmt: FeedFormat, *, max_rows: int) -> FeedShape:
     return FeedShape(encoding, rows)
 
 
-def read_rows(path: Path, fmt: FeedFormat, encoding: str | None) -> Iterator[Row]:
+def read_rows(source: SealedFile, fmt: FeedFormat, encoding: str | None) -> Iterator[Row]:
     """Every row of an already inspected file."""
     if fmt == "csv":
-        yield from _csv_rows(path, encoding or "utf-8-sig", strict=False)
+        yield from _csv_rows(source, encoding or "utf-8-sig", strict=False)
     elif fmt == "xlsx":
-        yield from _xlsx_rows(path)
+        yield from _xlsx_rows(source)
     elif fmt == "ndjson":
-        yield from _ndjson_rows(path, strict=False)
+        yield from _ndjson_rows(source, strict=False)
     else:
-        for number, item in enumerate(_json_rows(path), start=1):
+        for number, item in enumerate(_json_rows(source), start=1):
             yield number, _json_cells(item), False
 
 
-def _csv_rows(path: Path, encoding: str, *, strict: bool) -> Iterator[Row]:
+def _csv_rows(source: SealedFile, encoding: str, *, strict: bool) -> Iterator[Row]:
     csv.field_size_limit(MAX_ROW_BYTES)
-    with path.open(encoding=encoding, newline="") as fh:
+    with source.open_text(encoding, newline="") as fh:
         reader = csv.reader(fh)
         try:
             fields = _check_header(next(reader))
@@ -147,22 +148,27 @@ def _csv_rows(path: Path, encoding: str, *, strict: bool) -> Iterator[Row]:
                 ) from None
             raise _problem("feed_file_truncated", f"The file ends inside row {number + 1}.") from None
         if pending is not None:
-            if strict and pending[2] and not _ends_with_newline(path):
+            if strict and pending[2] and not _ends_with_newline(source):
                 raise _problem("feed_file_truncated", f"The file ends inside row {pending[0]}.")
             yield pending
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as fh:
+def _ends_with_newline(source: SealedFile) -> bool:
+    with source.open() as fh:
         fh.seek(-1, io.SEEK_END)
         return fh.read(1) in (b"\n", b"\r")
 
 
-def _xlsx_rows(path: Path) -> Iterator[Row]:
+def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
+    fh = source.open()
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        workbook = load_workbook(fh, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        fh.close()
         raise _problem("feed_file_truncated", "The Excel file is truncated or damaged.") from exc
+    except BaseException:
+        fh.close()
+        raise
     try:
         sheet = workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
@@ -179,6 +185,7 @@ def _xlsx_rows(path: Path) -> Iterator[Row]:
             yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
     finally:
         workbook.close()
+        fh.close()
 
 
 def _json_cells(item: Any) -> dict[str, Any]:
@@ -187,8 +194,8 @@ def _json_cells(item: Any) -> dict[str, Any]:
     return {f: v for k, v in item.items() if (f := _field_of(str(k)))}
 
 
-def _ndjson_rows(path: Path, *, strict: bool) -> Iterator[Row]:
-    with path.open("rb") as fh:
+def _ndjson_rows(source: SealedFile, *, strict: bool) -> Iterator[Row]:
+    with source.open() as fh:
         number = 0
         for line in fh:
             if len(line) > MAX_ROW_BYTES:
@@ -209,9 +216,9 @@ def _ndjson_rows(path: Path, *, strict: bool) -> Iterator[Row]:
                 yield number, {}, True
 
 
-def _json_rows(path: Path) -> list[Any]:
+def _json_rows(source: SealedFile) -> list[Any]:
     try:
-        with path.open("rb") as fh:
+        with source.open() as fh:
             doc = json.load(fh)
     except UnicodeDecodeError:
         raise _problem("feed_encoding_unreadable", "JSON must be UTF-8.", status=415) from None

@@ -5,19 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, CurrentPrincipal, SessionDep, requires
-from baoxue.errors import Problem
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from registry.feeds import repository, service
 from registry.feeds.columns import HEADERS
 from registry.feeds.report import REPORT_HEADER, XLSX, template_notes, to_csv, to_xlsx
 from registry.feeds.schemas import CalendarEntry, FeedBatchIn, FeedBatchPublic
-from registry.feeds.uploads import SavedUpload, format_of, save_stream, spool_dir
+from registry.feeds.uploads import SavedUpload, format_of, save_multipart_file, save_stream, spool_dir
 from registry.settings import RegistrySettings
 
 router = APIRouter(tags=["feeds"])
@@ -89,6 +87,7 @@ async def submit_batch(
         _spool(ctx),
         format_of(request.headers.get("content-type")),
         max_bytes=settings.feed_max_bytes,
+        cipher=ctx.cipher,
     )
     batch, created = await service.submit_batch(
         ctx=ctx,
@@ -102,35 +101,53 @@ async def submit_batch(
     return _accepted(batch, created)
 
 
+_UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "CSV or .xlsx"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/feeds/{department}/{period}/uploads",
     summary="Upload a department's spreadsheet (CSV UTF-8/GBK or .xlsx) for a period",
     status_code=202,
     response_model=FeedBatchPublic,
+    openapi_extra=_UPLOAD_DOC,
 )
 async def upload_file(
     department: str,
     period: str,
+    request: Request,
     ctx: Ctx,
-    # ``| str``: a plain text part named "file" reaches the check below (422 ``file_required``) instead
-    # of failing FastAPI's UploadFile validation with a generic error.
-    file: Annotated[UploadFile | str, File(description="CSV or .xlsx")],
     mode: Mode = "commit",
     client_batch_id: ClientBatchId = None,
     principal: Principal = Depends(requires("feed:submit")),
 ) -> JSONResponse:
-    if not isinstance(file, StarletteUploadFile):  # a plain form value where a file belongs
-        raise Problem("Send the spreadsheet as a file part named 'file'.", status=422, code="file_required")
+    """The form is read here, as it streams, not by the framework: the file part is sealed into the
+    spool as it arrives, never put in a plain temporary file (``uploads.save_multipart_file``)."""
     service.ensure_may_submit(principal, department)
     service.check_period(period)
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
-    fmt = format_of(file.content_type, file.filename)
-
-    async def chunks() -> Any:
-        while chunk := await file.read(1 << 20):
-            yield chunk
-
-    upload: SavedUpload = await save_stream(chunks(), _spool(ctx), fmt, max_bytes=settings.feed_max_bytes)
+    upload: SavedUpload = await save_multipart_file(
+        request.stream(),
+        request.headers.get("content-type"),
+        _spool(ctx),
+        field="file",
+        max_bytes=settings.feed_max_bytes,
+        cipher=ctx.cipher,
+    )
     batch, created = await service.submit_batch(
         ctx=ctx,
         principal=principal,

@@ -18,6 +18,7 @@ from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, Forbidden, NotFound, Problem
 from baoxue.jobs import JobProgress, JobWork
+from baoxue.pii.files import SealedFile
 from baoxue.pii.masking import mask_address, mask_id_number, mask_name, mask_phone
 from baoxue.service import ServiceContext
 from registry.children.merge import period_end
@@ -89,7 +90,7 @@ async def submit_batch(
     kept: Path | None = None
     try:
         shape = await asyncio.to_thread(
-            inspect_feed, upload.path, upload.fmt, max_rows=settings.feed_max_rows
+            inspect_feed, SealedFile(upload.path, ctx.cipher), upload.fmt, max_rows=settings.feed_max_rows
         )
         async with ctx.db.transaction() as session:
             await repository.lock_submissions(session, department)
@@ -205,7 +206,9 @@ async def batch_work(ctx: ServiceContext, batch: dict[str, Any]) -> JobWork | No
         encoding = None
         if path is not None and fmt == "csv" and batch["status"] not in FINAL:
             # The CSV's encoding, as at submission (in the job, not at start-up: it reads the file).
-            shape = await asyncio.to_thread(inspect_feed, path, fmt, max_rows=settings.feed_max_rows)
+            shape = await asyncio.to_thread(
+                inspect_feed, SealedFile(path, ctx.cipher), fmt, max_rows=settings.feed_max_rows
+            )
             encoding = shape.encoding
         return await run_feed_job(
             ctx,

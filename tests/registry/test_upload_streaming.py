@@ -1,0 +1,66 @@
+"""A spreadsheet uploaded as multipart/form-data is sealed into the spool as it streams: a file of
+1.8 MiB (over the 1 MiB at which a framework's form parser spills to a plain temporary file) is
+applied whole, and a body that breaks off leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from baoxue.pii.citizen_id import check_character
+from registry.feeds.uploads import spool_dir
+from tests.registry.conftest import HEADER, csv_body, dept_headers, wait_job
+
+ROWS = 24_000  # about 1.8 MiB of GBK CSV
+
+
+def _rows(n: int) -> list[str]:
+    rows = []
+    for i in range(n):
+        birth = dt.date(2013, 1, 1) + dt.timedelta(days=i % 2500)
+        first17 = f"370406{birth:%Y%m%d}{i % 1000:03d}"
+        idn = first17 + check_character(first17)
+        sex = "男" if int(idn[16]) % 2 else "女"
+        rows.append(f"张{i},{idn},{sex},{birth.isoformat()},山亭区店子镇前庄村{i}号,,,,常住,,")
+    return rows
+
+
+async def test_a_large_multipart_upload_is_applied_whole(start_service, tokens):
+    svc = await start_service("registry")
+    headers = dept_headers(tokens, "police")
+    body = csv_body(*_rows(ROWS), encoding="gbk")
+    assert len(body) > 1.5 * (1 << 20)
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/uploads",
+        headers=headers,
+        params={"mode": "validate"},
+        data={"note": "a form field beside the file is ignored"},
+        files={"file": ("公安.csv", body, "text/csv")},
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["rows_total"] == ROWS
+    job = await wait_job(svc.client, headers, r.json()["job_id"], timeout=240)
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["rows_total"] == ROWS
+
+
+async def test_a_body_that_breaks_off_is_a_422_problem_and_leaves_nothing(start_service, tokens):
+    svc = await start_service("registry")
+    headers = dept_headers(tokens, "police")
+    boundary = "b0undary"
+    part = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode() + csv_body(*_rows(3000), header=HEADER)
+    r = await svc.client.post(  # no closing boundary: the upload broke off
+        "/v1/feeds/police/2026-09/uploads",
+        headers=headers | {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=part,
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "feed_file_truncated"
+    spool = spool_dir(svc.settings)
+    left = await asyncio.to_thread(lambda: list(spool.iterdir()) if spool.exists() else [])
+    assert left == []
