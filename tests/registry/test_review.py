@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
-from registry.children.models import ChildHistory
+from baoxue.auth.principal import Principal
+from baoxue.errors import Forbidden
+from registry.children.models import ChildHistory, ReviewItem
+from registry.linkage import service
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
-from tests.registry.people import WANG
+from tests.registry.people import SHANCHENG, SHANCHENG_TOWN, WANG
 
 PURPOSE = "data quality review"
 
@@ -152,3 +156,81 @@ async def test_accepting_a_link_candidate_merges_and_clears_needs_review(start_s
     assert wang["merged_records"] == [item["child_id"]] and "registered_poor" in wang["categories"]
     merged = (await svc.client.get(f"/v1/children/{item['child_id']}", headers=bureau)).json()
     assert (merged["status"], merged["needs_review"]) == ("duplicate", False)
+
+
+async def test_an_id_collision_item_names_the_child_holding_the_id_number_within_jurisdiction(
+    start_service, tokens
+):
+    """The clerk compares the row's record with the child holding its ID number: the item carries that
+    child's id (list and detail) — unless it is outside the caller's jurisdiction, which the item says
+    without the id, and which also keeps such a caller from accepting (merging into a foreign child)."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU)
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))  # 店子镇
+    stranger = WANG.row(
+        name="孙悟空",
+        guardian="孙大圣",
+        birth="",
+        sex="",
+        category="留守",
+        hukou=SHANCHENG,
+        current=SHANCHENG,
+    )
+    await submit(svc, tokens, "civil", "2026-09", csv_body(stranger))  # 山城街道
+    wang = await _child(svc, tokens, WANG.id)
+    [item] = await _items(svc, tokens, "id_collision")
+    assert (item["other_child_id"], item["other_child_outside_jurisdiction"]) == (wang["id"], False)
+    assert item["child_id"] != wang["id"] and item["hukou_town"] == SHANCHENG_TOWN
+    r = await svc.client.get(f"/v1/review-items/{item['id']}", headers=bureau)
+    assert r.status_code == 200, r.text
+    assert r.json()["other_child_id"] == wang["id"] and WANG.id not in r.text  # ids, never the ID number
+
+    shancheng = Principal(
+        subject="reviewer-shancheng",
+        roles=frozenset({"bureau"}),
+        org=SHANCHENG_TOWN,
+        scope=SHANCHENG_TOWN,
+        permissions=frozenset({"review:read", "review:decide"}),
+    )
+    async with svc.ctx.db.transaction() as s:
+        [seen] = await service.list_items(
+            session=s,
+            ctx=svc.ctx,
+            principal=shancheng,
+            kind="id_collision",
+            status=None,
+            after=None,
+            limit=50,
+        )
+        one = await service.get_item(session=s, ctx=svc.ctx, principal=shancheng, item_id=item["id"])
+    for shown in (seen, one):  # the holder lives in 店子镇: withheld, and said so
+        assert (shown["other_child_id"], shown["other_child_outside_jurisdiction"]) == (None, True)
+    with pytest.raises(Forbidden):
+        async with svc.ctx.db.transaction() as s:
+            await service.decide(session=s, ctx=svc.ctx, principal=shancheng, item_id=item["id"], accept=True)
+    assert (await _items(svc, tokens, "id_collision"))[0]["status"] == "open"
+
+    r = await svc.client.post(f"/v1/review-items/{item['id']}/accept", headers=bureau)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["other_child_id"]) == ("accepted", wang["id"]) and r.json()[
+        "merge_id"
+    ]
+    assert (await _child(svc, tokens, WANG.id))["merged_records"] == [item["child_id"]]
+
+
+async def test_an_id_collision_item_opened_before_the_holder_was_stored_still_names_it(start_service, tokens):
+    """Items opened before ``other_child_id`` was stored on them are resolved from the row's ID number."""
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    await submit(svc, tokens, "civil", "2026-09", csv_body(WANG.row(name="孙悟空", guardian="孙大圣")))
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(
+            update(ReviewItem).where(ReviewItem.kind == "id_collision").values(other_child_id=None)
+        )
+    wang = await _child(svc, tokens, WANG.id)
+    [item] = await _items(svc, tokens, "id_collision")
+    assert item["other_child_id"] == wang["id"]
+    r = await svc.client.post(
+        f"/v1/review-items/{item['id']}/reject", headers=tokens.headers("bureau", BUREAU)
+    )
+    assert (r.status_code, r.json()["status"], r.json()["other_child_id"]) == (200, "rejected", wang["id"])

@@ -68,13 +68,13 @@ async def test_review_items_are_filtered_by_the_callers_jurisdiction(start_servi
     dianzi = _reviewer(DIANZI_TOWN, DIANZI_TOWN)
     async with svc.ctx.db.transaction() as s:
         seen = await service.list_items(
-            session=s, principal=dianzi, kind=None, status=None, after=None, limit=50
+            session=s, ctx=svc.ctx, principal=dianzi, kind=None, status=None, after=None, limit=50
         )
         assert [i["id"] for i in seen] == [own]
         other_county = _reviewer("370402", BUREAU)
         assert (
             await service.list_items(
-                session=s, principal=other_county, kind=None, status=None, after=None, limit=50
+                session=s, ctx=svc.ctx, principal=other_county, kind=None, status=None, after=None, limit=50
             )
             == []
         )

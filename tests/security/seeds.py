@@ -212,7 +212,15 @@ SEEDS += [
     ),
     # Review items: district roles only (bureau decides, inspectors read); every narrow caller must not
     # tell another town's item from a missing one.
-    Seed("registry", "/v1/review-items", "bureau", dict, "item_id", create=_registry_review_item),
+    Seed(
+        "registry",
+        "/v1/review-items",
+        "bureau",
+        dict,
+        "item_id",
+        create=_registry_review_item,
+        reader="bureau",  # GET /v1/review-items/{item_id}: the bureau reads its own district's item
+    ),
     Seed(
         "notify",
         "/v1/documents",

@@ -19,7 +19,9 @@ from baoxue.db import UTCDateTime, utcnow
 from registry.feeds.columns import CATEGORIES
 
 # Identity attributes keep their first value; a differing assertion is a conflict for review.
-ROW_REVIEW_CODES = ("address_unmatched", "id_collision")
+# Row reason codes that open a review item in ``open_conflicts`` (``id_collision`` opens its item in
+# ``detach_collisions``, the only step that still knows the child holding the ID number).
+ROW_REVIEW_CODES = ("address_unmatched",)
 IDENTITY_ATTRIBUTES = ("name", "sex", "birth_date", "hukou_village")
 # Every attribute whose provenance is kept (column of feed_rows → attribute name).
 PROVENANCE = {
@@ -74,14 +76,29 @@ async def detach_collisions(session: AsyncSession, batch_id: str) -> int:
 
     Such a row gets ``id_collision`` (for review) and is treated like a row without a usable ID number:
     it becomes a provisional record and goes to linkage. The ID number stays encrypted on the row.
+
+    Its review item opens here, while the row still points at the child holding the ID number: the item's
+    ``child_id`` is the provisional record the row is about to become (``candidate_id``, which
+    ``register_new`` gives the row), ``other_child_id`` the holder (the record that remains after merges).
     """
+    collides = (
+        f"{ACCEPTED} AND link = 'id' AND EXISTS (SELECT 1 FROM children c WHERE c.id_blind = feed_rows.id_blind "
+        "AND c.name_pinyin <> feed_rows.name_pinyin "
+        "AND COALESCE(c.guardian_name, '') <> COALESCE(feed_rows.guardian_name, ''))"
+    )
+    await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, other_child_id, batch_id, detail, hukou_town, "
+            f"created_at) SELECT 'id_collision', 'open', candidate_id, child_id, {_V('b')}, '{{}}', hukou_town, "
+            f":now FROM feed_rows WHERE {collides}"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
     result = await session.execute(
         text(
             "UPDATE feed_rows SET child_id = NULL, link = NULL, id_blind = NULL, "
             "reasons = CASE WHEN reasons = '' THEN 'id_collision' ELSE reasons || ',id_collision' END "
-            f"WHERE {ACCEPTED} AND link = 'id' AND EXISTS (SELECT 1 FROM children c WHERE c.id_blind = feed_rows.id_blind "
-            "AND c.name_pinyin <> feed_rows.name_pinyin "
-            "AND COALESCE(c.guardian_name, '') <> COALESCE(feed_rows.guardian_name, ''))"
+            f"WHERE {collides}"
         ),
         {"b": batch_id},
     )

@@ -22,6 +22,7 @@ Decider = Annotated[Principal, Depends(requires("review:decide"))]
 )
 async def list_items(
     session: SessionDep,
+    ctx: Ctx,
     principal: Reader,
     limit: Limit = 100,
     cursor: Cursor = None,
@@ -30,9 +31,18 @@ async def list_items(
 ) -> Page[ReviewItemPublic]:
     after = decode_cursor(cursor)
     rows = await service.list_items(
-        session=session, principal=principal, kind=kind, status=status, after=after, limit=limit
+        session=session, ctx=ctx, principal=principal, kind=kind, status=status, after=after, limit=limit
     )
     return page_of([ReviewItemPublic.model_validate(r) for r in rows], limit, lambda r: r.id)
+
+
+@router.get(
+    "/review-items/{item_id}",
+    summary="One review item (an ID collision or link candidate names the other record if it is yours to see)",
+)
+async def get_item(item_id: int, session: SessionDep, ctx: Ctx, principal: Reader) -> ReviewItemPublic:
+    row = await service.get_item(session=session, ctx=ctx, principal=principal, item_id=item_id)
+    return ReviewItemPublic.model_validate(row)
 
 
 @router.post(

@@ -11,8 +11,21 @@ class ReviewItemPublic(BaseModel):
     id: int
     kind: str
     status: str
-    child_id: str
-    other_child_id: str | None = None
+    child_id: str = Field(
+        description="The record the item is about (an ID collision: the row's provisional record)"
+    )
+    other_child_id: str | None = Field(
+        default=None,
+        description=(
+            "The other record: a link candidate's candidate; an ID collision's child holding the ID number "
+            "(the record that remains after merges, which accepting merges into). Null when there is none "
+            "or it is outside the caller's jurisdiction (then other_child_outside_jurisdiction is true)."
+        ),
+    )
+    other_child_outside_jurisdiction: bool = Field(
+        default=False,
+        description="There is another record, but it is outside the caller's jurisdiction: its id is withheld",
+    )
     attribute: str | None = None
     batch_id: str | None = None
     score: float | None = None

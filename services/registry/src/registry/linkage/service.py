@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
-from baoxue.errors import Conflict, NotFound
+from baoxue.errors import Conflict, Forbidden, NotFound
 from baoxue.service import ServiceContext
 from registry.children import repository as children_repository
 from registry.children.merging import merge_records, undo_merge
@@ -27,6 +27,69 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
     return dict(row) | {"evidence": detail.get("evidence", detail)}
 
 
+async def with_other_child(
+    session: AsyncSession, ctx: ServiceContext, principal: Principal, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Give each item the other record it is about, as far as the caller may see it.
+
+    - ``id_collision``: the child holding the row's ID number, as the record that remains after merges
+      (what accepting merges into). Stored on the item when it opens (``merge.detach_collisions``); an
+      item opened before that was stored is resolved from the row's encrypted ID number here.
+    - ``link_candidate``: the candidate record, as stored.
+
+    The other record is shown only when it is inside the caller's jurisdiction (the children's rule,
+    ``children.repository.visible``); otherwise ``other_child_id`` is withheld and
+    ``other_child_outside_jurisdiction`` says that one exists. No ID number is ever part of an item.
+    """
+    others: dict[int, str] = {}
+    for row in rows:
+        other = row.get("other_child_id")
+        if row["kind"] == "id_collision" and other is None:
+            try:
+                other = await resolution.id_owner(session, ctx, row)
+            except NotFound:  # the row or the holder is gone: nothing to compare with
+                other = None
+        if other is not None:
+            others[row["id"]] = str(other)
+    collisions = {others[r["id"]] for r in rows if r["kind"] == "id_collision" and r["id"] in others}
+    current: dict[str, str] = {}
+    if collisions:
+        current = {
+            str(r[0]): str(r[1])
+            for r in await session.execute(
+                select(_children.c.id, func.coalesce(_children.c.merged_into, _children.c.id)).where(
+                    _children.c.id.in_(collisions)
+                )
+            )
+        }
+    for row in rows:
+        if row["kind"] == "id_collision" and row["id"] in others:
+            others[row["id"]] = current.get(others[row["id"]], others[row["id"]])
+    visible: set[str] = set()
+    if others:
+        visible = set(
+            (
+                await session.execute(
+                    select(_children.c.id).where(
+                        _children.c.id.in_(set(others.values())), children_repository.visible(principal)
+                    )
+                )
+            ).scalars()
+        )
+    result = []
+    for row in rows:
+        other = others.get(row["id"])
+        shown = other if other in visible else None
+        result.append(
+            row
+            | {
+                "other_child_id": shown,
+                "other_child_outside_jurisdiction": other is not None and shown is None,
+            }
+        )
+    return result
+
+
 def _visible(principal: Principal) -> Any:
     """Items about a child inside the caller's jurisdiction, by the same columns as the children queries
     (hukou town, school district, district). Only district roles hold ``review:read`` today, so this
@@ -38,20 +101,38 @@ def _visible(principal: Principal) -> Any:
 async def list_items(
     *,
     session: AsyncSession,
+    ctx: ServiceContext,
     principal: Principal,
     kind: str | None,
     status: str | None,
     after: int | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Review items about children inside the caller's jurisdiction, oldest first."""
+    """Review items about children inside the caller's jurisdiction, oldest first (with their other
+    record as far as the caller may see it: ``with_other_child``)."""
     query = select(_reviews).where(_visible(principal)).order_by(_reviews.c.id).limit(limit + 1)
     if kind:
         query = query.where(_reviews.c.kind == kind)
     query = query.where(_reviews.c.status == (status or "open"))
     if after is not None:
         query = query.where(_reviews.c.id > after)
-    return [public(dict(r)) for r in (await session.execute(query)).mappings()]
+    rows = [public(dict(r)) for r in (await session.execute(query)).mappings()]
+    return await with_other_child(session, ctx, principal, rows)
+
+
+async def get_item(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, item_id: int
+) -> dict[str, Any]:
+    """One review item inside the caller's jurisdiction (outside answers 404 like a missing one)."""
+    row = (
+        (await session.execute(select(_reviews).where(_reviews.c.id == item_id, _visible(principal))))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such review item.")
+    [item] = await with_other_child(session, ctx, principal, [public(dict(row))])
+    return item
 
 
 async def decide(
@@ -93,6 +174,12 @@ async def decide(
     if accept and row["kind"] in ("link_candidate", "id_collision"):
         if row["kind"] == "id_collision":
             survivor = await resolution.id_owner(session, ctx, dict(row))
+        if not await _sees_child(session, principal, survivor):
+            # merging into a record the caller may not see would act on (and reveal) a foreign child
+            raise Forbidden(
+                "The other record is outside your jurisdiction; a district reviewer decides this item.",
+                code="outside_jurisdiction",
+            )
         merge_id = await merge_records(
             session,
             ctx.outbox,
@@ -129,9 +216,21 @@ async def decide(
     }
     if accept and row["kind"] == "address_unmatched":
         values["hukou_town"] = detail["chosen"]["hukou_town"]
+    if merge_id is not None and row["kind"] == "id_collision":
+        values["other_child_id"] = survivor  # the record it was merged into
     await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
     await resolution.settle_needs_review(session, [row["child_id"], survivor])
-    return public(dict(row) | values)
+    [item] = await with_other_child(session, ctx, principal, [public(dict(row) | values)])
+    return item
+
+
+async def _sees_child(session: AsyncSession, principal: Principal, child_id: str | None) -> bool:
+    if child_id is None:
+        return False
+    found = await session.execute(
+        select(_children.c.id).where(_children.c.id == child_id, children_repository.visible(principal))
+    )
+    return found.first() is not None
 
 
 async def undo(
