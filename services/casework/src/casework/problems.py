@@ -20,6 +20,8 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "bad_semester": ("Invalid semester", "学期格式不正确"),
     "visit_id_conflict": ("This visit id holds a different visit", "家访编号已被其他记录使用"),
     "census_already_completed": ("The census was already completed", "特殊学生摸排已完成"),
+    "census_date_not_today": ("The census is completed today", "摸排完成日期须为当日"),
+    "census_not_open": ("The semester has not started", "学期尚未开始，不能完成摸排"),
     "plan_exists": ("The student or family already has a plan", "该学生或家庭已有帮扶方案"),
     "family_not_registered_poor": ("The family is not registered poor", "该家庭未被标记为建档立卡"),
     "roster_duplicate": ("A student appears twice in the roster", "名册中学生重复"),

@@ -4,12 +4,13 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth import Principal, within_jurisdiction
 from casework.census.models import Census, CensusEntry, SupportPlan
+from casework.visits.models import Roster, RosterEntry
 
 
 async def get_census(session: AsyncSession, school_code: str, semester: str) -> Census | None:
@@ -29,6 +30,16 @@ async def replace_entries(
         )
     )
     await session.execute(insert(CensusEntry), rows)
+
+
+async def categories_by_student(
+    session: AsyncSession, school_code: str, semester: str
+) -> dict[str, list[str]]:
+    """The census marks of a school and semester: student id → categories."""
+    query = select(col(CensusEntry.student_id), col(CensusEntry.categories)).where(
+        col(CensusEntry.school_code) == school_code, col(CensusEntry.semester) == semester
+    )
+    return {sid: list(cats) for sid, cats in (await session.execute(query)).all()}
 
 
 async def entry_categories(session: AsyncSession, school_code: str, semester: str) -> list[list[str]]:
@@ -99,3 +110,44 @@ async def list_plans(
         )
     query = query.order_by(col(SupportPlan.review_on), col(SupportPlan.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
+
+
+async def lock_roster(session: AsyncSession, school_code: str, semester: str) -> dict[str, Any] | None:
+    """The counts of the school's roster of the semester (``students``, ``special_group_students``), its
+    row locked (roster replacements take the same lock), or None when the school has not put one yet."""
+    query = (
+        select(col(Roster.students), col(Roster.special_group_students))
+        .where(col(Roster.school_code) == school_code, col(Roster.semester) == semester)
+        .with_for_update()
+    )
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+async def roster_quotas(session: AsyncSession, school_code: str, semester: str) -> list[dict[str, Any]]:
+    """Each roster entry's own categories (as the roster was put) and the visits it owes now."""
+    query = select(
+        col(RosterEntry.student_id),
+        col(RosterEntry.categories),
+        col(RosterEntry.special_group),
+        col(RosterEntry.required_visits),
+    ).where(col(RosterEntry.school_code) == school_code, col(RosterEntry.semester) == semester)
+    return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def set_roster_quotas(
+    session: AsyncSession, school_code: str, semester: str, changes: list[dict[str, Any]]
+) -> None:
+    """Set ``special_group`` and ``required_visits`` of roster entries (``changes``: student_id, special,
+    required)."""
+    table = RosterEntry.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table)
+        .where(
+            table.c.school_code == school_code,
+            table.c.semester == semester,
+            table.c.student_id == bindparam("sid"),
+        )
+        .values(special_group=bindparam("special"), required_visits=bindparam("required")),
+        [{"sid": c["student_id"], "special": c["special"], "required": c["required"]} for c in changes],
+    )

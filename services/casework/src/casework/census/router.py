@@ -48,7 +48,7 @@ async def post_census_students(
 @router.post(
     "/census/{semester}/schools/{school_code}/complete",
     status_code=status.HTTP_201_CREATED,
-    summary="Complete the school's census of the semester",
+    summary="Complete the school's census of the semester (on the server's today; on time within the window)",
 )
 async def post_census_complete(
     semester: SemesterPath,
@@ -56,7 +56,15 @@ async def post_census_complete(
     session: SessionDep,
     ctx: Ctx,
     principal: CensusWriter,
-    completed_on: Annotated[dt.date | None, Query(description="Default: today")] = None,
+    completed_on: Annotated[
+        dt.date | None,
+        Query(
+            description=(
+                "Optional and only ever today: the census is completed on the day the server receives it "
+                "(China's calendar). Any other day is refused with 422 census_date_not_today."
+            )
+        ),
+    ] = None,
 ) -> CensusCompletedPublic:
     census = await complete_census(
         session=session,

@@ -1,17 +1,40 @@
-"""The rules of the special-needs census (within two weeks of the semester start) and of support plans."""
+"""The rules of the special-needs census (within two weeks of the semester start) and of support plans.
+
+Completion time is the server's. A census is completed on the day the server receives the completion
+(China's calendar day, ``semesters.today``), and ``on_time`` / ``late`` compare that day with the due
+date (semester start + ``census_window_days``). A client cannot state another day: a ``completed_on``
+other than today is refused (422 ``census_date_not_today``) — a school that did the work on paper files
+it when it reaches the system, and the record shows when that was. A census cannot be completed before
+its semester starts (409 ``census_not_open``): it would be "on time" by construction. The one exception
+is the ``development`` environment (``make run`` / ``make demo``), where a past day of the semester is
+accepted so the demo can play a whole statutory year in minutes; ``test``, ``staging`` and
+``production`` refuse it.
+
+Census marks feed the visit quotas. Each semester's roster (``PUT /rosters``, ``visits.service.put_roster``)
+carries the categories the school listed; a student the same school marked in the same semester's census
+owes visits for the union of both: ``special_group`` when either names a category with a quota in
+``visit_quotas``, ``required_visits`` the largest quota of either (never fewer than 1). Neither source
+overrides the other — a census mark adds categories and never removes one the roster gives, and a
+roster replacement keeps the census marks of its semester (it reads them when it is put). The roster's
+``categories`` stay as the school put them; the census's are on the census entries. Marks apply as they
+are made (not only at completion); when they change how many students are in a special group, the
+roster's version rises and a RosterSet with the new counts is published, so notify's visit-quota figures
+follow.
+"""
 
 import datetime as dt
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
 from baoxue.auth.jurisdiction import ensure_writable
-from baoxue.contracts.casework import CensusCompleted
+from baoxue.contracts.casework import CensusCompleted, RosterSet
 from baoxue.db import utcnow
-from baoxue.errors import Conflict, NotFound
+from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from casework.cases.service import settings_of
 from casework.census import repository as repo
@@ -19,6 +42,7 @@ from casework.census.models import Census, SupportPlan
 from casework.census.schemas import CensusMark, CensusSchoolStatus, CensusSummary, PlanCreate, PlanUpdate
 from casework.semesters import bounds, today
 from casework.versioning import apply_changes
+from casework.visits import repository as visits_repo
 
 
 def census_due(ctx: ServiceContext, semester: str) -> dt.date:
@@ -55,7 +79,64 @@ async def mark_students(
         for s in data.students
     }
     await repo.replace_entries(session, school_code, semester, list(rows.values()))
+    await apply_marks_to_roster(session=session, ctx=ctx, school_code=school_code, semester=semester)
     return len(rows)
+
+
+def visits_owed(categories: Iterable[str], quotas: dict[str, int]) -> tuple[bool, int]:
+    """(special group, visits owed) of a student in these categories: 1, or the largest quota among them."""
+    special = [quotas[c] for c in set(categories) if c in quotas]
+    return bool(special), max([1, *special])
+
+
+async def apply_marks_to_roster(
+    *, session: AsyncSession, ctx: ServiceContext, school_code: str, semester: str
+) -> None:
+    """Recompute the school's roster of the semester from its own categories ∪ the census marks (the
+    precedence is in the module docstring); publish RosterSet when the special-group count changed.
+    Nothing to do before the school has put a roster (``put_roster`` reads the marks then)."""
+    roster = await repo.lock_roster(session, school_code, semester)
+    if roster is None:
+        return
+    quotas = settings_of(ctx).visit_quotas
+    marks = await repo.categories_by_student(session, school_code, semester)
+    changes, special_students = [], 0
+    for entry in await repo.roster_quotas(session, school_code, semester):
+        special, required = visits_owed([*entry["categories"], *marks.get(entry["student_id"], [])], quotas)
+        special_students += special
+        if (special, required) != (bool(entry["special_group"]), entry["required_visits"]):
+            changes.append({"student_id": entry["student_id"], "special": special, "required": required})
+    if changes:
+        await repo.set_roster_quotas(session, school_code, semester, changes)
+    if special_students != roster["special_group_students"]:
+        counts = {"students": roster["students"], "special_group_students": special_students}
+        version = await visits_repo.next_roster_version(session, school_code, semester, **counts)
+        event = RosterSet(school_code=school_code, semester=semester, **counts)
+        await ctx.outbox.add(session, event, subject=f"{school_code}:{semester}", sequence=version)
+
+
+def completion_day(ctx: ServiceContext, semester: str, stated: dt.date | None) -> dt.date:
+    """The day a census is completed: the server's today (see the module docstring for why a stated day
+    is refused, and the development-only exception)."""
+    now = today()
+    start, _end = bounds(semester, settings_of(ctx))
+    on = now
+    if stated is not None and stated != now:
+        if not (settings_of(ctx).environment == "development" and start <= stated < now):
+            raise Problem(
+                "A census is completed on the day the system receives it; completed_on, if given, must be today.",
+                status=422,
+                code="census_date_not_today",
+                errors=[
+                    {"field": "completed_on", "code": "not_today", "message": f"must be {now.isoformat()}"}
+                ],
+            )
+        on = stated
+    if on < start:
+        raise Conflict(
+            "The census of a semester can be completed once the semester has started.", code="census_not_open"
+        )
+    return on
 
 
 async def complete_census(
@@ -67,14 +148,15 @@ async def complete_census(
     semester: str,
     completed_on: dt.date | None = None,
 ) -> Census:
-    """Close the school's census: counts per category, on time when within the window; CensusCompleted."""
+    """Close the school's census on the server's today (``completion_day``): counts per category, on time
+    when within the window; CensusCompleted."""
     ensure_writable(principal, school_code, school_code)
     due = census_due(ctx, semester)
+    on = completion_day(ctx, semester, completed_on)
     if await repo.get_census(session, school_code, semester) is not None:
         raise Conflict("The census of this semester was already completed.", code="census_already_completed")
     categories = await repo.entry_categories(session, school_code, semester)
     counts = Counter(c for cats in categories for c in cats)
-    on = completed_on or today()
     census = Census(
         school_code=school_code,
         semester=semester,

@@ -13,6 +13,7 @@ from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.idempotency import KeyProbe, request_fingerprint
 from baoxue.service import ServiceContext
 from casework.cases.service import settings_of
+from casework.census import repository as census_repo
 from casework.semesters import bounds, semester_of
 from casework.versioning import apply_changes
 from casework.visits import repository as repo
@@ -174,18 +175,21 @@ async def put_roster(
     data: RosterPut,
 ) -> tuple[int, int]:
     """Replace a school's roster of a semester; each student owes 1 visit, or the largest quota of its
-    special-group categories (a category with a quota in ``visit_quotas``). Publishes RosterSet with the
-    two counts (no student), its sequence the roster's version. Returns (students, special-group
-    students)."""
+    special-group categories (a category with a quota in ``visit_quotas``) — the roster's categories and
+    the same semester's census marks of the school together (``census.service``). Publishes RosterSet
+    with the two counts (no student), its sequence the roster's version. Returns (students,
+    special-group students)."""
     ensure_writable(principal, school_code, school_code)
     bounds(semester, settings_of(ctx))
     quotas = settings_of(ctx).visit_quotas
+    await census_repo.lock_roster(session, school_code, semester)  # marks being applied wait, or see ours
+    marks = await census_repo.categories_by_student(session, school_code, semester)
     rows, seen = [], set()
     for s in data.students:
         if s.student_id in seen:
             raise Problem("A student appears twice in the roster.", code="roster_duplicate", status=422)
         seen.add(s.student_id)
-        special = [c for c in s.categories if c in quotas]
+        special = [c for c in {*s.categories, *marks.get(s.student_id, [])} if c in quotas]
         rows.append(
             {
                 "school_code": school_code,
