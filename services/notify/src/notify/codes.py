@@ -32,6 +32,7 @@ CODE_LISTS: dict[str, CodeList] = {
         "census": ("Special-needs census", "特殊学生摸底排查"),
         "bulletin": ("District bulletin", "全区通报"),
         "referral_receipt": ("Receipt of a referral", "移送事项回执"),
+        "deferral_return": ("Return after a deferral or exemption", "缓学（免学）期满返校核实"),
         "visit_quota": ("Home visits of the semester", "学期家访覆盖"),
         "dropout_report": ("Dropout report (end of March / October)", "辍学情况汇总上报（3月底、10月底）"),
         **{f"escalation_{lv.code}": (lv.label_en, lv.label_zh) for lv in LADDER},
@@ -56,6 +57,10 @@ CODE_LISTS: dict[str, CodeList] = {
         ),
         "prisoner_child": ("Child of a prisoner (to justice and DPF)", "服刑人员未成年子女（司法局、残联）"),
         "hukou_cleanup": ("Hukou clean-up result", "户籍清理结果"),
+        "deferral_return": (
+            "Deferral or exemption ended: confirm the child is back (to the hukou school district)",
+            "缓学（免学）期满返校核实（户籍所在地学区）",
+        ),
     },
     "provider_kind": {
         "guoxueban": ("Classics class", "国学班"),

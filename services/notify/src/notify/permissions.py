@@ -35,7 +35,9 @@ POLICY = RolePolicy(
         "town": _EVERYONE
         | {"escalation:read", "escalation:act", "document:issue", "blacklist:write", "scorecard:read"},
         "justice": _EVERYONE | {"escalation:read", "escalation:act", "document:issue", "referral:handle"},
-        "school_district": _EVERYONE | {"escalation:read", "document:issue", "scorecard:read"},
+        # referral:handle: the return of a child whose deferral or exemption ended (deferral_return).
+        "school_district": _EVERYONE
+        | {"escalation:read", "document:issue", "scorecard:read", "referral:handle"},
         "school": _EVERYONE | {"escalation:read", "document:issue", "acknowledgement:record"},
         "teacher": {"calendar:read", "inbox:read", "document:read", "acknowledgement:record"},
         "dept_police": _DEPARTMENT | {"document:issue"},

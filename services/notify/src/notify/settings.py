@@ -44,6 +44,14 @@ class NotifySettings(ServiceSettings):
     referral_receipt_workdays: int = Field(
         default=5, ge=1, description="A department confirms a referral within."
     )
+    deferral_return_workdays: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "An expired deferral or exemption (缓学/免学): the hukou school district confirms the child is "
+            "back at school within this many working days of the period's end"
+        ),
+    )
     criticism_min_timeliness: float = Field(
         default=0.9, ge=0, le=1, description="Below this: criticised by name."
     )

@@ -37,6 +37,7 @@ KIND_LABELS = {
     "case_report": "辍学报告",
     "census": "特殊学生摸底",
     "referral_receipt": "移送事项回执",
+    "deferral_return": "缓学（免学）期满返校核实",
     "visit_quota": "学期家访覆盖",
     "dropout_report": "辍学情况汇总上报",
     "bulletin": "全区通报",

@@ -1,11 +1,13 @@
-"""Referrals sent by events: the police's hukou clean-up results, and confirmed cases whose reason
-the notice assigns to another department."""
+"""Referrals sent by events: the police's hukou clean-up results, confirmed cases whose reason the
+notice assigns to another department, and expired deferrals/exemptions (the hukou school district
+confirms the child is back)."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts import casework as cw
+from baoxue.contracts import enrollment as en
 from baoxue.contracts import registry as rg
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
@@ -49,7 +51,20 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
                 details=f"reason={d.reason}",
             )
 
+    async def on_deferral_expired(session: AsyncSession, event: ReceivedEvent[en.DeferralExpired]) -> None:
+        d = event.data
+        await service.deferral_expired(
+            session=session,
+            ctx=ctx,
+            deferral_id=d.deferral_id,
+            kind=d.kind,
+            child_id=d.child_id,
+            hukou_school_district=d.hukou_school_district,
+            ended_on=d.ended_on,
+        )
+
     return {
         "registry": {rg.ChildStatusChanged: on_status_changed},
         "casework": {cw.CaseConfirmed: on_case_confirmed},
+        "enrollment": {en.DeferralExpired: on_deferral_expired},
     }

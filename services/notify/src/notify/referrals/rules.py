@@ -21,6 +21,8 @@ RULES: dict[str, Rule] = {
         Rule("hardship_family", ("dept_civil",), "assess_assistance", "困难家庭纳入救助"),
         Rule("disabled_unenrolled", ("justice", "dept_dpf"), "verify_and_place", "未入学残疾儿童核实"),
         Rule("prisoner_child", ("justice", "dept_dpf"), "verify_and_support", "服刑人员未成年子女核实"),
+        # Addressed to the child's hukou school district (from the event), not to a role: to_roles is empty.
+        Rule("deferral_return", (), "confirm_return", "缓学（免学）期满返校核实"),
         Rule(
             "hukou_cleanup",
             ("bureau", "dept_poverty", "dept_dpf", "dept_civil"),
@@ -38,6 +40,7 @@ CASE_REASON_REFERRALS = {
 """A confirmed case's reason that sends a referral by itself."""
 
 OUTCOMES = (
+    "returned",
     "action_taken",
     "no_violation_found",
     "assistance_granted",

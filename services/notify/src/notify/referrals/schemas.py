@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Outcome = Literal[
-    "action_taken", "no_violation_found", "assistance_granted", "records_updated", "placed", "not_applicable"
+    "returned",
+    "action_taken",
+    "no_violation_found",
+    "assistance_granted",
+    "records_updated",
+    "placed",
+    "not_applicable",
 ]
 
 

@@ -49,13 +49,16 @@ async def send(
     case_id: str | None = None,
     child_id: str | None = None,
     details: str = "",
+    to_orgs: Sequence[str] = (),
 ) -> int:
-    """Refer a subject to every department the rule names (once per department: a repeat is ignored);
-    each gets an inbox message asking for a receipt. Returns how many referrals were new."""
+    """Refer a subject to every department the rule names, or to ``to_orgs`` for a rule that names none
+    (once per recipient: a repeat is ignored); each gets an inbox message asking for a receipt. Returns
+    how many referrals were new."""
     rule = RULES.get(kind)
     if rule is None:
         raise Problem(f"Unknown referral kind '{kind}'.", code="referral_kind_unknown", status=422)
     targets = [ctx.directory.by_role(role).code for role in rule.to_roles]  # type: ignore[arg-type]
+    targets += [org for org in to_orgs if org not in targets]
     now = utcnow()
     rows = [
         {
@@ -117,6 +120,65 @@ async def send(
     return len(created)
 
 
+async def deferral_expired(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    deferral_id: str,
+    kind: str,
+    child_id: str | None,
+    hukou_school_district: str | None,
+    ended_on: dt.date,
+) -> int:
+    """A deferral or exemption (缓学/免学) ended: the child is expected at school again. The school
+    district of the child's hukou place (the notice: 由户籍所在地学区确认去向) gets a ``deferral_return``
+    referral — an inbox notice with a receipt deadline — and a ``deferral_return`` deadline to confirm
+    the child is back: ``deferral_return_workdays`` working days after the period's end, met when the
+    district reports the referral's outcome, else reminded and lapsed by the sweep like every deadline.
+
+    A district the directory does not know (or none in the event) sends it to the bureau instead, with
+    the warning ``hukou_school_district_unknown`` on the deadline: nobody is left without the notice.
+    Once per deferral: a repeated event finds the referral and the deadline there and adds nothing. The
+    notice carries ids, codes and dates only (deferral id, kind, the end and due dates; the child's
+    surrogate id is on the referral like a hukou clean-up's)."""
+    settings = ctx.settings
+    assert isinstance(settings, NotifySettings)
+    bureau = ctx.directory.by_role("bureau").code
+    known = hukou_school_district is not None and ctx.directory.get(hukou_school_district) is not None
+    org = hukou_school_district if known and hukou_school_district else bureau
+    due = await due_after(
+        session=session, ctx=ctx, start=ended_on, workdays=settings.deferral_return_workdays
+    )
+    warnings = [*due.warnings, *([] if known else ["hukou_school_district_unknown"])]
+    opened = await deadlines.insert_missing(
+        session,
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "kind": "deferral_return",
+                "org": org,
+                "subject_id": deferral_id,
+                "case_id": None,
+                "due_date": due.due,
+                "warnings": ",".join(warnings),
+                "status": "open",
+                "created_at": utcnow(),
+            }
+        ],
+    )
+    sent = await send(
+        session=session,
+        ctx=ctx,
+        kind="deferral_return",
+        subject_id=deferral_id,
+        from_org=bureau,
+        child_id=child_id,
+        details=f"deferral_id={deferral_id} kind={kind} ended_on={ended_on.isoformat()} due={due.due.isoformat()}",
+        to_orgs=[org],
+    )
+    return opened + sent
+
+
 async def _for_recipient(session: AsyncSession, principal: Principal, referral_id: str) -> Referral:
     referral = await session.get(Referral, referral_id)
     if referral is None or referral.to_org != principal.org:
@@ -154,6 +216,15 @@ async def close(
         referral.received_at, referral.received_by = utcnow(), principal.subject
         await deadlines.close(session, kind="referral_receipt", subject_id=referral.id, status="met", on=on)
     referral.status, referral.outcome, referral.outcome_note, referral.closed_on = "closed", outcome, note, on
+    if referral.kind == "deferral_return":  # the district confirmed where the child is: its deadline is met
+        await deadlines.close(
+            session,
+            kind="deferral_return",
+            subject_id=referral.subject_id,
+            status="met",
+            on=on,
+            org=referral.to_org,
+        )
     await session.flush()
     return referral
 
