@@ -102,15 +102,17 @@ async def test_a_census_is_completed_on_the_servers_day_and_cannot_be_back_dated
     assert (mine["completed"], mine["late"], mine["on_time"]) == (True, True, False)
 
 
-async def test_only_the_development_environment_accepts_a_past_day_for_the_demo(
-    start_service, tokens, server_day
-):
-    """``make demo`` plays a statutory year in minutes: in ``development`` a past day of the semester is
-    accepted (never a future one, never before the semester); every other environment refuses it."""
-    svc = await start_service("casework", environment="development")
-    server_day("2026-11-27")
+async def test_only_a_simulation_stack_accepts_a_past_day_for_the_demo(start_service, tokens, server_day):
+    """``make demo`` plays a statutory year in minutes: with ``CASEWORK_SIMULATION`` a past day of the
+    semester is accepted (never a future one, never before the semester); a stack without it refuses it,
+    in the ``development`` environment of ``make run`` too."""
     url = f"/v1/census/{SEMESTER}/schools/{{}}/complete"
     a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    plain = await start_service("casework", environment="development")
+    server_day("2026-11-27")
+    refused = await plain.client.post(url.format(SCHOOL_A), params={"completed_on": "2026-09-10"}, headers=a)
+    assert (refused.status_code, refused.json()["code"]) == (422, "census_date_not_today")
+    svc = await start_service("casework", simulation=True)
     past = await svc.client.post(url.format(SCHOOL_A), params={"completed_on": "2026-09-10"}, headers=a)
     assert (past.status_code, past.json()["on_time"]) == (201, True)
     for stated in ("2026-08-31", "2026-11-28"):

@@ -6,9 +6,9 @@ date (semester start + ``census_window_days``). A client cannot state another da
 other than today is refused (422 ``census_date_not_today``) — a school that did the work on paper files
 it when it reaches the system, and the record shows when that was. A census cannot be completed before
 its semester starts (409 ``census_not_open``): it would be "on time" by construction. The one exception
-is the ``development`` environment (``make run`` / ``make demo``), where a past day of the semester is
-accepted so the demo can play a whole statutory year in minutes; ``test``, ``staging`` and
-``production`` refuse it.
+is a stack started with ``CASEWORK_SIMULATION=true`` (``make demo`` and the end-to-end tests set it, as
+they set ``NOTIFY_SIMULATION``), where a past day of the semester is accepted so a whole statutory year
+plays in minutes; every other stack, ``make run``'s included, refuses it.
 
 Census marks feed the visit quotas. Each semester's roster (``PUT /rosters``, ``visits.service.put_roster``)
 carries the categories the school listed; a student the same school marked in the same semester's census
@@ -117,12 +117,12 @@ async def apply_marks_to_roster(
 
 def completion_day(ctx: ServiceContext, semester: str, stated: dt.date | None) -> dt.date:
     """The day a census is completed: the server's today (see the module docstring for why a stated day
-    is refused, and the development-only exception)."""
+    is refused, and the simulation-only exception)."""
     now = today()
     start, _end = bounds(semester, settings_of(ctx))
     on = now
     if stated is not None and stated != now:
-        if not (settings_of(ctx).environment == "development" and start <= stated < now):
+        if not (settings_of(ctx).simulation and start <= stated < now):
             raise Problem(
                 "A census is completed on the day the system receives it; completed_on, if given, must be today.",
                 status=422,
