@@ -354,7 +354,10 @@ async def _sync_tasks_statement(
     """
     values = {"campaign_id": campaign_id, "run": run, "due_on": due_on, "district_code": district_code}
     if fresh_table is None:
-        rows = (await session.execute(_sync_tasks_answer(results), values)).all()
+        # values bound into the statement, not passed as execution parameters: SQLAlchemy would take
+        # parameters named like the tasks' columns (campaign_id, due_on) for SET clauses of the UPDATEs
+        # in its CTEs, and fail to bind the rest
+        rows = (await session.execute(_sync_tasks_answer(results).params(values))).all()
     else:
         # compiled once per process against a stand-in name, swapped for this run's table (a table
         # name new at every run would miss SQLAlchemy's statement cache and compile it every time)
