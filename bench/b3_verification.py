@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import tempfile
 import time
 import uuid
@@ -171,10 +172,9 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
         # insert's uniqueness check visits them (measured 2.5x the insert's cost at 10k after two runs).
         async with ctx.db.transaction() as s:
             await s.execute(text("TRUNCATE verification_results, verification_tasks, outbox"))
-        with peak:
-            start = time.perf_counter()
-            last.update(await verification.run_campaign(ctx=ctx, campaign_id=campaign_id))
-            return time.perf_counter() - start
+        start = time.perf_counter()
+        last.update(await verification.run_campaign(ctx=ctx, campaign_id=campaign_id))
+        return time.perf_counter() - start
 
     async def sql() -> float:
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
@@ -183,7 +183,9 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
             conn.execute(plain_sql("plain_results"))  # type: ignore[arg-type]
             return time.perf_counter() - start
 
+    load = [os.getloadavg()[0]]
     ours, plain = await paired_medians_async(baoxue, sql, repeats)
+    load.append(os.getloadavg()[0])
     con = load_duckdb(url)
 
     async def duck() -> float:
@@ -192,7 +194,14 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
         con.execute(plain_sql("duck_results"))
         return time.perf_counter() - start
 
+    load.append(os.getloadavg()[0])
     ours2, ducked = await paired_medians_async(baoxue, duck, repeats)
+    load.append(os.getloadavg()[0])
+    # The peak memory of one more run, not timed: PeakMemory's sampling thread (every 10 ms it takes
+    # the GIL and walks the process table) ran during the timed runs until 27 Nov and slowed this
+    # asyncio process alone, not the comparators (+10–15 ms of a 35–50 ms run at 10k, measured).
+    with peak:
+        await baoxue()
     with psycopg.connect(libpq_url(url)) as conn:
         plain_counts = dict(conn.execute("SELECT outcome, count(*) FROM plain_results GROUP BY 1").fetchall())
     duck_counts = dict(con.execute("SELECT outcome, count(*) FROM duck_results GROUP BY 1").fetchall())
@@ -205,6 +214,10 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
         "same_counts": agree,
         "backend": "postgresql",
     }
+    # every sample in run order, and the 1-minute load average around each half: on a shared machine
+    # a median alone hides how far the repeats spread
+    plain_extra = {"baoxue_samples": ours.samples, "comparator_samples": plain.samples, "load": load[:2]}
+    duck_extra = {"baoxue_samples": ours2.samples, "comparator_samples": ducked.samples, "load": load[2:]}
     return [
         Record(
             "b3_verification_vs_sql_antijoin",
@@ -217,7 +230,7 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
             agree and ours.median <= GOAL * plain.median,
             peak.mb,
             repeats,
-            dict(extra),
+            {**extra, **_rounded(plain_extra)},
         ),
         Record(
             "b3_verification_vs_duckdb",
@@ -230,9 +243,13 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
             agree and ours2.median <= GOAL * ducked.median,
             peak.mb,
             repeats,
-            dict(extra),
+            {**extra, **_rounded(duck_extra)},
         ),
     ]
+
+
+def _rounded(extra: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {k: [round(v, 4) for v in vs] for k, vs in extra.items()}
 
 
 def main() -> None:
@@ -243,7 +260,10 @@ def main() -> None:
             prepare(url, n)
             records += asyncio.run(measure(url, n, args.repeats))
         for r in records[-2:]:
-            print(f"{r.benchmark} n={n}: baoxue {r.baoxue}s vs {r.comparator}s ratio {r.ratio} met={r.met}")
+            print(
+                f"{r.benchmark} n={n}: baoxue {r.baoxue}s vs {r.comparator}s ratio {r.ratio} met={r.met} "
+                f"samples {r.extra['baoxue_samples']} vs {r.extra['comparator_samples']} load {r.extra['load']}"
+            )
     write_records(args.out, records)
 
 

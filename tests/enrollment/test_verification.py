@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import text
 
 from baoxue.contracts.registry import ChildStatusChanged, FeedCompleted
 from baoxue.testing.plugin import eventually
+from enrollment.verification import classify
 from enrollment.verification.classify import birth_bounds
 from tests.enrollment.conftest import (
     BUREAU,
@@ -288,3 +290,46 @@ async def test_a_new_feed_reruns_the_campaign_incrementally(start_service, event
         "items"
     ]
     assert [t["child_id"] for t in superseded] == [first.child_id]
+
+
+async def test_the_in_place_run_statement_keeps_the_tasks_it_does_not_change(
+    start_service, event_publisher, tokens, monkeypatch
+):
+    """PostgreSQL's in-place path (a table not partitioned, schema before 0004): the same task changes as
+    the swap. Its statement once passed its values as execution parameters, which SQLAlchemy took for SET
+    clauses of the CTEs' UPDATEs (campaign_id, due_on) and then failed to bind."""
+    svc = await start(start_service)
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip("the in-place statement is PostgreSQL's")
+    bureau = tokens.headers("bureau", BUREAU)
+    lost = await register_child(svc, event_publisher)
+    found = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    first = await run_and_wait(svc, tokens, campaign["id"])  # swapped in: the campaign's partition exists
+    assert first["counts"]["tasks_created"] == 2
+
+    async def not_swapped(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(classify, "classify_and_swap_postgresql", not_swapped)
+    again = await run_and_wait(svc, tokens, campaign["id"])
+    assert again["counts"]["tasks_created"] == 0 and again["counts"]["events_published"] == 0
+    assert again["counts"]["by_outcome"] == {"unaccounted": 2}
+    assert (await enroll(svc, tokens, found)).status_code == 201
+    third = await run_and_wait(svc, tokens, campaign["id"])
+    assert third["counts"]["tasks_superseded"] == 1
+    assert third["counts"]["by_outcome"] == {"enrolled_local": 1, "unaccounted": 1}
+    async with svc.ctx.db.transaction() as s:
+        tasks = (
+            await s.execute(
+                text(
+                    "SELECT child_id, campaign_id, due_on, state, version FROM verification_tasks ORDER BY state"
+                )
+            )
+        ).all()
+    assert [tuple(t) for t in tasks] == [
+        (lost.child_id, campaign["id"], dt.date(2026, 10, 31), "open", 1),
+        (found.child_id, campaign["id"], dt.date(2026, 10, 31), "superseded", 2),
+    ]
+    stored, partitions = await stored_results(svc, campaign["id"])
+    assert stored == {"enrolled_local": (1, 3), "unaccounted": (1, 3)} and partitions == 1

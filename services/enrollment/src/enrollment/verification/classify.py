@@ -354,7 +354,10 @@ async def _sync_tasks_statement(
     """
     values = {"campaign_id": campaign_id, "run": run, "due_on": due_on, "district_code": district_code}
     if fresh_table is None:
-        rows = (await session.execute(_sync_tasks_answer(results), values)).all()
+        # values bound into the statement, not passed as execution parameters: SQLAlchemy would take
+        # parameters named like the tasks' columns (campaign_id, due_on) for SET clauses of the UPDATEs
+        # in its CTEs, and fail to bind the rest
+        rows = (await session.execute(_sync_tasks_answer(results).params(values))).all()
     else:
         # compiled once per process against a stand-in name, swapped for this run's table (a table
         # name new at every run would miss SQLAlchemy's statement cache and compile it every time)
@@ -512,15 +515,16 @@ async def classify_and_swap_postgresql(
     1. ``CREATE TABLE … AS`` the classification: a bulk write of new pages, and parallel (the
        classification's joins run in the workers; ``INSERT … SELECT`` never runs in parallel), with no
        index maintained row by row and no dead tuples of the previous run left behind in an index.
-    2. The partial index of the unaccounted; then the counts and the task changes in one statement
-       (:func:`_sync_tasks_statement`) over the fresh table.
-    3. One ``ALTER TABLE``: NOT NULL, ``CHECK (campaign_id = …)`` (so attaching need not scan again) and the
-       primary key, built in one sort. While the server builds it, this process builds the new tasks'
-       ``ChildUnaccounted`` events (``publish``: Python, ≈ 45 µs per event); their outbox insert follows
-       on the same connection (the driver's connection lock orders the two statements).
-    4. Swap: the previous partition of the campaign is dropped, the fresh one attached (its indexes become
-       the partitions of the parent's). Until the transaction commits, readers see the previous results;
-       the swap's locks on the parent are held only from here to the commit.
+    2. The counts and the task changes in one statement (:func:`_sync_tasks_statement`) over the fresh
+       table.
+    3. One ``ALTER TABLE`` (NOT NULL, ``CHECK (campaign_id = …)`` so attaching need not scan again, the
+       primary key built in one sort) and the partial index of the unaccounted, in one round trip. While
+       the server builds them, this process builds the new tasks' ``ChildUnaccounted`` events
+       (``publish``: Python); their outbox write follows on the same connection (the driver's connection
+       lock orders the statements).
+    4. Swap, in one round trip: the previous partition of the campaign is dropped, the fresh one attached
+       (its indexes become the partitions of the parent's). Until the transaction commits, readers see
+       the previous results; the swap's locks on the parent are held only from here to the commit.
 
     Returns the counts per outcome, the task counts, the tasks created and the events published.
     """
@@ -538,9 +542,6 @@ async def classify_and_swap_postgresql(
     earliest, latest = birth_bounds(cutoff)
     values = {"campaign_id": campaign_id, "run": run, "as_of": as_of, "earliest": earliest, "latest": latest}
     await conn.exec_driver_sql(f"CREATE TABLE {name} AS {select_sql}", {**params, **values})
-    await conn.exec_driver_sql(
-        f"CREATE INDEX {name}_unaccounted ON {name} (campaign_id, child_id) WHERE outcome = 'unaccounted'"
-    )
     by_outcome, task_counts, created = await _sync_tasks_statement(
         session,
         None,
@@ -551,25 +552,33 @@ async def classify_and_swap_postgresql(
         fresh_table=name,
     )
     not_null = ", ".join(f"ALTER {c.name} SET NOT NULL" for c in R.columns if not c.nullable)
-    key = (
+    # The partition's two indexes: the primary key and the parent's partial index of the unaccounted.
+    # Built here rather than before the counts-and-tasks statement, which reads the unaccounted by a scan
+    # instead: they lie on nearly every page of the fresh table (1M: 24,750 rows on 15,637 pages), so the
+    # index spared that statement no reading (measured the same with and without it), and this saves a
+    # round trip.
+    indexes = (
         f"ALTER TABLE {name} {not_null}, ADD CONSTRAINT {name}_campaign CHECK (campaign_id = '{campaign_id}'), "
-        f"ADD CONSTRAINT {name}_pkey PRIMARY KEY (campaign_id, child_id)"
+        f"ADD CONSTRAINT {name}_pkey PRIMARY KEY (campaign_id, child_id); "
+        f"CREATE INDEX {name}_unaccounted ON {name} (campaign_id, child_id) WHERE outcome = 'unaccounted'"
     )
-    # Sent on the driver connection itself: the statement runs on the server while ``publish`` builds
-    # the events here; its outbox INSERT then waits for the driver's connection lock (same transaction).
+    # Sent on the driver connection itself (two statements, no parameters: one round trip): they run on
+    # the server while ``publish`` builds the events here; its outbox write then waits for the driver's
+    # connection lock (same transaction).
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
-    building = asyncio.ensure_future(driver.execute(key))
+    building = asyncio.ensure_future(driver.execute(indexes))
     try:
         await asyncio.sleep(0)  # let it send
         published = await publish(created)
     finally:
         await building
-    for old in previous:
-        await conn.exec_driver_sql(f'DROP TABLE "{old}"')
-    await conn.exec_driver_sql(f"ALTER TABLE verification_results ATTACH PARTITION {name} {bound}")
-    # the partition's CHECK only served the attach (the partition constraint now holds it)
-    await conn.exec_driver_sql(f"ALTER TABLE {name} DROP CONSTRAINT {name}_campaign")
+    # The swap, one round trip; the partition's CHECK only served the attach (the partition constraint
+    # now holds it).
+    swap = [f'DROP TABLE "{old}"' for old in previous]
+    swap.append(f"ALTER TABLE verification_results ATTACH PARTITION {name} {bound}")
+    swap.append(f"ALTER TABLE {name} DROP CONSTRAINT {name}_campaign")
+    await driver.execute("; ".join(swap))
     return by_outcome, task_counts, created, published
 
 
