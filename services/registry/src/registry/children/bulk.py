@@ -16,9 +16,6 @@ from psycopg import sql
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.events.envelope import EventData
-from baoxue.events.outbox import Outbox
-
 
 def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
@@ -61,22 +58,3 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[Mappin
         return
     columns = list(rows[0])
     await copy_rows(session, table, columns, ([r[c] for c in columns] for r in rows))
-
-
-async def add_events(
-    session: AsyncSession, outbox: Outbox, items: Sequence[tuple[EventData, str, int]]
-) -> None:
-    """``outbox.add_many`` for many events; on PostgreSQL the same outbox rows are written with ``COPY``.
-
-    The rows are the outbox's own (``Outbox._rows``: envelope, subject, trace id) and the relay is
-    nudged after commit exactly as ``add_many`` does; only the write differs. (This belongs in
-    ``Outbox.add_many`` itself; until the library does it, the registry's bulk paths call this.)
-    """
-    if not items:
-        return
-    if not is_postgresql(session):
-        await outbox.add_many(session, items)
-        return
-    rows = outbox._rows(items)
-    await insert_rows(session, outbox.table, rows)
-    outbox._nudge_after_commit(session)

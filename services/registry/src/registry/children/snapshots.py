@@ -16,7 +16,7 @@ from baoxue.contracts.registry import ChildRegistered, ChildUpdated
 from baoxue.db import UTCDateTime, utcnow
 from baoxue.events.envelope import EventData
 from baoxue.events.outbox import Outbox
-from registry.children.bulk import add_events, is_postgresql
+from registry.children.bulk import is_postgresql
 from registry.children.models import Child, ChildAttribute, ChildFlag
 
 CHUNK = 5000
@@ -150,5 +150,5 @@ async def refresh_snapshots(
                 events.append((cls(**data), cid, version))
         if changes:
             await _write_snapshots(session, changes, now)
-        await add_events(session, outbox, events)
+        await outbox.add_many(session, events)  # COPY on PostgreSQL for a bulk run
     return registered, updated
