@@ -63,18 +63,23 @@ def rounds(events: Sequence[E]) -> list[list[tuple[int, E]]]:
 
 
 async def _publish_linked_by_trace(
-    session: AsyncSession, ctx: ServiceContext, linked: Sequence[tuple[str | None, students.LinkedRow]]
+    session: AsyncSession,
+    ctx: ServiceContext,
+    linked: Sequence[tuple[ReceivedEvent[Any], students.LinkedRow]],
 ) -> None:
-    """StudentLinked for each row, under the trace id of the child event that linked it (as one by one)."""
+    """StudentLinked for each row, under the trace id of the child event that linked it, as one by one:
+    one outbox insert per stretch of one trace id (a feed's events share one). Events without a trace
+    id (none come from an outbox; test publishers send them) share one fresh id per stretch, where one
+    by one each would get its own."""
     i = 0
     while i < len(linked):
-        trace = linked[i][0]
+        trace = linked[i][0].envelope.traceid
         j = i
-        while j < len(linked) and linked[j][0] == trace:
+        while j < len(linked) and linked[j][0].envelope.traceid == trace:
             j += 1
         token = set_trace_id(trace)
         try:
-            await students.publish_linked(session, ctx, [row for _t, row in linked[i:j]])
+            await students.publish_linked(session, ctx, [row for _e, row in linked[i:j]])
         finally:
             reset_trace_id(token)
         i = j
@@ -165,7 +170,7 @@ def make_batch_handlers(ctx: ServiceContext) -> dict[str, BatchHandler]:
         )
         linked.sort(key=lambda pair: takes[pair[0]][0])  # in the order of the events that linked them
         await _publish_linked_by_trace(
-            session, ctx, [(events[takes[blind][0]].envelope.traceid, row) for blind, row in linked]
+            session, ctx, [(events[takes[blind][0]], row) for blind, row in linked]
         )
 
     async def on_child_statuses(

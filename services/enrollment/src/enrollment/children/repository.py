@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, FromClause, Integer, String, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    FromClause,
+    Integer,
+    String,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,10 +62,11 @@ async def upsert_snapshots(
 def rows_source(
     dialect: str, columns: Sequence[tuple[str, type[String] | type[Integer]]], rows: Sequence[Sequence[Any]]
 ) -> FromClause:
-    """A derived table ``v`` of ``rows`` (columns named as given) to join in ``UPDATE … FROM``.
+    """A derived table ``v`` of ``rows`` (columns named as given), for :func:`update_from`.
 
-    PostgreSQL: ``unnest`` of one array parameter per column; SQLite: ``json_each`` of one JSON
-    parameter. Either way the statement's text does not depend on the number of rows.
+    PostgreSQL: ``unnest`` of one array parameter per column; SQLite: a materialised CTE over
+    ``json_each`` of one JSON parameter. Either way the statement's text does not depend on the number
+    of rows.
     """
     if dialect == "postgresql":
         arrays = [
@@ -62,9 +76,49 @@ def rows_source(
         return func.unnest(*arrays).table_valued(*(name for name, _ in columns)).render_derived(name="v")
     each = func.json_each(bindparam("v_rows", json.dumps([list(r) for r in rows]))).table_valued("value")
     each = each.alias("v_json")
-    return select(
-        *(func.json_extract(each.c.value, f"$[{i}]").label(name) for i, (name, _) in enumerate(columns))
-    ).subquery("v")
+    return (
+        select(
+            *(func.json_extract(each.c.value, f"$[{i}]").label(name) for i, (name, _) in enumerate(columns))
+        )
+        .cte("v")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def update_from(
+    table: Table,
+    v: FromClause,
+    dialect: str,
+    *,
+    key: tuple[str, str],
+    where: Sequence[ColumnElement[bool]] = (),
+    from_v: Mapping[str, str],
+    values: Mapping[str, Any] | None = None,
+) -> Update:
+    """``UPDATE table`` for the rows whose ``key[0]`` equals ``v.key[1]`` (one row of ``v`` per key),
+    setting each column of ``from_v`` to its ``v`` column (and ``values`` as given).
+
+    PostgreSQL: ``UPDATE … FROM v`` (a join). SQLite: ``WHERE key IN (SELECT … FROM v)`` with each
+    column from a correlated subquery of ``v``: SQLite's plan of ``UPDATE … FROM`` a ``json_each`` (or
+    a CTE) scans the whole table once per row of ``v``, this one scans or searches it once.
+    """
+    column = table.c[key[0]]
+    if dialect == "postgresql":
+        stmt = update(table).where(column == v.c[key[1]], *where)
+        return stmt.values({**{name: v.c[source] for name, source in from_v.items()}, **(values or {})})
+    mine = v.c[key[1]] == column
+    return (
+        update(table)
+        .where(column.in_(select(v.c[key[1]])), *where)
+        .values(
+            {
+                **{
+                    name: select(v.c[source]).where(mine).scalar_subquery() for name, source in from_v.items()
+                },
+                **(values or {}),
+            }
+        )
+    )
 
 
 async def set_status(
@@ -88,12 +142,18 @@ async def set_statuses(
     if not changes:
         return set()
     v = rows_source(dialect, [("c", String), ("s", String), ("m", String), ("q", Integer)], changes)
-    result = await session.execute(
-        update(_T)
-        .where(_T.c.child_id == v.c.c, _T.c.sequence < v.c.q)
-        .values(status=v.c.s, merged_into=v.c.m, sequence=v.c.q)
-        .returning(_T.c.child_id)
+    newer = _T.c.sequence < (
+        v.c.q if dialect == "postgresql" else select(v.c.q).where(v.c.c == _T.c.child_id).scalar_subquery()
     )
+    stmt = update_from(
+        _T,
+        v,
+        dialect,
+        key=("child_id", "c"),
+        where=[newer],
+        from_v={"status": "s", "merged_into": "m", "sequence": "q"},
+    )
+    result = await session.execute(stmt.returning(_T.c.child_id))
     return set(result.scalars())
 
 

@@ -16,7 +16,7 @@ from baoxue.contracts.enrollment import StudentLinked
 from baoxue.db import utcnow
 from baoxue.service import ServiceContext
 from enrollment.children.models import ChildView
-from enrollment.children.repository import rows_source
+from enrollment.children.repository import rows_source, update_from
 from enrollment.students.models import ACTIVE_STATUSES, IncapacityAnnotation, StudentRecord, StudentTransfer
 
 
@@ -131,11 +131,17 @@ async def link_children(
     linked: list[tuple[str, LinkedRow]] = []
     if links:
         v = rows_source(dialect, [("b", String), ("c", String), ("d", String)], links)
+        stmt = update_from(
+            s,
+            v,
+            dialect,
+            key=("id_blind_index", "b"),
+            where=[s.c.child_id.is_(None)],
+            from_v={"child_id": "c", "hukou_school_district": "d"},
+            values={"version": s.c.version + 1, "updated_at": utcnow()},
+        )
         result = await session.execute(
-            update(s)
-            .where(s.c.child_id.is_(None), s.c.id_blind_index == v.c.b)
-            .values(child_id=v.c.c, hukou_school_district=v.c.d, version=s.c.version + 1, updated_at=utcnow())
-            .returning(
+            stmt.returning(
                 s.c.id_blind_index,
                 s.c.id,
                 s.c.child_id,
@@ -148,7 +154,9 @@ async def link_children(
         linked = [(b, (str(i), str(c), sc, st, int(n), d)) for b, i, c, sc, st, n, d in result.all()]
     if districts:
         v = rows_source(dialect, [("c", String), ("d", String)], districts)
-        await session.execute(update(s).where(s.c.child_id == v.c.c).values(hukou_school_district=v.c.d))
+        await session.execute(
+            update_from(s, v, dialect, key=("child_id", "c"), from_v={"hukou_school_district": "d"})
+        )
     return linked
 
 
