@@ -48,7 +48,7 @@ def make_batch_handlers() -> dict[str, Any]:
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(_row(event))
-        for rows in rounds:
-            await upsert_students(session, rows)
+        for rows in rounds:  # in record order, so concurrent consumers lock the rows in one order
+            await upsert_students(session, sorted(rows, key=lambda row: str(row["student_id"])))
 
     return {"student_record": on_student_records}

@@ -50,7 +50,8 @@ def _snapshot_row(event: ReceivedEvent[ChildSnapshot], now: Any) -> dict[str, An
 
 
 def rounds(events: Sequence[E]) -> list[list[tuple[int, E]]]:
-    """Split a run into rounds: round k holds the k-th event of each child (with its position)."""
+    """Split a run into rounds: round k holds the k-th event of each child (with its position), in
+    child id order, so concurrent consumers (several replicas) lock the rows in one order."""
     out: list[list[tuple[int, E]]] = []
     seen: dict[str, int] = {}
     for position, event in enumerate(events):
@@ -59,7 +60,7 @@ def rounds(events: Sequence[E]) -> list[list[tuple[int, E]]]:
         if k == len(out):
             out.append([])
         out[k].append((position, event))
-    return out
+    return [sorted(batch, key=lambda pair: pair[1].data.child_id) for batch in out]
 
 
 async def _publish_linked_by_trace(
