@@ -35,7 +35,7 @@ from baoxue.contracts.registry import ChildRegistered
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import RunningService
-from enrollment.children.handlers import make_handlers
+from enrollment.children.handlers import make_batch_handlers, make_handlers
 from enrollment.students import batch, service
 from enrollment.students.models import StudentRecord
 from enrollment.students.schemas import StudentCreate
@@ -54,8 +54,11 @@ def _record(id_number: str) -> dict[str, Any]:
     }
 
 
-async def _apply_snapshot(svc: RunningService, session: AsyncSession, child_id: str, id_number: str) -> None:
-    """The consumer's handler of ChildRegistered, in the caller's transaction (as the runner calls it)."""
+async def _apply_snapshot(
+    svc: RunningService, session: AsyncSession, child_id: str, id_number: str, handler: str = "per_event"
+) -> None:
+    """The consumer's handler of ChildRegistered, in the caller's transaction (as the runner calls it):
+    the per-event one, or the set-based one with a run of this and another child's snapshot."""
     data = ChildRegistered(
         child_id=child_id,
         id_blind_index=svc.ctx.blind_index.of(id_number),
@@ -63,7 +66,15 @@ async def _apply_snapshot(svc: RunningService, session: AsyncSession, child_id: 
         hukou_school_district=DISTRICT_B,
     )
     envelope = Envelope.wrap(data, subject=child_id, sequence=1, trace_id=None)
-    await make_handlers(svc.ctx)["snapshot"](session, ReceivedEvent(envelope=envelope, data=data))
+    event = ReceivedEvent(envelope=envelope, data=data)
+    if handler == "per_event":
+        await make_handlers(svc.ctx)["snapshot"](session, event)
+        return
+    other = data.model_copy(update={"child_id": str(uuid.uuid4()), "id_blind_index": "blind-elsewhere"})
+    envelope = Envelope.wrap(other, subject=other.child_id, sequence=1, trace_id=None)
+    await make_batch_handlers(svc.ctx)["snapshot"](
+        session, [ReceivedEvent(envelope=envelope, data=other), event]
+    )
 
 
 async def _until_done_or_waiting(svc: RunningService, task: asyncio.Task[Any]) -> None:
@@ -96,9 +107,10 @@ async def _linked(svc: RunningService, id_number: str) -> tuple[str | None, str 
     return row[0], row[1]
 
 
+@pytest.mark.parametrize("handler", ["per_event", "set_based"])
 @pytest.mark.parametrize("path", ["single", "batch"])
 async def test_snapshot_applied_while_registration_looks_the_child_up(
-    start_service, tokens, path: str
+    start_service, tokens, path: str, handler: str
 ) -> None:
     svc = await start(start_service)
     id_number, child_id = make_id(), str(uuid.uuid4())
@@ -112,7 +124,7 @@ async def test_snapshot_applied_while_registration_looks_the_child_up(
         )
 
     async with svc.ctx.db.sessionmaker() as consumer, consumer.begin():
-        await _apply_snapshot(svc, consumer, child_id, id_number)
+        await _apply_snapshot(svc, consumer, child_id, id_number, handler)
         registration = asyncio.create_task(register())
         await _until_done_or_waiting(svc, registration)
     response = await registration
@@ -137,8 +149,11 @@ async def _batch(session: AsyncSession, svc: RunningService, p: Principal, data:
     assert [o.outcome for o in outcomes] == ["created"]
 
 
+@pytest.mark.parametrize("handler", ["per_event", "set_based"])
 @pytest.mark.parametrize("register", [_single, _batch], ids=["single", "batch"])
-async def test_registration_inserted_while_snapshot_links(start_service, register: Register) -> None:
+async def test_registration_inserted_while_snapshot_links(
+    start_service, register: Register, handler: str
+) -> None:
     svc = await start(start_service)
     id_number, child_id = make_id(), str(uuid.uuid4())
     roles = frozenset({"school"})
@@ -152,7 +167,7 @@ async def test_registration_inserted_while_snapshot_links(start_service, registe
 
     async def consume() -> None:
         async with svc.ctx.db.transaction() as session:
-            await _apply_snapshot(svc, session, child_id, id_number)
+            await _apply_snapshot(svc, session, child_id, id_number, handler)
 
     async with svc.ctx.db.sessionmaker() as registration, registration.begin():
         await register(registration, svc, school, StudentCreate.model_validate(_record(id_number)))

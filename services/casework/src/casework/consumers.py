@@ -11,12 +11,14 @@ from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import Subscription
 from baoxue.service import ServiceContext
 from casework.cases.handlers import make_handlers as case_handlers
+from casework.readmodels.handlers import make_batch_handlers as readmodel_batch_handlers
 from casework.readmodels.handlers import make_handlers as readmodel_handlers
 
 
 def subscriptions(ctx: ServiceContext) -> list[Subscription]:
     cases = case_handlers(ctx)
     students = readmodel_handlers()
+    many = readmodel_batch_handlers()  # a registration batch is one StudentRegistered per record
     return [
         Subscription(
             "enrollment",
@@ -25,6 +27,10 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
                 StudentRegistered: students["student_record"],
                 StudentStatusChanged: students["student_record"],
                 StudentLinked: cases["student_linked"],
+            },
+            batch_handlers={
+                StudentRegistered: many["student_record"],
+                StudentStatusChanged: many["student_record"],
             },
         ),
         Subscription(

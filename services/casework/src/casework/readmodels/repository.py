@@ -1,7 +1,7 @@
 """Upserts of the read models, dropping stale events by their publisher's sequence."""
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,6 +44,23 @@ async def upsert_student(
         "sequence": sequence,
     }
     await session.execute(_upsert(session, StudentRecord, "student_id", values))
+
+
+async def upsert_students(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """:func:`upsert_student` of many records in one statement (each record at most once per call:
+    one ``INSERT … ON CONFLICT`` cannot touch a row twice). Executed with the list of rows, so
+    SQLAlchemy sends multi-row VALUES pages from one cached compilation."""
+    if not rows:
+        return
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    table = StudentRecord.__table__  # type: ignore[attr-defined]
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["student_id"],
+        set_={k: stmt.excluded[k] for k in rows[0] if k != "student_id"},
+        where=table.c.sequence < stmt.excluded.sequence,
+    )
+    await session.execute(upsert, [dict(r) for r in rows])
 
 
 async def link_student(

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import exists, select, text, update
+from sqlalchemy import String, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -16,6 +16,7 @@ from baoxue.contracts.enrollment import StudentLinked
 from baoxue.db import utcnow
 from baoxue.service import ServiceContext
 from enrollment.children.models import ChildView
+from enrollment.children.repository import rows_source, update_from
 from enrollment.students.models import ACTIVE_STATUSES, IncapacityAnnotation, StudentRecord, StudentTransfer
 
 
@@ -109,6 +110,54 @@ async def link_child(
         .returning(s.c.id, s.c.child_id, s.c.school_code, s.c.status, s.c.version, s.c.hukou_school_district)
     )
     return [(str(i), str(c), sc, st, int(v), d) for i, c, sc, st, v, d in result.all()]
+
+
+async def link_children(
+    session: AsyncSession,
+    links: Sequence[tuple[str, str, str | None]],
+    districts: Sequence[tuple[str, str | None]],
+) -> list[tuple[str, LinkedRow]]:
+    """:func:`link_child` of many children at once: ``links`` are ``(blind index, child id, hukou
+    district)`` (each blind index once: the child that takes its unlinked records), ``districts`` are
+    ``(child id, hukou district)`` (each child once: the district its records end with).
+
+    Two statements whatever the number of children: one ``UPDATE … FROM`` links the records with no
+    child (version bumped; returned, with the district of the link, for :func:`publish_linked`), then
+    one sets the district of every record of these children, those just linked included. Returns
+    ``(blind index, linked row)`` of each record linked.
+    """
+    dialect = session.get_bind().dialect.name
+    s = StudentRecord.__table__  # type: ignore[attr-defined]
+    linked: list[tuple[str, LinkedRow]] = []
+    if links:
+        v = rows_source(dialect, [("b", String), ("c", String), ("d", String)], links)
+        stmt = update_from(
+            s,
+            v,
+            dialect,
+            key=("id_blind_index", "b"),
+            where=[s.c.child_id.is_(None)],
+            from_v={"child_id": "c", "hukou_school_district": "d"},
+            values={"version": s.c.version + 1, "updated_at": utcnow()},
+        )
+        result = await session.execute(
+            stmt.returning(
+                s.c.id_blind_index,
+                s.c.id,
+                s.c.child_id,
+                s.c.school_code,
+                s.c.status,
+                s.c.version,
+                s.c.hukou_school_district,
+            )
+        )
+        linked = [(b, (str(i), str(c), sc, st, int(n), d)) for b, i, c, sc, st, n, d in result.all()]
+    if districts:
+        v = rows_source(dialect, [("c", String), ("d", String)], districts)
+        await session.execute(
+            update_from(s, v, dialect, key=("child_id", "c"), from_v={"hukou_school_district": "d"})
+        )
+    return linked
 
 
 async def publish_linked(session: AsyncSession, ctx: ServiceContext, linked: Sequence[LinkedRow]) -> None:
