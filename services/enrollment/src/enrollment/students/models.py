@@ -31,6 +31,14 @@ class StudentRecord(EnrollmentModel, table=True):
         Index("ix_student_records_school_code", "school_code"),
         Index("ix_student_records_hukou_school_district", "hukou_school_district"),
         Index("ix_student_records_child_id", "child_id"),
+        # Records not yet linked to a child, by blind index: what a ChildRegistered links (one look-up
+        # per event, or one join per batch), instead of a scan of every record.
+        Index(
+            "ix_student_records_unlinked_blind_index",
+            "id_blind_index",
+            sqlite_where=text("child_id IS NULL"),
+            postgresql_where=text("child_id IS NULL"),
+        ),
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
