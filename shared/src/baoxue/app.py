@@ -17,10 +17,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baoxue.audit import AuditLog
 from baoxue.auth.roles import ROLES
@@ -37,6 +39,7 @@ from baoxue.idempotency import IdempotencyStore
 from baoxue.jobs import JobRunner
 from baoxue.observability import (
     configure_logging,
+    new_trace_id,
     reset_trace_id,
     set_trace_id,
     trace_id_from_traceparent,
@@ -47,6 +50,41 @@ from baoxue.service import ServiceContext, ServiceSpec
 from baoxue.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+class TraceMiddleware:
+    """Bind each request's trace id (the caller's ``traceparent`` trace id, else a fresh one) for its
+    logs and audit entries, and answer it in ``X-Trace-Id``.
+
+    Plain ASGI rather than ``@app.middleware("http")`` (Starlette's ``BaseHTTPMiddleware``), which runs
+    the rest of the app in a task group of its own with memory streams between them on every request.
+    It sits where that one did: inside the outermost error middleware, outside the exception handlers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"traceparent":
+                incoming = trace_id_from_traceparent(value.decode("latin-1"))
+                break
+        trace_id = incoming or new_trace_id()
+        token = set_trace_id(trace_id)
+
+        async def send_with_trace_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Trace-Id"] = trace_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace_id)
+        finally:
+            reset_trace_id(token)
 
 
 def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContext:
@@ -220,18 +258,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             expose_headers=["ETag", "X-Trace-Id", "Location", "Idempotent-Replayed"],
         )
 
-    @app.middleware("http")
-    async def trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = trace_id_from_traceparent(request.headers.get("traceparent"))
-        token = set_trace_id(incoming)
-        try:
-            response = await call_next(request)
-            from baoxue.observability import current_trace_id
-
-            response.headers["X-Trace-Id"] = current_trace_id()
-            return response
-        finally:
-            reset_trace_id(token)
+    app.add_middleware(TraceMiddleware)
 
     add_routes_flat(app.router, operational_router(spec))
     for router in (common_router(spec), breakglass_router(), *spec.routers):
