@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Date,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     bindparam,
@@ -74,7 +76,7 @@ async def db(baoxue_infra: TestInfrastructure) -> AsyncIterator[Database]:
         await database.dispose()
 
 
-def _read_and_log() -> object:
+def _read_and_log() -> Select[Any]:
     """A read that logs itself, as the case read does: the row, and an INSERT as a data-modifying CTE."""
     found = select(things).where(things.c.id == bindparam("id", type_=String())).cte("found")
     logged = (
@@ -89,7 +91,7 @@ def _read_and_log() -> object:
 
 async def test_the_same_row_as_sqlalchemy_and_the_write_is_committed(db: Database) -> None:
     statement = _read_and_log()
-    query = db.driver_query(statement)  # type: ignore[arg-type]
+    query = db.driver_query(statement)
     assert db.driver_query(statement) is query  # compiled once per statement
     async with db.autocommit() as conn:
         expected = (await conn.execute(statement, {"id": "a"})).mappings().one()  # type: ignore[call-overload]
@@ -118,3 +120,14 @@ async def test_driver_errors_are_sqlalchemys_and_a_lost_connection_is_not_pooled
         await db.fetch_one(query, {"n": 2})
     assert raised.value.connection_invalidated
     assert await db.fetch_one(query, {"n": 1}) == {"id": "a"}  # a new connection, not the dead one
+
+
+async def test_only_postgresql_has_an_autocommit_pool_of_its_own(tmp_path: object) -> None:
+    sqlite = Database(f"sqlite:///{tmp_path}/a.db")
+    postgresql = Database("postgresql://nobody@127.0.0.1:1/none")  # no connection is made
+    try:
+        assert sqlite.engines == (sqlite.engine,)  # autocommit() is an execution option on its one pool
+        assert len(postgresql.engines) == 2 and postgresql.engines[0] is postgresql.engine
+    finally:
+        await sqlite.dispose()
+        await postgresql.dispose()

@@ -278,7 +278,8 @@ class Database:
         self.engine = create_engine(self.url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._driver_queries: dict[int, tuple[Select[Any], DriverQuery]] = {}
-        if self.engine.dialect.name == "postgresql":  # a pool of its own, kept in autocommit mode
+        self._own_autocommit_pool = self.engine.dialect.name == "postgresql"
+        if self._own_autocommit_pool:  # a pool of its own, kept in autocommit mode
             self._autocommit_engine = create_engine(
                 self.url,
                 pool_size=pool_size,
@@ -292,9 +293,9 @@ class Database:
     def engines(self) -> tuple[AsyncEngine, ...]:
         """Every engine with a pool of its own (for statement listeners): the main one, and on
         PostgreSQL the autocommit one."""
-        if self._autocommit_engine.sync_engine is self.engine.sync_engine:
-            return (self.engine,)
-        return (self.engine, self._autocommit_engine)
+        if self._own_autocommit_pool:
+            return (self.engine, self._autocommit_engine)
+        return (self.engine,)
 
     @property
     def dialect(self) -> str:
@@ -371,5 +372,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._autocommit_engine.sync_engine is not self.engine.sync_engine:
+        if self._own_autocommit_pool:
             await self._autocommit_engine.dispose()
