@@ -94,7 +94,7 @@ async def test_the_same_row_as_sqlalchemy_and_the_write_is_committed(db: Databas
     query = db.driver_query(statement)
     assert db.driver_query(statement) is query  # compiled once per statement
     async with db.autocommit() as conn:
-        expected = (await conn.execute(statement, {"id": "a"})).mappings().one()  # type: ignore[call-overload]
+        expected = (await conn.execute(statement, {"id": "a"})).mappings().one()
     row = await db.fetch_one(query, {"id": "a"})
     assert row == dict(expected)
     assert row["at"] == dt.datetime(2026, 9, 1, 0, 0, tzinfo=dt.UTC) and row["at"].tzinfo is dt.UTC
