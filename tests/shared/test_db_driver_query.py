@@ -131,3 +131,13 @@ async def test_only_postgresql_has_an_autocommit_pool_of_its_own(tmp_path: objec
     finally:
         await sqlite.dispose()
         await postgresql.dispose()
+
+
+async def test_an_unreachable_database_is_sqlalchemys_operational_error() -> None:
+    """So the problem handlers answer 503 ``service_unavailable``, as for any statement."""
+    db = Database("postgresql://nobody@127.0.0.1:1/none")  # nothing listens on port 1
+    try:
+        with pytest.raises(OperationalError):
+            await db.fetch_one(db.driver_query(select(things.c.id)), {})
+    finally:
+        await db.dispose()

@@ -338,7 +338,10 @@ class Database:
         database as for any statement), and a connection that is broken, or left inside a statement
         by a cancelled request, is invalidated rather than returned to the pool.
         """
-        raw = await self._autocommit_engine.raw_connection()
+        try:
+            raw = await self._autocommit_engine.raw_connection()
+        except psycopg.Error as exc:  # the pool does not wrap a failed connect as Connection does
+            raise DBAPIError.instance(None, None, exc, psycopg.Error, hide_parameters=True) from exc
         driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
         try:
             cursor = await driver.execute(query.sql, query.parameters(params), prepare=True)
