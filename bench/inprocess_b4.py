@@ -153,7 +153,16 @@ async def main() -> None:
                 words = " ".join(statement.split()[:3])
                 statements[words[:60]] += 1
 
-            event.listen(ctx.db.engine.sync_engine, "before_cursor_execute", count)
+            for engine in getattr(ctx.db, "engines", (ctx.db.engine,)):  # the autocommit pool too
+                event.listen(engine.sync_engine, "before_cursor_execute", count)
+            if hasattr(ctx.db, "fetch_one"):  # statements run on the driver itself (Database.fetch_one)
+                fetch_one = ctx.db.fetch_one
+
+                async def counted(query: Any, params: dict[str, Any]) -> Any:
+                    count(None, None, query.sql)
+                    return await fetch_one(query, params)
+
+                ctx.db.fetch_one = counted
 
             async def run(make: Any, n: int) -> list[float]:
                 left = n

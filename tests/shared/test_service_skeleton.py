@@ -181,3 +181,29 @@ async def test_event_publisher_reaches_a_stream(event_publisher, start_service):
     )
     info = await svc.ctx.bus.stream_info("registry")
     assert info.state.messages == 1 and env.type == "baoxue.registry.feed.completed.v1"
+
+
+async def test_trace_id_from_traceparent_or_fresh_on_every_answer(start_service, tokens):
+    """The trace middleware (plain ASGI): X-Trace-Id is the caller's traceparent trace id, else a fresh
+    one per request, on successes and on problem answers alike; routes added flat still answer 404/405
+    as problems."""
+    svc = await start_service("casework")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    given = await svc.client.get("/health", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+    assert given.headers["X-Trace-Id"] == trace
+    fresh = {(await svc.client.get("/health")).headers["X-Trace-Id"] for _ in range(3)}
+    assert len(fresh) == 3 and all(len(t) == 32 and int(t, 16) >= 0 for t in fresh)
+    bad = await svc.client.get("/health", headers={"traceparent": "not-a-traceparent"})
+    assert len(bad.headers["X-Trace-Id"]) == 32 and bad.headers["X-Trace-Id"] != trace
+    missing = await svc.client.get(
+        "/v1/cases/no-such-case",
+        headers={**tokens.headers("school", SCHOOL_A), "traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+    )
+    assert missing.status_code == 404 and missing.headers["X-Trace-Id"] == trace
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    unknown = await svc.client.get("/v1/no-such-route")
+    assert unknown.status_code == 404 and "X-Trace-Id" in unknown.headers
+    wrong_method = await svc.client.delete("/health")
+    assert wrong_method.status_code == 405 and wrong_method.headers["content-type"].startswith(
+        "application/problem+json"
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     Column,
     Index,
@@ -36,7 +37,6 @@ from sqlalchemy import (
     literal,
     select,
     update,
-    values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,6 +111,26 @@ class AuditLog:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        links = (
+            func.unnest(
+                bindparam("pos", type_=ARRAY(BigInteger)),
+                bindparam("idx", type_=ARRAY(BigInteger)),
+                bindparam("prev", type_=ARRAY(String(64))),
+                bindparam("digest", type_=ARRAY(String(64))),
+            )
+            .table_valued(
+                column("pos", BigInteger),
+                column("idx", BigInteger),
+                column("prev", String(64)),
+                column("digest", String(64)),
+            )
+            .render_derived(name="v")
+        )
+        self._links_statement = (
+            update(table)
+            .where(table.c.position == links.c.pos)
+            .values(chain_index=links.c.idx, prev_hash=links.c.prev, hash=links.c.digest)
+        )
 
     async def record(
         self,
@@ -241,21 +261,20 @@ class AuditLog:
     async def _write_links(
         self, session: AsyncSession, links: list[dict[str, object]], *, postgresql: bool
     ) -> None:
-        """Store a batch's chain links in one statement: ``UPDATE … FROM (VALUES …)`` on PostgreSQL, one
-        ``executemany`` on SQLite (whose ``VALUES`` cannot name its columns)."""
+        """Store a batch's chain links in one statement: ``UPDATE … FROM unnest(arrays)`` on PostgreSQL
+        (four array parameters, so the statement is the same for every batch: compiled once and
+        prepared by the driver, where a ``VALUES`` list was a new statement of up to 4,000 parameters
+        to compile per batch), one ``executemany`` on SQLite (no arrays)."""
         t = self.table
         if postgresql:
-            v = values(
-                column("pos", Position),
-                column("idx", BigInteger),
-                column("prev", String(64)),
-                column("digest", String(64)),
-                name="v",
-            ).data([(link["pos"], link["idx"], link["prev"], link["digest"]) for link in links])
             await session.execute(
-                update(t)
-                .where(t.c.position == v.c.pos)
-                .values(chain_index=v.c.idx, prev_hash=v.c.prev, hash=v.c.digest)
+                self._links_statement,
+                {
+                    "pos": [link["pos"] for link in links],
+                    "idx": [link["idx"] for link in links],
+                    "prev": [link["prev"] for link in links],
+                    "digest": [link["digest"] for link in links],
+                },
             )
             return
         await session.execute(

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+import psycopg
+from sqlalchemy import DateTime, MetaData, Select, event, text
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel import SQLModel
 
 # Explicit constraint names: migrations stay stable and SQLite batch mode can alter constraints.
@@ -192,9 +194,19 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, ping_idle_seconds: float = 10.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    ping_idle_seconds: float = 10.0,
+    autocommit: bool = False,
 ) -> AsyncEngine:
-    """An async engine for ``url`` with Baoxue's settings for that backend."""
+    """An async engine for ``url`` with Baoxue's settings for that backend.
+
+    ``autocommit`` (PostgreSQL): every connection of the engine's own pool is in autocommit mode from
+    its creation on, instead of being switched to it at each checkout and back at each check-in (two
+    driver calls per use).
+    """
     url = async_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
@@ -211,9 +223,51 @@ def create_engine(
         max_overflow=pool_size,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     ping_when_idle(engine, ping_idle_seconds)
     return engine
+
+
+class DriverQuery:
+    """A ``SELECT`` compiled once for PostgreSQL and run on the driver (psycopg) itself.
+
+    For the hottest one-statement paths (:meth:`Database.fetch_one`): SQLAlchemy builds and compiles
+    the statement once — binds, their types and casts, result types — and each execution then costs
+    the driver's own work only (the statement is prepared on the server after a few uses), without
+    SQLAlchemy's execution context, result object and the driver's per-execution column descriptions.
+    Values go through the same type processors as through SQLAlchemy, both ways.
+    """
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._compiled = compiled
+        self._bind_processors = [
+            (name, processor)
+            for bind, name in compiled.bind_names.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+        columns = list(statement.selected_columns)
+        self.keys = tuple(str(c.key) for c in columns)
+        self._result_processors = [
+            (i, processor)
+            for i, c in enumerate(columns)
+            if (processor := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+        ]
+
+    def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        values = dict(self._compiled.construct_params(params))
+        for name, processor in self._bind_processors:
+            values[name] = processor(values[name])
+        return values
+
+    def row(self, values: Sequence[Any]) -> dict[str, Any]:
+        if self._result_processors:
+            values = list(values)
+            for i, processor in self._result_processors:
+                values[i] = processor(values[i])
+        return dict(zip(self.keys, values, strict=True))
 
 
 class Database:
@@ -223,7 +277,25 @@ class Database:
         self.url = async_url(url)
         self.engine = create_engine(self.url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._driver_queries: dict[int, tuple[Select[Any], DriverQuery]] = {}
+        self._own_autocommit_pool = self.engine.dialect.name == "postgresql"
+        if self._own_autocommit_pool:  # a pool of its own, kept in autocommit mode
+            self._autocommit_engine = create_engine(
+                self.url,
+                pool_size=pool_size,
+                ping_idle_seconds=ping_idle_seconds,
+                autocommit=True,
+            )
+        else:
+            self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """Every engine with a pool of its own (for statement listeners): the main one, and on
+        PostgreSQL the autocommit one."""
+        if self._own_autocommit_pool:
+            return (self.engine, self._autocommit_engine)
+        return (self.engine,)
 
     @property
     def dialect(self) -> str:
@@ -249,6 +321,49 @@ class Database:
         async with self._autocommit_engine.connect() as conn:
             yield conn
 
+    def driver_query(self, statement: Select[Any]) -> DriverQuery:
+        """``statement`` compiled for :meth:`fetch_one`, once per statement object (PostgreSQL only)."""
+        known = self._driver_queries.get(id(statement))
+        if known is None or known[0] is not statement:
+            known = (statement, DriverQuery(statement, self.engine.dialect))
+            self._driver_queries[id(statement)] = known
+        return known[1]
+
+    async def fetch_one(self, query: DriverQuery, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row of ``query`` (or None), run on an autocommit connection's driver directly.
+
+        As :meth:`autocommit`: the statement is its own transaction and has committed — durably —
+        when this returns (psycopg returns after the server's ``ReadyForQuery``). A driver error is
+        raised as SQLAlchemy's (``OperationalError`` …, so the problem handlers answer 503 for a lost
+        database as for any statement), and a connection that is broken, or left inside a statement
+        by a cancelled request, is invalidated rather than returned to the pool.
+        """
+        try:
+            raw = await self._autocommit_engine.raw_connection()
+        except psycopg.Error as exc:  # the pool does not wrap a failed connect as Connection does
+            raise DBAPIError.instance(None, None, exc, psycopg.Error, hide_parameters=True) from exc
+        driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+        try:
+            cursor = await driver.execute(query.sql, query.parameters(params), prepare=True)
+            row = await cursor.fetchone()
+        except BaseException as exc:
+            idle = not driver.broken and driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if not idle:
+                await greenlet_spawn(raw.invalidate, exc if isinstance(exc, Exception) else None)
+            await greenlet_spawn(raw.close)
+            if isinstance(exc, psycopg.Error):
+                raise DBAPIError.instance(
+                    query.sql,
+                    None,
+                    exc,
+                    psycopg.Error,
+                    hide_parameters=True,
+                    connection_invalidated=not idle,
+                ) from exc
+            raise
+        await greenlet_spawn(raw.close)
+        return None if row is None else query.row(row)
+
     async def ping(self) -> bool:
         """True when the database answers ``SELECT 1``."""
         try:
@@ -260,3 +375,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._own_autocommit_pool:
+            await self._autocommit_engine.dispose()

@@ -43,16 +43,24 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-_bearer = HTTPBearer(auto_error=False, description="OAuth2 bearer JWT from the identity provider")
+_BEARER_DESCRIPTION = "OAuth2 bearer JWT from the identity provider"
+_bearer = HTTPBearer(auto_error=False, description=_BEARER_DESCRIPTION)
+
+
+_PRINCIPAL = "baoxue.principal"
+"""Where a request's caller is kept once established: in the ASGI scope, so that every dependency
+asking for it in the same request (``CurrentPrincipal`` and any ``requires(...)``) gets the same
+caller, and a token is verified — and a break-glass use recorded — once per request."""
+
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_AccessPurpose = Annotated[
+    str | None,
+    Header(description="Why personal data is being read (recorded in the audit log).", max_length=200),
+]
 
 
 async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    x_access_purpose: Annotated[
-        str | None,
-        Header(description="Why personal data is being read (recorded in the audit log).", max_length=200),
-    ] = None,
+    request: Request, credentials: _Credentials, x_access_purpose: _AccessPurpose = None
 ) -> Principal:
     """The authenticated caller, or 401. Unknown organisations are refused (403).
 
@@ -60,6 +68,17 @@ async def get_principal(
     is widened until the grant expires; the use is audited before the request's work starts, and an
     invalid grant refuses the request (403 ``breakglass_invalid``).
     """
+    known = request.scope.get(_PRINCIPAL)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    principal = await _authenticate(request, credentials, x_access_purpose)
+    request.scope[_PRINCIPAL] = principal
+    return principal
+
+
+async def _authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, x_access_purpose: str | None
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("A bearer token is required.", code="token_missing")
     ctx = get_ctx(request)
@@ -95,18 +114,36 @@ async def get_principal(
     return widened
 
 
-def requires(permission: str) -> Callable[..., Any]:
-    """A dependency that yields the caller if it holds ``permission``, else 403."""
+class _Requires(HTTPBearer):
+    """``requires(permission)``: the caller if it holds the permission, else 403 — as *one* dependency.
 
-    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.can(permission):
+    It is the bearer scheme itself (the same ``HTTPBearer`` scheme in OpenAPI as :data:`_bearer`) and
+    takes ``X-Access-Purpose`` directly, so FastAPI solves one dependency per request where
+    ``requires → get_principal → _bearer`` were three; the caller is the same per-request caller as
+    :func:`get_principal`'s (verified, and a break-glass use recorded, once per request).
+    """
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(auto_error=False, description=_BEARER_DESCRIPTION, scheme_name="HTTPBearer")
+        self.permission = permission
+        self.__name__ = f"requires_{permission.replace(':', '_')}"
+
+    async def __call__(  # type: ignore[override]
+        self, request: Request, x_access_purpose: _AccessPurpose = None
+    ) -> Principal:
+        principal = request.scope.get(_PRINCIPAL)
+        if principal is None:
+            principal = await get_principal(request, await super().__call__(request), x_access_purpose)
+        if not principal.can(self.permission):
             raise Forbidden(
-                f"Your role does not grant '{permission}'.", code="forbidden", permission=permission
+                f"Your role does not grant '{self.permission}'.", code="forbidden", permission=self.permission
             )
-        return principal
+        return principal  # type: ignore[no-any-return]
 
-    check.__name__ = f"requires_{permission.replace(':', '_')}"
-    return check
+
+def requires(permission: str) -> Callable[..., Any]:
+    """A dependency that yields the caller if it holds ``permission``, else 403 (see :class:`_Requires`)."""
+    return _Requires(permission)
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is never a 200.

@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
 from baoxue.audit import AuditLog
 from baoxue.auth import Principal, within_jurisdiction
 from baoxue.auth.jurisdiction import scope_pattern, within_jurisdiction_param
-from baoxue.db import utcnow
+from baoxue.db import Database, utcnow
 from casework.cases.models import (
     AttendanceConfirmation,
     CarePlan,
@@ -66,16 +65,16 @@ def _read_case_statement(audit: AuditLog) -> Select[Any]:
 
 
 async def read_case_audited(
-    conn: AsyncConnection, audit: AuditLog, case_id: str, principal: Principal
-) -> RowMapping | None:
+    db: Database, audit: AuditLog, case_id: str, principal: Principal
+) -> dict[str, Any] | None:
     """One case's public columns (None if absent or outside ``principal``'s jurisdiction) and the audit
-    entry of the read, in one PostgreSQL statement on an autocommit connection (one round trip; the
-    entry is durable when this returns, and written only when the case is found)."""
+    entry of the read, in one PostgreSQL statement on an autocommit connection, run on the driver
+    (one round trip; the entry is durable when this returns, and written only when the case is found)."""
     pattern = scope_pattern(principal)
     if pattern is None:
         return None
     params = {"case_id": case_id, "scope": pattern, **audit.entry_params(principal, "read", "case")}
-    return (await conn.execute(_read_case_statement(audit), params)).mappings().first()
+    return await db.fetch_one(db.driver_query(_read_case_statement(audit)), params)
 
 
 def _same_child(child_id: str | None, student_id: str | None, blind_index: str | None) -> ColumnElement[bool]:
