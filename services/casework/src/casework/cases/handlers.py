@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baoxue.concurrency import bump_version
 from baoxue.contracts.enrollment import DropoutSuspected, StudentLinked
 from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
@@ -16,7 +17,6 @@ from casework.cases.schemas import TransitionRequest
 from casework.cases.service import Signal, receive_signal
 from casework.cases.transitions import EXCLUDING_REGISTRY_STATUSES, apply_transition
 from casework.readmodels.repository import link_student, upsert_registry_status
-from casework.versioning import bump_version
 
 log = logging.getLogger(__name__)
 

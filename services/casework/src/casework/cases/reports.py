@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
+from baoxue.concurrency import bump_version
 from baoxue.contracts.casework import CaseReported, CaseReportOverdue
 from baoxue.errors import Conflict
 from baoxue.service import ServiceContext
@@ -19,7 +20,6 @@ from casework.cases.models import Case, CaseReport
 from casework.cases.schemas import ReportCreate
 from casework.cases.service import settings_of
 from casework.semesters import today
-from casework.versioning import bump_version
 
 log = logging.getLogger(__name__)
 

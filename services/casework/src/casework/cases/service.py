@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
 from baoxue.auth.jurisdiction import ensure_writable
+from baoxue.concurrency import apply_changes, bump_version
 from baoxue.contracts.casework import CaseOpened, CaseReopened
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
@@ -22,7 +23,6 @@ from casework.cases.models import Case, CaseSignal, CaseTransition
 from casework.cases.schemas import CaseCreate, CaseUpdate
 from casework.semesters import today
 from casework.settings import CaseworkSettings
-from casework.versioning import apply_changes, bump_version
 
 log = logging.getLogger(__name__)
 

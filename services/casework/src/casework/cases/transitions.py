@@ -7,6 +7,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
+from baoxue.concurrency import ensure_current
 from baoxue.contracts.casework import (
     CaseClosed,
     CaseConfirmed,
@@ -25,7 +26,6 @@ from casework.cases.schemas import TransitionRequest
 from casework.cases.service import record_transition, settings_of
 from casework.cases.states import ensure_closure_reason, ensure_transition
 from casework.semesters import today
-from casework.versioning import ensure_current
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
 from baoxue.auth.jurisdiction import ensure_writable
+from baoxue.concurrency import apply_changes
 from baoxue.contracts.casework import CensusCompleted, RosterSet
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
@@ -41,7 +42,6 @@ from casework.census import repository as repo
 from casework.census.models import Census, SupportPlan
 from casework.census.schemas import CensusMark, CensusSchoolStatus, CensusSummary, PlanCreate, PlanUpdate
 from casework.semesters import bounds, today
-from casework.versioning import apply_changes
 from casework.visits import repository as visits_repo
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
 from baoxue.auth.jurisdiction import ensure_writable
+from baoxue.concurrency import apply_changes
 from baoxue.contracts.casework import RosterSet, VisitRecorded
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
@@ -15,7 +16,6 @@ from baoxue.service import ServiceContext
 from casework.cases.service import settings_of
 from casework.census import repository as census_repo
 from casework.semesters import bounds, semester_of
-from casework.versioning import apply_changes
 from casework.visits import repository as repo
 from casework.visits.models import Visit
 from casework.visits.schemas import RosterPut, VisitCreate, VisitUpdate
