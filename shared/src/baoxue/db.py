@@ -377,3 +377,34 @@ class Database:
         await self.engine.dispose()
         if self._own_autocommit_pool:
             await self._autocommit_engine.dispose()
+
+
+# --- SQLite: transactions that begin with BEGIN IMMEDIATE (a service opts in) --------------------------
+
+
+def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def begin_immediate_on_sqlite(ctx: Any) -> None:
+    """An ``on_startup`` hook (``ServiceSpec.on_startup``): on SQLite, every transaction of the service's
+    database begins with ``BEGIN IMMEDIATE``; PostgreSQL is untouched.
+
+    A request that reads and then writes must not start as a WAL reader: if another connection (the
+    outbox relay, the audit sealer) commits in between, SQLite refuses the upgrade at once with "database
+    is locked" (a stale snapshot), and the busy timeout does not help. Taking the write lock at BEGIN
+    makes such transactions wait for each other instead, and lets SAVEPOINTs work as SQLAlchemy expects
+    (pysqlite's own transaction handling is switched off). Installs the listeners, then drops pooled
+    connections made before them."""
+    db: Database = ctx.db
+    if db.dialect != "sqlite":
+        return
+    engine = db.engine.sync_engine
+    if not event.contains(engine, "begin", _begin_immediate):
+        event.listen(engine, "connect", _no_driver_transactions)
+        event.listen(engine, "begin", _begin_immediate)
+    await db.engine.dispose()

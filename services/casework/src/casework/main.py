@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from baoxue.app import create_app as create_service_app
+from baoxue.db import begin_immediate_on_sqlite
 from baoxue.service import ServiceSpec
 from casework import models as _models  # noqa: F401  (every table on the metadata)
 from casework.api import ROUTERS
@@ -16,7 +17,6 @@ from casework.permissions import POLICY
 from casework.pii_columns import ENCRYPTED_COLUMNS
 from casework.problems import PROBLEM_TITLES
 from casework.settings import CaseworkSettings
-from casework.sqlite import begin_immediate_on_sqlite
 
 SERVICE = ServiceSpec(
     name="casework",
