@@ -9,15 +9,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from fastapi import Header
+from fastapi.responses import JSONResponse
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
 from baoxue.db import UTCDateTime, utcnow
 from baoxue.errors import Problem
+
+if TYPE_CHECKING:
+    from baoxue.service import ServiceContext
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", max_length=200, description="A key per logical request; retries reuse it"
+    ),
+]
+"""The ``Idempotency-Key`` request header, as an endpoint parameter."""
+Produced = tuple[int, Any, dict[str, str]]
+"""What a create answers: status code, JSON body (stored for replays: masked), headers."""
 
 
 def define_idempotency_table(metadata: MetaData) -> Table:
@@ -133,3 +149,26 @@ class IdempotencyStore:
                 created_at=utcnow(),
             )
         )
+
+
+async def idempotent(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    key: str | None,
+    payload: Any,
+    produce: Callable[[], Awaitable[Produced]],
+) -> JSONResponse:
+    """The stored answer of ``key`` (header ``Idempotent-Replayed: true``), or ``produce()``'s answer,
+    stored under ``key`` in the same transaction. Without a key, just ``produce()``."""
+    fingerprint = request_fingerprint(payload)
+    if key:
+        stored = await ctx.idempotency.lookup(session, principal, key, fingerprint)
+        if stored is not None:
+            return JSONResponse(
+                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+    status_code, body, headers = await produce()
+    if key:
+        await ctx.idempotency.save(session, principal, key, fingerprint, status_code, body)
+    return JSONResponse(body, status_code=status_code, headers=headers)

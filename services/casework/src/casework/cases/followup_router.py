@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from baoxue.auth import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
+from baoxue.idempotency import IdempotencyKey, Produced, idempotent
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from casework.cases import repository as repo
 from casework.cases.followup import confirm_attendance, log_persuasion, put_care_plan, visible_case
@@ -23,7 +24,6 @@ from casework.cases.schemas import (
     ReportPublic,
 )
 from casework.cases.service import settings_of
-from casework.idempotent import IdempotencyKey, Produced, idempotent
 
 router = APIRouter(prefix="/cases/{case_id}", tags=["cases"])
 Reader = Annotated[Principal, Depends(requires("case:read"))]

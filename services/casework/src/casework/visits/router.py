@@ -10,10 +10,9 @@ from baoxue.auth import Principal
 from baoxue.concurrency import etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
-from baoxue.idempotency import StoredAnswer, request_fingerprint
+from baoxue.idempotency import IdempotencyKey, Produced, StoredAnswer, idempotent, request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from casework.cases.service import settings_of
-from casework.idempotent import IdempotencyKey, Produced, idempotent
 from casework.semesters import SEMESTER_PATTERN, bounds
 from casework.visits import repository as repo
 from casework.visits.batch import sync_visits

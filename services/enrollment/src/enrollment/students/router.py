@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from baoxue.auth.principal import Principal
 from baoxue.concurrency import etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
-from baoxue.idempotency import request_fingerprint
+from baoxue.idempotency import IdempotencyKey, Produced, idempotent, request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from baoxue.pii.citizen_id import normalise_id_number
 from enrollment.students import annotations as annotation_service
@@ -61,14 +61,6 @@ def _with_etag(response: Response, public: StudentPublic) -> StudentPublic:
     return public
 
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key", max_length=200, description="A key per logical request; retries reuse it"
-    ),
-]
-
-
 @router.post(
     "/students",
     status_code=201,
@@ -90,19 +82,14 @@ async def register(
     payload = data.model_dump(mode="json")
     payload["id_number"] = ctx.blind_index.of(normalise_id_number(data.id_number))
     payload["student_number"] = ctx.blind_index.of(normalise_id_number(data.student_number))
-    fingerprint = request_fingerprint(payload)
-    if idempotency_key:
-        stored = await ctx.idempotency.lookup(session, principal, idempotency_key, fingerprint)
-        if stored is not None:
-            return JSONResponse(
-                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-            )
-    record = await service.register_student(session=session, ctx=ctx, principal=principal, data=data)
-    # Always masked here: this body may be stored for replays.
-    body = service.to_public(ctx, principal, record, masked=True).model_dump(mode="json")
-    if idempotency_key:
-        await ctx.idempotency.save(session, principal, idempotency_key, fingerprint, 201, body)
-    return JSONResponse(body, status_code=201, headers={"Location": f"/v1/students/{record.id}"})
+
+    async def produce() -> Produced:
+        record = await service.register_student(session=session, ctx=ctx, principal=principal, data=data)
+        # Always masked here: this body may be stored for replays.
+        body = service.to_public(ctx, principal, record, masked=True).model_dump(mode="json")
+        return 201, body, {"Location": f"/v1/students/{record.id}"}
+
+    return await idempotent(session, ctx, principal, idempotency_key, payload, produce)
 
 
 @router.post(

@@ -7,13 +7,13 @@ import json
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, CurrentPrincipal, SessionDep, requires
 from baoxue.errors import Conflict, Forbidden
-from baoxue.idempotency import request_fingerprint
+from baoxue.idempotency import IdempotencyKey, request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from notify.documents import render, repository, service
 from notify.documents.models import Document
@@ -65,7 +65,7 @@ async def issue(
     session: SessionDep,
     ctx: Ctx,
     principal: Issuer,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     fingerprint = request_fingerprint(body.model_dump(mode="json"))
     if idempotency_key:
