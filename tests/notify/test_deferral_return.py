@@ -10,9 +10,8 @@ from sqlalchemy import text
 
 from baoxue.contracts.enrollment import DeferralExpired
 from baoxue.testing.plugin import eventually
-from baoxue.workdays import default_calendar
+from baoxue.workdays import default_calendar, today_in_china
 from notify.deadlines.service import sweep
-from notify.time import today_local
 from tests.notify.conftest import BUREAU, DISTRICT_A, start_notify
 
 NOTICE_KEYS = {"deferral_id", "kind", "ended_on", "due"}
@@ -35,7 +34,7 @@ async def test_an_expired_deferral_tells_the_hukou_school_district_once_with_a_d
     svc = await start_notify(start_service)
     district = tokens.headers("school_district", DISTRICT_A)
     bureau = tokens.headers("bureau", BUREAU)
-    ended = today_local() - dt.timedelta(days=1)
+    ended = today_in_china() - dt.timedelta(days=1)
     deferral, child = str(uuid.uuid4()), str(uuid.uuid4())
     expired = DeferralExpired(
         deferral_id=deferral,
@@ -98,7 +97,7 @@ async def test_an_expired_deferral_tells_the_hukou_school_district_once_with_a_d
     )
     assert (r.status_code, r.json()["status"], r.json()["outcome"]) == (200, "closed", "returned")
     [met] = await _get(svc, "/v1/deadlines", bureau, kind="deferral_return")
-    assert (met["status"], met["on_time"], met["closed_on"]) == ("met", True, today_local().isoformat())
+    assert (met["status"], met["on_time"], met["closed_on"]) == ("met", True, today_in_china().isoformat())
     other_district = tokens.headers("school_district", "37040610101")
     assert await _get(svc, "/v1/referrals", other_district) == []
     assert await _get(svc, "/v1/deadlines", other_district, kind="deferral_return") == []
@@ -110,7 +109,7 @@ async def test_an_unanswered_return_lapses_and_an_unknown_district_sends_it_to_t
     svc = await start_notify(start_service)
     bureau = tokens.headers("bureau", BUREAU)
     exemption = str(uuid.uuid4())
-    ended = today_local() - dt.timedelta(days=60)  # long past its return deadline
+    ended = today_in_china() - dt.timedelta(days=60)  # long past its return deadline
     await event_publisher.publish(
         DeferralExpired(deferral_id=exemption, kind="exemption", hukou_school_district=None, ended_on=ended),
         subject=exemption,
@@ -131,7 +130,7 @@ async def test_an_unanswered_return_lapses_and_an_unknown_district_sends_it_to_t
     )
 
     async with svc.ctx.db.transaction() as s:
-        result = await sweep(session=s, ctx=svc.ctx, today=today_local())
+        result = await sweep(session=s, ctx=svc.ctx, today=today_in_china())
     assert result.lapsed >= 1
     [lapsed] = await _get(svc, "/v1/deadlines", bureau, kind="deferral_return")
     assert (lapsed["status"], lapsed["on_time"]) == ("lapsed", False)

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from baoxue.contracts import casework as cw
 from baoxue.testing.plugin import eventually
+from baoxue.workdays import today_in_china
 from notify.bulletins.models import CaseFact
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.reports.service import window
-from notify.time import today_local
 from tests.notify.conftest import BUREAU, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
 
 
@@ -37,7 +37,7 @@ def _base(case_id: str, school: str | None, town: str, state: str) -> dict:
 
 
 async def _publish_cases(event_publisher) -> None:
-    today = today_local()
+    today = today_in_china()
     c1, c2, c3, c4, c5 = (str(uuid.uuid4()) for _ in range(5))
     due = today + dt.timedelta(days=14)
     story = [
@@ -71,9 +71,9 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
     start_service, event_publisher, tokens
 ):
     svc = await start_notify(start_service, simulation=True, ladder_starts_at_confirmation=False)
-    period = _current_period(today_local())
+    period = _current_period(today_in_china())
     start, end = window(period)
-    assert start <= today_local() <= end
+    assert start <= today_in_china() <= end
     # The statutory calendar opens the bureau's deadline for the period (a sweep before its due date).
     async with svc.ctx.db.transaction() as s:
         await sweep(session=s, ctx=svc.ctx, today=end - dt.timedelta(days=3))

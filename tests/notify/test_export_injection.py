@@ -15,7 +15,7 @@ from baoxue.contracts import casework as cw
 from baoxue.contracts.enrollment import CampaignCompleted
 from baoxue.orgs.directory import DEFAULT_DATA_FILE, OrgDirectory
 from baoxue.testing.plugin import eventually
-from notify.time import today_local
+from baoxue.workdays import today_in_china
 from tests.notify.conftest import BUREAU, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
 
 HOSTILE = {
@@ -58,8 +58,8 @@ async def test_hostile_names_come_out_of_every_notify_spreadsheet_neutralised(
             student_id=str(uuid.uuid4()),
             school_code=school,
             teacher="t-1",
-            semester=f"{today_local().year}-autumn",
-            visited_on=today_local(),
+            semester=f"{today_in_china().year}-autumn",
+            visited_on=today_in_china(),
         )
         await event_publisher.publish(visit, subject=visit.visit_id)
         case_id = str(uuid.uuid4())
@@ -80,7 +80,7 @@ async def test_hostile_names_come_out_of_every_notify_spreadsheet_neutralised(
         tasks_open=0,
     )
     await event_publisher.publish(result, subject=result.campaign_id, sequence=1)
-    year = today_local().year
+    year = today_in_china().year
 
     async def arrived() -> bool:
         rows = (
@@ -112,7 +112,7 @@ async def test_hostile_names_come_out_of_every_notify_spreadsheet_neutralised(
     _assert_neutralised(_cells(xlsx.content), {HOSTILE[TOWN_A], HOSTILE[TOWN_B]})
 
     # The dropout report's Excel (town and school names; the current period, as of today).
-    today = today_local()
+    today = today_in_china()
     period = f"{today.year}-10" if 4 <= today.month <= 10 else f"{today.year + (today.month >= 11)}-03"
     report = await svc.client.post("/v1/dropout-reports", json={"period": period}, headers=bureau)
     assert report.status_code == 201, report.text

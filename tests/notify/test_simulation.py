@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from baoxue.workdays import today_in_china
 from notify.deadlines.service import open_deadline
-from notify.time import today_local
 from tests.notify.conftest import BUREAU, SCHOOL_A, start_notify
 
 
@@ -20,7 +20,7 @@ async def _open_case_report(svc, due: dt.date) -> None:
 
 async def test_a_future_sweep_is_refused_outside_simulation(start_service, tokens):
     svc = await start_notify(start_service)
-    today = today_local()
+    today = today_in_china()
     await _open_case_report(svc, today + dt.timedelta(days=10))
     future = today + dt.timedelta(days=40)
     bureau = tokens.headers("bureau", BUREAU)
@@ -35,7 +35,7 @@ async def test_a_future_sweep_is_refused_outside_simulation(start_service, token
 
 async def test_in_simulation_a_future_sweep_lapses_what_would_have_lapsed(start_service, tokens):
     svc = await start_notify(start_service, simulation=True)
-    today = today_local()
+    today = today_in_china()
     await _open_case_report(svc, today + dt.timedelta(days=10))
     future = today + dt.timedelta(days=40)
     bureau = tokens.headers("bureau", BUREAU)

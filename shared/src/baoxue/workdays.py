@@ -17,10 +17,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
@@ -30,6 +31,13 @@ BUNDLED_ARRANGEMENTS_DIR = Path(__file__).parent / "reference" / "calendar"
 _ARRANGEMENT_KEYS = frozenset({"year", "holidays", "workdays", "source"})
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SATURDAY = 5
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def today_in_china() -> date:
+    """Today's calendar day in China (Asia/Shanghai, UTC+8): deadlines, visit and census dates are legal
+    days there, whatever the server's own time zone."""
+    return datetime.now(CHINA).date()
 
 
 class CalendarYearMissing(LookupError):

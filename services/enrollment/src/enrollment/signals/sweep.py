@@ -8,11 +8,11 @@ import datetime as dt
 import logging
 
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from enrollment.deferrals import service as deferrals
 from enrollment.settings import settings_of
 from enrollment.signals import vocational
 from enrollment.students import transfers
-from enrollment.students.service import today_in_china
 
 log = logging.getLogger(__name__)
 

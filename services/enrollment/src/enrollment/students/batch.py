@@ -29,11 +29,11 @@ from baoxue.db import utcnow
 from baoxue.errors import problem_title
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number, validate_student_number
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from enrollment.children.models import ChildView
 from enrollment.students import repository
 from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
 from enrollment.students.schemas import BatchOutcome, StudentCreate
-from enrollment.students.service import today_in_china
 
 S = StudentRecord.__table__  # type: ignore[attr-defined]
 C = ChildView.__table__  # type: ignore[attr-defined]

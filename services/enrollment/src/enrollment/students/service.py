@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from sqlalchemy.exc import IntegrityError
@@ -12,19 +11,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from baoxue.auth.jurisdiction import ensure_writable
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import StudentRecordEvent, StudentRegistered, StudentStatusChanged
-from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number, validate_student_number
 from baoxue.pii.masking import mask_id_number
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from enrollment.children import repository as children
 from enrollment.students import repository
 from enrollment.students.models import StudentRecord
 from enrollment.students.schemas import StudentCreate, StudentPublic
-
-
-def today_in_china() -> dt.date:
-    return (utcnow() + dt.timedelta(hours=8)).date()
 
 
 async def register_student(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from baoxue.workdays import today_in_china
 from notify.blacklist import service
 from notify.blacklist.models import Provider, ProviderEvidence
 from notify.blacklist.schemas import (
@@ -19,7 +20,6 @@ from notify.blacklist.schemas import (
     ProviderPublic,
     WhereaboutsCheck,
 )
-from notify.time import today_local
 
 router = APIRouter(prefix="/providers", tags=["blacklist"])
 Reader = Annotated[Principal, Depends(requires("blacklist:read"))]
@@ -55,7 +55,7 @@ async def create(body: ProviderCreate, session: SessionDep, principal: Writer) -
         town=body.town,
         location=body.location,
         evidence=[(e.kind, e.description, e.reference) for e in body.evidence],
-        on=today_local(),
+        on=today_in_china(),
     )
     return _public(provider, await service.evidence_of(session, provider.id))
 
@@ -93,7 +93,7 @@ async def add_evidence(
         kind=body.kind,
         description=body.description,
         reference=body.reference,
-        on=today_local(),
+        on=today_in_china(),
     )
     provider = await service.get(session=session, provider_id=provider_id)
     return _public(provider, await service.evidence_of(session, provider.id))
@@ -102,7 +102,7 @@ async def add_evidence(
 @router.post("/{provider_id}/delisting", summary="Take a provider off the list (with the reason)")
 async def delist(provider_id: str, body: Delisting, session: SessionDep, principal: Writer) -> ProviderPublic:
     provider = await service.delist(
-        session=session, principal=principal, provider_id=provider_id, reason=body.reason, on=today_local()
+        session=session, principal=principal, provider_id=provider_id, reason=body.reason, on=today_in_china()
     )
     return _public(provider, await service.evidence_of(session, provider.id))
 

@@ -13,18 +13,18 @@ from baoxue.contracts import enrollment as en
 from baoxue.contracts import registry as rg
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
+from baoxue.workdays import CHINA
 from notify.deadlines.service import meet_deadline, open_deadline
 from notify.escalation import service as escalation
 from notify.escalation.service import CaseRef
 from notify.settings import NotifySettings
-from notify.time import SHANGHAI
 
 Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
 
 
 def event_date(event: ReceivedEvent[Any]) -> dt.date:
     """The legal date (Asia/Shanghai) on which the event happened."""
-    return event.envelope.time.astimezone(SHANGHAI).date()
+    return event.envelope.time.astimezone(CHINA).date()
 
 
 def _case(data: cw.CaseEvent) -> CaseRef:

@@ -11,11 +11,11 @@ from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import Problem
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from baoxue.workdays import today_in_china
 from notify.deadlines import repository, service
 from notify.deadlines.models import Deadline
 from notify.deadlines.schemas import DeadlinePublic, SweepPublic, SweepRequest
 from notify.settings import NotifySettings
-from notify.time import today_local
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +73,16 @@ async def run_sweep(
 ) -> SweepPublic:
     settings = ctx.settings
     assert isinstance(settings, NotifySettings)
-    today = body.today or today_local()
-    if today > today_local() and not settings.simulation:
+    today = body.today or today_in_china()
+    if today > today_in_china() and not settings.simulation:
         raise Problem(
             f"A sweep cannot run for a future date ({today.isoformat()} is after today, "
-            f"{today_local().isoformat()}, in Asia/Shanghai). Future dates are allowed only in simulation "
+            f"{today_in_china().isoformat()}, in Asia/Shanghai). Future dates are allowed only in simulation "
             "(NOTIFY_SIMULATION=true, the demo's stack; never in production).",
             code="sweep_date_in_future",
             status=422,
         )
-    if today > today_local():
+    if today > today_in_china():
         log.warning("simulated sweep for a future date", extra={"as_of": today.isoformat()})
     result = await service.sweep(session=session, ctx=ctx, today=today)
     return SweepPublic(

@@ -17,7 +17,7 @@ from baoxue.contracts.notify import DeadlineLapsed
 from baoxue.db import utcnow
 from baoxue.events.envelope import EventData
 from baoxue.service import ServiceContext
-from baoxue.workdays import CalendarYearMissing, WorkdayCalendar
+from baoxue.workdays import CalendarYearMissing, WorkdayCalendar, today_in_china
 from notify.bulletins import repository as facts
 from notify.calendar.service import current_calendar
 from notify.calendar.statutory import statutory_items
@@ -26,7 +26,6 @@ from notify.deadlines.models import Deadline
 from notify.delivery.inbox import Post, post_messages
 from notify.escalation import service as escalation
 from notify.settings import NotifySettings
-from notify.time import today_local
 
 log = logging.getLogger(__name__)
 
@@ -322,5 +321,5 @@ async def sweep_loop(ctx: ServiceContext) -> None:
         return
     while True:
         async with ctx.db.transaction() as session:
-            await sweep(session=session, ctx=ctx, today=today_local())
+            await sweep(session=session, ctx=ctx, today=today_in_china())
         await asyncio.sleep(settings.sweep_interval_seconds)

@@ -16,12 +16,12 @@ from baoxue.contracts.notify import NoticeAcknowledged, NoticeDelivered, NoticeI
 from baoxue.errors import Conflict, Forbidden, NotFound, Problem
 from baoxue.pii.masking import mask_name
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from notify.delivery.inbox import Post, post_messages
 from notify.documents import repository
 from notify.documents.models import Acknowledgement, Document
 from notify.documents.render import RenderedDocument
 from notify.documents.templates import ADDRESSEE, TEMPLATES
-from notify.time import today_local
 
 
 def addressee_aad(document_id: str) -> bytes:
@@ -80,7 +80,7 @@ async def issue_document(
     if recipient_org is not None and ctx.directory.get(recipient_org) is None:
         raise Problem("The recipient organisation is unknown.", code="recipient_unknown", status=422)
     title, paragraphs = _content(ctx, kind, fields, issuing_org, recipient_org)
-    day = issued_on or today_local()
+    day = issued_on or today_in_china()
     seq = await repository.next_seq(session, issuing_org, day.year)
     return await _insert(
         session=session,
@@ -221,7 +221,7 @@ async def correct_document(
         escalation_id=old.escalation_id,
         addressee=addressee,
         issued_by=principal.subject,
-        issued_on=today_local(),
+        issued_on=today_in_china(),
         correction_reason=reason,
     )
 

@@ -12,6 +12,7 @@ from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from notify.escalation import ladder, repository, service
 from notify.escalation.models import Escalation, EscalationStep
 from notify.escalation.schemas import (
@@ -20,7 +21,6 @@ from notify.escalation.schemas import (
     EscalationPublic,
     EscalationStepPublic,
 )
-from notify.time import today_local
 
 router = APIRouter(prefix="/escalations", tags=["escalations"])
 Reader = Annotated[Principal, Depends(requires("escalation:read"))]
@@ -117,7 +117,7 @@ async def record_action(
         principal=principal,
         escalation_id=escalation_id,
         note=body.note,
-        on=body.on or today_local(),
+        on=body.on or today_in_china(),
         document_id=body.document_id,
     )
     esc = await _visible(session, principal, escalation_id)
@@ -134,7 +134,7 @@ async def advance(
         principal=principal,
         escalation_id=escalation_id,
         note=body.note,
-        on=today_local(),
+        on=today_in_china(),
     )
     return _public(ctx, esc, await repository.steps(session, esc.id))
 
@@ -149,6 +149,6 @@ async def withdraw(
         principal=principal,
         escalation_id=escalation_id,
         note=body.note,
-        on=today_local(),
+        on=today_in_china(),
     )
     return _public(ctx, esc, await repository.steps(session, esc.id))

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Query, status
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from baoxue.workdays import today_in_china
 from notify.referrals import service
 from notify.referrals.models import Referral
 from notify.referrals.schemas import ReferralCreate, ReferralOutcome, ReferralPublic
-from notify.time import today_local
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 Reader = Annotated[Principal, Depends(requires("referral:read"))]
@@ -89,6 +89,6 @@ async def outcome(
             referral_id=referral_id,
             outcome=body.outcome,
             note=body.note,
-            on=today_local(),
+            on=today_in_china(),
         )
     )

@@ -17,13 +17,13 @@ from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from notify.calendar.service import due_after
 from notify.deadlines import repository as deadlines
 from notify.delivery.inbox import Post, post_messages
 from notify.referrals.models import Referral
 from notify.referrals.rules import CASE_REASON_REFERRALS, RULES
 from notify.settings import NotifySettings
-from notify.time import today_local
 
 _DEPARTMENT_ROLES = (
     "dept_police",
@@ -83,7 +83,7 @@ async def send(
     settings = ctx.settings
     assert isinstance(settings, NotifySettings)
     receipt_due = await due_after(
-        session=session, ctx=ctx, start=today_local(), workdays=settings.referral_receipt_workdays
+        session=session, ctx=ctx, start=today_in_china(), workdays=settings.referral_receipt_workdays
     )
     await deadlines.insert_missing(
         session,
@@ -193,7 +193,7 @@ async def receive(*, session: AsyncSession, principal: Principal, referral_id: s
         referral.received_at, referral.received_by = utcnow(), principal.subject
         referral.status = "received" if referral.status == "sent" else referral.status
         await deadlines.close(
-            session, kind="referral_receipt", subject_id=referral.id, status="met", on=today_local()
+            session, kind="referral_receipt", subject_id=referral.id, status="met", on=today_in_china()
         )
         await session.flush()
     return referral

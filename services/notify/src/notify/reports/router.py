@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from baoxue.auth.principal import Principal
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from baoxue.workdays import today_in_china
 from notify.reports import exports, repository, service
 from notify.reports.models import DropoutReport
 from notify.reports.schemas import DropoutReportCreate, DropoutReportPublic, DropoutRow
-from notify.time import today_local
 
 router = APIRouter(prefix="/dropout-reports", tags=["dropout reports"])
 Reader = Annotated[Principal, Depends(requires("scorecard:read"))]
@@ -57,7 +57,7 @@ async def generate(
     principal: Annotated[Principal, Depends(requires("bulletin:publish"))],
 ) -> DropoutReportPublic:
     report = await service.generate(
-        session=session, ctx=ctx, principal=principal, period=body.period, today=today_local()
+        session=session, ctx=ctx, principal=principal, period=body.period, today=today_in_china()
     )
     return _public(ctx, report, principal)
 
