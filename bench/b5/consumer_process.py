@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import sys
@@ -38,6 +39,8 @@ async def main_async(args: argparse.Namespace) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     try:
         async with start_runner(side, bus, handler=args.handler) as runner:
+            gc.collect()  # as every service does once it has started (baoxue.app: start-up objects frozen)
+            gc.freeze()
             print("ready", flush=True)
             stop = asyncio.create_task(stdin.readline())
             last = -1
