@@ -29,6 +29,7 @@ from registry.children import merge
 from registry.children.bulk import insert_rows
 from registry.children.models import ReviewItem
 from registry.children.snapshots import refresh_snapshots
+from registry.feeds import repository
 from registry.feeds.claims import claims_of
 from registry.feeds.models import FeedBatch, FeedRow
 from registry.feeds.parsing import FeedFormat, Row, read_rows
@@ -304,6 +305,7 @@ async def _apply(
     ctx: ServiceContext, session: Any, *, batch_id: str, department: str, period: str, actor: str
 ) -> dict[str, Any]:
     district = ctx.directory.district_code
+    await repository.lock_merges(session)  # a concurrent batch naming the same new children waits here
     if session.get_bind().dialect.name == "postgresql":
         # The merge statements of a large batch cost more than jit_above_cost: PostgreSQL would JIT-compile
         # each one (seconds of LLVM at 100k rows for statements that run once), and 4 MB of work_mem

@@ -32,6 +32,24 @@ async def lock_submissions(session: AsyncSession, department: str) -> None:
         await session.execute(text("UPDATE feed_batches SET status = status WHERE 1 = 0"))
 
 
+async def lock_merges(session: AsyncSession) -> None:
+    """Serialise the merges of batches until the end of the transaction, whatever their department.
+
+    Two departments' batches naming the same new child, merged at the same moment, would both find no
+    child for its ID number and both register one: the second fails on the unique blind index and its
+    whole batch with it. Validation and staging still run in parallel; only the merge waits, and it
+    then sees the child the other registered. PostgreSQL: a transaction-scoped advisory lock. SQLite:
+    the database's write lock taken now (a write that changes nothing), so the merge's first read is
+    already under it."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(b"registry.feed_merge").digest()
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
+        )
+    else:
+        await session.execute(text("UPDATE feed_batches SET status = status WHERE 1 = 0"))
+
+
 async def find_repeat(
     session: AsyncSession,
     *,
