@@ -70,12 +70,50 @@ class TestInfrastructure:
         return self._migrated[service]
 
     def close(self) -> None:
+        if self.kind != "embedded":  # a shared server outlives the run: leave none of its streams there
+            with contextlib.suppress(Exception):
+                delete_run_streams(self.nats_url, self.run_id)
         if self.database_server_url:
             for name in self._created:
                 with contextlib.suppress(Exception):
                     drop_postgres_database(self.database_server_url, name)
         self._stack.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def delete_run_streams(nats_url: str, run_id: str, *, timeout: float = 30.0) -> int:
+    """Delete the streams of one test run on a shared NATS server: those of its namespaces
+    (``t<run_id>n<k>``, ``e2e<run_id>``, ``k<run_id><svc>``), whichever test made them and whether or not it cleaned up
+    (a subprocess stack, a killed service). Runs in a thread of its own, so a caller inside an event
+    loop can use it too. Returns how many were deleted."""
+    import asyncio
+    import threading
+
+    import nats
+
+    marker = run_id.upper()
+    prefixes = (f"T{marker}N", f"E2E{marker}", f"K{marker}")  # plugin, e2e stack, service kill tests
+    deleted: list[str] = []
+
+    async def sweep() -> None:
+        nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
+        try:
+            js = nc.jetstream(timeout=10)
+            infos: list[Any] = []
+            while page := await js.streams_info(offset=len(infos)):  # 256 streams a page
+                infos += page
+            for info in infos:
+                name = str(info.config.name)
+                if name.split("_", 1)[0].startswith(prefixes):
+                    await js.delete_stream(name)
+                    deleted.append(name)
+        finally:
+            await nc.close()
+
+    worker = threading.Thread(target=lambda: asyncio.run(sweep()), daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return len(deleted)
 
 
 def provide_infrastructure(tmp: Path) -> TestInfrastructure:
