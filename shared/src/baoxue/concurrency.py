@@ -14,9 +14,21 @@ edit that must send ``If-Match``, ``ensure_current`` for an action where it is o
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Header
 
 from baoxue.errors import PreconditionFailed, Problem
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=40,
+        description="The record's ETag (optional; when sent, a stale one answers 412 precondition_failed)",
+    ),
+]
+"""An optional ``If-Match`` request header, as an endpoint parameter."""
 
 
 def etag(version: int) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import IfMatch, etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -131,27 +132,58 @@ async def list_tasks(
     return page_of([_task(t) for t in rows], limit, lambda t: t.id)
 
 
-@router.post("/verification-tasks/{task_id}/resolution", summary="Record the outcome and evidence")
+_412: dict[int | str, dict[str, Any]] = {
+    412: {"description": "precondition_failed: the task changed since the version sent in If-Match"}
+}
+
+
+def _expected(if_match: str | None) -> int | None:
+    return parse_if_match(if_match) if if_match else None
+
+
+@router.post(
+    "/verification-tasks/{task_id}/resolution", summary="Record the outcome and evidence", responses=_412
+)
 async def resolve(
     task_id: str,
     data: TaskResolution,
     session: SessionDep,
     ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("task:resolve"))],
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskPublic:
-    return _task(
-        await tasks.resolve(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data)
+    task = await tasks.resolve(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        task_id=task_id,
+        data=data,
+        expected_version=_expected(if_match),
     )
+    response.headers["ETag"] = etag(task.version)
+    return _task(task)
 
 
-@router.post("/verification-tasks/{task_id}/confirmation", summary="Confirm 'enrolled elsewhere'")
+@router.post(
+    "/verification-tasks/{task_id}/confirmation", summary="Confirm 'enrolled elsewhere'", responses=_412
+)
 async def confirm(
     task_id: str,
     data: TaskConfirmation,
     session: SessionDep,
     ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("task:confirm"))],
+    response: Response,
+    if_match: IfMatch = None,
 ) -> TaskPublic:
-    return _task(
-        await tasks.confirm(session=session, ctx=ctx, principal=principal, task_id=task_id, data=data)
+    task = await tasks.confirm(
+        session=session,
+        ctx=ctx,
+        principal=principal,
+        task_id=task_id,
+        data=data,
+        expected_version=_expected(if_match),
     )
+    response.headers["ETag"] = etag(task.version)
+    return _task(task)

@@ -118,3 +118,6 @@ class TaskPublic(BaseModel):
     outcome: str | None
     enrolling_org: str | None
     resolved_on: dt.date | None
+    version: int = Field(
+        description='Send back as If-Match: W/"<version>" (optional; a stale one answers 412)'
+    )

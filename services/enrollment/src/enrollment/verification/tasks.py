@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import VerificationTaskResolved
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -60,12 +61,25 @@ async def list_tasks(
     return (await session.execute(stmt.order_by(col(VerificationTask.id)).limit(limit + 1))).scalars().all()  # type: ignore[arg-type]
 
 
+RESOLUTION_FIELDS = ("state", "outcome", "evidence", "enrolling_org", "resolved_on")
+
+
 async def resolve(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, task_id: str, data: TaskResolution
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    task_id: str,
+    data: TaskResolution,
+    expected_version: int | None = None,
 ) -> VerificationTask:
-    """Record where the child is. Only the task's school district (or above) may resolve it."""
+    """Record where the child is. Only the task's school district (or above) may resolve it.
+    ``expected_version`` (from ``If-Match``; optional, honoured when sent): 412 naming the resolution's
+    fields when the task moved on since, checked under the row lock."""
     task = await _load(session, task_id)
     ensure_visible(principal, task.hukou_school_district, resource="verification task")
+    if expected_version is not None:
+        check_version(expected_version, task.version, RESOLUTION_FIELDS)
     if task.state not in ("open", "awaiting_confirmation"):
         raise Conflict("The task is already closed.", code="task_closed", state=task.state)
     task.outcome, task.evidence, task.version = data.outcome, data.evidence, task.version + 1
@@ -102,11 +116,23 @@ async def resolve(
 
 
 async def confirm(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, task_id: str, data: TaskConfirmation
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    task_id: str,
+    data: TaskConfirmation,
+    expected_version: int | None = None,
 ) -> VerificationTask:
     """Confirm 'enrolled elsewhere': by the enrolling organisation itself, or by the provincial platform's record
-    of the child (imported by the sync) at a school outside this district."""
+    of the child (imported by the sync) at a school outside this district. ``expected_version`` as for
+    :func:`resolve`."""
     task = await _load(session, task_id)
+    if expected_version is not None:
+        ensure_visible(
+            principal, task.hukou_school_district, task.enrolling_org, resource="verification task"
+        )
+        check_version(expected_version, task.version, RESOLUTION_FIELDS)
     if task.state != "awaiting_confirmation":
         ensure_visible(
             principal, task.hukou_school_district, task.enrolling_org, resource="verification task"
