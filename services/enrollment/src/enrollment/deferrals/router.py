@@ -5,26 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from baoxue.auth.principal import Principal
-from baoxue.concurrency import etag, parse_if_match
+from baoxue.concurrency import IfMatch, etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from enrollment.deferrals import service
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
 
 router = APIRouter(tags=["deferrals and exemptions (缓学/免学)"])
-
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=40,
-        description="The application's ETag (optional; when sent, a stale one answers 412 precondition_failed)",
-    ),
-]
 
 
 @router.post("/deferral-applications", status_code=201, summary="File a deferral or exemption application")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from baoxue.auth.principal import Principal
-from baoxue.concurrency import etag, parse_if_match
+from baoxue.concurrency import IfMatch, etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.idempotency import IdempotencyKey, Produced, idempotent, request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -38,14 +38,6 @@ Writer = Annotated[Principal, Depends(requires("student:write"))]
 _409: dict[int | str, dict[str, Any]] = {409: {"description": "active_record_exists / invalid_transition"}}
 
 
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=40,
-        description="The record's ETag (optional; when sent, a stale one answers 412 precondition_failed)",
-    ),
-]
 _412: dict[int | str, dict[str, Any]] = {
     412: {"description": "precondition_failed: the record changed since the ETag sent in If-Match"}
 }
