@@ -257,6 +257,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def visit_body(rng: random.Random, size: int) -> tuple[str, bytes]:
+    """A new visit to a random seeded student (the visit create scenario): its id and JSON body."""
+    visit_id = str(uuid.uuid4())
+    body = {
+        "id": visit_id,
+        "student_id": f"stu-{rng.randrange(size)}",
+        "visited_on": "2026-11-20",
+        "form": "home_visit",
+        "semester": "2026-autumn",
+        "participants": ["班主任"],
+        "photo_hashes": [uuid.uuid4().hex * 2],
+    }
+    return visit_id, json.dumps(body, ensure_ascii=False).encode()
+
+
 def seed_cases(url: str, n: int) -> list[str]:
     """N suspected cases of one school, inserted set-based; returns their ids."""
     ids = [str(uuid.uuid4()) for _ in range(n)]
@@ -388,19 +403,7 @@ async def measure(backend: str, size: int, args: object, key_file: Path, nats_ur
             return http_request("GET", f"/v1/cases/{rng.choice(case_ids)}", auth)
 
         def visit_create() -> bytes:
-            visit_id = str(uuid.uuid4())
-            body = json.dumps(
-                {
-                    "id": visit_id,
-                    "student_id": f"stu-{rng.randrange(size)}",
-                    "visited_on": "2026-11-20",
-                    "form": "home_visit",
-                    "semester": "2026-autumn",
-                    "participants": ["班主任"],
-                    "photo_hashes": [uuid.uuid4().hex * 2],
-                },
-                ensure_ascii=False,
-            ).encode()
+            visit_id, body = visit_body(rng, size)
             return http_request("POST", "/v1/visits", {**auth, "Idempotency-Key": f"v-{visit_id}"}, body)
 
         port = free_port()

@@ -20,7 +20,6 @@ import asyncio
 import collections
 import cProfile
 import datetime as dt
-import json
 import os
 import random
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from b4_api import AUDIENCE, ISSUER, SCHOOL, seed_cases
+from b4_api import AUDIENCE, ISSUER, SCHOOL, seed_cases, visit_body
 from harness import nats_server, scratch_database
 from sqlalchemy import event
 
@@ -129,19 +128,7 @@ async def main() -> None:
             return "GET", f"/v1/cases/{rng.choice(case_ids)}", auth, b"", 200
 
         def visit_create() -> tuple[str, str, dict[str, str], bytes, int]:
-            visit_id = str(uuid.uuid4())
-            body = json.dumps(
-                {
-                    "id": visit_id,
-                    "student_id": f"stu-{rng.randrange(args.size)}",
-                    "visited_on": "2026-11-20",
-                    "form": "home_visit",
-                    "semester": "2026-autumn",
-                    "participants": ["班主任"],
-                    "photo_hashes": [uuid.uuid4().hex * 2],
-                },
-                ensure_ascii=False,
-            ).encode()
+            visit_id, body = visit_body(rng, args.size)
             return "POST", "/v1/visits", {**auth, "Idempotency-Key": f"v-{visit_id}"}, body, 201
 
         scenarios = {"health": health, "case_read": case_read, "visit_create": visit_create}

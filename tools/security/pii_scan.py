@@ -190,17 +190,6 @@ def _scan_message(name: str, seq: int, subject: str, headers: object, data: byte
     return [Finding("stream", f"{name}#{seq}", k, m) for k, m in scan_text(f"{subject} {head} {text}")]
 
 
-async def _all_streams(js: Any) -> list[Any]:
-    """Every stream of the account: the server answers a page at a time (256 streams), and a shared
-    server holds more than that, so one page may miss the namespace's streams."""
-    infos: list[Any] = []
-    while True:
-        page = await js.streams_info(offset=len(infos))
-        infos += page
-        if not page or len(infos) >= (await js.account_info()).streams:
-            return infos
-
-
 async def scan_streams(
     nats_url: str,
     namespace: str | None = None,
@@ -217,6 +206,8 @@ async def scan_streams(
     from nats.js.api import DeliverPolicy
     from nats.js.errors import NotFoundError
 
+    from baoxue.events.bus import all_streams
+
     nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=2)
     findings: list[Finding] = []
     messages = 0
@@ -226,7 +217,7 @@ async def scan_streams(
             infos = [await js.stream_info(name) for name in streams]
         else:
             prefix = (namespace or "").upper() + "_"
-            infos = [i for i in await _all_streams(js) if (i.config.name or "").upper().startswith(prefix)]
+            infos = [i for i in await all_streams(js) if (i.config.name or "").upper().startswith(prefix)]
         for info in infos:
             name = str(info.config.name)
             read = 0

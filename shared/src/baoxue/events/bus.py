@@ -17,6 +17,15 @@ from baoxue.events.envelope import SERVICES, stream_name, stream_subjects
 log = logging.getLogger(__name__)
 
 
+async def all_streams(js: JetStreamContext) -> list[Any]:
+    """Every stream of the account. The server lists them a page (256) at a time, and a shared server can
+    hold more than that: reading one page can miss the very streams looked for."""
+    infos: list[Any] = []
+    while page := await js.streams_info(offset=len(infos)):
+        infos += page
+    return infos
+
+
 class EventBus:
     """A NATS connection that never gives up reconnecting, with a JetStream context.
 

@@ -91,6 +91,8 @@ def delete_run_streams(nats_url: str, run_id: str, *, timeout: float = 30.0) -> 
 
     import nats
 
+    from baoxue.events.bus import all_streams
+
     marker = run_id.upper()
     prefixes = (f"T{marker}N", f"E2E{marker}", f"K{marker}")  # plugin, e2e stack, service kill tests
     deleted: list[str] = []
@@ -99,10 +101,7 @@ def delete_run_streams(nats_url: str, run_id: str, *, timeout: float = 30.0) -> 
         nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
         try:
             js = nc.jetstream(timeout=10)
-            infos: list[Any] = []
-            while page := await js.streams_info(offset=len(infos)):  # 256 streams a page
-                infos += page
-            for info in infos:
+            for info in await all_streams(js):
                 name = str(info.config.name)
                 if name.split("_", 1)[0].startswith(prefixes):
                     await js.delete_stream(name)
