@@ -137,6 +137,12 @@ _412: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _answered(task: VerificationTask, response: Response) -> TaskPublic:
+    """A changed task, with its new version as the ETag for the next If-Match."""
+    response.headers["ETag"] = etag(task.version)
+    return _task(task)
+
+
 def _expected(if_match: str | None) -> int | None:
     return parse_if_match(if_match) if if_match else None
 
@@ -161,8 +167,7 @@ async def resolve(
         data=data,
         expected_version=_expected(if_match),
     )
-    response.headers["ETag"] = etag(task.version)
-    return _task(task)
+    return _answered(task, response)
 
 
 @router.post(
@@ -185,5 +190,4 @@ async def confirm(
         data=data,
         expected_version=_expected(if_match),
     )
-    response.headers["ETag"] = etag(task.version)
-    return _task(task)
+    return _answered(task, response)
