@@ -91,7 +91,7 @@ class TraceMiddleware:
 def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContext:
     """Wire the collaborators of a service from its settings (no I/O yet)."""
     self_test()
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
     bus = EventBus(
         settings.nats_url,
         namespace=settings.event_namespace,

@@ -206,6 +206,12 @@ def create_engine(
     ``autocommit`` (PostgreSQL): every connection of the engine's own pool is in autocommit mode from
     its creation on, instead of being switched to it at each checkout and back at each check-in (two
     driver calls per use).
+
+    PostgreSQL pools hold ``pool_size`` connections and open no overflow: under sustained load an
+    overflow connection is closed at every check-in and a new one opened at the next check-out (a
+    backend fork per request), which cut B4's case read from 2,800 to 1,300 requests/s at 16 concurrent
+    clients and its p99 at 1,000/s from 10 ms to 120–470 ms (27 Nov, bench/notes/b4.md). A request that
+    finds every connection busy waits in the pool's queue (``pool_timeout``) instead.
     """
     url = async_url(url)
     if url.startswith("sqlite"):
@@ -220,7 +226,7 @@ def create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_timeout=5,
         connect_args={"connect_timeout": 5},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),

@@ -35,6 +35,15 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8100
     database_url: str = ""
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description=(
+            "PostgreSQL connections per pool (a service has two: transactions and autocommit reads); a "
+            "request that finds them all busy waits for one (up to 5 s) instead of opening another"
+        ),
+    )
     nats_url: str = "nats://127.0.0.1:4222"
     event_namespace: str = Field(
         default="baoxue",
