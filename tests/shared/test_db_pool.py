@@ -82,3 +82,26 @@ async def test_a_recently_used_connection_is_not_pinged_and_recovers_after_one_f
         await _backend_pid(db)
     assert failed.value.connection_invalidated
     assert await _backend_pid(db) != pid  # the pool dropped it; the next transaction reconnects
+
+
+async def test_a_burst_beyond_the_pool_waits_for_its_connections_instead_of_opening_more(
+    baoxue_infra: TestInfrastructure,
+) -> None:
+    """Twelve concurrent statements on a pool of two: they take turns on the same two backends. With
+    overflow connections, each burst forked new backends and closed them again at check-in, a fork per
+    request under sustained load (B4, bench/notes/b4.md)."""
+    db = Database(baoxue_infra.database_url(f"pool_{secrets.token_hex(3)}"), pool_size=2)
+    try:
+
+        async def backend_after_a_pause() -> int:
+            async with db.autocommit() as conn:
+                pid = int(
+                    (await conn.execute(text("SELECT pg_backend_pid() FROM pg_sleep(0.05)"))).scalar_one()
+                )
+            return pid
+
+        rounds = [await asyncio.gather(*(backend_after_a_pause() for _ in range(12))) for _ in range(3)]
+        backends = {pid for pids in rounds for pid in pids}
+        assert len(backends) == 2, backends  # the same two, through three bursts of six times the pool
+    finally:
+        await db.dispose()

@@ -55,8 +55,40 @@ def model_base(name: str) -> type[SQLModel]:
     >>> class Child(RegistryModel, table=True): ...
     """
     reg = registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-    base: type[SQLModel] = type(name, (SQLModel,), {"__module__": __name__}, registry=reg)
+    base: type[SQLModel] = type(
+        name, (SQLModel,), {"__module__": __name__, "__init__": _init_with_defaults}, registry=reg
+    )
     return base
+
+
+def _init_with_defaults(self: SQLModel, **data: Any) -> None:
+    """Fill the fields left out of ``data`` that have a default factory, then construct as SQLModel does.
+
+    SQLModel's table constructor asks pydantic for each missing field's default, and pydantic inspects
+    the factory's signature every time (``inspect.signature``; for ``list`` and ``dict`` that parses
+    their text signature or raises): 0.1–0.6 ms per row object, a fifth of B4's visit create (27 Nov,
+    bench/notes/b4.md). The factories are known once per class; Baoxue's take no arguments."""
+    for field, factory in _default_factories(type(self)).items():
+        if field not in data:
+            data[field] = factory()
+    SQLModel.__init__(self, **data)
+
+
+_DEFAULT_FACTORIES: dict[type[SQLModel], dict[str, Callable[[], Any]]] = {}
+
+
+def _default_factories(cls: type[SQLModel]) -> dict[str, Callable[[], Any]]:
+    found = _DEFAULT_FACTORIES.get(cls)
+    if found is None:
+        found = {}
+        for field, info in cls.model_fields.items():
+            if info.default_factory is None:
+                continue
+            if info.default_factory_takes_validated_data:
+                raise TypeError(f"{cls.__name__}.{field}: a default factory must take no arguments")
+            found[field] = info.default_factory  # type: ignore[assignment]
+        _DEFAULT_FACTORIES[cls] = found
+    return found
 
 
 def utcnow() -> dt.datetime:
