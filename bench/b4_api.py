@@ -426,6 +426,15 @@ async def measure(backend: str, size: int, args: object, key_file: Path, nats_ur
             try:
                 await closed_loop(port, case_read, requests=200, concurrency=8, expect=200)  # warm up
                 await closed_loop(port, visit_create, requests=200, concurrency=8, expect=201)
+                for clients in args.sweep:  # type: ignore[attr-defined]
+                    run = await closed_loop(
+                        port, case_read, requests=requests, concurrency=clients, expect=200, server=proc
+                    )
+                    print(
+                        f"{backend} {size} sweep: {clients} clients, {run.per_second:.0f} reads/s, "
+                        f"server CPU {run.server_cpu_ms:.3f} ms/read",
+                        flush=True,
+                    )
                 bare_paced = await open_loop(port, lambda: health, rate=rate, seconds=seconds, expect=200)
                 print(f"{backend} {size} bare /health at {rate:.0f}/s: {bare_paced}", flush=True)
                 for name, make, expect in (
@@ -550,6 +559,12 @@ async def main() -> None:
         "--server-path",
         default=None,
         help="put this folder first on the server's PYTHONPATH (before/after runs)",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=lambda text: [int(x) for x in text.split(",") if x.strip()],
+        default=[],
+        help="before the measured runs, case-read throughput at each of these client counts (e.g. 1,8,16,64)",
     )
     parser.add_argument("--label", default=None, help="a label stored in every record (e.g. before, after)")
     args = parser.parse_args()

@@ -12,6 +12,7 @@ sealer logs the chain head (index and hash, no personal data) after every batch,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -45,6 +46,10 @@ from baoxue.db import Database, UTCDateTime, utcnow
 from baoxue.observability import current_trace_id
 
 log = logging.getLogger(__name__)
+
+SEAL_YIELD_EVERY = 100
+"""Entries hashed between two yields to the event loop while sealing. A batch of 1,000 held the loop for
+17–19 ms (B4's read, bench/notes/b4.md): every request arriving meanwhile waited that long."""
 
 Position = BigInteger().with_variant(Integer(), "sqlite")
 GENESIS = "0" * 64
@@ -252,6 +257,8 @@ class AuditLog:
                 digest = hashlib.sha256(prev.encode() + _canonical(entry)).hexdigest()
                 links.append({"pos": row["position"], "idx": index, "prev": prev, "digest": digest})
                 prev = digest
+                if len(links) % SEAL_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let requests run: a full batch hashes for ~15–20 ms
             if links:
                 await self._write_links(session, links, postgresql=db.dialect == "postgresql")
         if rows:
