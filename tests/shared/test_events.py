@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -14,6 +15,7 @@ import pytest
 import pytest_asyncio
 from nats.aio.msg import Msg
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import Database, sync_url
@@ -630,6 +632,63 @@ async def test_the_relay_overlapping_marks_with_the_next_round_publishes_each_ro
             unmarked = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
         assert unmarked == 0
     finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def test_on_sqlite_the_relay_keeps_publishing_while_its_marks_wait_for_the_write_lock(
+    probe, event_namespace, baoxue_infra
+):
+    """SQLite has one write lock, shared with every writer of the service. In ``run()`` the relay hands
+    acknowledged rows to a marker task and goes on publishing: here another connection holds the write
+    lock for 2 s, and all 30 rows are published meanwhile (a mark per round on the critical path let at
+    most two rounds of 3 through), none twice, in order; once the lock is released, all are marked."""
+    if probe.db.dialect != "sqlite":
+        pytest.skip("PostgreSQL marks in the round's own transaction, row locks instead of one write lock")
+    bus = EventBus(
+        baoxue_infra.nats_url, namespace=event_namespace, client_name="t", duplicate_window_seconds=0.2
+    )
+    await bus.connect()
+    await bus.ensure_streams(("registry",))
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox, batch_size=3)
+    for start in range(0, 30, 3):
+        await _write(probe, outbox, range(start, start + 3))
+    path = make_url(probe.db.url).database
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as a long writer transaction would hold it
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _published_at_least(relay, 30), timeout=1.5)
+        async with probe.db.transaction() as s:
+            t = probe.tables.outbox
+            unmarked = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
+        assert unmarked == 30  # published, not yet marked: the lock is still held
+        await asyncio.sleep(max(0.0, 2.0 - 1.5))
+        holder.execute("COMMIT")
+
+        async def all_marked() -> bool:
+            async with probe.db.transaction() as s:
+                t = probe.tables.outbox
+                left = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
+            return left == 0
+
+        await eventually(all_marked, timeout=15)
+        info = await bus.stream_info("registry")
+        assert info.state.messages == 30
+        psub = await bus.js.pull_subscribe(f"{event_namespace}.registry.>", durable="check")
+        seen: list[int] = []
+        while len(seen) < 30:
+            for msg in await psub.fetch(30, timeout=5):
+                seen.append(Envelope.model_validate_json(msg.data).data["n"])
+                await msg.ack()
+        assert seen == list(range(30))
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await bus.delete_streams(("registry",))
