@@ -419,6 +419,24 @@ async def _published_at_least(relay: OutboxRelay, n: int) -> bool:
     return relay.published_total >= n
 
 
+async def _unmarked(probe: Probe) -> int:
+    """Outbox rows not marked published yet."""
+    t = probe.tables.outbox
+    async with probe.db.transaction() as s:
+        return int((await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one())
+
+
+async def _numbers_in_stream(bus: EventBus, event_namespace: str, count: int) -> list[int]:
+    """The ``n`` of the stream's first ``count`` probe events, in stream order."""
+    psub = await bus.js.pull_subscribe(f"{event_namespace}.registry.>", durable="check")
+    seen: list[int] = []
+    while len(seen) < count:
+        for msg in await psub.fetch(count, timeout=5):
+            seen.append(Envelope.model_validate_json(msg.data).data["n"])
+            await msg.ack()
+    return seen
+
+
 async def test_an_event_delivered_past_the_limit_without_an_ack_is_still_applied(
     probe, event_namespace, baoxue_infra
 ):
@@ -620,17 +638,8 @@ async def test_the_relay_overlapping_marks_with_the_next_round_publishes_each_ro
         await asyncio.sleep(0.5)  # anything published twice would have arrived by now
         info = await bus.stream_info("registry")
         assert info.state.messages == 90
-        psub = await bus.js.pull_subscribe(f"{event_namespace}.registry.>", durable="check")
-        seen: list[int] = []
-        while len(seen) < 90:
-            for msg in await psub.fetch(90, timeout=5):
-                seen.append(Envelope.model_validate_json(msg.data).data["n"])
-                await msg.ack()
-        assert seen == list(range(90))
-        async with probe.db.transaction() as s:
-            t = probe.tables.outbox
-            unmarked = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
-        assert unmarked == 0
+        assert await _numbers_in_stream(bus, event_namespace, 90) == list(range(90))
+        assert await _unmarked(probe) == 0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -662,29 +671,17 @@ async def test_on_sqlite_the_relay_keeps_publishing_while_its_marks_wait_for_the
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: _published_at_least(relay, 30), timeout=1.5)
-        async with probe.db.transaction() as s:
-            t = probe.tables.outbox
-            unmarked = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
-        assert unmarked == 30  # published, not yet marked: the lock is still held
+        assert await _unmarked(probe) == 30  # published, not yet marked: the lock is still held
         await asyncio.sleep(max(0.0, 2.0 - 1.5))
         holder.execute("COMMIT")
 
         async def all_marked() -> bool:
-            async with probe.db.transaction() as s:
-                t = probe.tables.outbox
-                left = (await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one()
-            return left == 0
+            return await _unmarked(probe) == 0
 
         await eventually(all_marked, timeout=15)
         info = await bus.stream_info("registry")
         assert info.state.messages == 30
-        psub = await bus.js.pull_subscribe(f"{event_namespace}.registry.>", durable="check")
-        seen: list[int] = []
-        while len(seen) < 30:
-            for msg in await psub.fetch(30, timeout=5):
-                seen.append(Envelope.model_validate_json(msg.data).data["n"])
-                await msg.ack()
-        assert seen == list(range(30))
+        assert await _numbers_in_stream(bus, event_namespace, 30) == list(range(30))
     finally:
         if holder.in_transaction:
             holder.execute("ROLLBACK")
