@@ -7,9 +7,9 @@ import dataclasses
 import datetime as dt
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
@@ -66,6 +66,38 @@ async def probe(baoxue_infra, request) -> AsyncIterator[Probe]:
     db = Database(url)
     yield Probe(db, tables, effects)
     await db.dispose()
+
+
+@pytest_asyncio.fixture
+async def registry_bus(baoxue_infra, event_namespace) -> AsyncIterator[Callable[..., Awaitable[EventBus]]]:
+    """A bus of the test's namespace with the registry's stream, connected on request (``await
+    registry_bus(**settings)``); the stream is deleted and the bus closed after the test, when the
+    test has stopped what it started on it."""
+    made: list[EventBus] = []
+
+    async def make(**settings: Any) -> EventBus:
+        bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t", **settings)
+        made.append(bus)
+        await bus.connect()
+        await bus.ensure_streams(("registry",))
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def _fetch_as(
+    runner: ConsumerRunner, sub: Subscription, bus: EventBus, event_namespace: str, batch: int
+) -> list[Msg]:
+    """Up to ``batch`` messages fetched through ``runner``'s durable consumer of ``sub``, as the runner
+    would fetch them (the test then hands them to ``handle_batch`` itself)."""
+    await runner.ensure_consumer(sub)
+    psub = await bus.js.pull_subscribe_bind(
+        durable=runner.durable_name(sub), stream=stream_name(event_namespace, "registry")
+    )
+    return await psub.fetch(batch, timeout=5)
 
 
 async def _write(probe: Probe, outbox: Outbox, numbers: range) -> None:
@@ -136,25 +168,19 @@ def test_envelope_batch_writes_what_envelope_writes():
         EnvelopeBatch(trace_id=None).dump(data, subject="s", sequence=-1)
 
 
-async def test_event_in_rolled_back_transaction_is_never_published(probe, event_namespace, baoxue_infra):
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+async def test_event_in_rolled_back_transaction_is_never_published(probe, registry_bus):
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
-    try:
-        with pytest.raises(RuntimeError):
-            async with probe.db.transaction() as session:
-                await outbox.add(session, ProbeHappened(n=1), subject="probe-1", sequence=1)
-                raise RuntimeError("the state change failed")
-        await _write(probe, outbox, range(2, 3))
-        assert await relay.publish_pending() == 1
-        assert await relay.publish_pending() == 0
-        info = await bus.stream_info("registry")
-        assert info.state.messages == 1
-    finally:
-        await bus.delete_streams(("registry",))
-        await bus.close()
+    with pytest.raises(RuntimeError):
+        async with probe.db.transaction() as session:
+            await outbox.add(session, ProbeHappened(n=1), subject="probe-1", sequence=1)
+            raise RuntimeError("the state change failed")
+    await _write(probe, outbox, range(2, 3))
+    assert await relay.publish_pending() == 1
+    assert await relay.publish_pending() == 0
+    info = await bus.stream_info("registry")
+    assert info.state.messages == 1
 
 
 class LosingAcks(ConsumerRunner):
@@ -272,12 +298,8 @@ async def _fetched_all(runner: ConsumerRunner, n: int) -> bool:
     return runner.applied + runner.duplicates >= n
 
 
-async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(
-    probe, event_namespace, baoxue_infra
-):
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(probe, registry_bus):
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
     broken = {"enabled": True}
@@ -328,8 +350,6 @@ async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(
     finally:
         runner_task.cancel()
         await asyncio.gather(runner_task, return_exceptions=True)
-        await bus.delete_streams(("registry",))
-        await bus.close()
 
 
 async def _dead_letters_at_least(probe: Probe, n: int) -> bool:
@@ -342,46 +362,34 @@ _ = update
 
 
 async def test_a_batch_applies_new_events_once_skipping_applied_ones_and_in_batch_repeats(
-    probe, event_namespace, baoxue_infra
+    probe, event_namespace, registry_bus
 ):
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
     sub = Subscription("registry", {ProbeHappened: _effect_handler(probe)})
     runner = ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], batch=10)
-    try:
-        await _write(probe, outbox, range(4))
-        assert await relay.publish_pending() == 4
-        await runner.ensure_consumer(sub)
-        psub = await bus.js.pull_subscribe_bind(
-            durable=runner.durable_name(sub), stream=stream_name(event_namespace, "registry")
-        )
-        msgs = await psub.fetch(10, timeout=5)
-        assert len(msgs) == 4
-        await runner.handle_batch(sub, msgs[:1])  # event 0 applied before
-        assert (runner.applied, runner.duplicates) == (1, 0)
-        # event 0 again, and event 2 twice in the same batch (a redelivery that overtook its ack);
-        # a redelivery arrives as a message object of its own
-        again = [dataclasses.replace(m, _ackd=False) for m in (msgs[0], msgs[2])]
-        await runner.handle_batch(sub, [again[0], *msgs[1:], again[1]])
-        assert (runner.applied, runner.duplicates) == (4, 2)
-        async with probe.db.transaction() as s:
-            ns = sorted((await s.execute(select(probe.effects.c.n))).scalars())
-            inbox = (await s.execute(select(func.count()).select_from(probe.tables.inbox))).scalar_one()
-        assert ns == [0, 1, 2, 3] and inbox == 4
-    finally:
-        await bus.delete_streams(("registry",))
-        await bus.close()
+    await _write(probe, outbox, range(4))
+    assert await relay.publish_pending() == 4
+    msgs = await _fetch_as(runner, sub, bus, event_namespace, 10)
+    assert len(msgs) == 4
+    await runner.handle_batch(sub, msgs[:1])  # event 0 applied before
+    assert (runner.applied, runner.duplicates) == (1, 0)
+    # event 0 again, and event 2 twice in the same batch (a redelivery that overtook its ack);
+    # a redelivery arrives as a message object of its own
+    again = [dataclasses.replace(m, _ackd=False) for m in (msgs[0], msgs[2])]
+    await runner.handle_batch(sub, [again[0], *msgs[1:], again[1]])
+    assert (runner.applied, runner.duplicates) == (4, 2)
+    async with probe.db.transaction() as s:
+        ns = sorted((await s.execute(select(probe.effects.c.n))).scalars())
+        inbox = (await s.execute(select(func.count()).select_from(probe.tables.inbox))).scalar_one()
+    assert ns == [0, 1, 2, 3] and inbox == 4
 
 
 async def test_relay_wakes_for_a_commit_made_during_its_round_and_keeps_one_jetstream_context(
-    probe, event_namespace, baoxue_infra
+    probe, registry_bus
 ):
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
 
     class CommitDuringEmptyRound(OutboxRelay):
@@ -411,8 +419,6 @@ async def test_relay_wakes_for_a_commit_made_during_its_round_and_keeps_one_jets
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await bus.delete_streams(("registry",))
-        await bus.close()
 
 
 async def _published_at_least(relay: OutboxRelay, n: int) -> bool:
@@ -438,13 +444,11 @@ async def _numbers_in_stream(bus: EventBus, event_namespace: str, count: int) ->
 
 
 async def test_an_event_delivered_past_the_limit_without_an_ack_is_still_applied(
-    probe, event_namespace, baoxue_infra
+    probe, event_namespace, registry_bus
 ):
     """Processes killed with the event in hand (here: a subscriber that fetches and never acks) use up
     deliveries without a failure; JetStream must not drop the event silently after max_deliver."""
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
     sub = Subscription("registry", {ProbeHappened: _effect_handler(probe)})
@@ -471,18 +475,12 @@ async def test_an_event_delivered_past_the_limit_without_an_ack_is_still_applied
         if runner_task is not None:
             runner_task.cancel()
             await asyncio.gather(runner_task, return_exceptions=True)
-        await bus.delete_streams(("registry",))
-        await bus.close()
 
 
-async def test_a_batch_slower_than_ack_wait_is_not_redelivered_to_another_replica(
-    probe, event_namespace, baoxue_infra
-):
+async def test_a_batch_slower_than_ack_wait_is_not_redelivered_to_another_replica(probe, registry_bus):
     """Two replicas bind one durable; the first takes a batch and needs 3 × ack_wait for it. Its
     messages are kept in progress, so the second replica is never handed them meanwhile."""
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
     working = asyncio.Event()
@@ -516,8 +514,6 @@ async def test_a_batch_slower_than_ack_wait_is_not_redelivered_to_another_replic
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await bus.delete_streams(("registry",))
-        await bus.close()
 
 
 class ProbeNoted(EventData):
@@ -538,14 +534,12 @@ def test_a_batch_handler_needs_a_per_event_handler_to_fall_back_to():
 
 
 async def test_a_batch_handler_applies_each_run_of_its_type_in_stream_order_and_falls_back_per_event(
-    probe, event_namespace, baoxue_infra
+    probe, event_namespace, registry_bus
 ):
     """Set-based handlers (``Subscription.batch_handlers``): a run of consecutive events of one type is
     applied in one call, other types in between keep their place; repeats are left out as before; and
     when the batch fails, the per-event handler applies each event once instead."""
-    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus()
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
     calls: list[tuple[str, list[int]]] = []
@@ -567,59 +561,47 @@ async def test_a_batch_handler_applies_each_run_of_its_type_in_stream_order_and_
     )
     runner = ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], batch=20)
     kinds = [ProbeHappened, ProbeHappened, ProbeNoted, ProbeHappened, ProbeHappened, ProbeHappened]
-    try:
-        async with probe.db.transaction() as session:
-            await outbox.add_many(session, [(k(n=n), f"probe-{n}", 1) for n, k in enumerate(kinds)])
-        await _write(probe, outbox, range(8, 11))  # three more ProbeHappened: 8, 9 (fails), 10
-        assert await relay.publish_pending() == 9
-        await runner.ensure_consumer(sub)
-        psub = await bus.js.pull_subscribe_bind(
-            durable=runner.durable_name(sub), stream=stream_name(event_namespace, "registry")
-        )
-        msgs = await psub.fetch(20, timeout=5)
-        assert len(msgs) == 9
-        await runner.handle_batch(sub, msgs[:1])  # event 0 applied before
-        # event 0 again (a redelivery is a message object of its own), event 4 twice in one batch
-        again = [dataclasses.replace(m, _ackd=False) for m in (msgs[0], msgs[4])]
-        await runner.handle_batch(sub, [again[0], *msgs[1:6], again[1]])
-        assert calls == [("many", [0]), ("many", [1]), ("one", [2]), ("many", [3, 4, 5])]
-        assert (runner.applied, runner.duplicates) == (6, 2)
-        calls.clear()
-        await runner.handle_batch(sub, msgs[6:])  # 8, 9, 10: the set-based call fails, rolled back
-        assert calls == [("many", [8, 9, 10]), ("one", [8]), ("one", [9]), ("one", [10])]
-        async with probe.db.transaction() as s:
-            rows = (
-                await s.execute(select(probe.effects.c.n, probe.effects.c.by).order_by(probe.effects.c.id))
-            ).all()
-            inbox = (await s.execute(select(func.count()).select_from(probe.tables.inbox))).scalar_one()
-        assert [tuple(r) for r in rows] == [
-            (0, "many"),
-            (1, "many"),
-            (2, "one"),
-            (3, "many"),
-            (4, "many"),
-            (5, "many"),
-            (8, "one"),
-            (9, "one"),
-            (10, "one"),
-        ]
-        assert inbox == 9 and runner.applied == 9
-    finally:
-        await bus.delete_streams(("registry",))
-        await bus.close()
+    async with probe.db.transaction() as session:
+        await outbox.add_many(session, [(k(n=n), f"probe-{n}", 1) for n, k in enumerate(kinds)])
+    await _write(probe, outbox, range(8, 11))  # three more ProbeHappened: 8, 9 (fails), 10
+    assert await relay.publish_pending() == 9
+    msgs = await _fetch_as(runner, sub, bus, event_namespace, 20)
+    assert len(msgs) == 9
+    await runner.handle_batch(sub, msgs[:1])  # event 0 applied before
+    # event 0 again (a redelivery is a message object of its own), event 4 twice in one batch
+    again = [dataclasses.replace(m, _ackd=False) for m in (msgs[0], msgs[4])]
+    await runner.handle_batch(sub, [again[0], *msgs[1:6], again[1]])
+    assert calls == [("many", [0]), ("many", [1]), ("one", [2]), ("many", [3, 4, 5])]
+    assert (runner.applied, runner.duplicates) == (6, 2)
+    calls.clear()
+    await runner.handle_batch(sub, msgs[6:])  # 8, 9, 10: the set-based call fails, rolled back
+    assert calls == [("many", [8, 9, 10]), ("one", [8]), ("one", [9]), ("one", [10])]
+    async with probe.db.transaction() as s:
+        rows = (
+            await s.execute(select(probe.effects.c.n, probe.effects.c.by).order_by(probe.effects.c.id))
+        ).all()
+        inbox = (await s.execute(select(func.count()).select_from(probe.tables.inbox))).scalar_one()
+    assert [tuple(r) for r in rows] == [
+        (0, "many"),
+        (1, "many"),
+        (2, "one"),
+        (3, "many"),
+        (4, "many"),
+        (5, "many"),
+        (8, "one"),
+        (9, "one"),
+        (10, "one"),
+    ]
+    assert inbox == 9 and runner.applied == 9
 
 
 async def test_the_relay_overlapping_marks_with_the_next_round_publishes_each_row_once_in_order(
-    probe, event_namespace, baoxue_infra
+    probe, event_namespace, registry_bus
 ):
     """In ``run()`` a round's mark overlaps the next round's select and publish: rows being marked must not
     be selected and published again, and the stream keeps the order of writing. The duplicate window is
     tiny, so a second publish of a row would be a second message in the stream."""
-    bus = EventBus(
-        baoxue_infra.nats_url, namespace=event_namespace, client_name="t", duplicate_window_seconds=0.2
-    )
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus(duplicate_window_seconds=0.2)
     outbox = Outbox(probe.tables)
 
     class SlowMark(OutboxRelay):
@@ -643,12 +625,10 @@ async def test_the_relay_overlapping_marks_with_the_next_round_publishes_each_ro
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await bus.delete_streams(("registry",))
-        await bus.close()
 
 
 async def test_on_sqlite_the_relay_keeps_publishing_while_its_marks_wait_for_the_write_lock(
-    probe, event_namespace, baoxue_infra
+    probe, event_namespace, registry_bus
 ):
     """SQLite has one write lock, shared with every writer of the service. In ``run()`` the relay hands
     acknowledged rows to a marker task and goes on publishing: here another connection holds the write
@@ -656,11 +636,7 @@ async def test_on_sqlite_the_relay_keeps_publishing_while_its_marks_wait_for_the
     most two rounds of 3 through), none twice, in order; once the lock is released, all are marked."""
     if probe.db.dialect != "sqlite":
         pytest.skip("PostgreSQL marks in the round's own transaction, row locks instead of one write lock")
-    bus = EventBus(
-        baoxue_infra.nats_url, namespace=event_namespace, client_name="t", duplicate_window_seconds=0.2
-    )
-    await bus.connect()
-    await bus.ensure_streams(("registry",))
+    bus = await registry_bus(duplicate_window_seconds=0.2)
     outbox = Outbox(probe.tables)
     relay = OutboxRelay(probe.db, probe.tables, bus, outbox, batch_size=3)
     for start in range(0, 30, 3):
@@ -688,5 +664,3 @@ async def test_on_sqlite_the_relay_keeps_publishing_while_its_marks_wait_for_the
         holder.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await bus.delete_streams(("registry",))
-        await bus.close()
