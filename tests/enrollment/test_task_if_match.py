@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.enrollment.conftest import BUREAU, DISTRICT_A, SCHOOL_B, register_child, start
+from tests.enrollment.conftest import BUREAU, DISTRICT_A, SCHOOL_A, SCHOOL_B, register_child, start
 from tests.enrollment.test_verification import CAMPAIGN, run_and_wait
 
 
@@ -43,6 +43,13 @@ async def test_a_stale_if_match_on_a_task_is_a_412_naming_the_fields(start_servi
         json={"source": "enrolling_org", "on": "2026-10-12"},
     )
     assert stale_confirm.status_code == 412
+    # A school that may not see the task learns neither its version nor its state: 404, not 412.
+    outsider = await svc.client.post(
+        f"{url}/confirmation",
+        headers=tokens.headers("school", SCHOOL_A) | {"If-Match": read},
+        json={"source": "enrolling_org", "on": "2026-10-12"},
+    )
+    assert outsider.status_code == 404, outsider.text
     ok = await svc.client.post(
         f"{url}/confirmation",
         headers=tokens.headers("school", SCHOOL_B) | {"If-Match": first.headers["ETag"]},

@@ -46,6 +46,12 @@ def parse_if_match(header: str | None) -> int:
         raise Problem("If-Match must be an ETag returned by this API.", code="bad_if_match") from None
 
 
+def optional_if_match(header: str | None) -> int | None:
+    """The version named by an optional ``If-Match`` (None when not sent; 400 when malformed): for
+    actions that government systems call without it but that honour it when sent."""
+    return parse_if_match(header) if header else None
+
+
 def check_version(expected: int, current: int, conflicting_fields: Iterable[str]) -> None:
     """412 with the conflicting field names when ``expected`` is not the stored ``current`` version."""
     if expected != current:

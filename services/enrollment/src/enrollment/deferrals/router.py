@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from baoxue.auth.principal import Principal
-from baoxue.concurrency import IfMatch, etag, parse_if_match
+from baoxue.concurrency import IfMatch, etag, optional_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from enrollment.deferrals import service
@@ -50,7 +50,7 @@ async def decide(
         principal=principal,
         application_id=application_id,
         data=data,
-        expected_version=parse_if_match(if_match) if if_match else None,
+        expected_version=optional_if_match(if_match),
     )
     response.headers["ETag"] = etag(app.version)
     return service.to_public(app, data.on)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
 
 from baoxue.auth.principal import Principal
-from baoxue.concurrency import IfMatch, etag, parse_if_match
+from baoxue.concurrency import IfMatch, etag, optional_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.idempotency import IdempotencyKey, Produced, idempotent, request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -41,11 +41,6 @@ _409: dict[int | str, dict[str, Any]] = {409: {"description": "active_record_exi
 _412: dict[int | str, dict[str, Any]] = {
     412: {"description": "precondition_failed: the record changed since the ETag sent in If-Match"}
 }
-
-
-def _expected(if_match: str | None) -> int | None:
-    """If-Match is optional on transitions (government systems do not send it) but honoured when sent."""
-    return parse_if_match(if_match) if if_match else None
 
 
 def _with_etag(response: Response, public: StudentPublic) -> StudentPublic:
@@ -168,7 +163,7 @@ async def suspend(
         ctx=ctx,
         principal=principal,
         student_id=student_id,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
         starts_on=data.starts_on,
         until=data.until,
         reason=data.reason,
@@ -196,7 +191,7 @@ async def extend(
         principal=principal,
         student_id=student_id,
         until=data.until,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     return _with_etag(response, service.to_public(ctx, principal, r))
 
@@ -218,7 +213,7 @@ async def resume(
         student_id=student_id,
         on=data.on,
         reason=data.reason,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     return _with_etag(response, service.to_public(ctx, principal, r))
 
@@ -244,7 +239,7 @@ async def drop_out(
         student_id=student_id,
         on=data.on,
         reason=data.reason,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     return _with_etag(response, service.to_public(ctx, principal, r))
 
@@ -265,7 +260,7 @@ async def graduate(
         principal=principal,
         student_id=student_id,
         on=data.on,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     return _with_etag(response, service.to_public(ctx, principal, r))
 
@@ -309,7 +304,7 @@ async def request_transfer(
         student_id=student_id,
         to_school=data.to_school,
         requested_on=data.requested_on,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     response.headers["ETag"] = etag(t.version)  # the transfer's own version (the record is unchanged)
     return transfer_public(t)
@@ -336,7 +331,7 @@ async def approve_transfer(
         transfer_id=transfer_id,
         side=data.side,
         on=data.on,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     response.headers["ETag"] = etag(t.version)
     return transfer_public(t)
@@ -358,7 +353,7 @@ async def reject_transfer(
         ctx=ctx,
         principal=principal,
         transfer_id=transfer_id,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     response.headers["ETag"] = etag(t.version)
     return transfer_public(t)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from baoxue.auth.principal import Principal
-from baoxue.concurrency import IfMatch, etag, parse_if_match
+from baoxue.concurrency import IfMatch, etag, optional_if_match
 from baoxue.deps import Ctx, SessionDep, requires
 from baoxue.errors import NotFound
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -143,10 +143,6 @@ def _answered(task: VerificationTask, response: Response) -> TaskPublic:
     return _task(task)
 
 
-def _expected(if_match: str | None) -> int | None:
-    return parse_if_match(if_match) if if_match else None
-
-
 @router.post(
     "/verification-tasks/{task_id}/resolution", summary="Record the outcome and evidence", responses=_412
 )
@@ -165,7 +161,7 @@ async def resolve(
         principal=principal,
         task_id=task_id,
         data=data,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     return _answered(task, response)
 
@@ -188,6 +184,6 @@ async def confirm(
         principal=principal,
         task_id=task_id,
         data=data,
-        expected_version=_expected(if_match),
+        expected_version=optional_if_match(if_match),
     )
     return _answered(task, response)

@@ -128,15 +128,14 @@ async def confirm(
     of the child (imported by the sync) at a school outside this district. ``expected_version`` as for
     :func:`resolve`."""
     task = await _load(session, task_id)
-    if expected_version is not None:
+    if expected_version is not None or task.state != "awaiting_confirmation":
+        # who may not see the task learns nothing of its version or state
         ensure_visible(
             principal, task.hukou_school_district, task.enrolling_org, resource="verification task"
         )
+    if expected_version is not None:
         check_version(expected_version, task.version, RESOLUTION_FIELDS)
     if task.state != "awaiting_confirmation":
-        ensure_visible(
-            principal, task.hukou_school_district, task.enrolling_org, resource="verification task"
-        )
         raise Conflict("The task is not awaiting confirmation.", code="not_awaiting_confirmation")
     if data.source == "enrolling_org":
         if not (principal.has_role("provincial_platform") or principal.covers(task.enrolling_org)):
