@@ -17,13 +17,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from sqlalchemy import DateTime, MetaData, Select, event, text
+from sqlalchemy import DateTime, MetaData, Select, Table, event, false, text, update
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -89,6 +90,24 @@ def _default_factories(cls: type[SQLModel]) -> dict[str, Callable[[], Any]]:
             found[field] = info.default_factory  # type: ignore[assignment]
         _DEFAULT_FACTORIES[cls] = found
     return found
+
+
+async def hold_transaction_lock(
+    session: AsyncSession, name: str, *, shared: bool = False, sqlite_write_lock_on: Table | None = None
+) -> None:
+    """Serialise, until the end of their transactions, the transactions that take the lock ``name``.
+
+    PostgreSQL: an advisory transaction lock on a key derived from ``name`` (``shared`` holders do not
+    wait for each other, only for an exclusive one). SQLite has one writer for the whole database: with
+    ``sqlite_write_lock_on`` (any table of the service) the write lock is taken now, by a write that changes nothing,
+    so that what the transaction reads next is already under it; without, nothing is done there."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        await session.execute(text(f"SELECT {function}(:key)"), {"key": key})
+    elif sqlite_write_lock_on is not None:
+        column = next(iter(sqlite_write_lock_on.primary_key.columns))
+        await session.execute(update(sqlite_write_lock_on).where(false()).values({column: column}))
 
 
 def utcnow() -> dt.datetime:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import String, exists, select, text, update
+from sqlalchemy import String, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import StudentLinked
-from baoxue.db import utcnow
+from baoxue.db import hold_transaction_lock, utcnow
 from baoxue.service import ServiceContext
 from enrollment.children.models import ChildView
 from enrollment.children.repository import rows_source, update_from
@@ -186,9 +185,7 @@ async def publish_linked(session: AsyncSession, ctx: ServiceContext, linked: Seq
 # PostgreSQL advisory lock between registering student records and applying the registry's child
 # events (one key for the database: a per-child key would need one lock per record of a 5,000-record
 # batch, and the shared lock table holds max_locks_per_transaction × max_connections, 6,400 by default).
-LINK_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"baoxue.enrollment.child_link").digest()[:8], "big", signed=True
-)
+LINK_LOCK = "baoxue.enrollment.child_link"
 LINK_CHUNK = 1000  # blind indexes per IN list
 
 
@@ -206,10 +203,7 @@ async def hold_link_lock(session: AsyncSession, *, exclusive: bool) -> None:
     wait while such a batch commits. SQLite needs no lock: its writers are serialized, and each side
     links in its write transaction (:func:`link_unlinked` after the insert, ``link_child``).
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await session.execute(text(f"SELECT {fn}(:key)"), {"key": LINK_LOCK_KEY})
+    await hold_transaction_lock(session, LINK_LOCK, shared=not exclusive)
 
 
 async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[str, LinkedRow]:

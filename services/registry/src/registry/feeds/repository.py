@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baoxue.db import hold_transaction_lock
 from registry.feeds.models import FeedBatch, FeedRow
 
 _batches = FeedBatch.__table__  # type: ignore[attr-defined]
@@ -20,16 +20,12 @@ async def lock_submissions(session: AsyncSession, department: str) -> None:
     """Serialise the submissions of one department until the end of the transaction.
 
     Two requests carrying the same batch at the same moment would otherwise both find no earlier batch
-    and both create one. PostgreSQL: a transaction-scoped advisory lock on the department. SQLite: take
-    the database's write lock now (a write that changes nothing), before the look-up; a second
+    and both create one. On SQLite the database's write lock is taken before the look-up; a second
     transaction waits for it (busy timeout) and then sees the first batch.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(f"registry.feed_submission:{department}".encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-    else:
-        await session.execute(text("UPDATE feed_batches SET status = status WHERE 1 = 0"))
+    await hold_transaction_lock(
+        session, f"registry.feed_submission:{department}", sqlite_write_lock_on=_batches
+    )
 
 
 async def lock_merges(session: AsyncSession) -> None:
@@ -38,16 +34,9 @@ async def lock_merges(session: AsyncSession) -> None:
     Two departments' batches naming the same new child, merged at the same moment, would both find no
     child for its ID number and both register one: the second fails on the unique blind index and its
     whole batch with it. Validation and staging still run in parallel; only the merge waits, and it
-    then sees the child the other registered. PostgreSQL: a transaction-scoped advisory lock. SQLite:
-    the database's write lock taken now (a write that changes nothing), so the merge's first read is
-    already under it."""
-    if session.get_bind().dialect.name == "postgresql":
-        digest = hashlib.sha256(b"registry.feed_merge").digest()
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
-        )
-    else:
-        await session.execute(text("UPDATE feed_batches SET status = status WHERE 1 = 0"))
+    then sees the child the other registered (on SQLite its first read is already under the write lock).
+    """
+    await hold_transaction_lock(session, "registry.feed_merge", sqlite_write_lock_on=_batches)
 
 
 async def find_repeat(
