@@ -186,8 +186,9 @@ def _freeze_start_up_objects() -> None:
     """Move everything alive after start-up (modules, routes, models, compiled statements: hundreds of
     thousands of objects that live as long as the process) out of the cyclic collector's reach. A full
     collection then walks only what requests made since, instead of pausing the event loop for tens of
-    milliseconds; B4 measured the read's p99 at 1,000/s 89–174 ms without this and 9–71 ms with it (27 Nov,
-    bench/notes/b4.md). Called again by each service of an embedded stack: freezing is cumulative."""
+    milliseconds. B4's read at 1,000/s, paired runs after the pool fix: p99 9.3 and 9.6 ms with this,
+    10.2 and 101.1 ms without (27 Nov, bench/notes/b4.md; earlier figures mixed in the pool's churn).
+    Called again by each service of an embedded stack: freezing is cumulative."""
     gc.collect()
     gc.freeze()
 
