@@ -353,6 +353,9 @@ async def test_a_paused_owner_whose_job_was_taken_over_stops_its_task_and_writes
     with pytest.raises(asyncio.CancelledError):
         await old_task
     await paused.heartbeat()
+    # The taken-over job is "queued" until the other process's task starts it (a loaded machine may take a
+    # moment; the full embedded suite once read "queued" here): wait for that, then check the owner.
+    await _running(db, other, job_id)
     job = await _get(db, other, job_id)
     assert (job["status"], job["owner"]) == ("running", other.owner)
     gate.opened.set()
