@@ -93,10 +93,15 @@ def test_id_unusable_needs_sex_and_birth_date():
     assert {"id_missing", "sex_missing", "birth_date_missing"} <= set(reasons)
 
 
-def test_address_code_unknown_is_a_warning_only():
-    body = "000406" + WANG.id[6:17]
+@pytest.mark.parametrize(
+    ("address_code", "reason"),
+    [("000406", "id_address_code_unknown"), ("370421", "id_address_code_not_in_use")],  # 滕县 until 1987
+)
+def test_an_address_code_not_valid_in_the_birth_year_is_kept_for_review(address_code, reason):
+    body = address_code + WANG.id[6:17]
     out, reasons = check(id_number=body + check_character(body))
-    assert "id_address_code_unknown" in reasons and out["outcome"] == "accepted"
+    assert reason in reasons and REASONS[reason][0] == "review"
+    assert out["outcome"] == "accepted"
 
 
 def test_school_age_window_on_the_cutoff():

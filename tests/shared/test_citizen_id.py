@@ -145,23 +145,54 @@ def test_record_mismatches_are_errors_but_keep_the_facts():
     assert parse_id_number(CHILD, expected_birth_date=date(2019, 8, 15), expected_sex="M").ok
 
 
-@pytest.mark.parametrize("address_code", ["000000", "200101", "390101", "721234", "840000"])
-def test_unknown_province_is_a_warning_not_an_error(address_code):
+@pytest.mark.parametrize(
+    "address_code", ["000000", "200101", "390101", "721234", "840000", "370422", "999840"]
+)
+def test_an_address_code_in_no_list_is_a_warning_not_an_error(address_code):
     check = parse_id_number(synthetic_id(address_code, "20190815", "123"))
     assert check.ok
     assert check.warnings == (IdReason.ADDRESS_CODE_UNKNOWN,)
 
 
 @pytest.mark.parametrize(
-    "address_code", ["110105", "370406", "650102", "710000", "810000", "820000", "830000"]
+    ("address_code", "birth"),
+    [
+        ("110103", "20150101"),  # 崇文区, merged into 东城区 after 2009
+        ("370421", "20190815"),  # 滕县, 滕州市 (370481) since 1988
+        ("370812", "20110301"),  # 兖州区, created 2013 (before: 兖州市 370882)
+    ],
 )
-def test_known_provinces_give_no_warning(address_code):
-    assert parse_id_number(synthetic_id(address_code, "20190815", "123")).warnings == ()
+def test_an_address_code_of_other_years_is_a_warning_not_an_error(address_code, birth):
+    check = parse_id_number(synthetic_id(address_code, birth, "123"))
+    assert check.ok and check.facts is not None
+    assert check.warnings == (IdReason.ADDRESS_CODE_NOT_IN_USE,)
+
+
+@pytest.mark.parametrize(
+    ("address_code", "birth"),
+    [
+        ("370406", "20190815"),  # 山亭区
+        ("370406", "19800101"),  # the same code was 齐村区 until 1982
+        ("110103", "20091231"),  # 崇文区 in its last year
+        ("370812", "20130101"),  # 兖州区 in its first year
+        ("110105", "20190815"),
+        ("650102", "20190815"),
+        ("110120", "19820601"),  # a prefecture's "市区" code that the yearly lists omit
+        ("710000", "20190815"),  # Taiwan, Hong Kong and Macao: no year applies
+        ("810000", "20190815"),
+        ("820000", "20190815"),
+        ("830000", "20190815"),
+        ("911840", "20190815"),  # a foreign permanent resident's number issued in Beijing (11)
+    ],
+)
+def test_an_address_code_in_use_in_the_birth_year_gives_no_warning(address_code, birth):
+    assert parse_id_number(synthetic_id(address_code, birth, "123")).warnings == ()
 
 
 def test_reason_codes_are_stable_strings():
     assert IdReason.BAD_CHECK_CHARACTER == "id_bad_check_character"
     assert IdReason.ADDRESS_CODE_UNKNOWN == "id_address_code_unknown"
+    assert IdReason.ADDRESS_CODE_NOT_IN_USE == "id_address_code_not_in_use"
     assert parse_id_number("").errors == ("id_missing",)
 
 

@@ -16,6 +16,8 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Literal
 
+from baoxue.pii.address_codes import address_code_status
+
 Sex = Literal["M", "F"]
 StudentNumberKind = Literal["G", "J", "L"]
 
@@ -30,14 +32,6 @@ _SEPARATORS = frozenset(
     "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space / (non-)joiner, word joiner, BOM
 )
 
-# First two digits of the address code: provinces, autonomous regions and municipalities (GB/T 2260),
-# 71 Taiwan, 81/82 Hong Kong/Macao, and 83 used by residence permits for Taiwan residents (港澳台居民居住证).
-_PROVINCE_CODES = frozenset(
-    {"11", "12", "13", "14", "15", "21", "22", "23"}
-    | {"31", "32", "33", "34", "35", "36", "37"}
-    | {"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54"}
-    | {"61", "62", "63", "64", "65", "71", "81", "82", "83"}
-)
 _FOREIGN_PERMANENT_RESIDENT_PREFIX = "9"
 
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
@@ -59,7 +53,15 @@ class IdReason(StrEnum):
     BAD_BIRTH_DATE = "id_bad_birth_date"
     BIRTH_DATE_MISMATCH = "id_birth_date_mismatch"
     SEX_MISMATCH = "id_sex_mismatch"
-    ADDRESS_CODE_UNKNOWN = "id_address_code_unknown"  # a warning for review, never a rejection
+    # Address codes are warnings for review, never rejections (late registration, re-coded counties).
+    ADDRESS_CODE_UNKNOWN = "id_address_code_unknown"  # in no year's list of division codes
+    ADDRESS_CODE_NOT_IN_USE = "id_address_code_not_in_use"  # a division code, but not in the birth year
+
+
+_ADDRESS_CODE_WARNINGS = {
+    "unknown": IdReason.ADDRESS_CODE_UNKNOWN,
+    "not_in_use": IdReason.ADDRESS_CODE_NOT_IN_USE,
+}
 
 
 class StudentNumberReason(StrEnum):
@@ -135,7 +137,8 @@ def parse_id_number(
     """Normalise and validate an 18-character ID number, optionally against the record's birth date/sex.
 
     Never raises for bad input: problems come back as `IdReason` codes in `errors`; an address code
-    outside the known province codes is only a warning (re-coded counties, late registration).
+    that was no division code in the birth year (`baoxue.pii.address_codes`) is only a warning
+    (re-coded counties, late registration).
     `today` (default: today in China) bounds the birth date.
     """
     id_number = normalise_id_number(raw or "")
@@ -169,7 +172,8 @@ def parse_id_number(
         errors.append(IdReason.BIRTH_DATE_MISMATCH)
     if expected_sex is not None and expected_sex != facts.sex:
         errors.append(IdReason.SEX_MISMATCH)
-    warnings: tuple[str, ...] = () if _address_code_known(address_code) else (IdReason.ADDRESS_CODE_UNKNOWN,)
+    status = address_code_status(address_code, birth_date.year)
+    warnings: tuple[str, ...] = () if status == "in_use" else (_ADDRESS_CODE_WARNINGS[status],)
     return IdCheck(facts=facts, errors=tuple(errors), warnings=warnings)
 
 
@@ -254,10 +258,6 @@ def _birth_date(yyyymmdd: str, *, today: date) -> date | None:
     except ValueError:
         return None
     return born if born <= today else None
-
-
-def _address_code_known(address_code: str) -> bool:
-    return address_code.startswith(_FOREIGN_PERMANENT_RESIDENT_PREFIX) or address_code[:2] in _PROVINCE_CODES
 
 
 def _today_in_china() -> date:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 DISTRICT_CODE = "370406"
 NEIGHBOUR_CODES = ("370402", "370403", "370404", "370405", "370481")
 """枣庄 市中区, 薛城区, 峄城区, 台儿庄区, 滕州市: children born while the family was registered next door."""
-RETIRED_CODES = ("370422",)
-"""滕县, re-coded 370481 (滕州市) in 1988: an address code not valid in a child's birth year."""
-OVERFLOW_CODES = ("370811", "370812", "370826", "370883", "371321", "371322", "371324", "371326")
+RETIRED_CODES = ("370421",)
+"""滕县, in use until 1987 (then 滕州市, 370481): an address code not valid in a child's birth year."""
+OVERFLOW_CODES = ("370811", "370830", "370826", "370883", "371321", "371322", "371324", "371326")
 """Other Shandong county codes used only when a (code, birth date, sex) runs out of sequence numbers."""
 
 PHONE_PREFIXES = (

@@ -40,7 +40,12 @@ REASONS: dict[str, tuple[Severity, str, str]] = {
     IdReason.SEX_MISMATCH: ("review", "sex disagrees with the ID number", "性别与身份证号不一致"),
     IdReason.ADDRESS_CODE_UNKNOWN: (
         "review",
-        "ID number address code unknown in the birth year",
+        "ID number address code is in no list of division codes",
+        "身份证号地址码不在行政区划代码表中",
+    ),
+    IdReason.ADDRESS_CODE_NOT_IN_USE: (
+        "review",
+        "ID number address code was not a division code in the birth year",
         "身份证号地址码在出生年份无效",
     ),
     # Required fields and formats.
