@@ -133,7 +133,7 @@ def run_script(
             if issues:
                 result.problems.append(f"record {i}: {', '.join(issues)}")
             else:
-                result.records.append({"script": script.name, **record})
+                result.records.append({"script": script.name, **record, "measured_at": _now()})
     elif returncode == 0:
         result.problems.append("no output file written")
     status = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
@@ -153,7 +153,12 @@ def run_suite(
     timeout: float | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[ScriptResult]]:
-    """Run ``scripts``, write ``latest.json``, the plot and (when ``doc``) the figures section."""
+    """Run ``scripts``, write ``latest.json``, the plot and (when ``doc``) the figures section.
+
+    ``latest.json`` keeps the records of the scripts not run this time from the one before (a 1M run
+    of one benchmark takes up to an hour, so the suite is often run a script at a time); a script that
+    ran replaces all its earlier records. Every record says when it was measured (``measured_at``).
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
     database_url = database_url or os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
     env = {**os.environ, "BENCH_DATABASE_URL": database_url, **(extra_env or {})}
@@ -167,21 +172,52 @@ def run_suite(
                     script, sizes=sizes, repeats=repeats, results_dir=results_dir, env=env, timeout=timeout
                 )
             )
+    ran = [
+        {"script": r.script, "ok": r.ok, "seconds": r.seconds, "problems": r.problems, "sizes": sizes,
+         "repeats": repeats, "measured_at": _now()}
+        for r in results
+    ]  # fmt: skip
+    earlier = _earlier_report(results_dir / "latest.json", keep_all_but={r.script for r in results})
+    records = earlier["records"] + [r for result in results for r in result.records]
     report = {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "sizes": sizes,
+        "generated_at": _now(),
+        "sizes": sorted({r["size"] for r in records} | set(sizes)),
         "repeats": repeats,
         "machine": machine_facts(database_url),
-        "records": [r for result in results for r in result.records],
-        "scripts": [
-            {"script": r.script, "ok": r.ok, "seconds": r.seconds, "problems": r.problems} for r in results
-        ],
+        "records": sorted(records, key=lambda r: r.get("script", "")),
+        "scripts": sorted(earlier["scripts"] + ran, key=lambda s: s["script"]),
     }
     (results_dir / "latest.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     plot_growth(report["records"], results_dir / "growth.png")
     if doc is not None:
         update_document(doc, figures_markdown(report))
     return report, results
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _earlier_report(path: Path, *, keep_all_but: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """The records and script entries of an earlier ``latest.json`` for every script not in
+    ``keep_all_but``; a record written before records carried ``measured_at`` gets the report's time."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {"records": [], "scripts": []}
+    when = earlier.get("generated_at")
+    records = [
+        {**r, "measured_at": r.get("measured_at", when)}
+        for r in earlier.get("records", [])
+        if r.get("script") not in keep_all_but
+    ]
+    kept = {r["script"] for r in records}
+    scripts = [
+        {**s, "measured_at": s.get("measured_at", when)}
+        for s in earlier.get("scripts", [])
+        if s.get("script") in kept
+    ]
+    return {"records": records, "scripts": scripts}
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -206,7 +242,8 @@ def figures_markdown(report: dict[str, Any]) -> str:
     machine = report.get("machine", {})
     lines = [
         f"Generated {report['generated_at']} by `make bench` (sizes {', '.join(map(str, report['sizes']))}; "
-        f"median of {report['repeats']}). Machine: {machine.get('cpu_logical')} logical cores "
+        "medians; a benchmark not run this time keeps its earlier rows, each dated in the `measured` column"
+        f"). Machine: {machine.get('cpu_logical')} logical cores "
         f"({machine.get('cpu_model') or 'unknown CPU'}), {machine.get('memory_gb')} GB, {machine.get('os')}, "
         f"Python {machine.get('python')}, PostgreSQL {machine.get('postgresql') or '–'}, "
         f"nats-server {machine.get('nats_server') or '–'}, load average at the end {machine.get('load_average')}.",
@@ -220,15 +257,17 @@ def figures_markdown(report: dict[str, Any]) -> str:
         lines += [
             f"### {name}",
             "",
-            f"| size | Baoxue ({unit}) | comparator | ratio | goal | met | peak memory (MB) |",
-            "|---:|---:|---:|---:|---|---|---:|",
+            f"| size | Baoxue ({unit}) | comparator | ratio | goal | met | peak memory (MB) | median of | measured |",
+            "|---:|---:|---:|---:|---|---|---:|---:|---|",
         ]
         for r in sorted(records, key=lambda r: r["size"]):
+            when = (r.get("measured_at") or "–")[:16].replace("T", " ")
             lines.append(
                 f"| {_fmt(r['size'])} | {_fmt(r['baoxue'])} | {_fmt(r['comparator'])} | {_fmt(r['ratio'])} "
-                f"| {r['goal']} | {_fmt(r['met'])} | {_fmt(r['peak_memory_mb'])} |"
+                f"| {r['goal']} | {_fmt(r['met'])} | {_fmt(r['peak_memory_mb'])} | {_fmt(r['median_of'])} "
+                f"| {when} |"
             )
-        notes = sorted({k for r in records for k in r} - {*RECORD_KEYS, "script"})
+        notes = sorted({k for r in records for k in r} - {*RECORD_KEYS, "script", "measured_at"})
         if notes:
             lines += ["", "Also recorded: " + ", ".join(f"`{k}`" for k in notes) + " (see `latest.json`)."]
         lines.append("")

@@ -146,6 +146,54 @@ def test_a_failing_script_is_reported_and_does_not_stop_the_others(tmp_path):
     assert "b1_crash.py" in (tmp_path / "performance.md").read_text()
 
 
+def test_a_run_of_some_scripts_keeps_the_others_earlier_records(tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for name, figure in (("b1_one", 1.0), ("b2_two", 2.0)):
+        (scripts / f"{name}.py").write_text(
+            textwrap.dedent(
+                f"""
+                import os
+                from harness import Record, argument_parser, write_records
+                args = argument_parser("{name}").parse_args()
+                figure = {figure} * float(os.environ.get("FACTOR", "1"))
+                write_records(args.out, [Record("{name}", s, figure, 1.0, "x/s", figure, "≥ 1", True, 1.0,
+                                                args.repeats) for s in args.sizes])
+                """
+            )
+        )
+    results_dir, doc = tmp_path / "results", tmp_path / "performance.md"
+
+    def run(only: list[str], sizes: list[int], factor: str) -> dict:
+        report, results = bench_run.run_suite(
+            bench_run.discover(only, bench_dir=scripts), sizes=sizes, repeats=1, results_dir=results_dir,
+            doc=doc, nats_url="nats://127.0.0.1:1", extra_env={"FACTOR": factor},
+        )  # fmt: skip
+        assert all(r.ok for r in results)
+        return report
+
+    first = run(["b1", "b2"], [5, 50], "1")
+    assert [(r["script"], r["size"]) for r in first["records"]] == [
+        ("b1_one.py", 5), ("b1_one.py", 50), ("b2_two.py", 5), ("b2_two.py", 50),
+    ]  # fmt: skip
+    second = run(["b2"], [500], "10")
+    latest = json.loads((results_dir / "latest.json").read_text())
+    assert latest["records"] == second["records"]
+    # b1's rows stay as they were measured; b2's are all replaced by the new run's (500 only)
+    assert [(r["script"], r["size"], r["baoxue"]) for r in second["records"]] == [
+        ("b1_one.py", 5, 1.0), ("b1_one.py", 50, 1.0), ("b2_two.py", 500, 20.0),
+    ]  # fmt: skip
+    assert second["records"][0]["measured_at"] == first["records"][0]["measured_at"]
+    assert all(r["measured_at"] for r in second["records"])
+    assert second["sizes"] == [5, 50, 500]
+    assert [(s["script"], s["sizes"]) for s in second["scripts"]] == [
+        ("b1_one.py", [5, 50]),
+        ("b2_two.py", [500]),
+    ]
+    text = doc.read_text()
+    assert "### b1_one" in text and "### b2_two" in text and "| 500 |" in text and "| 50 |" in text
+
+
 def test_b5_at_a_tiny_size_through_run_suite(baoxue_infra, tmp_path):
     backend = "postgresql" if baoxue_infra.database_server_url else "sqlite"
     doc = tmp_path / "performance.md"
