@@ -14,8 +14,11 @@ import pytest
 from pypinyin import Style, pinyin
 
 from baoxue.orgs import default_directory
+from baoxue.pii.address_codes import address_code_status
 from baoxue.pii.citizen_id import age_on, normalise_id_number, parse_id_number, validate_student_number
 from baoxue.synth import DEPARTMENTS, FEED_HEADER, NoiseRates, SynthConfig, generate_district, main
+from baoxue.synth.generator import MIGRANT_ORIGINS
+from baoxue.synth.identity import DISTRICT_CODE, NEIGHBOUR_CODES, OVERFLOW_CODES, RETIRED_CODES
 from baoxue.synth.names import DATA_DIR, homophone_groups, name_bank
 
 N = 5_000
@@ -104,6 +107,14 @@ def test_every_truth_id_is_valid_unique_and_agrees_with_the_record(children: lis
     assert address_codes.most_common(1)[0][0] == "370406"
     assert address_codes["370406"] / len(children) > 0.9
     assert len(address_codes) > 3, "some IDs from neighbouring or re-coded districts"
+
+
+def test_only_the_retired_code_is_out_of_use_in_the_birth_year() -> None:
+    # Every other code the generator gives an ID number must be in use in every birth year of a
+    # school-age child, or the registry flags rows the truth says are clean (id_address_code_*).
+    codes = {DISTRICT_CODE, *NEIGHBOUR_CODES, *OVERFLOW_CODES, *(code for code, _ in MIGRANT_ORIGINS)}
+    assert {address_code_status(code, year) for code in codes for year in range(2005, 2026)} == {"in_use"}
+    assert {address_code_status(code, 2015) for code in RETIRED_CODES} == {"not_in_use"}
 
 
 def test_the_number_of_children_and_their_ages(children: list[dict[str, str]]) -> None:
