@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from baoxue.orgs.directory import default_directory
+from baoxue.pii import address_codes
 from baoxue.pii.citizen_id import check_character
 from baoxue.pii.crypto import BlindIndex, FieldCipher
 from registry.feeds.reasons import REASONS
@@ -150,3 +151,10 @@ def test_malformed_row_and_every_code_has_messages():
     for code, (sev, en, zh) in REASONS.items():
         assert sev in ("error", "warning", "review") and en and zh, code
     assert make_id(dt.date(2016, 5, 2), 11, male=True) == WANG.id
+
+
+async def test_the_registry_reads_the_division_codes_at_start_up(start_service):
+    address_codes._timeline.cache_clear()
+    address_codes._provinces.cache_clear()
+    await start_service("registry")
+    assert address_codes._provinces.cache_info().currsize == 1  # loaded before any number was checked

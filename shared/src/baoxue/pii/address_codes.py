@@ -48,6 +48,11 @@ def _provinces() -> frozenset[str]:
     return frozenset(code[:2] for code in _timeline() if code.endswith("0000")) | _OUTSIDE_MAINLAND
 
 
+def load() -> None:
+    """Read the table now (a service's start-up) instead of in the first number's check."""
+    _provinces()
+
+
 def address_code_status(code: str, year: int) -> AddressCodeStatus:
     """Whether the six-digit ``code`` was a division code in ``year``: ``in_use``, ``not_in_use`` (a
     code of other years: re-coded or abolished before, or created after) or ``unknown`` (in no year's
