@@ -17,6 +17,8 @@ from typing import Literal
 
 AddressCodeStatus = Literal["in_use", "not_in_use", "unknown"]
 
+FOREIGN_PERMANENT_RESIDENT_PREFIX = "9"
+"""A foreign permanent resident's number (外国人永久居留身份证): 9 + the issuing province + a country code."""
 _EARLIEST, _LATEST = 0, 9999
 # Codes of Hong Kong, Macao and Taiwan (港澳台居民居住证) and Taiwan's own; no year applies.
 _OUTSIDE_MAINLAND = frozenset({"71", "81", "82", "83"})
@@ -57,7 +59,7 @@ def address_code_status(code: str, year: int) -> AddressCodeStatus:
     """Whether the six-digit ``code`` was a division code in ``year``: ``in_use``, ``not_in_use`` (a
     code of other years: re-coded or abolished before, or created after) or ``unknown`` (in no year's
     list). A foreign permanent resident's number (9 + province + country) is judged by its province."""
-    if code.startswith("9"):
+    if code.startswith(FOREIGN_PERMANENT_RESIDENT_PREFIX):
         return "in_use" if code[1:3] in _provinces() else "unknown"
     if code[:2] in _OUTSIDE_MAINLAND:
         return "in_use"

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Literal
 
-from baoxue.pii.address_codes import address_code_status
+from baoxue.pii.address_codes import FOREIGN_PERMANENT_RESIDENT_PREFIX, address_code_status
 
 Sex = Literal["M", "F"]
 StudentNumberKind = Literal["G", "J", "L"]
@@ -32,7 +32,6 @@ _SEPARATORS = frozenset(
     "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space / (non-)joiner, word joiner, BOM
 )
 
-_FOREIGN_PERMANENT_RESIDENT_PREFIX = "9"
 
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 _DIGITS = re.compile(r"[0-9]+")
@@ -166,7 +165,7 @@ def parse_id_number(
         address_code=address_code,
         birth_date=birth_date,
         sex="M" if int(id_number[16]) % 2 == 1 else "F",
-        is_foreign_permanent_resident=address_code.startswith(_FOREIGN_PERMANENT_RESIDENT_PREFIX),
+        is_foreign_permanent_resident=address_code.startswith(FOREIGN_PERMANENT_RESIDENT_PREFIX),
     )
     if expected_birth_date is not None and expected_birth_date != facts.birth_date:
         errors.append(IdReason.BIRTH_DATE_MISMATCH)
