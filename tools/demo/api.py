@@ -22,6 +22,11 @@ from baoxue.auth.tokens import mint_token
 from baoxue.catalog import DEFAULT_PORTS
 
 RETRIES_ON_503 = 6
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+"""An idle pooled connection is dropped after this long: well under uvicorn's keep-alive timeout
+(5 s), so the client never reuses a connection the server is closing at that moment (the request is
+then lost with "Server disconnected without sending a response")."""
+RETRIES_ON_DISCONNECT = 2
 SERVICES = ("registry", "enrollment", "casework", "notify")
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,7 +77,11 @@ class Api:
         self.issuer = issuer
         self.audience = audience
         self.workers = workers
-        limits = httpx.Limits(max_connections=workers * 2, max_keepalive_connections=workers * 2)
+        limits = httpx.Limits(
+            max_connections=workers * 2,
+            max_keepalive_connections=workers * 2,
+            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+        )
         self._clients = {
             name: httpx.Client(base_url=url, timeout=120.0, limits=limits) for name, url in urls.items()
         }
@@ -121,7 +130,7 @@ class Api:
         if purpose:
             headers["X-Access-Purpose"] = purpose
         for attempt in range(RETRIES_ON_503 + 1):
-            response = self._clients[service].request(method, "/v1" + path, headers=headers, **kwargs)
+            response = self._send(service, method, "/v1" + path, headers, kwargs)
             if response.status_code != 503 or attempt == RETRIES_ON_503:
                 break
             # "nothing was saved, retry later" (e.g. SQLite busy under many concurrent writers)
@@ -133,6 +142,20 @@ class Api:
                 body = response.text
             raise ApiError(method, path, response.status_code, body)
         return response
+
+    def _send(
+        self, service: str, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        """One request; a GET whose connection the server closed before answering is sent again on a
+        fresh connection. A write is not: not every create honours ``Idempotency-Key``, and a server
+        that fell over mid-request may have saved it."""
+        for attempt in range(RETRIES_ON_DISCONNECT + 1):
+            try:
+                return self._clients[service].request(method, url, headers=headers, **kwargs)
+            except httpx.RemoteProtocolError:
+                if method != "GET" or attempt == RETRIES_ON_DISCONNECT:
+                    raise
+        raise AssertionError("unreachable")
 
     def operations(self, service: str) -> set[tuple[str, str]]:
         """The (method, path) pairs the service's OpenAPI document offers, e.g. ("post", "/v1/students")."""
