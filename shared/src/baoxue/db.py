@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import psycopg
@@ -158,11 +159,48 @@ def sync_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite statement waits for another connection's write lock before "database is locked"
+(then a request answers 503 with Retry-After: nothing was saved)."""
+
+
+SQLITE_PATIENT_BUSY_TIMEOUT_MS = 600_000
+"""How long background work (:func:`patient_writes`: jobs) waits for the write lock instead: four
+departments' 60,000-row feeds merged one after the other hold it for longer than a request should wait,
+and a job that gave up after 10 s failed a clerk's batch, or, when marking it failed met the lock too,
+left it "running" for good."""
+_PATIENT: ContextVar[bool] = ContextVar("baoxue_db_patient", default=False)
+_BUSY_TIMEOUT = "baoxue_busy_timeout_ms"
+
+
+@contextmanager
+def patient_writes() -> Iterator[None]:
+    """Within (and in tasks started within), SQLite connections wait :data:`SQLITE_PATIENT_BUSY_TIMEOUT_MS`
+    for another connection's write lock, not :data:`SQLITE_BUSY_TIMEOUT_MS`. For background work that
+    nobody is waiting on to answer; a request keeps the short wait and its 503. PostgreSQL: no effect
+    (row and advisory locks wait without a timeout there)."""
+    token = _PATIENT.set(True)
+    try:
+        yield
+    finally:
+        _PATIENT.reset(token)
+
+
+def _sqlite_busy_timeout_at_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Give a pooled SQLite connection the busy timeout its borrower needs (set only when it changes)."""
+    wanted = SQLITE_PATIENT_BUSY_TIMEOUT_MS if _PATIENT.get() else SQLITE_BUSY_TIMEOUT_MS
+    if record.info.get(_BUSY_TIMEOUT, SQLITE_BUSY_TIMEOUT_MS) != wanted:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={wanted}")
+        cursor.close()
+        record.info[_BUSY_TIMEOUT] = wanted
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -266,8 +304,9 @@ def create_engine(
     """
     url = async_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "checkout", _sqlite_busy_timeout_at_checkout)
         event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
         dialect = engine.sync_engine.dialect
         setattr(dialect, "do_terminate", _rollback_first(dialect.do_terminate))  # noqa: B010

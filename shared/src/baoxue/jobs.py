@@ -66,7 +66,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.db import Database, UTCDateTime, utcnow
+from baoxue.db import Database, UTCDateTime, patient_writes, utcnow
 from baoxue.observability import current_trace_id, reset_trace_id, set_trace_id
 
 log = logging.getLogger(__name__)
@@ -241,6 +241,10 @@ class JobRunner:
         return task
 
     async def _run(self, job_id: str, work: JobWork, trace: str) -> None:
+        with patient_writes():  # a job waits for SQLite's write lock; nobody waits on it to answer
+            await self._run_patiently(job_id, work, trace)
+
+    async def _run_patiently(self, job_id: str, work: JobWork, trace: str) -> None:
         token = set_trace_id(trace)
         t = self.table
         mine = and_(t.c.id == job_id, t.c.owner == self.owner)
@@ -468,6 +472,10 @@ class JobRunner:
 
     async def keep_alive(self) -> None:
         """The background loop: every heartbeat interval, refresh our jobs' heartbeats, then sweep."""
+        with patient_writes():
+            await self._keep_alive()
+
+    async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             await self.heartbeat()

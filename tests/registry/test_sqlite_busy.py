@@ -1,0 +1,111 @@
+"""On SQLite (the embedded default) a feed job waits for another writer instead of failing.
+
+SQLite has one writer per database. A request that finds the write lock held waits the busy timeout (10 s)
+and then answers 503 ("nothing was saved, retry"); a feed job must not give up like that: four departments
+delivering 60,000-row feeds at the same moment hold the lock in turn for longer than that, and a job that
+failed would leave its clerk a failed batch to submit again. Here a second connection holds the write lock
+for several busy timeouts (shortened for the test) while a job runs; the job waits and succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+import baoxue.db
+from baoxue.catalog import load_service
+from baoxue.migrations import upgrade
+from tests.registry.conftest import csv_body, dept_headers, wait_job
+from tests.registry.people import Kid
+
+BUSY_TIMEOUT_MS = 200
+HOLD_SECONDS = 1.5
+ROWS = 300
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
+
+
+def _rows(count: int) -> list[str]:
+    return [
+        Kid(
+            name="李" + _GIVEN[i % 20] + _GIVEN[(i // 20) % 20],
+            birth=dt.date(2014, 1, 1) + dt.timedelta(days=i),
+            male=i % 2 == 0,
+            seq=i % 100,
+        ).row()
+        for i in range(count)
+    ]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(baoxue.db, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    upgrade(load_service("registry").migrations_dir, url)
+    return url
+
+
+def _hold_write_lock(path: str, locked: threading.Event, statuses: list[str]) -> None:
+    """Take the write lock with another connection, note the job's status then, hold it, let go."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        statuses.extend(row[0] for row in conn.execute("SELECT status FROM jobs"))
+        locked.set()
+        threading.Event().wait(HOLD_SECONDS)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+async def test_a_feed_job_waits_out_another_writer_holding_the_lock(
+    start_service, tokens, sqlite_url
+) -> None:
+    svc = await start_service("registry", database_url=sqlite_url)
+    headers = dept_headers(tokens, "police")
+    response = await svc.client.post(
+        "/v1/feeds/police/2026-09/batches",
+        content=csv_body(*_rows(ROWS)),
+        params={"mode": "commit"},
+        headers=headers | {"Content-Type": "text/csv"},
+    )
+    assert response.status_code == 202, response.text
+    locked, statuses = threading.Event(), []
+    holder = threading.Thread(
+        target=_hold_write_lock, args=(sqlite_url.removeprefix("sqlite:///"), locked, statuses)
+    )
+    holder.start()
+    await asyncio.to_thread(locked.wait, 10)
+    assert statuses and statuses[0] != "succeeded", statuses  # the job still had writes to make
+
+    job = await wait_job(svc.client, headers, response.json()["job_id"], timeout=60)
+    await asyncio.to_thread(holder.join)
+
+    assert job["status"] == "succeeded", job
+    batch = (await svc.client.get(f"/v1/feeds/batches/{response.json()['id']}", headers=headers)).json()
+    assert (batch["status"], batch["accepted"]) == ("completed", ROWS)
+
+
+async def test_a_request_still_answers_503_after_the_busy_timeout(start_service, tokens, sqlite_url) -> None:
+    svc = await start_service("registry", database_url=sqlite_url)
+    locked, statuses = threading.Event(), []
+    holder = threading.Thread(
+        target=_hold_write_lock, args=(sqlite_url.removeprefix("sqlite:///"), locked, statuses)
+    )
+    holder.start()
+    await asyncio.to_thread(locked.wait, 10)
+    try:
+        response = await svc.client.post(
+            "/v1/feeds/police/2026-09/batches",
+            content=csv_body(*_rows(1)),
+            params={"mode": "commit"},
+            headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"},
+        )
+    finally:
+        await asyncio.to_thread(holder.join)
+    assert response.status_code == 503, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
