@@ -221,21 +221,24 @@ async def open_loop(
     # answered in under 20 ms once sent). Collected now, not during the schedule.
     gc.collect()
     gc.disable()
-    cpu0 = time.process_time()
-    start = time.perf_counter() + 0.05
-    tasks: dict[asyncio.Task[None], float] = {}
-    for i in range(total):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks[asyncio.create_task(one(scheduled))] = scheduled
-    schedule_end = start + total / rate
-    sent_in_schedule = sum(1 for t in sent if t <= schedule_end)
-    _done, pending = await asyncio.wait(tasks, timeout=max(0.0, schedule_end + grace - time.perf_counter()))
-    end = time.perf_counter()
-    cpu = time.process_time() - cpu0
-    gc.enable()
+    try:
+        cpu0 = time.process_time()
+        start = time.perf_counter() + 0.05
+        tasks: dict[asyncio.Task[None], float] = {}
+        for i in range(total):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks[asyncio.create_task(one(scheduled))] = scheduled
+        schedule_end = start + total / rate
+        sent_in_schedule = sum(1 for t in sent if t <= schedule_end)
+        timeout = max(0.0, schedule_end + grace - time.perf_counter())
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        end = time.perf_counter()
+        cpu = time.process_time() - cpu0
+    finally:
+        gc.enable()  # also when the run fails: the rest of the benchmark collects as usual
     completed = len(latencies)
     # Unanswered requests enter the percentiles with the time they had waited at the deadline (a floor).
     waited = latencies[:completed] + [(end - tasks[t]) * 1000 for t in pending]
