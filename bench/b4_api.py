@@ -216,8 +216,8 @@ async def open_loop(
 
     total = int(rate * seconds)
     # The load generator's own pauses must not count as the server's latency: a cyclic collection of
-    # this process's heap (grown by the throughput runs before) held its event loop 120-190 ms in the
-    # middle of a schedule, and every request due meanwhile was sent that late (27 Nov; each had been
+    # this process's heap (grown by the throughput runs before) held its event loop up to 192 ms in the
+    # middle of a schedule, and the requests due meanwhile were sent that late (27 Nov; each was
     # answered in under 20 ms once sent). Collected now, not during the schedule.
     gc.collect()
     gc.disable()

@@ -59,3 +59,19 @@ class Kid:
 WANG = Kid("王小明", dt.date(2016, 5, 2), True, 11)
 LI = Kid("李梅", dt.date(2014, 3, 9), False, 12, hukou=SHANCHENG, guardian="李强", phone="13900000002")
 ZHAO = Kid("赵子涵", dt.date(2015, 7, 20), False, 13, guardian="赵刚", phone="13700000003")
+
+
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
+
+
+def distinct_rows(count: int, surname: str) -> list[str]:
+    """``count`` different children (names, birth dates and ID numbers all different), as CSV rows."""
+    return [
+        Kid(
+            name=surname + _GIVEN[i % 20] + _GIVEN[(i // 20) % 20],
+            birth=dt.date(2014, 1, 1) + dt.timedelta(days=i),
+            male=i % 2 == 0,
+            seq=i % 100,
+        ).row()
+        for i in range(count)
+    ]

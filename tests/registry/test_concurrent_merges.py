@@ -5,39 +5,22 @@ of both registering a child and one failing on the unique blind index."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 from sqlalchemy import func, select
 
 from registry.children.models import Child
 from tests.registry.conftest import csv_body, submit
-from tests.registry.people import Kid
+from tests.registry.people import distinct_rows
 
 CHILDREN = 150
 DEPARTMENTS = ("police", "poverty", "dpf", "civil")
-
-
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
-
-
-def _rows() -> list[str]:
-    kids = [
-        Kid(
-            name="孙" + _GIVEN[i % 20] + _GIVEN[(i // 20) % 20],
-            birth=dt.date(2014, 1, 1) + dt.timedelta(days=i),
-            male=i % 2 == 0,
-            seq=i % 100,
-        )
-        for i in range(CHILDREN)
-    ]
-    return [kid.row() for kid in kids]
 
 
 async def test_concurrent_batches_of_the_same_new_children_all_succeed_with_one_child_each(
     start_service, tokens
 ):
     svc = await start_service("registry")
-    body = csv_body(*_rows())
+    body = csv_body(*distinct_rows(CHILDREN, "孙"))
     batches = await asyncio.gather(*(submit(svc, tokens, d, "2026-09", body) for d in DEPARTMENTS))
     assert [b["status"] for b in batches] == ["completed"] * len(DEPARTMENTS), {
         k: batches[0][k] for k in ("status", "accepted", "rejected", "rows_total", "warnings")

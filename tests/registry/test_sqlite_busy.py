@@ -10,7 +10,6 @@ for several busy timeouts (shortened for the test) while a job runs; the job wai
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sqlite3
 import threading
 from pathlib import Path
@@ -21,24 +20,11 @@ import baoxue.db
 from baoxue.catalog import load_service
 from baoxue.migrations import upgrade
 from tests.registry.conftest import csv_body, dept_headers, wait_job
-from tests.registry.people import Kid
+from tests.registry.people import distinct_rows
 
 BUSY_TIMEOUT_MS = 200
 HOLD_SECONDS = 1.5
 ROWS = 300
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
-
-
-def _rows(count: int) -> list[str]:
-    return [
-        Kid(
-            name="李" + _GIVEN[i % 20] + _GIVEN[(i // 20) % 20],
-            birth=dt.date(2014, 1, 1) + dt.timedelta(days=i),
-            male=i % 2 == 0,
-            seq=i % 100,
-        ).row()
-        for i in range(count)
-    ]
 
 
 @pytest.fixture
@@ -69,7 +55,7 @@ async def test_a_feed_job_waits_out_another_writer_holding_the_lock(
     headers = dept_headers(tokens, "police")
     response = await svc.client.post(
         "/v1/feeds/police/2026-09/batches",
-        content=csv_body(*_rows(ROWS)),
+        content=csv_body(*distinct_rows(ROWS, "李")),
         params={"mode": "commit"},
         headers=headers | {"Content-Type": "text/csv"},
     )
@@ -101,7 +87,7 @@ async def test_a_request_still_answers_503_after_the_busy_timeout(start_service,
     try:
         response = await svc.client.post(
             "/v1/feeds/police/2026-09/batches",
-            content=csv_body(*_rows(1)),
+            content=csv_body(*distinct_rows(1, "李")),
             params={"mode": "commit"},
             headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"},
         )

@@ -199,8 +199,7 @@ def _sqlite_busy_timeout_at_checkout(dbapi_connection: Any, record: Any, _proxy:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")  # the busy timeout: the driver's ``timeout`` (create_engine)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
