@@ -16,6 +16,9 @@ from baoxue.events.envelope import SERVICES, stream_name, stream_subjects
 
 log = logging.getLogger(__name__)
 
+CLOSE_DRAIN_SECONDS = 5.0
+"""How long closing waits for the connection to drain before it closes it regardless."""
+
 
 async def all_streams(js: JetStreamContext) -> list[Any]:
     """Every stream of the account. The server lists them a page (256) at a time, and a shared server can
@@ -53,6 +56,7 @@ class EventBus:
         self._js: JetStreamContext | None = None
         self.generation = 0
         self.reconnected = asyncio.Event()
+        self._closing = False
 
     @property
     def js(self) -> JetStreamContext:
@@ -81,12 +85,14 @@ class EventBus:
             log.info("nats reconnected", extra={"generation": self.generation})
 
         async def on_disconnect() -> None:
-            log.warning("nats disconnected")
+            if not self._closing:
+                log.warning("nats disconnected")
 
         async def on_error(exc: Exception) -> None:
             log.warning("nats error", extra={"error_type": type(exc).__name__})
 
         self._js = None
+        self._closing = False
         self.nc = await nats.connect(
             # A cluster may be given as a comma-separated list of seed URLs.
             [u.strip() for u in self.url.split(",") if u.strip()],
@@ -102,10 +108,14 @@ class EventBus:
         )
 
     async def close(self) -> None:
+        """Drain (what was published is flushed) and close. Stop the consumers first: a subscription
+        still open when the drain starts is waited for."""
         if self.nc is not None and not self.nc.is_closed:
+            self._closing = True
             try:
-                await asyncio.wait_for(self.nc.drain(), timeout=5)
-            except Exception:
+                await asyncio.wait_for(self.nc.drain(), timeout=CLOSE_DRAIN_SECONDS)
+            except Exception as exc:
+                log.warning("nats drain did not complete; closing", extra={"error_type": type(exc).__name__})
                 await self.nc.close()
 
     def stream_config(self, service: str) -> StreamConfig:

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
@@ -170,38 +171,43 @@ class ConsumerRunner:
         while a batch is applied: a prefetched batch's ``ack_wait`` would run while it waits, and a slow
         (one-by-one fallback) batch would then have the prefetched one redelivered behind it.
         """
-        psub = None
+        psub: JetStreamContext.PullSubscription | None = None
         generation = -1
         failures = 0
-        while True:
-            try:
-                if psub is None or generation != self.bus.generation:
-                    if psub is not None:
-                        with contextlib.suppress(Exception):
-                            await psub.unsubscribe()
-                    generation = self.bus.generation
-                    await self.bus.ensure_streams((sub.source_service,))
-                    await self.ensure_consumer(sub)
-                    psub = await self.bus.js.pull_subscribe_bind(
-                        durable=self.durable_name(sub),
-                        stream=stream_name(self.bus.namespace, sub.source_service),
-                    )
+        try:
+            while True:
                 try:
-                    msgs = await psub.fetch(self.batch, timeout=self.fetch_timeout)
-                except (TimeoutError, NatsTimeoutError):
-                    continue
-                failures = 0
-                await self.handle_batch(sub, msgs)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                log.warning(
-                    "consumer loop error",
-                    extra={"consumer": self.durable_name(sub), "error_type": type(exc).__name__},
-                )
-                psub = None if failures > 2 else psub
-                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                    if psub is None or generation != self.bus.generation:
+                        await _unsubscribe(psub)
+                        generation = self.bus.generation
+                        await self.bus.ensure_streams((sub.source_service,))
+                        await self.ensure_consumer(sub)
+                        psub = await self.bus.js.pull_subscribe_bind(
+                            durable=self.durable_name(sub),
+                            stream=stream_name(self.bus.namespace, sub.source_service),
+                        )
+                    try:
+                        msgs = await psub.fetch(self.batch, timeout=self.fetch_timeout)
+                    except (TimeoutError, NatsTimeoutError):
+                        continue
+                    failures = 0
+                    await self.handle_batch(sub, msgs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    log.warning(
+                        "consumer loop error",
+                        extra={"consumer": self.durable_name(sub), "error_type": type(exc).__name__},
+                    )
+                    if failures > 2:
+                        await _unsubscribe(psub)
+                        psub = None
+                    await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+        finally:
+            # A fetch cut short leaves its subscription's queue unfinished, and closing the connection
+            # (a drain) would wait for it until its timeout: a stopped consumer leaves no subscription.
+            await _unsubscribe(psub)
 
     async def ack(self, msg: Msg) -> None:
         await msg.ack()
@@ -426,3 +432,10 @@ class ConsumerRunner:
                 update(table).where(table.c.id == dead_letter_id).values(replayed_at=utcnow())
             )
         return "applied" if applied else "already_applied"
+
+
+async def _unsubscribe(psub: JetStreamContext.PullSubscription | None) -> None:
+    """Remove a pull subscription's interest (its durable consumer stays on the server)."""
+    if psub is not None:
+        with contextlib.suppress(Exception):
+            await psub.unsubscribe()
