@@ -8,19 +8,15 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 from fpdf import FPDF
 from fpdf.enums import WrapMode
 from fpdf.fonts import FontFace
-from matplotlib import font_manager
-from matplotlib import pyplot as plt
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from baoxue.spreadsheets import neutralise_row, to_csv
+from notify.documents.chart import chart
 from notify.documents.render import FONT_FAMILY, cjk_font_path
 
 HEADINGS = FontFace(emphasis="", fill_color=(230, 230, 230))  # the CJK font has no bold face
@@ -71,23 +67,15 @@ def to_xlsx(view: BulletinView) -> bytes:
 
 def chart_png(view: BulletinView) -> bytes:
     """Bars per town: children not in school (the figure the bulletin is about), with the count on top."""
-    font = font_manager.FontProperties(fname=str(cjk_font_path()))
     names = [name for _, name, _ in view.towns]
     not_in_school = [counts.get("not_in_school", 0) for _, _, counts in view.towns]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
-    try:
-        bars = ax.bar(range(len(names)), not_in_school, color="#e15759")
-        ax.bar_label(bars)
-        ax.set_title("各镇街未入学（辍学）人数", fontproperties=font)
-        ax.set_ylabel("人数", fontproperties=font)
+    with chart(title="各镇街未入学（辍学）人数") as drawn:
+        ax = drawn.axes
+        ax.bar_label(ax.bar(range(len(names)), not_in_school, color="#e15759"))
+        ax.set_ylabel("人数", fontproperties=drawn.font)
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, fontproperties=font, rotation=30, ha="right")
-        fig.tight_layout()
-        out = io.BytesIO()
-        fig.savefig(out, format="png")
-        return out.getvalue()
-    finally:
-        plt.close(fig)
+        ax.set_xticklabels(names, fontproperties=drawn.font, rotation=30, ha="right")
+    return drawn.png
 
 
 def to_pdf(view: BulletinView) -> bytes:

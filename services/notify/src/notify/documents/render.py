@@ -6,11 +6,11 @@ machine gets it from the project's own dependencies; fpdf2 embeds the subset of 
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import mplfonts
 from fpdf import FPDF
 from fpdf.enums import WrapMode
 from jinja2 import Environment
@@ -21,7 +21,10 @@ FONT_FAMILY = "NotoSerifSC"
 @cache
 def cjk_font_path() -> Path:
     """The bundled Noto Serif CJK SC font file (raises if the package is incomplete)."""
-    path = Path(mplfonts.__file__).parent / "fonts" / "NotoSerifCJKsc-Regular.otf"
+    # Found, not imported: importing mplfonts imports matplotlib (a second or more at every start).
+    spec = importlib.util.find_spec("mplfonts")
+    package = Path(next(iter(spec.submodule_search_locations or []))) if spec else Path("mplfonts-missing")
+    path = package / "fonts" / "NotoSerifCJKsc-Regular.otf"
     if not path.is_file():
         raise FileNotFoundError("NotoSerifCJKsc-Regular.otf is missing from the mplfonts package")
     return path

@@ -6,17 +6,13 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")
 from fpdf import FPDF
 from fpdf.enums import WrapMode
-from matplotlib import font_manager
-from matplotlib import pyplot as plt
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from notify.bulletins.exports import HEADINGS, append
+from notify.documents.chart import chart
 from notify.documents.render import FONT_FAMILY, cjk_font_path
 
 LABELS = ("疑似辍学", "确认辍学", "已劝返", "提请镇街督办", "复学后再次辍学")
@@ -70,11 +66,10 @@ def to_xlsx(view: ReportView) -> bytes:
 
 
 def chart_png(view: ReportView) -> bytes:
-    font = font_manager.FontProperties(fname=str(cjk_font_path()))
     towns = view.by_town()
     names = [name for _, name, _ in towns]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
-    try:
+    with chart(title="各镇街确认辍学与劝返人数") as drawn:
+        ax = drawn.axes
         width = 0.4
         positions = range(len(names))
         confirmed = ax.bar(
@@ -85,16 +80,10 @@ def chart_png(view: ReportView) -> bytes:
         )
         ax.bar_label(confirmed)
         ax.bar_label(returned)
-        ax.legend([confirmed, returned], ["确认辍学", "已劝返"], prop=font)
-        ax.set_title("各镇街确认辍学与劝返人数", fontproperties=font)
+        ax.legend([confirmed, returned], ["确认辍学", "已劝返"], prop=drawn.font)
         ax.set_xticks(list(positions))
-        ax.set_xticklabels(names, fontproperties=font, rotation=30, ha="right")
-        fig.tight_layout()
-        out = io.BytesIO()
-        fig.savefig(out, format="png")
-        return out.getvalue()
-    finally:
-        plt.close(fig)
+        ax.set_xticklabels(names, fontproperties=drawn.font, rotation=30, ha="right")
+    return drawn.png
 
 
 def to_pdf(view: ReportView) -> bytes:
