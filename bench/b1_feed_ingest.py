@@ -145,8 +145,8 @@ async def measure(
     async def baoxue() -> float:
         # Every repeat on a registry as new as the first one's. Emptying the tables with DELETE between
         # repeats left the previous repeat's dead rows and planner statistics behind: at 100k the merge
-        # steps grew from the first repeat to the next (register 2.4 -> 3.9-4.6 s; likely also the 1M link
-        # step's 29 -> 241 s, not re-run) and stay flat with a fresh database (27 Nov).
+        # steps grew from the first repeat to the next (register 2.4 -> 3.9-4.6 s; the 1M link step
+        # 29 -> 241 s) and stay flat with a fresh database (1M link step 51, 52, 51 s; 27-28 Nov).
         with scratch_database(backend, "b1run") as run_url:
             upgrade(SERVICE.migrations_dir, run_url)
             run_ctx = build_context(

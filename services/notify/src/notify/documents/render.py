@@ -23,9 +23,9 @@ def cjk_font_path() -> Path:
     """The bundled Noto Serif CJK SC font file (raises if the package is incomplete)."""
     # Found, not imported: importing mplfonts imports matplotlib (a second or more at every start).
     spec = importlib.util.find_spec("mplfonts")
-    package = Path(next(iter(spec.submodule_search_locations or []))) if spec else Path("mplfonts-missing")
-    path = package / "fonts" / "NotoSerifCJKsc-Regular.otf"
-    if not path.is_file():
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(locations[0] if locations else "") / "fonts" / "NotoSerifCJKsc-Regular.otf"
+    if not locations or not path.is_file():
         raise FileNotFoundError("NotoSerifCJKsc-Regular.otf is missing from the mplfonts package")
     return path
 
