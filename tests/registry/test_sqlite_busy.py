@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ import pytest
 import baoxue.db
 from baoxue.catalog import load_service
 from baoxue.migrations import upgrade
+from baoxue.testing.sqlite_lock import hold_write_lock
 from tests.registry.conftest import csv_body, dept_headers, wait_job
 from tests.registry.people import distinct_rows
 
@@ -35,17 +36,13 @@ def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def _hold_write_lock(path: str, locked: threading.Event, statuses: list[str]) -> None:
-    """Take the write lock with another connection, note the job's status then, hold it, let go."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+def _job_statuses(statuses: list[str]) -> Callable[[sqlite3.Connection], None]:
+    """Note the jobs' statuses as the write lock is taken (what the job had done when it was stopped)."""
+
+    def note(conn: sqlite3.Connection) -> None:
         statuses.extend(row[0] for row in conn.execute("SELECT status FROM jobs"))
-        locked.set()
-        threading.Event().wait(HOLD_SECONDS)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+
+    return note
 
 
 async def test_a_feed_job_waits_out_another_writer_holding_the_lock(
@@ -60,16 +57,15 @@ async def test_a_feed_job_waits_out_another_writer_holding_the_lock(
         headers=headers | {"Content-Type": "text/csv"},
     )
     assert response.status_code == 202, response.text
-    locked, statuses = threading.Event(), []
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(sqlite_url.removeprefix("sqlite:///"), locked, statuses)
+    statuses: list[str] = []
+    holder = hold_write_lock(
+        sqlite_url.removeprefix("sqlite:///"), HOLD_SECONDS, while_held=_job_statuses(statuses)
     )
-    holder.start()
-    await asyncio.to_thread(locked.wait, 10)
+    await asyncio.to_thread(holder.taken.wait, 10)
     assert statuses and statuses[0] != "succeeded", statuses  # the job still had writes to make
 
     job = await wait_job(svc.client, headers, response.json()["job_id"], timeout=60)
-    await asyncio.to_thread(holder.join)
+    await asyncio.to_thread(holder.join_checked)
 
     assert job["status"] == "succeeded", job
     batch = (await svc.client.get(f"/v1/feeds/batches/{response.json()['id']}", headers=headers)).json()
@@ -78,12 +74,8 @@ async def test_a_feed_job_waits_out_another_writer_holding_the_lock(
 
 async def test_a_request_still_answers_503_after_the_busy_timeout(start_service, tokens, sqlite_url) -> None:
     svc = await start_service("registry", database_url=sqlite_url)
-    locked, statuses = threading.Event(), []
-    holder = threading.Thread(
-        target=_hold_write_lock, args=(sqlite_url.removeprefix("sqlite:///"), locked, statuses)
-    )
-    holder.start()
-    await asyncio.to_thread(locked.wait, 10)
+    holder = hold_write_lock(sqlite_url.removeprefix("sqlite:///"), HOLD_SECONDS)
+    await asyncio.to_thread(holder.taken.wait, 10)
     try:
         response = await svc.client.post(
             "/v1/feeds/police/2026-09/batches",
@@ -92,6 +84,6 @@ async def test_a_request_still_answers_503_after_the_busy_timeout(start_service,
             headers=dept_headers(tokens, "police") | {"Content-Type": "text/csv"},
         )
     finally:
-        await asyncio.to_thread(holder.join)
+        await asyncio.to_thread(holder.join_checked)
     assert response.status_code == 503, response.text
     assert response.headers["Content-Type"].startswith("application/problem+json")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 import baoxue.db
 from baoxue.db import Database, patient_writes
+from baoxue.testing.sqlite_lock import hold_write_lock
 
 SHORT_MS = 150
 HOLD_SECONDS = 1.0
@@ -38,30 +38,17 @@ async def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[t
     await database.dispose()
 
 
-def _hold(path: Path, locked: threading.Event) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        time.sleep(HOLD_SECONDS)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-
-
 async def _write_while_held(db: Database, path: Path, row: int) -> float:
     """Insert ``row`` while another connection holds the write lock; the seconds it took."""
-    locked = threading.Event()
-    holder = threading.Thread(target=_hold, args=(path, locked))
-    holder.start()
-    await asyncio.to_thread(locked.wait, 10)
+    holder = hold_write_lock(path, HOLD_SECONDS)
+    await asyncio.to_thread(holder.taken.wait, 10)
     started = time.monotonic()
     try:
         async with db.transaction() as session:
             await session.execute(insert(things).values(id=row))
         return time.monotonic() - started
     finally:
-        await asyncio.to_thread(holder.join)
+        await asyncio.to_thread(holder.join_checked)
 
 
 async def test_a_plain_transaction_gives_up_after_the_short_busy_timeout(db: tuple[Database, Path]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from baoxue.db import Database
 from baoxue.testing.plugin import empty_tables, empty_tables_off_loop
+from baoxue.testing.sqlite_lock import WriteLockHolder, hold_write_lock
 
 
 def _database(tmp_path: Path) -> tuple[str, MetaData, Table]:
@@ -45,22 +45,9 @@ def _count(url: str, table: Table) -> int:
         engine.dispose()
 
 
-def _hold_lock(url: str, seconds: float, taken: threading.Event) -> None:
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-    try:
-        conn.execute("BEGIN EXCLUSIVE")
-        taken.set()
-        time.sleep(seconds)
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
-def _locked_for(url: str, seconds: float) -> threading.Thread:
-    taken = threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(url, seconds, taken))
-    holder.start()
-    assert taken.wait(5)
+def _locked_for(url: str, seconds: float) -> WriteLockHolder:
+    holder = hold_write_lock(url.removeprefix("sqlite:///"), seconds, exclusive=True)
+    assert holder.taken.wait(5)
     return holder
 
 
@@ -69,7 +56,7 @@ def test_a_lock_held_past_the_busy_timeout_is_waited_out(tmp_path: Path) -> None
     holder = _locked_for(url, 1.0)
     started = time.monotonic()
     empty_tables(url, metadata, busy_timeout=0.2, attempts=5, pause=0.2)
-    holder.join()
+    holder.join_checked()
     assert time.monotonic() - started >= 0.9  # it did wait for the lock (longer than one busy timeout)
     assert _count(url, table) == 0
 
@@ -79,7 +66,7 @@ def test_a_lock_outlasting_every_try_is_raised(tmp_path: Path) -> None:
     holder = _locked_for(url, 2.5)
     with pytest.raises(OperationalError, match="database is locked"):
         empty_tables(url, metadata, busy_timeout=0.1, attempts=3, pause=0.1)
-    holder.join()
+    holder.join_checked()
     assert _count(url, table) == 10  # nothing half-emptied
 
 
