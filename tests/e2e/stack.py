@@ -77,9 +77,10 @@ def running_services(infra: TestInfrastructure, key_file: Path, tmp: Path) -> It
                 [sys.executable, "-m", "baoxue", "serve", name], env=env, stdout=log, stderr=subprocess.STDOUT
             )
             urls[name] = f"http://127.0.0.1:{port}"
-        missing = wait_ready(urls, timeout=300)  # a loaded shared machine starts them slowly
+        missing = wait_ready(urls, timeout=300, procs=procs)  # a loaded shared machine starts them slowly
         if missing:
-            raise RuntimeError(f"not ready: {missing} (logs in {logs})")
+            exited = {name: procs[name].poll() for name in missing if procs[name].poll() is not None}
+            raise RuntimeError(f"not ready: {missing}, exited: {exited} (logs in {logs})")
         yield Stack(
             urls=urls,
             provincial_port=provincial_port,

@@ -52,6 +52,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     spec = load_service(args.service)
     settings = spec.settings_cls()
+    if args.migrate:
+        from baoxue.migrations import upgrade
+
+        upgrade(spec.migrations_dir, settings.resolved_database_url())
     app = create_app(spec, settings)
     uvicorn.run(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
     return 0
@@ -205,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run one service in this process")
     p.add_argument("service")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--migrate", action="store_true", help="apply the service's migrations to its database first"
+    )
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("migrate", help="apply migrations to each service's configured database")

@@ -1,8 +1,9 @@
 """``make run``: the whole of Baoxue on one machine, one command, Ctrl-C stops everything.
 
 Starts (unless URLs are given) a NATS server with JetStream under ``var/nats`` on a port of its own,
-migrates every service's database, starts the four services as uvicorn processes, waits until each
-``/ready`` answers 200, then prints the URLs and a token command.
+starts the four services as uvicorn processes at once (``baoxue serve NAME --migrate``: each migrates
+its own database first, so the four import and migrate side by side rather than one after another in
+this process), waits until each ``/ready`` answers 200, then prints the URLs and a token command.
 """
 
 from __future__ import annotations
@@ -18,11 +19,9 @@ from pathlib import Path
 import httpx
 
 from baoxue.auth.tokens import ensure_dev_keypair
-from baoxue.catalog import DEFAULT_PORTS, installed_services, load_service
+from baoxue.catalog import DEFAULT_PORTS, installed_services
 from baoxue.infra import NatsServerProcess, create_postgres_database, free_port
-from baoxue.migrations import upgrade
-from baoxue.service import ServiceSpec
-from baoxue.settings import DEV_JWT_KEY_FILE, ServiceSettings
+from baoxue.settings import DEV_JWT_KEY_FILE
 
 EMBEDDED_NATS_PORT = 14222
 
@@ -38,18 +37,29 @@ def service_env(name: str, var_dir: Path, nats_url: str, server_url: str | None)
     return env
 
 
-def wait_ready(urls: dict[str, str], timeout: float) -> list[str]:
-    """Poll every ``/ready`` until 200; returns the services that never became ready."""
+def wait_ready(
+    urls: dict[str, str], timeout: float, procs: dict[str, subprocess.Popen[bytes]] | None = None
+) -> list[str]:
+    """Poll every ``/ready`` until 200; returns the services that never became ready.
+
+    With ``procs`` (the services' processes by name), a service whose process has exited is given up on
+    at once (and returned) instead of being polled until ``timeout``.
+    """
     pending = dict(urls)
+    exited: list[str] = []
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2) as client:
         while pending and time.monotonic() < deadline:
             for name, base in list(pending.items()):
+                if procs is not None and name in procs and procs[name].poll() is not None:
+                    exited.append(name)
+                    pending.pop(name)
+                    continue
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(base + "/ready").status_code == 200:
                         pending.pop(name)
             time.sleep(0.3)
-    return list(pending)
+    return exited + list(pending)
 
 
 def run(
@@ -85,15 +95,21 @@ def run(
     try:
         for name in names:
             env = service_env(name, var_dir, nats_url, server_url)
-            spec = load_service(name)
-            settings = _settings_from_env(spec, env)
-            upgrade(spec.migrations_dir, settings.resolved_database_url())
             port = int(env[name.upper() + "_PORT"])
             urls[name] = f"http://127.0.0.1:{port}"
-            procs[name] = subprocess.Popen([sys.executable, "-m", "baoxue", "serve", name], env=env)
-        missing = wait_ready(urls, ready_timeout)
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "baoxue", "serve", name, "--migrate"], env=env
+            )
+        missing = wait_ready(urls, ready_timeout, procs)
         if missing:
-            print(f"not ready after {ready_timeout:.0f}s: {', '.join(missing)}", file=sys.stderr)
+            for name in missing:
+                code = procs[name].poll()
+                if code is None:
+                    print(f"{name}: not ready after {ready_timeout:.0f}s", file=sys.stderr)
+                else:
+                    print(
+                        f"{name}: exited with {code} before it was ready (its log is above)", file=sys.stderr
+                    )
             stop_all()
             return 1
         print("\nBaoxue is ready:")
@@ -124,15 +140,3 @@ def run(
     except BaseException:
         stop_all()
         raise
-
-
-def _settings_from_env(spec: ServiceSpec, env: dict[str, str]) -> ServiceSettings:
-    """The service's settings as its process will see them (it gets ``env`` as its environment)."""
-    old = dict(os.environ)
-    try:
-        os.environ.clear()
-        os.environ.update(env)
-        return spec.settings_cls()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
