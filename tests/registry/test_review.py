@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from baoxue.auth.principal import Principal
 from baoxue.errors import Forbidden
 from registry.children.models import ChildHistory, ReviewItem
+from registry.feeds.models import FeedRow
 from registry.linkage import service
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
 from tests.registry.people import SHANCHENG, SHANCHENG_TOWN, WANG
@@ -134,6 +135,24 @@ async def test_accepting_an_id_collision_merges_the_row_into_the_id_numbers_chil
         await svc.client.get(f"/v1/children/{item['child_id']}", headers=tokens.headers("bureau", BUREAU))
     ).json()
     assert (other["status"], other["merged_into"], other["needs_review"]) == ("duplicate", wang["id"], False)
+
+
+async def test_accepting_an_id_collision_does_not_decrypt_the_rows_id_number(start_service, tokens):
+    """The holder stored on the item decides the merge; the row's encrypted ID number is not read (here
+    it is gone, and the accept still merges into the holder the list named)."""
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    await submit(svc, tokens, "civil", "2026-09", csv_body(WANG.row(name="孙悟空", guardian="孙大圣")))
+    [item] = await _items(svc, tokens, "id_collision")
+    wang = await _child(svc, tokens, WANG.id)
+    assert item["other_child_id"] == wang["id"]
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(update(FeedRow).where(FeedRow.child_id == item["child_id"]).values(id_cipher=None))
+    r = await svc.client.post(
+        f"/v1/review-items/{item['id']}/accept", headers=tokens.headers("bureau", BUREAU)
+    )
+    assert r.status_code == 200, r.text
+    assert (await _child(svc, tokens, WANG.id))["merged_records"] == [item["child_id"]]
 
 
 async def test_accepting_a_link_candidate_merges_and_clears_needs_review(start_service, tokens):

@@ -292,6 +292,25 @@ async def _merged_into(session: AsyncSession, child_id: str) -> list[str]:
     )
 
 
+async def collision_holder(session: AsyncSession, ctx: ServiceContext, item: dict[str, Any]) -> str:
+    """The child an ``id_collision`` item's row collided with, as the record that remains after merges.
+
+    From the holder stored on the item when it opened, as the review list shows it; the row's encrypted
+    ID number is read (:func:`id_owner`) only for an item opened before the holder was stored.
+    """
+    stored = item.get("other_child_id")
+    if stored is None:
+        return await id_owner(session, ctx, item)
+    owner = (
+        await session.execute(
+            select(func.coalesce(_children.c.merged_into, _children.c.id)).where(_children.c.id == stored)
+        )
+    ).scalar()
+    if owner is None:
+        raise NotFound("No child holds this ID number any more.")
+    return str(owner)
+
+
 async def id_owner(session: AsyncSession, ctx: ServiceContext, item: dict[str, Any]) -> str:
     """The child holding the ID number of an ``id_collision`` row (the record that remains after merges)."""
     token = (

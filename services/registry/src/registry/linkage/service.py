@@ -173,7 +173,7 @@ async def decide(
     survivor = row["other_child_id"]
     if accept and row["kind"] in ("link_candidate", "id_collision"):
         if row["kind"] == "id_collision":
-            survivor = await resolution.id_owner(session, ctx, dict(row))
+            survivor = await resolution.collision_holder(session, ctx, dict(row))
         if not await _sees_child(session, principal, survivor):
             # merging into a record the caller may not see would act on (and reveal) a foreign child
             raise Forbidden(
