@@ -12,6 +12,7 @@ import pytest
 from baoxue.pii import address_codes
 from baoxue.pii.address_codes import DivisionCodesFileError, address_code_status, read_local_codes
 from baoxue.pii.citizen_id import IdReason, check_character, parse_id_number
+from baoxue.settings import ServiceSettings
 
 NEW_COUNTY = "370490"  # in no year's list of the package: a county created after 2021, say
 HEADER = "code,name,start_year,end_year\n"
@@ -100,3 +101,10 @@ async def test_a_service_reads_the_file_at_start_up_and_will_not_start_on_a_bad_
     bad.write_text(HEADER + "3704,x,2022,\n", encoding="utf-8")
     with pytest.raises(DivisionCodesFileError, match="line 2"):
         await start_service("casework", division_codes_file=bad)
+
+
+def test_the_setting_set_but_empty_means_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAOXUE_DIVISION_CODES_FILE", "")
+    assert ServiceSettings().division_codes_file is None
+    monkeypatch.setenv("BAOXUE_DIVISION_CODES_FILE", "/etc/baoxue/division-codes.csv")
+    assert ServiceSettings().division_codes_file == Path("/etc/baoxue/division-codes.csv")

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Development-only key material. Public on purpose: anything signed or encrypted with it is worthless,
@@ -105,6 +105,12 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         shared = EnvSettingsSource(settings_cls, env_prefix=cls.shared_prefix)
         return init_settings, env_settings, shared, file_secret_settings
+
+    @field_validator("division_codes_file", mode="before")
+    @classmethod
+    def _empty_means_no_file(cls, value: object) -> object:
+        """``BAOXUE_DIVISION_CODES_FILE=`` (set but empty, as manifests often leave it): no file, not ``.``."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _school_calendar_is_real_dates(self) -> ServiceSettings:
