@@ -437,6 +437,35 @@ async def _unmarked(probe: Probe) -> int:
         return int((await s.execute(select(func.count()).where(t.c.published_at.is_(None)))).scalar_one())
 
 
+async def test_rows_jetstream_does_not_acknowledge_count_an_attempt_and_are_published_later(
+    probe, baoxue_infra, event_namespace
+):
+    """No stream takes the rows' subjects yet: none is acknowledged, each row counts one attempt and stays
+    unpublished; once the stream exists the next round publishes them all."""
+    bus = EventBus(baoxue_infra.nats_url, namespace=event_namespace, client_name="t")
+    await bus.connect()
+    try:
+        outbox = Outbox(probe.tables)
+        relay = OutboxRelay(probe.db, probe.tables, bus, outbox, batch_size=5, publish_timeout=5.0)
+        await _write(probe, outbox, range(3))
+        assert await relay.publish_pending() == 0
+        t = probe.tables.outbox
+        async with probe.db.transaction() as s:
+            rows = (await s.execute(select(t.c.attempts, t.c.published_at).order_by(t.c.position))).all()
+        assert [tuple(r) for r in rows] == [(1, None)] * 3
+
+        await bus.ensure_streams(("registry",))
+        assert await relay.publish_pending() == 3
+        await eventually(lambda: _unmarked_is(probe, 0), timeout=10)
+    finally:
+        await bus.delete_streams(("registry",))
+        await bus.close()
+
+
+async def _unmarked_is(probe: Probe, count: int) -> bool:
+    return await _unmarked(probe) == count
+
+
 async def _numbers_in_stream(bus: EventBus, event_namespace: str, count: int) -> list[int]:
     """The ``n`` of the stream's first ``count`` probe events, in stream order."""
     psub = await bus.js.pull_subscribe(f"{event_namespace}.registry.>", durable="check")
