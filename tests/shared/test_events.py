@@ -336,7 +336,9 @@ async def test_poison_event_is_dead_lettered_without_holding_up_the_rest(probe, 
         codes = sorted(r["error_code"] for r in rows)
         assert codes == ["child_unknown", "delivery_limit"]
         limit_row = next(r for r in rows if r["error_code"] == "delivery_limit")
-        assert limit_row["deliveries"] == 3
+        # At least the limit: under load a delivery can outlive the short ack_wait and be redelivered
+        # meanwhile, so JetStream's count may pass 3 before the consumer sees it (seen once in CI: 4).
+        assert limit_row["deliveries"] >= 3
         for r in rows:
             assert "110101" not in r["error_type"] + r["error_code"] + r["envelope"]
             assert "王小明" not in r["error_type"] + r["error_code"] + r["envelope"]
