@@ -194,10 +194,15 @@ def pair_scores(clusters: list[int], truth: list[str]) -> dict[str, float]:
     return {"precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
 
 
-def measure(n: int, repeats: int) -> Record:
+def district(n: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The feed rows of a generated district of about ``n`` children (seed 23) and their true persons."""
     with tempfile.TemporaryDirectory(prefix="baoxue-b2-") as folder:
         generate_district(SynthConfig(children=n, seed=23), Path(folder))
-        rows, truth = load(Path(folder))
+        return load(Path(folder))
+
+
+def measure(n: int, repeats: int) -> Record:
+    rows, truth = district(n)
     peak = PeakMemory()
     results: dict[str, Any] = defaultdict(dict)
 
@@ -259,9 +264,7 @@ def splink_candidate_pairs(records: list[dict[str, Any]]) -> dict[str, int]:
 
 def baoxue_only(n: int) -> dict[str, Any]:
     """Baoxue's side at ``n`` without Splink (for a size Splink cannot run here), and Splink's pair count."""
-    with tempfile.TemporaryDirectory(prefix="baoxue-b2-") as folder:
-        generate_district(SynthConfig(children=n, seed=23), Path(folder))
-        rows, truth = load(Path(folder))
+    rows, truth = district(n)
     peak = PeakMemory()
     with peak:
         start = time.perf_counter()

@@ -301,14 +301,8 @@ async def collision_holder(session: AsyncSession, ctx: ServiceContext, item: dic
     stored = item.get("other_child_id")
     if stored is None:
         return await id_owner(session, ctx, item)
-    owner = (
-        await session.execute(
-            select(func.coalesce(_children.c.merged_into, _children.c.id)).where(_children.c.id == stored)
-        )
-    ).scalar()
-    if owner is None:
-        raise NotFound("No child holds this ID number any more.")
-    return str(owner)
+    [owner] = await _owners(session, [str(stored)])
+    return owner
 
 
 async def id_owner(session: AsyncSession, ctx: ServiceContext, item: dict[str, Any]) -> str:
