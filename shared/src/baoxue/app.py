@@ -101,8 +101,6 @@ def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContex
         duplicate_window_seconds=settings.duplicate_window_seconds,
     )
     keys = keys_from_setting(settings.pii_keys)
-    import base64
-
     return ServiceContext(
         spec=spec,
         settings=settings,
@@ -118,7 +116,7 @@ def build_context(spec: ServiceSpec, settings: ServiceSettings) -> ServiceContex
         ),
         idempotency=IdempotencyStore(spec.tables.idempotency),
         cipher=FieldCipher(keys, active_key_id=settings.pii_active_key_id, algorithm=settings.pii_algorithm),
-        blind_index=BlindIndex(base64.b64decode(settings.blind_index_key)),
+        blind_index=BlindIndex.from_setting(settings.blind_index_key),
         directory=default_directory(),
         verifier=TokenVerifier(
             issuer=settings.jwt_issuer,

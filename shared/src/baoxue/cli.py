@@ -183,6 +183,134 @@ def _cmd_pii_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pii(args: argparse.Namespace) -> int:
+    return _cmd_pii_reindex(args) if args.action == "reindex" else _cmd_pii_rotate(args)
+
+
+def _cmd_pii_reindex(args: argparse.Namespace) -> int:
+    """Recompute every stored blind index under NEW_BLIND_INDEX_KEY, in every service (writes stopped)."""
+    from sqlalchemy import func, select
+
+    from baoxue.app import build_context
+    from baoxue.pii.crypto import BlindIndex
+    from baoxue.pii.reindex import BlindIndexMap, ColumnReindex, recompute, translate
+
+    names = args.service or installed_services()
+    specs = [load_service(name) for name in names]
+    settings = [spec.settings_cls() for spec in specs]
+    try:
+        keys = []
+        for spec, s in zip(specs, settings, strict=True):
+            if not s.new_blind_index_key:
+                print(
+                    f"{spec.name}: NEW_BLIND_INDEX_KEY is not set (BAOXUE_NEW_BLIND_INDEX_KEY: the key to "
+                    "recompute every blind index under)",
+                    file=sys.stderr,
+                )
+                return 2
+            keys.append(
+                (
+                    BlindIndex.from_setting(s.blind_index_key),
+                    BlindIndex.from_setting(s.new_blind_index_key, name="new_blind_index_key"),
+                )
+            )
+        old, new = keys[0]
+        if any(not (o.same_key_as(old) and n.same_key_as(new)) for o, n in keys):
+            print(
+                "every service must have the same BLIND_INDEX_KEY and the same NEW_BLIND_INDEX_KEY: their "
+                "blind indexes are compared with each other's",
+                file=sys.stderr,
+            )
+            return 2
+        index_map = BlindIndexMap(old, new)
+    except ValueError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(name: str) -> Callable[[ColumnReindex], None]:
+        def report(column: ColumnReindex) -> None:
+            print(f"{name}: {column.column}: {column.recomputed} recomputed", flush=True)
+
+        return report
+
+    async def work() -> dict[str, dict[str, ColumnReindex]]:
+        contexts = [build_context(spec, s) for spec, s in zip(specs, settings, strict=True)]
+        try:
+            unpublished = {}
+            for ctx in contexts:
+                outbox = ctx.spec.tables.events.outbox
+                async with ctx.db.transaction() as session:
+                    count = (
+                        await session.execute(select(func.count()).where(outbox.c.published_at.is_(None)))
+                    ).scalar_one()
+                if count:
+                    unpublished[ctx.spec.name] = count
+            if unpublished:
+                for name, count in unpublished.items():
+                    print(f"{name}: {count} events in the outbox are not published yet", file=sys.stderr)
+                print(
+                    "refused: those events carry blind indexes under the old key. Let the services publish "
+                    "them (and their consumers apply them) with writes stopped, stop the services, and run "
+                    "again.",
+                    file=sys.stderr,
+                )
+                return {}
+            reports: dict[str, dict[str, ColumnReindex]] = {}
+            for ctx in contexts:
+                mine = reports[ctx.spec.name] = {}
+                for column in ctx.spec.blind_index_columns:
+                    if column.source is not None:
+                        mine[column.name] = await recompute(
+                            ctx.db,
+                            ctx.cipher,
+                            column,
+                            index_map,
+                            batch=args.batch,
+                            progress=progress(ctx.spec.name),
+                        )
+            print(f"{len(index_map)} distinct values recomputed under the new key", flush=True)
+            for ctx in contexts:
+                if ctx.spec.blind_index_columns:
+                    await translate(
+                        ctx.db, list(ctx.spec.blind_index_columns), index_map, reports[ctx.spec.name]
+                    )
+            return reports
+        finally:
+            for ctx in contexts:
+                await ctx.db.dispose()
+
+    reports = asyncio.run(work())
+    if not reports:
+        return 2
+    failed = unknown = 0
+    for name, columns in reports.items():
+        if not columns:
+            print(f"{name}: no blind-index columns declared")
+        for column in columns.values():
+            print(f"{name}: done: {column}")
+            failed += column.failed
+            unknown += column.unknown
+            if column.failed:
+                print(f"{name}:   first keys that failed: {column.failed_keys}")
+    if failed:
+        print(
+            f"{failed} rows could not be recomputed (a token that does not decrypt with PII_KEYS, or an index "
+            "that is its value's under neither key); they are left as they are: fix the cause and run again"
+        )
+        return 1
+    if unknown:
+        print(
+            f"{unknown} stored indexes are known to no token of any service (e.g. provincial records of "
+            "children not registered here): they match nothing under the new key until their source "
+            "sends them again (for provincial records: the next import)"
+        )
+    print(
+        "done: set BLIND_INDEX_KEY to the new key in every service (and unset NEW_BLIND_INDEX_KEY), then "
+        "start them; running this again before that reports 0 rewritten"
+    )
+    return 0
+
+
 def _cmd_asyncapi(args: argparse.Namespace) -> int:
     from baoxue.asyncapi import build_document
 
@@ -250,11 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("ids", nargs="+", type=int)
     replay.set_defaults(func=_cmd_deadletters)
 
-    p = sub.add_parser("pii", help="personal-data key rotation: re-encrypt under the active key")
-    p.add_argument("action", choices=["rotate"])
-    p.add_argument("--service", action="append")
-    p.add_argument("--batch", type=int, default=1000, help="rows per transaction (default 1000)")
-    p.set_defaults(func=_cmd_pii_rotate)
+    p = sub.add_parser(
+        "pii",
+        help="personal-data keys: rotate (re-encrypt under the active key), reindex (blind indexes under "
+        "NEW_BLIND_INDEX_KEY)",
+    )
+    p.add_argument("action", choices=["rotate", "reindex"])
+    p.add_argument("--service", action="append", help="one service (repeatable); default: all")
+    p.add_argument("--batch", type=int, default=1000, help="rows per transaction or read (default 1000)")
+    p.set_defaults(func=_cmd_pii)
 
     p = sub.add_parser("asyncapi", help="write the AsyncAPI document of every event (from the contracts)")
     p.add_argument("--out", default="docs/asyncapi.json")

@@ -23,6 +23,7 @@ from baoxue.idempotency import IdempotencyStore
 from baoxue.jobs import JobRunner, JobWork
 from baoxue.orgs.directory import OrgDirectory
 from baoxue.pii.crypto import BlindIndex, FieldCipher
+from baoxue.pii.reindex import BlindIndexColumn
 from baoxue.pii.rotation import EncryptedColumn
 from baoxue.settings import ServiceSettings
 from baoxue.tables import MechanismTables
@@ -54,6 +55,9 @@ class ServiceSpec:
     """Per job kind: finishes an interrupted job of that kind at start-up (see ``JobRunner.resume_with``)."""
     problem_titles: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     encrypted_columns: Sequence[EncryptedColumn] = ()
+    """Every column holding a cipher token (``baoxue pii rotate``; ``pii_columns.py`` of each service)."""
+    blind_index_columns: Sequence[BlindIndexColumn] = ()
+    """Every column holding blind indexes (``baoxue pii reindex``; ``pii_columns.py`` of each service)."""
     version: str = "0.1.0"
 
 

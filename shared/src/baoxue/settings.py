@@ -78,6 +78,9 @@ class ServiceSettings(BaseSettings):
     pii_active_key_id: str = "dev1"
     pii_algorithm: Literal["sm4-gcm", "aes-gcm"] = "sm4-gcm"
     blind_index_key: str = DEV_BLIND_INDEX_KEY
+    # Read only by `baoxue pii reindex` (changing the blind-index key; docs/operations.md): the key every
+    # stored blind index is recomputed under. The services themselves never use it.
+    new_blind_index_key: str | None = None
     # Division codes (GB/T 2260) created after the package's lists end (2021): a CSV of the operator's
     # (code,name,start_year,end_year), read at start-up; baoxue.pii.address_codes.
     division_codes_file: Path | None = None
@@ -142,6 +145,8 @@ class ServiceSettings(BaseSettings):
                 weak.append("pii_keys")
             if self.blind_index_key == DEV_BLIND_INDEX_KEY:
                 weak.append("blind_index_key")
+            if self.new_blind_index_key == DEV_BLIND_INDEX_KEY:
+                weak.append("new_blind_index_key")
             if self.jwt_jwks_url is None and self.jwt_public_key_file == DEV_JWT_KEY_FILE:
                 weak.append("jwt_jwks_url")
             if weak:
@@ -158,5 +163,5 @@ class ServiceSettings(BaseSettings):
 
     def describe(self) -> dict[str, Any]:
         """Settings safe to print: secrets omitted."""
-        hidden = {"pii_keys", "blind_index_key"}
+        hidden = {"pii_keys", "blind_index_key", "new_blind_index_key"}
         return {k: v for k, v in self.model_dump().items() if k not in hidden}

@@ -14,7 +14,7 @@ from casework.codes import CODE_LISTS
 from casework.consumers import subscriptions
 from casework.database import MECHANISMS, metadata
 from casework.permissions import POLICY
-from casework.pii_columns import ENCRYPTED_COLUMNS
+from casework.pii_columns import BLIND_INDEX_COLUMNS, ENCRYPTED_COLUMNS
 from casework.problems import PROBLEM_TITLES
 from casework.settings import CaseworkSettings
 
@@ -34,6 +34,7 @@ SERVICE = ServiceSpec(
     on_startup=[begin_immediate_on_sqlite],
     problem_titles=PROBLEM_TITLES,
     encrypted_columns=ENCRYPTED_COLUMNS,
+    blind_index_columns=BLIND_INDEX_COLUMNS,
 )
 
 

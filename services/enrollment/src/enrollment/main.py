@@ -12,7 +12,7 @@ from enrollment.codes import CODE_LISTS
 from enrollment.consumers import subscriptions
 from enrollment.database import MECHANISMS, metadata
 from enrollment.permissions import POLICY
-from enrollment.pii_columns import ENCRYPTED_COLUMNS
+from enrollment.pii_columns import BLIND_INDEX_COLUMNS, ENCRYPTED_COLUMNS
 from enrollment.problems import PROBLEM_TITLES
 from enrollment.settings import EnrollmentSettings
 from enrollment.signals.sweep import sweep_forever
@@ -33,6 +33,7 @@ SERVICE = ServiceSpec(
     background=(sweep_forever, refresh_forever),
     problem_titles=PROBLEM_TITLES,
     encrypted_columns=ENCRYPTED_COLUMNS,
+    blind_index_columns=BLIND_INDEX_COLUMNS,
 )
 
 

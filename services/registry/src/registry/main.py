@@ -12,7 +12,7 @@ from registry.consumers import subscriptions
 from registry.database import MECHANISMS, metadata
 from registry.feeds.service import resume_feed_job, sweep_spool_at_start_up
 from registry.permissions import POLICY
-from registry.pii_columns import ENCRYPTED_COLUMNS
+from registry.pii_columns import BLIND_INDEX_COLUMNS, ENCRYPTED_COLUMNS
 from registry.problems import PROBLEM_TITLES
 from registry.settings import RegistrySettings
 
@@ -30,6 +30,7 @@ SERVICE = ServiceSpec(
     subscriptions=subscriptions,
     problem_titles=PROBLEM_TITLES,
     encrypted_columns=ENCRYPTED_COLUMNS,
+    blind_index_columns=BLIND_INDEX_COLUMNS,
     # A feed batch acknowledged with 202 whose process died is applied again at start-up.
     job_resumers={"feed_commit": resume_feed_job, "feed_validate": resume_feed_job},
     # Spooled submissions nothing will read again (final batches, orphans) are deleted at start-up.

@@ -141,6 +141,21 @@ class BlindIndex:
             raise ValueError(f"a blind-index key needs at least {_MIN_KEY_BYTES} bytes")
         self._key = key
 
+    @classmethod
+    def from_setting(cls, value: str, *, name: str = "blind_index_key") -> BlindIndex:
+        """The blind index of a base64 key setting (``BAOXUE_BLIND_INDEX_KEY``); ValueError naming the
+        setting (never the key) when it is not base64 or too short."""
+        key = _b64_decode_any(value.strip())
+        if key is None:
+            raise ValueError(f"{name} is not valid base64")
+        if len(key) < _MIN_KEY_BYTES:
+            raise ValueError(f"{name} is shorter than {_MIN_KEY_BYTES} bytes")
+        return cls(key)
+
+    def same_key_as(self, other: BlindIndex) -> bool:
+        """Whether both compute the same values (compared in constant time)."""
+        return compare_digest(self._key, other._key)
+
     def of(self, value: str) -> str:
         """Return the blind index of `value` as 64 lowercase hex characters; stable for one key, unrelated
         between keys. Raises ValueError for an empty value (it would match every empty field)."""

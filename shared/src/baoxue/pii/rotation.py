@@ -14,8 +14,8 @@ token that was read, so a value the service rewrote meanwhile (already under the
 An interrupted run loses at most its open batch; running again picks up what is left, and a finished
 column reports 0.
 
-Blind indexes (HMAC, ``BlindIndex``) are not touched: they use their own key, which this does not
-rotate (see docs/operations.md).
+Blind indexes (HMAC, ``BlindIndex``) are not touched: they use their own key, changed by
+``baoxue pii reindex`` (``baoxue.pii.reindex``).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class ColumnRotation:
 Progress = Callable[[ColumnRotation], None]
 
 
-def _after(keys: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> ColumnElement[bool]:
+def keyset_after(keys: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> ColumnElement[bool]:
     """Rows whose key tuple sorts after ``last``: (a > x) OR (a = x AND b > y) OR … (portable keyset)."""
     clauses = []
     for i, column in enumerate(keys):
@@ -131,7 +131,7 @@ async def rotate_column(
     while True:
         query = select(*keys, *extra, col).where(col.is_not(None), stale).order_by(*keys).limit(batch)
         if last is not None:
-            query = query.where(_after(keys, last))
+            query = query.where(keyset_after(keys, last))
         async with db.transaction() as session:
             rows = (await session.execute(query)).mappings().all()
             if not rows:
