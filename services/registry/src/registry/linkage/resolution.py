@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -278,12 +279,22 @@ async def _record(
     )
 
 
-async def _owners(session: AsyncSession, child_ids: list[str]) -> list[str]:
-    """The records that remain for these ids (a merged record's survivor, else the record itself)."""
+async def survivors(session: AsyncSession, child_ids: Collection[str]) -> dict[str, str]:
+    """Each id → the record that remains for it (a merged record's survivor, else the record itself);
+    ids of no record are left out."""
+    if not child_ids:
+        return {}
     rows = await session.execute(
-        select(func.coalesce(_children.c.merged_into, _children.c.id)).where(_children.c.id.in_(child_ids))
+        select(_children.c.id, func.coalesce(_children.c.merged_into, _children.c.id)).where(
+            _children.c.id.in_(child_ids)
+        )
     )
-    return [str(r[0]) for r in rows] or list(child_ids)
+    return {str(child_id): str(survivor) for child_id, survivor in rows}
+
+
+async def _owners(session: AsyncSession, child_ids: list[str]) -> list[str]:
+    """The records that remain for these ids (the ids themselves when no record is found)."""
+    return list((await survivors(session, child_ids)).values()) or list(child_ids)
 
 
 async def _merged_into(session: AsyncSession, child_id: str) -> list[str]:

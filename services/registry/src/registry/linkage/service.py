@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
@@ -52,16 +52,7 @@ async def with_other_child(
         if other is not None:
             others[row["id"]] = str(other)
     collisions = {others[r["id"]] for r in rows if r["kind"] == "id_collision" and r["id"] in others}
-    current: dict[str, str] = {}
-    if collisions:
-        current = {
-            str(r[0]): str(r[1])
-            for r in await session.execute(
-                select(_children.c.id, func.coalesce(_children.c.merged_into, _children.c.id)).where(
-                    _children.c.id.in_(collisions)
-                )
-            )
-        }
+    current = await resolution.survivors(session, collisions)
     for row in rows:
         if row["kind"] == "id_collision" and row["id"] in others:
             others[row["id"]] = current.get(others[row["id"]], others[row["id"]])
