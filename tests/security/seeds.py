@@ -33,6 +33,61 @@ def fresh_id_number(birth: str = "20160502") -> str:
     return first17 + check_character(first17)
 
 
+def police_row(
+    id_number: str, phone: str, n: int = 0, address: str = "山东省枣庄市山亭区山城街道西集村5号"
+) -> dict[str, str]:
+    """One row of a police feed, with the department's Chinese headers, for a child born 2015-09-11
+    (``fresh_id_number("20150911")``); ``n`` picks the given name."""
+    return {
+        "姓名": "王" + "小明红刚丽"[n % 5],
+        "身份证号": id_number,
+        "性别": "男" if int(id_number[16]) % 2 else "女",
+        "出生日期": "2015-09-11",
+        "户籍地址": address,
+        "类别": "常住",
+        "监护人姓名": "王大山",
+        "监护人电话": phone,
+    }
+
+
+async def submit_police_feed(
+    registry: Any, tokens: Any, rows: list[dict[str, str]], period: str = "2026-09"
+) -> dict[str, Any]:
+    """Post ``rows`` to the registry as one NDJSON police batch and wait (at most 60 s) until it has
+    ended; the batch as ``GET /v1/feeds/batches/{id}`` shows it."""
+    police = tokens.headers("dept_police", ROLE_ORGS["dept_police"])
+    r = await registry.client.post(
+        f"/v1/feeds/police/{period}/batches",
+        content="".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode(),
+        headers={**police, "Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code in (200, 202), r.text[:300]
+    deadline = time.monotonic() + 60
+    while True:
+        batch: dict[str, Any] = (
+            await registry.client.get(f"/v1/feeds/batches/{r.json()['id']}", headers=police)
+        ).json()
+        if batch.get("status") not in ("queued", "running"):
+            return batch
+        assert time.monotonic() < deadline, batch
+        await asyncio.sleep(0.1)
+
+
+def school_case(student_id: str, id_number: str) -> dict[str, Any]:
+    """The body of a case a school in ``ROLE_ORGS`` opens by hand for a student, with the ID number."""
+    return {
+        "school_code": ROLE_ORGS["school"],
+        "hukou_town": ROLE_ORGS["town"],
+        "student_id": student_id,
+        "reason": "learning_weariness",
+        "analysis": "连续三周未到校",
+        "responsible_person": "班主任",
+        "planned_measures": ["家访"],
+        "detected_on": "2026-11-20",
+        "id_number": id_number,
+    }
+
+
 @dataclass
 class SeedContext:
     """What a seed's ``create`` may use: the running service, the token minter, an event publisher."""

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
-import time
 from typing import Any
 
 import pytest
@@ -33,12 +31,12 @@ from casework.readmodels.models import StudentRecord as CaseworkStudent
 from enrollment.children.models import ChildView
 from enrollment.provincial.models import ProvincialRecord
 
-from .seeds import fresh_id_number
+from .seeds import fresh_id_number, police_row, school_case, submit_police_feed
 
 OLD_KEY = base64.b64encode(b"blind-index-key-before-the-change").decode()
 NEW_KEY = base64.b64encode(b"blind-index-key-after-the-change!").decode()
 OLD, NEW = BlindIndex.from_setting(OLD_KEY), BlindIndex.from_setting(NEW_KEY)
-SCHOOL, BUREAU, POLICE = ROLE_ORGS["school"], ROLE_ORGS["bureau"], ROLE_ORGS["dept_police"]
+SCHOOL, BUREAU = ROLE_ORGS["school"], ROLE_ORGS["bureau"]
 HEX64 = re.compile(r"[0-9a-f]{64}")
 # Where an old index may stay: events already published (the outbox keeps them until its retention ends;
 # they are history and are not read again).
@@ -85,37 +83,6 @@ def _reindex(
     return out.out
 
 
-async def _feed(registry: RunningService, tokens: Any, children: dict[str, str]) -> None:
-    police = tokens.headers("dept_police", POLICE)
-    rows = [
-        {
-            "姓名": "王" + "小明红刚"[n],
-            "身份证号": idn,
-            "性别": "男" if int(idn[16]) % 2 else "女",
-            "出生日期": "2015-09-11",
-            "户籍地址": "山东省枣庄市山亭区山城街道西集村5号",
-            "类别": "常住",
-            "监护人姓名": "王大山",
-            "监护人电话": phone,
-        }
-        for n, (idn, phone) in enumerate(children.items())
-    ]
-    r = await registry.client.post(
-        "/v1/feeds/police/2026-09/batches",
-        content="".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode(),
-        headers={**police, "Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code in (200, 202), r.text[:300]
-    deadline = time.monotonic() + 60
-    while True:
-        batch = (await registry.client.get(f"/v1/feeds/batches/{r.json()['id']}", headers=police)).json()
-        if batch.get("status") not in ("queued", "running", "received", "validating", "pending"):
-            break
-        assert time.monotonic() < deadline, batch
-        await asyncio.sleep(0.1)
-    assert batch.get("accepted") == len(rows), batch
-
-
 async def _count(svc: RunningService, model: Any) -> int:
     async with svc.ctx.db.transaction() as s:
         return len((await s.execute(select(model))).scalars().all())
@@ -137,7 +104,8 @@ async def test_reindex_moves_every_blind_index_to_the_new_key(start_service, tok
 
     a, b, c, unknown = (fresh_id_number("20150911") for _ in range(4))
     phones = {a: "13912345670", b: "13912345671", c: "13912345672"}
-    await _feed(registry, tokens, phones)
+    rows = [police_row(idn, phone, n) for n, (idn, phone) in enumerate(phones.items())]
+    assert (await submit_police_feed(registry, tokens, rows))["accepted"] == 3
     await eventually(lambda: _has(enrollment, ChildView, 3), timeout=30)
 
     students = {}
@@ -156,17 +124,7 @@ async def test_reindex_moves_every_blind_index_to_the_new_key(start_service, tok
     assert out.status_code == 200, out.text
     case = await casework.client.post(
         "/v1/cases",
-        json={
-            "school_code": SCHOOL,
-            "hukou_town": ROLE_ORGS["town"],
-            "student_id": students[b],
-            "reason": "learning_weariness",
-            "analysis": "连续三周未到校",
-            "responsible_person": "班主任",
-            "planned_measures": ["家访"],
-            "detected_on": "2026-11-20",
-            "id_number": b,
-        },
+        json=school_case(students[b], b),
         headers=school,
     )
     assert case.status_code == 201, case.text

@@ -22,7 +22,7 @@ from baoxue.synth import SynthConfig, generate_district
 from baoxue.testing.attacks import ROLE_ORGS
 
 from .conftest import FIGURES
-from .seeds import SEEDS, fresh_id_number
+from .seeds import SEEDS, fresh_id_number, police_row, submit_police_feed
 
 _spec = importlib.util.spec_from_file_location(
     "pii_scan", Path(__file__).resolve().parents[2] / "tools" / "security" / "pii_scan.py"
@@ -46,7 +46,10 @@ DEPARTMENT_ROLE = {
 
 def test_the_scanner_finds_what_it_looks_for():
     idn = fresh_id_number()
-    text = f'{{"id":"{idn}","old":"370406160502065","tel":"13912345678","uuid":"a13912345678b","n":"{idn[:-1]}0"}}'
+    wrong = idn[:-1] + ("1" if idn[-1] == "0" else "0")  # a check character that is not the right one
+    text = (
+        f'{{"id":"{idn}","old":"370406160502065","tel":"13912345678","uuid":"a13912345678b","n":"{wrong}"}}'
+    )
     kinds = sorted(k for k, _ in pii_scan.scan_text(text))
     assert kinds == ["id_number_15", "id_number_18", "mobile"], kinds  # wrong check character: not an ID
     landlines = "0632-3456789 (0632)34567890 063234567890 010-62345678"
@@ -92,38 +95,11 @@ LANDLINES = ("0632-4412345", "(0632)5512345", "063266123456", "0632-77123456")
 
 async def _landline_batch(registry, tokens) -> int:
     """A police batch whose guardians give landlines (the synthetic feeds carry mobiles only)."""
-    import json
-
-    rows = []
-    for n, phone in enumerate(LANDLINES):
-        idn = fresh_id_number("20150911")
-        rows.append(
-            {
-                "姓名": "王" + "小明红刚丽"[n],
-                "身份证号": idn,
-                "性别": "男" if int(idn[16]) % 2 else "女",
-                "出生日期": "2015-09-11",
-                "户籍地址": "山东省枣庄市山亭区店子镇前庄村12号",
-                "类别": "常住",
-                "监护人姓名": "王大山",
-                "监护人电话": phone,
-            }
-        )
-    police = tokens.headers("dept_police", ROLE_ORGS["dept_police"])
-    r = await registry.client.post(
-        "/v1/feeds/police/2027-03/batches",
-        content="".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode(),
-        headers={**police, "Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code in (200, 202), r.text[:300]
-    deadline = time.monotonic() + 60
-    while True:
-        b = (await registry.client.get(f"/v1/feeds/batches/{r.json()['id']}", headers=police)).json()
-        if b.get("status") not in ("queued", "running"):
-            assert b.get("accepted") == len(rows), b
-            return len(rows)
-        assert time.monotonic() < deadline, b
-        await asyncio.sleep(0.2)
+    address = "山东省枣庄市山亭区店子镇前庄村12号"
+    rows = [police_row(fresh_id_number("20150911"), phone, n, address) for n, phone in enumerate(LANDLINES)]
+    batch = await submit_police_feed(registry, tokens, rows, "2027-03")
+    assert batch.get("accepted") == len(rows), batch
+    return len(rows)
 
 
 async def test_no_plaintext_personal_data_at_rest_or_in_transit(

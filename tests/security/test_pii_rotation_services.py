@@ -36,7 +36,7 @@ from notify.documents.models import Document
 from notify.documents.service import addressee_aad
 from tests.notify.conftest import QUIET, http_server  # noqa: F401  (the fixture)
 
-from .seeds import fresh_id_number
+from .seeds import fresh_id_number, police_row, school_case, submit_police_feed
 
 KEY_A, KEY_B = b"rotation-key-A16", b"rotation-key-B16"
 KEYS_A = f"ka:{base64.b64encode(KEY_A).decode()}"
@@ -48,7 +48,7 @@ CIPHER_B = FieldCipher({"kb": KEY_B}, active_key_id="kb")
 # A FieldCipher token anywhere in a cell (also inside JSON): "<alg>.<key id>.<base64url nonce+ct+tag>".
 TOKEN = re.compile(r"\b(?:s4|a2)\.([A-Za-z0-9_-]{1,32})\.[A-Za-z0-9_-]{38,}")
 
-SCHOOL, TOWN = ROLE_ORGS["school"], ROLE_ORGS["town"]
+SCHOOL = ROLE_ORGS["school"]
 BUREAU, POLICE, POVERTY, JUSTICE = (
     ROLE_ORGS["bureau"],
     ROLE_ORGS["dept_police"],
@@ -177,17 +177,7 @@ async def test_casework_cases(start_service, tokens, monkeypatch, capsys):
         idn = fresh_id_number()
         r = await svc.client.post(
             "/v1/cases",
-            json={
-                "school_code": SCHOOL,
-                "hukou_town": TOWN,
-                "student_id": f"stu-rot-{n}",
-                "reason": "learning_weariness",
-                "analysis": "连续三周未到校",
-                "responsible_person": "班主任",
-                "planned_measures": ["家访"],
-                "detected_on": "2026-11-20",
-                "id_number": idn,
-            },
+            json=school_case(f"stu-rot-{n}", idn),
             headers=school,
         )
         assert r.status_code == 201, r.text
@@ -328,9 +318,6 @@ async def test_notify_documents_contacts_and_secrets(
 
 
 async def test_registry_feeds_children_and_provenance(start_service, tokens, monkeypatch, capsys):
-    import json
-    import time
-
     svc = await start_service("registry", pii_keys=KEYS_A, pii_active_key_id="ka")
     police = tokens.headers("dept_police", POLICE)
     children: dict[str, str] = {}
@@ -339,37 +326,14 @@ async def test_registry_feeds_children_and_provenance(start_service, tokens, mon
         idn = fresh_id_number("20150911")
         phone = f"1391234567{n}"
         children[idn] = phone
-        rows.append(
-            {
-                "姓名": "王" + "小明红刚丽"[n],
-                "身份证号": idn,
-                "性别": "男" if int(idn[16]) % 2 else "女",
-                "出生日期": "2015-09-11",
-                "户籍地址": "山东省枣庄市山亭区山城街道西集村5号",
-                "类别": "常住",
-                "监护人姓名": "王大山",
-                "监护人电话": phone,
-            }
-        )
+        rows.append(police_row(idn, phone, n))
     # A row with reason codes (a wrong check character): its original cells are kept encrypted for the
     # error report.
     rows.append(
         {**rows[0], "姓名": "错号儿童", "身份证号": "37040620150911000X", "监护人电话": "13912345679"}
     )
-    r = await svc.client.post(
-        "/v1/feeds/police/2026-09/batches",
-        content="".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode(),
-        headers={**police, "Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code in (200, 202), r.text[:300]
-    batch_id = r.json()["id"]
-    deadline = time.monotonic() + 60
-    while True:
-        batch = (await svc.client.get(f"/v1/feeds/batches/{batch_id}", headers=police)).json()
-        if batch.get("status") not in ("queued", "running", "received", "validating", "pending"):
-            break
-        assert time.monotonic() < deadline, batch
-        await asyncio.sleep(0.1)
+    batch = await submit_police_feed(svc, tokens, rows)
+    batch_id = batch["id"]
     # The wrong check character is a warning: the row is kept, with reason codes.
     assert batch.get("accepted") == 5 and batch.get("warnings", 0) >= 1, batch
 

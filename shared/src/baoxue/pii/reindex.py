@@ -34,7 +34,7 @@ from sqlalchemy import Column, ColumnElement, MetaData, String, Table, exists, f
 
 from baoxue.db import Database
 from baoxue.pii.crypto import BlindIndex, FieldCipher, PiiCryptoError
-from baoxue.pii.rotation import EncryptedColumn, keyset_after
+from baoxue.pii.rotation import EncryptedColumn, next_page
 
 _CHUNK = 5000  # map pairs per INSERT into the translation table
 
@@ -154,14 +154,10 @@ async def recompute(
     report = ColumnReindex(target.name)
     last: tuple[Any, ...] | None = None
     while True:
-        query = (
-            select(*keys, *extra, token_col, index_col)
-            .where(token_col.is_not(None), index_col.is_not(None))
-            .order_by(*keys)
-            .limit(batch)
+        wanted = select(*keys, *extra, token_col, index_col).where(
+            token_col.is_not(None), index_col.is_not(None)
         )
-        if last is not None:
-            query = query.where(keyset_after(keys, last))
+        query = next_page(wanted, keys, last, batch)
         async with db.transaction() as session:
             rows = (await session.execute(query)).mappings().all()
         if not rows:

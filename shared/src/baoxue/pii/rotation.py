@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, func, or_, select, update
 
 from baoxue.db import Database
 from baoxue.pii.crypto import FieldCipher, PiiCryptoError
@@ -101,6 +101,14 @@ def keyset_after(keys: Sequence[ColumnElement[Any]], last: Sequence[Any]) -> Col
     return or_(*clauses)
 
 
+def next_page(
+    query: Select[Any], keys: Sequence[ColumnElement[Any]], last: Sequence[Any] | None, size: int
+) -> Select[Any]:
+    """``query``'s next ``size`` rows in key order after the row keyed ``last`` (the first page for None)."""
+    query = query.order_by(*keys).limit(size)
+    return query if last is None else query.where(keyset_after(keys, last))
+
+
 async def rotate_column(
     db: Database,
     cipher: FieldCipher,
@@ -129,9 +137,7 @@ async def rotate_column(
     report = ColumnRotation(target.name)
     last: tuple[Any, ...] | None = None
     while True:
-        query = select(*keys, *extra, col).where(col.is_not(None), stale).order_by(*keys).limit(batch)
-        if last is not None:
-            query = query.where(keyset_after(keys, last))
+        query = next_page(select(*keys, *extra, col).where(col.is_not(None), stale), keys, last, batch)
         async with db.transaction() as session:
             rows = (await session.execute(query)).mappings().all()
             if not rows:
