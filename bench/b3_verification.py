@@ -186,6 +186,13 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
     load = [os.getloadavg()[0]]
     ours, plain = await paired_medians_async(baoxue, sql, repeats)
     load.append(os.getloadavg()[0])
+    # The peak memory of one more run, not timed: PeakMemory's sampling thread (every 10 ms it takes
+    # the GIL and walks the process table) ran during the timed runs until 27 Nov and slowed this
+    # asyncio process alone, not the comparators (+10–15 ms of a 35–50 ms run at 10k, measured). Before
+    # DuckDB's copy of the rows is loaded: it lives in this process and counted in the peak until 28 Nov
+    # (4.6 GB at 10M).
+    with peak:
+        await baoxue()
     con = load_duckdb(url)
 
     async def duck() -> float:
@@ -197,11 +204,6 @@ async def measure(url: str, n: int, repeats: int) -> list[Record]:
     load.append(os.getloadavg()[0])
     ours2, ducked = await paired_medians_async(baoxue, duck, repeats)
     load.append(os.getloadavg()[0])
-    # The peak memory of one more run, not timed: PeakMemory's sampling thread (every 10 ms it takes
-    # the GIL and walks the process table) ran during the timed runs until 27 Nov and slowed this
-    # asyncio process alone, not the comparators (+10–15 ms of a 35–50 ms run at 10k, measured).
-    with peak:
-        await baoxue()
     with psycopg.connect(libpq_url(url)) as conn:
         plain_counts = dict(conn.execute("SELECT outcome, count(*) FROM plain_results GROUP BY 1").fetchall())
     duck_counts = dict(con.execute("SELECT outcome, count(*) FROM duck_results GROUP BY 1").fetchall())
