@@ -25,14 +25,19 @@ def test_singletons_everywhere_have_nothing_to_find_or_miss() -> None:
 
 
 def test_candidate_pairs_per_blocking_rule_leave_out_missing_values() -> None:
-    def record(id_number, birth, pinyin, sex):  # type: ignore[no-untyped-def]
-        return {"id_number": id_number, "birth_date": birth, "name_pinyin": pinyin, "sex": sex}
+    def record(id_number, birth, pinyin, village):  # type: ignore[no-untyped-def]
+        return {"id_number": id_number, "birth_date": birth, "name_pinyin": pinyin, "hukou_village": village}
 
     records = [
-        record("X1", "2016-01-01", "wang wei", "M"),
-        record("X1", "2016-01-01", "wang wei", "M"),
-        record(None, "2016-01-01", "wang wei", "F"),
-        record(None, None, "wang wei", "M"),
-        record(None, "2016-01-02", None, "M"),
+        record("X1", "2016-01-01", "wang wei", "370406001201"),
+        record("X1", "2016-01-01", "wang wei", "370406001201"),
+        record(None, "2016-01-01", "wang wei", "370406001202"),
+        record(None, None, "wang wei", "370406001201"),
+        record(None, "2016-01-02", None, "370406001201"),
     ]
-    assert splink_candidate_pairs(records) == {"id_number": 1, "birth_date": 3, "name_pinyin+sex": 3}
+    assert splink_candidate_pairs(records) == {
+        "id_number": 1,
+        "birth_date+hukou_village": 1,
+        "name_pinyin+birth_date": 3,
+        "name_pinyin+hukou_village": 3,
+    }
