@@ -59,10 +59,16 @@ async def _where(services: list[RunningService], values: set[str]) -> dict[str, 
 
 
 def _reindex(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], services: list[RunningService]
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    services: list[RunningService],
+    *options: str,
+    expect: int = 0,
+    nats_url: str | None = None,
 ) -> str:
-    """``baoxue pii reindex`` over the services' databases, with the old key and the new one."""
-    argv = ["pii", "reindex", "--batch", "2"]
+    """``baoxue pii reindex`` over the services' databases and NATS namespace, with the old key and the
+    new one; its standard output (and error, if it does not exit with ``expect``)."""
+    argv = ["pii", "reindex", "--batch", "2", *options]
     for svc in services:
         prefix = svc.spec.name.upper() + "_"
         env = {
@@ -70,7 +76,8 @@ def _reindex(
             "BLIND_INDEX_KEY": OLD_KEY,
             "NEW_BLIND_INDEX_KEY": NEW_KEY,
             "ENVIRONMENT": "test",
-            "NATS_URL": svc.settings.nats_url,
+            "NATS_URL": nats_url or svc.settings.nats_url,
+            "EVENT_NAMESPACE": svc.settings.event_namespace,
             "JWT_PUBLIC_KEY_FILE": str(svc.settings.jwt_public_key_file),
         }
         for name, value in env.items():
@@ -79,8 +86,8 @@ def _reindex(
     capsys.readouterr()
     code = baoxue_cli(argv)
     out = capsys.readouterr()
-    assert code == 0, out.out + out.err
-    return out.out
+    assert code == expect, out.out + out.err
+    return out.out if expect == 0 else out.err
 
 
 async def _count(svc: RunningService, model: Any) -> int:
@@ -224,3 +231,35 @@ def test_reindex_refuses_without_a_new_key_or_with_the_same_one(monkeypatch, cap
     monkeypatch.setenv("ENROLLMENT_BLIND_INDEX_KEY", NEW_KEY)
     assert baoxue_cli(["pii", "reindex", "--service", "registry", "--service", "enrollment"]) == 2
     assert "every service must have the same BLIND_INDEX_KEY" in capsys.readouterr().err
+
+
+async def test_reindex_refuses_while_a_consumer_has_events_with_old_indexes_to_apply(
+    start_service, tokens, monkeypatch, capsys
+):
+    """Enrollment has not consumed the registry's ChildRegistered events (its consumers are off): they
+    carry the old key's blind indexes, and would put them into its read model after the change."""
+    registry = await start_service("registry", blind_index_key=OLD_KEY)
+    enrollment = await start_service("enrollment", blind_index_key=OLD_KEY, consumers_enabled=False)
+    await registry.wait_events_ready()
+    rows = [police_row(fresh_id_number("20150911"), "13912345670", 0)]
+    assert (await submit_police_feed(registry, tokens, rows))["accepted"] == 1
+    await registry.drain_outbox()
+    children = registry.spec.metadata.tables["children"].c.id_blind
+
+    monkeypatch.setattr("baoxue.cli.NATS_CHECK_SECONDS", 1.0)
+    err = await asyncio.to_thread(
+        _reindex, monkeypatch, capsys, [registry, enrollment], expect=2, nats_url="nats://127.0.0.1:9"
+    )
+    assert "enrollment: cannot read its consumers' state from NATS (TimeoutError); refused" in err, err
+
+    err = await asyncio.to_thread(_reindex, monkeypatch, capsys, [registry, enrollment], expect=2)
+    assert (
+        "enrollment: registry's events: the consumer enrollment__from__registry was never created" in err
+    ), err
+    assert "refused: those events carry blind indexes under the old key" in err
+    assert await _values(registry, children) == {OLD.of(rows[0]["身份证号"])}  # nothing rewritten
+
+    skipped = await asyncio.to_thread(
+        _reindex, monkeypatch, capsys, [registry, enrollment], "--no-consumer-check"
+    )
+    assert "registry: done: children.id_blind: 1 rewritten, 1 under the new key" in skipped

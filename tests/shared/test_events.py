@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import Database, sync_url
 from baoxue.events.bus import EventBus
-from baoxue.events.consumer import ConsumerRunner, PermanentEventError, ReceivedEvent, Subscription
+from baoxue.events.consumer import (
+    Backlog,
+    ConsumerRunner,
+    PermanentEventError,
+    ReceivedEvent,
+    Subscription,
+    backlogs,
+)
 from baoxue.events.envelope import Envelope, EnvelopeBatch, EventData, stream_name
 from baoxue.events.outbox import COPY_FROM_ROWS, Outbox
 from baoxue.events.relay import OutboxRelay
@@ -731,3 +738,34 @@ async def test_a_stopped_consumer_leaves_nothing_for_closing_the_connection_to_w
     assert consumers_bus.nc is not None and consumers_bus.nc.is_closed
     assert [r.getMessage() for r in caplog.records if r.name == "baoxue.events.bus"] == []
     assert loop_errors == []
+
+
+async def test_backlogs_count_the_events_a_consumer_has_not_applied(probe, event_namespace, registry_bus):
+    """What ``baoxue pii reindex`` asks before it changes the blind-index key: per durable consumer, the
+    events not yet delivered and those delivered but not acknowledged, from the server's state."""
+    bus = await registry_bus()
+    outbox = Outbox(probe.tables)
+    relay = OutboxRelay(probe.db, probe.tables, bus, outbox)
+    sub = Subscription("registry", {ProbeHappened: _effect_handler(probe)})
+    assert await backlogs(bus, "probe", [sub]) == [Backlog("probe__from__registry", "registry", 0)]
+
+    await _write(probe, outbox, range(5))
+    assert await relay.publish_pending() == 5
+    [never] = await backlogs(bus, "probe", [sub])
+    assert never.undelivered is None and not never.drained
+    assert "probe__from__registry was never created" in str(never)
+
+    runner = ConsumerRunner("probe", probe.db, probe.tables, bus, [sub], batch=10)
+    first = await _fetch_as(runner, sub, bus, event_namespace, 2)
+    [behind] = await backlogs(bus, "probe", [sub])
+    assert (behind.undelivered, behind.unacknowledged, behind.drained) == (3, 2, False)
+    assert "3 not yet delivered to probe__from__registry, 2 delivered and not yet applied" in str(behind)
+
+    await runner.handle_batch(sub, first)
+    await runner.handle_batch(sub, await _fetch_as(runner, sub, bus, event_namespace, 10))
+
+    async def drained() -> bool:
+        return all(b.drained for b in await backlogs(bus, "probe", [sub]))
+
+    await eventually(drained)
+    assert await _counts(probe) == (5, 5)

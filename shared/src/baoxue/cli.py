@@ -10,8 +10,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from baoxue.catalog import installed_services, load_service
+
+NATS_CHECK_SECONDS = 10.0
+"""How long ``pii reindex`` waits for NATS to tell its consumers' state before it refuses."""
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -187,6 +191,35 @@ def _cmd_pii(args: argparse.Namespace) -> int:
     return _cmd_pii_reindex(args) if args.action == "reindex" else _cmd_pii_rotate(args)
 
 
+async def _consumer_backlogs(contexts: list[Any]) -> list[str] | None:
+    """``service: backlog`` for every consumer that has not applied all it subscribes to; ``None`` (and
+    the reason on stderr) if NATS cannot be asked."""
+    from baoxue.events.consumer import backlogs
+
+    behind: list[str] = []
+    for ctx in contexts:
+        subscriptions = ctx.spec.subscriptions(ctx)
+        if not subscriptions:
+            continue
+        try:
+            await asyncio.wait_for(ctx.bus.connect(), timeout=NATS_CHECK_SECONDS)
+            found = await asyncio.wait_for(
+                backlogs(ctx.bus, ctx.spec.name, subscriptions), timeout=NATS_CHECK_SECONDS
+            )
+        except Exception as exc:
+            print(
+                f"{ctx.spec.name}: cannot read its consumers' state from NATS ({type(exc).__name__}); "
+                "refused: the check that no event with an old index is still to be applied needs NATS "
+                "(--no-consumer-check skips it when you have made sure otherwise)",
+                file=sys.stderr,
+            )
+            return None
+        finally:
+            await ctx.bus.close()
+        behind += [f"{ctx.spec.name}: {backlog}" for backlog in found if not backlog.drained]
+    return behind
+
+
 def _cmd_pii_reindex(args: argparse.Namespace) -> int:
     """Recompute every stored blind index under NEW_BLIND_INDEX_KEY, in every service (writes stopped)."""
     from sqlalchemy import func, select
@@ -255,6 +288,20 @@ def _cmd_pii_reindex(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return {}
+            if not args.no_consumer_check:
+                behind = await _consumer_backlogs(contexts)
+                if behind is None:
+                    return {}
+                if behind:
+                    for line in behind:
+                        print(line, file=sys.stderr)
+                    print(
+                        "refused: those events carry blind indexes under the old key, and their consumers "
+                        "would write them into the read models after the change. Let the services apply "
+                        "them (with writes stopped), stop the services, and run again.",
+                        file=sys.stderr,
+                    )
+                    return {}
             reports: dict[str, dict[str, ColumnReindex]] = {}
             for ctx in contexts:
                 mine = reports[ctx.spec.name] = {}
@@ -386,6 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["rotate", "reindex"])
     p.add_argument("--service", action="append", help="one service (repeatable); default: all")
     p.add_argument("--batch", type=int, default=1000, help="rows per transaction or read (default 1000)")
+    p.add_argument(
+        "--no-consumer-check",
+        action="store_true",
+        help="reindex: do not ask NATS whether every consumer has applied its events (only when you "
+        "have made sure of it otherwise)",
+    )
     p.set_defaults(func=_cmd_pii)
 
     p = sub.add_parser("asyncapi", help="write the AsyncAPI document of every event (from the contracts)")

@@ -14,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -86,6 +86,65 @@ class Subscription:
         return sorted({f"{namespace}.{c.relative_subject()}" for c in self.handlers})
 
 
+def durable_name(consumer: str, source_service: str) -> str:
+    """The durable pull consumer through which ``consumer`` reads ``source_service``'s stream."""
+    return f"{consumer}__from__{source_service}"
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What one durable consumer has not applied yet.
+
+    ``undelivered`` is ``None`` when the durable consumer does not exist although the stream holds
+    events: the service has never consumed that stream, and every event in it is still to be applied.
+    """
+
+    consumer: str
+    source_service: str
+    undelivered: int | None
+    unacknowledged: int = 0
+
+    @property
+    def drained(self) -> bool:
+        return self.undelivered == 0 and self.unacknowledged == 0
+
+    def __str__(self) -> str:
+        if self.undelivered is None:
+            return (
+                f"{self.source_service}'s events: the consumer {self.consumer} was never created "
+                "(the service has not consumed them yet)"
+            )
+        return (
+            f"{self.source_service}'s events: {self.undelivered} not yet delivered to {self.consumer}, "
+            f"{self.unacknowledged} delivered and not yet applied"
+        )
+
+
+async def backlogs(bus: EventBus, consumer: str, subscriptions: list[Subscription]) -> list[Backlog]:
+    """For each subscription of ``consumer``, how many events its durable consumer has not applied.
+
+    Read from the server's consumer state (pending and ack-pending counts), without fetching anything.
+    A missing stream, or a missing consumer on an empty stream, has nothing to apply.
+    """
+    found = []
+    for sub in subscriptions:
+        stream, name = (
+            stream_name(bus.namespace, sub.source_service),
+            durable_name(consumer, sub.source_service),
+        )
+        try:
+            info = await bus.js.consumer_info(stream, name)
+        except NotFoundError:
+            try:
+                messages = (await bus.js.stream_info(stream)).state.messages
+            except NotFoundError:
+                messages = 0
+            found.append(Backlog(name, sub.source_service, None if messages else 0))
+            continue
+        found.append(Backlog(name, sub.source_service, info.num_pending, info.num_ack_pending))
+    return found
+
+
 def backoff_delay(deliveries: int) -> float:
     """Seconds before a redelivery after a transient failure: 0.5, 1, 2, 4 … capped at 30."""
     return float(min(30.0, 0.5 * 2 ** max(0, deliveries - 1)))
@@ -128,7 +187,7 @@ class ConsumerRunner:
         self.dead_lettered = 0
 
     def durable_name(self, sub: Subscription) -> str:
-        return f"{self.consumer}__from__{sub.source_service}"
+        return durable_name(self.consumer, sub.source_service)
 
     async def run(self) -> None:
         """Consume every subscription until cancelled."""
