@@ -144,6 +144,7 @@ SPLINK_BLOCKS = {
 
 def splink_clusters(records: list[dict[str, Any]]) -> list[int]:
     import duckdb
+    import pyarrow
     import splink.comparison_library as cl
     from splink import Linker, SettingsCreator, block_on
     from splink.backends.duckdb import DuckDBAPI
@@ -151,12 +152,20 @@ def splink_clusters(records: list[dict[str, Any]]) -> list[int]:
     logging.getLogger("splink").setLevel(logging.ERROR)
     con = duckdb.connect()
     columns = list(records[0])
-    con.execute(
-        "CREATE TABLE records (unique_id BIGINT, " + ", ".join(f"{c} VARCHAR" for c in columns[1:]) + ")"
+    # The records reach DuckDB as one Arrow table (columnar, no per-row statement): an executemany of
+    # INSERTs, used before 28 Nov, took most of Splink's measured time at 100k and more at 1M.
+    arrow = pyarrow.table(
+        {
+            c: pyarrow.array(
+                [r[c] for r in records], pyarrow.int64() if c == "unique_id" else pyarrow.string()
+            )
+            for c in columns
+        }
     )
-    con.executemany(
-        f"INSERT INTO records VALUES ({', '.join('?' * len(columns))})", [tuple(r.values()) for r in records]
-    )
+    con.register("arrow_records", arrow)
+    con.execute("CREATE TABLE records AS SELECT * FROM arrow_records")
+    con.unregister("arrow_records")
+    del arrow
     db_api = DuckDBAPI(connection=con)
     settings = SettingsCreator(
         link_type="dedupe_only",

@@ -45,7 +45,18 @@ class LinkOutcome:
 def best_matches(
     people: list[Person], candidates: list[Person]
 ) -> list[tuple[Person, Person, float, dict[str, str], str]]:
-    """For each person, the best candidate sharing a block (birth date, or name pinyin + sex) and the decision."""
+    """For each person, the best candidate sharing a block, and the decision.
+
+    The blocks: name pinyin + sex; birth date with the same first character of the name or the same
+    first syllable of its pinyin. A candidate born the same day with neither has a different name (not
+    the same first character, not a homophone) and scores at most 5 points: below ``REVIEW``, and more
+    than ``MARGIN`` under ``AUTO_LINK``, so it could be neither the pair decided on nor the runner-up that
+    makes an automatic link ambiguous. The decisions are therefore those of the birth date alone as a
+    block, but only the children who can matter are scored: a birth date's block grows with the registry
+    (≈ 300 children a day of birth per million), and scoring all of them for each row without an ID number
+    made linkage grow with the square of the registry's size. The rest of a birth-date block is passed
+    over by a comparison of two strings, in its order, so ties are broken as before.
+    """
     by_birth: dict[object, list[Person]] = defaultdict(list)
     by_name: dict[object, list[Person]] = defaultdict(list)
     for c in candidates:
@@ -55,11 +66,15 @@ def best_matches(
             by_name[c.name_pinyin, c.sex].append(c)
     out = []
     for p in people:
-        block = {
-            c.key: c
-            for c in by_birth.get(p.birth_date, []) + by_name.get((p.name_pinyin, p.sex), [])
-            if c.key != p.key
-        }
+        born: list[Person] = []
+        if p.name:
+            initial, syllable = p.name[0], _first_syllable(p)
+            born = [
+                c
+                for c in by_birth.get(p.birth_date, ())
+                if c.name and (c.name[0] == initial or (syllable and _first_syllable(c) == syllable))
+            ]
+        block = {c.key: c for c in born + by_name.get((p.name_pinyin, p.sex), []) if c.key != p.key}
         scored = sorted(((score(p, c), c) for c in block.values()), key=lambda t: -t[0][0])
         if not scored:
             continue
@@ -75,6 +90,10 @@ def best_matches(
         if verdict != "none":
             out.append((p, cand, best, evidence, verdict))
     return out
+
+
+def _first_syllable(person: Person) -> str:
+    return (person.name_pinyin or "").partition(" ")[0]
 
 
 async def _candidates(session: AsyncSession, people: list[Person], own: set[str]) -> list[Person]:
