@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import utcnow
 from registry.children.models import Child, ChildHistory, ChildMerge, ReviewItem
 from registry.feeds.models import FeedRow
-from registry.linkage.scoring import MARGIN, Person, decide, score
+from registry.linkage.scoring import MARGIN, Person, decide, near_date, score
 
 CHUNK = 400
 _PERSON_COLUMNS = (
@@ -47,34 +47,49 @@ def best_matches(
 ) -> list[tuple[Person, Person, float, dict[str, str], str]]:
     """For each person, the best candidate sharing a block, and the decision.
 
-    The blocks: name pinyin + sex; birth date with the same first character of the name or the same
-    first syllable of its pinyin. A candidate born the same day with neither has a different name (not
-    the same first character, not a homophone) and scores at most 5 points: below ``REVIEW``, and more
-    than ``MARGIN`` under ``AUTO_LINK``, so it could be neither the pair decided on nor the runner-up that
-    makes an automatic link ambiguous. The decisions are therefore those of the birth date alone as a
-    block, but only the children who can matter are scored: a birth date's block grows with the registry
-    (≈ 300 children a day of birth per million), and scoring all of them for each row without an ID number
-    made linkage grow with the square of the registry's size. The rest of a birth-date block is passed
-    over by a comparison of two strings, in its order, so ties are broken as before.
+    The blocks are the children born on the person's birth date and those of the same name pinyin and
+    sex, but only the children who can score ``REVIEW`` or more are scored: of those born the same day,
+    the ones whose name starts with the same character or pinyin syllable (any other name scores −3, and
+    the candidate at most 5 points); of those of the same name, the ones born the same day, one slip of
+    a field apart, or of an unknown birth date, or else of the same village and guardian (a birth date
+    that differs costs 3 points; see :func:`_may_score_enough`). A candidate below ``REVIEW`` is also
+    more than ``MARGIN`` under ``AUTO_LINK``: it could be neither the pair decided on nor the runner-up
+    that makes an automatic link ambiguous, so the decisions are those of scoring both blocks whole
+    (``tests/registry/test_linkage_blocks.py``). Both blocks grow with the registry (≈ 300 children a
+    day of birth per million; thousands of a common name); scoring them whole made linkage grow with the
+    square of the registry's size, while passing over a candidate costs a comparison or two and
+    allocates nothing. The blocks keep their order, so ties are broken as before.
     """
-    by_birth: dict[object, list[Person]] = defaultdict(list)
+    # Children born on one day, by the first character of their name and by its first pinyin syllable.
+    by_birth: dict[object, tuple[dict[str, list[Person]], dict[str, list[Person]]]] = {}
     by_name: dict[object, list[Person]] = defaultdict(list)
-    for c in candidates:
-        if c.birth_date is not None:
-            by_birth[c.birth_date].append(c)
+    order: dict[str, int] = {}
+    for position, c in enumerate(candidates):
+        order[c.key] = position
+        if c.birth_date is not None and c.name:
+            day = by_birth.get(c.birth_date)
+            if day is None:
+                day = by_birth[c.birth_date] = ({}, {})
+            for index, key in ((0, c.name[0]), (1, _first_syllable(c))):
+                listed = day[index].get(key)
+                if listed is None:
+                    listed = day[index][key] = []
+                listed.append(c)
         if c.name_pinyin:
             by_name[c.name_pinyin, c.sex].append(c)
     out = []
     for p in people:
         born: list[Person] = []
-        if p.name:
-            initial, syllable = p.name[0], _first_syllable(p)
-            born = [
-                c
-                for c in by_birth.get(p.birth_date, ())
-                if c.name and (c.name[0] == initial or (syllable and _first_syllable(c) == syllable))
-            ]
-        block = {c.key: c for c in born + by_name.get((p.name_pinyin, p.sex), []) if c.key != p.key}
+        day = by_birth.get(p.birth_date) if p.name else None
+        if day is not None:
+            assert p.name is not None
+            syllable = _first_syllable(p)
+            same = {c.key: c for c in day[0].get(p.name[0], ())}
+            if syllable:
+                same.update((c.key, c) for c in day[1].get(syllable, ()))
+            born = sorted(same.values(), key=lambda c: order[c.key])
+        named = [c for c in by_name.get((p.name_pinyin, p.sex), ()) if _may_score_enough(p, c)]
+        block = {c.key: c for c in born + named if c.key != p.key}
         scored = sorted(((score(p, c), c) for c in block.values()), key=lambda t: -t[0][0])
         if not scored:
             continue
@@ -90,6 +105,28 @@ def best_matches(
         if verdict != "none":
             out.append((p, cand, best, evidence, verdict))
     return out
+
+
+def _may_score_enough(p: Person, c: Person) -> bool:
+    """Whether ``c``, of ``p``'s name pinyin and sex, can score ``REVIEW`` or more against ``p``.
+
+    With birth dates that differ (neither equal nor one slip apart) it scores at most 6 points (the exact
+    name 4, birth date −3, sex 1, village 2, guardian 2), and then only with the same village and the
+    same guardian; every other such candidate is below ``REVIEW`` and more than ``MARGIN`` under
+    ``AUTO_LINK``, so it changes no decision.
+    """
+    a, b = p.birth_date, c.birth_date
+    return (
+        a is None
+        or b is None
+        or a == b
+        or (
+            p.hukou_village is not None
+            and p.hukou_village == c.hukou_village
+            and p.guardian_name == c.guardian_name
+        )
+        or near_date(a, b)
+    )
 
 
 def _first_syllable(person: Person) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 AUTO_LINK = 9.0
@@ -26,13 +27,10 @@ class Person:
     hukou_town: str | None
     hukou_village: str | None
     guardian_name: str | None
-    guardian_pinyin: str | None = None
+    guardian_pinyin: str | None = None  # worked out when a score needs it, if not given
 
     @classmethod
     def of(cls, row: Any, key: str) -> Person:
-        from registry.feeds.validation import name_pinyin
-
-        guardian = row["guardian_name"]
         return cls(
             key=key,
             name=row["name"],
@@ -41,12 +39,29 @@ class Person:
             birth_date=row["birth_date"],
             hukou_town=row["hukou_town"],
             hukou_village=row["hukou_village"],
-            guardian_name=guardian,
-            guardian_pinyin=name_pinyin(guardian) if guardian else None,
+            guardian_name=row["guardian_name"],
         )
 
 
-def _near_date(a: dt.date, b: dt.date) -> bool:
+def _guardian_pinyin(person: Person) -> str | None:
+    """The guardian's name in pinyin: as given, or worked out when a score first needs it (most pairs
+    are decided without it, so candidates need not carry it)."""
+    if person.guardian_pinyin is not None or not person.guardian_name:
+        return person.guardian_pinyin
+    return _pinyin_of(person.guardian_name)
+
+
+@lru_cache(
+    maxsize=1 << 18
+)  # ≈ 40 MB at most; a registry of a million children has ≈ 250,000 guardians in its blocks
+def _pinyin_of(name: str) -> str:
+    from registry.feeds.validation import name_pinyin
+
+    return name_pinyin(name)
+
+
+def near_date(a: dt.date, b: dt.date) -> bool:
+    """One field of a birth date mistyped: two of year, month and day equal, or month and day swapped."""
     same = (a.year == b.year) + (a.month == b.month) + (a.day == b.day)
     return same == 2 or (a.year == b.year and a.month == b.day and a.day == b.month)
 
@@ -66,7 +81,7 @@ def score(a: Person, b: Person) -> tuple[float, dict[str, str]]:
     if a.birth_date and b.birth_date:
         if a.birth_date == b.birth_date:
             points, evidence["birth_date"] = points + 3, "exact"
-        elif _near_date(a.birth_date, b.birth_date):
+        elif near_date(a.birth_date, b.birth_date):
             points, evidence["birth_date"] = points + 1, "near"
         else:
             points, evidence["birth_date"] = points - 3, "different"
@@ -82,7 +97,12 @@ def score(a: Person, b: Person) -> tuple[float, dict[str, str]]:
         points, evidence["hukou"] = points - 1, "different_town"
     if a.guardian_name and a.guardian_name == b.guardian_name:
         points, evidence["guardian"] = points + 2, "exact"
-    elif a.guardian_pinyin and a.guardian_pinyin == b.guardian_pinyin:
+    elif (
+        a.guardian_name
+        and b.guardian_name
+        and (pinyin := _guardian_pinyin(a))
+        and pinyin == _guardian_pinyin(b)
+    ):
         points, evidence["guardian"] = points + 1.5, "homophone"
     return points, evidence
 
