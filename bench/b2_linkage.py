@@ -24,6 +24,7 @@ Baoxue F1 ≥ 0.99, ≥ Splink's F1, and no slower than Splink. Run:
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import gc
@@ -35,7 +36,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from harness import PeakMemory, Record, argument_parser, paired_medians, write_records
+from harness import PeakMemory, Record, argument_parser, paired_medians_async, write_records
 
 from baoxue.orgs.directory import default_directory
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
@@ -252,7 +253,13 @@ def measure(n: int, repeats: int) -> Record:
         results["splink"] = pair_scores(clusters, truth)
         return elapsed
 
-    mine, other = paired_medians(ours, theirs, repeats)
+    async def ours_async() -> float:
+        return ours()
+
+    async def theirs_async() -> float:
+        return theirs()
+
+    mine, other = asyncio.run(paired_medians_async(ours_async, theirs_async, repeats))
     f1, f1_splink = results["baoxue"]["f1"], results["splink"]["f1"]
     met = f1 >= 0.99 and f1 >= f1_splink and mine.median <= other.median
     return Record(

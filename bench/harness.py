@@ -83,21 +83,6 @@ async def median_of_async(fn: Callable[[], Awaitable[float]], repeats: int) -> S
     return Sampled(statistics.median(samples), samples)
 
 
-def paired_medians(
-    baoxue: Callable[[], float], comparator: Callable[[], float], repeats: int
-) -> tuple[Sampled, Sampled]:
-    """Run Baoxue's path and its comparator back to back, alternating, ``repeats`` times each, so drift
-    of a shared, noisy machine affects both alike; returns the two :class:`Sampled`."""
-    if repeats < 1:
-        raise ValueError("repeats must be at least 1")
-    ours: list[float] = []
-    theirs: list[float] = []
-    for _ in range(repeats):
-        ours.append(float(baoxue()))
-        theirs.append(float(comparator()))
-    return Sampled(statistics.median(ours), ours), Sampled(statistics.median(theirs), theirs)
-
-
 async def paired_medians_async(
     baoxue: Callable[[], Awaitable[float]], comparator: Callable[[], Awaitable[float]], repeats: int
 ) -> tuple[Sampled, Sampled]:
