@@ -103,20 +103,20 @@ def baoxue_clusters(records: list[dict[str, Any]]) -> list[int]:
             x = parent[x]
         return x
 
+    # Rows sharing a valid ID number are one person: each points at the group's first row (still a root).
     by_id: dict[str, int] = {}
     for r in records:
         if r["id_number"]:
-            first = by_id.setdefault(r["id_number"], r["unique_id"])
-            parent[find(r["unique_id"])] = find(first)
+            parent[r["unique_id"]] = by_id.setdefault(r["id_number"], r["unique_id"])
 
     def person(r: dict[str, Any]) -> Person:
-        birth = dt.date.fromisoformat(r["birth_date"]) if r["birth_date"] else None
+        birth = r["birth_date"]
         return Person(
             str(r["unique_id"]),
             r["name"],
             r["name_pinyin"],
             r["sex"],
-            birth,
+            dt.date.fromisoformat(birth) if birth else None,
             r["hukou_town"],
             r["hukou_village"],
             r["guardian_name"],

@@ -7,9 +7,11 @@ their evidence (undoable); uncertain pairs become ``link_candidate`` review item
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,7 @@ from registry.feeds.models import FeedRow
 from registry.linkage.scoring import MARGIN, Person, decide, near_date, score
 
 CHUNK = 400
+K = TypeVar("K")
 _PERSON_COLUMNS = (
     "id",
     "name",
@@ -60,77 +63,99 @@ def best_matches(
     square of the registry's size, while passing over a candidate costs a comparison or two and
     allocates nothing. The blocks keep their order, so ties are broken as before.
     """
-    # Children born on one day, by the first character of their name and by its first pinyin syllable.
-    by_birth: dict[object, tuple[dict[str, list[Person]], dict[str, list[Person]]]] = {}
-    by_name: dict[object, list[Person]] = defaultdict(list)
-    order: dict[str, int] = {}
+    # Positions in ``candidates`` of the children born on one day, by the first character of their name
+    # and by its first pinyin syllable; and of the children of one name pinyin and sex. Positions keep
+    # the candidates' order, which breaks ties between equal scores.
+    by_birth: dict[dt.date, tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
+    by_name: dict[tuple[str, str | None], list[int]] = {}
     for position, c in enumerate(candidates):
-        order[c.key] = position
-        if c.birth_date is not None and c.name:
+        name, pinyin = c.name, c.name_pinyin
+        if c.birth_date is not None and name:
             day = by_birth.get(c.birth_date)
             if day is None:
                 day = by_birth[c.birth_date] = ({}, {})
-            for index, key in ((0, c.name[0]), (1, _first_syllable(c))):
-                listed = day[index].get(key)
-                if listed is None:
-                    listed = day[index][key] = []
-                listed.append(c)
-        if c.name_pinyin:
-            by_name[c.name_pinyin, c.sex].append(c)
+            _add(day[0], name[0], position)
+            if pinyin:
+                _add(day[1], pinyin.partition(" ")[0], position)
+        if pinyin:
+            _add(by_name, (pinyin, c.sex), position)
     out = []
     for p in people:
-        born: list[Person] = []
-        day = by_birth.get(p.birth_date) if p.name else None
+        born: set[int] = set()
+        day = by_birth.get(p.birth_date) if p.name and p.birth_date is not None else None
         if day is not None:
             assert p.name is not None
-            syllable = _first_syllable(p)
-            same = {c.key: c for c in day[0].get(p.name[0], ())}
-            if syllable:
-                same.update((c.key, c) for c in day[1].get(syllable, ()))
-            born = sorted(same.values(), key=lambda c: order[c.key])
-        named = [c for c in by_name.get((p.name_pinyin, p.sex), ()) if _may_score_enough(p, c)]
-        block = {c.key: c for c in born + named if c.key != p.key}
-        scored = sorted(((score(p, c), c) for c in block.values()), key=lambda t: -t[0][0])
-        if not scored:
+            born.update(day[0].get(p.name[0], ()))
+            if p.name_pinyin:
+                born.update(day[1].get(p.name_pinyin.partition(" ")[0], ()))
+        block = sorted(born)
+        if p.name_pinyin:
+            block += [
+                i
+                for i in _may_score_enough(p, by_name.get((p.name_pinyin, p.sex), ()), candidates)
+                if i not in born
+            ]
+        # The best candidate and the runner-up, as a stable sort by descending points would order them.
+        best: tuple[float, dict[str, str], Person] | None = None
+        second: tuple[float, dict[str, str], Person] | None = None
+        for i in block:
+            c = candidates[i]
+            if c.key == p.key:
+                continue
+            points, evidence = score(p, c)
+            if best is None or points > best[0]:
+                best, second = (points, evidence, c), best
+            elif second is None or points > second[0]:
+                second = (points, evidence, c)
+        if best is None:
             continue
-        (best, evidence), cand = scored[0]
-        second = scored[1][0][0] if len(scored) > 1 else None
-        if second is not None and best - second < MARGIN:
+        points, evidence, cand = best
+        runner_up = second[0] if second is not None else None
+        if second is not None and points - second[0] < MARGIN:
             # Two close candidates are no ambiguity when they are clearly the same child themselves.
-            runner_up = scored[1][1]
-            points, between = score(cand, runner_up)
-            if decide(points, None, between) == "auto":
-                second = None
-        verdict = decide(best, second, evidence)
+            between_points, between = score(cand, second[2])
+            if decide(between_points, None, between) == "auto":
+                runner_up = None
+        verdict = decide(points, runner_up, evidence)
         if verdict != "none":
-            out.append((p, cand, best, evidence, verdict))
+            out.append((p, cand, points, evidence, verdict))
     return out
 
 
-def _may_score_enough(p: Person, c: Person) -> bool:
-    """Whether ``c``, of ``p``'s name pinyin and sex, can score ``REVIEW`` or more against ``p``.
+def _add(index: dict[K, list[int]], key: K, position: int) -> None:
+    listed = index.get(key)
+    if listed is None:
+        index[key] = [position]
+    else:
+        listed.append(position)
 
-    With birth dates that differ (neither equal nor one slip apart) it scores at most 6 points (the exact
-    name 4, birth date −3, sex 1, village 2, guardian 2), and then only with the same village and the
-    same guardian; every other such candidate is below ``REVIEW`` and more than ``MARGIN`` under
-    ``AUTO_LINK``, so it changes no decision.
+
+def _may_score_enough(p: Person, named: Iterable[int], candidates: list[Person]) -> list[int]:
+    """Which of ``named`` (positions of candidates of ``p``'s name pinyin and sex) can score ``REVIEW``
+    or more against ``p``.
+
+    With birth dates that differ (neither equal nor one slip apart) such a candidate scores at most 6
+    points (the exact name 4, birth date −3, sex 1, village 2, guardian 2), and then only with the same
+    village and the same guardian; every other one is below ``REVIEW`` and more than ``MARGIN`` under
+    ``AUTO_LINK``, so it changes no decision. Of a thousand children of a common name, a row's own birth
+    date leaves a handful; the test is written out inline because it runs millions of times.
     """
-    a, b = p.birth_date, c.birth_date
-    return (
-        a is None
-        or b is None
-        or a == b
-        or (
-            p.hukou_village is not None
-            and p.hukou_village == c.hukou_village
-            and p.guardian_name == c.guardian_name
-        )
-        or near_date(a, b)
-    )
-
-
-def _first_syllable(person: Person) -> str:
-    return (person.name_pinyin or "").partition(" ")[0]
+    a = p.birth_date
+    if a is None:
+        return list(named)
+    village, guardian = p.hukou_village, p.guardian_name
+    kept = []
+    for i in named:
+        c = candidates[i]
+        b = c.birth_date
+        if (
+            b is None
+            or b == a
+            or (village is not None and c.hukou_village == village and c.guardian_name == guardian)
+            or near_date(a, b)
+        ):
+            kept.append(i)
+    return kept
 
 
 async def _candidates(session: AsyncSession, people: list[Person], own: set[str]) -> list[Person]:

