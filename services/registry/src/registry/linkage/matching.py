@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,6 @@ from registry.feeds.models import FeedRow
 from registry.linkage.scoring import MARGIN, Person, decide, near_date, score
 
 CHUNK = 400
-K = TypeVar("K")
 _PERSON_COLUMNS = (
     "id",
     "name",
@@ -66,19 +65,19 @@ def best_matches(
     # Positions in ``candidates`` of the children born on one day, by the first character of their name
     # and by its first pinyin syllable; and of the children of one name pinyin and sex. Positions keep
     # the candidates' order, which breaks ties between equal scores.
-    by_birth: dict[dt.date, tuple[dict[str, list[int]], dict[str, list[int]]]] = {}
-    by_name: dict[tuple[str, str | None], list[int]] = {}
+    # Looked up with ``get`` only, so that a row's lookups add no empty entries.
+    by_birth: defaultdict[dt.date, tuple[defaultdict[str, list[int]], defaultdict[str, list[int]]]]
+    by_birth = defaultdict(lambda: (defaultdict(list), defaultdict(list)))
+    by_name: defaultdict[tuple[str, str | None], list[int]] = defaultdict(list)
     for position, c in enumerate(candidates):
         name, pinyin = c.name, c.name_pinyin
         if c.birth_date is not None and name:
-            day = by_birth.get(c.birth_date)
-            if day is None:
-                day = by_birth[c.birth_date] = ({}, {})
-            _add(day[0], name[0], position)
+            by_first_character, by_first_syllable = by_birth[c.birth_date]
+            by_first_character[name[0]].append(position)
             if pinyin:
-                _add(day[1], pinyin.partition(" ")[0], position)
+                by_first_syllable[pinyin.partition(" ")[0]].append(position)
         if pinyin:
-            _add(by_name, (pinyin, c.sex), position)
+            by_name[pinyin, c.sex].append(position)
     out = []
     for p in people:
         born: set[int] = set()
@@ -122,14 +121,6 @@ def best_matches(
     return out
 
 
-def _add(index: dict[K, list[int]], key: K, position: int) -> None:
-    listed = index.get(key)
-    if listed is None:
-        index[key] = [position]
-    else:
-        listed.append(position)
-
-
 def _may_score_enough(p: Person, named: Iterable[int], candidates: list[Person]) -> list[int]:
     """Which of ``named`` (positions of candidates of ``p``'s name pinyin and sex) can score ``REVIEW``
     or more against ``p``.
@@ -137,8 +128,9 @@ def _may_score_enough(p: Person, named: Iterable[int], candidates: list[Person])
     With birth dates that differ (neither equal nor one slip apart) such a candidate scores at most 6
     points (the exact name 4, birth date −3, sex 1, village 2, guardian 2), and then only with the same
     village and the same guardian; every other one is below ``REVIEW`` and more than ``MARGIN`` under
-    ``AUTO_LINK``, so it changes no decision. Of a thousand children of a common name, a row's own birth
-    date leaves a handful; the test is written out inline because it runs millions of times.
+    ``AUTO_LINK``, so it changes no decision. The test is written out in one loop rather than a call per
+    candidate because it runs millions of times (3.2 million for the 81,297 rows without an ID number of
+    the generated 1M district).
     """
     a = p.birth_date
     if a is None:
