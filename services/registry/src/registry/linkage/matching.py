@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baoxue.collector import collector_paused
 from baoxue.db import utcnow
 from registry.children.models import Child, ChildHistory, ChildMerge, ReviewItem
 from registry.feeds.models import FeedRow
-from registry.linkage.scoring import MARGIN, Person, decide, near_date, score
+from registry.linkage.scoring import MARGIN, REVIEW, Person, decide, near_date, score
 
 CHUNK = 400
+# A name block of more candidates than this is indexed (``_NameBlockIndex``) the first time a row needs
+# it; a shorter one is scanned (a few comparisons each, cheaper than building the index).
+NAME_BLOCK_SCANNED = 64
 _PERSON_COLUMNS = (
     "id",
     "name",
@@ -44,6 +48,7 @@ class LinkOutcome:
     review: int = 0
 
 
+@collector_paused()  # builds a million lists of positions at a million children (no cycles, no awaits)
 def best_matches(
     people: list[Person], candidates: list[Person]
 ) -> list[tuple[Person, Person, float, dict[str, str], str]]:
@@ -68,6 +73,8 @@ def best_matches(
     # Looked up with ``get`` only, so that a row's lookups add no empty entries.
     by_birth: defaultdict[dt.date, tuple[defaultdict[str, list[int]], defaultdict[str, list[int]]]]
     by_birth = defaultdict(lambda: (defaultdict(list), defaultdict(list)))
+    # Name blocks only for the names the rows have: most of a large registry's names are no row's.
+    wanted = {(p.name_pinyin, p.sex) for p in people if p.name_pinyin}
     by_name: defaultdict[tuple[str, str | None], list[int]] = defaultdict(list)
     for position, c in enumerate(candidates):
         name, pinyin = c.name, c.name_pinyin
@@ -76,8 +83,9 @@ def best_matches(
             by_first_character[name[0]].append(position)
             if pinyin:
                 by_first_syllable[pinyin.partition(" ")[0]].append(position)
-        if pinyin:
-            by_name[pinyin, c.sex].append(position)
+        if pinyin and (key := (pinyin, c.sex)) in wanted:
+            by_name[key].append(position)
+    long_blocks: dict[tuple[str, str | None], _NameBlockIndex] = {}
     out = []
     for p in people:
         born: set[int] = set()
@@ -89,11 +97,15 @@ def best_matches(
                 born.update(day[1].get(p.name_pinyin.partition(" ")[0], ()))
         block = sorted(born)
         if p.name_pinyin:
-            block += [
-                i
-                for i in _may_score_enough(p, by_name.get((p.name_pinyin, p.sex), ()), candidates)
-                if i not in born
-            ]
+            key = (p.name_pinyin, p.sex)
+            named = by_name.get(key, [])
+            if len(named) > NAME_BLOCK_SCANNED:
+                if (index := long_blocks.get(key)) is None:
+                    index = long_blocks[key] = _NameBlockIndex(named, candidates)
+                kept = index.may_score_enough(p)
+            else:
+                kept = _may_score_enough(p, named, candidates)
+            block += [i for i in kept if i not in born]
         # The best candidate and the runner-up, as a stable sort by descending points would order them.
         best: tuple[float, dict[str, str], Person] | None = None
         second: tuple[float, dict[str, str], Person] | None = None
@@ -101,7 +113,9 @@ def best_matches(
             c = candidates[i]
             if c.key == p.key:
                 continue
-            points, evidence = score(p, c)
+            points, evidence = score(p, c, needed=REVIEW)
+            if points < REVIEW:  # neither the pair decided on nor a runner-up that could change a decision
+                continue
             if best is None or points > best[0]:
                 best, second = (points, evidence, c), best
             elif second is None or points > second[0]:
@@ -129,8 +143,9 @@ def _may_score_enough(p: Person, named: Iterable[int], candidates: list[Person])
     points (the exact name 4, birth date −3, sex 1, village 2, guardian 2), and then only with the same
     village and the same guardian; every other one is below ``REVIEW`` and more than ``MARGIN`` under
     ``AUTO_LINK``, so it changes no decision. The test is written out in one loop rather than a call per
-    candidate because it runs millions of times (3.2 million for the 81,297 rows without an ID number of
-    the generated 1M district).
+    candidate; a block longer than ``NAME_BLOCK_SCANNED`` is not scanned but looked up in its
+    :class:`_NameBlockIndex` (scanning every block meant 3.2 million tests for the 81,297 rows without an
+    ID number of the generated 1M district, most of them in the blocks of common names).
     """
     a = p.birth_date
     if a is None:
@@ -148,6 +163,52 @@ def _may_score_enough(p: Person, named: Iterable[int], candidates: list[Person])
         ):
             kept.append(i)
     return kept
+
+
+class _NameBlockIndex:
+    """A long name block (the positions of the candidates of one name pinyin and sex) indexed so that
+    :func:`_may_score_enough`'s candidates are found by a few lookups instead of a scan.
+
+    A common name has thousands of candidates in a large registry, and most rows of that name keep a few
+    dozen of them: those of an unknown birth date, those whose birth date shares two of year, month and
+    day with the row's (the same date included) or is the row's with month and day swapped, and those of
+    the row's village and guardian. Built the first time a row of the name needs it.
+    """
+
+    def __init__(self, named: list[int], candidates: list[Person]) -> None:
+        self.named = named
+        self.undated: list[int] = []
+        self.by_year_month: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
+        self.by_year_day: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
+        self.by_month_day: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
+        self.by_date: defaultdict[dt.date, list[int]] = defaultdict(list)
+        self.by_home: defaultdict[tuple[str | None, str | None], list[int]] = defaultdict(list)
+        for i in named:
+            c = candidates[i]
+            b = c.birth_date
+            if b is None:
+                self.undated.append(i)
+            else:
+                self.by_year_month[b.year, b.month].append(i)
+                self.by_year_day[b.year, b.day].append(i)
+                self.by_month_day[b.month, b.day].append(i)
+                self.by_date[b].append(i)
+            self.by_home[c.hukou_village, c.guardian_name].append(i)
+
+    def may_score_enough(self, p: Person) -> list[int]:
+        """The same positions as ``_may_score_enough(p, self.named, candidates)``, in the same order."""
+        a = p.birth_date
+        if a is None:
+            return list(self.named)
+        kept = set(self.undated)
+        kept.update(self.by_year_month.get((a.year, a.month), ()))
+        kept.update(self.by_year_day.get((a.year, a.day), ()))
+        kept.update(self.by_month_day.get((a.month, a.day), ()))
+        if a.day <= 12:  # month and day swapped
+            kept.update(self.by_date.get(dt.date(a.year, a.day, a.month), ()))
+        if p.hukou_village is not None:
+            kept.update(self.by_home.get((p.hukou_village, p.guardian_name), ()))
+        return sorted(kept)
 
 
 async def _candidates(session: AsyncSession, people: list[Person], own: set[str]) -> list[Person]:

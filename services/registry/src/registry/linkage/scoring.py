@@ -68,8 +68,14 @@ def near_date(a: dt.date, b: dt.date) -> bool:
     return same == 2 or (a.year == b.year and a.month == b.day and a.day == b.month)
 
 
-def score(a: Person, b: Person) -> tuple[float, dict[str, str]]:
-    """Points for ``a`` and ``b`` being the same child, and the evidence behind them."""
+def score(a: Person, b: Person, needed: float | None = None) -> tuple[float, dict[str, str]]:
+    """Points for ``a`` and ``b`` being the same child, and the evidence behind them.
+
+    With ``needed``, a score that cannot reach it is left unfinished: the guardians' names are not
+    compared as pinyin (a name converted per guardian, most of a linkage's time at 1M) when their 1.5
+    points could not bring the score up to ``needed``. The points returned are then below ``needed``,
+    as the finished score would be.
+    """
     points = 0.0
     evidence: dict[str, str] = {}
     if a.name and b.name and a.name == b.name:
@@ -102,6 +108,7 @@ def score(a: Person, b: Person) -> tuple[float, dict[str, str]]:
     elif (
         a.guardian_name
         and b.guardian_name
+        and (needed is None or points + 1.5 >= needed)
         and (pinyin := _guardian_pinyin(a))
         and pinyin == _guardian_pinyin(b)
     ):
