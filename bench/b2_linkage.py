@@ -38,6 +38,7 @@ from typing import Any
 
 from harness import PeakMemory, Record, argument_parser, paired_medians_async, write_records
 
+from baoxue.collector import collector_paused
 from baoxue.orgs.directory import default_directory
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
 from baoxue.synth import SynthConfig, generate_district
@@ -122,9 +123,11 @@ def baoxue_clusters(records: list[dict[str, Any]]) -> list[int]:
             r["guardian_name"],
         )
 
-    # One representative per ID group (the registry holds one record per ID), plus every row without ID.
-    reps = [person(records[i]) for i in by_id.values()]
-    loose = [person(r) for r in records if not r["id_number"]]
+    # One representative per ID group (the registry holds one record per ID), plus every row without ID;
+    # built with the collector paused, as the registry builds the known children's (``_candidates``).
+    with collector_paused():
+        reps = [person(records[i]) for i in by_id.values()]
+        loose = [person(r) for r in records if not r["id_number"]]
     for p, cand, _points, _evidence, verdict in best_matches(loose, reps + loose):
         if verdict == "auto":
             parent[find(int(p.key))] = find(int(cand.key))

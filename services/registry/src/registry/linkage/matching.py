@@ -237,9 +237,11 @@ async def _candidates(session: AsyncSession, people: list[Person], own: set[str]
                 _children.c.name_pinyin.in_(names[i : i + CHUNK]),
             ),
         )
-        for r in (await session.execute(query)).mappings():
-            if r["id"] not in own:
-                found[r["id"]] = Person.of(r, r["id"])
+        rows = (await session.execute(query)).mappings()  # buffered: the loop below does not await
+        with collector_paused():  # a Person per known child of the blocks: a million at a million children
+            for r in rows:
+                if r["id"] not in own:
+                    found[r["id"]] = Person.of(r, r["id"])
     return list(found.values())
 
 
