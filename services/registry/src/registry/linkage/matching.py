@@ -24,7 +24,8 @@ from registry.linkage.scoring import MARGIN, REVIEW, Person, decide, near_date, 
 
 CHUNK = 400
 # A name block of more candidates than this is indexed (``_NameBlockIndex``) the first time a row needs
-# it; a shorter one is scanned (a few comparisons each, cheaper than building the index).
+# it; a shorter one is scanned (a few comparisons each, cheaper than building the index). Indexing every
+# block instead made ``best_matches`` at 1M 10.9 / 11.8 s against 9.3 / 9.6 s (29 Nov, cached records).
 NAME_BLOCK_SCANNED = 64
 _PERSON_COLUMNS = (
     "id",

@@ -72,9 +72,9 @@ def score(a: Person, b: Person, needed: float | None = None) -> tuple[float, dic
     """Points for ``a`` and ``b`` being the same child, and the evidence behind them.
 
     With ``needed``, a score that cannot reach it is left unfinished: the guardians' names are not
-    compared as pinyin (a name converted per guardian: ≈ 1 s of the 18.6 s of B2 at 1M on 29 Nov) when their 1.5
-    points could not bring the score up to ``needed``. The points returned are then below ``needed``,
-    as the finished score would be.
+    compared as pinyin (a name converted per guardian: ≈ 1 s of the 18.6 s of B2 at 1M on 29 Nov) when
+    their 1.5 points could not bring the score up to ``needed``. The points returned are then below
+    ``needed``, as the finished score would be.
     """
     points = 0.0
     evidence: dict[str, str] = {}
