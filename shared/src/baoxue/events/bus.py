@@ -10,7 +10,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServerError, ServiceUnavailableError
 
 from baoxue.events.envelope import SERVICES, stream_name, stream_subjects
 
@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 CLOSE_DRAIN_SECONDS = 5.0
 """How long closing waits for the connection to drain before it closes it regardless."""
+STREAM_CREATE_DELAYS = (0.2, 0.5, 1.0)
+"""The pauses before each retry of a stream's creation that the server failed on its side (a 500 or
+503: seen once in CI from a shared server, err_code 10049 "error creating store for stream", for a
+stream of a fresh name). A configuration the server refuses (400) is not retried."""
 
 
 async def all_streams(js: JetStreamContext) -> list[Any]:
@@ -132,13 +136,26 @@ class EventBus:
 
     async def ensure_streams(self, services: tuple[str, ...] = SERVICES) -> None:
         """Create or update each service's stream (idempotent; every service calls it at start-up)."""
-        jsm = self.js
         for service in services:
-            config = self.stream_config(service)
+            await self._ensure_stream(self.stream_config(service))
+
+    async def _ensure_stream(self, config: StreamConfig) -> None:
+        jsm = self.js
+        for delay in (*STREAM_CREATE_DELAYS, None):
             try:
-                await jsm.add_stream(config)
-            except BadRequestError:
-                await jsm.update_stream(config)
+                try:
+                    await jsm.add_stream(config)
+                except BadRequestError:
+                    await jsm.update_stream(config)
+                return
+            except (ServerError, ServiceUnavailableError) as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "stream not created; retrying",
+                    extra={"stream": config.name, "err_code": exc.err_code, "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
 
     async def delete_streams(self, services: tuple[str, ...] = SERVICES) -> None:
         """Remove this namespace's streams (tests clean up after themselves)."""
