@@ -21,6 +21,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from baoxue.entropy import random_bytes
+
 CipherAlgorithm = Literal["sm4-gcm", "aes-gcm"]
 
 _TAG_OF: Final[dict[CipherAlgorithm, str]] = {"sm4-gcm": "s4", "aes-gcm": "a2"}
@@ -83,7 +85,7 @@ class FieldCipher:
         The same `associated_data` (e.g. the table and row id) must be given to `decrypt`.
         """
         tag = _TAG_OF[self.algorithm]
-        nonce = secrets.token_bytes(_NONCE_BYTES)
+        nonce = random_bytes(_NONCE_BYTES)  # drawn a block at a time: see baoxue.entropy
         sealed = _seal(
             self.algorithm,
             self._keys[self.active_key_id],

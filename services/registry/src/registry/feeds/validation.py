@@ -9,13 +9,13 @@ import datetime as dt
 import json
 import re
 import unicodedata
-import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
 
+from baoxue.entropy import uuid4
 from baoxue.orgs.directory import OrgDirectory
 from baoxue.pii.citizen_id import Sex, age_on, normalise_id_number, parse_id_number
 from baoxue.pii.crypto import BlindIndex, FieldCipher
@@ -119,7 +119,7 @@ class RowValidator:
         out: dict[str, Any] = {
             "batch_id": self.batch_id,
             "row_number": row_number,
-            "candidate_id": str(uuid.uuid4()),
+            "candidate_id": str(uuid4()),
         }
 
         name = raw["name"]
