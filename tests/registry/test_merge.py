@@ -127,3 +127,26 @@ async def test_events_registered_updated_and_feed_completed_without_personal_dat
     text = json.dumps(events, ensure_ascii=False)
     for secret in (WANG.id, LI.id, WANG.name, LI.name, WANG.guardian, WANG.phone, "渠庄村"):
         assert secret not in text
+
+
+async def test_an_unchanged_snapshot_is_not_announced_again_and_its_digest_keeps_its_form(
+    start_service, tokens
+):
+    """The snapshot digest is the SHA-256 of the event data as ``json.dumps(…, sort_keys=True, default=str)``
+    writes it: records stored by earlier releases compare equal, so an upgrade announces nobody again."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    svc = await start_service("registry")
+    await submit(svc, tokens, "police", "2026-03", csv_body(WANG.row(), LI.row()))
+    again = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), LI.row()))
+    assert (again["children_registered"], again["children_updated"]) == (0, 0)
+    registered = {e["subject"]: e["data"] for e in await outbox_events(svc, "child.registered.v1")}
+    assert len(registered) == 2
+    assert await outbox_events(svc, "child.updated.v1") == []
+    async with svc.ctx.db.transaction() as session:
+        stored = dict((await session.execute(text("SELECT id, snapshot_hash FROM children"))).all())
+    for child_id, data in registered.items():
+        expected = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        assert stored[child_id] == expected

@@ -12,6 +12,7 @@ from sqlalchemy import ARRAY, String, any_, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
+from baoxue.collector import collector_paused
 from baoxue.contracts.registry import ChildRegistered, ChildUpdated
 from baoxue.db import UTCDateTime, utcnow
 from baoxue.events.envelope import EventData
@@ -20,6 +21,24 @@ from registry.children.bulk import is_postgresql
 from registry.children.models import Child, ChildAttribute, ChildFlag
 
 CHUNK = 5000
+# The snapshot's columns: what the events carry, and what decides whether the snapshot changed.
+_SNAPSHOT_COLUMNS = (
+    "id",
+    "id_blind",
+    "birth_date",
+    "sex",
+    "hukou_town",
+    "hukou_village",
+    "hukou_school_district",
+    "disability_type",
+    "disability_grade",
+    "status",
+    "version",
+    "snapshot_hash",
+)
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str)
+"""``json.dumps(…, sort_keys=True, default=str)``'s encoder, built once (``dumps`` with options builds one
+per call): the same text, so the digests stored before are still equal."""
 _children = Child.__table__  # type: ignore[attr-defined]
 _flags = ChildFlag.__table__  # type: ignore[attr-defined]
 _attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
@@ -41,20 +60,18 @@ async def _write_snapshots(
 ) -> None:
     """Write a chunk of changed snapshots in one statement.
 
-    PostgreSQL: one ``UPDATE … FROM unnest(arrays)`` (five array parameters, whatever the chunk size);
-    SQLite: one ``executemany`` (in process, no round trips).
+    PostgreSQL: one ``UPDATE … FROM json_to_recordset(…)``, the chunk as one JSON parameter (encoded by
+    the json module's C encoder; five array parameters cost the driver's array dumper, in Python, ≈ a
+    fifth of the step's CPU at 100,000 children); SQLite: one ``executemany`` (in process, no round trips).
     """
     if session.get_bind().dialect.name == "postgresql":
-        ids, cats, srcs, versions, digests = (list(column) for column in zip(*changes, strict=True))
         statement = text(
             "UPDATE children SET categories = v.c, sources = v.s, version = v.v, snapshot_hash = v.h, "
-            "updated_at = :now FROM unnest(CAST(:i AS VARCHAR[]), CAST(:c AS VARCHAR[]), "
-            "CAST(:s AS VARCHAR[]), CAST(:v AS INTEGER[]), CAST(:h AS VARCHAR[])) AS v(i, c, s, v, h) "
-            "WHERE children.id = v.i"
+            "updated_at = :now FROM json_to_recordset(CAST(:rows AS json)) "
+            "AS v(i varchar, c varchar, s varchar, v integer, h varchar) WHERE children.id = v.i"
         ).bindparams(bindparam("now", type_=UTCDateTime()))
-        await session.execute(
-            statement, {"i": ids, "c": cats, "s": srcs, "v": versions, "h": digests, "now": now}
-        )
+        rows = json.dumps([{"i": i, "c": c, "s": s, "v": v, "h": h} for i, c, s, v, h in changes])
+        await session.execute(statement, {"rows": rows, "now": now})
         return
     await session.execute(
         update(_children)
@@ -84,7 +101,13 @@ async def refresh_snapshots(
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         rows = (
-            (await session.execute(select(_children).where(_among(_children.c.id, chunk, pg))))
+            (
+                await session.execute(
+                    select(*(_children.c[c] for c in _SNAPSHOT_COLUMNS)).where(
+                        _among(_children.c.id, chunk, pg)
+                    )
+                )
+            )
             .mappings()
             .all()
         )
@@ -112,42 +135,43 @@ async def refresh_snapshots(
         events: list[tuple[EventData, str, int]] = []
         changes: list[tuple[str, str, str, int, str]] = []
         now = utcnow()
-        for row in rows:
-            cid = row["id"]
-            cats = sorted(categories[cid])
-            srcs = sorted(sources[cid])
-            data: dict[str, Any] = {
-                "child_id": cid,
-                "id_blind_index": row["id_blind"],
-                "birth_date": row["birth_date"],
-                "sex": row["sex"],
-                "hukou_town": row["hukou_town"],
-                "hukou_village": row["hukou_village"],
-                "hukou_school_district": row["hukou_school_district"],
-                "categories": cats,
-                "disability_type": row["disability_type"],
-                "disability_grade": row["disability_grade"],
-                "status": row["status"],
-                "sources": srcs,
-            }
-            digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-            if row["version"] > 0 and digest == row["snapshot_hash"]:
-                continue
-            version = row["version"] + 1
-            if row["version"] == 0:
-                if row["status"] == "duplicate":  # linked before anyone heard of it: nothing to announce
-                    events_needed = False
+        with collector_paused():  # no await inside; 5,000 snapshots' dicts and events at a time
+            for row in rows:
+                cid = row["id"]
+                cats = sorted(categories[cid])
+                srcs = sorted(sources[cid])
+                data: dict[str, Any] = {
+                    "child_id": cid,
+                    "id_blind_index": row["id_blind"],
+                    "birth_date": row["birth_date"],
+                    "sex": row["sex"],
+                    "hukou_town": row["hukou_town"],
+                    "hukou_village": row["hukou_village"],
+                    "hukou_school_district": row["hukou_school_district"],
+                    "categories": cats,
+                    "disability_type": row["disability_type"],
+                    "disability_grade": row["disability_grade"],
+                    "status": row["status"],
+                    "sources": srcs,
+                }
+                digest = hashlib.sha256(_DIGEST_JSON.encode(data).encode()).hexdigest()
+                if row["version"] > 0 and digest == row["snapshot_hash"]:
+                    continue
+                version = row["version"] + 1
+                if row["version"] == 0:
+                    if row["status"] == "duplicate":  # linked before anyone heard of it: nothing to announce
+                        events_needed = False
+                    else:
+                        events_needed = True
+                        registered += 1
+                    cls: type[ChildRegistered] | type[ChildUpdated] = ChildRegistered
                 else:
                     events_needed = True
-                    registered += 1
-                cls: type[ChildRegistered] | type[ChildUpdated] = ChildRegistered
-            else:
-                events_needed = True
-                updated += 1
-                cls = ChildUpdated
-            changes.append((cid, _packed(cats), _packed(srcs), version, digest))
-            if events_needed:
-                events.append((cls(**data), cid, version))
+                    updated += 1
+                    cls = ChildUpdated
+                changes.append((cid, _packed(cats), _packed(srcs), version, digest))
+                if events_needed:
+                    events.append((cls(**data), cid, version))
         if changes:
             await _write_snapshots(session, changes, now)
         await outbox.add_many(session, events)  # COPY on PostgreSQL for a bulk run
