@@ -68,7 +68,7 @@ class ChildAttribute(RegistryModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    child_id: str = Field(max_length=36, index=True)
+    child_id: str = Field(max_length=36)  # looked up through the unique index, which begins with it
     attribute: str = Field(max_length=30)
     value: str = Field(max_length=200)
     """The asserted value; for an encrypted attribute (guardian phone) its blind index, so equal values
@@ -92,7 +92,7 @@ class ChildFlag(RegistryModel, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    child_id: str = Field(max_length=36, index=True)
+    child_id: str = Field(max_length=36)  # looked up through the unique index, which begins with it
     category: str = Field(max_length=30)
     department: str = Field(max_length=20)
     valid_from: str = Field(max_length=7)
