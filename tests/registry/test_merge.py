@@ -150,3 +150,37 @@ async def test_an_unchanged_snapshot_is_not_announced_again_and_its_digest_keeps
     for child_id, data in registered.items():
         expected = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
         assert stored[child_id] == expected
+
+
+async def test_a_large_batch_refreshes_the_statistics_of_what_it_added_before_joining_it(
+    start_service, tokens, monkeypatch
+):
+    """PostgreSQL: a batch of ``ANALYZE_FROM_ROWS`` rows or more analyses ``children`` and
+    ``child_attributes`` inside its merge (the rows it added are in no statistics yet); a smaller one
+    does not. SQLite keeps no such statistics: nothing to refresh."""
+    from sqlalchemy import text
+
+    from registry.feeds import ingest
+
+    svc = await start_service("registry")
+    if svc.ctx.db.dialect != "postgresql":
+        return
+
+    async def analysed() -> int:
+        async with svc.ctx.db.transaction() as session:
+            await session.execute(text("SELECT pg_stat_clear_snapshot()"))
+            counts = await session.execute(
+                text(
+                    "SELECT relname, analyze_count FROM pg_stat_user_tables "
+                    "WHERE relname IN ('children', 'child_attributes')"
+                )
+            )
+            return sum(n for _, n in counts)
+
+    monkeypatch.setattr(ingest, "ANALYZE_FROM_ROWS", 3)
+    before = await analysed()  # the run's database is shared by the tests of this worker
+    await submit(svc, tokens, "police", "2026-03", csv_body(WANG.row(), LI.row()))
+    assert await analysed() == before
+    batch = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), LI.row(), ZHAO.row()))
+    assert batch["accepted"] == 3
+    assert await analysed() == before + 2

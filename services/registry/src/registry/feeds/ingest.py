@@ -39,6 +39,9 @@ from registry.linkage.matching import link_batch
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
+ANALYZE_FROM_ROWS = 10_000
+"""A batch merging this many rows or more refreshes the statistics of ``children`` and
+``child_attributes`` inside its merge, before the statements that join them (PostgreSQL)."""
 _batches = FeedBatch.__table__  # type: ignore[attr-defined]
 _rows = FeedRow.__table__  # type: ignore[attr-defined]
 _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
@@ -249,7 +252,13 @@ async def _run(
         if applied_here:
             if mode == "commit":
                 result |= await _apply(
-                    ctx, session, batch_id=batch_id, department=department, period=period, actor=actor
+                    ctx,
+                    session,
+                    batch_id=batch_id,
+                    department=department,
+                    period=period,
+                    actor=actor,
+                    accepted=counts["accepted"],
                 )
             await session.execute(
                 update(_batches)
@@ -302,7 +311,14 @@ class _StepTimer:
 
 
 async def _apply(
-    ctx: ServiceContext, session: Any, *, batch_id: str, department: str, period: str, actor: str
+    ctx: ServiceContext,
+    session: Any,
+    *,
+    batch_id: str,
+    department: str,
+    period: str,
+    actor: str,
+    accepted: int,
 ) -> dict[str, Any]:
     district = ctx.directory.district_code
     await repository.lock_merges(session)  # a concurrent batch naming the same new children waits here
@@ -325,6 +341,11 @@ async def _apply(
     step("contact_values")
     await merge.record_provenance(session, batch_id, department=department, period=period)
     step("provenance")
+    if session.get_bind().dialect.name == "postgresql" and accepted >= ANALYZE_FROM_ROWS:
+        # The children and provenance rows this transaction added are in no statistics yet: with a large
+        # batch the planner would take the tables for as small as before and join by index lookups.
+        await session.execute(text("ANALYZE children, child_attributes"))
+    step("statistics")
     await merge.confirm_flags(session, batch_id, department=department, period=period)
     await merge.lapse_flags(session, batch_id, department=department, period=period)
     step("flags")
