@@ -343,7 +343,9 @@ async def _apply(
     step("provenance")
     if session.get_bind().dialect.name == "postgresql" and accepted >= ANALYZE_FROM_ROWS:
         # The children and provenance rows this transaction added are in no statistics yet: with a large
-        # batch the planner would take the tables for as small as before and join by index lookups.
+        # batch the planner would take the tables for as small as before and join by index lookups. The
+        # ANALYZE holds SHARE UPDATE EXCLUSIVE on both tables until the merge commits: reads and writes
+        # go on; another ANALYZE, a VACUUM or an index build on them waits.
         await session.execute(text("ANALYZE children, child_attributes"))
     step("statistics")
     await merge.confirm_flags(session, batch_id, department=department, period=period)
