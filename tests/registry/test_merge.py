@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+from sqlalchemy import text
+
+from registry.feeds import ingest
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, stream_events, submit
 from tests.registry.people import LI, WANG, ZHAO
 
@@ -134,10 +138,6 @@ async def test_an_unchanged_snapshot_is_not_announced_again_and_its_digest_keeps
 ):
     """The snapshot digest is the SHA-256 of the event data as ``json.dumps(…, sort_keys=True, default=str)``
     writes it: records stored by earlier releases compare equal, so an upgrade announces nobody again."""
-    import hashlib
-
-    from sqlalchemy import text
-
     svc = await start_service("registry")
     await submit(svc, tokens, "police", "2026-03", csv_body(WANG.row(), LI.row()))
     again = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), LI.row()))
@@ -158,10 +158,6 @@ async def test_a_large_batch_refreshes_the_statistics_of_what_it_added_before_jo
     """PostgreSQL: a batch of ``ANALYZE_FROM_ROWS`` rows or more analyses ``children`` and
     ``child_attributes`` inside its merge (the rows it added are in no statistics yet); a smaller one
     does not. SQLite keeps no such statistics: nothing to refresh."""
-    from sqlalchemy import text
-
-    from registry.feeds import ingest
-
     svc = await start_service("registry")
     if svc.ctx.db.dialect != "postgresql":
         return

@@ -28,12 +28,15 @@ class _Blocked:
         self.path.write_text("not a directory")
 
 
+@pytest.fixture
+def server(nats_server_factory) -> NatsServerProcess:
+    return nats_server_factory()  # type: ignore[no-any-return]
+
+
 @pytest_asyncio.fixture
-async def bus(nats_server_factory) -> AsyncIterator[EventBus]:
-    server = nats_server_factory()
+async def bus(server: NatsServerProcess) -> AsyncIterator[EventBus]:
     bus = EventBus(server.url, namespace="retry", client_name="test-stream-retry")
     await bus.connect()
-    bus.server = server  # type: ignore[attr-defined]
     yield bus
     await bus.close()
 
@@ -62,16 +65,18 @@ async def _ensure(bus: EventBus, handler: _Retries) -> None:
         bus_module.log.removeHandler(handler)
 
 
-async def test_the_server_really_fails_a_blocked_stream(bus: EventBus) -> None:
-    _Blocked(bus.server, bus.stream_config("registry").name)  # type: ignore[attr-defined]
+async def test_the_server_really_fails_a_blocked_stream(bus: EventBus, server: NatsServerProcess) -> None:
+    _Blocked(server, bus.stream_config("registry").name)
     with pytest.raises(ServerError) as failed:  # the condition the retry is for, and no retry here
         await bus.js.add_stream(bus.stream_config("registry"))
     assert failed.value.code == 500
 
 
-async def test_a_stream_the_server_failed_to_create_is_created_on_the_retry(bus: EventBus) -> None:
+async def test_a_stream_the_server_failed_to_create_is_created_on_the_retry(
+    bus: EventBus, server: NatsServerProcess
+) -> None:
     name = bus.stream_config("registry").name
-    handler = _Retries(_Blocked(bus.server, name), reblock=False)  # type: ignore[attr-defined]
+    handler = _Retries(_Blocked(server, name), reblock=False)
     await _ensure(bus, handler)
     assert (await bus.stream_info("registry")).config.name == name
     assert len(handler.records) == 1
@@ -80,10 +85,10 @@ async def test_a_stream_the_server_failed_to_create_is_created_on_the_retry(bus:
 
 
 async def test_a_stream_the_server_keeps_failing_raises_after_the_retries(
-    bus: EventBus, monkeypatch: pytest.MonkeyPatch
+    bus: EventBus, server: NatsServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bus_module, "STREAM_CREATE_DELAYS", (0.01, 0.01))
-    handler = _Retries(_Blocked(bus.server, bus.stream_config("registry").name), reblock=True)  # type: ignore[attr-defined]
+    handler = _Retries(_Blocked(server, bus.stream_config("registry").name), reblock=True)
     with pytest.raises(ServerError):
         await _ensure(bus, handler)
     assert len(handler.records) == 2  # three attempts: the first and one after each pause

@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import UTCDateTime, utcnow
+from registry.children.bulk import is_postgresql
 from registry.feeds.columns import CATEGORIES
 
 # Identity attributes keep their first value; a differing assertion is a conflict for review.
@@ -275,6 +276,19 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
         {"b": batch_id, "yes": True},
     )
     return _rowcount(result) + _rowcount(contact_result)
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """PostgreSQL: analyse ``children`` and ``child_attributes`` inside the merge, after provenance.
+
+    The rows a large batch has just added are in no statistics yet: the planner would take the tables
+    for as small as before and join them by index lookups (1M rows: conflicts 66 -> 53 s, snapshots
+    224-230 -> 202 s, for 0.8 s of ``ANALYZE``). It holds SHARE UPDATE EXCLUSIVE on both tables until the
+    merge commits: reads and writes go on; another ``ANALYZE``, a ``VACUUM`` or an index build waits.
+    SQLite keeps no such statistics: nothing to do.
+    """
+    if is_postgresql(session):
+        await session.execute(text("ANALYZE children, child_attributes"))
 
 
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:

@@ -26,7 +26,7 @@ from baoxue.jobs import JobProgress
 from baoxue.pii.files import SealedFile
 from baoxue.service import ServiceContext
 from registry.children import merge
-from registry.children.bulk import insert_rows
+from registry.children.bulk import insert_rows, is_postgresql
 from registry.children.models import ReviewItem
 from registry.children.snapshots import refresh_snapshots
 from registry.feeds import repository
@@ -322,7 +322,7 @@ async def _apply(
 ) -> dict[str, Any]:
     district = ctx.directory.district_code
     await repository.lock_merges(session)  # a concurrent batch naming the same new children waits here
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         # The merge statements of a large batch cost more than jit_above_cost: PostgreSQL would JIT-compile
         # each one (seconds of LLVM at 100k rows for statements that run once), and 4 MB of work_mem
         # sends their sorts to disk. Both only for this transaction.
@@ -341,12 +341,8 @@ async def _apply(
     step("contact_values")
     await merge.record_provenance(session, batch_id, department=department, period=period)
     step("provenance")
-    if session.get_bind().dialect.name == "postgresql" and accepted >= ANALYZE_FROM_ROWS:
-        # The children and provenance rows this transaction added are in no statistics yet: with a large
-        # batch the planner would take the tables for as small as before and join by index lookups. The
-        # ANALYZE holds SHARE UPDATE EXCLUSIVE on both tables until the merge commits: reads and writes
-        # go on; another ANALYZE, a VACUUM or an index build on them waits.
-        await session.execute(text("ANALYZE children, child_attributes"))
+    if accepted >= ANALYZE_FROM_ROWS:
+        await merge.refresh_statistics(session)
     step("statistics")
     await merge.confirm_flags(session, batch_id, department=department, period=period)
     await merge.lapse_flags(session, batch_id, department=department, period=period)
