@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,38 @@ def test_peak_memory_sees_a_large_allocation():
         block[::4096] = b"x" * len(block[::4096])  # touch every page so it is resident
         del block
     assert peak.mb >= idle.mb + 150
+
+
+def test_peak_memory_counts_a_child_process_started_inside_the_block():
+    # A child's memory has no high-water mark this process can reset: it is sampled (the benchmarks'
+    # spawned nats-server). This child starts after the block's first scan of the children.
+    child_code = (
+        "import sys, time\n"
+        "block = bytearray(200 * 2**20)\n"
+        "block[::4096] = b'x' * len(block[::4096])\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with harness.PeakMemory() as idle:
+        pass
+    with harness.PeakMemory(rescan=0.05) as peak:
+        child = subprocess.Popen(
+            [sys.executable, "-c", child_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+            time.sleep(0.3)  # a few samples while the child holds its memory
+        finally:
+            child.communicate("", timeout=30)
+    assert peak.mb >= idle.mb + 150
+
+
+def test_peak_memory_without_children_needs_no_sampler_on_linux():
+    with harness.PeakMemory(include_children=False) as peak:
+        exact = harness._high_water_mark_bytes() is not None
+        sampler = peak._thread
+    assert sampler is None or not exact
+    assert peak.mb > 0
 
 
 def test_record_json_has_the_agreed_keys_and_refuses_shadowing_extras():
