@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
+from pypinyin import Style, lazy_pinyin
 
 from baoxue.orgs.directory import default_directory
 from baoxue.pii import address_codes
 from baoxue.pii.citizen_id import check_character
 from baoxue.pii.crypto import BlindIndex, FieldCipher
+from baoxue.synth.names import name_bank
 from registry.feeds.reasons import REASONS
-from registry.feeds.validation import RowValidator
+from registry.feeds.validation import RowValidator, _holds_phrase, name_pinyin
 from tests.registry.people import LI, WANG, make_id
 
 CIPHER = FieldCipher({"k1": b"0123456789abcdef"}, "k1")
@@ -158,3 +161,27 @@ async def test_the_registry_reads_the_division_codes_at_start_up(start_service):
     address_codes._provinces.cache_clear()
     await start_service("registry")
     assert address_codes._provinces.cache_info().currsize == 1  # loaded before any number was checked
+
+
+def test_name_pinyin_is_pypinyins_reading_of_the_whole_name():
+    # name_pinyin reads most names character by character; it must give exactly what pypinyin gives
+    # for the whole name, also where a name holds a word of pypinyin's phrase dictionary (read as a word).
+    bank, rng = name_bank(), random.Random(7)
+    names = {bank.surname(rng) + bank.given(rng, rng.choice("MF"), rng.random() < 0.3) for _ in range(20_000)}
+    names |= {
+        "欧阳明月",
+        "司马相如",
+        "王小明",
+        "单雨轩",
+        "曾子涵",
+        "阿依古丽·买买提",
+        "Li Wei",
+        "张伟\n",
+        "",
+        "〇",
+    }
+    worded = [n for n in names if _holds_phrase(n)]
+    assert len(worded) > 50  # both paths are exercised
+    name_pinyin.cache_clear()
+    for name in names:
+        assert name_pinyin(name) == " ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore")), name

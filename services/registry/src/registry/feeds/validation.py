@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import PHRASES_DICT
+from pypinyin.constants import RE_HANS as _HAN_RUN
 
 from baoxue.entropy import uuid4
 from baoxue.orgs.directory import OrgDirectory
@@ -58,8 +60,37 @@ MIN_AGE, MAX_AGE = 6, 14
 
 @lru_cache(maxsize=200_000)
 def name_pinyin(name: str) -> str:
-    """Tone-less pinyin of a name (homophones such as 张伟/张玮 give the same key)."""
+    """Tone-less pinyin of a name (homophones such as 张伟/张玮 give the same key).
+
+    Exactly ``" ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore"))``, computed character by
+    character when that gives the same answer. pypinyin cuts a run of Han characters into the longest
+    words of its phrase dictionary and reads any other character alone; a name that holds no such word
+    (most names) is therefore read character by character, and a character's reading is remembered.
+    A call of ``lazy_pinyin`` costs ≈ 20 µs a name, and a feed's names are mostly distinct, so this was
+    6 % of a feed's CPU at 100,000 rows; the per-character path ≈ 2 µs. Anything else (a name holding a
+    dictionary word, or any character outside pypinyin's Han ranges) goes to ``lazy_pinyin`` itself.
+    """
+    if _HAN_RUN.fullmatch(name) and not _holds_phrase(name):
+        return " ".join(syllable for char in name for syllable in _char_pinyin(char))
     return " ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore"))
+
+
+@lru_cache(maxsize=100_000)  # bounded by the Han repertoire anyway
+def _char_pinyin(char: str) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(char, style=Style.NORMAL, errors="ignore"))
+
+
+_LONGEST_PHRASE = max(map(len, PHRASES_DICT), default=0)
+
+
+def _holds_phrase(name: str) -> bool:
+    """Whether some run of two or more of ``name``'s characters is a word of pypinyin's phrase dictionary."""
+    size = len(name)
+    return any(
+        name[start:end] in PHRASES_DICT
+        for start in range(size - 1)
+        for end in range(start + 2, min(size, start + _LONGEST_PHRASE) + 1)
+    )
 
 
 @lru_cache(maxsize=65_536)
