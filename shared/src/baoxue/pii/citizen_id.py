@@ -9,6 +9,7 @@ number itself, so they can be logged, returned in API errors and stored in revie
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -111,6 +112,8 @@ def normalise_id_number(raw: str) -> str:
     Full-width characters are folded by NFKC; spaces, tabs, hyphens, dashes and zero-width characters are
     removed; a lower-case check character `x` becomes `X`. Nothing is validated.
     """
+    if raw.isascii() and raw.isalnum():  # the usual cell: nothing to fold or remove
+        return raw.upper()
     folded = unicodedata.normalize("NFKC", raw)
     return "".join(ch for ch in folded if ch not in _SEPARATORS and not ch.isspace()).upper()
 
@@ -122,7 +125,7 @@ def check_character(first17: str) -> str:
     """
     if len(first17) != 17 or not _DIGITS.fullmatch(first17):
         raise ValueError("a check character needs exactly 17 digits")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, first17), _WEIGHTS))
     return _CHECK_CHARACTERS[total % 11]
 
 

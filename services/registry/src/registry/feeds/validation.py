@@ -19,7 +19,7 @@ from pypinyin.constants import RE_HANS as _HAN_RUN
 
 from baoxue.entropy import uuid4
 from baoxue.orgs.directory import OrgDirectory
-from baoxue.pii.citizen_id import Sex, age_on, normalise_id_number, parse_id_number
+from baoxue.pii.citizen_id import Sex, age_on, parse_id_number
 from baoxue.pii.crypto import BlindIndex, FieldCipher
 from registry.feeds.columns import (
     CATEGORY_BY_LABEL,
@@ -176,7 +176,7 @@ class RowValidator:
         reasons.extend(str(r) for r in check.warnings)
         facts = check.facts
         if facts is not None:
-            normalised = normalise_id_number(raw["id_number"])
+            normalised = facts.id_number
             out["id_blind"] = self.blind_index.of(normalised)
             out["id_cipher"] = self.cipher.encrypt(normalised, associated_data=ID_AAD)
             out["id_birth_date"] = facts.birth_date
