@@ -37,7 +37,9 @@ def test_the_bytes_are_the_systems_in_order_each_handed_out_once(monkeypatch: py
 def test_nonces_and_uuids_are_distinct_and_well_formed() -> None:
     nonces = [entropy.random_bytes(12) for _ in range(50_000)]
     assert len(set(nonces)) == len(nonces)
-    ids = [entropy.uuid4() for _ in range(10_000)]
+    texts = [entropy.uuid4_text() for _ in range(10_000)]
+    ids = [uuid.UUID(t) for t in texts]
+    assert [str(u) for u in ids] == texts  # canonical: lower-case, hyphenated
     assert len(set(ids)) == len(ids)
     assert {u.version for u in ids} == {4}
     assert {u.variant for u in ids} == {uuid.RFC_4122}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 
 BLOCK_BYTES = 4096
 """Bytes drawn from the operating system at a time (one system call per ≈ 340 GCM nonces)."""
@@ -57,6 +56,14 @@ def random_bytes(n: int) -> bytes:
     return block.data[position : position + n]
 
 
-def uuid4() -> uuid.UUID:
-    """A random (version 4) UUID, as ``uuid.uuid4()``."""
-    return uuid.UUID(bytes=random_bytes(16), version=4)
+def uuid4_text() -> str:
+    """A random (version 4) UUID's canonical text, as ``str(uuid.uuid4())``.
+
+    Written out directly: building a ``uuid.UUID`` and formatting it cost ≈ 2.4 µs against ≈ 1 µs, and
+    bulk paths draw one per row or event (a feed's candidate ids; the outbox's event ids, a million at
+    a time for a large feed)."""
+    raw = bytearray(random_bytes(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

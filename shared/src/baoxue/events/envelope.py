@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from baoxue.entropy import uuid4_text
 
 SERVICES = ("registry", "enrollment", "casework", "notify")
 
@@ -43,7 +44,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=uuid4_text)
     source: str
     type: str
     subject: str = Field(description="The aggregate's surrogate id (never personal data).")
@@ -99,7 +100,7 @@ class EnvelopeBatch:
         """A new event id and the envelope's JSON text."""
         if sequence < 0:  # Envelope.sequence is ge=0
             raise ValueError(f"sequence must be ≥ 0, got {sequence}")
-        event_id = str(uuid.uuid4())
+        event_id = uuid4_text()
         text = (
             f'{{"specversion":"1.0","id":"{event_id}"{self._head(type(data))}'
             f'{json.dumps(subject, ensure_ascii=False)},"time":{self._time},'

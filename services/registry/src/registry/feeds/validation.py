@@ -17,7 +17,7 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
 from pypinyin.constants import RE_HANS as _HAN_RUN
 
-from baoxue.entropy import uuid4
+from baoxue.entropy import uuid4_text
 from baoxue.orgs.directory import OrgDirectory
 from baoxue.pii.citizen_id import Sex, age_on, parse_id_number
 from baoxue.pii.crypto import BlindIndex, FieldCipher
@@ -150,7 +150,7 @@ class RowValidator:
         out: dict[str, Any] = {
             "batch_id": self.batch_id,
             "row_number": row_number,
-            "candidate_id": str(uuid4()),
+            "candidate_id": uuid4_text(),
         }
 
         name = raw["name"]
