@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from baoxue.db import sync_url
 from baoxue.migrations import alembic_config, upgrade
 from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting
+from registry.children.models import Child
 from registry.main import SERVICE
 from registry.settings import RegistrySettings
 
@@ -97,3 +98,25 @@ def test_upgrade_encrypts_existing_plaintext_phones(baoxue_infra):
     finally:
         engine.dispose()
     assert left == ["name"]
+
+
+def test_children_pages_keep_the_room_the_model_declares(baoxue_infra):
+    """PostgreSQL: the head's ``children`` table has the fillfactor the model declares (Alembic's
+    comparison does not look at storage parameters), and downgrading past 0006 restores the default."""
+    url = baoxue_infra.database_url("registry_fillfactor")
+    upgrade(SERVICE.migrations_dir, url)
+    engine = create_engine(sync_url(url))
+
+    def options() -> list[str] | None:
+        with engine.connect() as c:
+            return c.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'children'")).scalar()
+
+    try:
+        if engine.dialect.name != "postgresql":
+            return
+        declared = Child.__table__.dialect_options["postgresql"]["with"]  # type: ignore[attr-defined]
+        assert options() == [f"{k}={v}" for k, v in declared.items()] == ["fillfactor=50"]
+        command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0005")
+        assert options() is None
+    finally:
+        engine.dispose()
