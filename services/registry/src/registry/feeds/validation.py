@@ -67,7 +67,7 @@ def name_pinyin(name: str) -> str:
     words of its phrase dictionary and reads any other character alone; a name that holds no such word
     (most names) is therefore read character by character, and a character's reading is remembered.
     A call of ``lazy_pinyin`` costs ≈ 20 µs a name, and a feed's names are mostly distinct, so this was
-    6 % of a feed's CPU at 100,000 rows; the per-character path ≈ 2 µs. Anything else (a name holding a
+    6 % of a feed's CPU at 100,000 rows; the per-character path ≈ 4 µs. Anything else (a name holding a
     dictionary word, or any character outside pypinyin's Han ranges) goes to ``lazy_pinyin`` itself.
     """
     if _HAN_RUN.fullmatch(name) and not _holds_phrase(name):
