@@ -165,9 +165,10 @@ class PeakMemory:
         self._scanned_at = -float("inf")
         self._sampled = 0
 
-    def _children_rss(self) -> int:
+    def _children_rss(self, *, fresh: bool) -> int:
+        """The children's RSS; the list of children found again if ``fresh`` or ``rescan`` seconds old."""
         now = time.monotonic()
-        if now - self._scanned_at >= self.rescan:
+        if fresh or now - self._scanned_at >= self.rescan:
             self._children = self._process.children(recursive=True)
             self._scanned_at = now
         total = 0
@@ -176,10 +177,10 @@ class PeakMemory:
                 total += child.memory_info().rss
         return total
 
-    def _rss_now(self) -> int:
+    def _rss_now(self, *, fresh: bool = False) -> int:
         """What the sampler adds up: the children's RSS, and this process's unless VmHWM gives it."""
         own = 0 if self._exact else self._process.memory_info().rss
-        return own + (self._children_rss() if self.include_children else 0)
+        return own + (self._children_rss(fresh=fresh) if self.include_children else 0)
 
     def _sample(self) -> None:
         while not self._stop.is_set():
@@ -190,8 +191,7 @@ class PeakMemory:
     def __enter__(self) -> PeakMemory:
         self._exact = _reset_high_water_mark()
         self._stop.clear()
-        self._scanned_at = -float("inf")
-        self._sampled = self._rss_now()
+        self._sampled = self._rss_now(fresh=True)
         if self.include_children or not self._exact:
             self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
             self._thread.start()
@@ -202,8 +202,7 @@ class PeakMemory:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self._scanned_at = -float("inf")  # a child started since the last scan is counted at the end
-        sampled = max(self._sampled, self._rss_now())
+        sampled = max(self._sampled, self._rss_now(fresh=True))  # with a child started since the last scan
         own = 0
         if self._exact:  # the samples left this process out: its exact peak (its RSS now, failing that)
             hwm = _high_water_mark_bytes()
