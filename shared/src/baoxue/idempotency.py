@@ -3,6 +3,10 @@
 The first request with a key stores its response; a retry with the same key and the same body gets
 that stored response back (header ``Idempotent-Replayed: true``); the same key with a different body
 is a 422 problem, never a silent second create. Keys are per caller.
+
+Two requests with one key at the same moment (a client retrying before the first answer came back)
+are serialised by a lock on the key, taken before the look-up and held to the end of the transaction:
+the second waits for the first to commit, then finds its stored answer and replays it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, s
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
-from baoxue.db import UTCDateTime, utcnow
+from baoxue.db import UTCDateTime, hold_transaction_lock, utcnow
 from baoxue.errors import Problem
 
 if TYPE_CHECKING:
@@ -94,6 +98,11 @@ class KeyProbe:
             raise _reused()
         raise StoredAnswer(StoredResponse(int(status_code or 0), json.loads(response or "null")))
 
+    async def hold(self, session: AsyncSession) -> None:
+        """Take the key's lock (:meth:`IdempotencyStore.hold`) before the statement that carries
+        :meth:`columns`."""
+        await self.store.hold(session, self.principal, self.key)
+
     async def lookup(self, session: AsyncSession) -> None:
         """The same check as a statement of its own (for paths that have no first ``SELECT`` to join)."""
         stored = await self.store.lookup(session, self.principal, self.key, self.fingerprint)
@@ -116,10 +125,20 @@ class IdempotencyStore:
     def probe(self, principal: Principal, key: str, fingerprint: str) -> KeyProbe:
         return KeyProbe(self, principal, key, fingerprint)
 
+    async def hold(self, session: AsyncSession, principal: Principal, key: str) -> None:
+        """Lock this caller's key until the end of the transaction, so that a concurrent request with the
+        same key waits here, and its look-up, made after the first one's commit, finds the stored answer
+        (without the lock both would miss it and both create; the second's key ``INSERT`` then failed)."""
+        await hold_transaction_lock(
+            session, f"idempotency:{principal.subject}:{key}", sqlite_write_lock_on=self.table
+        )
+
     async def lookup(
         self, session: AsyncSession, principal: Principal, key: str, fingerprint: str
     ) -> StoredResponse | None:
-        """The stored response for this caller's key, or None; 422 if the key was used for another body."""
+        """The stored response for this caller's key, or None; 422 if the key was used for another body.
+        Takes the key's lock first (:meth:`hold`)."""
+        await self.hold(session, principal, key)
         t = self.table
         row = (
             await session.execute(select(t).where(t.c.principal == principal.subject, t.c.key == key))

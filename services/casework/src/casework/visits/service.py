@@ -54,9 +54,12 @@ async def record_visit(
     A new visit costs three statements on PostgreSQL (four on SQLite): one look-up (roster entry and
     photo reuse together), the visit with its photos inserted ``ON CONFLICT (id) DO NOTHING`` (no
     savepoint; a visit stored before, or by a concurrent request, is then read and compared), and the
-    outbox row. With ``key`` (the request's ``Idempotency-Key``), the key's stored answer is looked up in
-    the first statement, before anything is written: :class:`StoredAnswer` for an answered key, the 422
-    problem for a key used for another request."""
+    outbox row. With ``key`` (the request's ``Idempotency-Key``), the key is locked first (one statement
+    more: a concurrent retry with the same key waits for this request's commit), and its stored answer
+    is looked up in the look-up statement, before anything is written: :class:`StoredAnswer` for an
+    answered key, the 422 problem for a key used for another request."""
+    if key is not None:
+        await key.hold(session)
     school_code = data.school_code or principal.org
     ensure_writable(principal, principal.org, school_code)
     data = data.model_copy(update={"id": data.id.lower()})
