@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from baoxue.pii.crypto import key_from_setting, keys_from_setting
+
 # Development-only key material. Public on purpose: anything signed or encrypted with it is worthless,
 # which is why non-development environments refuse to start with it.
 DEV_PII_KEYS = "dev1:ZGV2LW9ubHktc200LWtleQ=="  # b"dev-only-sm4-key" (16 bytes)
@@ -21,6 +23,14 @@ DEV_BLIND_INDEX_KEY = "ZGV2LW9ubHktYmxpbmQtaW5kZXgta2V5LTMyYnl0ZXM="
 DEV_JWT_KEY_FILE = "var/dev-jwt-key.pem"
 
 Environment = Literal["development", "test", "staging", "production"]
+
+
+def _is_development_key_file(path: str | None) -> bool:
+    """The development token key (``baoxue.auth.tokens.ensure_dev_keypair`` writes it) by any path."""
+    if path is None:
+        return False
+    dev = Path(DEV_JWT_KEY_FILE)
+    return Path(path).name == dev.name or Path(path).resolve() == dev.resolve()
 
 
 class ServiceSettings(BaseSettings):
@@ -138,21 +148,35 @@ class ServiceSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _blind_index_key_is_not_a_cipher_key(self) -> ServiceSettings:
+        """The blind index must not be computable by whoever holds a cipher key, and the reverse."""
+        cipher_keys = set(keys_from_setting(self.pii_keys).values())
+        for name in ("blind_index_key", "new_blind_index_key"):
+            value = getattr(self, name)
+            if value is not None and key_from_setting(value, name=name) in cipher_keys:
+                raise ValueError(f"{name} must not be one of the cipher keys (pii_keys)")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_development_secrets(self) -> ServiceSettings:
-        if self.environment in ("staging", "production"):
-            weak = []
-            if self.pii_keys == DEV_PII_KEYS:
-                weak.append("pii_keys")
-            if self.blind_index_key == DEV_BLIND_INDEX_KEY:
-                weak.append("blind_index_key")
-            if self.new_blind_index_key == DEV_BLIND_INDEX_KEY:
-                weak.append("new_blind_index_key")
-            if self.jwt_jwks_url is None and self.jwt_public_key_file == DEV_JWT_KEY_FILE:
-                weak.append("jwt_jwks_url")
-            if weak:
-                raise ValueError(
-                    f"development secrets are not allowed in {self.environment}: {', '.join(weak)}"
-                )
+        """Outside development and test, refuse the public development keys however they are written
+        (the key bytes are compared, so padding, spaces, another key id or a place among older keys
+        in the ring do not hide them) and the development token key file wherever it is named."""
+        if self.environment not in ("staging", "production"):
+            return self
+        weak = []
+        dev_cipher_keys = set(keys_from_setting(DEV_PII_KEYS).values())
+        if dev_cipher_keys & set(keys_from_setting(self.pii_keys).values()):
+            weak.append("pii_keys")
+        dev_blind_key = key_from_setting(DEV_BLIND_INDEX_KEY, name="blind_index_key")
+        for name in ("blind_index_key", "new_blind_index_key"):
+            value = getattr(self, name)
+            if value is not None and key_from_setting(value, name=name) == dev_blind_key:
+                weak.append(name)
+        if self.jwt_jwks_url is None and _is_development_key_file(self.jwt_public_key_file):
+            weak.append("jwt_jwks_url")
+        if weak:
+            raise ValueError(f"development secrets are not allowed in {self.environment}: {', '.join(weak)}")
         return self
 
     def resolved_database_url(self) -> str:

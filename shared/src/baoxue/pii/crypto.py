@@ -147,12 +147,7 @@ class BlindIndex:
     def from_setting(cls, value: str, *, name: str = "blind_index_key") -> BlindIndex:
         """The blind index of a base64 key setting (``BAOXUE_BLIND_INDEX_KEY``); ValueError naming the
         setting (never the key) when it is not base64 or too short."""
-        key = _b64_decode_any(value.strip())
-        if key is None:
-            raise ValueError(f"{name} is not valid base64")
-        if len(key) < _MIN_KEY_BYTES:
-            raise ValueError(f"{name} is shorter than {_MIN_KEY_BYTES} bytes")
-        return cls(key)
+        return cls(key_from_setting(value, name=name))
 
     def same_key_as(self, other: BlindIndex) -> bool:
         """Whether both compute the same values (compared in constant time)."""
@@ -164,6 +159,17 @@ class BlindIndex:
         if not value:
             raise ValueError("no blind index for an empty value")
         return _hmac_sm3(self._key, value.encode("utf-8")).hex()
+
+
+def key_from_setting(value: str, *, name: str) -> bytes:
+    """The bytes of one base64 key setting (standard or URL-safe, padding optional, surrounding spaces
+    ignored); ValueError naming the setting (never the key) when it is not base64 or too short."""
+    key = _b64_decode_any(value.strip())
+    if key is None:
+        raise ValueError(f"{name} is not valid base64")
+    if len(key) < _MIN_KEY_BYTES:
+        raise ValueError(f"{name} is shorter than {_MIN_KEY_BYTES} bytes")
+    return key
 
 
 def keys_from_setting(value: str) -> dict[str, bytes]:
