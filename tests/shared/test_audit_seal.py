@@ -113,3 +113,15 @@ async def test_an_entry_edited_after_a_batched_seal_is_found(sealing: Sealing) -
     assert not report.intact and report.first_broken_position == position
     async with sealing.db.transaction() as session:
         assert (await session.execute(select(func.count()).where(t.c.hash.is_(None)))).scalar_one() == 0
+
+
+async def test_an_empty_field_edited_to_the_text_none_is_found(sealing: Sealing) -> None:
+    async with sealing.db.transaction() as session:  # an entry whose purpose and detail are empty
+        await sealing.audit.record(session, WORKER, "read", "case", ["case-1"])
+    await _append(sealing, 2, start=2)
+    assert await sealing.audit.seal(sealing.db) == 3
+    t = sealing.audit.table
+    async with sealing.db.transaction() as session:
+        await session.execute(update(t).where(t.c.chain_index == 1).values(purpose="None", detail="None"))
+    report = await sealing.audit.verify_chain(sealing.db)
+    assert not report.intact and report.entries == 1

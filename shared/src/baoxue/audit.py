@@ -93,8 +93,12 @@ _ENTRY_COLUMNS = (
 
 
 def _canonical(row: dict[str, object]) -> bytes:
+    """The bytes an entry's hash covers: its fields as text, and an empty field as JSON ``null`` (not the
+    text ``"None"``, which an edit could have put in its place unnoticed)."""
     fields = ("position", *_ENTRY_COLUMNS, "chain_index")
-    return json.dumps({k: str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False).encode()
+    return json.dumps(
+        {k: None if row[k] is None else str(row[k]) for k in fields}, sort_keys=True, ensure_ascii=False
+    ).encode()
 
 
 @dataclass(frozen=True)
