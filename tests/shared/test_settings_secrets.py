@@ -59,3 +59,12 @@ def test_a_blind_index_key_that_is_a_cipher_key_is_refused(environment):
             pii_algorithm="aes-gcm",
             blind_index_key=key.rstrip("="),
         )
+
+
+def test_a_refused_setting_does_not_echo_the_keys_it_was_given():
+    with pytest.raises(ValueError) as refused:
+        production(pii_keys=DEV_PII_KEYS, pii_active_key_id="dev1")
+    message = str(refused.value)
+    assert "development secrets are not allowed in production: pii_keys" in message
+    assert "input_value" not in message  # pydantic's echo of the settings given (shortened, keys and all)
+    assert FRESH_BLIND[:4] not in message

@@ -25,6 +25,23 @@ DEV_JWT_KEY_FILE = "var/dev-jwt-key.pem"
 Environment = Literal["development", "test", "staging", "production"]
 
 
+def _cipher_keys(setting: str) -> set[bytes]:
+    """The key bytes of a ``pii_keys`` setting; none when it is malformed (the cipher built from it at
+    start-up refuses it then, with the entry it cannot read)."""
+    try:
+        return set(keys_from_setting(setting).values())
+    except ValueError:
+        return set()
+
+
+def _key(setting: str | None) -> bytes | None:
+    """The bytes of a blind-index key setting; None when unset or malformed (refused where it is used)."""
+    try:
+        return None if setting is None else key_from_setting(setting, name="key")
+    except ValueError:
+        return None
+
+
 def _is_development_key_file(path: str | None) -> bool:
     """The development token key (``baoxue.auth.tokens.ensure_dev_keypair`` writes it) by any path."""
     if path is None:
@@ -39,7 +56,8 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "baoxue"
     shared_prefix: ClassVar[str] = "BAOXUE_"
 
-    model_config = SettingsConfigDict(env_prefix="BAOXUE_", extra="ignore")
+    # A refused setting's error must not print the settings it was given: they hold the keys.
+    model_config = SettingsConfigDict(env_prefix="BAOXUE_", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = "development"
     host: str = "127.0.0.1"
@@ -150,10 +168,9 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _blind_index_key_is_not_a_cipher_key(self) -> ServiceSettings:
         """The blind index must not be computable by whoever holds a cipher key, and the reverse."""
-        cipher_keys = set(keys_from_setting(self.pii_keys).values())
+        cipher_keys = _cipher_keys(self.pii_keys)
         for name in ("blind_index_key", "new_blind_index_key"):
-            value = getattr(self, name)
-            if value is not None and key_from_setting(value, name=name) in cipher_keys:
+            if _key(getattr(self, name)) in cipher_keys:
                 raise ValueError(f"{name} must not be one of the cipher keys (pii_keys)")
         return self
 
@@ -165,13 +182,10 @@ class ServiceSettings(BaseSettings):
         if self.environment not in ("staging", "production"):
             return self
         weak = []
-        dev_cipher_keys = set(keys_from_setting(DEV_PII_KEYS).values())
-        if dev_cipher_keys & set(keys_from_setting(self.pii_keys).values()):
+        if _cipher_keys(DEV_PII_KEYS) & _cipher_keys(self.pii_keys):
             weak.append("pii_keys")
-        dev_blind_key = key_from_setting(DEV_BLIND_INDEX_KEY, name="blind_index_key")
         for name in ("blind_index_key", "new_blind_index_key"):
-            value = getattr(self, name)
-            if value is not None and key_from_setting(value, name=name) == dev_blind_key:
+            if _key(getattr(self, name)) == _key(DEV_BLIND_INDEX_KEY):
                 weak.append(name)
         if self.jwt_jwks_url is None and _is_development_key_file(self.jwt_public_key_file):
             weak.append("jwt_jwks_url")
