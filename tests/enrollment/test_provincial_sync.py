@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
 from collections.abc import AsyncIterator
 
@@ -204,3 +205,32 @@ async def test_push_is_idempotent_by_batch_id_after_a_lost_acknowledgement(start
 
 async def _received(state: PlatformState) -> bool:
     return bool(state.pushes)
+
+
+async def test_push_pages_through_a_batch_registration_that_shares_one_updated_at(
+    start_service, platform, tokens
+):
+    """A batch registration gives all its records one ``updated_at``: the push resumes after the last
+    (updated_at, id) pushed, so a page smaller than the batch still reaches every record, once."""
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url, provincial_batch_size=5)
+    numbers = ["G" + make_id() for _ in range(12)]
+    records = [
+        {"student_number": n, "id_number": n[1:], "school_code": SCHOOL_A, "grade": 3} for n in numbers
+    ]
+    r = await svc.client.post(
+        "/v1/students/batch", headers=tokens.headers("school", SCHOOL_A), json={"records": records}
+    )
+    assert r.status_code == 200 and r.json()["created"] == 12, r.text
+    assert await adapter.push_changes(svc.ctx) == {"batches": 3, "items": 12, "duplicates": 0}
+    pushed = [i.student_number for items in state.pushes.values() for i in items]
+    assert sorted(pushed) == sorted(numbers)
+    assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}
+
+
+def test_a_push_checkpoint_of_a_bare_timestamp_resumes_at_that_instant():
+    """Checkpoints written before the cursor carried the id resume with the records of their instant."""
+    at = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+    assert adapter.parse_push_cursor(at.isoformat()) == (at, "")
+    assert adapter.parse_push_cursor(adapter.push_cursor(at, "r-1")) == (at, "r-1")
+    assert adapter.parse_push_cursor(None) == adapter.PUSH_START
