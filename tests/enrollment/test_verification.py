@@ -333,3 +333,36 @@ async def test_the_in_place_run_statement_keeps_the_tasks_it_does_not_change(
     ]
     stored, partitions = await stored_results(svc, campaign["id"])
     assert stored == {"enrolled_local": (1, 3), "unaccounted": (1, 3)} and partitions == 1
+
+
+async def test_the_frozen_result_counts_a_resolved_task_only_for_a_child_still_unaccounted(
+    start_service, event_publisher, tokens
+):
+    """A task resolved 'not in school' whose child the latest run explains (enrolled since) counts as the
+    run says, in the job's counts, the frozen result and CampaignCompleted alike."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    back = await register_child(svc, event_publisher)
+    await register_child(svc, event_publisher)  # stays out of school
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    for task in tasks:
+        r = await svc.client.post(
+            f"/v1/verification-tasks/{task['id']}/resolution",
+            headers=tokens.headers("school_district", DISTRICT_A),
+            json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-10-09"},
+        )
+        assert r.status_code == 200, r.text
+    assert (await enroll(svc, tokens, back)).status_code == 201
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    expected = {"enrolled_local": 1, "not_in_school": 1}
+    assert job["counts"]["by_outcome"] == expected
+    frozen = (await svc.client.post(f"/v1/campaigns/{campaign['id']}/result", headers=bureau)).json()
+    assert frozen["counts_by_outcome"] == expected and frozen["children_in_scope"] == 2
+    assert frozen["counts_by_town"] == {back.town: expected}
+    assert frozen["counts_by_town_district"] == [
+        {"hukou_town": back.town, "hukou_school_district": DISTRICT_A, "counts": expected}
+    ]
+    [completed] = await outbox_events(svc, "campaign.completed")
+    assert completed["counts_by_outcome"] == expected
