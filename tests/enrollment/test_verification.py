@@ -366,3 +366,54 @@ async def test_the_frozen_result_counts_a_resolved_task_only_for_a_child_still_u
     ]
     [completed] = await outbox_events(svc, "campaign.completed")
     assert completed["counts_by_outcome"] == expected
+
+
+async def test_the_resolving_side_cannot_confirm_its_own_enrolled_elsewhere(
+    start_service, event_publisher, tokens
+):
+    """'Enrolled elsewhere' is confirmed by the other side: the resolver cannot name an enrolling school of
+    its own area, and nobody covering the task's school district confirms as the enrolling organisation."""
+    svc = await start(start_service)
+    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
+    await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    url = f"/v1/verification-tasks/{task['id']}"
+
+    def elsewhere(org: str) -> dict[str, str]:
+        return {
+            "outcome": "enrolled_elsewhere",
+            "evidence": "家长电话",
+            "enrolling_org": org,
+            "on": "2026-10-10",
+        }
+
+    for who, org in ((district, SCHOOL_A), (district, DISTRICT_A), (bureau, SCHOOL_B)):
+        refused = await svc.client.post(f"{url}/resolution", headers=who, json=elsewhere(org))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "enrolling_org_inside_own_area"
+        assert refused.json()["errors"][0]["field"] == "enrolling_org"
+    r = await svc.client.post(f"{url}/resolution", headers=district, json=elsewhere(SCHOOL_B))
+    assert r.status_code == 200 and r.json()["state"] == "awaiting_confirmation"
+
+    confirm = {"source": "enrolling_org", "on": "2026-10-12"}
+    by_bureau = await svc.client.post(f"{url}/confirmation", headers=bureau, json=confirm)
+    assert by_bureau.status_code == 403 and by_bureau.json()["code"] == "confirmation_by_own_side"
+    # a task left awaiting confirmation with an enrolling school of the district's own area (named before
+    # the resolution refused it): the district cannot confirm it itself
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(
+            text("UPDATE verification_tasks SET enrolling_org = :o WHERE id = :t"),
+            {"o": SCHOOL_A, "t": task["id"]},
+        )
+    by_district = await svc.client.post(f"{url}/confirmation", headers=district, json=confirm)
+    assert by_district.status_code == 403 and by_district.json()["code"] == "confirmation_by_own_side"
+    state = (
+        await svc.client.get(f"/v1/verification-tasks?campaign_id={campaign['id']}", headers=bureau)
+    ).json()
+    assert [t["state"] for t in state["items"]] == ["awaiting_confirmation"]
+    by_school = await svc.client.post(
+        f"{url}/confirmation", headers=tokens.headers("school", SCHOOL_A), json=confirm
+    )
+    assert by_school.status_code == 200 and by_school.json()["state"] == "resolved"

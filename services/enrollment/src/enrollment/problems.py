@@ -51,6 +51,14 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "task_closed": ("The task is already closed", "核查任务已办结"),
     "confirmation_required": ("Enrolled elsewhere needs a confirmation", "外地就读需就读地确认"),
     "not_awaiting_confirmation": ("The task is not awaiting confirmation", "任务不在待确认状态"),
+    "enrolling_org_inside_own_area": (
+        "The enrolling organisation lies inside your own area",
+        "就读单位在本单位管辖范围内，不属于外地就读",
+    ),
+    "confirmation_by_own_side": (
+        "The task's own side cannot confirm enrolled elsewhere",
+        "核查任务所属一方不能自行确认外地就读",
+    ),
     "unknown_student": ("A reported student is not a record of this school", "报送的学生不属于本校学籍"),
     "leaver_not_found": ("No such vocational leaver", "分流学生记录不存在"),
     "sync_failed": ("The provincial platform did not answer", "省学籍平台未响应"),
