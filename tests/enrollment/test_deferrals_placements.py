@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from enrollment.placements import service as placements
 from tests.enrollment.conftest import (
     BUREAU,
     DISTRICT_A,
@@ -107,3 +110,44 @@ async def test_home_delivery_placement_and_session_log(start_service, event_publ
         json={**body, "child_id": stranger.child_id},
     )
     assert wrong.status_code == 422 and wrong.json()["code"] == "unknown_student"
+
+
+async def test_the_term_log_lists_every_term_of_the_placement_with_nothing_delivered_as_zero(
+    start_service, event_publisher, tokens, monkeypatch
+):
+    """Every term from the placement's start to its end (or today) is listed, in calendar order, a term
+    without a single session as delivered 0 (before, only terms with a session appeared)."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    sid = (await enroll(svc, tokens, kid)).json()["id"]
+    dpf, school = tokens.headers("dept_dpf", DPF), tokens.headers("school", SCHOOL_A)
+    body = {
+        "child_id": kid.child_id,
+        "mode": "home_delivery",
+        "receiving_school": SCHOOL_A,
+        "student_id": sid,
+        "teaching_plan": "每周一次送教",
+        "planned_sessions_per_term": 4,
+        "starts_on": "2025-03-03",
+        "ends_on": "2026-07-10",
+    }
+    ended = (await svc.client.post("/v1/placements", headers=dpf, json=body)).json()["id"]
+    for day in ("2025-10-09", "2025-10-16"):
+        r = await svc.client.post(
+            f"/v1/placements/{ended}/sessions",
+            headers=school,
+            json={"term": "2025-autumn", "held_on": day, "teacher_ref": "T-1", "minutes": 90},
+        )
+        assert r.status_code == 201, r.text
+    terms = (await svc.client.get(f"/v1/placements/{ended}/terms", headers=school)).json()
+    assert terms == [
+        {"term": "2025-spring", "planned": 4, "delivered": 0, "shortfall": 4},
+        {"term": "2025-autumn", "planned": 4, "delivered": 2, "shortfall": 2},
+        {"term": "2026-spring", "planned": 4, "delivered": 0, "shortfall": 4},
+    ]
+    # open-ended: up to today (the server's day in China)
+    monkeypatch.setattr(placements, "today_in_china", lambda: dt.date(2027, 3, 5))
+    open_ended = {**body, "starts_on": "2026-08-20", "ends_on": None}
+    running = (await svc.client.post("/v1/placements", headers=dpf, json=open_ended)).json()["id"]
+    terms = (await svc.client.get(f"/v1/placements/{running}/terms", headers=school)).json()
+    assert [(t["term"], t["delivered"]) for t in terms] == [("2026-autumn", 0), ("2027-spring", 0)]
