@@ -417,3 +417,66 @@ async def test_the_resolving_side_cannot_confirm_its_own_enrolled_elsewhere(
         f"{url}/confirmation", headers=tokens.headers("school", SCHOOL_A), json=confirm
     )
     assert by_school.status_code == 200 and by_school.json()["state"] == "resolved"
+
+
+async def test_the_platform_confirms_only_with_a_record_outside_the_district_at_the_enrolling_org(
+    start_service, event_publisher, tokens
+):
+    svc = await start(start_service)
+    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
+    away = await register_child(svc, event_publisher)
+    near = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = {
+        t["child_id"]: t["id"]
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+
+    async def platform_shows(kid, record_id: str, school: str) -> None:
+        async with svc.ctx.db.transaction() as s:
+            await s.execute(
+                text(
+                    "INSERT INTO provincial_records (platform_record_id, id_blind_index, school_code, "
+                    "province_code, status, batch_id) VALUES (:r, :b, :s, :p, 'enrolled', 'b-1')"
+                ),
+                {"r": record_id, "b": svc.ctx.blind_index.of(kid.id_number), "s": school, "p": school[:2]},
+            )
+
+    async def confirm(kid) -> object:
+        return await svc.client.post(
+            f"/v1/verification-tasks/{tasks[kid.child_id]}/confirmation",
+            headers=district,
+            json={"source": "provincial_platform", "on": "2026-10-12"},
+        )
+
+    for kid, org in ((away, "32"), (near, SCHOOL_B)):
+        r = await svc.client.post(
+            f"/v1/verification-tasks/{tasks[kid.child_id]}/resolution",
+            headers=district,
+            json={
+                "outcome": "enrolled_elsewhere",
+                "evidence": "家长电话",
+                "enrolling_org": org,
+                "on": "2026-10-10",
+            },
+        )
+        assert r.status_code == 200, r.text
+    # records of the child inside the district, or in a province other than the one named, confirm nothing
+    await platform_shows(away, "P-1", SCHOOL_B)
+    await platform_shows(away, "P-2", "33010200101001")
+    refused = await confirm(away)
+    assert refused.status_code == 409 and refused.json()["code"] == "confirmation_required"
+    await platform_shows(away, "P-3", "32030200101001")
+    ok = await confirm(away)
+    assert ok.status_code == 200 and ok.json()["state"] == "resolved"
+    # an enrolling school inside the district confirms itself; the platform's record of it does not
+    await platform_shows(near, "P-4", SCHOOL_B)
+    inside = await confirm(near)
+    assert inside.status_code == 409 and inside.json()["code"] == "confirmation_required"
+    by_school = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[near.child_id]}/confirmation",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={"source": "enrolling_org", "on": "2026-10-12"},
+    )
+    assert by_school.status_code == 200

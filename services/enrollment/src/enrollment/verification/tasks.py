@@ -136,8 +136,9 @@ async def confirm(
     expected_version: int | None = None,
 ) -> VerificationTask:
     """Confirm 'enrolled elsewhere': by the enrolling organisation itself, or by the provincial platform's record
-    of the child (imported by the sync) at a school outside this district. ``expected_version`` as for
-    :func:`resolve`."""
+    of the child (imported by the sync) with status enrolled at a school outside this district and inside
+    the enrolling organisation the resolution named (its code a prefix of the school's: the school, its
+    district, or a province). ``expected_version`` as for :func:`resolve`."""
     task = await _load(session, task_id)
     if expected_version is not None or task.state != "awaiting_confirmation":
         # who may not see the task learns nothing of its version or state
@@ -161,20 +162,25 @@ async def confirm(
         ensure_visible(principal, task.hukou_school_district, resource="verification task")
         child = await children.get(session, task.child_id)
         shown = None
-        if child is not None and child.id_blind_index:
+        if child is not None and child.id_blind_index and task.enrolling_org:
+            school = col(ProvincialRecord.school_code)
             shown = (
                 await session.execute(
                     select(col(ProvincialRecord.platform_record_id))
                     .where(
                         col(ProvincialRecord.id_blind_index) == child.id_blind_index,
                         col(ProvincialRecord.status) == "enrolled",
+                        school.startswith(task.enrolling_org, autoescape=True),
+                        ~school.startswith(ctx.directory.district_code, autoescape=True),
                     )
                     .limit(1)
                 )
             ).scalar_one_or_none()
         if shown is None:
             raise Conflict(
-                "The provincial platform shows no record of the child.", code="confirmation_required"
+                "The provincial platform shows no record of the child at the enrolling organisation "
+                "outside the district.",
+                code="confirmation_required",
             )
     task.confirmed_by = principal.subject
     await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
