@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from enrollment.placements import service as placements
 from tests.enrollment.conftest import (
     BUREAU,
@@ -17,6 +19,7 @@ from tests.enrollment.conftest import (
 )
 
 
+@pytest.mark.usefixtures("in_september")
 async def test_deferral_window_decision_and_expiry(start_service, event_publisher, tokens):
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)
@@ -26,10 +29,8 @@ async def test_deferral_window_decision_and_expiry(start_service, event_publishe
         "kind": "exemption",
         "reason": "disability",
         "evidence": ["assess/9"],
-        "filed_on": "2026-10-20",
+        "filed_on": "2026-09-04",
     }
-    late = await svc.client.post("/v1/deferral-applications", headers=district, json=body)
-    assert late.status_code == 422 and late.json()["code"] == "outside_filing_window"
     other = await svc.client.post(
         "/v1/deferral-applications",
         headers=tokens.headers("school_district", DISTRICT_B),
@@ -151,3 +152,52 @@ async def test_the_term_log_lists_every_term_of_the_placement_with_nothing_deliv
     running = (await svc.client.post("/v1/placements", headers=dpf, json=open_ended)).json()["id"]
     terms = (await svc.client.get(f"/v1/placements/{running}/terms", headers=school)).json()
     assert [(t["term"], t["delivered"]) for t in terms] == [("2026-autumn", 0), ("2027-spring", 0)]
+
+
+async def test_the_filing_window_is_checked_on_the_servers_day_and_filed_on_is_never_in_the_future(
+    start_service, event_publisher, tokens, server_day
+):
+    """The September window is the day the application reaches the server (China's day): a form dated in
+    September but received in October is late; a date after today is refused; without a date it is
+    today's."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    district = tokens.headers("school_district", DISTRICT_A)
+    body = {"child_id": kid.child_id, "kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+
+    async def file(**extra: str):  # type: ignore[no-untyped-def]
+        return await svc.client.post("/v1/deferral-applications", headers=district, json={**body, **extra})
+
+    server_day(dt.date(2026, 10, 20))
+    for extra in ({"filed_on": "2026-09-04"}, {}):  # backdated into September, or undated
+        late = await file(**extra)
+        assert late.status_code == 422 and late.json()["code"] == "outside_filing_window", late.text
+    server_day(dt.date(2026, 9, 10))
+    future = await file(filed_on="2026-09-15")
+    assert future.status_code == 422 and future.json()["code"] == "filed_on_in_future"
+    assert future.json()["errors"][0]["field"] == "filed_on"
+    same_day = await file(filed_on="2026-09-10")
+    assert same_day.status_code == 201 and same_day.json()["filed_on"] == "2026-09-10"
+    undated = await file()
+    assert undated.status_code == 201 and undated.json()["filed_on"] == "2026-09-10"
+    form = await file(filed_on="2026-08-28")  # the guardian's form signed before the window: received in it
+    assert form.status_code == 201 and form.json()["filed_on"] == "2026-08-28"
+
+
+async def test_the_demo_stack_files_on_a_stated_past_day(start_service, event_publisher, tokens, server_day):
+    """``ENROLLMENT_SIMULATION`` (the demo's stack only): a past filed_on is the filing day, its window
+    checked on it; a future one is still refused."""
+    svc = await start(start_service, simulation=True)
+    kid = await register_child(svc, event_publisher)
+    district = tokens.headers("school_district", DISTRICT_A)
+    body = {"child_id": kid.child_id, "kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+    server_day(dt.date(2026, 11, 29))
+    played = await svc.client.post(
+        "/v1/deferral-applications", headers=district, json={**body, "filed_on": "2026-09-03"}
+    )
+    assert played.status_code == 201, played.text
+    for day, code in (("2026-10-03", "outside_filing_window"), ("2026-12-01", "filed_on_in_future")):
+        r = await svc.client.post(
+            "/v1/deferral-applications", headers=district, json={**body, "filed_on": day}
+        )
+        assert r.status_code == 422 and r.json()["code"] == code

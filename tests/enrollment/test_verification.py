@@ -79,6 +79,7 @@ def test_scope_is_six_to_fourteen_full_years_on_the_cutoff():
     )
 
 
+@pytest.mark.usefixtures("in_september")
 async def test_campaign_classifies_every_child_and_tasks_the_unexplained(
     start_service, event_publisher, tokens
 ):

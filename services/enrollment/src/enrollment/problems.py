@@ -36,6 +36,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
         "Applications are filed in the September window",
         "缓学/免学申请须在九月申请期内提交",
     ),
+    "filed_on_in_future": ("An application cannot be filed on a future day", "申请日期不能晚于今天"),
     "application_not_found": ("No such application", "申请不存在"),
     "application_decided": ("The application was already decided", "申请已审批"),
     "invalid_validity": ("The validity period is not valid", "有效期不正确"),
