@@ -481,3 +481,42 @@ async def test_the_platform_confirms_only_with_a_record_outside_the_district_at_
         json={"source": "enrolling_org", "on": "2026-10-12"},
     )
     assert by_school.status_code == 200
+
+
+async def test_every_frozen_result_version_is_kept_and_served(start_service, event_publisher, tokens):
+    """A freeze adds a version; GET /result answers the latest, ``?version=N`` any earlier one (the figures
+    a bulletin was built from), a version never frozen is a 404 problem."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    kid = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    url = f"/v1/campaigns/{campaign['id']}/result"
+    never = await svc.client.get(url, headers=bureau)
+    assert never.status_code == 404 and never.json()["code"] == "campaign_not_frozen"
+    await run_and_wait(svc, tokens, campaign["id"])
+    first = (await svc.client.post(url, headers=bureau)).json()
+    assert first["result_version"] == 1 and first["counts_by_outcome"] == {"unaccounted": 1}
+    assert (await enroll(svc, tokens, kid)).status_code == 201
+    await run_and_wait(svc, tokens, campaign["id"])
+    second = (await svc.client.post(url, headers=bureau)).json()
+    assert second["result_version"] == 2 and second["counts_by_outcome"] == {"enrolled_local": 1}
+
+    district = tokens.headers("school_district", DISTRICT_A)  # any reader
+    assert (await svc.client.get(url, headers=district)).json() == second
+    assert (await svc.client.get(f"{url}?version=2", headers=district)).json() == second
+    assert (await svc.client.get(f"{url}?version=1", headers=district)).json() == first
+    missing = await svc.client.get(f"{url}?version=3", headers=district)
+    assert missing.status_code == 404 and missing.json()["code"] == "result_version_not_found"
+    assert missing.json()["latest_version"] == 2
+    assert (await svc.client.get(f"{url}?version=0", headers=district)).status_code == 422
+    as_csv = await svc.client.get(f"{url}.csv?version=1", headers=bureau)
+    assert as_csv.status_code == 200 and "-v1.csv" in as_csv.headers["Content-Disposition"]
+    # notify's bulletins read CampaignCompleted: one per version, as before
+    completed = await outbox_events(svc, "campaign.completed")
+    assert [(e["result_version"], e["counts_by_outcome"]) for e in completed] == [
+        (1, {"unaccounted": 1}),
+        (2, {"enrolled_local": 1}),
+    ]
+    assert (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()[
+        "result_version"
+    ] == 2

@@ -46,6 +46,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "campaign_not_found": ("No such campaign", "核查活动不存在"),
     "campaign_exists": ("A campaign of this kind already exists for the year", "本年度该类核查活动已存在"),
     "campaign_not_frozen": ("The campaign has no frozen result yet", "核查结果尚未封存"),
+    "result_version_not_found": (
+        "The campaign has no frozen result of this version",
+        "核查结果无此版本",
+    ),
     "campaign_not_run": ("The campaign has not been run yet", "核查尚未运行"),
     "campaign_running": ("A run of this campaign is in progress", "核查正在运行"),
     "task_not_found": ("No such verification task", "核查任务不存在"),

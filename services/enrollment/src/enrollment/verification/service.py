@@ -21,7 +21,7 @@ from baoxue.errors import Conflict, NotFound
 from baoxue.jobs import JobProgress
 from baoxue.service import ServiceContext
 from enrollment.verification import classify
-from enrollment.verification.models import Campaign
+from enrollment.verification.models import Campaign, CampaignResult
 from enrollment.verification.schemas import CampaignCreate, ProgressRow
 
 R = classify.R
@@ -319,8 +319,9 @@ async def progress_of(*, session: AsyncSession, principal: Principal, campaign_i
 
 async def freeze(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, campaign_id: str
-) -> Campaign:
-    """Freeze the current figures as a new result version and publish CampaignCompleted."""
+) -> tuple[Campaign, dict[str, Any]]:
+    """Freeze the current figures as a new result version (the earlier versions stay) and publish
+    CampaignCompleted; returns the campaign and the result frozen."""
     campaign = await get_campaign(session, campaign_id, lock=True)
     if campaign.runs == 0:
         raise Conflict("The campaign has not been run yet.", code="campaign_not_run")
@@ -354,18 +355,24 @@ async def freeze(
         tasks_total=int(tasks[0] or 0),
         tasks_open=int(tasks[1] or 0),
     )
-    # The stored result is the event plus the finer breakdown the exports need (town × school district).
-    campaign.frozen_result = json.dumps(
-        {
-            **event.model_dump(mode="json"),
-            "counts_by_town_district": [
-                {"hukou_town": t, "hukou_school_district": d, "counts": by_area[(t, d)]}
-                for t, d in sorted(by_area)
-            ],
-        },
-        ensure_ascii=False,
-    )
+    # The stored result is the event plus the finer breakdown the exports need (town × school district),
+    # kept as a new version beside the earlier ones.
+    result = {
+        **event.model_dump(mode="json"),
+        "counts_by_town_district": [
+            {"hukou_town": t, "hukou_school_district": d, "counts": by_area[(t, d)]}
+            for t, d in sorted(by_area)
+        ],
+    }
     session.add(campaign)
+    session.add(
+        CampaignResult(
+            campaign_id=campaign.id,
+            version=campaign.result_version,
+            result=json.dumps(result, ensure_ascii=False),
+            frozen_at=campaign.frozen_at,
+        )
+    )
     await ctx.outbox.add(session, event, subject=campaign.id, sequence=campaign.result_version)
     await ctx.audit.record(
         session,
@@ -375,8 +382,29 @@ async def freeze(
         [campaign.id],
         detail=f"result_version:{campaign.result_version}",
     )
-    return campaign
+    return campaign, result
 
 
-def frozen_result(campaign: Campaign) -> dict[str, Any] | None:
-    return json.loads(campaign.frozen_result) if campaign.frozen_result else None
+async def frozen_result(
+    session: AsyncSession, campaign: Campaign, version: int | None = None
+) -> dict[str, Any]:
+    """A frozen result of the campaign: the latest, or the given ``version``. 404 ``campaign_not_frozen``
+    when it was never frozen, ``result_version_not_found`` for a version it does not have."""
+    if version is None and campaign.result_version == 0:
+        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
+    wanted = campaign.result_version if version is None else version
+    stored = (
+        await session.execute(
+            select(col(CampaignResult.result)).where(
+                col(CampaignResult.campaign_id) == campaign.id, col(CampaignResult.version) == wanted
+            )
+        )
+    ).scalar_one_or_none()
+    if stored is None:
+        raise NotFound(
+            "The campaign has no frozen result of this version.",
+            code="result_version_not_found",
+            latest_version=campaign.result_version,
+        )
+    found: dict[str, Any] = json.loads(stored)
+    return found
