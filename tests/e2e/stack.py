@@ -70,6 +70,7 @@ def running_services(infra: TestInfrastructure, key_file: Path, tmp: Path) -> It
                     "BAOXUE_JWT_PUBLIC_KEY_FILE": str(key_file),
                     "ENROLLMENT_PROVINCIAL_BASE_URL": f"http://127.0.0.1:{provincial_port}",
                     "CASEWORK_SIMULATION": "true",  # the year is played: censuses completed on its days
+                    "ENROLLMENT_SIMULATION": "true",  # … and deferrals filed on its September days
                 }
             )
             log = (logs / f"{name}.log").open("wb")

@@ -9,11 +9,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from baoxue.contracts.registry import ChildRegistered
 from baoxue.pii.citizen_id import check_character
 from baoxue.testing.plugin import RunningService, eventually
+from enrollment.deferrals import service as deferrals
 
 BUREAU = "370406D01"
 DPF = "370406D04"
@@ -25,6 +27,24 @@ DISTRICT_B = "37040610101"
 SCHOOL_B = "37040610101001"
 
 _seq = itertools.count(1)
+SEPTEMBER_DAY = dt.date(2026, 9, 10)
+
+
+@pytest.fixture
+def server_day(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Sets the day the enrollment service takes for today (China's day) where a rule reads it: the
+    deferral filing window. ``server_day(date)``."""
+
+    def set_day(day: dt.date) -> None:
+        monkeypatch.setattr(deferrals, "today_in_china", lambda: day)
+
+    return set_day
+
+
+@pytest.fixture
+def in_september(server_day: Any) -> None:
+    """The server's day is in the September filing window (applications dated up to 10 September)."""
+    server_day(SEPTEMBER_DAY)
 
 
 def make_id(birth: dt.date = dt.date(2016, 3, 1)) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from enrollment.signals.sweep import sweep_once
 from tests.enrollment.conftest import (
     BUREAU,
@@ -94,6 +96,7 @@ async def test_transfer_approvals_and_rejection_honour_if_match(start_service, t
     assert [c["reason"] for c in await outbox_events(svc, "student.status_changed")] == ["transfer_completed"]
 
 
+@pytest.mark.usefixtures("in_september")
 async def test_deferral_decision_honours_if_match(start_service, event_publisher, tokens):
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)

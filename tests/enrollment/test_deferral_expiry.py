@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
+
 from enrollment.signals.sweep import sweep_once
 from tests.enrollment.conftest import BUREAU, DISTRICT_A, outbox_events, register_child, start
 
@@ -31,6 +33,7 @@ async def _application(svc, tokens, child_id: str, kind: str, decision: dict | N
     return app_id
 
 
+@pytest.mark.usefixtures("in_september")
 async def test_an_ended_deferral_or_exemption_is_published_once(start_service, event_publisher, tokens):
     svc = await start(start_service)
     kids = [await register_child(svc, event_publisher) for _ in range(4)]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
+
+from enrollment.placements import service as placements
 from tests.enrollment.conftest import (
     BUREAU,
     DISTRICT_A,
@@ -14,6 +19,7 @@ from tests.enrollment.conftest import (
 )
 
 
+@pytest.mark.usefixtures("in_september")
 async def test_deferral_window_decision_and_expiry(start_service, event_publisher, tokens):
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)
@@ -23,10 +29,8 @@ async def test_deferral_window_decision_and_expiry(start_service, event_publishe
         "kind": "exemption",
         "reason": "disability",
         "evidence": ["assess/9"],
-        "filed_on": "2026-10-20",
+        "filed_on": "2026-09-04",
     }
-    late = await svc.client.post("/v1/deferral-applications", headers=district, json=body)
-    assert late.status_code == 422 and late.json()["code"] == "outside_filing_window"
     other = await svc.client.post(
         "/v1/deferral-applications",
         headers=tokens.headers("school_district", DISTRICT_B),
@@ -107,3 +111,93 @@ async def test_home_delivery_placement_and_session_log(start_service, event_publ
         json={**body, "child_id": stranger.child_id},
     )
     assert wrong.status_code == 422 and wrong.json()["code"] == "unknown_student"
+
+
+async def test_the_term_log_lists_every_term_of_the_placement_with_nothing_delivered_as_zero(
+    start_service, event_publisher, tokens, monkeypatch
+):
+    """Every term from the placement's start to its end (or today) is listed, in calendar order, a term
+    without a single session as delivered 0 (before, only terms with a session appeared)."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    sid = (await enroll(svc, tokens, kid)).json()["id"]
+    dpf, school = tokens.headers("dept_dpf", DPF), tokens.headers("school", SCHOOL_A)
+    body = {
+        "child_id": kid.child_id,
+        "mode": "home_delivery",
+        "receiving_school": SCHOOL_A,
+        "student_id": sid,
+        "teaching_plan": "每周一次送教",
+        "planned_sessions_per_term": 4,
+        "starts_on": "2025-03-03",
+        "ends_on": "2026-07-10",
+    }
+    ended = (await svc.client.post("/v1/placements", headers=dpf, json=body)).json()["id"]
+    for day in ("2025-10-09", "2025-10-16"):
+        r = await svc.client.post(
+            f"/v1/placements/{ended}/sessions",
+            headers=school,
+            json={"term": "2025-autumn", "held_on": day, "teacher_ref": "T-1", "minutes": 90},
+        )
+        assert r.status_code == 201, r.text
+    terms = (await svc.client.get(f"/v1/placements/{ended}/terms", headers=school)).json()
+    assert terms == [
+        {"term": "2025-spring", "planned": 4, "delivered": 0, "shortfall": 4},
+        {"term": "2025-autumn", "planned": 4, "delivered": 2, "shortfall": 2},
+        {"term": "2026-spring", "planned": 4, "delivered": 0, "shortfall": 4},
+    ]
+    # open-ended: up to today (the server's day in China)
+    monkeypatch.setattr(placements, "today_in_china", lambda: dt.date(2027, 3, 5))
+    open_ended = {**body, "starts_on": "2026-08-20", "ends_on": None}
+    running = (await svc.client.post("/v1/placements", headers=dpf, json=open_ended)).json()["id"]
+    terms = (await svc.client.get(f"/v1/placements/{running}/terms", headers=school)).json()
+    assert [(t["term"], t["delivered"]) for t in terms] == [("2026-autumn", 0), ("2027-spring", 0)]
+
+
+async def test_the_filing_window_is_checked_on_the_servers_day_and_filed_on_is_never_in_the_future(
+    start_service, event_publisher, tokens, server_day
+):
+    """The September window is the day the application reaches the server (China's day): a form dated in
+    September but received in October is late; a date after today is refused; without a date it is
+    today's."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    district = tokens.headers("school_district", DISTRICT_A)
+    body = {"child_id": kid.child_id, "kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+
+    async def file(**extra: str):  # type: ignore[no-untyped-def]
+        return await svc.client.post("/v1/deferral-applications", headers=district, json={**body, **extra})
+
+    server_day(dt.date(2026, 10, 20))
+    for extra in ({"filed_on": "2026-09-04"}, {}):  # backdated into September, or undated
+        late = await file(**extra)
+        assert late.status_code == 422 and late.json()["code"] == "outside_filing_window", late.text
+    server_day(dt.date(2026, 9, 10))
+    future = await file(filed_on="2026-09-15")
+    assert future.status_code == 422 and future.json()["code"] == "filed_on_in_future"
+    assert future.json()["errors"][0]["field"] == "filed_on"
+    same_day = await file(filed_on="2026-09-10")
+    assert same_day.status_code == 201 and same_day.json()["filed_on"] == "2026-09-10"
+    undated = await file()
+    assert undated.status_code == 201 and undated.json()["filed_on"] == "2026-09-10"
+    form = await file(filed_on="2026-08-28")  # the guardian's form signed before the window: received in it
+    assert form.status_code == 201 and form.json()["filed_on"] == "2026-08-28"
+
+
+async def test_the_demo_stack_files_on_a_stated_past_day(start_service, event_publisher, tokens, server_day):
+    """``ENROLLMENT_SIMULATION`` (the demo's stack only): a past filed_on is the filing day, its window
+    checked on it; a future one is still refused."""
+    svc = await start(start_service, simulation=True)
+    kid = await register_child(svc, event_publisher)
+    district = tokens.headers("school_district", DISTRICT_A)
+    body = {"child_id": kid.child_id, "kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+    server_day(dt.date(2026, 11, 29))
+    played = await svc.client.post(
+        "/v1/deferral-applications", headers=district, json={**body, "filed_on": "2026-09-03"}
+    )
+    assert played.status_code == 201, played.text
+    for day, code in (("2026-10-03", "outside_filing_window"), ("2026-12-01", "filed_on_in_future")):
+        r = await svc.client.post(
+            "/v1/deferral-applications", headers=district, json={**body, "filed_on": day}
+        )
+        assert r.status_code == 422 and r.json()["code"] == code

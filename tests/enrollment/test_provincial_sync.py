@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
 from collections.abc import AsyncIterator
 
@@ -77,7 +78,11 @@ async def counts(svc) -> tuple[int, int, int]:
     return records, batches[0], batches[1]
 
 
-async def test_import_cancelled_mid_batch_resumes_and_applies_each_record_once(start_service, platform):
+async def test_import_cancelled_while_a_page_is_in_flight_resumes_and_applies_each_record_once(
+    start_service, platform
+):
+    """Cancelled while the platform is still answering the third page (before anything of it is
+    applied); the crash inside a batch's transaction is the next test."""
     url, _state = platform
     svc = await start(start_service, provincial_base_url=url, provincial_batch_size=10)
     await seed(url, 35)
@@ -88,7 +93,7 @@ async def test_import_cancelled_mid_batch_resumes_and_applies_each_record_once(s
         return (await counts(svc))[1] >= 2
 
     await eventually(two_batches_in, timeout=20)
-    sync.cancel()  # killed while the third batch is in flight
+    sync.cancel()  # killed while the third page is in flight (the platform delays its answer)
     with pytest.raises(asyncio.CancelledError):
         await sync
     partial = await counts(svc)
@@ -99,6 +104,55 @@ async def test_import_cancelled_mid_batch_resumes_and_applies_each_record_once(s
     assert await counts(svc) == (35, 4, 35)  # every record exactly once, 4 batches of 10
     again = await adapter.import_records(svc.ctx)  # a full re-walk applies nothing twice
     assert again["records_applied"] == 0 and await counts(svc) == (35, 4, 35)
+
+
+async def test_import_crashing_inside_a_batch_after_its_checkpoint_rolls_the_batch_back(
+    start_service, platform, monkeypatch
+):
+    """The process fails inside ``_apply_import_batch`` after the third batch's checkpoint row was
+    inserted (while its records are prepared): the batch's transaction rolls back checkpoint and records
+    together, and the re-run applies that batch and the rest, each record once."""
+    url, _state = platform
+    svc = await start(start_service, provincial_base_url=url, provincial_batch_size=10)
+    await seed(url, 35)
+    calls = 0
+    normalise = adapter.normalise_id_number
+
+    def crashing(id_number: str) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 21:  # the first record of the third batch: its checkpoint is already inserted
+            raise RuntimeError("process killed")
+        return normalise(id_number)
+
+    monkeypatch.setattr(adapter, "normalise_id_number", crashing)
+    with pytest.raises(RuntimeError, match="process killed"):
+        await adapter.import_records(svc.ctx)
+    assert await counts(svc) == (20, 2, 20)
+    assert await checkpoints(svc) == [("10", 10), ("20", 10)]
+
+    monkeypatch.setattr(adapter, "normalise_id_number", normalise)
+    result = await adapter.import_records(svc.ctx)
+    assert result == {"batches_applied": 2, "batches_skipped": 0, "records_applied": 15}
+    assert await counts(svc) == (35, 4, 35)
+    assert await checkpoints(svc) == [("10", 10), ("20", 10), ("30", 10), (None, 5)]
+    async with svc.ctx.db.transaction() as s:
+        distinct = (
+            await s.execute(text("SELECT count(DISTINCT platform_record_id) FROM provincial_records"))
+        ).scalar_one()
+    assert distinct == 35
+
+
+async def checkpoints(svc) -> list[tuple[str | None, int]]:
+    """The import checkpoints in the order they were applied: (cursor after the batch, records)."""
+    async with svc.ctx.db.transaction() as s:
+        rows = await s.execute(
+            text(
+                "SELECT cursor_after, records FROM provincial_sync_batches WHERE direction = 'import' "
+                "ORDER BY applied_at"
+            )
+        )
+        return [(c, int(n)) for c, n in rows.all()]
 
 
 async def test_import_survives_platform_outage_and_confirms_enrolled_elsewhere(
@@ -204,3 +258,32 @@ async def test_push_is_idempotent_by_batch_id_after_a_lost_acknowledgement(start
 
 async def _received(state: PlatformState) -> bool:
     return bool(state.pushes)
+
+
+async def test_push_pages_through_a_batch_registration_that_shares_one_updated_at(
+    start_service, platform, tokens
+):
+    """A batch registration gives all its records one ``updated_at``: the push resumes after the last
+    (updated_at, id) pushed, so a page smaller than the batch still reaches every record, once."""
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url, provincial_batch_size=5)
+    numbers = ["G" + make_id() for _ in range(12)]
+    records = [
+        {"student_number": n, "id_number": n[1:], "school_code": SCHOOL_A, "grade": 3} for n in numbers
+    ]
+    r = await svc.client.post(
+        "/v1/students/batch", headers=tokens.headers("school", SCHOOL_A), json={"records": records}
+    )
+    assert r.status_code == 200 and r.json()["created"] == 12, r.text
+    assert await adapter.push_changes(svc.ctx) == {"batches": 3, "items": 12, "duplicates": 0}
+    pushed = [i.student_number for items in state.pushes.values() for i in items]
+    assert sorted(pushed) == sorted(numbers)
+    assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}
+
+
+def test_a_push_checkpoint_of_a_bare_timestamp_resumes_at_that_instant():
+    """Checkpoints written before the cursor carried the id resume with the records of their instant."""
+    at = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
+    assert adapter.parse_push_cursor(at.isoformat()) == (at, "")
+    assert adapter.parse_push_cursor(adapter.push_cursor(at, "r-1")) == (at, "r-1")
+    assert adapter.parse_push_cursor(None) == adapter.PUSH_START

@@ -47,6 +47,34 @@ async def test_four_weeks_unexcused_absence_raises_once(start_service, tokens):
     assert other.status_code == 404
 
 
+async def test_absence_batches_of_two_schools_with_the_same_batch_id_are_both_applied(start_service, tokens):
+    """A batch id is the school's own: school B's "2026-W41" is not a replay of school A's."""
+    svc = await start(start_service)
+    a = (await enroll(svc, tokens, make_id())).json()["id"]
+    b = (await enroll(svc, tokens, make_id(), school=SCHOOL_B)).json()["id"]
+
+    def report(school: str, student: str) -> dict[str, object]:
+        return {
+            "batch_id": "2026-W41",
+            "school_code": school,
+            "reported_on": "2026-10-09",
+            "lines": [{"student_id": student, "unexcused_since": "2026-09-11", "unexcused_days": 20}],
+        }
+
+    for school, student in ((SCHOOL_A, a), (SCHOOL_B, b)):
+        r = await svc.client.post(
+            "/v1/absence-reports", headers=tokens.headers("school", school), json=report(school, student)
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["replayed"], r.json()["signals_raised"]) == (False, 1)
+    replay = await svc.client.post(
+        "/v1/absence-reports", headers=tokens.headers("school", SCHOOL_B), json=report(SCHOOL_B, b)
+    )
+    assert (replay.json()["replayed"], replay.json()["signals_raised"]) == (True, 0)
+    signals = await outbox_events(svc, "dropout_suspected")
+    assert sorted(s["student_id"] for s in signals) == sorted([a, b])
+
+
 async def test_vocational_leaver_unconfirmed_or_lost_is_a_hidden_dropout(start_service, tokens):
     svc = await start(start_service)
     h = tokens.headers("school", SCHOOL_A)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import get_args
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from enrollment.codes import CODE_LISTS
 from enrollment.signals.sweep import sweep_once
 from enrollment.students.models import StudentRecord
+from enrollment.students.schemas import DropoutReason, ResumptionReason, SuspensionReason
 from tests.enrollment.conftest import (
     BUREAU,
     DISTRICT_A,
@@ -162,6 +165,68 @@ async def test_resumption_dropout_keeps_record_and_graduation(start_service, tok
         ("dropped_out", "enrolled"),
         ("enrolled", "graduated"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code_list"),
+    [
+        ("dropout", {"on": "2026-10-08"}, "dropout_reason"),
+        ("suspension", {"starts_on": "2026-09-01", "until": "2027-06-30"}, "suspension_reason"),
+    ],
+)
+async def test_a_status_change_reason_is_a_code_never_free_text(start_service, tokens, path, body, code_list):
+    """The reason goes into StudentStatusChanged on the event bus: only a code of its list is accepted, and a
+    422 names the allowed codes; nothing typed by the school is stored or published."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    h = tokens.headers("school", SCHOOL_A)
+    typed = "父亲在外打工，母亲电话13800000001，孩子在家带弟弟"
+    refused = await svc.client.post(f"/v1/students/{sid}/{path}", headers=h, json={**body, "reason": typed})
+    assert refused.status_code == 422 and refused.json()["code"] == "validation_failed"
+    [error] = refused.json()["errors"]
+    allowed = list(CODE_LISTS[code_list])
+    assert error["field"] == "reason" and error["allowed"] == allowed
+    assert all(code in error["message"] for code in allowed)  # in Chinese, the default
+    assert typed not in refused.text and "13800000001" not in refused.text
+    assert (await svc.client.get(f"/v1/students/{sid}", headers=h)).json()["status"] == "enrolled"
+    assert await outbox_events(svc, "student.status_changed") == []
+
+    ok = await svc.client.post(f"/v1/students/{sid}/{path}", headers=h, json={**body, "reason": "illness"})
+    assert ok.status_code == 200, ok.text
+    assert [c["reason"] for c in await outbox_events(svc, "student.status_changed")] == ["illness"]
+    served = (await svc.client.get(f"/v1/code-lists/{code_list}")).json()
+    assert [c["code"] for c in served] == allowed
+
+
+async def test_a_resumption_reason_is_a_code_and_graduation_takes_none(start_service, tokens):
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    h = tokens.headers("school", SCHOOL_A)
+    await svc.client.post(
+        f"/v1/students/{sid}/dropout", headers=h, json={"on": "2026-10-08", "reason": "other"}
+    )
+    free = await svc.client.post(
+        f"/v1/students/{sid}/resumption", headers=h, json={"on": "2026-11-02", "reason": "老师劝回来了"}
+    )
+    assert free.status_code == 422 and free.json()["errors"][0]["allowed"] == list(
+        CODE_LISTS["resumption_reason"]
+    )
+    back = await svc.client.post(
+        f"/v1/students/{sid}/resumption", headers=h, json={"on": "2026-11-02", "reason": "persuaded_back"}
+    )
+    assert back.status_code == 200, back.text
+    grad = await svc.client.post(
+        f"/v1/students/{sid}/graduation", headers=h, json={"on": "2027-07-01", "reason": "毕业了"}
+    )
+    assert grad.status_code == 422 and grad.json()["errors"][0]["code"] == "extra_forbidden"
+    changes = await outbox_events(svc, "student.status_changed")
+    assert [c["reason"] for c in changes] == ["other", "persuaded_back"]
+
+
+def test_the_reason_codes_accepted_are_the_code_lists_served():
+    assert get_args(DropoutReason) == tuple(CODE_LISTS["dropout_reason"])
+    assert get_args(SuspensionReason) == tuple(CODE_LISTS["suspension_reason"])
+    assert get_args(ResumptionReason) == tuple(CODE_LISTS["resumption_reason"])
 
 
 async def test_transfer_needs_both_sides_and_hangs_after_ten_workdays(start_service, tokens):

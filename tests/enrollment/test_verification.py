@@ -79,6 +79,7 @@ def test_scope_is_six_to_fourteen_full_years_on_the_cutoff():
     )
 
 
+@pytest.mark.usefixtures("in_september")
 async def test_campaign_classifies_every_child_and_tasks_the_unexplained(
     start_service, event_publisher, tokens
 ):
@@ -333,3 +334,189 @@ async def test_the_in_place_run_statement_keeps_the_tasks_it_does_not_change(
     ]
     stored, partitions = await stored_results(svc, campaign["id"])
     assert stored == {"enrolled_local": (1, 3), "unaccounted": (1, 3)} and partitions == 1
+
+
+async def test_the_frozen_result_counts_a_resolved_task_only_for_a_child_still_unaccounted(
+    start_service, event_publisher, tokens
+):
+    """A task resolved 'not in school' whose child the latest run explains (enrolled since) counts as the
+    run says, in the job's counts, the frozen result and CampaignCompleted alike."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    back = await register_child(svc, event_publisher)
+    await register_child(svc, event_publisher)  # stays out of school
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    for task in tasks:
+        r = await svc.client.post(
+            f"/v1/verification-tasks/{task['id']}/resolution",
+            headers=tokens.headers("school_district", DISTRICT_A),
+            json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-10-09"},
+        )
+        assert r.status_code == 200, r.text
+    assert (await enroll(svc, tokens, back)).status_code == 201
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    expected = {"enrolled_local": 1, "not_in_school": 1}
+    assert job["counts"]["by_outcome"] == expected
+    frozen = (await svc.client.post(f"/v1/campaigns/{campaign['id']}/result", headers=bureau)).json()
+    assert frozen["counts_by_outcome"] == expected and frozen["children_in_scope"] == 2
+    assert frozen["counts_by_town"] == {back.town: expected}
+    assert frozen["counts_by_town_district"] == [
+        {"hukou_town": back.town, "hukou_school_district": DISTRICT_A, "counts": expected}
+    ]
+    [completed] = await outbox_events(svc, "campaign.completed")
+    assert completed["counts_by_outcome"] == expected
+
+
+async def test_the_resolving_side_cannot_confirm_its_own_enrolled_elsewhere(
+    start_service, event_publisher, tokens
+):
+    """'Enrolled elsewhere' is confirmed by the other side: the resolver cannot name an enrolling school of
+    its own area, and nobody covering the task's school district confirms as the enrolling organisation."""
+    svc = await start(start_service)
+    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
+    await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    url = f"/v1/verification-tasks/{task['id']}"
+
+    def elsewhere(org: str) -> dict[str, str]:
+        return {
+            "outcome": "enrolled_elsewhere",
+            "evidence": "家长电话",
+            "enrolling_org": org,
+            "on": "2026-10-10",
+        }
+
+    for who, org in ((district, SCHOOL_A), (district, DISTRICT_A), (bureau, SCHOOL_B)):
+        refused = await svc.client.post(f"{url}/resolution", headers=who, json=elsewhere(org))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "enrolling_org_inside_own_area"
+        assert refused.json()["errors"][0]["field"] == "enrolling_org"
+    r = await svc.client.post(f"{url}/resolution", headers=district, json=elsewhere(SCHOOL_B))
+    assert r.status_code == 200 and r.json()["state"] == "awaiting_confirmation"
+
+    confirm = {"source": "enrolling_org", "on": "2026-10-12"}
+    by_bureau = await svc.client.post(f"{url}/confirmation", headers=bureau, json=confirm)
+    assert by_bureau.status_code == 403 and by_bureau.json()["code"] == "confirmation_by_own_side"
+    # a task left awaiting confirmation with an enrolling school of the district's own area (named before
+    # the resolution refused it): the district cannot confirm it itself
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(
+            text("UPDATE verification_tasks SET enrolling_org = :o WHERE id = :t"),
+            {"o": SCHOOL_A, "t": task["id"]},
+        )
+    by_district = await svc.client.post(f"{url}/confirmation", headers=district, json=confirm)
+    assert by_district.status_code == 403 and by_district.json()["code"] == "confirmation_by_own_side"
+    state = (
+        await svc.client.get(f"/v1/verification-tasks?campaign_id={campaign['id']}", headers=bureau)
+    ).json()
+    assert [t["state"] for t in state["items"]] == ["awaiting_confirmation"]
+    by_school = await svc.client.post(
+        f"{url}/confirmation", headers=tokens.headers("school", SCHOOL_A), json=confirm
+    )
+    assert by_school.status_code == 200 and by_school.json()["state"] == "resolved"
+
+
+async def test_the_platform_confirms_only_with_a_record_outside_the_district_at_the_enrolling_org(
+    start_service, event_publisher, tokens
+):
+    svc = await start(start_service)
+    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
+    away = await register_child(svc, event_publisher)
+    near = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = {
+        t["child_id"]: t["id"]
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+
+    async def platform_shows(kid, record_id: str, school: str) -> None:
+        async with svc.ctx.db.transaction() as s:
+            await s.execute(
+                text(
+                    "INSERT INTO provincial_records (platform_record_id, id_blind_index, school_code, "
+                    "province_code, status, batch_id) VALUES (:r, :b, :s, :p, 'enrolled', 'b-1')"
+                ),
+                {"r": record_id, "b": svc.ctx.blind_index.of(kid.id_number), "s": school, "p": school[:2]},
+            )
+
+    async def confirm(kid) -> object:
+        return await svc.client.post(
+            f"/v1/verification-tasks/{tasks[kid.child_id]}/confirmation",
+            headers=district,
+            json={"source": "provincial_platform", "on": "2026-10-12"},
+        )
+
+    for kid, org in ((away, "32"), (near, SCHOOL_B)):
+        r = await svc.client.post(
+            f"/v1/verification-tasks/{tasks[kid.child_id]}/resolution",
+            headers=district,
+            json={
+                "outcome": "enrolled_elsewhere",
+                "evidence": "家长电话",
+                "enrolling_org": org,
+                "on": "2026-10-10",
+            },
+        )
+        assert r.status_code == 200, r.text
+    # records of the child inside the district, or in a province other than the one named, confirm nothing
+    await platform_shows(away, "P-1", SCHOOL_B)
+    await platform_shows(away, "P-2", "33010200101001")
+    refused = await confirm(away)
+    assert refused.status_code == 409 and refused.json()["code"] == "confirmation_required"
+    await platform_shows(away, "P-3", "32030200101001")
+    ok = await confirm(away)
+    assert ok.status_code == 200 and ok.json()["state"] == "resolved"
+    # an enrolling school inside the district confirms itself; the platform's record of it does not
+    await platform_shows(near, "P-4", SCHOOL_B)
+    inside = await confirm(near)
+    assert inside.status_code == 409 and inside.json()["code"] == "confirmation_required"
+    by_school = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[near.child_id]}/confirmation",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={"source": "enrolling_org", "on": "2026-10-12"},
+    )
+    assert by_school.status_code == 200
+
+
+async def test_every_frozen_result_version_is_kept_and_served(start_service, event_publisher, tokens):
+    """A freeze adds a version; GET /result answers the latest, ``?version=N`` any earlier one (the figures
+    a bulletin was built from), a version never frozen is a 404 problem."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    kid = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    url = f"/v1/campaigns/{campaign['id']}/result"
+    never = await svc.client.get(url, headers=bureau)
+    assert never.status_code == 404 and never.json()["code"] == "campaign_not_frozen"
+    await run_and_wait(svc, tokens, campaign["id"])
+    first = (await svc.client.post(url, headers=bureau)).json()
+    assert first["result_version"] == 1 and first["counts_by_outcome"] == {"unaccounted": 1}
+    assert (await enroll(svc, tokens, kid)).status_code == 201
+    await run_and_wait(svc, tokens, campaign["id"])
+    second = (await svc.client.post(url, headers=bureau)).json()
+    assert second["result_version"] == 2 and second["counts_by_outcome"] == {"enrolled_local": 1}
+
+    district = tokens.headers("school_district", DISTRICT_A)  # any reader
+    assert (await svc.client.get(url, headers=district)).json() == second
+    assert (await svc.client.get(f"{url}?version=2", headers=district)).json() == second
+    assert (await svc.client.get(f"{url}?version=1", headers=district)).json() == first
+    missing = await svc.client.get(f"{url}?version=3", headers=district)
+    assert missing.status_code == 404 and missing.json()["code"] == "result_version_not_found"
+    assert missing.json()["latest_version"] == 2
+    assert (await svc.client.get(f"{url}?version=0", headers=district)).status_code == 422
+    as_csv = await svc.client.get(f"{url}.csv?version=1", headers=bureau)
+    assert as_csv.status_code == 200 and "-v1.csv" in as_csv.headers["Content-Disposition"]
+    # notify's bulletins read CampaignCompleted: one per version, as before
+    completed = await outbox_events(svc, "campaign.completed")
+    assert [(e["result_version"], e["counts_by_outcome"]) for e in completed] == [
+        (1, {"unaccounted": 1}),
+        (2, {"enrolled_local": 1}),
+    ]
+    assert (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()[
+        "result_version"
+    ] == 2

@@ -9,6 +9,7 @@ personal data: they name fields and reason codes, not values.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -192,6 +193,16 @@ _VALIDATION_MESSAGES_ZH = {
 }
 
 
+_CHOICE_ERRORS = ("literal_error", "enum")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _allowed_values(err: Mapping[str, Any]) -> list[str]:
+    """The values a closed list (Literal, Enum) allows, from the error's context (``'a', 'b' or 'c'``)."""
+    expected = (err.get("ctx") or {}).get("expected")
+    return _QUOTED.findall(expected) if isinstance(expected, str) else []
+
+
 def _field_errors(exc: RequestValidationError, language: str) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -201,7 +212,13 @@ def _field_errors(exc: RequestValidationError, language: str) -> list[dict[str, 
             _VALIDATION_MESSAGES_ZH.get(kind, err.get("msg", "")) if language == "zh" else err.get("msg")
         )
         # The offending input is deliberately not echoed back: it may be an ID number or a phone.
-        out.append({"field": ".".join(loc) or "body", "code": kind, "message": message})
+        entry: dict[str, Any] = {"field": ".".join(loc) or "body", "code": kind, "message": message}
+        allowed = _allowed_values(err) if kind in _CHOICE_ERRORS else []
+        if allowed:  # a closed code list: name its codes (in Chinese too), and list them for programs
+            entry["allowed"] = allowed
+            if language == "zh":
+                entry["message"] = f"{message}（可选：{'、'.join(allowed)}）"
+        out.append(entry)
     return out
 
 

@@ -44,6 +44,32 @@ CODE_LISTS: dict[str, CodeList] = {
         "vocational_lost": ("Lost by the vocational school", "职校报告流失"),
         "verification_not_in_school": ("Verification found the child out of school", "核查发现未入学"),
     },
+    # The reasons a school may give for a status change: closed lists, because the reason is published in
+    # StudentStatusChanged (no free text goes onto the event bus).
+    "dropout_reason": {  # domain.md's list (casework's cases use the same codes)
+        "learning_weariness": ("Weary of learning", "厌学"),
+        "family_economic": ("Family economic hardship", "家庭经济困难"),
+        "illness": ("Illness", "疾病"),
+        "disability": ("Disability", "残疾"),
+        "working": ("Working away from home", "外出打工"),
+        "early_marriage": ("Early marriage", "早婚"),
+        "guardian_refusal": ("Guardians refuse to send the child", "家长不送"),
+        "illegal_schooling": ("Illegal substitute schooling", "读经班/私塾/国学班/在家自学"),
+        "unsupervised": ("Left behind without supervision", "留守无人监管"),
+        "whereabouts_unknown": ("Whereabouts unknown", "下落不明"),
+        "other": ("Other", "其他"),
+    },
+    "suspension_reason": {  # domain.md has no list for 休学: this one is the service's own
+        "illness": ("Illness or injury", "因病（伤）休学"),
+        "disability": ("Treatment or rehabilitation of a disability", "残疾治疗或康复"),
+        "family_circumstances": ("Family circumstances", "家庭原因"),
+        "other": ("Other", "其他"),
+    },
+    "resumption_reason": {  # the service's own, like suspension_reason
+        "resumed": ("Resumed (the default)", "复学"),
+        "suspension_ended": ("Back after the suspension", "休学期满复学"),
+        "persuaded_back": ("Back after persuasion (劝返)", "劝返复学"),
+    },
     "application_kind": {
         "deferral": ("Deferral", "缓学（延缓入学）"),
         "exemption": ("Exemption", "免学（免于入学）"),

@@ -31,7 +31,11 @@ class DeferralCreate(BaseModel):
     evidence: list[str] = Field(
         min_length=1, max_length=10, description="document references (medical certificate, assessment)"
     )
-    filed_on: dt.date
+    filed_on: dt.date | None = Field(
+        default=None,
+        description="the date on the guardian's application (default: the day it is received); not in the "
+        "future. The September window is checked on the day the server receives it.",
+    )
 
 
 class DeferralDecision(BaseModel):

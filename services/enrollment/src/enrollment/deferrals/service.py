@@ -1,6 +1,9 @@
 """Deferral and exemption: filed in the September window with evidence, decided by the bureau, valid for a
-period. Once ``valid_until`` has passed the child is expected at school again: the verification no longer
-counts the application (it looks at validity on the campaign's as-of date), and the sweep publishes
+period. The window is checked on the day the server receives the application (China's day): a client's
+``filed_on`` (the date on the guardian's form) may be earlier, never later, and does not move the window
+(except on the demo's stack, ``ENROLLMENT_SIMULATION``, where a past ``filed_on`` is the filing day).
+Once ``valid_until`` has passed the child is expected at school again: the verification no longer counts
+the application (it looks at validity on the campaign's as-of date), and the sweep publishes
 DeferralExpired once (:func:`publish_expired`)."""
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import DeferralExpired
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from enrollment.children import repository as children
 from enrollment.deferrals.models import DeferralApplication
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
@@ -32,9 +36,19 @@ DECISION_FIELDS = ("state", "decided_on", "valid_from", "valid_until", "expired_
 async def file_application(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: DeferralCreate
 ) -> DeferralApplication:
-    """File an application for a child of the caller's area, inside the filing window (September)."""
-    months = settings_of(ctx).deferral_window_months
-    if data.filed_on.month not in months:
+    """File an application for a child of the caller's area, inside the filing window (September) on the
+    server's day; ``filed_on`` defaults to that day and must not be after it."""
+    settings = settings_of(ctx)
+    today = today_in_china()
+    filed_on = data.filed_on or today
+    if filed_on > today:
+        raise Problem(
+            "An application cannot be filed on a future day.",
+            code="filed_on_in_future",
+            status=422,
+            errors=[{"field": "filed_on", "code": "in_future", "message": f"after {today.isoformat()}"}],
+        )
+    if (filed_on if settings.simulation else today).month not in settings.deferral_window_months:
         raise Problem(
             "Applications are filed in the September window.", code="outside_filing_window", status=422
         )
@@ -49,7 +63,7 @@ async def file_application(
         kind=data.kind,
         reason=data.reason,
         evidence="\n".join(data.evidence),
-        filed_on=data.filed_on,
+        filed_on=filed_on,
         filed_by_org=principal.org,
         hukou_school_district=child.hukou_school_district,
     )

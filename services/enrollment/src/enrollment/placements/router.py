@@ -37,6 +37,7 @@ async def log_session(
 async def terms(
     placement_id: str,
     session: SessionDep,
+    ctx: Ctx,
     principal: Annotated[Principal, Depends(requires("placement:read"))],
 ) -> list[TermLog]:
-    return await service.term_log(session=session, principal=principal, placement_id=placement_id)
+    return await service.term_log(session=session, ctx=ctx, principal=principal, placement_id=placement_id)

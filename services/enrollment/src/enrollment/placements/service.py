@@ -11,7 +11,9 @@ from sqlmodel import col
 
 from baoxue.auth.principal import Principal
 from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.semesters import order, semesters_between
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from enrollment.children import repository as children
 from enrollment.placements.models import Placement, TeachingSession
 from enrollment.placements.schemas import PlacementCreate, SessionCreate, TermLog
@@ -101,21 +103,29 @@ async def log_session(
         raise Conflict("A session on this day is already logged.", code="session_already_logged") from None
 
 
-async def term_log(*, session: AsyncSession, principal: Principal, placement_id: str) -> list[TermLog]:
-    """Planned against delivered sessions, per term."""
+async def term_log(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, placement_id: str
+) -> list[TermLog]:
+    """Planned against delivered sessions for every term (semester of the district's school calendar)
+    from the placement's start to its end, or to today (China's day) while it runs, in calendar order: a
+    term without a session is listed with 0 delivered. A term a session was logged under outside that
+    span is listed too, so nothing delivered is left out."""
     p = await _visible(session, principal, placement_id)
     rows = await session.execute(
         select(col(TeachingSession.term), func.count())
         .where(col(TeachingSession.placement_id) == p.id)
         .group_by(col(TeachingSession.term))
-        .order_by(col(TeachingSession.term))
     )
+    delivered = {str(term): int(n) for term, n in rows.all()}
+    today = today_in_china()
+    last = min(p.ends_on, today) if p.ends_on is not None else today
+    terms = set(semesters_between(p.starts_on, last, ctx.settings)) | set(delivered)
     return [
         TermLog(
             term=term,
             planned=p.planned_sessions_per_term,
-            delivered=n,
-            shortfall=max(0, p.planned_sessions_per_term - n),
+            delivered=delivered.get(term, 0),
+            shortfall=max(0, p.planned_sessions_per_term - delivered.get(term, 0)),
         )
-        for term, n in rows.all()
+        for term in sorted(terms, key=order)
     ]

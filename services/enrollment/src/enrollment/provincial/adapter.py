@@ -7,17 +7,21 @@ Exactly once, resumable:
 - push: a batch's id is derived from its content (records and their versions, annotation ids), so a
   batch re-sent after a crash carries the same id and the platform applies it once; the local
   checkpoint (and the annotations' pushed mark) is written only after the platform acknowledged.
+  The checkpoint is the last pushed record's (updated_at, id), and the next batch starts after that
+  pair (keyset): records written in one transaction share their updated_at (a batch registration of
+  thousands), so a page may end inside such a group and the rest of it is found by id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -125,7 +129,7 @@ async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict
     counts = {"batches": 0, "items": 0, "duplicates": 0}
     async with _client(ctx) as client:
         while True:
-            batch_id, items, watermark, annotation_ids = await _next_push_batch(ctx, limit)
+            batch_id, items, cursor, annotation_ids = await _next_push_batch(ctx, limit)
             if not items:
                 return counts
             try:
@@ -144,7 +148,7 @@ async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict
                         batch_id=batch_id,
                         direction="push",
                         records=len(items),
-                        cursor_after=watermark,
+                        cursor_after=cursor,
                         applied_at=utcnow(),
                     )
                 )
@@ -156,6 +160,26 @@ async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict
             counts["batches"] += 1
             counts["items"] += len(items)
             counts["duplicates"] += int(bool(response.json().get("duplicate")))
+
+
+PUSH_START = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), "")
+
+
+def push_cursor(updated_at: dt.datetime, record_id: str) -> str:
+    """The push checkpoint: the last pushed record's (updated_at, id), as JSON text."""
+    return json.dumps({"updated_at": updated_at.isoformat(), "id": record_id})
+
+
+def parse_push_cursor(mark: str | None) -> tuple[dt.datetime, str]:
+    """(updated_at, id) of a push checkpoint. A checkpoint written before the cursor carried the id is a
+    bare timestamp: resumed with the empty id, so the records of that instant are pushed again (the
+    page that wrote it may have ended inside them) rather than skipped."""
+    if not mark:
+        return PUSH_START
+    if mark.startswith("{"):
+        cursor = json.loads(mark)
+        return dt.datetime.fromisoformat(cursor["updated_at"]), str(cursor["id"])
+    return dt.datetime.fromisoformat(mark), ""
 
 
 async def _next_push_batch(
@@ -172,11 +196,14 @@ async def _next_push_batch(
                 .limit(1)
             )
         ).scalar_one_or_none()
-        since = dt.datetime.fromisoformat(mark) if mark else dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        since, since_id = parse_push_cursor(mark)
         records = (
             await session.execute(
                 select(S.c.id, S.c.version, S.c.status, S.c.student_number_enc, S.c.updated_at)
-                .where(S.c.updated_at > since, S.c.source == "local")
+                .where(
+                    or_(S.c.updated_at > since, and_(S.c.updated_at == since, S.c.id > since_id)),
+                    S.c.source == "local",
+                )
                 .order_by(S.c.updated_at, S.c.id)
                 .limit(limit)
             )
@@ -207,5 +234,5 @@ async def _next_push_batch(
     ]
     key = ";".join([f"{r.id}:{r.version}" for r in records] + [f"a:{a.id}" for a in annotations])
     batch_id = "push-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-    watermark = (records[-1].updated_at if records else since).isoformat()
-    return batch_id, items, watermark, [a.id for a in annotations]
+    cursor = push_cursor(records[-1].updated_at, records[-1].id) if records else push_cursor(since, since_id)
+    return batch_id, items, cursor, [a.id for a in annotations]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -12,23 +14,37 @@ from baoxue.auth.principal import Principal
 from baoxue.errors import Problem
 from baoxue.service import ServiceContext
 from enrollment.settings import settings_of
-from enrollment.signals.models import AbsenceReportLine
+from enrollment.signals.models import AbsenceReportBatch, AbsenceReportLine
 from enrollment.signals.schemas import AbsenceReport, AbsenceReportResult
 from enrollment.signals.service import raise_for_student
 from enrollment.students.models import StudentRecord
 from enrollment.visibility import ensure_visible
 
 A = AbsenceReportLine.__table__  # type: ignore[attr-defined]
+BATCHES = AbsenceReportBatch.__table__  # type: ignore[attr-defined]
 
 
 async def submit_report(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, report: AbsenceReport
 ) -> AbsenceReportResult:
-    """Store a school's batch (multi-row insert; a batch id already stored is a harmless replay) and raise
-    ``absence_four_weeks`` for each enrolled student absent without excuse for the configured span (28 days)."""
+    """Store a school's batch (multi-row insert; a batch id this school already sent is a harmless replay)
+    and raise ``absence_four_weeks`` for each enrolled student absent without excuse for the configured
+    span (28 days). The batch is claimed first, by its key (school_code, batch_id): of two concurrent
+    sends one applies it and the other is answered as a replay."""
     ensure_visible(principal, report.school_code, resource="school")
-    already = (await session.execute(select(A.c.id).where(A.c.batch_id == report.batch_id).limit(1))).first()
-    if already is not None:
+    insert_fn = pg_insert if ctx.db.dialect == "postgresql" else sqlite_insert
+    claimed = await session.execute(
+        insert_fn(BATCHES)
+        .values(
+            school_code=report.school_code,
+            batch_id=report.batch_id,
+            reported_on=report.reported_on,
+            lines=len(report.lines),
+        )
+        .on_conflict_do_nothing(index_elements=["school_code", "batch_id"])
+        .returning(BATCHES.c.batch_id)
+    )
+    if claimed.first() is None:
         return AbsenceReportResult(
             batch_id=report.batch_id, lines=len(report.lines), signals_raised=0, replayed=True
         )

@@ -27,6 +27,18 @@ class DropoutSignalRecord(EnrollmentModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
+class AbsenceReportBatch(EnrollmentModel, table=True):
+    """A school's absence report batch, received once: the batch id is the school's own, so the key is
+    (school_code, batch_id) — two schools may both call their batch "2026-W41"."""
+
+    __tablename__ = "absence_reports"
+
+    school_code: str = Field(sa_column=Column(String(14), primary_key=True))
+    batch_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    reported_on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    lines: int
+
+
 class AbsenceReportLine(EnrollmentModel, table=True):
     """One student's unexcused absence as of a school's weekly report."""
 

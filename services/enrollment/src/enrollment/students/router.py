@@ -20,6 +20,8 @@ from enrollment.students.schemas import (
     AnnotationCreate,
     AnnotationPublic,
     BatchResult,
+    Dropout,
+    Resumption,
     StudentBatch,
     StudentCreate,
     StudentPublic,
@@ -199,7 +201,7 @@ async def extend(
 @router.post("/students/{student_id}/resumption", responses={**_409, **_412}, summary="复学: enrolled again")
 async def resume(
     student_id: str,
-    data: Transition,
+    data: Resumption,
     session: SessionDep,
     ctx: Ctx,
     principal: Writer,
@@ -225,7 +227,7 @@ async def resume(
 )
 async def drop_out(
     student_id: str,
-    data: Transition,
+    data: Dropout,
     session: SessionDep,
     ctx: Ctx,
     principal: Writer,

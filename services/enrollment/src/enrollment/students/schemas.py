@@ -8,6 +8,23 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 StudentStatus = Literal["enrolled", "suspended", "transferred_out", "dropped_out", "graduated", "deceased"]
+# The reasons of a status change, published in StudentStatusChanged: codes of the lists in codes.py
+# (dropout_reason, suspension_reason, resumption_reason), never free text.
+DropoutReason = Literal[
+    "learning_weariness",
+    "family_economic",
+    "illness",
+    "disability",
+    "working",
+    "early_marriage",
+    "guardian_refusal",
+    "illegal_schooling",
+    "unsupervised",
+    "whereabouts_unknown",
+    "other",
+]
+SuspensionReason = Literal["illness", "disability", "family_circumstances", "other"]
+ResumptionReason = Literal["resumed", "suspension_ended", "persuaded_back"]
 
 
 class StudentCreate(BaseModel):
@@ -101,7 +118,7 @@ class SuspensionCreate(BaseModel):
     )
     starts_on: dt.date
     until: dt.date
-    reason: str = Field(min_length=1, max_length=40)
+    reason: SuspensionReason = Field(description="a code of the suspension_reason list (/v1/code-lists)")
 
 
 class SuspensionExtension(BaseModel):
@@ -110,13 +127,28 @@ class SuspensionExtension(BaseModel):
 
 
 class Transition(BaseModel):
-    """Resumption, dropout or graduation: when, and why (a code)."""
+    """Graduation: when (the reason published is ``graduated``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"on": "2027-07-01"}]})
+    on: dt.date
+
+
+class Dropout(Transition):
+    """Dropout: when, and why (a code of the dropout_reason list, or none)."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"on": "2026-10-08", "reason": "learning_weariness"}]}
     )
-    on: dt.date
-    reason: str | None = Field(default=None, max_length=40)
+    reason: DropoutReason | None = Field(default=None, description="a code of the dropout_reason list")
+
+
+class Resumption(Transition):
+    """Resumption: when, and why (a code of the resumption_reason list; ``resumed`` when none)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"on": "2027-03-01", "reason": "suspension_ended"}]}
+    )
+    reason: ResumptionReason | None = Field(default=None, description="a code of the resumption_reason list")
 
 
 class TransferCreate(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
@@ -28,11 +28,24 @@ class Campaign(EnrollmentModel, table=True):
     runs: int = 0
     last_run_job: str | None = Field(default=None, max_length=36)
     result_version: int = 0
-    frozen_result: str | None = Field(default=None, sa_column=Column(Text))
+    """The latest frozen result's version (0: never frozen); every version is kept in ``campaign_results``."""
     frozen_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     refresh_requested_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     """Set when a department feed was applied after the last run: the refresher runs the campaign again."""
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CampaignResult(EnrollmentModel, table=True):
+    """One frozen result of a campaign, kept for good: a freeze adds the next version (the bulletin of
+    each version stays reproducible), never overwrites one."""
+
+    __tablename__ = "campaign_results"
+
+    campaign_id: str = Field(sa_column=Column(String(36), ForeignKey("campaigns.id"), primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    result: str = Field(sa_column=Column(Text, nullable=False))
+    """The CampaignCompleted event's figures plus the town × school district breakdown (JSON)."""
+    frozen_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
 class VerificationResult(EnrollmentModel, table=True):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from baoxue.auth.principal import Principal
 from baoxue.concurrency import IfMatch, etag, optional_if_match
 from baoxue.deps import Ctx, SessionDep, requires
-from baoxue.errors import NotFound
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from enrollment.verification import export, service, tasks
 from enrollment.verification.models import Campaign, VerificationTask
@@ -62,27 +61,38 @@ async def progress(campaign_id: str, session: SessionDep, principal: Reader) -> 
     return await service.progress_of(session=session, principal=principal, campaign_id=campaign_id)
 
 
+_RESULT_404: dict[int | str, dict[str, Any]] = {
+    404: {"description": "campaign_not_found, campaign_not_frozen, or result_version_not_found (?version=N)"}
+}
+Version = Annotated[
+    int | None, Query(ge=1, description="a frozen result version (default: the latest); every one is kept")
+]
+
+
 @router.post("/campaigns/{campaign_id}/result", summary="Freeze the figures as a new result version")
 async def freeze(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Manager) -> dict[str, Any]:
-    campaign = await service.freeze(session=session, ctx=ctx, principal=principal, campaign_id=campaign_id)
-    return service.frozen_result(campaign) or {}
+    _campaign, result = await service.freeze(
+        session=session, ctx=ctx, principal=principal, campaign_id=campaign_id
+    )
+    return result
 
 
-@router.get("/campaigns/{campaign_id}/result", summary="The latest frozen result")
-async def result(campaign_id: str, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    frozen = service.frozen_result(await service.get_campaign(session, campaign_id))
-    if frozen is None:
-        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
-    return frozen
+@router.get(
+    "/campaigns/{campaign_id}/result",
+    summary="A frozen result: the latest, or ?version=N",
+    responses=_RESULT_404,
+)
+async def result(
+    campaign_id: str, session: SessionDep, principal: Reader, version: Version = None
+) -> dict[str, Any]:
+    return await service.frozen_result(session, await service.get_campaign(session, campaign_id), version)
 
 
 async def _export(
-    campaign_id: str, session: SessionDep, ctx: Ctx, principal: Principal, format: str
+    campaign_id: str, session: SessionDep, ctx: Ctx, principal: Principal, format: str, version: int | None
 ) -> Response:
     campaign = await service.get_campaign(session, campaign_id)
-    frozen = service.frozen_result(campaign)
-    if frozen is None:
-        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
+    frozen = await service.frozen_result(session, campaign, version)
     header, lines = export.result_table(frozen, ctx.directory)
     name = f"campaign-{campaign.year}-{campaign.kind}-v{frozen['result_version']}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
@@ -94,22 +104,26 @@ async def _export(
 
 @router.get(
     "/campaigns/{campaign_id}/result.csv",
-    summary="The latest frozen result per town and school district, as CSV (UTF-8 with BOM)",
+    summary="A frozen result (the latest, or ?version=N) per town and school district, as CSV (UTF-8 with BOM)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **_RESULT_404},
 )
-async def result_csv(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Reader) -> Response:
-    return await _export(campaign_id, session, ctx, principal, "csv")
+async def result_csv(
+    campaign_id: str, session: SessionDep, ctx: Ctx, principal: Reader, version: Version = None
+) -> Response:
+    return await _export(campaign_id, session, ctx, principal, "csv", version)
 
 
 @router.get(
     "/campaigns/{campaign_id}/result.xlsx",
-    summary="The latest frozen result per town and school district, as an Excel workbook",
+    summary="A frozen result (the latest, or ?version=N) per town and school district, as an Excel workbook",
     response_class=Response,
-    responses={200: {"content": {export.XLSX: {}}}},
+    responses={200: {"content": {export.XLSX: {}}}, **_RESULT_404},
 )
-async def result_xlsx(campaign_id: str, session: SessionDep, ctx: Ctx, principal: Reader) -> Response:
-    return await _export(campaign_id, session, ctx, principal, "xlsx")
+async def result_xlsx(
+    campaign_id: str, session: SessionDep, ctx: Ctx, principal: Reader, version: Version = None
+) -> Response:
+    return await _export(campaign_id, session, ctx, principal, "xlsx", version)
 
 
 @router.get("/verification-tasks", summary="Tasks of the caller's area (hukou district or enrolling org)")

@@ -21,7 +21,7 @@ from baoxue.errors import Conflict, NotFound
 from baoxue.jobs import JobProgress
 from baoxue.service import ServiceContext
 from enrollment.verification import classify
-from enrollment.verification.models import Campaign
+from enrollment.verification.models import Campaign, CampaignResult
 from enrollment.verification.schemas import CampaignCreate, ProgressRow
 
 R = classify.R
@@ -230,16 +230,11 @@ async def _publish_new_tasks(
     return len(created)
 
 
-def _final_outcome():  # type: ignore[no-untyped-def]
-    """A child's outcome: the task's resolution when resolved, else the run's classification."""
-    return case((T.c.state == "resolved", T.c.outcome), else_=R.c.outcome)
-
-
 async def _counts_by_outcome(
     session: AsyncSession, campaign_id: str, classified: dict[str, int]
 ) -> dict[str, int]:
-    """Children per final outcome: the run's classification (counted by the classifying statement), with
-    each resolved task of a child left unaccounted moving it to the task's outcome (a small aggregate
+    """Children per final outcome (:func:`classify.final_counts`): the run's classification (counted by the
+    classifying statement) and the resolved tasks of the children it left unaccounted (a small aggregate
     over the resolved tasks, not a pass over the whole scope)."""
     resolved = await session.execute(
         select(T.c.outcome, func.count())
@@ -252,6 +247,34 @@ async def _counts_by_outcome(
         .group_by(T.c.outcome)
     )
     return classify.final_counts(classified, {str(o): int(n) for o, n in resolved.all()})
+
+
+async def _final_counts_by_area(
+    session: AsyncSession, campaign_id: str
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Children per final outcome for each (hukou town, hukou school district) of the stored results, by
+    the same definition as the run's counts (:func:`classify.final_counts`): the run's outcome, or the
+    task's for a child the run left unaccounted whose task is resolved. A task resolved before a later run
+    explained its child (enrolled since, a new feed) does not count."""
+    area = (R.c.hukou_town, R.c.hukou_school_district)
+    classified = await session.execute(
+        select(*area, R.c.outcome, func.count())
+        .where(R.c.campaign_id == campaign_id)
+        .group_by(*area, R.c.outcome)
+    )
+    resolved = await session.execute(
+        select(*area, T.c.outcome, func.count())
+        .select_from(R.join(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id)))
+        .where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted", T.c.state == "resolved")
+        .group_by(*area, T.c.outcome)
+    )
+    by_area: dict[tuple[str, str], dict[str, int]] = {}
+    for town, district, outcome, n in classified.all():
+        by_area.setdefault((town or "unknown", district or "unknown"), {})[str(outcome)] = int(n)
+    moved: dict[tuple[str, str], dict[str, int]] = {}
+    for town, district, outcome, n in resolved.all():
+        moved.setdefault((town or "unknown", district or "unknown"), {})[str(outcome)] = int(n)
+    return {key: classify.final_counts(counts, moved.get(key, {})) for key, counts in by_area.items()}
 
 
 async def progress_of(*, session: AsyncSession, principal: Principal, campaign_id: str) -> list[ProgressRow]:
@@ -296,30 +319,20 @@ async def progress_of(*, session: AsyncSession, principal: Principal, campaign_i
 
 async def freeze(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, campaign_id: str
-) -> Campaign:
-    """Freeze the current figures as a new result version and publish CampaignCompleted."""
+) -> tuple[Campaign, dict[str, Any]]:
+    """Freeze the current figures as a new result version (the earlier versions stay) and publish
+    CampaignCompleted; returns the campaign and the result frozen."""
     campaign = await get_campaign(session, campaign_id, lock=True)
     if campaign.runs == 0:
         raise Conflict("The campaign has not been run yet.", code="campaign_not_run")
-    outcome = _final_outcome()
-    rows = (
-        await session.execute(
-            select(R.c.hukou_town, R.c.hukou_school_district, outcome, func.count())
-            .select_from(
-                R.outerjoin(T, (T.c.campaign_id == R.c.campaign_id) & (T.c.child_id == R.c.child_id))
-            )
-            .where(R.c.campaign_id == campaign_id)
-            .group_by(R.c.hukou_town, R.c.hukou_school_district, outcome)
-        )
-    ).all()
+    by_area = await _final_counts_by_area(session, campaign_id)
     by_outcome: dict[str, int] = {}
     by_town: dict[str, dict[str, int]] = {}
-    by_area: dict[tuple[str, str], dict[str, int]] = {}
-    for town, district, o, n in rows:
-        by_outcome[o] = by_outcome.get(o, 0) + n
-        town_counts = by_town.setdefault(town or "unknown", {})
-        town_counts[o] = town_counts.get(o, 0) + n
-        by_area.setdefault((town or "unknown", district or "unknown"), {})[o] = n
+    for (town, _district), counts in by_area.items():
+        town_counts = by_town.setdefault(town, {})
+        for o, n in counts.items():
+            by_outcome[o] = by_outcome.get(o, 0) + n
+            town_counts[o] = town_counts.get(o, 0) + n
     tasks = (
         await session.execute(
             select(
@@ -342,18 +355,24 @@ async def freeze(
         tasks_total=int(tasks[0] or 0),
         tasks_open=int(tasks[1] or 0),
     )
-    # The stored result is the event plus the finer breakdown the exports need (town × school district).
-    campaign.frozen_result = json.dumps(
-        {
-            **event.model_dump(mode="json"),
-            "counts_by_town_district": [
-                {"hukou_town": t, "hukou_school_district": d, "counts": by_area[(t, d)]}
-                for t, d in sorted(by_area)
-            ],
-        },
-        ensure_ascii=False,
-    )
+    # The stored result is the event plus the finer breakdown the exports need (town × school district),
+    # kept as a new version beside the earlier ones.
+    result = {
+        **event.model_dump(mode="json"),
+        "counts_by_town_district": [
+            {"hukou_town": t, "hukou_school_district": d, "counts": by_area[(t, d)]}
+            for t, d in sorted(by_area)
+        ],
+    }
     session.add(campaign)
+    session.add(
+        CampaignResult(
+            campaign_id=campaign.id,
+            version=campaign.result_version,
+            result=json.dumps(result, ensure_ascii=False),
+            frozen_at=campaign.frozen_at,
+        )
+    )
     await ctx.outbox.add(session, event, subject=campaign.id, sequence=campaign.result_version)
     await ctx.audit.record(
         session,
@@ -363,8 +382,29 @@ async def freeze(
         [campaign.id],
         detail=f"result_version:{campaign.result_version}",
     )
-    return campaign
+    return campaign, result
 
 
-def frozen_result(campaign: Campaign) -> dict[str, Any] | None:
-    return json.loads(campaign.frozen_result) if campaign.frozen_result else None
+async def frozen_result(
+    session: AsyncSession, campaign: Campaign, version: int | None = None
+) -> dict[str, Any]:
+    """A frozen result of the campaign: the latest, or the given ``version``. 404 ``campaign_not_frozen``
+    when it was never frozen, ``result_version_not_found`` for a version it does not have."""
+    if version is None and campaign.result_version == 0:
+        raise NotFound("The campaign has no frozen result yet.", code="campaign_not_frozen")
+    wanted = campaign.result_version if version is None else version
+    stored = (
+        await session.execute(
+            select(col(CampaignResult.result)).where(
+                col(CampaignResult.campaign_id) == campaign.id, col(CampaignResult.version) == wanted
+            )
+        )
+    ).scalar_one_or_none()
+    if stored is None:
+        raise NotFound(
+            "The campaign has no frozen result of this version.",
+            code="result_version_not_found",
+            latest_version=campaign.result_version,
+        )
+    found: dict[str, Any] = json.loads(stored)
+    return found

@@ -2,6 +2,10 @@
 
 "Enrolled elsewhere" stays open (awaiting confirmation) until the enrolling school or district confirms,
 or the provincial platform shows the child's record; "not in school" raises a suspected dropout.
+
+The confirmation comes from the other side: the resolver cannot name an enrolling organisation inside its
+own area, and nobody whose area covers the task's school district (the resolver, its town, the bureau)
+confirms as the enrolling organisation.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
 from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import VerificationTaskResolved
-from baoxue.errors import Conflict, NotFound, Problem
+from baoxue.errors import Conflict, Forbidden, NotFound, Problem
 from baoxue.service import ServiceContext
 from enrollment.children import repository as children
 from enrollment.provincial.models import ProvincialRecord
@@ -92,6 +96,13 @@ async def resolve(
                 status=422,
                 errors=[{"field": "enrolling_org", "code": "missing", "message": "missing"}],
             )
+        if principal.covers(data.enrolling_org):
+            raise Problem(
+                "The enrolling organisation is inside your own area: record the child as enrolled there.",
+                code="enrolling_org_inside_own_area",
+                status=422,
+                errors=[{"field": "enrolling_org", "code": "inside_own_area", "message": "inside_own_area"}],
+            )
         task.state = "awaiting_confirmation"
         session.add(task)
         await ctx.audit.record(
@@ -125,8 +136,9 @@ async def confirm(
     expected_version: int | None = None,
 ) -> VerificationTask:
     """Confirm 'enrolled elsewhere': by the enrolling organisation itself, or by the provincial platform's record
-    of the child (imported by the sync) at a school outside this district. ``expected_version`` as for
-    :func:`resolve`."""
+    of the child (imported by the sync) with status enrolled at a school outside this district and inside
+    the enrolling organisation the resolution named (its code a prefix of the school's: the school, its
+    district, or a province). ``expected_version`` as for :func:`resolve`."""
     task = await _load(session, task_id)
     if expected_version is not None or task.state != "awaiting_confirmation":
         # who may not see the task learns nothing of its version or state
@@ -140,24 +152,35 @@ async def confirm(
     if data.source == "enrolling_org":
         if not (principal.has_role("provincial_platform") or principal.covers(task.enrolling_org)):
             raise NotFound("No such verification task.", code="task_not_found")
+        if not principal.has_role("provincial_platform") and principal.covers(task.hukou_school_district):
+            raise Forbidden(
+                "The task's own side cannot confirm its 'enrolled elsewhere'; the enrolling organisation "
+                "or the provincial platform does.",
+                code="confirmation_by_own_side",
+            )
     else:
         ensure_visible(principal, task.hukou_school_district, resource="verification task")
         child = await children.get(session, task.child_id)
         shown = None
-        if child is not None and child.id_blind_index:
+        if child is not None and child.id_blind_index and task.enrolling_org:
+            school = col(ProvincialRecord.school_code)
             shown = (
                 await session.execute(
                     select(col(ProvincialRecord.platform_record_id))
                     .where(
                         col(ProvincialRecord.id_blind_index) == child.id_blind_index,
                         col(ProvincialRecord.status) == "enrolled",
+                        school.startswith(task.enrolling_org, autoescape=True),
+                        ~school.startswith(ctx.directory.district_code, autoescape=True),
                     )
                     .limit(1)
                 )
             ).scalar_one_or_none()
         if shown is None:
             raise Conflict(
-                "The provincial platform shows no record of the child.", code="confirmation_required"
+                "The provincial platform shows no record of the child at the enrolling organisation "
+                "outside the district.",
+                code="confirmation_required",
             )
     task.confirmed_by = principal.subject
     await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
