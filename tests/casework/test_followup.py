@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from baoxue.contracts.casework import CaseReported, CaseReportOverdue
+from casework import semesters
 from casework.cases.reports import publish_overdue_reports
 from tests.casework.helpers import (
     ENTRY_FIELDS,
@@ -12,6 +13,7 @@ from tests.casework.helpers import (
     SCHOOL_B,
     TOWN_A,
     case_in,
+    enrol,
     move,
     open_case,
     outbox_events,
@@ -139,3 +141,57 @@ async def test_care_plan_only_for_returned_students(start_service, tokens):
         f"/v1/cases/{returned['id']}/care-plan", headers=tokens.headers("teacher", SCHOOL_A)
     )
     assert got.json()["mentor"] == "李老师"
+
+
+async def test_a_reopened_case_files_the_report_of_its_new_episode(start_service, tokens):
+    """A relapse reopens the case and clears its report date: the reconfirmed case files a report of its
+    own (one per episode), which GET /report answers; the first episode's stays readable, and the case
+    is neither listed nor published as overdue."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    h = tokens.headers("school", SCHOOL_A)
+    case = await case_in(svc, h, "confirmed")
+    first = await svc.client.post(f"/v1/cases/{case['id']}/report", json=REPORT, headers=h)
+    assert first.status_code == 201, first.text
+    for step in ("persuading", "returned"):
+        assert (await move(svc, h, case["id"], step)).status_code == 200
+    await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+    today = semesters.today().isoformat()
+    r = await svc.client.post(
+        f"/v1/cases/{case['id']}/attendance",
+        json={"from_date": today, "to_date": today, "days_attended": 1},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    assert (await move(svc, h, case["id"], "closed", closure_reason="returned")).status_code == 200
+    # A new dropout signal inside the relapse watch reopens the case (a school's report is one).
+    again = await svc.client.post(
+        "/v1/cases", json={"child_id": case["child_id"], "school_code": SCHOOL_A}, headers=h
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == case["id"] and again.json()["reopen_count"] == 1
+    r = await move(svc, h, case["id"], "confirmed", **ENTRY_FIELDS["confirmed"])
+    assert r.status_code == 200 and r.json()["reported_on"] is None
+
+    second = await svc.client.post(
+        f"/v1/cases/{case['id']}/report", json={**REPORT, "result": "再次辍学，继续劝返"}, headers=h
+    )
+    assert second.status_code == 201, second.text
+    assert second.json()["episode"] == 1
+    repeat = await svc.client.post(f"/v1/cases/{case['id']}/report", json=REPORT, headers=h)
+    assert repeat.status_code == 409 and repeat.json()["code"] == "report_already_filed"
+    current = await svc.client.get(f"/v1/cases/{case['id']}/report", headers=h)
+    assert (current.json()["episode"], current.json()["result"]) == (1, "再次辍学，继续劝返")
+    older = await svc.client.get(f"/v1/cases/{case['id']}/report", params={"episode": 0}, headers=h)
+    assert (older.json()["episode"], older.json()["result"]) == (0, REPORT["result"])
+    assert (
+        await svc.client.get(f"/v1/cases/{case['id']}/report", params={"episode": 2}, headers=h)
+    ).status_code == 404
+    assert (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["report_overdue"] is False
+    listed = (await svc.client.get("/v1/cases/reports/overdue", headers=h)).json()["items"]
+    assert case["id"] not in [c["id"] for c in listed]
+    async with svc.ctx.db.transaction() as s:
+        later = semesters.today() + dt.timedelta(days=90)
+        await publish_overdue_reports(session=s, ctx=svc.ctx, on=later)
+    assert case["id"] not in [e["data"]["case_id"] for e in await outbox_events(svc, CaseReportOverdue)]
+    reported = [e["data"]["case_id"] for e in await outbox_events(svc, CaseReported)]
+    assert reported.count(case["id"]) == 2

@@ -249,10 +249,10 @@ async def list_persuasions(
     return list((await session.execute(query)).scalars())
 
 
-async def get_report(session: AsyncSession, case_id: str) -> CaseReport | None:
-    return (
-        await session.execute(select(CaseReport).where(col(CaseReport.case_id) == case_id))
-    ).scalar_one_or_none()
+async def get_report(session: AsyncSession, case_id: str, episode: int) -> CaseReport | None:
+    """The report the case filed in ``episode`` (its ``reopen_count`` at the time), if any."""
+    query = select(CaseReport).where(col(CaseReport.case_id) == case_id, col(CaseReport.episode) == episode)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_care_plan(session: AsyncSession, case_id: str) -> CarePlan | None:

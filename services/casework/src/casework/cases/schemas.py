@@ -216,6 +216,7 @@ class ReportCreate(BaseModel):
 
 class ReportPublic(BaseModel):
     case_id: str
+    episode: int = Field(description="The case's reopen count when the report was filed (0: first episode)")
     basic_info: str
     reason: str
     measures: str
