@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from baoxue.contracts.casework import CaseClosed, CaseConfirmed
+from casework import semesters
 from casework.cases.states import TRANSITIONS
 from tests.casework.helpers import (
     ENTRY_FIELDS,
@@ -81,20 +82,27 @@ async def test_confirmation_needs_reason_and_sets_working_day_due_date(start_ser
 async def test_closure_refused_without_active_student_record_or_attendance(start_service, tokens):
     svc = await start_service("casework", attendance_days_for_closure=10)
     h = tokens.headers("school", SCHOOL_A)
-    case = await case_in(svc, h, "returned")
+    back = semesters.today() - dt.timedelta(days=13)  # attendance is confirmed for days that have passed
+
+    async def returned() -> dict:
+        case = await case_in(svc, h, "persuading")
+        r = await move(svc, h, case["id"], "returned", on=back.isoformat())
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    case = await returned()
     r = await move(svc, h, case["id"], "closed", closure_reason="returned")
     assert r.status_code == 409 and r.json()["code"] == "no_active_student_record"
     await enrol(svc, student_id=case["student_id"], child_id=case["child_id"], status="suspended")
     r = await move(svc, h, case["id"], "closed", closure_reason="returned")
     assert r.status_code == 409 and r.json()["code"] == "no_active_student_record"
 
-    today = dt.date.fromisoformat(case["returned_on"])
-    period = {"from_date": today.isoformat(), "to_date": (today + dt.timedelta(days=13)).isoformat()}
+    period = {"from_date": back.isoformat(), "to_date": (back + dt.timedelta(days=13)).isoformat()}
     r = await svc.client.post(
         f"/v1/cases/{case['id']}/attendance", json={**period, "days_attended": 6}, headers=h
     )
     assert r.status_code == 201 and r.json()["total_days"] == 6
-    other = await case_in(svc, h, "returned")
+    other = await returned()
     await enrol(svc, student_id=other["student_id"], child_id=other["child_id"])
     r = await move(svc, h, other["id"], "closed", closure_reason="returned")
     assert r.status_code == 409 and r.json()["code"] == "attendance_not_confirmed"

@@ -195,3 +195,43 @@ async def test_a_reopened_case_files_the_report_of_its_new_episode(start_service
     assert case["id"] not in [e["data"]["case_id"] for e in await outbox_events(svc, CaseReportOverdue)]
     reported = [e["data"]["case_id"] for e in await outbox_events(svc, CaseReported)]
     assert reported.count(case["id"]) == 2
+
+
+async def test_attendance_periods_neither_overlap_nor_end_after_today(start_service, tokens):
+    """Closure as returned counts the days of the confirmed periods: a period overlapping one already
+    confirmed since the return would count its days twice (409), and days after today cannot have been
+    attended yet (422)."""
+    svc = await start_service("casework", attendance_days_for_closure=20)
+    h = tokens.headers("school", SCHOOL_A)
+    case = await case_in(svc, h, "persuading")
+    back = semesters.today() - dt.timedelta(days=30)
+    r = await move(svc, h, case["id"], "returned", on=back.isoformat())
+    assert r.status_code == 200, r.text
+
+    async def confirm(start: int, end: dt.date | int, days: int):
+        to = end if isinstance(end, dt.date) else back + dt.timedelta(days=end)
+        body = {"from_date": (back + dt.timedelta(days=start)).isoformat(), "to_date": to.isoformat()}
+        return await svc.client.post(
+            f"/v1/cases/{case['id']}/attendance", json={**body, "days_attended": days}, headers=h
+        )
+
+    assert (await confirm(0, 9, 8)).json()["total_days"] == 8
+    for start, end in ((5, 14), (0, 9), (9, 9), (0, 29)):
+        r = await confirm(start, end, 1)
+        assert r.status_code == 409, (start, end, r.text)
+        body = r.json()
+        assert body["code"] == "attendance_overlaps"
+        assert (body["confirmed_from"], body["confirmed_to"]) == (
+            back.isoformat(),
+            (back + dt.timedelta(days=9)).isoformat(),
+        )
+    assert (await confirm(10, 19, 8)).json()["total_days"] == 16
+    tomorrow = semesters.today() + dt.timedelta(days=1)
+    r = await confirm(20, tomorrow, 3)
+    assert r.status_code == 422 and r.json()["code"] == "attendance_in_future"
+    assert [e["field"] for e in r.json()["errors"]] == ["to_date"]
+    r = await confirm(20, semesters.today(), 3)
+    assert r.status_code == 201 and r.json()["total_days"] == 19
+    await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+    r = await move(svc, h, case["id"], "closed", closure_reason="returned")
+    assert r.status_code == 409 and r.json()["days_confirmed"] == 19

@@ -14,6 +14,8 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "case_not_placed": ("The case is not placed", "案件未处于安置状态"),
     "case_not_returned": ("The student has not returned", "学生尚未返校"),
     "attendance_before_return": ("Attendance before the return date", "到校期间早于返校日期"),
+    "attendance_overlaps": ("The period overlaps attendance already confirmed", "与已确认的到校期间重叠"),
+    "attendance_in_future": ("The period ends after today", "到校期间晚于今日"),
     "report_already_filed": ("The report was already filed", "辍学报告已报送"),
     "school_required": ("The school is required", "需填写学校"),
     "invalid_id_number": ("Invalid ID number", "身份证号码无效"),

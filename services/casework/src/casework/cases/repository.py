@@ -239,6 +239,25 @@ async def attendance_days(session: AsyncSession, case_id: str, since: dt.date | 
     return int((await session.execute(query)).scalar_one())
 
 
+async def overlapping_attendance(
+    session: AsyncSession, case_id: str, *, since: dt.date, from_date: dt.date, to_date: dt.date
+) -> AttendanceConfirmation | None:
+    """A period confirmed on or after ``since`` (the return date) that shares a day with
+    ``from_date``..``to_date`` (both inclusive), if any."""
+    query = (
+        select(AttendanceConfirmation)
+        .where(
+            col(AttendanceConfirmation.case_id) == case_id,
+            col(AttendanceConfirmation.from_date) >= since,
+            col(AttendanceConfirmation.from_date) <= to_date,
+            col(AttendanceConfirmation.to_date) >= from_date,
+        )
+        .order_by(col(AttendanceConfirmation.from_date))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
 async def list_persuasions(
     session: AsyncSession, case_id: str, *, after: int | None, limit: int
 ) -> list[PersuasionAttempt]:
