@@ -6,6 +6,7 @@ import datetime as dt
 
 from baoxue.contracts.casework import CaseReported, CaseReportOverdue
 from casework import semesters
+from casework.cases import reports
 from casework.cases.reports import publish_overdue_reports
 from tests.casework.helpers import (
     ENTRY_FIELDS,
@@ -72,7 +73,7 @@ async def test_persuasion_log(start_service, tokens):
     assert foreign.status_code == 404
 
 
-async def test_report_on_time_once_and_overdue_sweep(start_service, tokens):
+async def test_report_on_time_once_and_overdue_sweep(start_service, tokens, monkeypatch):
     svc = await start_service("casework", report_due_workdays=10)
     h = tokens.headers("school", SCHOOL_A)
     suspected = await open_case(svc, h)
@@ -99,22 +100,42 @@ async def test_report_on_time_once_and_overdue_sweep(start_service, tokens):
     listed = (await svc.client.get("/v1/cases/reports/overdue", headers=town)).json()["items"]
     assert [c["id"] for c in listed] == [late["id"]] and listed[0]["report_overdue"] is True
 
-    r = await svc.client.post(
-        f"/v1/cases/{timely['id']}/report", json={**REPORT, "filed_on": "2026-11-27"}, headers=h
-    )
+    monkeypatch.setattr(reports, "today", lambda: dt.date(2026, 11, 27))  # the server's filing day
+    r = await svc.client.post(f"/v1/cases/{timely['id']}/report", json=REPORT, headers=h)
     assert r.status_code == 201, r.text
+    assert r.json()["filed_on"] == "2026-11-27"
     assert r.json()["on_time"] is True and r.json()["town_code"] == TOWN_A
     assert r.json()["bureau_code"] == "370406D01"
     again = await svc.client.post(f"/v1/cases/{timely['id']}/report", json=REPORT, headers=h)
     assert again.status_code == 409 and again.json()["code"] == "report_already_filed"
-    r = await svc.client.post(
-        f"/v1/cases/{late['id']}/report", json={**REPORT, "filed_on": "2026-11-27"}, headers=h
-    )
+    r = await svc.client.post(f"/v1/cases/{late['id']}/report", json=REPORT, headers=h)
     assert r.json()["on_time"] is False
     reported = await outbox_events(svc, CaseReported)
     assert [e["data"]["on_time"] for e in reported] == [True, False]
     assert (await svc.client.get("/v1/cases/reports/overdue", headers=town)).json()["items"] == []
     assert (await svc.client.get(f"/v1/cases/{late['id']}/report", headers=town)).status_code == 200
+
+
+async def test_the_report_is_filed_on_the_servers_day_not_a_stated_one(start_service, tokens, monkeypatch):
+    """A report is on time when the server received it by the due date: a client cannot backdate it (a
+    filed_on in the body is refused as an unknown field, nothing is filed)."""
+    svc = await start_service("casework", report_due_workdays=10)
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    r = await move(svc, h, case["id"], "confirmed", on="2026-10-12", **ENTRY_FIELDS["confirmed"])
+    assert r.json()["report_due"] == "2026-10-26"
+    monkeypatch.setattr(reports, "today", lambda: dt.date(2026, 11, 27))
+    backdated = await svc.client.post(
+        f"/v1/cases/{case['id']}/report", json={**REPORT, "filed_on": "2026-10-20"}, headers=h
+    )
+    assert backdated.status_code == 422, backdated.text
+    assert [(e["field"], e["code"]) for e in backdated.json()["errors"]] == [("filed_on", "extra_forbidden")]
+    assert (await svc.client.get(f"/v1/cases/{case['id']}/report", headers=h)).status_code == 404
+    r = await svc.client.post(f"/v1/cases/{case['id']}/report", json=REPORT, headers=h)
+    assert r.status_code == 201, r.text
+    assert (r.json()["filed_on"], r.json()["on_time"]) == ("2026-11-27", False)
+    [event] = await outbox_events(svc, CaseReported)
+    assert (event["data"]["reported_on"], event["data"]["on_time"]) == ("2026-11-27", False)
 
 
 async def test_care_plan_only_for_returned_students(start_service, tokens):

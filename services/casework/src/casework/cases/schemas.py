@@ -193,6 +193,9 @@ class PersuasionPublic(PersuasionCreate):
 
 
 class ReportCreate(BaseModel):
+    """The dropout report. It is filed on the day the server receives it (``filed_on`` in the answer); a
+    client cannot state another day."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -211,7 +214,6 @@ class ReportCreate(BaseModel):
     reason: ReasonCode
     measures: str = Field(max_length=4000)
     result: str = Field(max_length=4000)
-    filed_on: dt.date | None = Field(None, description="Default: today")
 
 
 class ReportPublic(BaseModel):
@@ -223,9 +225,9 @@ class ReportPublic(BaseModel):
     result: str
     town_code: str | None
     bureau_code: str
-    filed_on: dt.date
+    filed_on: dt.date = Field(description="The day the server received the report (China's calendar)")
     report_due: dt.date
-    on_time: bool
+    on_time: bool = Field(description="filed_on is on or before report_due")
 
 
 class AttendanceCreate(BaseModel):
