@@ -277,3 +277,16 @@ async def test_a_case_read_is_audited_before_the_answer_and_only_when_found(star
 
     await svc.ctx.audit.seal(svc.ctx.db)
     assert (await svc.ctx.audit.verify_chain(svc.ctx.db)).intact
+
+
+async def test_a_case_edit_refuses_null_for_planned_measures(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h, planned_measures=["班主任家访"], analysis="厌学")
+    url, tag = f"/v1/cases/{case['id']}", f'W/"{case["version"]}"'
+    r = await svc.client.patch(url, json={"planned_measures": None}, headers={**h, "If-Match": tag})
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("planned_measures", "null_not_allowed")]
+    cleared = await svc.client.patch(url, json={"analysis": None}, headers={**h, "If-Match": tag})
+    assert cleared.status_code == 200 and cleared.json()["analysis"] is None
+    assert cleared.json()["planned_measures"] == ["班主任家访"]

@@ -299,3 +299,23 @@ async def test_rosters_replaced_at_once_get_one_sequence_each_and_the_last_one_s
         last["students"],
         last["special_group_students"],
     )
+
+
+async def test_an_explicit_null_for_a_field_that_cannot_be_empty_is_422_naming_it(start_service, tokens):
+    """PATCH may clear notes or the location (null), but not the date, the form, the participants or the
+    photo hashes: the columns hold no NULL, so an explicit null is refused before the database (it was a
+    500), and the visit is unchanged."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    created = await svc.client.post("/v1/visits", json=visit(latitude=34.9, longitude=117.4), headers=h)
+    url, tag = f"/v1/visits/{created.json()['id']}", created.headers["ETag"]
+    for field in ("visited_on", "form", "participants", "photo_hashes"):
+        r = await svc.client.patch(url, json={field: None}, headers={**h, "If-Match": tag})
+        assert r.status_code == 422, (field, r.text)
+        assert r.json()["code"] == "validation_failed"
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [(field, "null_not_allowed")]
+    cleared = await svc.client.patch(
+        url, json={"notes": None, "latitude": None, "longitude": None}, headers={**h, "If-Match": tag}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["notes"], cleared.json()["latitude"], cleared.json()["version"]) == (None, None, 2)

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from baoxue.patches import refuse_null
+
 CaseStateCode = Literal["suspected", "confirmed", "persuading", "returned", "placed", "escalated", "closed"]
 ReasonCode = Literal[
     "learning_weariness",
@@ -86,6 +88,8 @@ class CaseUpdate(BaseModel):
         description="Placed cases only: how the child is placed, e.g. after the escalation ladder "
         "resolved the case as placed without one (awaiting_placement_mode).",
     )
+
+    _not_null = refuse_null("planned_measures")
 
 
 class EvidenceItem(BaseModel):
