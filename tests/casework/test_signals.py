@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from baoxue.contracts.casework import CaseClosed, CaseOpened, CaseReopened, CaseReturned, EscalationRequested
+from baoxue.contracts.casework import (
+    CaseClosed,
+    CaseOpened,
+    CaseReopened,
+    CaseReturned,
+    EscalationRequested,
+    EscalationWithdrawn,
+)
 from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
 from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
@@ -266,3 +273,38 @@ async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service
         r = await move(svc, h, other["id"], step, **fields)
         assert r.status_code == 200, r.text
     assert r.json()["awaiting_placement_mode"] is False
+
+
+async def test_the_school_taking_an_escalated_case_back_publishes_the_withdrawal(
+    start_service, tokens, event_publisher
+):
+    """Escalated → persuading by the school publishes EscalationWithdrawn (notify stops its ladder on it);
+    the same move made because notify resolved the ladder (withdrawn or closed) publishes nothing more."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    evidence = [{"kind": "written_refusal", "description": "家长拒绝书"}]
+    for step, fields in (
+        ("confirmed", ENTRY_FIELDS["confirmed"]),
+        ("persuading", {}),
+        ("escalated", {"evidence": evidence}),
+    ):
+        assert (await move(svc, h, case["id"], step, **fields)).status_code == 200
+    r = await move(svc, h, case["id"], "persuading", note="家长同意再谈")
+    assert r.status_code == 200 and r.json()["state"] == "persuading"
+    [withdrawn] = await outbox_events(svc, EscalationWithdrawn)
+    assert withdrawn["data"]["case_id"] == case["id"] and withdrawn["data"]["state"] == "persuading"
+    assert withdrawn["sequence"] == r.json()["version"]
+
+    assert (await move(svc, h, case["id"], "escalated", evidence=evidence)).status_code == 200
+    resolved = EscalationResolved(
+        escalation_id="esc-w", case_id=case["id"], level="L2_town_order", resolution="closed"
+    )
+    await event_publisher.publish(resolved, subject="esc-w", sequence=3)
+
+    async def back() -> bool:
+        return (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["state"] == "persuading"
+
+    await eventually(back)
+    assert len(await outbox_events(svc, EscalationWithdrawn)) == 1

@@ -15,6 +15,7 @@ from baoxue.contracts.casework import (
     CasePlaced,
     CaseReturned,
     EscalationRequested,
+    EscalationWithdrawn,
 )
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -160,8 +161,11 @@ async def apply_transition(
         )
         event = case_event(CaseClosed, case, closure_reason=request.closure_reason)
     else:  # persuading
+        withdrawn = case.state == "escalated" and not system
         await record_transition(session, case, to, on=on, by=actor, note=request.note)
-        event = None
+        # The school takes its escalation back: notify's ladder stops (resolved as withdrawn). When notify
+        # resolved the ladder itself (system), there is nothing left to stop.
+        event = case_event(EscalationWithdrawn, case) if withdrawn else None
     await session.flush()
     if event is not None:
         await ctx.outbox.add(session, event, subject=case.id, sequence=case.version)
