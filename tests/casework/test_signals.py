@@ -14,7 +14,7 @@ from baoxue.contracts.casework import (
     EscalationWithdrawn,
 )
 from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
-from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
+from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
 from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, open_case, outbox_events
@@ -308,3 +308,68 @@ async def test_the_school_taking_an_escalated_case_back_publishes_the_withdrawal
 
     await eventually(back)
     assert len(await outbox_events(svc, EscalationWithdrawn)) == 1
+
+
+async def test_the_ladder_raised_at_the_town_order_shows_on_the_case(start_service, tokens, event_publisher):
+    """EscalationRaised (the ladder's first level) sets the case's escalation like EscalationAdvanced does:
+    before, the level stayed null through L2. A repeated or late step of the same ladder does not move
+    the level back; a new ladder (another escalation id, after the first was resolved) replaces it."""
+    from sqlalchemy import select
+
+    from casework.cases.models import Case
+
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    evidence = [{"kind": "written_refusal", "description": "家长拒绝书"}]
+    for step, fields in (
+        ("confirmed", ENTRY_FIELDS["confirmed"]),
+        ("persuading", {}),
+        ("escalated", {"evidence": evidence}),
+    ):
+        assert (await move(svc, h, case["id"], step, **fields)).status_code == 200
+
+    async def escalation() -> tuple[str | None, str | None, str | None]:
+        """The case's escalation id and level as stored, and the level the case's read answers."""
+        async with svc.ctx.db.transaction() as s:
+            row = (await s.execute(select(Case).where(Case.id == case["id"]))).scalar_one()
+        level = (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["escalation_level"]
+        return row.escalation_id, row.escalation_level, level
+
+    async def at(expected: tuple[str, str]) -> bool:
+        return await escalation() == (*expected, expected[1])
+
+    raised = EscalationRaised(escalation_id="esc-1", case_id=case["id"], level="L2_town_order")
+    await event_publisher.publish(raised, subject="esc-1", sequence=1)
+    await eventually(lambda: at(("esc-1", "L2_town_order")))
+    advanced = EscalationAdvanced(
+        escalation_id="esc-1", case_id=case["id"], level="L3_judicial", from_level="L2_town_order"
+    )
+    await event_publisher.publish(advanced, subject="esc-1", sequence=2)
+    await eventually(lambda: at(("esc-1", "L3_judicial")))
+    # A redelivery of the first step (another event id: not the inbox's duplicate) moves nothing back.
+    await event_publisher.publish(raised, subject="esc-1", sequence=1, event_id="raised-again")
+    inbox = svc.spec.tables.events.inbox
+
+    async def applied() -> bool:
+        async with svc.ctx.db.transaction() as s:
+            found = await s.execute(select(inbox.c.event_id).where(inbox.c.event_id == "raised-again"))
+        return found.first() is not None
+
+    await eventually(applied)
+    assert await at(("esc-1", "L3_judicial"))
+    resolved = EscalationResolved(
+        escalation_id="esc-1", case_id=case["id"], level="L3_judicial", resolution="withdrawn"
+    )
+    await event_publisher.publish(resolved, subject="esc-1", sequence=3)
+
+    async def persuading() -> bool:
+        return (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["state"] == "persuading"
+
+    await eventually(persuading)
+    assert await at(("esc-1", "L3_judicial"))
+    assert (await move(svc, h, case["id"], "escalated", evidence=evidence)).status_code == 200
+    second = EscalationRaised(escalation_id="esc-2", case_id=case["id"], level="L2_town_order")
+    await event_publisher.publish(second, subject="esc-2", sequence=1)
+    await eventually(lambda: at(("esc-2", "L2_town_order")))
