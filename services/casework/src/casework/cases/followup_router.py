@@ -58,10 +58,7 @@ async def list_persuasions(
     case_id: str, session: SessionDep, ctx: Ctx, principal: Reader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[PersuasionPublic]:
     await visible_case(session, principal, case_id)
-    after = decode_cursor(cursor)
-    rows = await repo.list_persuasions(
-        session, case_id, after=int(after) if after is not None else None, limit=limit
-    )
+    rows = await repo.list_persuasions(session, case_id, after=decode_cursor(cursor, int), limit=limit)
     page = page_of(rows, limit, lambda a: a.id)
     await ctx.audit.record(session, principal, "read", "persuasion", [case_id])
     return Page[PersuasionPublic](

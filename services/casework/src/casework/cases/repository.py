@@ -149,7 +149,7 @@ async def list_cases(
     states: Sequence[str] | None,
     confirmed_only: bool,
     school_code: str | None,
-    after: tuple[str, str] | None,
+    after: tuple[dt.date, str] | None,
     limit: int,
 ) -> list[Case]:
     """A page of visible cases ordered by (opened_on, id), ``limit + 1`` rows."""
@@ -161,15 +161,18 @@ async def list_cases(
     if school_code:
         query = query.where(col(Case.school_code) == school_code)
     if after is not None:
-        query = query.where(
-            tuple_(col(Case.opened_on), col(Case.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
-        )
+        query = query.where(tuple_(col(Case.opened_on), col(Case.id)) > tuple_(*after))
     query = query.order_by(col(Case.opened_on), col(Case.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
 
 
 async def list_overdue(
-    session: AsyncSession, principal: Principal, *, today: dt.date, after: tuple[str, str] | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    today: dt.date,
+    after: tuple[dt.date, str] | None,
+    limit: int,
 ) -> list[Case]:
     """Visible confirmed cases whose report is not filed and whose due date has passed."""
     query = select(Case).where(
@@ -178,9 +181,7 @@ async def list_overdue(
         col(Case.report_due) < today,
     )
     if after is not None:
-        query = query.where(
-            tuple_(col(Case.report_due), col(Case.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
-        )
+        query = query.where(tuple_(col(Case.report_due), col(Case.id)) > tuple_(*after))
     query = query.order_by(col(Case.report_due), col(Case.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
 
