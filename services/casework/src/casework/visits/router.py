@@ -154,6 +154,12 @@ async def students_owed(
         limit=limit,
     )
     page = page_of(rows, limit, lambda r: [r["school_code"], r["student_id"]])
+    if page.items:
+        # Students with their special-group categories (disabled, left-behind, ...): a read of personal data.
+        ids = [r["student_id"] for r in page.items]
+        await ctx.audit.record(
+            session, principal, "read", "roster_student", ids, detail=f"semester={semester}"
+        )
     return Page[OwedStudent](
         items=[OwedStudent.model_validate(r) for r in page.items], next_cursor=page.next_cursor
     )
