@@ -255,6 +255,11 @@ async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service
     assert body["placement_mode"] is None and body["awaiting_placement_mode"] is True
     awaiting = (await svc.client.get("/v1/cases", headers=h)).json()["items"]
     assert [c["awaiting_placement_mode"] for c in awaiting if c["id"] == case["id"]] == [True]
+    # Closed as placed only once the placement is recorded.
+    early_close = await move(svc, h, case["id"], "closed", closure_reason="placed")
+    assert early_close.status_code == 409 and early_close.json()["code"] == "placement_not_recorded"
+    r = await svc.client.get(f"/v1/cases/{case['id']}", headers=h)
+    assert r.json()["state"] == "placed"
     filled = await svc.client.patch(
         f"/v1/cases/{case['id']}",
         json={"placement_mode": "special_school"},
@@ -263,6 +268,9 @@ async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service
     assert filled.status_code == 200, filled.text
     assert filled.json()["placement_mode"] == "special_school"
     assert filled.json()["awaiting_placement_mode"] is False
+    closed = await move(svc, h, case["id"], "closed", closure_reason="placed")
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["closure_reason"], closed.json()["placement_mode"]) == ("placed", "special_school")
     # A case placed by the school itself names its mode at once and never awaits one.
     other = await open_case(svc, h)
     for step, fields in (

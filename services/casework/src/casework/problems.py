@@ -12,6 +12,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "case_not_confirmed": ("The case is not a confirmed dropout", "案件尚未确认辍学"),
     "case_not_in_persuasion": ("The case is not being persuaded", "案件不在劝返阶段"),
     "case_not_placed": ("The case is not placed", "案件未处于安置状态"),
+    "placement_not_recorded": ("The placement mode is not recorded", "尚未登记安置方式"),
     "case_not_returned": ("The student has not returned", "学生尚未返校"),
     "attendance_before_return": ("Attendance before the return date", "到校期间早于返校日期"),
     "attendance_overlaps": ("The period overlaps attendance already confirmed", "与已确认的到校期间重叠"),

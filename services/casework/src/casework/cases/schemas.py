@@ -154,7 +154,7 @@ class CasePublic(BaseModel):
     awaiting_placement_mode: bool = Field(
         False,
         description="Placed without a placement mode (the escalation ladder resolved it as placed): the "
-        "school records the mode with PATCH placement_mode.",
+        "school records the mode with PATCH placement_mode (closing as placed is refused until then).",
     )
     escalation_level: str | None
     closed_on: dt.date | None

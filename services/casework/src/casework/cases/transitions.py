@@ -181,6 +181,12 @@ async def _ensure_closable(session: AsyncSession, ctx: ServiceContext, case: Cas
         raise Conflict(
             "Enrollment shows no active student record for the child.", code="no_active_student_record"
         )
+    if reason == "placed" and case.placement_mode is None:
+        # Placed by the escalation ladder (notify does not know the mode): the school records it first.
+        raise Conflict(
+            "The placement is not recorded: set the case's placement_mode before closing it as placed.",
+            code="placement_not_recorded",
+        )
     if reason == "returned":
         required = settings_of(ctx).attendance_days_for_closure
         attended = await repo.attendance_days(session, case.id, case.returned_on)
