@@ -8,7 +8,6 @@ import pytest
 
 from baoxue.contracts.casework import CaseClosed, CaseConfirmed
 from casework import semesters
-from casework.cases.states import TRANSITIONS
 from tests.casework.helpers import (
     ENTRY_FIELDS,
     SCHOOL_A,
@@ -24,6 +23,28 @@ from tests.casework.helpers import (
 )
 
 STATES = ["suspected", "confirmed", "persuading", "returned", "placed", "escalated", "closed"]
+# The state machine, written out here rather than read from casework.cases.states (the table under test).
+# The issue: suspected → confirmed → persuading → returned | placed | escalated | closed. Besides those,
+# the moves the service deliberately allows, each with its reason:
+ALLOWED: dict[str, set[str]] = {
+    # a suspicion that proves wrong (closed as unfounded, with an active student record), or an excluded
+    # child (deceased / moved out: the registry's ChildStatusChanged closes any open case)
+    "suspected": {"confirmed", "closed"},
+    # an excluded child
+    "confirmed": {"persuading", "closed"},
+    # the issue's four outcomes of persuasion (closed: excluded)
+    "persuading": {"returned", "placed", "escalated", "closed"},
+    # closure (销号) once verifiably back; persuading again when the child stops attending before closure
+    # (not in the issue's wording: see states.py; a new dropout signal only attaches to an open case)
+    "returned": {"closed", "persuading"},
+    # closure as placed (or excluded)
+    "placed": {"closed"},
+    # "the case then follows the ladder's outcomes published by notify": returned, placed, or back to the
+    # school (withdrawn / closed ladder, or the school withdraws); closed: excluded
+    "escalated": {"returned", "placed", "persuading", "closed"},
+    # only a new dropout signal inside the relapse watch reopens a closed case (test_signals)
+    "closed": set(),
+}
 CLOSE_AS = {"suspected": "unfounded", "returned": "returned", "placed": "placed"}
 
 
@@ -53,7 +74,7 @@ async def test_every_transition_is_allowed_or_refused_with_409(start_service, to
         if to_state == "closed" and from_state != "closed":
             fields.update(await _prove_closure(svc, case))
         r = await move(svc, svc.headers, case["id"], to_state, **fields)
-        if to_state in TRANSITIONS[from_state]:
+        if to_state in ALLOWED[from_state]:
             assert r.status_code == 200, (from_state, to_state, r.text)
             assert r.json()["state"] == to_state
         else:
@@ -61,6 +82,7 @@ async def test_every_transition_is_allowed_or_refused_with_409(start_service, to
             body = r.json()
             assert body["code"] == "transition_not_allowed"
             assert (body["from_state"], body["to_state"]) == (from_state, to_state)
+            assert body["allowed"] == sorted(ALLOWED[from_state])
             assert r.headers["content-type"].startswith("application/problem+json")
 
 
