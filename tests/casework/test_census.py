@@ -224,3 +224,23 @@ async def test_support_plans_per_student_and_registered_poor_family(start_servic
     assert stale.status_code == 412 and stale.json()["conflicting_fields"] == ["mentor"]
     foreign = await svc.client.get(f"/v1/support-plans/{pid}", headers=tokens.headers("teacher", SCHOOL_B))
     assert foreign.status_code == 404
+
+
+async def test_a_plan_refuses_null_for_its_measures_and_review_date(start_service, tokens):
+    svc = await start_service("casework")
+    a = tokens.headers("school", SCHOOL_A)
+    plan = {
+        "kind": "student",
+        "student_id": "s1",
+        "measures": ["结对帮扶"],
+        "mentor": "t1",
+        "review_on": "2027-01-10",
+    }
+    created = await svc.client.post("/v1/support-plans", json=plan, headers=a)
+    url, tag = f"/v1/support-plans/{created.json()['id']}", created.headers["ETag"]
+    for field in ("measures", "review_on"):
+        r = await svc.client.patch(url, json={field: None}, headers={**a, "If-Match": tag})
+        assert r.status_code == 422, (field, r.text)
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [(field, "null_not_allowed")]
+    cleared = await svc.client.patch(url, json={"mentor": None}, headers={**a, "If-Match": tag})
+    assert cleared.status_code == 200 and cleared.json()["mentor"] is None

@@ -5,9 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from baoxue.contracts.casework import CaseClosed, CaseOpened, CaseReopened, CaseReturned, EscalationRequested
+from baoxue.contracts.casework import (
+    CaseClosed,
+    CaseOpened,
+    CaseReopened,
+    CaseReturned,
+    EscalationRequested,
+    EscalationWithdrawn,
+)
 from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
-from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
+from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
 from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, open_case, outbox_events
@@ -248,6 +255,11 @@ async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service
     assert body["placement_mode"] is None and body["awaiting_placement_mode"] is True
     awaiting = (await svc.client.get("/v1/cases", headers=h)).json()["items"]
     assert [c["awaiting_placement_mode"] for c in awaiting if c["id"] == case["id"]] == [True]
+    # Closed as placed only once the placement is recorded.
+    early_close = await move(svc, h, case["id"], "closed", closure_reason="placed")
+    assert early_close.status_code == 409 and early_close.json()["code"] == "placement_not_recorded"
+    r = await svc.client.get(f"/v1/cases/{case['id']}", headers=h)
+    assert r.json()["state"] == "placed"
     filled = await svc.client.patch(
         f"/v1/cases/{case['id']}",
         json={"placement_mode": "special_school"},
@@ -256,6 +268,9 @@ async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service
     assert filled.status_code == 200, filled.text
     assert filled.json()["placement_mode"] == "special_school"
     assert filled.json()["awaiting_placement_mode"] is False
+    closed = await move(svc, h, case["id"], "closed", closure_reason="placed")
+    assert closed.status_code == 200, closed.text
+    assert (closed.json()["closure_reason"], closed.json()["placement_mode"]) == ("placed", "special_school")
     # A case placed by the school itself names its mode at once and never awaits one.
     other = await open_case(svc, h)
     for step, fields in (
@@ -266,3 +281,103 @@ async def test_ladder_resolved_as_placed_awaits_the_placement_mode(start_service
         r = await move(svc, h, other["id"], step, **fields)
         assert r.status_code == 200, r.text
     assert r.json()["awaiting_placement_mode"] is False
+
+
+async def test_the_school_taking_an_escalated_case_back_publishes_the_withdrawal(
+    start_service, tokens, event_publisher
+):
+    """Escalated → persuading by the school publishes EscalationWithdrawn (notify stops its ladder on it);
+    the same move made because notify resolved the ladder (withdrawn or closed) publishes nothing more."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    evidence = [{"kind": "written_refusal", "description": "家长拒绝书"}]
+    for step, fields in (
+        ("confirmed", ENTRY_FIELDS["confirmed"]),
+        ("persuading", {}),
+        ("escalated", {"evidence": evidence}),
+    ):
+        assert (await move(svc, h, case["id"], step, **fields)).status_code == 200
+    r = await move(svc, h, case["id"], "persuading", note="家长同意再谈")
+    assert r.status_code == 200 and r.json()["state"] == "persuading"
+    [withdrawn] = await outbox_events(svc, EscalationWithdrawn)
+    assert withdrawn["data"]["case_id"] == case["id"] and withdrawn["data"]["state"] == "persuading"
+    assert withdrawn["sequence"] == r.json()["version"]
+
+    assert (await move(svc, h, case["id"], "escalated", evidence=evidence)).status_code == 200
+    resolved = EscalationResolved(
+        escalation_id="esc-w", case_id=case["id"], level="L2_town_order", resolution="closed"
+    )
+    await event_publisher.publish(resolved, subject="esc-w", sequence=3)
+
+    async def back() -> bool:
+        return (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["state"] == "persuading"
+
+    await eventually(back)
+    assert len(await outbox_events(svc, EscalationWithdrawn)) == 1
+
+
+async def test_the_ladder_raised_at_the_town_order_shows_on_the_case(start_service, tokens, event_publisher):
+    """EscalationRaised (the ladder's first level) sets the case's escalation like EscalationAdvanced does:
+    before, the level stayed null through L2. A repeated or late step of the same ladder does not move
+    the level back; a new ladder (another escalation id, after the first was resolved) replaces it."""
+    from sqlalchemy import select
+
+    from casework.cases.models import Case
+
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h)
+    evidence = [{"kind": "written_refusal", "description": "家长拒绝书"}]
+    for step, fields in (
+        ("confirmed", ENTRY_FIELDS["confirmed"]),
+        ("persuading", {}),
+        ("escalated", {"evidence": evidence}),
+    ):
+        assert (await move(svc, h, case["id"], step, **fields)).status_code == 200
+
+    async def escalation() -> tuple[str | None, str | None, str | None]:
+        """The case's escalation id and level as stored, and the level the case's read answers."""
+        async with svc.ctx.db.transaction() as s:
+            row = (await s.execute(select(Case).where(Case.id == case["id"]))).scalar_one()
+        level = (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["escalation_level"]
+        return row.escalation_id, row.escalation_level, level
+
+    async def at(expected: tuple[str, str]) -> bool:
+        return await escalation() == (*expected, expected[1])
+
+    raised = EscalationRaised(escalation_id="esc-1", case_id=case["id"], level="L2_town_order")
+    await event_publisher.publish(raised, subject="esc-1", sequence=1)
+    await eventually(lambda: at(("esc-1", "L2_town_order")))
+    advanced = EscalationAdvanced(
+        escalation_id="esc-1", case_id=case["id"], level="L3_judicial", from_level="L2_town_order"
+    )
+    await event_publisher.publish(advanced, subject="esc-1", sequence=2)
+    await eventually(lambda: at(("esc-1", "L3_judicial")))
+    # A redelivery of the first step (another event id: not the inbox's duplicate) moves nothing back.
+    await event_publisher.publish(raised, subject="esc-1", sequence=1, event_id="raised-again")
+    inbox = svc.spec.tables.events.inbox
+
+    async def applied() -> bool:
+        async with svc.ctx.db.transaction() as s:
+            found = await s.execute(select(inbox.c.event_id).where(inbox.c.event_id == "raised-again"))
+        return found.first() is not None
+
+    await eventually(applied)
+    assert await at(("esc-1", "L3_judicial"))
+    resolved = EscalationResolved(
+        escalation_id="esc-1", case_id=case["id"], level="L3_judicial", resolution="withdrawn"
+    )
+    await event_publisher.publish(resolved, subject="esc-1", sequence=3)
+
+    async def persuading() -> bool:
+        return (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["state"] == "persuading"
+
+    await eventually(persuading)
+    assert await at(("esc-1", "L3_judicial"))
+    assert (await move(svc, h, case["id"], "escalated", evidence=evidence)).status_code == 200
+    second = EscalationRaised(escalation_id="esc-2", case_id=case["id"], level="L2_town_order")
+    await event_publisher.publish(second, subject="esc-2", sequence=1)
+    await eventually(lambda: at(("esc-2", "L2_town_order")))

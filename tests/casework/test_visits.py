@@ -299,3 +299,70 @@ async def test_rosters_replaced_at_once_get_one_sequence_each_and_the_last_one_s
         last["students"],
         last["special_group_students"],
     )
+
+
+async def test_an_explicit_null_for_a_field_that_cannot_be_empty_is_422_naming_it(start_service, tokens):
+    """PATCH may clear notes or the location (null), but not the date, the form, the participants or the
+    photo hashes: the columns hold no NULL, so an explicit null is refused before the database (it was a
+    500), and the visit is unchanged."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    created = await svc.client.post("/v1/visits", json=visit(latitude=34.9, longitude=117.4), headers=h)
+    url, tag = f"/v1/visits/{created.json()['id']}", created.headers["ETag"]
+    for field in ("visited_on", "form", "participants", "photo_hashes"):
+        r = await svc.client.patch(url, json={field: None}, headers={**h, "If-Match": tag})
+        assert r.status_code == 422, (field, r.text)
+        assert r.json()["code"] == "validation_failed"
+        assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [(field, "null_not_allowed")]
+    cleared = await svc.client.patch(
+        url, json={"notes": None, "latitude": None, "longitude": None}, headers={**h, "If-Match": tag}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["notes"], cleared.json()["latitude"], cleared.json()["version"]) == (None, None, 2)
+
+
+async def test_the_list_of_students_owed_a_visit_is_audited(start_service, tokens):
+    """The owed list names students and their special-group categories (left-behind, disabled…): its
+    read leaves an audit entry naming them and the caller's purpose, as the other lists do; an empty
+    page leaves none."""
+    svc = await start_service("casework")
+    school = tokens.headers("school", SCHOOL_A)
+    roster = {
+        "students": [
+            {"student_id": "s1", "categories": ["disabled"]},
+            {"student_id": "s2", "categories": ["left_behind"]},
+            {"student_id": "s3"},
+        ]
+    }
+    assert (
+        await svc.client.put(f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=school)
+    ).status_code == 200
+    table = svc.ctx.audit.table
+
+    async def entries() -> list[dict]:
+        async with svc.ctx.db.transaction() as s:
+            rows = await s.execute(select(table).where(table.c.action == "read").order_by(table.c.position))
+        return [dict(r) for r in rows.mappings()]
+
+    teacher = tokens.headers("teacher", SCHOOL_A, sub="t-a-1", purpose="visit-planning")
+    page = await svc.client.get("/v1/visits/owed", params={"semester": SEMESTER, "limit": 2}, headers=teacher)
+    assert [o["student_id"] for o in page.json()["items"]] == ["s1", "s2"]
+    [entry] = await entries()
+    assert (entry["actor"], entry["resource_type"], entry["resource_ids"]) == (
+        "t-a-1",
+        "roster_student",
+        "s1,s2",
+    )
+    assert (entry["purpose"], entry["detail"]) == ("visit-planning", f"semester={SEMESTER}")
+    rest = await svc.client.get(
+        "/v1/visits/owed",
+        params={"semester": SEMESTER, "cursor": page.json()["next_cursor"]},
+        headers=teacher,
+    )
+    assert [o["student_id"] for o in rest.json()["items"]] == ["s3"]
+    assert [e["resource_ids"] for e in await entries()] == ["s1,s2", "s3"]
+    other = tokens.headers("teacher", SCHOOL_B)
+    assert (await svc.client.get("/v1/visits/owed", params={"semester": SEMESTER}, headers=other)).json()[
+        "items"
+    ] == []
+    assert len(await entries()) == 2

@@ -8,7 +8,13 @@ import uuid
 
 from sqlalchemy import select
 
-from baoxue.contracts.casework import CaseConfirmed, CasePlaced, CaseReturned, EscalationRequested
+from baoxue.contracts.casework import (
+    CaseConfirmed,
+    CasePlaced,
+    CaseReturned,
+    EscalationRequested,
+    EscalationWithdrawn,
+)
 from baoxue.testing.plugin import eventually
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
@@ -167,3 +173,38 @@ async def test_escalation_requested_starts_at_the_town_order_and_placement_stops
         "/v1/escalations", params={"state": "resolved"}, headers=tokens.headers("bureau", BUREAU)
     )
     assert [e["case_id"] for e in listed.json()["items"]] == [case["case_id"]]
+
+
+async def test_the_school_withdrawing_its_escalation_stops_the_ladder(start_service, event_publisher, tokens):
+    """Escalated → persuading at the school: the ladder is resolved as withdrawn, its open deadlines
+    cancelled, and a lapse after its deadline climbs no further (before, it went on to the judicial and
+    legal-action levels)."""
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    case = _case(state="escalated")
+    await event_publisher.publish(EscalationRequested(**case, evidence_count=1), subject=case["case_id"])
+
+    async def started() -> bool:
+        return await _escalation(svc, case["case_id"]) is not None
+
+    await eventually(started)
+    esc = await _escalation(svc, case["case_id"])
+    assert (esc.level, esc.state) == ("L2_town_order", "active")
+    await event_publisher.publish(
+        EscalationWithdrawn(**case | {"state": "persuading"}), subject=case["case_id"], sequence=4
+    )
+
+    async def resolved() -> bool:
+        return (await _escalation(svc, case["case_id"])).state == "resolved"
+
+    await eventually(resolved)
+    esc = await _escalation(svc, case["case_id"])
+    assert (esc.resolution, esc.level) == ("withdrawn", "L2_town_order")
+    result = await _sweep(svc, esc.level_deadline + dt.timedelta(days=1))
+    assert result.advanced == 0
+    assert (await _escalation(svc, case["case_id"])).level == "L2_town_order"
+    bureau = tokens.headers("bureau", BUREAU)
+    deadlines = (await svc.client.get("/v1/deadlines", params={"status": "open"}, headers=bureau)).json()
+    assert [d for d in deadlines["items"] if d.get("case_id") == case["case_id"]] == []
+    types = await _outbox_types(svc)
+    assert "baoxue.notify.escalation.advanced.v1" not in types
+    assert types.count("baoxue.notify.escalation.resolved.v1") == 1

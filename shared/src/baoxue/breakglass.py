@@ -218,9 +218,9 @@ def breakglass_router() -> APIRouter:
         query = select(table).where(table.c.action == AUDIT_ACTION)
         if grant_id:
             query = query.where(table.c.resource_ids == grant_id)
-        after = decode_cursor(cursor)
+        after = decode_cursor(cursor, int)
         if after is not None:
-            query = query.where(table.c.position < int(after))
+            query = query.where(table.c.position < after)
         rows = (
             (await session.execute(query.order_by(table.c.position.desc()).limit(limit + 1))).mappings().all()
         )

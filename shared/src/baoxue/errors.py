@@ -190,6 +190,7 @@ _VALIDATION_MESSAGES_ZH = {
     "literal_error": "不是允许的取值",
     "json_invalid": "JSON 格式错误",
     "extra_forbidden": "不允许的字段",
+    "null_not_allowed": "该字段不能清空（不可为 null），不修改时请省略",
 }
 
 

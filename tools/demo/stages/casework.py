@@ -17,7 +17,6 @@ from demo.truth import Person
 HIDDEN_FOUND_ON = "2026-10-08"
 CONFIRMED_ON = "2026-10-13"
 PERSUADED_ON = "2026-10-15"
-REPORTED_ON = "2026-10-20"
 RETURNED_ON = "2026-10-26"
 REFUSAL_REASONS = ("guardian_refusal", "illegal_schooling")
 SEMESTER = "2026-autumn"
@@ -147,7 +146,6 @@ def _work(demo: Demo, case: dict[str, Any], refuses: bool) -> str:
                 "reason": reason,
                 "measures": "班主任入户劝返，学校领导约谈家长",
                 "result": "家长拒绝送学" if refuses else "同意返校",
-                "filed_on": REPORTED_ON,
             },
         )
         if refuses:

@@ -6,7 +6,7 @@ from baoxue.contracts.enrollment import (
     StudentRegistered,
     StudentStatusChanged,
 )
-from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
+from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import Subscription
 from baoxue.service import ServiceContext
@@ -36,6 +36,7 @@ def subscriptions(ctx: ServiceContext) -> list[Subscription]:
         Subscription(
             "notify",
             {
+                EscalationRaised: cases["escalation_raised"],
                 EscalationAdvanced: cases["escalation_advanced"],
                 EscalationResolved: cases["escalation_resolved"],
             },

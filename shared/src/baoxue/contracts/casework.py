@@ -55,6 +55,14 @@ class EscalationRequested(CaseEvent):
     guardian_refusal: bool = True
 
 
+class EscalationWithdrawn(CaseEvent):
+    """The school takes an escalated case back to persuasion (escalated → persuading): the ladder stops
+    (notify resolves it as withdrawn). Not published when the case went back because the ladder itself
+    was resolved (notify's own outcome)."""
+
+    event: ClassVar[str] = "escalation_withdrawn"
+
+
 class CaseReturned(CaseEvent):
     event: ClassVar[str] = "returned"
     returned_on: dt.date

@@ -4,10 +4,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth import Principal
 from baoxue.db import utcnow
-from baoxue.errors import Conflict, NotFound
+from baoxue.errors import Conflict, NotFound, Problem
 from casework.cases import repository as repo
 from casework.cases.models import AttendanceConfirmation, CarePlan, Case, PersuasionAttempt
 from casework.cases.schemas import AttendanceCreate, CarePlanPut, PersuasionCreate
+from casework.semesters import today
 
 
 async def visible_case(
@@ -42,7 +43,9 @@ async def confirm_attendance(
     *, session: AsyncSession, principal: Principal, case_id: str, data: AttendanceCreate
 ) -> tuple[AttendanceConfirmation, int]:
     """The school confirms days of attendance of a returned child (counted from the return date).
-    Returns the confirmation and the total days confirmed since the return."""
+    Returns the confirmation and the total days confirmed since the return. The closure adds up the
+    periods' days, so a period may neither overlap one already confirmed since the return (409
+    ``attendance_overlaps``, naming that period) nor end after today (422 ``attendance_in_future``)."""
     case = await visible_case(session, principal, case_id, lock=True)
     if case.state != "returned" or case.returned_on is None:
         raise Conflict(
@@ -50,6 +53,23 @@ async def confirm_attendance(
         )
     if data.from_date < case.returned_on:
         raise Conflict("The period starts before the child returned.", code="attendance_before_return")
+    if data.to_date > today():
+        raise Problem(
+            "Attendance is confirmed for days that have passed: the period ends after today.",
+            status=422,
+            code="attendance_in_future",
+            errors=[{"field": "to_date", "code": "in_future"}],
+        )
+    confirmed = await repo.overlapping_attendance(
+        session, case.id, since=case.returned_on, from_date=data.from_date, to_date=data.to_date
+    )
+    if confirmed is not None:
+        raise Conflict(
+            "The period overlaps one already confirmed since the return; its days are counted once.",
+            code="attendance_overlaps",
+            confirmed_from=confirmed.from_date.isoformat(),
+            confirmed_to=confirmed.to_date.isoformat(),
+        )
     row = AttendanceConfirmation(case_id=case.id, confirmed_by=principal.subject, **data.model_dump())
     session.add(row)
     await session.flush()

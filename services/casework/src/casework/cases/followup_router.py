@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 
 from baoxue.auth import Principal
@@ -58,10 +58,7 @@ async def list_persuasions(
     case_id: str, session: SessionDep, ctx: Ctx, principal: Reader, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[PersuasionPublic]:
     await visible_case(session, principal, case_id)
-    after = decode_cursor(cursor)
-    rows = await repo.list_persuasions(
-        session, case_id, after=int(after) if after is not None else None, limit=limit
-    )
+    rows = await repo.list_persuasions(session, case_id, after=decode_cursor(cursor, int), limit=limit)
     page = page_of(rows, limit, lambda a: a.id)
     await ctx.audit.record(session, principal, "read", "persuasion", [case_id])
     return Page[PersuasionPublic](
@@ -80,12 +77,21 @@ async def post_report(
     return ReportPublic.model_validate(report.model_dump())
 
 
-@router.get("/report", summary="The dropout report of a case")
-async def get_report(case_id: str, session: SessionDep, ctx: Ctx, principal: Reader) -> ReportPublic:
-    await visible_case(session, principal, case_id)
-    report = await repo.get_report(session, case_id)
+@router.get("/report", summary="The dropout report of a case (of its current episode unless one is named)")
+async def get_report(
+    case_id: str,
+    session: SessionDep,
+    ctx: Ctx,
+    principal: Reader,
+    episode: Annotated[
+        int | None,
+        Query(ge=0, description="An earlier episode's report (the case's reopen count when it was filed)"),
+    ] = None,
+) -> ReportPublic:
+    case = await visible_case(session, principal, case_id)
+    report = await repo.get_report(session, case_id, case.reopen_count if episode is None else episode)
     if report is None:
-        raise NotFound("The case has no report yet.")
+        raise NotFound("The case has no report of this episode yet.")
     await ctx.audit.record(session, principal, "read", "case_report", [case_id])
     return ReportPublic.model_validate(report.model_dump())
 

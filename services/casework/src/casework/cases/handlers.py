@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.concurrency import bump_version
 from baoxue.contracts.enrollment import DropoutSuspected, StudentLinked
-from baoxue.contracts.notify import EscalationAdvanced, EscalationResolved
+from baoxue.contracts.notify import EscalationEvent, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import PermanentEventError, ReceivedEvent
 from baoxue.service import ServiceContext
@@ -62,13 +62,15 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
         if cases:
             log.info("cases linked to their child", extra={"cases": len(cases)})
 
-    async def on_escalation_advanced(session: AsyncSession, event: ReceivedEvent[EscalationAdvanced]) -> None:
+    async def on_escalation_level(session: AsyncSession, event: ReceivedEvent[EscalationEvent]) -> None:
+        """The ladder entered a level: its first (EscalationRaised) or the next (EscalationAdvanced)."""
         case = await repo.get_case(session, event.data.case_id, for_update=True)
         if case is None:
             raise PermanentEventError("unknown_case")
-        current = LEVEL_ORDER.index(case.escalation_level) if case.escalation_level in LEVEL_ORDER else -1
-        if LEVEL_ORDER.index(event.data.level) <= current:
-            return  # a stale or repeated step of the ladder
+        same_ladder = case.escalation_id == event.data.escalation_id and case.escalation_level in LEVEL_ORDER
+        if same_ladder and LEVEL_ORDER.index(event.data.level) <= LEVEL_ORDER.index(case.escalation_level):
+            return  # a stale or repeated step of the same ladder
+        # Another escalation id is a new ladder (notify runs one at a time: the previous was resolved).
         case.escalation_id, case.escalation_level = event.data.escalation_id, event.data.level
         bump_version(case, ["escalation_id", "escalation_level"])
 
@@ -109,7 +111,8 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
     return {
         "dropout_suspected": on_dropout_suspected,
         "student_linked": on_student_linked,
-        "escalation_advanced": on_escalation_advanced,
+        "escalation_raised": on_escalation_level,
+        "escalation_advanced": on_escalation_level,
         "escalation_resolved": on_escalation_resolved,
         "child_status_changed": on_child_status_changed,
     }

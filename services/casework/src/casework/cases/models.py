@@ -154,13 +154,16 @@ class PersuasionAttempt(CaseworkModel, table=True):
 
 
 class CaseReport(CaseworkModel, table=True):
-    """The school's dropout report on a confirmed case, filed to the town and the bureau."""
+    """The school's dropout report on a confirmed case, filed to the town and the bureau: one per episode
+    of the case (``episode`` is the case's ``reopen_count`` when the report was filed), so a case that a
+    relapse reopened and that is confirmed again files a report of its own."""
 
     __tablename__ = "case_reports"
-    __table_args__ = (UniqueConstraint("case_id"),)
+    __table_args__ = (UniqueConstraint("case_id", "episode"),)
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(sa_column=_case_fk())
+    episode: int = 0
     basic_info: str = Field(sa_type=Text)
     reason: str = Field(max_length=32)
     measures: str = Field(sa_type=Text)

@@ -27,17 +27,21 @@ log = logging.getLogger(__name__)
 async def file_report(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, case_id: str, data: ReportCreate
 ) -> CaseReport:
-    """File the report of a confirmed case once (409 ``report_already_filed``); addressed to the child's
-    hukou town and the bureau; on time when filed on or before the due date. Publishes CaseReported."""
+    """File the report of a confirmed case once per episode (409 ``report_already_filed``): a case that a
+    relapse reopened files again once it is confirmed again. Addressed to the child's hukou town and the
+    bureau. Filed on the server's day (China's calendar, ``semesters.today``), never a day the client
+    states, and on time when that day is on or before the due date. Publishes CaseReported."""
     case = await visible_case(session, principal, case_id, lock=True)
     if case.confirmed_on is None or case.report_due is None:
         raise Conflict("Only a confirmed dropout is reported.", code="case_not_confirmed", state=case.state)
-    if case.reported_on is not None or await repo.get_report(session, case.id) is not None:
+    episode = case.reopen_count
+    if case.reported_on is not None or await repo.get_report(session, case.id, episode) is not None:
         raise Conflict("The report of this case was already filed.", code="report_already_filed")
-    filed_on = data.filed_on or today()
+    filed_on = today()
     town = case.hukou_town or (ctx.directory.town_of(case.school_code) if case.school_code else None)
     report = CaseReport(
         case_id=case.id,
+        episode=episode,
         basic_info=data.basic_info,
         reason=data.reason,
         measures=data.measures,

@@ -149,7 +149,7 @@ async def list_cases(
     states: Sequence[str] | None,
     confirmed_only: bool,
     school_code: str | None,
-    after: tuple[str, str] | None,
+    after: tuple[dt.date, str] | None,
     limit: int,
 ) -> list[Case]:
     """A page of visible cases ordered by (opened_on, id), ``limit + 1`` rows."""
@@ -161,15 +161,18 @@ async def list_cases(
     if school_code:
         query = query.where(col(Case.school_code) == school_code)
     if after is not None:
-        query = query.where(
-            tuple_(col(Case.opened_on), col(Case.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
-        )
+        query = query.where(tuple_(col(Case.opened_on), col(Case.id)) > tuple_(*after))
     query = query.order_by(col(Case.opened_on), col(Case.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
 
 
 async def list_overdue(
-    session: AsyncSession, principal: Principal, *, today: dt.date, after: tuple[str, str] | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    today: dt.date,
+    after: tuple[dt.date, str] | None,
+    limit: int,
 ) -> list[Case]:
     """Visible confirmed cases whose report is not filed and whose due date has passed."""
     query = select(Case).where(
@@ -178,9 +181,7 @@ async def list_overdue(
         col(Case.report_due) < today,
     )
     if after is not None:
-        query = query.where(
-            tuple_(col(Case.report_due), col(Case.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
-        )
+        query = query.where(tuple_(col(Case.report_due), col(Case.id)) > tuple_(*after))
     query = query.order_by(col(Case.report_due), col(Case.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
 
@@ -239,6 +240,25 @@ async def attendance_days(session: AsyncSession, case_id: str, since: dt.date | 
     return int((await session.execute(query)).scalar_one())
 
 
+async def overlapping_attendance(
+    session: AsyncSession, case_id: str, *, since: dt.date, from_date: dt.date, to_date: dt.date
+) -> AttendanceConfirmation | None:
+    """A period confirmed on or after ``since`` (the return date) that shares a day with
+    ``from_date``..``to_date`` (both inclusive), if any."""
+    query = (
+        select(AttendanceConfirmation)
+        .where(
+            col(AttendanceConfirmation.case_id) == case_id,
+            col(AttendanceConfirmation.from_date) >= since,
+            col(AttendanceConfirmation.from_date) <= to_date,
+            col(AttendanceConfirmation.to_date) >= from_date,
+        )
+        .order_by(col(AttendanceConfirmation.from_date))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
 async def list_persuasions(
     session: AsyncSession, case_id: str, *, after: int | None, limit: int
 ) -> list[PersuasionAttempt]:
@@ -249,10 +269,10 @@ async def list_persuasions(
     return list((await session.execute(query)).scalars())
 
 
-async def get_report(session: AsyncSession, case_id: str) -> CaseReport | None:
-    return (
-        await session.execute(select(CaseReport).where(col(CaseReport.case_id) == case_id))
-    ).scalar_one_or_none()
+async def get_report(session: AsyncSession, case_id: str, episode: int) -> CaseReport | None:
+    """The report the case filed in ``episode`` (its ``reopen_count`` at the time), if any."""
+    query = select(CaseReport).where(col(CaseReport.case_id) == case_id, col(CaseReport.episode) == episode)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_care_plan(session: AsyncSession, case_id: str) -> CarePlan | None:

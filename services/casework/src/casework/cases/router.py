@@ -1,5 +1,6 @@
 """HTTP routes of cases: open, list and ledgers, read, edit, transitions, signals."""
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
@@ -21,9 +22,10 @@ Reader = Annotated[Principal, Depends(requires("case:read"))]
 Writer = Annotated[Principal, Depends(requires("case:write"))]
 
 
-def _after(cursor: str | None) -> tuple[str, str] | None:
-    key = decode_cursor(cursor)
-    return (str(key[0]), str(key[1])) if key else None
+def _after(cursor: str | None) -> tuple[dt.date, str] | None:
+    """The (date, id) key of the case lists (opened_on or report_due, then id)."""
+    after: tuple[dt.date, str] | None = decode_cursor(cursor, (dt.date, str))
+    return after
 
 
 async def _page(session, ctx, principal, *, states, confirmed_only, school_code, cursor, limit):  # type: ignore[no-untyped-def]

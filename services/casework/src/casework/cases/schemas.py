@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from baoxue.patches import refuse_null
+
 CaseStateCode = Literal["suspected", "confirmed", "persuading", "returned", "placed", "escalated", "closed"]
 ReasonCode = Literal[
     "learning_weariness",
@@ -87,6 +89,8 @@ class CaseUpdate(BaseModel):
         "resolved the case as placed without one (awaiting_placement_mode).",
     )
 
+    _not_null = refuse_null("planned_measures")
+
 
 class EvidenceItem(BaseModel):
     kind: Literal[
@@ -150,7 +154,7 @@ class CasePublic(BaseModel):
     awaiting_placement_mode: bool = Field(
         False,
         description="Placed without a placement mode (the escalation ladder resolved it as placed): the "
-        "school records the mode with PATCH placement_mode.",
+        "school records the mode with PATCH placement_mode (closing as placed is refused until then).",
     )
     escalation_level: str | None
     closed_on: dt.date | None
@@ -193,6 +197,9 @@ class PersuasionPublic(PersuasionCreate):
 
 
 class ReportCreate(BaseModel):
+    """The dropout report. It is filed on the day the server receives it (``filed_on`` in the answer); a
+    client cannot state another day."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -211,20 +218,20 @@ class ReportCreate(BaseModel):
     reason: ReasonCode
     measures: str = Field(max_length=4000)
     result: str = Field(max_length=4000)
-    filed_on: dt.date | None = Field(None, description="Default: today")
 
 
 class ReportPublic(BaseModel):
     case_id: str
+    episode: int = Field(description="The case's reopen count when the report was filed (0: first episode)")
     basic_info: str
     reason: str
     measures: str
     result: str
     town_code: str | None
     bureau_code: str
-    filed_on: dt.date
+    filed_on: dt.date = Field(description="The day the server received the report (China's calendar)")
     report_due: dt.date
-    on_time: bool
+    on_time: bool = Field(description="filed_on is on or before report_due")
 
 
 class AttendanceCreate(BaseModel):

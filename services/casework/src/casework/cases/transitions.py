@@ -15,6 +15,7 @@ from baoxue.contracts.casework import (
     CasePlaced,
     CaseReturned,
     EscalationRequested,
+    EscalationWithdrawn,
 )
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
@@ -160,8 +161,11 @@ async def apply_transition(
         )
         event = case_event(CaseClosed, case, closure_reason=request.closure_reason)
     else:  # persuading
+        withdrawn = case.state == "escalated" and not system
         await record_transition(session, case, to, on=on, by=actor, note=request.note)
-        event = None
+        # The school takes its escalation back: notify's ladder stops (resolved as withdrawn). When notify
+        # resolved the ladder itself (system), there is nothing left to stop.
+        event = case_event(EscalationWithdrawn, case) if withdrawn else None
     await session.flush()
     if event is not None:
         await ctx.outbox.add(session, event, subject=case.id, sequence=case.version)
@@ -176,6 +180,12 @@ async def _ensure_closable(session: AsyncSession, ctx: ServiceContext, case: Cas
     if reason in ("returned", "unfounded") and not await repo.has_active_student_record(session, **ids):
         raise Conflict(
             "Enrollment shows no active student record for the child.", code="no_active_student_record"
+        )
+    if reason == "placed" and case.placement_mode is None:
+        # Placed by the escalation ladder (notify does not know the mode): the school records it first.
+        raise Conflict(
+            "The placement is not recorded: set the case's placement_mode before closing it as placed.",
+            code="placement_not_recorded",
         )
     if reason == "returned":
         required = settings_of(ctx).attendance_days_for_closure

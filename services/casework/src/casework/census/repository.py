@@ -93,7 +93,7 @@ async def list_plans(
     kind: str | None,
     school_code: str | None,
     review_before: dt.date | None,
-    after: tuple[str, str] | None,
+    after: tuple[dt.date, str] | None,
     limit: int,
 ) -> list[SupportPlan]:
     query = select(SupportPlan).where(within_jurisdiction(principal, SupportPlan.school_code))
@@ -104,10 +104,7 @@ async def list_plans(
     if review_before:
         query = query.where(col(SupportPlan.review_on) <= review_before)
     if after is not None:
-        query = query.where(
-            tuple_(col(SupportPlan.review_on), col(SupportPlan.id))
-            > tuple_(dt.date.fromisoformat(after[0]), after[1])
-        )
+        query = query.where(tuple_(col(SupportPlan.review_on), col(SupportPlan.id)) > tuple_(*after))
     query = query.order_by(col(SupportPlan.review_on), col(SupportPlan.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
 

@@ -109,14 +109,13 @@ async def list_support_plans(
     school_code: str | None = None,
     review_before: dt.date | None = None,
 ) -> Page[PlanPublic]:
-    key = decode_cursor(cursor)
     rows = await repo.list_plans(
         session,
         principal,
         kind=kind,
         school_code=school_code,
         review_before=review_before,
-        after=(str(key[0]), str(key[1])) if key else None,
+        after=decode_cursor(cursor, (dt.date, str)),
         limit=limit,
     )
     page = page_of(rows, limit, lambda p: [p.review_on.isoformat(), p.id])

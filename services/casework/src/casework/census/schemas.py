@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from baoxue.patches import refuse_null
+
 Category = Literal[
     "registered_poor",
     "disabled",
@@ -127,6 +129,8 @@ class PlanUpdate(BaseModel):
     mentor: str | None = Field(None, max_length=100)
     aid: str | None = Field(None, max_length=1000)
     review_on: dt.date | None = None
+
+    _not_null = refuse_null("measures", "review_on")
 
 
 class PlanPublic(BaseModel):

@@ -203,7 +203,7 @@ async def list_visits(
     school_code: str | None,
     student_id: str | None,
     flagged: bool | None,
-    after: tuple[str, str] | None,
+    after: tuple[dt.date, str] | None,
     limit: int,
 ) -> list[Visit]:
     query = select(Visit).where(within_jurisdiction(principal, col(Visit.school_code)))
@@ -216,9 +216,7 @@ async def list_visits(
     if flagged is not None:
         query = query.where(col(Visit.evidence_ok).is_(not flagged))
     if after is not None:
-        query = query.where(
-            tuple_(col(Visit.visited_on), col(Visit.id)) > tuple_(dt.date.fromisoformat(after[0]), after[1])
-        )
+        query = query.where(tuple_(col(Visit.visited_on), col(Visit.id)) > tuple_(*after))
     query = query.order_by(col(Visit.visited_on), col(Visit.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars())
 

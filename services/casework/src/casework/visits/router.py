@@ -1,6 +1,7 @@
 """HTTP routes of home visits: create (idempotent), batch sync, read, conditional update, lists,
 coverage and students still owed a visit, and the semester roster."""
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
@@ -98,7 +99,6 @@ async def list_visits(
     student_id: str | None = None,
     flagged: bool | None = None,
 ) -> Page[VisitPublic]:
-    key = decode_cursor(cursor)
     rows = await repo.list_visits(
         session,
         principal,
@@ -106,7 +106,7 @@ async def list_visits(
         school_code=school_code,
         student_id=student_id,
         flagged=flagged,
-        after=(str(key[0]), str(key[1])) if key else None,
+        after=decode_cursor(cursor, (dt.date, str)),
         limit=limit,
     )
     page = page_of(rows, limit, lambda v: [v.visited_on.isoformat(), v.id])
@@ -143,7 +143,6 @@ async def students_owed(
     class_code: str | None = None,
     teacher: str | None = None,
 ) -> Page[OwedStudent]:
-    key = decode_cursor(cursor)
     rows = await repo.owed(
         session,
         principal,
@@ -151,10 +150,16 @@ async def students_owed(
         school_code=school_code,
         class_code=class_code,
         teacher=teacher,
-        after=(str(key[0]), str(key[1])) if key else None,
+        after=decode_cursor(cursor, (str, str)),
         limit=limit,
     )
     page = page_of(rows, limit, lambda r: [r["school_code"], r["student_id"]])
+    if page.items:
+        # Students with their special-group categories (disabled, left-behind, ...): a read of personal data.
+        ids = [r["student_id"] for r in page.items]
+        await ctx.audit.record(
+            session, principal, "read", "roster_student", ids, detail=f"semester={semester}"
+        )
     return Page[OwedStudent](
         items=[OwedStudent.model_validate(r) for r in page.items], next_cursor=page.next_cursor
     )

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from baoxue.patches import refuse_null
 from casework.semesters import SEMESTER_PATTERN
 
 VisitForm = Literal["home_visit", "phone", "video", "school_meeting"]
@@ -61,6 +62,8 @@ class VisitUpdate(BaseModel):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     photo_hashes: list[str] | None = Field(None, max_length=20)
+
+    _not_null = refuse_null("visited_on", "form", "participants", "photo_hashes")
 
 
 class VisitPublic(BaseModel):

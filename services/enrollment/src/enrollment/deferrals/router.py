@@ -67,7 +67,7 @@ async def list_applications(
     on: Annotated[dt.date | None, Query()] = None,
 ) -> Page[DeferralPublic]:
     rows = await service.list_applications(
-        session=session, principal=principal, limit=limit, after=decode_cursor(cursor), child_id=child_id
+        session=session, principal=principal, limit=limit, after=decode_cursor(cursor, str), child_id=child_id
     )
     # reasons and evidence references are health information of minors: every read is audited
     await ctx.audit.record(session, principal, "read", "deferral_application", [r.id for r in rows[:limit]])

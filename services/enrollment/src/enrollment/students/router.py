@@ -132,7 +132,12 @@ async def list_students(
     status: StudentStatus | None = None,
 ) -> Page[StudentPublic]:
     rows = await repository.list_visible(
-        session, principal, limit=limit, after=decode_cursor(cursor), school_code=school_code, status=status
+        session,
+        principal,
+        limit=limit,
+        after=decode_cursor(cursor, str),
+        school_code=school_code,
+        status=status,
     )
     await ctx.audit.record(session, principal, "read", "student_record", [r.id for r in rows[:limit]])
     return page_of([service.to_public(ctx, principal, r) for r in rows], limit, lambda p: p.id)

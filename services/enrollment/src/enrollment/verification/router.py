@@ -141,7 +141,7 @@ async def list_tasks(
         campaign_id=campaign_id,
         state=state,
         limit=limit,
-        after=decode_cursor(cursor),
+        after=decode_cursor(cursor, str),
     )
     return page_of([_task(t) for t in rows], limit, lambda t: t.id)
 

@@ -71,7 +71,7 @@ async def list_providers(
     town: Annotated[str | None, Query(max_length=12)] = None,
 ) -> Page[ProviderPublic]:
     rows = await service.page(
-        session, status=status, kind=kind, town=town, after=decode_cursor(cursor), limit=limit
+        session, status=status, kind=kind, town=town, after=decode_cursor(cursor, str), limit=limit
     )
     return page_of([_public(r) for r in rows], limit, lambda p: p.id)
 

@@ -49,7 +49,7 @@ async def list_bulletins(
     cursor: Cursor = None,
     year: Annotated[int | None, Query(ge=2019, le=2100)] = None,
 ) -> Page[BulletinPublic]:
-    rows = await repository.bulletins(session, year=year, after=decode_cursor(cursor), limit=limit)
+    rows = await repository.bulletins(session, year=year, after=decode_cursor(cursor, str), limit=limit)
     return page_of([_public(r) for r in rows], limit, lambda b: b.id)
 
 

@@ -137,6 +137,8 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             cw.CaseReturned: stopper("returned"),
             cw.CasePlaced: stopper("placed"),
             cw.CaseClosed: stopper("closed"),
+            # The school took the case back to persuasion: the ladder stops as withdrawn.
+            cw.EscalationWithdrawn: stopper("withdrawn"),
             cw.CensusCompleted: on_census,
         },
         "registry": {rg.FeedCompleted: on_feed},

@@ -124,7 +124,7 @@ async def page(
     session: AsyncSession,
     principal: Principal,
     *,
-    after: tuple[str, str] | None,
+    after: tuple[dt.date, str] | None,
     limit: int,
     status: str | None,
     kind: str | None,
@@ -140,8 +140,7 @@ async def page(
     if after is not None:
         due, ident = after
         statement = statement.where(
-            (col(Deadline.due_date) > dt.date.fromisoformat(due))
-            | ((col(Deadline.due_date) == dt.date.fromisoformat(due)) & (col(Deadline.id) > ident))
+            (col(Deadline.due_date) > due) | ((col(Deadline.due_date) == due) & (col(Deadline.id) > ident))
         )
     statement = statement.order_by(col(Deadline.due_date), col(Deadline.id)).limit(limit + 1)
     return list((await session.execute(statement)).scalars())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Annotated
 
@@ -48,11 +49,10 @@ async def list_deadlines(
     kind: Annotated[str | None, Query(max_length=40)] = None,
     org: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Page[DeadlinePublic]:
-    after = decode_cursor(cursor)
     rows = await repository.page(
         session,
         principal,
-        after=tuple(after) if after else None,
+        after=decode_cursor(cursor, (dt.date, str)),
         limit=limit,
         status=status,
         kind=kind,

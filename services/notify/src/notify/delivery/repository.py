@@ -15,7 +15,7 @@ async def inbox_page(
     session: AsyncSession,
     org: str,
     *,
-    after: tuple[str, str] | None,
+    after: tuple[dt.datetime, str] | None,
     limit: int,
     unread: bool,
     kind: str | None,
@@ -27,7 +27,7 @@ async def inbox_page(
     if kind:
         statement = statement.where(col(Message.kind) == kind)
     if after is not None:
-        at, ident = dt.datetime.fromisoformat(after[0]), after[1]
+        at, ident = after
         statement = statement.where(
             (col(Message.created_at) < at) | ((col(Message.created_at) == at) & (col(Message.id) < ident))
         )

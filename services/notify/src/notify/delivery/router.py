@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Annotated
 
@@ -93,9 +94,13 @@ async def inbox(
     unread: Annotated[bool, Query()] = False,
     kind: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Page[MessagePublic]:
-    after = decode_cursor(cursor)
     rows = await repository.inbox_page(
-        session, principal.org, after=tuple(after) if after else None, limit=limit, unread=unread, kind=kind
+        session,
+        principal.org,
+        after=decode_cursor(cursor, (dt.datetime, str)),
+        limit=limit,
+        unread=unread,
+        kind=kind,
     )
     return page_of([_message(r) for r in rows], limit, lambda m: [m.created_at.isoformat(), m.id])
 
@@ -135,7 +140,7 @@ async def subscribe(
 async def list_webhooks(
     session: SessionDep, _: WebhookAdmin, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[WebhookPublic]:
-    rows = await repository.subscriptions(session, after=decode_cursor(cursor), limit=limit)
+    rows = await repository.subscriptions(session, after=decode_cursor(cursor, str), limit=limit)
     return page_of([_webhook(r) for r in rows], limit, lambda s: s.id)
 
 
@@ -162,7 +167,7 @@ async def list_email_recipients(
     cursor: Cursor = None,
     org: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Page[EmailRecipientPublic]:
-    rows = await repository.email_recipients(session, org=org, after=decode_cursor(cursor), limit=limit)
+    rows = await repository.email_recipients(session, org=org, after=decode_cursor(cursor, str), limit=limit)
     return page_of([_email_recipient(r) for r in rows], limit, lambda r: r.id)
 
 
@@ -195,7 +200,7 @@ async def list_deliveries(
         session,
         subscription_id=subscription_id,
         status=status,
-        after=decode_cursor(cursor),
+        after=decode_cursor(cursor, str),
         limit=limit,
         channel=channel,
     )

@@ -110,7 +110,13 @@ async def list_documents(
     year: Annotated[int | None, Query(ge=2019, le=2100)] = None,
 ) -> Page[DocumentPublic]:
     rows = await repository.page(
-        session, principal, after=decode_cursor(cursor), limit=limit, kind=kind, case_id=case_id, year=year
+        session,
+        principal,
+        after=decode_cursor(cursor, str),
+        limit=limit,
+        kind=kind,
+        case_id=case_id,
+        year=year,
     )
     return page_of([_public(r, None, None) for r in rows], limit, lambda d: d.id)
 

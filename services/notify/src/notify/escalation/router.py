@@ -87,7 +87,7 @@ async def list_escalations(
     rows = await repository.page(
         session,
         principal,
-        after=decode_cursor(cursor),
+        after=decode_cursor(cursor, str),
         limit=limit,
         state=state,
         level=level,

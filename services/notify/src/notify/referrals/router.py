@@ -48,7 +48,7 @@ async def list_referrals(
     kind: Annotated[str | None, Query(max_length=30)] = None,
 ) -> Page[ReferralPublic]:
     rows = await service.page(
-        session, principal, status=status, kind=kind, after=decode_cursor(cursor), limit=limit
+        session, principal, status=status, kind=kind, after=decode_cursor(cursor, str), limit=limit
     )
     return page_of([_public(r) for r in rows], limit, lambda r: r.id)
 

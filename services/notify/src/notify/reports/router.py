@@ -71,7 +71,7 @@ async def list_reports(
     cursor: Cursor = None,
     period: Annotated[str | None, Query(pattern=r"^20\d{2}-(03|10)$")] = None,
 ) -> Page[DropoutReportPublic]:
-    rows = await repository.page(session, period=period, after=decode_cursor(cursor), limit=limit)
+    rows = await repository.page(session, period=period, after=decode_cursor(cursor, str), limit=limit)
     return page_of([_public(ctx, r, principal) for r in rows], limit, lambda r: r.id)
 
 

@@ -43,7 +43,6 @@ async def list_children(
 ) -> Page[ChildSummary]:
     settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
     on = age_on or settings.cutoff_for(f"{dt.date.today().year}-09")
-    after = decode_cursor(cursor)
     return await service.list_children(
         session=session,
         ctx=ctx,
@@ -55,7 +54,7 @@ async def list_children(
         age_min=age_min,
         age_max=age_max,
         on=on,
-        cursor=str(after) if after else None,
+        cursor=decode_cursor(cursor, str),
         limit=limit,
     )
 

@@ -129,7 +129,12 @@ async def get_batch(session: AsyncSession, batch_id: str) -> dict[str, Any] | No
 
 
 async def list_batches(
-    session: AsyncSession, *, departments: Sequence[str] | None, period: str | None, after: Any, limit: int
+    session: AsyncSession,
+    *,
+    departments: Sequence[str] | None,
+    period: str | None,
+    after: tuple[dt.datetime, str] | None,
+    limit: int,
 ) -> list[dict[str, Any]]:
     query = select(_batches).order_by(_batches.c.submitted_at.desc(), _batches.c.id.desc()).limit(limit + 1)
     if departments is not None:
@@ -137,9 +142,9 @@ async def list_batches(
     if period:
         query = query.where(_batches.c.period == period)
     if after:
-        at = dt.datetime.fromisoformat(after[0])
+        at, ident = after
         query = query.where(
-            (_batches.c.submitted_at < at) | ((_batches.c.submitted_at == at) & (_batches.c.id < after[1]))
+            (_batches.c.submitted_at < at) | ((_batches.c.submitted_at == at) & (_batches.c.id < ident))
         )
     return [dict(r) for r in (await session.execute(query)).mappings()]
 

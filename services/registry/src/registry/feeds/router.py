@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -172,7 +173,7 @@ async def list_batches(
         session,
         departments=service.own_departments(principal),
         period=period,
-        after=decode_cursor(cursor),
+        after=decode_cursor(cursor, (dt.datetime, str)),
         limit=limit,
     )
     items = [FeedBatchPublic.model_validate(r) for r in rows]

@@ -29,7 +29,7 @@ async def list_items(
     kind: Annotated[str | None, Query(max_length=20)] = None,
     status: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Page[ReviewItemPublic]:
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, int)
     rows = await service.list_items(
         session=session, ctx=ctx, principal=principal, kind=kind, status=status, after=after, limit=limit
     )
@@ -92,7 +92,7 @@ async def list_merges(
     child_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Page[MergePublic]:
     rows = await service.list_merges(
-        session=session, child_id=child_id, after=decode_cursor(cursor), limit=limit
+        session=session, child_id=child_id, after=decode_cursor(cursor, int), limit=limit
     )
     return page_of([MergePublic.model_validate(r) for r in rows], limit, lambda m: m.id)
 
