@@ -8,8 +8,15 @@ import uuid
 
 from sqlalchemy import select
 
-from baoxue.contracts.casework import CaseConfirmed, CasePlaced, CaseReturned, EscalationRequested
+from baoxue.contracts.casework import (
+    CaseConfirmed,
+    CasePlaced,
+    CaseReported,
+    CaseReturned,
+    EscalationRequested,
+)
 from baoxue.testing.plugin import eventually
+from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
 from notify.escalation.models import Escalation
@@ -167,3 +174,52 @@ async def test_escalation_requested_starts_at_the_town_order_and_placement_stops
         "/v1/escalations", params={"state": "resolved"}, headers=tokens.headers("bureau", BUREAU)
     )
     assert [e["case_id"] for e in listed.json()["items"]] == [case["case_id"]]
+
+
+async def test_a_return_stops_the_ladder_but_not_the_schools_report_deadline(
+    start_service, event_publisher, tokens
+):
+    """Resolving the ladder cancels its own levels' deadlines only: the school still owes the case's
+    report, and a report on time after the return counts as on time (not criticised)."""
+    svc = await start_notify(start_service)
+    case = _case()
+    await event_publisher.publish(
+        CaseConfirmed(**case, report_due=dt.date(2026, 12, 10)), subject=case["case_id"], sequence=2
+    )
+    await event_publisher.publish(
+        CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2026, 12, 1)),
+        subject=case["case_id"],
+        sequence=3,
+    )
+    await event_publisher.publish(
+        CaseReported(**case | {"state": "returned"}, reported_on=dt.date(2026, 12, 2), on_time=True),
+        subject=case["case_id"],
+        sequence=4,
+    )
+
+    async def deadlines() -> dict[str, tuple[str, bool | None]]:
+        async with svc.ctx.db.transaction() as s:
+            rows = (await s.execute(select(Deadline).where(Deadline.case_id == case["case_id"]))).scalars()
+            return {d.kind: (d.status, d.on_time) for d in rows}
+
+    async def settled() -> bool:
+        return (await deadlines()).get("case_report", ("open",))[0] != "open"
+
+    await eventually(settled)
+    assert await deadlines() == {
+        "case_report": ("met", True),
+        "escalation_L1_school": ("cancelled", None),
+    }
+    assert (await _escalation(svc, case["case_id"])).resolution == "returned"
+    bureau = tokens.headers("bureau", BUREAU)
+    cards = (
+        await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
+    ).json()
+    [card] = [c for c in cards if c["org"] == SCHOOL_A]
+    assert (card["reports_due"], card["report_timeliness"], card["lapsed"]) == (1, 1.0, 0)
+    criticised = (
+        await svc.client.get(
+            "/v1/scorecards/criticism", params={"year": 2026, "level": "school"}, headers=bureau
+        )
+    ).json()
+    assert SCHOOL_A not in {c["org"] for c in criticised}

@@ -57,10 +57,17 @@ async def close(
     return rows
 
 
-async def cancel_for_case(session: AsyncSession, *, case_id: str, on: dt.date) -> int:
+async def cancel_for_escalation(session: AsyncSession, *, escalation_id: str, on: dt.date) -> int:
+    """Cancel the open deadlines of a ladder's levels (subject ``<escalation id>:<level>``); the case's
+    other deadlines (the school's report, referral receipts) stay open: a stopped ladder does not
+    release anyone from them."""
     result = await session.execute(
         update(TABLE)
-        .where(TABLE.c.case_id == case_id, TABLE.c.status == "open")
+        .where(
+            TABLE.c.kind.startswith("escalation_"),
+            TABLE.c.subject_id.startswith(f"{escalation_id}:", autoescape=True),
+            TABLE.c.status == "open",
+        )
         .values(status="cancelled", closed_on=on)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

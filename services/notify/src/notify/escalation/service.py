@@ -136,15 +136,15 @@ async def resolve(
     actor: str = SYSTEM_ACTOR,
     note: str | None = None,
 ) -> Escalation | None:
-    """Stop the active ladder of a case (EscalationResolved) and cancel its open deadlines. Returns None
-    when the case has no active ladder."""
+    """Stop the active ladder of a case (EscalationResolved) and cancel its levels' open deadlines (not
+    the case's others, such as the school's report). Returns None when the case has no active ladder."""
     esc = await repository.active_for_case(session, case_id)
     if esc is None:
         return None
     esc.state, esc.resolution, esc.resolved_on = "resolved", resolution, on
     esc.version += 1
     esc.updated_at = utcnow()
-    await deadlines.cancel_for_case(session, case_id=case_id, on=on)
+    await deadlines.cancel_for_escalation(session, escalation_id=esc.id, on=on)
     session.add(
         EscalationStep(
             escalation_id=esc.id,
