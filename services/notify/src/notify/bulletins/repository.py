@@ -196,13 +196,19 @@ async def deadline_stats(
 async def case_stats(
     session: AsyncSession, *, year: int, level: str, scope: str
 ) -> dict[str, dict[str, int]]:
-    """Per school (or the school's town): confirmed dropouts in the year and how many returned."""
+    """Per school (or the school's town): confirmed dropouts in the year and how many returned. A return
+    counts only when it is not older than the case's latest reopening: a child who returned, relapsed and
+    is out of school again has not returned (the return date stays a fact of its own, for the dropout
+    reports of its period)."""
     org = _org_key(col(CaseFact.school_code), level)
+    returned = col(CaseFact.returned_on).is_not(None) & (
+        col(CaseFact.reopened_on).is_(None) | (col(CaseFact.returned_on) >= col(CaseFact.reopened_on))
+    )
     statement = (
         select(
             org.label("org"),
             func.count().label("dropouts"),
-            func.sum(case((col(CaseFact.returned_on).is_not(None), 1), else_=0)).label("returned"),
+            func.sum(case((returned, 1), else_=0)).label("returned"),
         )
         .where(
             col(CaseFact.confirmed_on).between(dt.date(year, 1, 1), dt.date(year, 12, 31)),

@@ -96,6 +96,19 @@ async def meet_deadline(
     return await repository.close(session, kind=kind, subject_id=subject_id, status="met", on=on, org=org)
 
 
+def case_report_subject(case_id: str, confirmed_on: dt.date) -> str:
+    """The subject of a case's report deadline: one per confirmation, so a case reopened by a relapse and
+    confirmed again owes a new report (``<case id>:<confirmation date>``)."""
+    return f"{case_id}:{confirmed_on.isoformat()}"
+
+
+async def meet_case_report(*, session: AsyncSession, case_id: str, on: dt.date) -> Deadline | None:
+    """The school reported the case (CaseReported): its latest confirmation's report deadline is met."""
+    return await repository.close_latest_of_case(
+        session, kind="case_report", case_id=case_id, status="met", on=on
+    )
+
+
 async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
     """Open the tracked statutory deadlines of `today`'s year that are not yet past, for every owning
     organisation (set-based). Past ones are not opened after the fact: a service deployed in November
