@@ -20,7 +20,7 @@ from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
 from notify.escalation.models import Escalation
-from tests.notify.conftest import BUREAU, JUSTICE, SCHOOL_A, TOWN_A, start_notify
+from tests.notify.conftest import BUREAU, JUSTICE, SCHOOL_A, TOWN_A, TOWN_B, start_notify
 
 
 def _case(**over):
@@ -223,3 +223,40 @@ async def test_a_return_stops_the_ladder_but_not_the_schools_report_deadline(
         )
     ).json()
     assert SCHOOL_A not in {c["org"] for c in criticised}
+
+
+async def test_only_the_acting_town_acts_on_its_level_not_the_schools_town(
+    start_service, event_publisher, tokens
+):
+    """A pupil of a school in town A whose hukou is in town B: town B orders the parents (L2). Town A sees
+    the ladder (its school's case) but may not record actions, advance it or withdraw it (403)."""
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    case = _case(state="escalated", hukou_town=TOWN_B)
+    await event_publisher.publish(EscalationRequested(**case, evidence_count=3), subject=case["case_id"])
+
+    async def started() -> bool:
+        return await _escalation(svc, case["case_id"]) is not None
+
+    await eventually(started)
+    esc = await _escalation(svc, case["case_id"])
+    town_a, town_b = tokens.headers("town", TOWN_A), tokens.headers("town", TOWN_B)
+    seen = await svc.client.get(f"/v1/escalations/{esc.id}", headers=town_a)
+    assert seen.status_code == 200 and seen.json()["acting_org"] == TOWN_B
+    for path, body in (
+        ("actions", {"note": "镇街约谈家长"}),
+        ("advance", {"note": "监护人拒绝"}),
+        ("withdrawal", {"note": "撤回督办"}),
+    ):
+        refused = await svc.client.post(f"/v1/escalations/{esc.id}/{path}", json=body, headers=town_a)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["code"] == "not_the_acting_organisation"
+    after = await _escalation(svc, case["case_id"])
+    assert (after.state, after.level, after.version) == ("active", "L2_town_order", esc.version)
+    acted = await svc.client.post(
+        f"/v1/escalations/{esc.id}/actions", json={"note": "镇街约谈家长"}, headers=town_b
+    )
+    assert acted.status_code == 201, acted.text
+    withdrawn = await svc.client.post(
+        f"/v1/escalations/{esc.id}/withdrawal", json={"note": "家长已送学"}, headers=town_b
+    )
+    assert withdrawn.status_code == 200 and withdrawn.json()["resolution"] == "withdrawn"
