@@ -25,6 +25,11 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "bulletin_published": ("The bulletin is published already", "通报已发布"),
     "provider_listed": ("The provider is already listed", "该机构已在黑名单中"),
     "provider_not_listed": ("The provider is not listed", "该机构不在黑名单中"),
+    "not_the_listing_organisation": (
+        "Only the listing organisation or the bureau may do this",
+        "仅列入单位或教体局可执行此操作",
+    ),
+    "outside_jurisdiction": ("The organisation is outside your jurisdiction", "超出本单位管辖范围"),
     "referral_kind_unknown": ("Unknown referral kind", "未知的移送类型"),
     "referral_closed": ("The referral is closed already", "该移送事项已办结"),
     "phone_invalid": ("The phone number is not valid", "手机号码格式不正确"),

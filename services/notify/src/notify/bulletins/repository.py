@@ -60,6 +60,11 @@ async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int)
     await session.execute(statement.on_conflict_do_update(index_elements=["case_id"], set_=updates))
 
 
+async def case_fact(session: AsyncSession, case_id: str) -> CaseFact | None:
+    """The case as casework's events described it (its school and hukou town), or None if unknown."""
+    return await session.get(CaseFact, case_id)
+
+
 async def insert_visit(session: AsyncSession, row: dict[str, Any]) -> None:
     statement = _insert(session)(VisitFact.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
     await session.execute(statement)
