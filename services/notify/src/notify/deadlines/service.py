@@ -230,10 +230,15 @@ def supervisor_of(ctx: ServiceContext, org: str) -> str:
     return town if town is not None and town != org else bureau
 
 
-async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> SweepResult:
-    """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai)."""
+async def sweep(
+    *, session: AsyncSession, ctx: ServiceContext, today: dt.date, open_statutory: bool = True
+) -> SweepResult:
+    """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai). ``open_statutory=False``
+    reminds and lapses what is open without opening the statutory calendar's deadlines of `today`'s year
+    (a catch-up sweep for a past date)."""
     settings = _settings(ctx)
-    result = SweepResult(opened=await ensure_statutory(session=session, ctx=ctx, today=today))
+    opened = await ensure_statutory(session=session, ctx=ctx, today=today) if open_statutory else 0
+    result = SweepResult(opened=opened)
     await evaluate_visit_quotas(session=session, ctx=ctx, today=today)
     calendar = await current_calendar(session=session, ctx=ctx)
     horizon = today + dt.timedelta(days=settings.reminder_workdays * 3 + 14)
