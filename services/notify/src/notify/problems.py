@@ -12,6 +12,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     ),
     "document_kind_unknown": ("Unknown document kind", "未知的文书类型"),
     "document_kind_not_permitted": ("Your role does not issue this document", "无权签发此类文书"),
+    "document_date_out_of_range": (
+        "The document's date is in the future or too far back",
+        "文书日期不能晚于今天，也不能早于允许补录的期限",
+    ),
     "document_fields_missing": ("The document template needs more fields", "文书模板缺少必填内容"),
     "document_immutable": ("An issued document cannot be edited", "已签发文书不可修改"),
     "document_superseded": ("This document version has been corrected already", "该文书版本已被更正"),
