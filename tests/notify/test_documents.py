@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from baoxue.workdays import today_in_china
@@ -169,6 +170,27 @@ async def test_hukou_clean_up_notice_reaches_the_departments_inboxes_and_is_ackn
     assert ack.status_code == 200 and ack.json()["acknowledged_at"] is not None
     foreign = await svc.client.post(f"/v1/inbox/{inbox[0]['id']}/read", headers=police)
     assert foreign.status_code == 404
+    # The receipt (回执) is published once: NoticeAcknowledged names the document and the organisations.
+    again = await svc.client.post(f"/v1/inbox/{inbox[0]['id']}/acknowledgement", headers=poverty)
+    assert again.json()["acknowledged_at"] == ack.json()["acknowledged_at"]
+    table = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        envelopes = [json.loads(e) for e in (await s.execute(select(table.c.envelope))).scalars()]
+    acknowledged = [e for e in envelopes if e["type"] == "baoxue.notify.notice.acknowledged.v1"]
+    assert [(e["subject"], e["data"]) for e in acknowledged] == [
+        (
+            r.json()["id"],
+            {
+                "notice_id": r.json()["id"],
+                "number": r.json()["number"],
+                "kind": "hukou_cleanup_notice",
+                "issuing_org": POLICE,
+                "recipient_org": POVERTY,
+                "case_id": None,
+                "acknowledged_on": today_in_china().isoformat(),
+            },
+        )
+    ]
 
 
 async def test_a_retried_issue_with_the_same_idempotency_key_returns_the_same_document(start_service, tokens):
