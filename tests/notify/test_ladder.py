@@ -105,6 +105,8 @@ async def test_ladder_climbs_to_legal_action_and_stops_when_the_child_returns(
     assert result.advanced == 0 and result.lapsed >= 1
     assert (await _escalation(svc, case["case_id"])).level == "L4_legal_action"
 
+    # A return resolves it (at L4, which would not climb anyway: that a return stops the climb is
+    # test_a_return_or_a_placement_below_the_top_stops_the_climb).
     await event_publisher.publish(
         CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2027, 3, 1)),
         subject=case["case_id"],
@@ -122,6 +124,50 @@ async def test_ladder_climbs_to_legal_action_and_stops_when_the_child_returns(
     assert types.count("baoxue.notify.escalation.advanced.v1") == 3
     assert "baoxue.notify.escalation.raised.v1" in types and "baoxue.notify.escalation.resolved.v1" in types
     assert "baoxue.notify.deadline.lapsed.v1" in types
+
+
+async def test_a_return_or_a_placement_below_the_top_stops_the_climb(start_service, event_publisher):
+    """Stopped at L2 (a return, a placement), the ladder does not climb when the L2 deadline passes, nor
+    later: the test above stops it at L4, which would not climb anyway."""
+    svc = await start_notify(start_service)
+    returned, placed = _case(), _case()
+    for case in (returned, placed):
+        await event_publisher.publish(
+            CaseConfirmed(**case, report_due=dt.date(2026, 12, 4)), subject=case["case_id"], sequence=2
+        )
+
+    async def started() -> bool:
+        return all([await _escalation(svc, c["case_id"]) for c in (returned, placed)])
+
+    await eventually(started)
+    l1 = await _escalation(svc, returned["case_id"])
+    assert (await _sweep(svc, l1.level_deadline + dt.timedelta(days=1))).advanced == 2
+    at_l2 = {c["case_id"]: await _escalation(svc, c["case_id"]) for c in (returned, placed)}
+    assert {e.level for e in at_l2.values()} == {"L2_town_order"}
+
+    await event_publisher.publish(
+        CaseReturned(**returned | {"state": "returned"}, returned_on=dt.date(2026, 12, 1)),
+        subject=returned["case_id"],
+        sequence=3,
+    )
+    await event_publisher.publish(
+        CasePlaced(**placed | {"state": "placed"}, placement_mode="special_school"),
+        subject=placed["case_id"],
+        sequence=3,
+    )
+
+    async def resolved() -> bool:
+        return all([(await _escalation(svc, c)).state == "resolved" for c in at_l2])
+
+    await eventually(resolved)
+    l2_deadline = max(e.level_deadline for e in at_l2.values())
+    for day in (l2_deadline + dt.timedelta(days=1), l2_deadline + dt.timedelta(days=90)):
+        assert (await _sweep(svc, day)).advanced == 0
+    for case_id, before in at_l2.items():
+        after = await _escalation(svc, case_id)
+        assert (after.state, after.level, after.version) == ("resolved", "L2_town_order", before.version + 1)
+    assert {(await _escalation(svc, c)).resolution for c in at_l2} == {"returned", "placed"}
+    assert (await _outbox_types(svc)).count("baoxue.notify.escalation.advanced.v1") == 2
 
 
 async def test_escalation_requested_starts_at_the_town_order_and_placement_stops_it(
