@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from baoxue.contracts.casework import CaseConfirmed
+from baoxue.contracts.casework import CaseConfirmed, CaseOpened
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
-from tests.notify.conftest import BUREAU, POLICE, POVERTY, SCHOOL_B, TOWN_A, TOWN_B, start_notify
+from notify.bulletins.models import CaseFact
+from tests.notify.conftest import BUREAU, POLICE, POVERTY, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
+
+INSPECTOR = "370406D07"
 
 PROVIDER = {
     "name": "明德国学堂",
@@ -23,6 +26,24 @@ PROVIDER = {
         }
     ],
 }
+
+
+async def _known_case(svc, event_publisher, school: str, hukou_town: str) -> str:
+    """A case notify has heard of (casework's CaseOpened): a check or a referral must name one."""
+    case_id = str(uuid.uuid4())
+    await event_publisher.publish(
+        CaseOpened(
+            case_id=case_id, school_code=school, hukou_town=hukou_town, state="suspected", signal="absence"
+        ),
+        subject=case_id,
+    )
+
+    async def known() -> bool:
+        async with svc.ctx.db.transaction() as s:
+            return await s.get(CaseFact, case_id) is not None
+
+    await eventually(known)
+    return case_id
 
 
 async def _inbox(svc, tokens, role, org, kind):
@@ -50,7 +71,7 @@ async def test_a_case_naming_a_listed_provider_alerts_the_town_and_the_bureau(
     )
     assert duplicate.status_code == 409 and duplicate.json()["code"] == "provider_listed"
 
-    case_id = str(uuid.uuid4())
+    case_id = await _known_case(svc, event_publisher, SCHOOL_B, TOWN_B)
     hits = await svc.client.post(
         "/v1/providers/matches",
         json={"case_id": case_id, "town": TOWN_B, "whereabouts": "家长称孩子在（明德国学堂）读经"},
@@ -90,7 +111,7 @@ async def test_a_case_naming_a_listed_provider_alerts_the_town_and_the_bureau(
     assert delisted.json()["status"] == "delisted"
     after = await svc.client.post(
         "/v1/providers/matches",
-        json={"case_id": str(uuid.uuid4()), "whereabouts": "明德国学堂"},
+        json={"case_id": case_id, "whereabouts": "明德国学堂"},
         headers=tokens.headers("school", SCHOOL_B),
     )
     assert after.json() == []
@@ -176,3 +197,78 @@ async def test_a_working_child_refers_the_employer_to_hrss_and_a_venue_goes_to_t
     )
     assert venue.status_code == 201
     assert sorted(r["to_org"] for r in venue.json()) == ["370406D09", "370406D10"]
+
+
+async def test_alerts_and_referrals_are_writes_within_the_callers_jurisdiction(
+    start_service, event_publisher, tokens
+):
+    """Checking whereabouts (a hit alerts a town) and referring a case are writes: the read-only inspection
+    office may do neither, a caller names only a case of its own and alerts only its own or the case's town;
+    a listing is changed (evidence, delisting) only by the organisation that listed it or the bureau."""
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    bureau, town_a, town_b = (
+        tokens.headers("bureau", BUREAU),
+        tokens.headers("town", TOWN_A),
+        tokens.headers("town", TOWN_B),
+    )
+    school_a = tokens.headers("school", SCHOOL_A)
+    district_wide = await svc.client.post("/v1/providers", json=PROVIDER | {"town": None}, headers=bureau)
+    in_b = await svc.client.post("/v1/providers", json=PROVIDER | {"name": "另一私塾"}, headers=town_b)
+    assert district_wide.status_code == in_b.status_code == 201
+    own_case = await _known_case(svc, event_publisher, SCHOOL_A, TOWN_A)
+    pupil_from_b = await _known_case(svc, event_publisher, SCHOOL_A, TOWN_B)
+    foreign_case = await _known_case(svc, event_publisher, SCHOOL_B, TOWN_B)
+
+    def check(case_id: str, town: str | None = None) -> dict:
+        return {"case_id": case_id, "town": town, "whereabouts": "在另一私塾读经"}
+
+    referral = {"kind": "venue", "case_id": own_case, "details": "工作日在网吧上网"}
+    inspector = tokens.headers("inspector", INSPECTOR)
+    assert (
+        await svc.client.post("/v1/providers/matches", json=check(own_case), headers=inspector)
+    ).status_code == 403
+    assert (await svc.client.post("/v1/referrals", json=referral, headers=inspector)).status_code == 403
+
+    for refused, status, code in (
+        (check(foreign_case, TOWN_B), 404, "not_found"),  # another school's case
+        (check(str(uuid.uuid4())), 404, "not_found"),  # a case notify does not know
+        (check(own_case, TOWN_B), 403, "outside_jurisdiction"),  # another town's inbox
+    ):
+        answer = await svc.client.post("/v1/providers/matches", json=refused, headers=school_a)
+        assert (answer.status_code, answer.json()["code"]) == (status, code), refused
+    for case_id in (foreign_case, str(uuid.uuid4())):
+        answer = await svc.client.post(
+            "/v1/referrals", json=referral | {"case_id": case_id}, headers=school_a
+        )
+        assert answer.status_code == 404 and answer.json()["code"] == "not_found"
+    assert await _inbox(svc, tokens, "town", TOWN_B, "alert") == []
+    assert (await svc.client.get("/v1/referrals", headers=bureau)).json()["items"] == []
+
+    # The school's own case: alerting its town, or the pupil's hukou town, and referring it are allowed.
+    own = await svc.client.post("/v1/providers/matches", json=check(own_case, TOWN_A), headers=school_a)
+    assert [h["id"] for h in own.json()] == [in_b.json()["id"]]
+    hukou = await svc.client.post("/v1/providers/matches", json=check(pupil_from_b, TOWN_B), headers=school_a)
+    assert hukou.status_code == 200 and len(await _inbox(svc, tokens, "town", TOWN_B, "alert")) == 1
+    sent = await svc.client.post("/v1/referrals", json=referral, headers=school_a)
+    assert sent.status_code == 201 and len(sent.json()) == 2
+
+    # Evidence and delisting: the listing organisation or the bureau only.
+    evidence = {"kind": "other", "description": "群众举报仍在招生"}
+    for path, body, headers in (
+        (f"{district_wide.json()['id']}/delisting", {"reason": "随便"}, town_a),
+        (f"{in_b.json()['id']}/delisting", {"reason": "随便"}, town_a),
+        (f"{in_b.json()['id']}/evidence", evidence, town_a),
+        (f"{district_wide.json()['id']}/evidence", evidence, town_b),
+    ):
+        answer = await svc.client.post(f"/v1/providers/{path}", json=body, headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (403, "not_the_listing_organisation"), path
+    added = await svc.client.post(
+        f"/v1/providers/{in_b.json()['id']}/evidence", json=evidence, headers=town_b
+    )
+    assert added.status_code == 201 and len(added.json()["evidence"]) == 2
+    by_bureau = await svc.client.post(
+        f"/v1/providers/{in_b.json()['id']}/delisting", json={"reason": "已取缔"}, headers=bureau
+    )
+    assert by_bureau.json()["status"] == "delisted"
+    listed = (await svc.client.get(f"/v1/providers/{district_wide.json()['id']}", headers=bureau)).json()
+    assert (listed["status"], len(listed["evidence"])) == ("listed", 1)

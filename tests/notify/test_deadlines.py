@@ -7,13 +7,21 @@ import uuid
 
 from sqlalchemy import select
 
-from baoxue.contracts.casework import CaseConfirmed, CaseReported, CensusCompleted
+from baoxue.contracts.casework import (
+    CaseClosed,
+    CaseConfirmed,
+    CaseReopened,
+    CaseReported,
+    CaseReturned,
+    CensusCompleted,
+)
 from baoxue.contracts.enrollment import ChildUnaccounted, VerificationTaskResolved
 from baoxue.contracts.registry import FeedCompleted
 from baoxue.testing.plugin import eventually
+from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
-from tests.notify.conftest import DISTRICT_A, POLICE, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
+from tests.notify.conftest import BUREAU, DISTRICT_A, POLICE, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
 
 
 async def _deadlines(svc, **where) -> list[Deadline]:
@@ -192,3 +200,92 @@ async def test_past_statutory_deadlines_are_not_opened_after_the_fact(start_serv
         ("dropout_report", "2026-10"),
         ("bulletin", "2026-11"),
     }
+
+
+async def test_a_case_reopened_by_a_relapse_owes_a_new_report_and_has_not_returned(
+    start_service, event_publisher, tokens
+):
+    """Each confirmation opens its own report deadline (a relapse confirmed again is a new episode), a
+    report meets the latest one, and the return before the relapse no longer counts as a return."""
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    case_id = str(uuid.uuid4())
+    base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
+
+    def on(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
+
+    story = [
+        (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        (
+            CaseReported(**base, state="confirmed", reported_on=dt.date(2026, 3, 5), on_time=True),
+            dt.date(2026, 3, 5),
+        ),
+        (CaseReturned(**base, state="returned", returned_on=dt.date(2026, 4, 1)), dt.date(2026, 4, 1)),
+        (CaseClosed(**base, state="closed", closure_reason="returned"), dt.date(2026, 5, 6)),
+        (CaseReopened(**base, state="suspected", signal="absence"), dt.date(2026, 10, 9)),
+        (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 10, 20)), dt.date(2026, 10, 12)),
+    ]
+    for sequence, (event, day) in enumerate(story, start=2):
+        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=on(day))
+
+    async def reports() -> list[tuple[str, dt.date, str]]:
+        return [(d.subject_id, d.due_date, d.status) for d in await _deadlines(svc, case_id=case_id)]
+
+    async def second_opened() -> bool:
+        return len(await reports()) == 2
+
+    await eventually(second_opened)
+    assert await reports() == [
+        (f"{case_id}:2026-03-02", dt.date(2026, 3, 10), "met"),
+        (f"{case_id}:2026-10-12", dt.date(2026, 10, 20), "open"),
+    ]
+    bureau = tokens.headers("bureau", BUREAU)
+
+    async def card() -> dict:
+        cards = (
+            await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
+        ).json()
+        return next(c for c in cards if c["org"] == SCHOOL_A)
+
+    # Relapsed and out of school again: a dropout that has not returned.
+    figures = await card()
+    assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 0, 0.0)
+    # The second report is never filed: the sweep lapses it; the school's timeliness is 1 of 2.
+    result = await _sweep(svc, dt.date(2026, 11, 2))
+    assert result.lapsed >= 1
+    assert [status for *_, status in await reports()] == ["met", "lapsed"]
+    figures = await card()
+    assert (figures["reports_due"], figures["report_timeliness"]) == (2, 0.5)
+
+    # With two report deadlines open, a report meets the latest confirmation's, never an earlier one's.
+    again = str(uuid.uuid4())
+    second = dict(base, case_id=again)
+    for sequence, (event, day) in enumerate(
+        [
+            (
+                CaseConfirmed(**second, state="confirmed", report_due=dt.date(2026, 3, 10)),
+                dt.date(2026, 3, 2),
+            ),
+            (CaseClosed(**second, state="closed", closure_reason="returned"), dt.date(2026, 3, 3)),
+            (CaseReopened(**second, state="suspected", signal="absence"), dt.date(2026, 3, 4)),
+            (
+                CaseConfirmed(**second, state="confirmed", report_due=dt.date(2026, 3, 18)),
+                dt.date(2026, 3, 6),
+            ),
+            (
+                CaseReported(**second, state="confirmed", reported_on=dt.date(2026, 3, 9), on_time=True),
+                dt.date(2026, 3, 9),
+            ),
+        ],
+        start=2,
+    ):
+        await event_publisher.publish(event, subject=again, sequence=sequence, time=on(day))
+
+    async def reported() -> bool:
+        return any(d.status == "met" for d in await _deadlines(svc, case_id=again))
+
+    await eventually(reported)
+    assert [(d.due_date, d.status) for d in await _deadlines(svc, case_id=again)] == [
+        (dt.date(2026, 3, 10), "open"),
+        (dt.date(2026, 3, 18), "met"),
+    ]

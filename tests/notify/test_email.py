@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
+from baoxue.db import utcnow
 from baoxue.fakes.smtp_server import SmtpServer
-from notify.delivery.models import EmailRecipient, WebhookAttempt
+from notify.delivery.models import EmailRecipient, WebhookAttempt, WebhookDelivery
 from notify.delivery.webhooks import deliver_due
 from tests.notify.conftest import BUREAU, JUSTICE, POLICE, POVERTY, start_notify
 
@@ -120,6 +121,22 @@ async def test_a_notice_is_emailed_once_in_chinese_and_the_address_is_kept_encry
     delivered = [e["data"] for e in envelopes if e["type"].endswith("notice.delivered.v1")]
     assert sorted(d["channel"] for d in delivered if d["recipient_org"] == POVERTY) == ["email", "inbox"]
     assert all(ADDRESS not in json.dumps(e) for e in envelopes)
+
+
+async def test_a_repeated_send_carries_the_same_message_id(start_service, tokens, smtp):
+    """A worker whose outcome was lost sends the delivery again after its lease: the receiver recognises
+    the repeat by its Message-ID, derived from the delivery id and the same on every attempt."""
+    svc = await start_notify(start_service, **_smtp_settings(smtp))
+    await _register_and_issue(svc, tokens)
+    assert await deliver_due(svc.ctx) == 1
+    [delivery] = await _email_log(svc, tokens)
+    async with svc.ctx.db.transaction() as s:  # as if the first worker had died before recording
+        row = await s.get(WebhookDelivery, delivery["id"])
+        row.status, row.next_attempt_at = "pending", utcnow()
+    assert await deliver_due(svc.ctx) == 1
+    first, second = smtp.messages
+    assert first.message["Message-ID"] == second.message["Message-ID"] == f"<{delivery['id']}@baoxue.notify>"
+    assert first.message["X-Baoxue-Delivery"] == delivery["id"]
 
 
 async def test_a_server_failing_twice_then_accepting_gets_the_email_once(start_service, tokens, smtp):

@@ -11,15 +11,17 @@ from sqlalchemy import select
 from baoxue.contracts.casework import (
     CaseConfirmed,
     CasePlaced,
+    CaseReported,
     CaseReturned,
     EscalationRequested,
     EscalationWithdrawn,
 )
 from baoxue.testing.plugin import eventually
+from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
 from notify.escalation.models import Escalation
-from tests.notify.conftest import BUREAU, JUSTICE, SCHOOL_A, TOWN_A, start_notify
+from tests.notify.conftest import BUREAU, JUSTICE, SCHOOL_A, TOWN_A, TOWN_B, start_notify
 
 
 def _case(**over):
@@ -104,6 +106,8 @@ async def test_ladder_climbs_to_legal_action_and_stops_when_the_child_returns(
     assert result.advanced == 0 and result.lapsed >= 1
     assert (await _escalation(svc, case["case_id"])).level == "L4_legal_action"
 
+    # A return resolves it (at L4, which would not climb anyway: that a return stops the climb is
+    # test_a_return_or_a_placement_below_the_top_stops_the_climb).
     await event_publisher.publish(
         CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2027, 3, 1)),
         subject=case["case_id"],
@@ -121,6 +125,50 @@ async def test_ladder_climbs_to_legal_action_and_stops_when_the_child_returns(
     assert types.count("baoxue.notify.escalation.advanced.v1") == 3
     assert "baoxue.notify.escalation.raised.v1" in types and "baoxue.notify.escalation.resolved.v1" in types
     assert "baoxue.notify.deadline.lapsed.v1" in types
+
+
+async def test_a_return_or_a_placement_below_the_top_stops_the_climb(start_service, event_publisher):
+    """Stopped at L2 (a return, a placement), the ladder does not climb when the L2 deadline passes, nor
+    later: the test above stops it at L4, which would not climb anyway."""
+    svc = await start_notify(start_service)
+    returned, placed = _case(), _case()
+    for case in (returned, placed):
+        await event_publisher.publish(
+            CaseConfirmed(**case, report_due=dt.date(2026, 12, 4)), subject=case["case_id"], sequence=2
+        )
+
+    async def started() -> bool:
+        return all([await _escalation(svc, c["case_id"]) for c in (returned, placed)])
+
+    await eventually(started)
+    l1 = await _escalation(svc, returned["case_id"])
+    assert (await _sweep(svc, l1.level_deadline + dt.timedelta(days=1))).advanced == 2
+    at_l2 = {c["case_id"]: await _escalation(svc, c["case_id"]) for c in (returned, placed)}
+    assert {e.level for e in at_l2.values()} == {"L2_town_order"}
+
+    await event_publisher.publish(
+        CaseReturned(**returned | {"state": "returned"}, returned_on=dt.date(2026, 12, 1)),
+        subject=returned["case_id"],
+        sequence=3,
+    )
+    await event_publisher.publish(
+        CasePlaced(**placed | {"state": "placed"}, placement_mode="special_school"),
+        subject=placed["case_id"],
+        sequence=3,
+    )
+
+    async def resolved() -> bool:
+        return all([(await _escalation(svc, c)).state == "resolved" for c in at_l2])
+
+    await eventually(resolved)
+    l2_deadline = max(e.level_deadline for e in at_l2.values())
+    for day in (l2_deadline + dt.timedelta(days=1), l2_deadline + dt.timedelta(days=90)):
+        assert (await _sweep(svc, day)).advanced == 0
+    for case_id, before in at_l2.items():
+        after = await _escalation(svc, case_id)
+        assert (after.state, after.level, after.version) == ("resolved", "L2_town_order", before.version + 1)
+    assert {(await _escalation(svc, c)).resolution for c in at_l2} == {"returned", "placed"}
+    assert (await _outbox_types(svc)).count("baoxue.notify.escalation.advanced.v1") == 2
 
 
 async def test_escalation_requested_starts_at_the_town_order_and_placement_stops_it(
@@ -173,6 +221,92 @@ async def test_escalation_requested_starts_at_the_town_order_and_placement_stops
         "/v1/escalations", params={"state": "resolved"}, headers=tokens.headers("bureau", BUREAU)
     )
     assert [e["case_id"] for e in listed.json()["items"]] == [case["case_id"]]
+
+
+async def test_a_return_stops_the_ladder_but_not_the_schools_report_deadline(
+    start_service, event_publisher, tokens
+):
+    """Resolving the ladder cancels its own levels' deadlines only: the school still owes the case's
+    report, and a report on time after the return counts as on time (not criticised)."""
+    svc = await start_notify(start_service)
+    case = _case()
+    await event_publisher.publish(
+        CaseConfirmed(**case, report_due=dt.date(2026, 12, 10)), subject=case["case_id"], sequence=2
+    )
+    await event_publisher.publish(
+        CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2026, 12, 1)),
+        subject=case["case_id"],
+        sequence=3,
+    )
+    await event_publisher.publish(
+        CaseReported(**case | {"state": "returned"}, reported_on=dt.date(2026, 12, 2), on_time=True),
+        subject=case["case_id"],
+        sequence=4,
+    )
+
+    async def deadlines() -> dict[str, tuple[str, bool | None]]:
+        async with svc.ctx.db.transaction() as s:
+            rows = (await s.execute(select(Deadline).where(Deadline.case_id == case["case_id"]))).scalars()
+            return {d.kind: (d.status, d.on_time) for d in rows}
+
+    async def settled() -> bool:
+        return (await deadlines()).get("case_report", ("open",))[0] != "open"
+
+    await eventually(settled)
+    assert await deadlines() == {
+        "case_report": ("met", True),
+        "escalation_L1_school": ("cancelled", None),
+    }
+    assert (await _escalation(svc, case["case_id"])).resolution == "returned"
+    bureau = tokens.headers("bureau", BUREAU)
+    cards = (
+        await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
+    ).json()
+    [card] = [c for c in cards if c["org"] == SCHOOL_A]
+    assert (card["reports_due"], card["report_timeliness"], card["lapsed"]) == (1, 1.0, 0)
+    criticised = (
+        await svc.client.get(
+            "/v1/scorecards/criticism", params={"year": 2026, "level": "school"}, headers=bureau
+        )
+    ).json()
+    assert SCHOOL_A not in {c["org"] for c in criticised}
+
+
+async def test_only_the_acting_town_acts_on_its_level_not_the_schools_town(
+    start_service, event_publisher, tokens
+):
+    """A pupil of a school in town A whose hukou is in town B: town B orders the parents (L2). Town A sees
+    the ladder (its school's case) but may not record actions, advance it or withdraw it (403)."""
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    case = _case(state="escalated", hukou_town=TOWN_B)
+    await event_publisher.publish(EscalationRequested(**case, evidence_count=3), subject=case["case_id"])
+
+    async def started() -> bool:
+        return await _escalation(svc, case["case_id"]) is not None
+
+    await eventually(started)
+    esc = await _escalation(svc, case["case_id"])
+    town_a, town_b = tokens.headers("town", TOWN_A), tokens.headers("town", TOWN_B)
+    seen = await svc.client.get(f"/v1/escalations/{esc.id}", headers=town_a)
+    assert seen.status_code == 200 and seen.json()["acting_org"] == TOWN_B
+    for path, body in (
+        ("actions", {"note": "镇街约谈家长"}),
+        ("advance", {"note": "监护人拒绝"}),
+        ("withdrawal", {"note": "撤回督办"}),
+    ):
+        refused = await svc.client.post(f"/v1/escalations/{esc.id}/{path}", json=body, headers=town_a)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["code"] == "not_the_acting_organisation"
+    after = await _escalation(svc, case["case_id"])
+    assert (after.state, after.level, after.version) == ("active", "L2_town_order", esc.version)
+    acted = await svc.client.post(
+        f"/v1/escalations/{esc.id}/actions", json={"note": "镇街约谈家长"}, headers=town_b
+    )
+    assert acted.status_code == 201, acted.text
+    withdrawn = await svc.client.post(
+        f"/v1/escalations/{esc.id}/withdrawal", json={"note": "家长已送学"}, headers=town_b
+    )
+    assert withdrawn.status_code == 200 and withdrawn.json()["resolution"] == "withdrawn"
 
 
 async def test_the_school_withdrawing_its_escalation_stops_the_ladder(start_service, event_publisher, tokens):

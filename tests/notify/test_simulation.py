@@ -1,4 +1,5 @@
-"""A sweep for a future date: refused unless the service runs in simulation (the demo plays a year on)."""
+"""A sweep for a future date: refused unless the service runs in simulation (the demo plays a year on); a
+sweep for a past date opens no statutory deadlines outside simulation."""
 
 from __future__ import annotations
 
@@ -51,3 +52,24 @@ async def test_in_simulation_a_future_sweep_lapses_what_would_have_lapsed(start_
         "/v1/deadlines/sweep", json={"today": future.isoformat()}, headers=tokens.headers("school", SCHOOL_A)
     )
     assert school.status_code == 403
+
+
+async def test_a_past_sweep_opens_no_statutory_deadlines_outside_simulation(start_service, tokens):
+    """A sweep for a past date catches up on what is open; it does not open (and so lapse) that year's
+    statutory deadlines: no 2020 feeds, censuses or visit quotas, no 2020 criticism list."""
+    svc = await start_notify(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    for day in ("2020-01-02", "2020-12-31"):
+        swept = await svc.client.post("/v1/deadlines/sweep", json={"today": day}, headers=bureau)
+        assert swept.status_code == 200, swept.text
+        assert (swept.json()["opened"], swept.json()["lapsed"]) == (0, 0)
+    listed = await svc.client.get("/v1/deadlines", params={"limit": 500}, headers=bureau)
+    assert listed.json()["items"] == []
+    for level in ("school", "town"):
+        criticism = await svc.client.get(
+            "/v1/scorecards/criticism", params={"year": 2020, "level": level}, headers=bureau
+        )
+        assert criticism.status_code == 200 and criticism.json() == []
+    # Today's sweep still opens the year's remaining statutory deadlines.
+    now = await svc.client.post("/v1/deadlines/sweep", json={}, headers=bureau)
+    assert now.status_code == 200 and now.json()["opened"] > 0

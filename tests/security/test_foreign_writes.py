@@ -32,10 +32,9 @@ PLACING_FIELDS = {
     "town": (TOWN_A, TOWN_B),
     "org": (SCHOOL_A, SCHOOL_B),
 }
-# Operations whose body names an organisation without placing anything there, with the reason.
-NOT_PLACING = {
-    ("notify", "/v1/providers/matches"): "a lookup against the blacklist of providers; writes nothing",
-}
+# Operations whose body names an organisation without placing anything there, with the reason. (Not
+# notify's /v1/providers/matches: a hit writes an alert into the named town's inbox.)
+NOT_PLACING: dict[tuple[str, str], str] = {}
 # At least this many (operation, caller) pairs must have succeeded with the caller's own codes.
 # (Measured 27 Nov: registry 0 — no registry body names a school or town; enrollment 1 — a school
 # registering a 学籍, as placements and absence reports need a child or student of the school first;

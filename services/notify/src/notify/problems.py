@@ -12,6 +12,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     ),
     "document_kind_unknown": ("Unknown document kind", "未知的文书类型"),
     "document_kind_not_permitted": ("Your role does not issue this document", "无权签发此类文书"),
+    "document_date_out_of_range": (
+        "The document's date is in the future or too far back",
+        "文书日期不能晚于今天，也不能早于允许补录的期限",
+    ),
     "document_fields_missing": ("The document template needs more fields", "文书模板缺少必填内容"),
     "document_immutable": ("An issued document cannot be edited", "已签发文书不可修改"),
     "document_superseded": ("This document version has been corrected already", "该文书版本已被更正"),
@@ -25,6 +29,11 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "bulletin_published": ("The bulletin is published already", "通报已发布"),
     "provider_listed": ("The provider is already listed", "该机构已在黑名单中"),
     "provider_not_listed": ("The provider is not listed", "该机构不在黑名单中"),
+    "not_the_listing_organisation": (
+        "Only the listing organisation or the bureau may do this",
+        "仅列入单位或教体局可执行此操作",
+    ),
+    "outside_jurisdiction": ("The organisation is outside your jurisdiction", "超出本单位管辖范围"),
     "referral_kind_unknown": ("Unknown referral kind", "未知的移送类型"),
     "referral_closed": ("The referral is closed already", "该移送事项已办结"),
     "phone_invalid": ("The phone number is not valid", "手机号码格式不正确"),

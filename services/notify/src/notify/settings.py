@@ -52,6 +52,14 @@ class NotifySettings(ServiceSettings):
             "back at school within this many working days of the period's end"
         ),
     )
+    document_backdate_days: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "A document issued by hand may be dated at most this many days before today (a paper document "
+            "entered late), never after today: its year gives the number"
+        ),
+    )
     criticism_min_timeliness: float = Field(
         default=0.9, ge=0, le=1, description="Below this: criticised by name."
     )

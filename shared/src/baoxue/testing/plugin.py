@@ -256,11 +256,20 @@ class EventPublisher:
     bus: Any
 
     async def publish(
-        self, data: EventData, *, subject: str, sequence: int = 1, event_id: str | None = None
+        self,
+        data: EventData,
+        *,
+        subject: str,
+        sequence: int = 1,
+        event_id: str | None = None,
+        time: dt.datetime | None = None,
     ) -> Envelope:
+        """``time``: the envelope's time (default now), for an event that happened on another day."""
         envelope = Envelope.wrap(data, subject=subject, sequence=sequence, trace_id=None)
         if event_id:
             envelope.id = event_id
+        if time is not None:
+            envelope.time = time
         await self.bus.js.publish(
             f"{self.bus.namespace}.{data.relative_subject()}",
             envelope.model_dump_json().encode(),

@@ -112,7 +112,7 @@ async def match(
     body: WhereaboutsCheck,
     session: SessionDep,
     ctx: Ctx,
-    principal: Annotated[Principal, Depends(requires("escalation:read"))],
+    principal: Annotated[Principal, Depends(requires("case:refer"))],
 ) -> list[ProviderMatch]:
     hits = await service.match_whereabouts(
         session=session,

@@ -16,9 +16,10 @@ from sqlmodel import col
 from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
-from baoxue.errors import Conflict, NotFound
+from baoxue.errors import Conflict, Forbidden, NotFound
 from baoxue.service import ServiceContext
 from notify.blacklist.models import Provider, ProviderAlert, ProviderEvidence
+from notify.bulletins import repository as facts
 from notify.delivery.inbox import Post, post_messages
 
 ALERTS = ProviderAlert.__table__  # type: ignore[attr-defined]
@@ -98,7 +99,7 @@ async def add_evidence(
     reference: str | None,
     on: dt.date,
 ) -> ProviderEvidence:
-    provider = await get(session=session, provider_id=provider_id)
+    provider = await _for_lister(session, principal, provider_id)
     evidence = ProviderEvidence(
         id=str(uuid.uuid4()),
         provider_id=provider.id,
@@ -117,14 +118,24 @@ async def add_evidence(
 async def delist(
     *, session: AsyncSession, principal: Principal, provider_id: str, reason: str, on: dt.date
 ) -> Provider:
-    provider = await get(session=session, provider_id=provider_id)
-    if provider.town is not None and not principal.has_role("bureau"):
-        ensure_within(principal, provider.town, resource="provider")
+    provider = await _for_lister(session, principal, provider_id)
     if provider.status != "listed":
         raise Conflict("The provider is not listed.", code="provider_not_listed")
     provider.status, provider.delisted_on, provider.delisting_reason = "delisted", on, reason
     provider.version += 1
     await session.flush()
+    return provider
+
+
+async def _for_lister(session: AsyncSession, principal: Principal, provider_id: str) -> Provider:
+    """A provider whose listing the caller may change (evidence, delisting): the organisation that listed
+    it or the bureau; the list is readable by everyone, so another organisation gets 403."""
+    provider = await get(session=session, provider_id=provider_id)
+    if not (principal.has_role("bureau") or principal.org == provider.listed_org):
+        raise Forbidden(
+            "Only the organisation that listed the provider, or the bureau, may change its listing.",
+            code="not_the_listing_organisation",
+        )
     return provider
 
 
@@ -216,7 +227,20 @@ async def match_whereabouts(
     town: str | None,
 ) -> list[Provider]:
     """Check a case's whereabouts text (never stored, never logged) against the listed providers'
-    names; every hit becomes an alert. Returns the providers named in the text."""
+    names; every hit becomes an alert. Returns the providers named in the text.
+
+    The case must be one notify knows within the caller's jurisdiction (404 otherwise), and the town the
+    alert goes to the caller's own or one of the case's (its hukou town, its school's town): 403
+    ``outside_jurisdiction`` for another."""
+    fact = await facts.case_fact(session, case_id)
+    if fact is None:
+        raise NotFound("No such case.")
+    ensure_within(principal, fact.school_code, fact.hukou_town, resource="case")
+    case_towns = {fact.hukou_town, ctx.directory.town_of(fact.school_code) if fact.school_code else None}
+    if town is not None and not (principal.covers(town) or town in case_towns):
+        raise Forbidden(
+            "The town is neither in your jurisdiction nor the case's.", code="outside_jurisdiction"
+        )
     key = match_key(text)
     listed = (await session.execute(select(Provider).where(col(Provider.status) == "listed"))).scalars().all()
     hits = [p for p in listed if p.match_key and p.match_key in key]

@@ -60,6 +60,11 @@ async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int)
     await session.execute(statement.on_conflict_do_update(index_elements=["case_id"], set_=updates))
 
 
+async def case_fact(session: AsyncSession, case_id: str) -> CaseFact | None:
+    """The case as casework's events described it (its school and hukou town), or None if unknown."""
+    return await session.get(CaseFact, case_id)
+
+
 async def insert_visit(session: AsyncSession, row: dict[str, Any]) -> None:
     statement = _insert(session)(VisitFact.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
     await session.execute(statement)
@@ -196,13 +201,19 @@ async def deadline_stats(
 async def case_stats(
     session: AsyncSession, *, year: int, level: str, scope: str
 ) -> dict[str, dict[str, int]]:
-    """Per school (or the school's town): confirmed dropouts in the year and how many returned."""
+    """Per school (or the school's town): confirmed dropouts in the year and how many returned. A return
+    counts only when it is not older than the case's latest reopening: a child who returned, relapsed and
+    is out of school again has not returned (the return date stays a fact of its own, for the dropout
+    reports of its period)."""
     org = _org_key(col(CaseFact.school_code), level)
+    returned = col(CaseFact.returned_on).is_not(None) & (
+        col(CaseFact.reopened_on).is_(None) | (col(CaseFact.returned_on) >= col(CaseFact.reopened_on))
+    )
     statement = (
         select(
             org.label("org"),
             func.count().label("dropouts"),
-            func.sum(case((col(CaseFact.returned_on).is_not(None), 1), else_=0)).label("returned"),
+            func.sum(case((returned, 1), else_=0)).label("returned"),
         )
         .where(
             col(CaseFact.confirmed_on).between(dt.date(year, 1, 1), dt.date(year, 12, 31)),

@@ -14,7 +14,7 @@ from baoxue.contracts import registry as rg
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
 from baoxue.workdays import CHINA
-from notify.deadlines.service import meet_deadline, open_deadline
+from notify.deadlines.service import case_report_subject, meet_case_report, meet_deadline, open_deadline
 from notify.escalation import service as escalation
 from notify.escalation.service import CaseRef
 from notify.settings import NotifySettings
@@ -68,7 +68,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
                 session=session,
                 kind="case_report",
                 org=d.school_code,
-                subject_id=d.case_id,
+                subject_id=case_report_subject(d.case_id, event_date(event)),
                 due=d.report_due,
                 case_id=d.case_id,
             )
@@ -83,9 +83,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             )
 
     async def on_case_reported(session: AsyncSession, event: ReceivedEvent[cw.CaseReported]) -> None:
-        await meet_deadline(
-            session=session, kind="case_report", subject_id=event.data.case_id, on=event.data.reported_on
-        )
+        await meet_case_report(session=session, case_id=event.data.case_id, on=event.data.reported_on)
 
     async def on_escalation_requested(
         session: AsyncSession, event: ReceivedEvent[cw.EscalationRequested]

@@ -57,10 +57,36 @@ async def close(
     return rows
 
 
-async def cancel_for_case(session: AsyncSession, *, case_id: str, on: dt.date) -> int:
+async def close_latest_of_case(
+    session: AsyncSession, *, kind: str, case_id: str, status: str, on: dt.date
+) -> Deadline | None:
+    """Close the case's open deadline of `kind` opened for its latest episode (the latest due date);
+    an earlier episode's deadline still open is left to the sweep. Returns the closed row."""
+    statement = (
+        select(Deadline)
+        .where(col(Deadline.kind) == kind, col(Deadline.case_id) == case_id, col(Deadline.status) == "open")
+        .order_by(col(Deadline.due_date).desc(), col(Deadline.created_at).desc())
+        .limit(1)
+        .with_for_update()
+    )
+    row = (await session.execute(statement)).scalars().first()
+    if row is not None:
+        row.status, row.closed_on, row.on_time = status, on, on <= row.due_date
+        await session.flush()
+    return row
+
+
+async def cancel_for_escalation(session: AsyncSession, *, escalation_id: str, on: dt.date) -> int:
+    """Cancel the open deadlines of a ladder's levels (subject ``<escalation id>:<level>``); the case's
+    other deadlines (the school's report, referral receipts) stay open: a stopped ladder does not
+    release anyone from them."""
     result = await session.execute(
         update(TABLE)
-        .where(TABLE.c.case_id == case_id, TABLE.c.status == "open")
+        .where(
+            TABLE.c.kind.startswith("escalation_"),
+            TABLE.c.subject_id.startswith(f"{escalation_id}:", autoescape=True),
+            TABLE.c.status == "open",
+        )
         .values(status="cancelled", closed_on=on)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -84,7 +84,12 @@ async def run_sweep(
         )
     if today > today_in_china():
         log.warning("simulated sweep for a future date", extra={"as_of": today.isoformat()})
-    result = await service.sweep(session=session, ctx=ctx, today=today)
+    # A past date catches up on reminders and lapses of what is open, but opens no statutory deadline
+    # of its year (they would all lapse at the next sweep): only in simulation, which plays a year.
+    open_statutory = settings.simulation or today >= today_in_china()
+    if not open_statutory:
+        log.info("sweep for a past date: no statutory deadlines opened", extra={"as_of": today.isoformat()})
+    result = await service.sweep(session=session, ctx=ctx, today=today, open_statutory=open_statutory)
     return SweepPublic(
         today=today,
         opened=result.opened,

@@ -96,6 +96,19 @@ async def meet_deadline(
     return await repository.close(session, kind=kind, subject_id=subject_id, status="met", on=on, org=org)
 
 
+def case_report_subject(case_id: str, confirmed_on: dt.date) -> str:
+    """The subject of a case's report deadline: one per confirmation, so a case reopened by a relapse and
+    confirmed again owes a new report (``<case id>:<confirmation date>``)."""
+    return f"{case_id}:{confirmed_on.isoformat()}"
+
+
+async def meet_case_report(*, session: AsyncSession, case_id: str, on: dt.date) -> Deadline | None:
+    """The school reported the case (CaseReported): its latest confirmation's report deadline is met."""
+    return await repository.close_latest_of_case(
+        session, kind="case_report", case_id=case_id, status="met", on=on
+    )
+
+
 async def ensure_statutory(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> int:
     """Open the tracked statutory deadlines of `today`'s year that are not yet past, for every owning
     organisation (set-based). Past ones are not opened after the fact: a service deployed in November
@@ -217,10 +230,15 @@ def supervisor_of(ctx: ServiceContext, org: str) -> str:
     return town if town is not None and town != org else bureau
 
 
-async def sweep(*, session: AsyncSession, ctx: ServiceContext, today: dt.date) -> SweepResult:
-    """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai)."""
+async def sweep(
+    *, session: AsyncSession, ctx: ServiceContext, today: dt.date, open_statutory: bool = True
+) -> SweepResult:
+    """One pass over the deadlines as of `today` (a legal date in Asia/Shanghai). ``open_statutory=False``
+    reminds and lapses what is open without opening the statutory calendar's deadlines of `today`'s year
+    (a catch-up sweep for a past date)."""
     settings = _settings(ctx)
-    result = SweepResult(opened=await ensure_statutory(session=session, ctx=ctx, today=today))
+    opened = await ensure_statutory(session=session, ctx=ctx, today=today) if open_statutory else 0
+    result = SweepResult(opened=opened)
     await evaluate_visit_quotas(session=session, ctx=ctx, today=today)
     calendar = await current_calendar(session=session, ctx=ctx)
     horizon = today + dt.timedelta(days=settings.reminder_workdays * 3 + 14)

@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 import aiosmtplib
@@ -66,7 +66,9 @@ def compose(
     message["To"] = formataddr((recipient_name, to))
     message["Subject"] = f"【{SIGNATURE}】{payload['title']}"
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(idstring=delivery_id, domain="baoxue.notify")
+    # The same on every attempt (make_msgid adds the time and a random number): a receiver that got the
+    # message before a lost reply recognises the repeat.
+    message["Message-ID"] = f"<{delivery_id}@baoxue.notify>"
     message["X-Baoxue-Delivery"] = delivery_id
     lines = [
         f"{recipient_name}：",

@@ -111,8 +111,12 @@ async def read(message_id: str, session: SessionDep, principal: InboxReader) -> 
 
 
 @router.post("/inbox/{message_id}/acknowledgement", tags=["inbox"], summary="Acknowledge receipt (回执)")
-async def acknowledge(message_id: str, session: SessionDep, principal: InboxReader) -> MessagePublic:
-    return _message(await service.acknowledge(session=session, principal=principal, message_id=message_id))
+async def acknowledge(
+    message_id: str, session: SessionDep, ctx: Ctx, principal: InboxReader
+) -> MessagePublic:
+    return _message(
+        await service.acknowledge(session=session, ctx=ctx, principal=principal, message_id=message_id)
+    )
 
 
 @router.post(

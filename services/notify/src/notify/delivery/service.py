@@ -7,9 +7,11 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
+from baoxue.contracts.notify import NoticeAcknowledged
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from notify.delivery import repository
 from notify.delivery.email import address_aad, mask_address, valid_address
 from notify.delivery.models import (
@@ -21,6 +23,7 @@ from notify.delivery.models import (
     WebhookSubscription,
 )
 from notify.delivery.webhooks import secret_aad
+from notify.documents.models import Document
 
 
 async def _own_message(session: AsyncSession, principal: Principal, message_id: str) -> Message:
@@ -39,14 +42,36 @@ async def mark_read(*, session: AsyncSession, principal: Principal, message_id: 
     return msg
 
 
-async def acknowledge(*, session: AsyncSession, principal: Principal, message_id: str) -> Message:
-    """Acknowledge receipt (回执) of a message of the caller's own inbox; it counts as read too."""
+async def acknowledge(
+    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, message_id: str
+) -> Message:
+    """Acknowledge receipt (回执) of a message of the caller's own inbox; it counts as read too. The first
+    acknowledgement of a document's notice publishes NoticeAcknowledged (the document's number, kind and
+    organisations, no person); a repeat changes nothing."""
     msg = await _own_message(session, principal, message_id)
     now = utcnow()
     if msg.read_at is None:
         msg.read_at, msg.read_by = now, principal.subject
     if msg.acknowledged_at is None:
         msg.acknowledged_at, msg.acknowledged_by = now, principal.subject
+        document = (
+            await session.get(Document, msg.ref_id) if msg.ref_type == "document" and msg.ref_id else None
+        )
+        if document is not None:
+            await ctx.outbox.add(
+                session,
+                NoticeAcknowledged(
+                    notice_id=document.id,
+                    number=document.number,
+                    kind=document.kind,
+                    issuing_org=document.issuing_org,
+                    recipient_org=document.recipient_org,
+                    case_id=document.case_id,
+                    acknowledged_on=today_in_china(),
+                ),
+                subject=document.id,
+                sequence=3,
+            )
     await session.flush()
     return msg
 

@@ -15,6 +15,7 @@ from baoxue.deps import Ctx, CurrentPrincipal, SessionDep, requires
 from baoxue.errors import Conflict, Forbidden
 from baoxue.idempotency import IdempotencyKey, request_fingerprint
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from baoxue.workdays import today_in_china
 from notify.documents import render, repository, service
 from notify.documents.models import Document
 from notify.documents.render import RenderedDocument
@@ -26,6 +27,7 @@ from notify.documents.schemas import (
     DocumentPublic,
 )
 from notify.documents.templates import ADDRESSEE, TEMPLATES
+from notify.settings import NotifySettings
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 Reader = Annotated[Principal, Depends(requires("document:read"))]
@@ -74,6 +76,12 @@ async def issue(
             return JSONResponse(
                 stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
             )
+    if body.issued_on is not None:
+        settings = ctx.settings
+        assert isinstance(settings, NotifySettings)
+        service.check_issue_date(
+            body.issued_on, backdate_days=settings.document_backdate_days, today=today_in_china()
+        )
     template = TEMPLATES.get(body.kind)
     if template is not None and not principal.has_role(*template.issuer_roles):
         raise Forbidden("Your role does not issue this kind of document.", code="document_kind_not_permitted")

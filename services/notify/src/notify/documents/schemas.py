@@ -36,7 +36,11 @@ class DocumentIssue(BaseModel):
     addressee: str | None = Field(
         default=None, max_length=60, description="Guardian's name (stored encrypted)."
     )
-    issued_on: dt.date | None = None
+    issued_on: dt.date | None = Field(
+        default=None,
+        description="Defaults to today (Asia/Shanghai); not after today, at most "
+        "NOTIFY_DOCUMENT_BACKDATE_DAYS (30) days before it. Its year is the number's.",
+    )
 
 
 class DocumentCorrection(BaseModel):

@@ -61,6 +61,21 @@ def _content(
     return template.title, template.build(fields, issuer, _org_name(ctx, recipient_org))
 
 
+def check_issue_date(issued_on: dt.date, *, backdate_days: int, today: dt.date) -> None:
+    """The date a caller gives a document it issues (its year is the number's): not after today, at most
+    ``backdate_days`` before it (a paper document entered late). 422 ``document_date_out_of_range``. The
+    ladder's own documents are dated by the sweep and are not checked."""
+    earliest = today - dt.timedelta(days=backdate_days)
+    if not earliest <= issued_on <= today:
+        raise Problem(
+            f"A document's date must lie between {earliest.isoformat()} and today, {today.isoformat()} "
+            f"(Asia/Shanghai; NOTIFY_DOCUMENT_BACKDATE_DAYS = {backdate_days}).",
+            code="document_date_out_of_range",
+            status=422,
+            errors=[{"field": "issued_on", "code": "out_of_range", "message": f"{earliest} .. {today}"}],
+        )
+
+
 async def issue_document(
     *,
     session: AsyncSession,

@@ -114,6 +114,7 @@ async def record_action(
 ) -> EscalationPublic:
     await service.record_action(
         session=session,
+        ctx=ctx,
         principal=principal,
         escalation_id=escalation_id,
         note=body.note,

@@ -18,6 +18,7 @@ from baoxue.auth.principal import Principal
 from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, Forbidden, NotFound
+from baoxue.orgs.directory import OrgDirectory
 from baoxue.service import ServiceContext
 from notify.calendar.service import due_after
 from notify.deadlines import repository as deadlines
@@ -136,15 +137,15 @@ async def resolve(
     actor: str = SYSTEM_ACTOR,
     note: str | None = None,
 ) -> Escalation | None:
-    """Stop the active ladder of a case (EscalationResolved) and cancel its open deadlines. Returns None
-    when the case has no active ladder."""
+    """Stop the active ladder of a case (EscalationResolved) and cancel its levels' open deadlines (not
+    the case's others, such as the school's report). Returns None when the case has no active ladder."""
     esc = await repository.active_for_case(session, case_id)
     if esc is None:
         return None
     esc.state, esc.resolution, esc.resolved_on = "resolved", resolution, on
     esc.version += 1
     esc.updated_at = utcnow()
-    await deadlines.cancel_for_case(session, case_id=case_id, on=on)
+    await deadlines.cancel_for_escalation(session, escalation_id=esc.id, on=on)
     session.add(
         EscalationStep(
             escalation_id=esc.id,
@@ -185,6 +186,7 @@ async def level_lapsed(
 async def record_action(
     *,
     session: AsyncSession,
+    ctx: ServiceContext,
     principal: Principal,
     escalation_id: str,
     note: str,
@@ -192,7 +194,9 @@ async def record_action(
     document_id: str | None,
 ) -> EscalationStep:
     """The acting organisation (or the bureau) records what it did at the current level."""
-    esc = await _for_actor(session=session, principal=principal, escalation_id=escalation_id)
+    esc = await _for_actor(
+        session=session, directory=ctx.directory, principal=principal, escalation_id=escalation_id
+    )
     step = EscalationStep(
         escalation_id=esc.id,
         level=esc.level,
@@ -219,7 +223,9 @@ async def advance_by_hand(
     on: dt.date,
 ) -> Escalation:
     """The acting organisation moves the case up before the deadline (e.g. the parents refuse outright)."""
-    esc = await _for_actor(session=session, principal=principal, escalation_id=escalation_id)
+    esc = await _for_actor(
+        session=session, directory=ctx.directory, principal=principal, escalation_id=escalation_id
+    )
     return await advance(
         session=session, ctx=ctx, esc=esc, on=on, trigger="manual", actor=principal.subject, note=note
     )
@@ -234,7 +240,9 @@ async def withdraw(
     note: str,
     on: dt.date,
 ) -> Escalation:
-    esc = await _for_actor(session=session, principal=principal, escalation_id=escalation_id)
+    esc = await _for_actor(
+        session=session, directory=ctx.directory, principal=principal, escalation_id=escalation_id
+    )
     resolved = await resolve(
         session=session,
         ctx=ctx,
@@ -248,7 +256,12 @@ async def withdraw(
     return resolved
 
 
-async def _for_actor(*, session: AsyncSession, principal: Principal, escalation_id: str) -> Escalation:
+async def _for_actor(
+    *, session: AsyncSession, directory: OrgDirectory, principal: Principal, escalation_id: str
+) -> Escalation:
+    """The ladder, for a caller who may act on it now: 404 outside the caller's sight, 409 once resolved,
+    403 ``not_the_acting_organisation`` unless the caller is the bureau or the level's acting
+    organisation itself (at L2 the town named by the case's hukou, not the school's town)."""
     esc = await repository.get(session, escalation_id, lock=True)
     if esc is None or not (
         principal.covers(esc.school_code)
@@ -258,9 +271,10 @@ async def _for_actor(*, session: AsyncSession, principal: Principal, escalation_
         raise NotFound("No such escalation.")
     if esc.state != "active":
         raise Conflict("The escalation is resolved.", code="escalation_resolved")
-    acting = ladder.level(esc.level).actor_role
-    if not (principal.has_role("bureau") or principal.has_role(acting)):
-        raise Forbidden(f"At {esc.level} the {acting} acts.", code="not_the_acting_organisation")
+    lv = ladder.level(esc.level)
+    acting_org = ladder.actor_org(lv, directory, school_code=esc.school_code, hukou_town=esc.hukou_town)
+    if not (principal.has_role("bureau") or principal.org == acting_org):
+        raise Forbidden(f"At {esc.level} {acting_org} acts.", code="not_the_acting_organisation")
     return esc
 
 

@@ -58,8 +58,9 @@ async def create(
     body: ReferralCreate,
     session: SessionDep,
     ctx: Ctx,
-    principal: Annotated[Principal, Depends(requires("escalation:read"))],
+    principal: Annotated[Principal, Depends(requires("case:refer"))],
 ) -> list[ReferralPublic]:
+    await service.ensure_case_visible(session, principal, body.case_id)
     await service.send(
         session=session,
         ctx=ctx,

@@ -12,12 +12,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_
 
-from baoxue.auth.jurisdiction import within_jurisdiction
+from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from baoxue.workdays import today_in_china
+from notify.bulletins import repository as facts
 from notify.calendar.service import due_after
 from notify.deadlines import repository as deadlines
 from notify.delivery.inbox import Post, post_messages
@@ -118,6 +119,14 @@ async def send(
         ],
     )
     return len(created)
+
+
+async def ensure_case_visible(session: AsyncSession, principal: Principal, case_id: str) -> None:
+    """A referral sent by hand names a case notify knows within the caller's jurisdiction (404 else)."""
+    fact = await facts.case_fact(session, case_id)
+    if fact is None:
+        raise NotFound("No such case.")
+    ensure_within(principal, fact.school_code, fact.hukou_town, resource="case")
 
 
 async def deferral_expired(
