@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
@@ -267,3 +268,29 @@ async def test_openapi_documents_the_feed_body_and_every_ref_resolves(start_serv
     text = json.dumps(doc)
     for ref in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
         assert ref in doc["components"]["schemas"], ref
+
+
+def _with_sheet_cut(book: bytes) -> bytes:
+    """The workbook rewritten with the first sheet's XML cut off halfway: a valid zip around a broken sheet."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(book)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+async def test_an_excel_file_whose_sheet_is_cut_off_is_a_truncated_file_problem(start_service, tokens):
+    svc = await start_service("registry")
+    body = _with_sheet_cut(_xlsx([kid.row().split(",") for kid in (WANG, LI, ZHAO)] * 20))
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/batches",
+        content=body,
+        headers=dept_headers(tokens, "police") | {"Content-Type": XLSX},
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "feed_file_truncated"
+    assert await _children(svc) == 0

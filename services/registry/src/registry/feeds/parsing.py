@@ -12,9 +12,11 @@ import csv
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+from xml.etree.ElementTree import ParseError
 
 from openpyxl import load_workbook
 
@@ -159,11 +161,16 @@ def _ends_with_newline(source: SealedFile) -> bool:
         return fh.read(1) in (b"\n", b"\r")
 
 
+_XLSX_DAMAGE = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, OSError, EOFError)
+"""What a damaged workbook raises: a broken zip, a member that does not inflate, XML cut off or
+malformed (openpyxl parses a sheet's XML as the rows are read, not when the workbook is opened)."""
+
+
 def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
     fh = source.open()
     try:
         workbook = load_workbook(fh, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+    except _XLSX_DAMAGE as exc:
         fh.close()
         raise _problem("feed_file_truncated", "The Excel file is truncated or damaged.") from exc
     except BaseException:
@@ -172,17 +179,22 @@ def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
     try:
         sheet = workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise _problem("feed_empty", "The first sheet is empty.")
-        fields = _check_header(["" if h is None else str(h) for h in header])
         number = 0
-        for values in rows:
-            if not any(v not in (None, "") for v in values):
-                continue
-            number += 1
-            extra = any(v not in (None, "") for v in values[len(fields) :])
-            yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
+        try:
+            header = next(rows, None)
+            if header is None:
+                raise _problem("feed_empty", "The first sheet is empty.")
+            fields = _check_header(["" if h is None else str(h) for h in header])
+            for values in rows:
+                if not any(v not in (None, "") for v in values):
+                    continue
+                number += 1
+                extra = any(v not in (None, "") for v in values[len(fields) :])
+                yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
+        except _XLSX_DAMAGE as exc:
+            raise _problem(
+                "feed_file_truncated", f"The Excel file is truncated or damaged after row {number}."
+            ) from exc
     finally:
         workbook.close()
         fh.close()
