@@ -8,6 +8,7 @@ import json
 import zipfile
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.worksheet.formula import ArrayFormula
 from sqlalchemy import func, select
 
 from registry.children.models import Child
@@ -294,3 +295,30 @@ async def test_an_excel_file_whose_sheet_is_cut_off_is_a_truncated_file_problem(
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "feed_file_truncated"
     assert await _children(svc) == 0
+
+
+async def test_a_formula_in_an_excel_cell_rejects_its_row_whatever_value_it_cached(start_service, tokens):
+    """A cell holding a formula is ``cell_formula`` (rejected) although the workbook stores it as a formula
+    with a cached value (or none), not as text starting with ``=``; the report shows the formula."""
+    svc = await start_service("registry")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    sheet.append(WANG.row().split(","))
+    sheet.append(LI.row().split(","))
+    sheet.append(ZHAO.row().split(","))
+    sheet["F2"] = '=HYPERLINK("http://evil.example","渠庄村5号")'  # 现住址 of the first row
+    sheet["G3"] = ArrayFormula("G3", '=CONCAT("李","强")')  # 监护人姓名 of the second row
+    out = io.BytesIO()
+    book.save(out)
+    batch = await submit(svc, tokens, "police", "2026-09", out.getvalue(), content_type=XLSX)
+    assert (batch["accepted"], batch["rejected"]) == (1, 2)
+    r = await svc.client.get(
+        f"/v1/feeds/batches/{batch['id']}/errors",
+        params={"format": "csv"},
+        headers=dept_headers(tokens, "police"),
+    )
+    by_row = {line[0]: line for line in list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]}
+    assert set(by_row) == {"1", "2"}
+    assert all("cell_formula" in line[2] and line[1] == "rejected" for line in by_row.values())
+    assert by_row["1"][4 + 5].startswith("'=HYPERLINK(")  # the formula, neutralised

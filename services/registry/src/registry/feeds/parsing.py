@@ -19,6 +19,7 @@ from typing import Any, Literal
 from xml.etree.ElementTree import ParseError
 
 from openpyxl import load_workbook
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from baoxue.errors import Problem
 from baoxue.pii.files import SealedFile
@@ -169,7 +170,9 @@ malformed (openpyxl parses a sheet's XML as the rows are read, not when the work
 def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
     fh = source.open()
     try:
-        workbook = load_workbook(fh, read_only=True, data_only=True)
+        # Not data_only: a formula cell then reads as its formula ("=…"), which validation rejects
+        # (cell_formula); data_only would give the value the spreadsheet cached, or None.
+        workbook = load_workbook(fh, read_only=True, data_only=False)
     except _XLSX_DAMAGE as exc:
         fh.close()
         raise _problem("feed_file_truncated", "The Excel file is truncated or damaged.") from exc
@@ -190,7 +193,8 @@ def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
                     continue
                 number += 1
                 extra = any(v not in (None, "") for v in values[len(fields) :])
-                yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
+                cells = {f: _formula_text(v) for f, v in zip(fields, values, strict=False) if f}
+                yield number, cells, extra
         except _XLSX_DAMAGE as exc:
             raise _problem(
                 "feed_file_truncated", f"The Excel file is truncated or damaged after row {number}."
@@ -198,6 +202,15 @@ def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
     finally:
         workbook.close()
         fh.close()
+
+
+def _formula_text(value: Any) -> Any:
+    """A cell's value, with an array or data-table formula (an object, not text) as its formula text."""
+    if isinstance(value, ArrayFormula):
+        return value.text if str(value.text or "").startswith("=") else "=" + str(value.text or "")
+    if isinstance(value, DataTableFormula):
+        return "=TABLE()"
+    return value
 
 
 def _json_cells(item: Any) -> dict[str, Any]:
