@@ -322,3 +322,22 @@ async def test_a_formula_in_an_excel_cell_rejects_its_row_whatever_value_it_cach
     assert set(by_row) == {"1", "2"}
     assert all("cell_formula" in line[2] and line[1] == "rejected" for line in by_row.values())
     assert by_row["1"][4 + 5].startswith("'=HYPERLINK(")  # the formula, neutralised
+
+
+async def test_the_calendar_counts_every_committed_batch_of_the_period(start_service, tokens):
+    """A department that delivers a period in two batches: the calendar adds up both batches' rows and
+    shows when the last one arrived; a dry run counts for nothing."""
+    svc = await start_service("registry")
+    first = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), ZHAO.row(name="")))
+    await submit(svc, tokens, "police", "2026-09", csv_body(ZHAO.row()), mode="validate")
+    second = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row(), ZHAO.row(), LI.row(name="")))
+    assert (second["accepted"], second["rejected"]) == (2, 1)
+    cal = (
+        await svc.client.get(
+            "/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU)
+        )
+    ).json()
+    police = next(e for e in cal if e["department"] == "police" and e["period"] == "2026-09")
+    assert (police["accepted"], police["rejected"], police["batches"]) == (3, 2, 2)
+    assert police["batch_id"] == second["id"] and police["delivered_at"] == second["completed_at"]
+    assert police["first_delivered_at"] == first["completed_at"]
