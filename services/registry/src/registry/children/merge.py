@@ -226,6 +226,22 @@ and those the batch did not register (``register_new`` marks the one row it regi
 ``link = 'new'``; every other row with a child found it by ID number or is unmarked)."""
 
 
+_CONFLICT_ITEM_NEEDED = (
+    "NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id AND ri.attribute = a.attribute "
+    "AND ri.kind = 'conflict' AND ri.status = 'open') "
+    "AND (NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id "
+    "AND ri.attribute = a.attribute AND ri.kind = 'conflict' AND ri.status IN ('accepted', 'rejected')) "
+    "OR EXISTS (SELECT 1 FROM child_attributes n WHERE n.child_id = a.child_id AND n.attribute = a.attribute "
+    "AND n.first_batch_id = :b AND NOT EXISTS (SELECT 1 FROM child_attributes o WHERE o.child_id = n.child_id "
+    "AND o.attribute = n.attribute AND o.value = n.value AND o.first_batch_id <> :b)))"
+)
+"""Whether a conflict of child ``a.child_id`` on ``a.attribute`` needs an item: none is open, and either
+none was ever decided or batch ``:b`` asserts a value of it that no earlier batch did. A reviewer who
+decided between values (accepted one, or rejected the item) is not asked again because later feeds
+repeat them; a value never asserted before is new to decide on. Values compared as stored (blind
+indexes for phones); the items hold no values."""
+
+
 async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
     """A review item for every identity attribute of a touched child that now has two or more values, and
     for every contact attribute (guardian phone) on which two departments' latest values differ.
@@ -244,9 +260,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
             f"SELECT 'conflict', 'open', a.child_id, a.attribute, {_V('b')}, '{{}}', MAX(c.hukou_town), :now "
             "FROM child_attributes a JOIN children c ON c.id = a.child_id "
             f"WHERE a.attribute IN ({attrs}) AND a.child_id IN {_MAY_DISAGREE} "
-            "GROUP BY a.child_id, a.attribute HAVING MIN(a.value) <> MAX(a.value) AND NOT EXISTS "
-            "(SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id AND ri.attribute = a.attribute "
-            "AND ri.kind = 'conflict' AND ri.status = 'open')"
+            f"GROUP BY a.child_id, a.attribute HAVING MIN(a.value) <> MAX(a.value) AND {_CONFLICT_ITEM_NEEDED}"
         ),
         {"b": batch_id, "now": utcnow()},
     )
@@ -265,9 +279,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
             "AND o.attribute = a.attribute AND o.department <> a.department AND o.value <> a.value "
             "JOIN children c ON c.id = a.child_id "
             f"WHERE a.attribute IN ({contact}) AND {latest.format(t='a')} AND {latest.format(t='o')} "
-            f"AND a.child_id IN {_MAY_DISAGREE} "
-            "AND NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id "
-            "AND ri.attribute = a.attribute AND ri.kind = 'conflict' AND ri.status = 'open') "
+            f"AND a.child_id IN {_MAY_DISAGREE} AND {_CONFLICT_ITEM_NEEDED} "
             "GROUP BY a.child_id, a.attribute"
         ),
         {"b": batch_id, "now": utcnow()},
