@@ -91,7 +91,14 @@ async def test_accepting_a_conflict_applies_the_chosen_value_with_provenance(sta
     )
     assert r.status_code == 200, r.text
     wang = await _child(svc, tokens, WANG.id)
-    assert wang["name"] == "王晓明" and wang["needs_review"] is False
+    assert wang["name"] == "王晓明" and wang["needs_review"] is True
+    # The poverty row's birth date also disagreed with its ID number: an item of its own, decided apart.
+    [mismatch] = await _items(svc, tokens, "id_birth_date_mismatch")
+    assert (mismatch["child_id"], mismatch["batch_id"]) == (wang["id"], batch["id"])
+    r = await svc.client.post(f"/v1/review-items/{mismatch['id']}/reject", headers=bureau)
+    assert r.status_code == 200, r.text
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["needs_review"] is False
     listed = (await svc.client.get("/v1/children", params={"age_on": "2026-08-31"}, headers=bureau)).json()
     assert [c["name"] for c in listed["items"]] == ["王**"]
     async with svc.ctx.db.transaction() as s:
@@ -274,7 +281,6 @@ async def test_a_decided_conflict_does_not_reopen_when_later_feeds_repeat_its_va
     await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
     await submit(svc, tokens, "poverty", "2026-09", csv_body(wrong_birth))
     assert await _items(svc, tokens, "conflict") == []
-    assert (await _child(svc, tokens, WANG.id))["needs_review"] is False
     # A third birth date was never decided on: a new item.
     await submit(svc, tokens, "civil", "2026-09", csv_body(WANG.row(birth="2016-06-02", category="留守")))
     [again] = await _items(svc, tokens, "conflict")

@@ -18,11 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import UTCDateTime, utcnow
 from registry.children.bulk import is_postgresql
 from registry.feeds.columns import CATEGORIES
+from registry.feeds.reasons import REASONS
 
+# Row reason codes that open a review item of their code in ``open_conflicts``: every code of severity
+# "review" (reasons.py), but ``id_collision``, which opens its item in ``detach_collisions``, the only step
+# that still knows the child holding the ID number.
+ROW_REVIEW_CODES = tuple(
+    code for code, (severity, _, _) in REASONS.items() if severity == "review" and code != "id_collision"
+)
 # Identity attributes keep their first value; a differing assertion is a conflict for review.
-# Row reason codes that open a review item in ``open_conflicts`` (``id_collision`` opens its item in
-# ``detach_collisions``, the only step that still knows the child holding the ID number).
-ROW_REVIEW_CODES = ("address_unmatched",)
 IDENTITY_ATTRIBUTES = ("name", "sex", "birth_date", "hukou_village")
 # Every attribute whose provenance is kept (column of feed_rows → attribute name).
 PROVENANCE = {
@@ -284,15 +288,20 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
         ),
         {"b": batch_id, "now": utcnow()},
     )
-    for code in ROW_REVIEW_CODES:
-        await session.execute(
-            _now_param(
-                "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
-                f"SELECT {_V('kind')}, 'open', child_id, {_V('b')}, '{{}}', hukou_town, :now FROM feed_rows "
-                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || reasons || ',') LIKE :pattern"
-            ),
-            {"b": batch_id, "now": utcnow(), "kind": code, "pattern": f"%,{code},%"},
-        )
+    # One statement for every code: the batch's rows with reasons × the codes each row lists; none while
+    # an item of that code about the child is open (a department repeating its row adds no second one).
+    await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
+            f"SELECT k.column1, 'open', child_id, {_V('b')}, '{{}}', hukou_town, :now "
+            f"FROM feed_rows CROSS JOIN {_constants(ROW_REVIEW_CODES)} AS k "
+            f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND reasons <> '' "
+            "AND (',' || reasons || ',') LIKE ('%,' || k.column1 || ',%') AND NOT EXISTS "
+            "(SELECT 1 FROM review_items ri WHERE ri.child_id = feed_rows.child_id AND ri.kind = k.column1 "
+            "AND ri.status = 'open')"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
     await session.execute(
         text(
             "UPDATE children SET needs_review = :yes WHERE id IN "

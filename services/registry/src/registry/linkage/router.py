@@ -26,7 +26,7 @@ async def list_items(
     principal: Reader,
     limit: Limit = 100,
     cursor: Cursor = None,
-    kind: Annotated[str | None, Query(max_length=20)] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Page[ReviewItemPublic]:
     after = decode_cursor(cursor)
