@@ -341,3 +341,39 @@ async def test_the_calendar_counts_every_committed_batch_of_the_period(start_ser
     assert (police["accepted"], police["rejected"], police["batches"]) == (3, 2, 2)
     assert police["batch_id"] == second["id"] and police["delivered_at"] == second["completed_at"]
     assert police["first_delivered_at"] == first["completed_at"]
+
+
+async def test_a_cell_no_database_takes_rejects_its_row_and_never_the_batch(start_service, tokens):
+    """A NUL in a CSV cell (PostgreSQL refuses it in text) and an unpaired surrogate in NDJSON (no UTF-8
+    store takes it) reject their rows with a reason code; the other rows are applied, and the error
+    report, CSV and Excel, shows the row with the bad characters replaced."""
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "police")
+    batch = await submit(
+        svc, tokens, "police", "2026-09", csv_body(WANG.row(current="渠庄村\x005号"), LI.row())
+    )
+    assert (batch["status"], batch["accepted"], batch["rejected"]) == ("completed", 1, 1)
+    fields = ("name", "id_number", "sex", "birth_date", "hukou_address", "current_address")
+    ndjson = (
+        json.dumps(dict(zip(fields, ZHAO.row(current="府前\ud800社区").split(",")[:6], strict=True))).encode()
+        + b"\n"
+        + json.dumps(dict(zip(fields, WANG.row().split(",")[:6], strict=True))).encode()
+        + b"\n"
+    )
+    assert b"\\ud800" in ndjson
+    second = await submit(svc, tokens, "police", "2026-09", ndjson, content_type="application/x-ndjson")
+    assert (second["status"], second["accepted"], second["rejected"]) == ("completed", 1, 1)
+    assert await _children(svc) == 2  # LI, WANG
+    for done, code, shown in (
+        (batch, "cell_control_character", "渠庄村\ufffd5号"),
+        (second, "cell_invalid_text", "府前\ufffd社区"),
+    ):
+        url = f"/v1/feeds/batches/{done['id']}/errors"
+        r = await svc.client.get(url, params={"format": "csv"}, headers=h)
+        assert r.status_code == 200, r.text
+        lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]
+        [line] = [line for line in lines if line[1] == "rejected"]
+        assert code in line[2].split(",") and line[4 + 5] == shown
+        x = await svc.client.get(url, params={"format": "xlsx"}, headers=h)
+        sheet = load_workbook(io.BytesIO(x.content)).active
+        assert x.status_code == 200 and shown in [c.value for c in sheet["J"]]
