@@ -8,8 +8,8 @@ from collections import defaultdict
 
 from sqlalchemy import text
 
-from tests.registry.conftest import BUREAU, csv_body, submit
-from tests.registry.people import WANG, ZHAO
+from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
+from tests.registry.people import LI, WANG, ZHAO
 
 
 async def _child(svc, tokens, id_number: str) -> dict:
@@ -160,3 +160,26 @@ async def test_an_id_number_of_a_different_person_is_a_collision_for_review(star
     # The bureau's copy of it is masked.
     [_, masked] = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert masked[4:6] == ["孙**", WANG.id[:6] + "********" + WANG.id[-4:]]
+
+
+async def test_an_earlier_record_a_feed_links_away_is_announced_as_a_duplicate(start_service, tokens):
+    """Civil affairs registers a child without an ID number (announced); police's feed brings the same child
+    with one, and linkage merges the earlier record into the new one: the earlier record's consumers learn
+    that it is a duplicate (ChildStatusChanged, merged_into) and the survivor carries its flags."""
+    svc = await start_service("registry")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(LI.row(id="", category="留守")))
+    [registered] = await outbox_events(svc, "child.registered.v1")
+    earlier = registered["subject"]
+    batch = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()))
+    assert batch["linked"] == 1
+    li = await _child(svc, tokens, LI.id)
+    assert li["merged_records"] == [earlier] and set(li["categories"]) == {"left_behind", "resident"}
+    [changed] = [e for e in await outbox_events(svc, "child.status_changed.v1") if e["subject"] == earlier]
+    assert changed["sequence"] == registered["sequence"] + 1
+    assert (changed["data"]["status"], changed["data"]["previous_status"]) == ("duplicate", "active")
+    assert changed["data"]["merged_into"] == li["id"] and changed["data"]["child_id"] == earlier
+    # Its snapshot follows (status duplicate, its flags counted for the survivor), after the status change.
+    updated = [e for e in await outbox_events(svc, "child.updated.v1") if e["subject"] == earlier]
+    assert [(e["sequence"], e["data"]["status"]) for e in updated] == [(changed["sequence"] + 1, "duplicate")]
+    survivor = [e for e in await outbox_events(svc, "child.registered.v1") if e["subject"] == li["id"]]
+    assert set(survivor[0]["data"]["categories"]) == {"left_behind", "resident"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select, update
@@ -135,6 +136,61 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
     await refresh_snapshots(session, outbox, [merge["survivor_id"], merge["merged_id"]])
     return dict(merge)
+
+
+async def announce_merged(
+    session: AsyncSession, outbox: Outbox, merged: Sequence[tuple[str, str, str]]
+) -> None:
+    """ChildStatusChanged (``duplicate``, ``merged_into``) for records a feed's linkage merged into another,
+    in bulk: (merged, survivor, previous status) each, as :func:`merge_records` announces one merge. Only
+    records their consumers have heard of (version above 0); their snapshots are refreshed by the caller
+    afterwards (the batch's snapshot step), as :func:`merge_records` does."""
+    if not merged:
+        return
+    about = {m: (survivor, previous) for m, survivor, previous in merged}
+    rows = (
+        (
+            await session.execute(
+                select(
+                    _children.c.id,
+                    _children.c.version,
+                    _children.c.hukou_town,
+                    _children.c.hukou_school_district,
+                )
+                .where(_children.c.id.in_(about), _children.c.version > 0)
+                .order_by(_children.c.id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return
+    await session.execute(
+        update(_children)
+        .where(_children.c.id.in_([r["id"] for r in rows]))
+        .values(version=_children.c.version + 1)
+    )
+    today = dt.date.today()
+    await outbox.add_many(
+        session,
+        [
+            (
+                ChildStatusChanged(
+                    child_id=r["id"],
+                    status="duplicate",
+                    previous_status=about[r["id"]][1],  # type: ignore[arg-type]
+                    effective_date=today,
+                    merged_into=about[r["id"]][0],
+                    hukou_town=r["hukou_town"],
+                    hukou_school_district=r["hukou_school_district"],
+                ),
+                r["id"],
+                r["version"] + 1,
+            )
+            for r in rows
+        ],
+    )
 
 
 async def announce_status(
