@@ -328,13 +328,22 @@ async def refresh_statistics(session: AsyncSession) -> None:
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
     """Upsert the category flags the batch asserts: new ones from this period, known ones confirmed again.
 
-    One statement for every category: the batch's rows × the category codes each row lists.
+    One statement for every category: the batch's rows × the category codes each row lists. A flag goes
+    to the record that remains after linkage: a row without a usable ID number whose provisional record
+    was linked to a known child (the same child fed again without its ID number) confirms that child's
+    flag, which would otherwise lapse while the provisional record got a new one. Only those rows look
+    the record up (by primary key); a row found by ID number already points at the record that remains.
     """
+    survivor = (
+        "CASE WHEN id_blind IS NULL THEN COALESCE((SELECT c.merged_into FROM children c "
+        "WHERE c.id = feed_rows.child_id), child_id) ELSE child_id END"
+    )
     await session.execute(
         text(
             "INSERT INTO child_flags (child_id, category, department, valid_from, first_batch_id, "
             "last_confirmed, last_batch_id, status) "
-            f"SELECT DISTINCT child_id, k.column1, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, 'active' "
+            f"SELECT DISTINCT {survivor}, k.column1, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, "
+            "'active' "
             f"FROM feed_rows CROSS JOIN {_constants(CATEGORIES)} AS k "
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE ('%,' || k.column1 || ',%') "
             "ON CONFLICT (child_id, category, department) DO UPDATE SET "

@@ -14,12 +14,17 @@ from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound
 from baoxue.events.outbox import Outbox
-from registry.children.models import Child, ChildHistory, ChildMerge
+from registry.children.models import Child, ChildFlag, ChildHistory, ChildMerge, ReviewItem
 from registry.children.snapshots import refresh_snapshots
+from registry.feeds.models import FeedBatch, FeedRow
 
 _children = Child.__table__  # type: ignore[attr-defined]
 _merges = ChildMerge.__table__  # type: ignore[attr-defined]
 _history = ChildHistory.__table__  # type: ignore[attr-defined]
+_flags = ChildFlag.__table__  # type: ignore[attr-defined]
+_reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+_rows = FeedRow.__table__  # type: ignore[attr-defined]
+_batches = FeedBatch.__table__  # type: ignore[attr-defined]
 
 
 async def merge_records(
@@ -127,6 +132,7 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
             )
         ],
     )
+    await replay_flags(session, [merge["survivor_id"], merge["merged_id"]], of=merge["merged_id"])
     merged = (
         (await session.execute(select(_children).where(_children.c.id == merge["merged_id"])))
         .mappings()
@@ -136,6 +142,175 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
     await refresh_snapshots(session, outbox, [merge["survivor_id"], merge["merged_id"]])
     return dict(merge)
+
+
+async def _rows_counting_for(session: AsyncSession, ids: Sequence[str]) -> list[Any]:
+    """(batch, categories, record) of the accepted feed rows whose flags count for each of ``ids``: the rows
+    of the record itself, and those of records without an ID number merged into it (a feed confirms such a
+    row's flags on the record that remains after linkage: ``merge.confirm_flags``)."""
+    own = select(_rows.c.batch_id, _rows.c.categories, _rows.c.child_id.label("owner")).where(
+        _rows.c.child_id.in_(ids), _rows.c.outcome == "accepted"
+    )
+    linked = (
+        select(_rows.c.batch_id, _rows.c.categories, _children.c.merged_into.label("owner"))
+        .select_from(_children.join(_rows, _rows.c.child_id == _children.c.id))
+        .where(_children.c.merged_into.in_(ids), _rows.c.id_blind.is_(None), _rows.c.outcome == "accepted")
+    )
+    return list((await session.execute(own.union_all(linked))).all())
+
+
+async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) -> None:
+    """Recompute the category flags of the records ``ids`` (a merge's two, once it is undone) that the feed
+    rows counting for record ``of`` assert: each (category, department) replayed over the department's
+    committed batches in the order they were applied, as the feeds would have set it had the records never
+    been merged — asserted: active (valid from the first period of a run of assertions), last confirmed;
+    a later period's batch without it: lapsed. A flag no row counting for a record asserts any more is
+    removed from it. A lapse the replay finds that was not there opens a ``flag_lapsed`` item; an open one
+    the replay no longer finds is closed as ``undone``; a flag a reviewer ended stays ended.
+
+    For one merge: a few rows and batches, read whole.
+    """
+    rows = await _rows_counting_for(session, ids)
+    mine = [r for r in rows if r.owner == of]
+    batch_ids = {r.batch_id for r in rows}
+    info = {
+        b.id: b
+        for b in await session.execute(
+            select(_batches.c.id, _batches.c.department, _batches.c.period).where(
+                _batches.c.id.in_(batch_ids)
+            )
+        )
+    }
+    pairs = {
+        (category, info[r.batch_id].department)
+        for r in mine
+        if r.batch_id in info
+        for category in (r.categories or "").split(",")
+        if category
+    }
+    if not pairs:
+        return
+    departments = sorted({d for _, d in pairs})
+    applied = (
+        await session.execute(
+            select(_batches.c.id, _batches.c.department, _batches.c.period)
+            .where(
+                _batches.c.department.in_(departments),
+                _batches.c.mode == "commit",
+                _batches.c.status == "completed",
+            )
+            .order_by(_batches.c.completed_at, _batches.c.id)
+        )
+    ).all()
+    asserted: dict[tuple[str, str, str], set[str]] = {}  # (record, category, department) -> batches
+    for r in rows:
+        if r.batch_id in info:
+            for category in (r.categories or "").split(","):
+                key = (r.owner, category, info[r.batch_id].department)
+                asserted.setdefault(key, set()).add(r.batch_id)
+    existing = {
+        (f["child_id"], f["category"], f["department"]): f
+        for f in (
+            await session.execute(
+                select(_flags).where(_flags.c.child_id.in_(ids), _flags.c.department.in_(departments))
+            )
+        ).mappings()
+    }
+    towns = dict(
+        (c.id, c.hukou_town)
+        for c in await session.execute(
+            select(_children.c.id, _children.c.hukou_town).where(_children.c.id.in_(ids))
+        )
+    )
+    now = utcnow()
+    for child in ids:
+        for category, department in sorted(pairs):
+            flag = _replayed(applied, department, asserted.get((child, category, department), set()))
+            old = existing.get((child, category, department))
+            where = (
+                (_flags.c.child_id == child)
+                & (_flags.c.category == category)
+                & (_flags.c.department == department)
+            )
+            if (
+                old is not None
+                and old["status"] == "lapsed"
+                and (
+                    flag is None
+                    or flag["status"] != "lapsed"
+                    or flag["lapsed_batch_id"] != old["lapsed_batch_id"]
+                )
+            ):
+                await session.execute(
+                    update(_reviews)
+                    .where(
+                        _reviews.c.kind == "flag_lapsed",
+                        _reviews.c.status == "open",
+                        _reviews.c.child_id == child,
+                        _reviews.c.attribute == category,
+                        _reviews.c.batch_id == old["lapsed_batch_id"],
+                    )
+                    .values(status="undone", decided_at=now)
+                )
+            if flag is None:
+                if old is not None:
+                    await session.execute(_flags.delete().where(where))
+                continue
+            if old is not None and old["status"] == "ended" and flag["status"] == "lapsed":
+                flag["status"] = "ended"  # the reviewer's decision on that lapse stands
+            if old is None:
+                await session.execute(
+                    insert(_flags).values(child_id=child, category=category, department=department, **flag)
+                )
+            else:
+                await session.execute(update(_flags).where(where).values(**flag))
+            newly_lapsed = flag["status"] == "lapsed" and (
+                old is None or old["status"] != "lapsed" or old["lapsed_batch_id"] != flag["lapsed_batch_id"]
+            )
+            if newly_lapsed:
+                await session.execute(
+                    insert(_reviews).values(
+                        kind="flag_lapsed",
+                        status="open",
+                        child_id=child,
+                        attribute=category,
+                        batch_id=flag["lapsed_batch_id"],
+                        detail="{}",
+                        hukou_town=towns.get(child),
+                        created_at=now,
+                    )
+                )
+                await session.execute(
+                    update(_children).where(_children.c.id == child).values(needs_review=True)
+                )
+
+
+def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> dict[str, Any] | None:
+    """A flag as ``confirm_flags`` and ``lapse_flags`` leave it after the department's batches ``applied``
+    (in order), of which ``asserting`` assert it; None when none does."""
+    flag: dict[str, Any] | None = None
+    for batch in applied:
+        if batch.department != department:
+            continue
+        if batch.id in asserting:
+            if flag is None:
+                flag = {
+                    "valid_from": batch.period,
+                    "first_batch_id": batch.id,
+                    "last_confirmed": batch.period,
+                }
+            elif flag["status"] != "active":
+                flag["valid_from"] = batch.period
+            flag |= {
+                "status": "active",
+                "last_confirmed": max(flag["last_confirmed"], batch.period),
+                "last_batch_id": batch.id,
+                "lapsed_period": None,
+                "lapsed_batch_id": None,
+            }
+        elif flag is not None and flag["status"] == "active" and flag["last_confirmed"] < batch.period:
+            flag |= {"status": "lapsed", "lapsed_period": batch.period, "lapsed_batch_id": batch.id}
+    return flag
 
 
 async def announce_merged(
