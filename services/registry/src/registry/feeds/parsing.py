@@ -22,6 +22,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from baoxue.errors import Problem
+from baoxue.jsonstream import JsonStreamError, iter_array
 from baoxue.pii.files import SealedFile
 from registry.feeds.columns import FIELDS, HEADERS, REQUIRED_HEADERS
 
@@ -102,7 +103,8 @@ def inspect_feed(source: SealedFile, fmt: FeedFormat, *, max_rows: int) -> FeedS
         for _ in _ndjson_rows(source, strict=True):
             rows += 1
     else:
-        rows = len(_json_rows(source))
+        for _ in _json_rows(source):
+            rows += 1
     if rows == 0:
         raise _problem("feed_empty", "The submission has a header but no rows.")
     if rows > max_rows:
@@ -241,15 +243,25 @@ def _ndjson_rows(source: SealedFile, *, strict: bool) -> Iterator[Row]:
                 yield number, {}, True
 
 
-def _json_rows(source: SealedFile) -> list[Any]:
-    try:
-        with source.open() as fh:
-            doc = json.load(fh)
-    except UnicodeDecodeError:
-        raise _problem("feed_encoding_unreadable", "JSON must be UTF-8.", status=415) from None
-    except ValueError:
-        raise _problem("feed_file_truncated", "The JSON document is incomplete or not valid JSON.") from None
-    rows = doc.get("rows") if isinstance(doc, dict) else None
-    if not isinstance(rows, list):
-        raise _problem("feed_header_invalid", 'A JSON batch is an object with a "rows" list.')
-    return rows
+def _json_rows(source: SealedFile) -> Iterator[Any]:
+    """The items of a JSON batch's ``rows`` array, streamed (one chunk of the file and one row in memory);
+    the whole document is checked as it is read."""
+    with source.open() as fh:
+        try:
+            yield from iter_array(fh, "rows", max_item_chars=MAX_ROW_BYTES)
+        except JsonStreamError as exc:
+            if exc.kind == "encoding":
+                raise _problem("feed_encoding_unreadable", "JSON must be UTF-8.", status=415) from None
+            if exc.kind == "no_array":
+                raise _problem(
+                    "feed_header_invalid", 'A JSON batch is an object with a "rows" list.'
+                ) from None
+            if exc.kind == "item_too_large":
+                raise _problem(
+                    "feed_row_too_large",
+                    f"Row {exc.item + 1} is larger than {MAX_ROW_BYTES} bytes.",
+                    status=413,
+                ) from None
+            raise _problem(
+                "feed_file_truncated", "The JSON document is incomplete or not valid JSON."
+            ) from None
