@@ -14,7 +14,7 @@ from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound
 from baoxue.events.outbox import Outbox
-from registry.children.models import Child, ChildFlag, ChildHistory, ChildMerge, ReviewItem
+from registry.children.models import Child, ChildAttribute, ChildFlag, ChildHistory, ChildMerge, ReviewItem
 from registry.children.snapshots import refresh_snapshots
 from registry.feeds.models import FeedBatch, FeedRow
 
@@ -24,6 +24,7 @@ _history = ChildHistory.__table__  # type: ignore[attr-defined]
 _flags = ChildFlag.__table__  # type: ignore[attr-defined]
 _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
 _rows = FeedRow.__table__  # type: ignore[attr-defined]
+_attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
 _batches = FeedBatch.__table__  # type: ignore[attr-defined]
 
 
@@ -132,6 +133,7 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
             )
         ],
     )
+    await reattribute_rows(session, survivor_id=merge["survivor_id"], merged_id=merge["merged_id"])
     await replay_flags(session, [merge["survivor_id"], merge["merged_id"]], of=merge["merged_id"])
     merged = (
         (await session.execute(select(_children).where(_children.c.id == merge["merged_id"])))
@@ -142,6 +144,134 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
     await refresh_snapshots(session, outbox, [merge["survivor_id"], merge["merged_id"]])
     return dict(merge)
+
+
+# Provenance of a feed row (registry.children.merge.PROVENANCE, computed here for one merge's few rows):
+# attribute -> (the row's value as asserted, the encrypted value kept beside it).
+_ASSERTED: dict[str, Any] = {
+    "name": lambda r: (r.name, None),
+    "sex": lambda r: (r.sex, None),
+    "birth_date": lambda r: (r.birth_date.isoformat() if r.birth_date else None, None),
+    "hukou_address": lambda r: (r.hukou_address, None),
+    "hukou_village": lambda r: (r.hukou_village, None),
+    "current_address": lambda r: (r.current_address, None),
+    "guardian_name": lambda r: (r.guardian_name, None),
+    "guardian_phone": lambda r: (r.guardian_phone_blind, r.guardian_phone),
+    "disability_type": lambda r: (r.disability_type, None),
+    "disability_grade": lambda r: (r.disability_grade, None),
+}
+# Contact values follow the latest feed (merge.update_contact_values); the disability's only DPF's.
+_CONTACT = ("current_address", "guardian_name", "guardian_phone")
+_DPF_CONTACT = ("disability_type", "disability_grade")
+
+
+async def reattribute_rows(session: AsyncSession, *, survivor_id: str, merged_id: str) -> int:
+    """Give a merged record back the feed rows that reached the survivor through its ID number while it was
+    merged (a later feed naming a hukou duplicate's ID number is resolved to the record that remains), with
+    what they brought: the provenance of both records is rebuilt from their rows for the attributes and
+    departments those rows asserted (an assertion kept keeps its id), and a contact value (current address,
+    guardian, phone; DPF's disability) those rows set last is the latest of each record's own rows again.
+    Flags: :func:`replay_flags`, after this. Returns how many rows were given back.
+
+    Not given back: review items the rows opened on the survivor (conflicts among the two records' values,
+    reason codes of the rows) stay on it, open or decided; a reviewer's choice of a contact value that the
+    rows had set is replaced by the latest row's value. Rows without a usable ID number that linkage linked
+    through the merged record are its own already (their provenance is on their own record).
+    """
+    blind = (
+        await session.execute(select(_children.c.id_blind).where(_children.c.id == merged_id))
+    ).scalar_one_or_none()
+    if blind is None:
+        return 0
+    moved = (
+        await session.execute(
+            select(_rows.c.batch_id, _rows.c.row_number).where(
+                _rows.c.id_blind == blind, _rows.c.child_id == survivor_id, _rows.c.outcome == "accepted"
+            )
+        )
+    ).all()
+    if not moved:
+        return 0
+    moved_keys = {(b, n) for b, n in moved}
+    await session.execute(
+        update(_rows)
+        .where(_rows.c.id_blind == blind, _rows.c.child_id == survivor_id, _rows.c.outcome == "accepted")
+        .values(child_id=merged_id)
+    )
+    ids = [survivor_id, merged_id]
+    rows = (
+        await session.execute(
+            select(_rows, _batches.c.department, _batches.c.period)
+            .join(_batches, _batches.c.id == _rows.c.batch_id)
+            .where(_rows.c.child_id.in_(ids), _rows.c.outcome == "accepted")
+            .order_by(_batches.c.completed_at, _batches.c.id, _rows.c.row_number)
+        )
+    ).all()
+    departments = {r.department for r in rows if (r.batch_id, r.row_number) in moved_keys}
+    # Provenance: (record, attribute, department, value) -> first batch/period, last batch, last period.
+    wanted: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        if r.department not in departments:
+            continue
+        for attribute, of in _ASSERTED.items():
+            value, cipher = of(r)
+            if value is None:
+                continue
+            key = (r.child_id, attribute, r.department, value)
+            seen = wanted.get(key)
+            if seen is None:
+                wanted[key] = {
+                    "first_batch_id": r.batch_id,
+                    "first_period": r.period,
+                    "last_batch_id": r.batch_id,
+                    "last_period": r.period,
+                    "value_cipher": cipher,
+                }
+            else:
+                seen["last_batch_id"] = r.batch_id
+                seen["last_period"] = max(seen["last_period"], r.period)
+                seen["value_cipher"] = seen["value_cipher"] or cipher
+    stored = (
+        await session.execute(
+            select(_attrs).where(_attrs.c.child_id.in_(ids), _attrs.c.department.in_(departments))
+        )
+    ).mappings()
+    for a in stored:
+        key = (a["child_id"], a["attribute"], a["department"], a["value"])
+        if key not in wanted:
+            await session.execute(_attrs.delete().where(_attrs.c.id == a["id"]))
+        else:
+            values = wanted.pop(key)
+            values["value_cipher"] = a["value_cipher"] or values["value_cipher"]
+            await session.execute(update(_attrs).where(_attrs.c.id == a["id"]).values(**values))
+    for (child, attribute, department, value), values in wanted.items():
+        await session.execute(
+            insert(_attrs).values(
+                child_id=child, attribute=attribute, department=department, value=value, **values
+            )
+        )
+    # Contact values that the given-back rows set last: each record's own latest again (rows in the
+    # order they were applied; the survivor's rows counted with the given-back ones, as they were then).
+    for child in ids:
+        own_latest: dict[str, Any] = {}
+        set_by_moved: dict[str, bool] = {}
+        for r in rows:
+            was_moved = (r.batch_id, r.row_number) in moved_keys
+            if not (r.child_id == child or (child == survivor_id and was_moved)):
+                continue
+            for column in _CONTACT + (_DPF_CONTACT if r.department == "dpf" else ()):
+                value = getattr(r, column)
+                if value is None:
+                    continue
+                set_by_moved[column] = was_moved
+                if r.child_id == child:
+                    own_latest[column] = value
+        changes = {
+            column: own_latest.get(column) for column, moved_last in set_by_moved.items() if moved_last
+        }
+        if changes:
+            await session.execute(update(_children).where(_children.c.id == child).values(**changes))
+    return len(moved)
 
 
 async def _rows_counting_for(session: AsyncSession, ids: Sequence[str]) -> list[Any]:
