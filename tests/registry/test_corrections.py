@@ -128,3 +128,58 @@ async def test_only_the_police_correct_and_only_inside_the_district(start_servic
         "/v1/children/nope/hukou-corrections", json=body, headers=dept_headers(tokens, "police")
     )
     assert r.status_code == 404
+
+
+async def test_undoing_a_duplicate_gives_back_what_later_feeds_said_about_the_duplicate(
+    start_service, tokens
+):
+    """While ZHAO's record is a duplicate of WANG's, rows with ZHAO's ID number land on WANG's record. Undoing
+    the correction gives those rows back to ZHAO's record with what they brought: provenance, flags, the
+    guardian phone and address; WANG's record is as if they had never come."""
+    svc = await start_service("registry")
+    ids = await _ids(svc, tokens)
+    police, bureau = (
+        dept_headers(tokens, "police"),
+        tokens.headers("bureau", BUREAU, purpose="data quality review"),
+    )
+    r = await svc.client.post(
+        f"/v1/children/{ids[ZHAO.name]}/hukou-corrections",
+        json={"kind": "duplicate", "effective_date": "2026-10-09", "duplicate_of": ids[WANG.name]},
+        headers=police,
+    )
+    assert r.status_code == 201, r.text
+    later = ZHAO.row(category="建档立卡", phone="13911112222", current="山亭区店子镇新村8号")
+    await submit(svc, tokens, "poverty", "2027-03", csv_body(later))
+    wang = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=bureau)).json()
+    assert "registered_poor" in wang["categories"] and wang["guardian_phone"] == "13911112222"
+
+    undo = await svc.client.post(f"/v1/hukou-corrections/{r.json()['id']}/undo", headers=police)
+    assert undo.status_code == 200, undo.text
+    wang = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=bureau)).json()
+    zhao = (await svc.client.get(f"/v1/children/{ids[ZHAO.name]}", headers=bureau)).json()
+    assert (wang["categories"], wang["sources"]) == (["resident"], ["police"])
+    assert [f["category"] for f in wang["flags"]] == ["resident"]
+    assert {a["department"] for a in wang["provenance"]} == {"police"}
+    assert (wang["guardian_phone"], wang["current_address"]) == (WANG.phone, WANG.hukou)
+    assert (zhao["status"], set(zhao["categories"]), zhao["sources"]) == (
+        "active",
+        {"resident", "registered_poor"},
+        ["police", "poverty"],
+    )
+    poor = next(f for f in zhao["flags"] if f["category"] == "registered_poor")
+    assert (poor["status"], poor["valid_from"], poor["department"]) == ("active", "2027-03", "poverty")
+    assert {(a["attribute"], a["value"]) for a in zhao["provenance"] if a["department"] == "poverty"} >= {
+        ("name", ZHAO.name),
+        ("current_address", "山亭区店子镇新村8号"),
+    }
+    assert (zhao["guardian_phone"], zhao["current_address"]) == ("13911112222", "山亭区店子镇新村8号")
+    updated = [e for e in await stream_events(svc) if e["type"].endswith("child.updated.v1")]
+    assert updated[-1]["data"]["categories"] in (["registered_poor", "resident"], ["resident"])
+    last = {e["subject"]: e["data"] for e in updated}
+    assert last[ids[WANG.name]]["categories"] == ["resident"]
+    assert last[ids[ZHAO.name]]["categories"] == ["registered_poor", "resident"]
+    # A later feed with ZHAO's ID number goes to ZHAO's record again.
+    await submit(svc, tokens, "poverty", "2027-09", csv_body(later))
+    zhao = (await svc.client.get(f"/v1/children/{ids[ZHAO.name]}", headers=bureau)).json()
+    poor = next(f for f in zhao["flags"] if f["category"] == "registered_poor")
+    assert (poor["status"], poor["valid_from"], poor["last_confirmed"]) == ("active", "2027-03", "2027-09")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.worksheet.formula import ArrayFormula
 from sqlalchemy import func, select
 
 from registry.children.models import Child
@@ -267,3 +269,111 @@ async def test_openapi_documents_the_feed_body_and_every_ref_resolves(start_serv
     text = json.dumps(doc)
     for ref in {part.split('"')[0] for part in text.split('"$ref": "#/components/schemas/')[1:]}:
         assert ref in doc["components"]["schemas"], ref
+
+
+def _with_sheet_cut(book: bytes) -> bytes:
+    """The workbook rewritten with the first sheet's XML cut off halfway: a valid zip around a broken sheet."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(book)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+async def test_an_excel_file_whose_sheet_is_cut_off_is_a_truncated_file_problem(start_service, tokens):
+    svc = await start_service("registry")
+    body = _with_sheet_cut(_xlsx([kid.row().split(",") for kid in (WANG, LI, ZHAO)] * 20))
+    r = await svc.client.post(
+        "/v1/feeds/police/2026-09/batches",
+        content=body,
+        headers=dept_headers(tokens, "police") | {"Content-Type": XLSX},
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "feed_file_truncated"
+    assert await _children(svc) == 0
+
+
+async def test_a_formula_in_an_excel_cell_rejects_its_row_whatever_value_it_cached(start_service, tokens):
+    """A cell holding a formula is ``cell_formula`` (rejected) although the workbook stores it as a formula
+    with a cached value (or none), not as text starting with ``=``; the report shows the formula."""
+    svc = await start_service("registry")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    sheet.append(WANG.row().split(","))
+    sheet.append(LI.row().split(","))
+    sheet.append(ZHAO.row().split(","))
+    sheet["F2"] = '=HYPERLINK("http://evil.example","渠庄村5号")'  # 现住址 of the first row
+    sheet["G3"] = ArrayFormula("G3", '=CONCAT("李","强")')  # 监护人姓名 of the second row
+    out = io.BytesIO()
+    book.save(out)
+    batch = await submit(svc, tokens, "police", "2026-09", out.getvalue(), content_type=XLSX)
+    assert (batch["accepted"], batch["rejected"]) == (1, 2)
+    r = await svc.client.get(
+        f"/v1/feeds/batches/{batch['id']}/errors",
+        params={"format": "csv"},
+        headers=dept_headers(tokens, "police"),
+    )
+    by_row = {line[0]: line for line in list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]}
+    assert set(by_row) == {"1", "2"}
+    assert all("cell_formula" in line[2] and line[1] == "rejected" for line in by_row.values())
+    assert by_row["1"][4 + 5].startswith("'=HYPERLINK(")  # the formula, neutralised
+
+
+async def test_the_calendar_counts_every_committed_batch_of_the_period(start_service, tokens):
+    """A department that delivers a period in two batches: the calendar adds up both batches' rows and
+    shows when the last one arrived; a dry run counts for nothing."""
+    svc = await start_service("registry")
+    first = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), ZHAO.row(name="")))
+    await submit(svc, tokens, "police", "2026-09", csv_body(ZHAO.row()), mode="validate")
+    second = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row(), ZHAO.row(), LI.row(name="")))
+    assert (second["accepted"], second["rejected"]) == (2, 1)
+    cal = (
+        await svc.client.get(
+            "/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU)
+        )
+    ).json()
+    police = next(e for e in cal if e["department"] == "police" and e["period"] == "2026-09")
+    assert (police["accepted"], police["rejected"], police["batches"]) == (3, 2, 2)
+    assert police["batch_id"] == second["id"] and police["delivered_at"] == second["completed_at"]
+    assert police["first_delivered_at"] == first["completed_at"]
+
+
+async def test_a_cell_no_database_takes_rejects_its_row_and_never_the_batch(start_service, tokens):
+    """A NUL in a CSV cell (PostgreSQL refuses it in text) and an unpaired surrogate in NDJSON (no UTF-8
+    store takes it) reject their rows with a reason code; the other rows are applied, and the error
+    report, CSV and Excel, shows the row with the bad characters replaced."""
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "police")
+    batch = await submit(
+        svc, tokens, "police", "2026-09", csv_body(WANG.row(current="渠庄村\x005号"), LI.row())
+    )
+    assert (batch["status"], batch["accepted"], batch["rejected"]) == ("completed", 1, 1)
+    fields = ("name", "id_number", "sex", "birth_date", "hukou_address", "current_address")
+    ndjson = (
+        json.dumps(dict(zip(fields, ZHAO.row(current="府前\ud800社区").split(",")[:6], strict=True))).encode()
+        + b"\n"
+        + json.dumps(dict(zip(fields, WANG.row().split(",")[:6], strict=True))).encode()
+        + b"\n"
+    )
+    assert b"\\ud800" in ndjson
+    second = await submit(svc, tokens, "police", "2026-09", ndjson, content_type="application/x-ndjson")
+    assert (second["status"], second["accepted"], second["rejected"]) == ("completed", 1, 1)
+    assert await _children(svc) == 2  # LI, WANG
+    for done, code, shown in (
+        (batch, "cell_control_character", "渠庄村\ufffd5号"),
+        (second, "cell_invalid_text", "府前\ufffd社区"),
+    ):
+        url = f"/v1/feeds/batches/{done['id']}/errors"
+        r = await svc.client.get(url, params={"format": "csv"}, headers=h)
+        assert r.status_code == 200, r.text
+        lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]
+        [line] = [line for line in lines if line[1] == "rejected"]
+        assert code in line[2].split(",") and line[4 + 5] == shown
+        x = await svc.client.get(url, params={"format": "xlsx"}, headers=h)
+        sheet = load_workbook(io.BytesIO(x.content)).active
+        assert x.status_code == 200 and shown in [c.value for c in sheet["J"]]

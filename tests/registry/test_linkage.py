@@ -8,8 +8,8 @@ from collections import defaultdict
 
 from sqlalchemy import text
 
-from tests.registry.conftest import BUREAU, csv_body, submit
-from tests.registry.people import WANG, ZHAO
+from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
+from tests.registry.people import LI, WANG, ZHAO
 
 
 async def _child(svc, tokens, id_number: str) -> dict:
@@ -160,3 +160,82 @@ async def test_an_id_number_of_a_different_person_is_a_collision_for_review(star
     # The bureau's copy of it is masked.
     [_, masked] = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
     assert masked[4:6] == ["孙**", WANG.id[:6] + "********" + WANG.id[-4:]]
+
+
+async def test_an_earlier_record_a_feed_links_away_is_announced_as_a_duplicate(start_service, tokens):
+    """Civil affairs registers a child without an ID number (announced); police's feed brings the same child
+    with one, and linkage merges the earlier record into the new one: the earlier record's consumers learn
+    that it is a duplicate (ChildStatusChanged, merged_into) and the survivor carries its flags."""
+    svc = await start_service("registry")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(LI.row(id="", category="留守")))
+    [registered] = await outbox_events(svc, "child.registered.v1")
+    earlier = registered["subject"]
+    batch = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()))
+    assert batch["linked"] == 1
+    li = await _child(svc, tokens, LI.id)
+    assert li["merged_records"] == [earlier] and set(li["categories"]) == {"left_behind", "resident"}
+    [changed] = [e for e in await outbox_events(svc, "child.status_changed.v1") if e["subject"] == earlier]
+    assert changed["sequence"] == registered["sequence"] + 1
+    assert (changed["data"]["status"], changed["data"]["previous_status"]) == ("duplicate", "active")
+    assert changed["data"]["merged_into"] == li["id"] and changed["data"]["child_id"] == earlier
+    # Its snapshot follows (status duplicate, its flags counted for the survivor), after the status change.
+    updated = [e for e in await outbox_events(svc, "child.updated.v1") if e["subject"] == earlier]
+    assert [(e["sequence"], e["data"]["status"]) for e in updated] == [(changed["sequence"] + 1, "duplicate")]
+    survivor = [e for e in await outbox_events(svc, "child.registered.v1") if e["subject"] == li["id"]]
+    assert set(survivor[0]["data"]["categories"]) == {"left_behind", "resident"}
+
+
+async def test_a_child_without_an_id_number_fed_again_keeps_its_flags_on_the_record_linked_to(
+    start_service, tokens
+):
+    """Civil affairs feeds the same child without an ID number in two periods: the second row's record is
+    linked to the first, and the flags it asserts are confirmed on that record (no false lapse, valid_from
+    kept)."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    row = LI.row(id="", category="留守、孤儿")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(row))
+    [registered] = await outbox_events(svc, "child.registered.v1")
+    first = registered["subject"]
+    again = await submit(svc, tokens, "civil", "2026-09", csv_body(row))
+    assert again["linked"] == 1
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert r.json()["items"] == []
+    child = (await svc.client.get(f"/v1/children/{first}", headers=bureau)).json()
+    assert child["status"] == "active" and len(child["merged_records"]) == 1
+    flags = {f["category"]: (f["status"], f["valid_from"], f["last_confirmed"]) for f in child["flags"]}
+    assert flags == {
+        "left_behind": ("active", "2026-03", "2026-09"),
+        "orphan": ("active", "2026-03", "2026-09"),
+    }
+    assert set(child["categories"]) == {"left_behind", "orphan"}
+    # A third period without 留守: that flag lapses (once, on the record), the other stays.
+    await submit(svc, tokens, "civil", "2027-03", csv_body(LI.row(id="", category="孤儿")))
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert [(i["child_id"], i["attribute"]) for i in r.json()["items"]] == [(first, "left_behind")]
+    # Undoing the 2026-09 link gives each record the flags its own rows assert, period by period: the
+    # first record was not fed in 2026-09 (its flags lapse there; 孤儿 is back from 2027-03, fed through the
+    # 2027-03 record still linked to it); the split record was fed in 2026-09 only.
+    merges = (await svc.client.get("/v1/merges", params={"child_id": first}, headers=bureau)).json()["items"]
+    split = next(m for m in merges if m["merged_id"] in child["merged_records"])
+    r = await svc.client.post(f"/v1/merges/{split['id']}/undo", headers=bureau)
+    assert r.status_code == 200, r.text
+
+    async def flags_of(child_id: str) -> dict:
+        shown = (await svc.client.get(f"/v1/children/{child_id}", headers=bureau)).json()
+        return {f["category"]: (f["status"], f["valid_from"], f["lapsed_period"]) for f in shown["flags"]}
+
+    assert await flags_of(first) == {
+        "left_behind": ("lapsed", "2026-03", "2026-09"),
+        "orphan": ("active", "2027-03", None),
+    }
+    assert await flags_of(split["merged_id"]) == {
+        "left_behind": ("lapsed", "2026-09", "2027-03"),
+        "orphan": ("lapsed", "2026-09", "2027-03"),
+    }
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert {(i["child_id"], i["attribute"]) for i in r.json()["items"]} == {
+        (first, "left_behind"),
+        (split["merged_id"], "left_behind"),
+        (split["merged_id"], "orphan"),
+    }

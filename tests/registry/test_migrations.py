@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from baoxue.db import sync_url
 from baoxue.migrations import alembic_config, upgrade
@@ -118,5 +118,39 @@ def test_children_pages_keep_the_room_the_model_declares(baoxue_infra):
         assert options() == [f"{k}={v}" for k, v in declared.items()] == ["fillfactor=50"]
         command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0005")
         assert options() is None
+    finally:
+        engine.dispose()
+
+
+def test_review_item_kinds_hold_every_review_reason_code_and_downgrade(baoxue_infra):
+    """0007 widens ``review_items.kind`` to the longest review reason code; downgrading removes the items
+    whose kind no longer fits and narrows the column again."""
+    url = baoxue_infra.database_url("registry_review_kinds")
+    upgrade(SERVICE.migrations_dir, url)
+    engine = create_engine(sync_url(url))
+    now = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+
+    def kind_width() -> int | None:
+        with engine.connect() as c:
+            column = next(col for col in inspect(c).get_columns("review_items") if col["name"] == "kind")
+        return column["type"].length  # type: ignore[no-any-return]
+
+    try:
+        assert kind_width() == 40
+        with engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO review_items (kind, status, child_id, detail, created_at) VALUES "
+                    "('id_address_code_not_in_use', 'open', 'c1', '{}', :now), "
+                    "('address_unmatched', 'open', 'c2', '{}', :now)"
+                ),
+                {"now": now},
+            )
+        command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0006")
+        assert kind_width() == 20
+        with engine.connect() as c:
+            assert c.execute(text("SELECT child_id FROM review_items")).scalars().all() == ["c2"]
+        upgrade(SERVICE.migrations_dir, url)
+        assert kind_width() == 40
     finally:
         engine.dispose()

@@ -13,7 +13,7 @@ from registry.children.models import ChildHistory, ReviewItem
 from registry.feeds.models import FeedRow
 from registry.linkage import service
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
-from tests.registry.people import SHANCHENG, SHANCHENG_TOWN, WANG
+from tests.registry.people import LI, SHANCHENG, SHANCHENG_TOWN, WANG
 
 PURPOSE = "data quality review"
 
@@ -91,7 +91,14 @@ async def test_accepting_a_conflict_applies_the_chosen_value_with_provenance(sta
     )
     assert r.status_code == 200, r.text
     wang = await _child(svc, tokens, WANG.id)
-    assert wang["name"] == "王晓明" and wang["needs_review"] is False
+    assert wang["name"] == "王晓明" and wang["needs_review"] is True
+    # The poverty row's birth date also disagreed with its ID number: an item of its own, decided apart.
+    [mismatch] = await _items(svc, tokens, "id_birth_date_mismatch")
+    assert (mismatch["child_id"], mismatch["batch_id"]) == (wang["id"], batch["id"])
+    r = await svc.client.post(f"/v1/review-items/{mismatch['id']}/reject", headers=bureau)
+    assert r.status_code == 200, r.text
+    wang = await _child(svc, tokens, WANG.id)
+    assert wang["needs_review"] is False
     listed = (await svc.client.get("/v1/children", params={"age_on": "2026-08-31"}, headers=bureau)).json()
     assert [c["name"] for c in listed["items"]] == ["王**"]
     async with svc.ctx.db.transaction() as s:
@@ -253,3 +260,39 @@ async def test_an_id_collision_item_opened_before_the_holder_was_stored_still_na
         f"/v1/review-items/{item['id']}/reject", headers=tokens.headers("bureau", BUREAU)
     )
     assert (r.status_code, r.json()["status"], r.json()["other_child_id"]) == (200, "rejected", wang["id"])
+
+
+async def test_a_decided_conflict_does_not_reopen_when_later_feeds_repeat_its_values(start_service, tokens):
+    """The reviewer chose between two values: later feeds asserting either of them again open nothing;
+    a value not seen before opens a new item. Likewise for two departments' guardian phones."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU)
+    wrong_birth = WANG.row(birth="2016-05-12", category="建档立卡")
+    await submit(svc, tokens, "police", "2026-03", csv_body(WANG.row()))
+    await submit(svc, tokens, "poverty", "2026-03", csv_body(wrong_birth))
+    [item] = await _items(svc, tokens, "conflict")
+    wang = await _child(svc, tokens, WANG.id)
+    r = await svc.client.post(
+        f"/v1/review-items/{item['id']}/accept",
+        json={"assertion_id": _assertion(wang, "birth_date", "police")["id"]},
+        headers=bureau,
+    )
+    assert r.status_code == 200, r.text
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    await submit(svc, tokens, "poverty", "2026-09", csv_body(wrong_birth))
+    assert await _items(svc, tokens, "conflict") == []
+    # A third birth date was never decided on: a new item.
+    await submit(svc, tokens, "civil", "2026-09", csv_body(WANG.row(birth="2016-06-02", category="留守")))
+    [again] = await _items(svc, tokens, "conflict")
+    assert again["attribute"] == "birth_date" and again["id"] != item["id"]
+
+    # Two departments' phones: decided once, the same two phones again open nothing.
+    await submit(svc, tokens, "police", "2027-03", csv_body(LI.row()))
+    await submit(svc, tokens, "civil", "2027-03", csv_body(LI.row(phone="13512345678", category="留守")))
+    [phones] = [i for i in await _items(svc, tokens, "conflict") if i["attribute"] == "guardian_phone"]
+    li = await _child(svc, tokens, LI.id)
+    r = await svc.client.post(f"/v1/review-items/{phones['id']}/reject", headers=bureau)
+    assert r.status_code == 200, r.text
+    await submit(svc, tokens, "police", "2027-09", csv_body(LI.row()))
+    await submit(svc, tokens, "civil", "2027-09", csv_body(LI.row(phone="13512345678", category="留守")))
+    assert [i for i in await _items(svc, tokens, "conflict") if i["child_id"] == li["id"]] == []

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from baoxue.auth.principal import Principal
 from baoxue.errors import Forbidden, NotFound
+from baoxue.pii.citizen_id import check_character
 from registry.children.models import ChildHistory
+from registry.feeds.models import FeedRow
 from registry.linkage import service
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
 from tests.registry.people import DIANZI_SD, DIANZI_TOWN, LI, SHANCHENG_SD, SHANCHENG_TOWN, WANG, ZHAO
@@ -218,3 +220,46 @@ async def test_a_reviewer_cannot_move_a_child_out_of_its_jurisdiction(start_serv
     assert (zhao["hukou_village"], zhao["hukou_school_district"]) == (QUZHUANG, DIANZI_SD)
     [h] = [h for h in zhao["history"] if h["kind"] == "address_resolved"]
     assert (h["detail"]["previous_town"], h["detail"]["decided_by"]) == (DIANZI_TOWN, "reviewer-dianzi")
+
+
+async def test_every_review_reason_of_a_row_opens_a_review_item_of_its_code(start_service, tokens):
+    """Rows kept with a reason of severity ``review`` are on the queue: an item of that code about the
+    row's child (``address_unmatched`` and the ID number's disagreements and address codes alike)."""
+    svc = await start_service("registry")
+    body_unknown = "000406" + ZHAO.id[6:17]
+    body_retired = "370421" + LI.id[6:17]  # 滕县 until 1987: not a division code in 2014
+    rows_sent = (
+        WANG.row(birth="2016-05-03"),  # the ID number says 2016-05-02
+        WANG.but(seq=31, name="王小刚").row(sex="女"),  # the ID number says male
+        ZHAO.row(id=body_unknown + check_character(body_unknown)),
+        LI.row(id=body_retired + check_character(body_retired)),
+        WANG.but(seq=32, name="王大明").row(hukou=NOWHERE),
+    )
+    batch = await submit(svc, tokens, "police", "2026-09", csv_body(*rows_sent))
+    assert (batch["accepted"], batch["rejected"]) == (5, 0)
+    async with svc.ctx.db.transaction() as s:
+        rows = dict((await s.execute(select(FeedRow.row_number, FeedRow.child_id))).all())
+    expected = {
+        (rows[1], "id_birth_date_mismatch"),
+        (rows[2], "id_sex_mismatch"),
+        (rows[3], "id_address_code_unknown"),
+        (rows[4], "id_address_code_not_in_use"),
+        (rows[5], "address_unmatched"),
+    }
+    found = set()
+    for _, kind in expected:
+        items = await _items(svc, tokens, kind)
+        found |= {(i["child_id"], i["kind"]) for i in items}
+        assert all(i["batch_id"] == batch["id"] for i in items)
+    assert found == expected
+    for child_id, _ in expected:
+        r = await svc.client.get(
+            f"/v1/children/{child_id}", headers=tokens.headers("bureau", BUREAU, purpose=PURPOSE)
+        )
+        assert r.json()["needs_review"] is True
+    codes = (await svc.client.get("/v1/code-lists", headers=tokens.headers("bureau", BUREAU))).json()
+    assert {kind for _, kind in expected} <= {c["code"] for c in codes["review_kind"]}
+    # The same rows next period: the items still open are not opened twice.
+    await submit(svc, tokens, "police", "2027-03", csv_body(*rows_sent))
+    for _, kind in expected:
+        assert len(await _items(svc, tokens, kind)) == 1, kind

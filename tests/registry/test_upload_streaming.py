@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import tracemalloc
 
 from baoxue.pii.citizen_id import check_character
+from baoxue.pii.crypto import FieldCipher
+from baoxue.pii.files import SealedFile
+from registry.feeds.parsing import inspect_feed, read_rows
 from registry.feeds.uploads import spool_dir
 from tests.registry.conftest import HEADER, csv_body, dept_headers, wait_job
 
@@ -64,3 +69,30 @@ async def test_a_body_that_breaks_off_is_a_422_problem_and_leaves_nothing(start_
     spool = spool_dir(svc.settings)
     left = await asyncio.to_thread(lambda: list(spool.iterdir()) if spool.exists() else [])
     assert left == []
+
+
+def test_a_json_batch_is_read_a_row_at_a_time(tmp_path):
+    """A ``{"rows": [...]}`` batch is inspected and read streaming: the memory it takes does not grow with
+    the document (json.load held the whole document and every row of it at once), and the rows are the
+    document's."""
+    cipher = FieldCipher({"k1": b"0123456789abcdef"}, "k1")
+    fields = ("name", "id_number", "sex", "birth_date", "hukou_address")
+    rows = [dict(zip(fields, r.split(",")[:5], strict=True)) for r in _rows(30_000)]
+    source = SealedFile(tmp_path / "batch.json", cipher)
+    with source.create() as fh:
+        fh.write(json.dumps({"client": "P-1", "rows": rows}, ensure_ascii=False).encode())
+    assert source.size() > 3_000_000
+    tracemalloc.start()
+    try:
+        shape = inspect_feed(source, "json", max_rows=100_000)
+        read = 0
+        for number, cells, malformed in read_rows(source, "json", None):
+            read += 1
+            assert not malformed
+            if number in (1, 30_000):
+                assert cells == rows[number - 1]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (shape.rows, read) == (30_000, 30_000)
+    assert peak < 1_500_000, peak  # json.load: about 30 MB for this document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 
 import pytest
@@ -14,7 +15,7 @@ from baoxue.pii.citizen_id import check_character
 from baoxue.pii.crypto import BlindIndex, FieldCipher
 from baoxue.synth.names import name_bank
 from registry.feeds.reasons import REASONS
-from registry.feeds.validation import RowValidator, _holds_phrase, name_pinyin
+from registry.feeds.validation import RAW_ROW_AAD, RowValidator, _holds_phrase, name_pinyin
 from tests.registry.people import LI, WANG, make_id
 
 CIPHER = FieldCipher({"k1": b"0123456789abcdef"}, "k1")
@@ -185,3 +186,15 @@ def test_name_pinyin_is_pypinyins_reading_of_the_whole_name():
     name_pinyin.cache_clear()
     for name in names:
         assert name_pinyin(name) == " ".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore")), name
+
+
+@pytest.mark.parametrize(
+    ("cell", "code"),
+    [("渠庄村\x005号", "cell_control_character"), ("渠庄村\ud8005号", "cell_invalid_text")],
+)
+def test_a_cell_no_store_would_take_rejects_its_row_and_the_kept_copy_is_storable(cell, code):
+    out, reasons = check(current_address=cell)
+    assert code in reasons and out["outcome"] == "rejected"
+    assert out["current_address"] == "渠庄村\ufffd5号"  # what is staged is storable
+    kept = json.loads(CIPHER.decrypt(out["raw_cipher"], associated_data=RAW_ROW_AAD))
+    assert kept["current_address"] == "渠庄村\ufffd5号" and kept["name"] == WANG.name

@@ -17,6 +17,8 @@ CODE_LISTS: dict[str, CodeList] = {
     "disability_type": DISABILITY_TYPES,
     "feed_reason": {code: (en, zh) for code, (_, en, zh) in REASONS.items()},
     "review_kind": {
+        # A row reason of severity "review" opens an item of that code (registry.children.merge).
+        **{code: (en, zh) for code, (severity, en, zh) in REASONS.items() if severity == "review"},
         "conflict": ("Conflicting values", "数据冲突"),
         "flag_lapsed": ("Category no longer asserted", "类别标识失效"),
         "address_unmatched": ("Address matches no town", "地址未匹配"),

@@ -47,7 +47,8 @@ class ChildUpdated(ChildSnapshot):
 
 
 class ChildStatusChanged(RegistryEvent):
-    """A hukou correction changed the child's registry status (deceased, moved out, duplicate, missing)."""
+    """The child's registry status changed: a hukou correction (deceased, moved out, duplicate, missing), or
+    a merge into another record (duplicate, merged_into: a feed's record linkage or a review's decision)."""
 
     aggregate: ClassVar[str] = "child"
     event: ClassVar[str] = "status_changed"

@@ -18,11 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.db import UTCDateTime, utcnow
 from registry.children.bulk import is_postgresql
 from registry.feeds.columns import CATEGORIES
+from registry.feeds.reasons import REASONS
 
+# Row reason codes that open a review item of their code in ``open_conflicts``: every code of severity
+# "review" (reasons.py), but ``id_collision``, which opens its item in ``detach_collisions``, the only step
+# that still knows the child holding the ID number.
+ROW_REVIEW_CODES = tuple(
+    code for code, (severity, _, _) in REASONS.items() if severity == "review" and code != "id_collision"
+)
 # Identity attributes keep their first value; a differing assertion is a conflict for review.
-# Row reason codes that open a review item in ``open_conflicts`` (``id_collision`` opens its item in
-# ``detach_collisions``, the only step that still knows the child holding the ID number).
-ROW_REVIEW_CODES = ("address_unmatched",)
 IDENTITY_ATTRIBUTES = ("name", "sex", "birth_date", "hukou_village")
 # Every attribute whose provenance is kept (column of feed_rows → attribute name).
 PROVENANCE = {
@@ -226,6 +230,22 @@ and those the batch did not register (``register_new`` marks the one row it regi
 ``link = 'new'``; every other row with a child found it by ID number or is unmarked)."""
 
 
+_CONFLICT_ITEM_NEEDED = (
+    "NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id AND ri.attribute = a.attribute "
+    "AND ri.kind = 'conflict' AND ri.status = 'open') "
+    "AND (NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id "
+    "AND ri.attribute = a.attribute AND ri.kind = 'conflict' AND ri.status IN ('accepted', 'rejected')) "
+    "OR EXISTS (SELECT 1 FROM child_attributes n WHERE n.child_id = a.child_id AND n.attribute = a.attribute "
+    "AND n.first_batch_id = :b AND NOT EXISTS (SELECT 1 FROM child_attributes o WHERE o.child_id = n.child_id "
+    "AND o.attribute = n.attribute AND o.value = n.value AND o.first_batch_id <> :b)))"
+)
+"""Whether a conflict of child ``a.child_id`` on ``a.attribute`` needs an item: none is open, and either
+none was ever decided or batch ``:b`` asserts a value of it that no earlier batch did. A reviewer who
+decided between values (accepted one, or rejected the item) is not asked again because later feeds
+repeat them; a value never asserted before is new to decide on. Values compared as stored (blind
+indexes for phones); the items hold no values."""
+
+
 async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
     """A review item for every identity attribute of a touched child that now has two or more values, and
     for every contact attribute (guardian phone) on which two departments' latest values differ.
@@ -244,9 +264,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
             f"SELECT 'conflict', 'open', a.child_id, a.attribute, {_V('b')}, '{{}}', MAX(c.hukou_town), :now "
             "FROM child_attributes a JOIN children c ON c.id = a.child_id "
             f"WHERE a.attribute IN ({attrs}) AND a.child_id IN {_MAY_DISAGREE} "
-            "GROUP BY a.child_id, a.attribute HAVING MIN(a.value) <> MAX(a.value) AND NOT EXISTS "
-            "(SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id AND ri.attribute = a.attribute "
-            "AND ri.kind = 'conflict' AND ri.status = 'open')"
+            f"GROUP BY a.child_id, a.attribute HAVING MIN(a.value) <> MAX(a.value) AND {_CONFLICT_ITEM_NEEDED}"
         ),
         {"b": batch_id, "now": utcnow()},
     )
@@ -265,22 +283,25 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
             "AND o.attribute = a.attribute AND o.department <> a.department AND o.value <> a.value "
             "JOIN children c ON c.id = a.child_id "
             f"WHERE a.attribute IN ({contact}) AND {latest.format(t='a')} AND {latest.format(t='o')} "
-            f"AND a.child_id IN {_MAY_DISAGREE} "
-            "AND NOT EXISTS (SELECT 1 FROM review_items ri WHERE ri.child_id = a.child_id "
-            "AND ri.attribute = a.attribute AND ri.kind = 'conflict' AND ri.status = 'open') "
+            f"AND a.child_id IN {_MAY_DISAGREE} AND {_CONFLICT_ITEM_NEEDED} "
             "GROUP BY a.child_id, a.attribute"
         ),
         {"b": batch_id, "now": utcnow()},
     )
-    for code in ROW_REVIEW_CODES:
-        await session.execute(
-            _now_param(
-                "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
-                f"SELECT {_V('kind')}, 'open', child_id, {_V('b')}, '{{}}', hukou_town, :now FROM feed_rows "
-                f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || reasons || ',') LIKE :pattern"
-            ),
-            {"b": batch_id, "now": utcnow(), "kind": code, "pattern": f"%,{code},%"},
-        )
+    # One statement for every code: the batch's rows with reasons × the codes each row lists; none while
+    # an item of that code about the child is open (a department repeating its row adds no second one).
+    await session.execute(
+        _now_param(
+            "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
+            f"SELECT k.column1, 'open', child_id, {_V('b')}, '{{}}', hukou_town, :now "
+            f"FROM feed_rows CROSS JOIN {_constants(ROW_REVIEW_CODES)} AS k "
+            f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND reasons <> '' "
+            "AND (',' || reasons || ',') LIKE ('%,' || k.column1 || ',%') AND NOT EXISTS "
+            "(SELECT 1 FROM review_items ri WHERE ri.child_id = feed_rows.child_id AND ri.kind = k.column1 "
+            "AND ri.status = 'open')"
+        ),
+        {"b": batch_id, "now": utcnow()},
+    )
     await session.execute(
         text(
             "UPDATE children SET needs_review = :yes WHERE id IN "
@@ -307,13 +328,22 @@ async def refresh_statistics(session: AsyncSession) -> None:
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
     """Upsert the category flags the batch asserts: new ones from this period, known ones confirmed again.
 
-    One statement for every category: the batch's rows × the category codes each row lists.
+    One statement for every category: the batch's rows × the category codes each row lists. A flag goes
+    to the record that remains after linkage: a row without a usable ID number whose provisional record
+    was linked to a known child (the same child fed again without its ID number) confirms that child's
+    flag, which would otherwise lapse while the provisional record got a new one. Only those rows look
+    the record up (by primary key); a row found by ID number already points at the record that remains.
     """
+    survivor = (
+        "CASE WHEN id_blind IS NULL THEN COALESCE((SELECT c.merged_into FROM children c "
+        "WHERE c.id = feed_rows.child_id), child_id) ELSE child_id END"
+    )
     await session.execute(
         text(
             "INSERT INTO child_flags (child_id, category, department, valid_from, first_batch_id, "
             "last_confirmed, last_batch_id, status) "
-            f"SELECT DISTINCT child_id, k.column1, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, 'active' "
+            f"SELECT DISTINCT {survivor}, k.column1, {_V('dept')}, {_V('p')}, {_V('b')}, {_V('p')}, {_V('b')}, "
+            "'active' "
             f"FROM feed_rows CROSS JOIN {_constants(CATEGORIES)} AS k "
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE ('%,' || k.column1 || ',%') "
             "ON CONFLICT (child_id, category, department) DO UPDATE SET "

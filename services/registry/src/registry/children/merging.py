@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select, update
@@ -13,12 +14,18 @@ from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound
 from baoxue.events.outbox import Outbox
-from registry.children.models import Child, ChildHistory, ChildMerge
+from registry.children.models import Child, ChildAttribute, ChildFlag, ChildHistory, ChildMerge, ReviewItem
 from registry.children.snapshots import refresh_snapshots
+from registry.feeds.models import FeedBatch, FeedRow
 
 _children = Child.__table__  # type: ignore[attr-defined]
 _merges = ChildMerge.__table__  # type: ignore[attr-defined]
 _history = ChildHistory.__table__  # type: ignore[attr-defined]
+_flags = ChildFlag.__table__  # type: ignore[attr-defined]
+_reviews = ReviewItem.__table__  # type: ignore[attr-defined]
+_rows = FeedRow.__table__  # type: ignore[attr-defined]
+_attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
+_batches = FeedBatch.__table__  # type: ignore[attr-defined]
 
 
 async def merge_records(
@@ -126,6 +133,8 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
             )
         ],
     )
+    await reattribute_rows(session, survivor_id=merge["survivor_id"], merged_id=merge["merged_id"])
+    await replay_flags(session, [merge["survivor_id"], merge["merged_id"]], of=merge["merged_id"])
     merged = (
         (await session.execute(select(_children).where(_children.c.id == merge["merged_id"])))
         .mappings()
@@ -135,6 +144,358 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
     await refresh_snapshots(session, outbox, [merge["survivor_id"], merge["merged_id"]])
     return dict(merge)
+
+
+# Provenance of a feed row (registry.children.merge.PROVENANCE, computed here for one merge's few rows):
+# attribute -> (the row's value as asserted, the encrypted value kept beside it).
+_ASSERTED: dict[str, Any] = {
+    "name": lambda r: (r.name, None),
+    "sex": lambda r: (r.sex, None),
+    "birth_date": lambda r: (r.birth_date.isoformat() if r.birth_date else None, None),
+    "hukou_address": lambda r: (r.hukou_address, None),
+    "hukou_village": lambda r: (r.hukou_village, None),
+    "current_address": lambda r: (r.current_address, None),
+    "guardian_name": lambda r: (r.guardian_name, None),
+    "guardian_phone": lambda r: (r.guardian_phone_blind, r.guardian_phone),
+    "disability_type": lambda r: (r.disability_type, None),
+    "disability_grade": lambda r: (r.disability_grade, None),
+}
+# Contact values follow the latest feed (merge.update_contact_values); the disability's only DPF's.
+_CONTACT = ("current_address", "guardian_name", "guardian_phone")
+_DPF_CONTACT = ("disability_type", "disability_grade")
+
+
+async def reattribute_rows(session: AsyncSession, *, survivor_id: str, merged_id: str) -> int:
+    """Give a merged record back the feed rows that reached the survivor through its ID number while it was
+    merged (a later feed naming a hukou duplicate's ID number is resolved to the record that remains), with
+    what they brought: the provenance of both records is rebuilt from their rows for the attributes and
+    departments those rows asserted (an assertion kept keeps its id), and a contact value (current address,
+    guardian, phone; DPF's disability) those rows set last is the latest of each record's own rows again.
+    Flags: :func:`replay_flags`, after this. Returns how many rows were given back.
+
+    Not given back: review items the rows opened on the survivor (conflicts among the two records' values,
+    reason codes of the rows) stay on it, open or decided; a reviewer's choice of a contact value that the
+    rows had set is replaced by the latest row's value. Rows without a usable ID number that linkage linked
+    through the merged record are its own already (their provenance is on their own record).
+    """
+    blind = (
+        await session.execute(select(_children.c.id_blind).where(_children.c.id == merged_id))
+    ).scalar_one_or_none()
+    if blind is None:
+        return 0
+    moved = (
+        await session.execute(
+            select(_rows.c.batch_id, _rows.c.row_number).where(
+                _rows.c.id_blind == blind, _rows.c.child_id == survivor_id, _rows.c.outcome == "accepted"
+            )
+        )
+    ).all()
+    if not moved:
+        return 0
+    moved_keys = {(b, n) for b, n in moved}
+    await session.execute(
+        update(_rows)
+        .where(_rows.c.id_blind == blind, _rows.c.child_id == survivor_id, _rows.c.outcome == "accepted")
+        .values(child_id=merged_id)
+    )
+    ids = [survivor_id, merged_id]
+    rows = (
+        await session.execute(
+            select(_rows, _batches.c.department, _batches.c.period)
+            .join(_batches, _batches.c.id == _rows.c.batch_id)
+            .where(_rows.c.child_id.in_(ids), _rows.c.outcome == "accepted")
+            .order_by(_batches.c.completed_at, _batches.c.id, _rows.c.row_number)
+        )
+    ).all()
+    departments = {r.department for r in rows if (r.batch_id, r.row_number) in moved_keys}
+    # Provenance: (record, attribute, department, value) -> first batch/period, last batch, last period.
+    wanted: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        if r.department not in departments:
+            continue
+        for attribute, of in _ASSERTED.items():
+            value, cipher = of(r)
+            if value is None:
+                continue
+            key = (r.child_id, attribute, r.department, value)
+            seen = wanted.get(key)
+            if seen is None:
+                wanted[key] = {
+                    "first_batch_id": r.batch_id,
+                    "first_period": r.period,
+                    "last_batch_id": r.batch_id,
+                    "last_period": r.period,
+                    "value_cipher": cipher,
+                }
+            else:
+                seen["last_batch_id"] = r.batch_id
+                seen["last_period"] = max(seen["last_period"], r.period)
+                seen["value_cipher"] = seen["value_cipher"] or cipher
+    stored = (
+        await session.execute(
+            select(_attrs).where(_attrs.c.child_id.in_(ids), _attrs.c.department.in_(departments))
+        )
+    ).mappings()
+    for a in stored:
+        key = (a["child_id"], a["attribute"], a["department"], a["value"])
+        if key not in wanted:
+            await session.execute(_attrs.delete().where(_attrs.c.id == a["id"]))
+        else:
+            values = wanted.pop(key)
+            values["value_cipher"] = a["value_cipher"] or values["value_cipher"]
+            await session.execute(update(_attrs).where(_attrs.c.id == a["id"]).values(**values))
+    for (child, attribute, department, value), values in wanted.items():
+        await session.execute(
+            insert(_attrs).values(
+                child_id=child, attribute=attribute, department=department, value=value, **values
+            )
+        )
+    # Contact values that the given-back rows set last: each record's own latest again (rows in the
+    # order they were applied; the survivor's rows counted with the given-back ones, as they were then).
+    for child in ids:
+        own_latest: dict[str, Any] = {}
+        set_by_moved: dict[str, bool] = {}
+        for r in rows:
+            was_moved = (r.batch_id, r.row_number) in moved_keys
+            if not (r.child_id == child or (child == survivor_id and was_moved)):
+                continue
+            for column in _CONTACT + (_DPF_CONTACT if r.department == "dpf" else ()):
+                value = getattr(r, column)
+                if value is None:
+                    continue
+                set_by_moved[column] = was_moved
+                if r.child_id == child:
+                    own_latest[column] = value
+        changes = {
+            column: own_latest.get(column) for column, moved_last in set_by_moved.items() if moved_last
+        }
+        if changes:
+            await session.execute(update(_children).where(_children.c.id == child).values(**changes))
+    return len(moved)
+
+
+async def _rows_counting_for(session: AsyncSession, ids: Sequence[str]) -> list[Any]:
+    """(batch, categories, record) of the accepted feed rows whose flags count for each of ``ids``: the rows
+    of the record itself, and those of records without an ID number merged into it (a feed confirms such a
+    row's flags on the record that remains after linkage: ``merge.confirm_flags``)."""
+    own = select(_rows.c.batch_id, _rows.c.categories, _rows.c.child_id.label("owner")).where(
+        _rows.c.child_id.in_(ids), _rows.c.outcome == "accepted"
+    )
+    linked = (
+        select(_rows.c.batch_id, _rows.c.categories, _children.c.merged_into.label("owner"))
+        .select_from(_children.join(_rows, _rows.c.child_id == _children.c.id))
+        .where(_children.c.merged_into.in_(ids), _rows.c.id_blind.is_(None), _rows.c.outcome == "accepted")
+    )
+    return list((await session.execute(own.union_all(linked))).all())
+
+
+async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) -> None:
+    """Recompute the category flags of the records ``ids`` (a merge's two, once it is undone) that the feed
+    rows counting for record ``of`` assert: each (category, department) replayed over the department's
+    committed batches in the order they were applied, as the feeds would have set it had the records never
+    been merged — asserted: active (valid from the first period of a run of assertions), last confirmed;
+    a later period's batch without it: lapsed. A flag no row counting for a record asserts any more is
+    removed from it. A lapse the replay finds that was not there opens a ``flag_lapsed`` item; an open one
+    the replay no longer finds is closed as ``undone``; a flag a reviewer ended stays ended.
+
+    For one merge: a few rows and batches, read whole.
+    """
+    rows = await _rows_counting_for(session, ids)
+    mine = [r for r in rows if r.owner == of]
+    batch_ids = {r.batch_id for r in rows}
+    info = {
+        b.id: b
+        for b in await session.execute(
+            select(_batches.c.id, _batches.c.department, _batches.c.period).where(
+                _batches.c.id.in_(batch_ids)
+            )
+        )
+    }
+    pairs = {
+        (category, info[r.batch_id].department)
+        for r in mine
+        if r.batch_id in info
+        for category in (r.categories or "").split(",")
+        if category
+    }
+    if not pairs:
+        return
+    departments = sorted({d for _, d in pairs})
+    applied = (
+        await session.execute(
+            select(_batches.c.id, _batches.c.department, _batches.c.period)
+            .where(
+                _batches.c.department.in_(departments),
+                _batches.c.mode == "commit",
+                _batches.c.status == "completed",
+            )
+            .order_by(_batches.c.completed_at, _batches.c.id)
+        )
+    ).all()
+    asserted: dict[tuple[str, str, str], set[str]] = {}  # (record, category, department) -> batches
+    for r in rows:
+        if r.batch_id in info:
+            for category in (r.categories or "").split(","):
+                key = (r.owner, category, info[r.batch_id].department)
+                asserted.setdefault(key, set()).add(r.batch_id)
+    existing = {
+        (f["child_id"], f["category"], f["department"]): f
+        for f in (
+            await session.execute(
+                select(_flags).where(_flags.c.child_id.in_(ids), _flags.c.department.in_(departments))
+            )
+        ).mappings()
+    }
+    towns = dict(
+        (c.id, c.hukou_town)
+        for c in await session.execute(
+            select(_children.c.id, _children.c.hukou_town).where(_children.c.id.in_(ids))
+        )
+    )
+    now = utcnow()
+    for child in ids:
+        for category, department in sorted(pairs):
+            flag = _replayed(applied, department, asserted.get((child, category, department), set()))
+            old = existing.get((child, category, department))
+            where = (
+                (_flags.c.child_id == child)
+                & (_flags.c.category == category)
+                & (_flags.c.department == department)
+            )
+            if (
+                old is not None
+                and old["status"] == "lapsed"
+                and (
+                    flag is None
+                    or flag["status"] != "lapsed"
+                    or flag["lapsed_batch_id"] != old["lapsed_batch_id"]
+                )
+            ):
+                await session.execute(
+                    update(_reviews)
+                    .where(
+                        _reviews.c.kind == "flag_lapsed",
+                        _reviews.c.status == "open",
+                        _reviews.c.child_id == child,
+                        _reviews.c.attribute == category,
+                        _reviews.c.batch_id == old["lapsed_batch_id"],
+                    )
+                    .values(status="undone", decided_at=now)
+                )
+            if flag is None:
+                if old is not None:
+                    await session.execute(_flags.delete().where(where))
+                continue
+            if old is not None and old["status"] == "ended" and flag["status"] == "lapsed":
+                flag["status"] = "ended"  # the reviewer's decision on that lapse stands
+            if old is None:
+                await session.execute(
+                    insert(_flags).values(child_id=child, category=category, department=department, **flag)
+                )
+            else:
+                await session.execute(update(_flags).where(where).values(**flag))
+            newly_lapsed = flag["status"] == "lapsed" and (
+                old is None or old["status"] != "lapsed" or old["lapsed_batch_id"] != flag["lapsed_batch_id"]
+            )
+            if newly_lapsed:
+                await session.execute(
+                    insert(_reviews).values(
+                        kind="flag_lapsed",
+                        status="open",
+                        child_id=child,
+                        attribute=category,
+                        batch_id=flag["lapsed_batch_id"],
+                        detail="{}",
+                        hukou_town=towns.get(child),
+                        created_at=now,
+                    )
+                )
+                await session.execute(
+                    update(_children).where(_children.c.id == child).values(needs_review=True)
+                )
+
+
+def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> dict[str, Any] | None:
+    """A flag as ``confirm_flags`` and ``lapse_flags`` leave it after the department's batches ``applied``
+    (in order), of which ``asserting`` assert it; None when none does."""
+    flag: dict[str, Any] | None = None
+    for batch in applied:
+        if batch.department != department:
+            continue
+        if batch.id in asserting:
+            if flag is None:
+                flag = {
+                    "valid_from": batch.period,
+                    "first_batch_id": batch.id,
+                    "last_confirmed": batch.period,
+                }
+            elif flag["status"] != "active":
+                flag["valid_from"] = batch.period
+            flag |= {
+                "status": "active",
+                "last_confirmed": max(flag["last_confirmed"], batch.period),
+                "last_batch_id": batch.id,
+                "lapsed_period": None,
+                "lapsed_batch_id": None,
+            }
+        elif flag is not None and flag["status"] == "active" and flag["last_confirmed"] < batch.period:
+            flag |= {"status": "lapsed", "lapsed_period": batch.period, "lapsed_batch_id": batch.id}
+    return flag
+
+
+async def announce_merged(
+    session: AsyncSession, outbox: Outbox, merged: Sequence[tuple[str, str, str]]
+) -> None:
+    """ChildStatusChanged (``duplicate``, ``merged_into``) for records a feed's linkage merged into another,
+    in bulk: (merged, survivor, previous status) each, as :func:`merge_records` announces one merge. Only
+    records their consumers have heard of (version above 0); their snapshots are refreshed by the caller
+    afterwards (the batch's snapshot step), as :func:`merge_records` does."""
+    if not merged:
+        return
+    about = {m: (survivor, previous) for m, survivor, previous in merged}
+    rows = (
+        (
+            await session.execute(
+                select(
+                    _children.c.id,
+                    _children.c.version,
+                    _children.c.hukou_town,
+                    _children.c.hukou_school_district,
+                )
+                .where(_children.c.id.in_(about), _children.c.version > 0)
+                .order_by(_children.c.id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return
+    await session.execute(
+        update(_children)
+        .where(_children.c.id.in_([r["id"] for r in rows]))
+        .values(version=_children.c.version + 1)
+    )
+    today = dt.date.today()
+    await outbox.add_many(
+        session,
+        [
+            (
+                ChildStatusChanged(
+                    child_id=r["id"],
+                    status="duplicate",
+                    previous_status=about[r["id"]][1],  # type: ignore[arg-type]
+                    effective_date=today,
+                    merged_into=about[r["id"]][0],
+                    hukou_town=r["hukou_town"],
+                    hukou_school_district=r["hukou_school_district"],
+                ),
+                r["id"],
+                r["version"] + 1,
+            )
+            for r in rows
+        ],
+    )
 
 
 async def announce_status(

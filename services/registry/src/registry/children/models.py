@@ -127,7 +127,9 @@ class ReviewItem(RegistryModel, table=True):
     __table_args__ = (Index("ix_review_items_kind_status", "kind", "status"),)
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    kind: str = Field(max_length=20)
+    kind: str = Field(max_length=40)
+    """``conflict``, ``flag_lapsed``, ``link_candidate``, or the row reason code (severity ``review``)
+    that opened it: ``id_collision``, ``address_unmatched``, ``id_sex_mismatch``, …"""
     status: str = Field(default="open", max_length=10)
     child_id: str = Field(max_length=36, index=True)
     other_child_id: str | None = Field(default=None, max_length=36)

@@ -38,6 +38,8 @@ async def create(
 @router.post(
     "/hukou-corrections/{correction_id}/undo",
     summary="Undo a hukou correction (status restored, republished)",
+    description="A duplicate registration's merge is undone as `POST /v1/merges/{id}/undo` undoes it: the rows "
+    "fed since with the duplicate's ID number, their provenance, contact values and flags go back to it.",
 )
 async def undo(correction_id: str, session: SessionDep, ctx: Ctx, principal: Police) -> CorrectionPublic:
     row = await service.undo_correction(

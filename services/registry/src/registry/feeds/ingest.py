@@ -27,6 +27,7 @@ from baoxue.pii.files import SealedFile
 from baoxue.service import ServiceContext
 from registry.children import merge
 from registry.children.bulk import insert_rows, is_postgresql
+from registry.children.merging import announce_merged
 from registry.children.models import ReviewItem
 from registry.children.snapshots import refresh_snapshots
 from registry.feeds import repository
@@ -350,6 +351,10 @@ async def _apply(
     await merge.open_conflicts(session, batch_id)
     step("conflicts")
     touched = await merge.touched_children(session, batch_id)
+    # Records of earlier batches that linkage merged: announced as duplicates, then refreshed with their
+    # survivors (the rows' own records and survivors are touched already).
+    await announce_merged(session, ctx.outbox, linked.earlier_merged)
+    touched += [child for m in linked.earlier_merged for child in m[:2]]
     registered, updated = await refresh_snapshots(session, ctx.outbox, touched)
     step("snapshots_events")
     review_count = (

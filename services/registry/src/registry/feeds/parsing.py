@@ -12,13 +12,17 @@ import csv
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+from xml.etree.ElementTree import ParseError
 
 from openpyxl import load_workbook
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from baoxue.errors import Problem
+from baoxue.jsonstream import JsonStreamError, iter_array
 from baoxue.pii.files import SealedFile
 from registry.feeds.columns import FIELDS, HEADERS, REQUIRED_HEADERS
 
@@ -99,7 +103,8 @@ def inspect_feed(source: SealedFile, fmt: FeedFormat, *, max_rows: int) -> FeedS
         for _ in _ndjson_rows(source, strict=True):
             rows += 1
     else:
-        rows = len(_json_rows(source))
+        for _ in _json_rows(source):
+            rows += 1
     if rows == 0:
         raise _problem("feed_empty", "The submission has a header but no rows.")
     if rows > max_rows:
@@ -159,11 +164,18 @@ def _ends_with_newline(source: SealedFile) -> bool:
         return fh.read(1) in (b"\n", b"\r")
 
 
+_XLSX_DAMAGE = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, OSError, EOFError)
+"""What a damaged workbook raises: a broken zip, a member that does not inflate, XML cut off or
+malformed (openpyxl parses a sheet's XML as the rows are read, not when the workbook is opened)."""
+
+
 def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
     fh = source.open()
     try:
-        workbook = load_workbook(fh, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        # Not data_only: a formula cell then reads as its formula ("=…"), which validation rejects
+        # (cell_formula); data_only would give the value the spreadsheet cached, or None.
+        workbook = load_workbook(fh, read_only=True, data_only=False)
+    except _XLSX_DAMAGE as exc:
         fh.close()
         raise _problem("feed_file_truncated", "The Excel file is truncated or damaged.") from exc
     except BaseException:
@@ -172,20 +184,35 @@ def _xlsx_rows(source: SealedFile) -> Iterator[Row]:
     try:
         sheet = workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise _problem("feed_empty", "The first sheet is empty.")
-        fields = _check_header(["" if h is None else str(h) for h in header])
         number = 0
-        for values in rows:
-            if not any(v not in (None, "") for v in values):
-                continue
-            number += 1
-            extra = any(v not in (None, "") for v in values[len(fields) :])
-            yield number, {f: v for f, v in zip(fields, values, strict=False) if f}, extra
+        try:
+            header = next(rows, None)
+            if header is None:
+                raise _problem("feed_empty", "The first sheet is empty.")
+            fields = _check_header(["" if h is None else str(h) for h in header])
+            for values in rows:
+                if not any(v not in (None, "") for v in values):
+                    continue
+                number += 1
+                extra = any(v not in (None, "") for v in values[len(fields) :])
+                cells = {f: _formula_text(v) for f, v in zip(fields, values, strict=False) if f}
+                yield number, cells, extra
+        except _XLSX_DAMAGE as exc:
+            raise _problem(
+                "feed_file_truncated", f"The Excel file is truncated or damaged after row {number}."
+            ) from exc
     finally:
         workbook.close()
         fh.close()
+
+
+def _formula_text(value: Any) -> Any:
+    """A cell's value, with an array or data-table formula (an object, not text) as its formula text."""
+    if isinstance(value, ArrayFormula):
+        return value.text if str(value.text or "").startswith("=") else "=" + str(value.text or "")
+    if isinstance(value, DataTableFormula):
+        return "=TABLE()"
+    return value
 
 
 def _json_cells(item: Any) -> dict[str, Any]:
@@ -216,15 +243,25 @@ def _ndjson_rows(source: SealedFile, *, strict: bool) -> Iterator[Row]:
                 yield number, {}, True
 
 
-def _json_rows(source: SealedFile) -> list[Any]:
-    try:
-        with source.open() as fh:
-            doc = json.load(fh)
-    except UnicodeDecodeError:
-        raise _problem("feed_encoding_unreadable", "JSON must be UTF-8.", status=415) from None
-    except ValueError:
-        raise _problem("feed_file_truncated", "The JSON document is incomplete or not valid JSON.") from None
-    rows = doc.get("rows") if isinstance(doc, dict) else None
-    if not isinstance(rows, list):
-        raise _problem("feed_header_invalid", 'A JSON batch is an object with a "rows" list.')
-    return rows
+def _json_rows(source: SealedFile) -> Iterator[Any]:
+    """The items of a JSON batch's ``rows`` array, streamed (one chunk of the file and one row in memory);
+    the whole document is checked as it is read."""
+    with source.open() as fh:
+        try:
+            yield from iter_array(fh, "rows", max_item_chars=MAX_ROW_BYTES)
+        except JsonStreamError as exc:
+            if exc.kind == "encoding":
+                raise _problem("feed_encoding_unreadable", "JSON must be UTF-8.", status=415) from None
+            if exc.kind == "no_array":
+                raise _problem(
+                    "feed_header_invalid", 'A JSON batch is an object with a "rows" list.'
+                ) from None
+            if exc.kind == "item_too_large":
+                raise _problem(
+                    "feed_row_too_large",
+                    f"Row {exc.item + 1} is larger than {MAX_ROW_BYTES} bytes.",
+                    status=413,
+                ) from None
+            raise _problem(
+                "feed_file_truncated", "The JSON document is incomplete or not valid JSON."
+            ) from None

@@ -96,6 +96,16 @@ REASONS: dict[str, tuple[Severity, str, str]] = {
     "duplicate_in_batch": ("error", "the same person appears earlier in this batch", "同一批次中重复出现"),
     "field_too_long": ("error", "a cell is longer than allowed", "单元格内容超长"),
     "cell_formula": ("error", "a cell starts like a spreadsheet formula", "单元格内容疑似公式"),
+    "cell_control_character": (
+        "error",
+        "a cell holds a control character (such as NUL)",
+        "单元格含有控制字符（如NUL）",
+    ),
+    "cell_invalid_text": (
+        "error",
+        "a cell holds text that is not valid Unicode (an unpaired surrogate)",
+        "单元格含有无效的Unicode字符（不成对的代理项）",
+    ),
     "row_malformed": ("error", "the row has the wrong number of cells", "该行列数不正确"),
     "id_collision": (
         "review",

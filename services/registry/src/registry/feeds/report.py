@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from openpyxl import Workbook
 
 from baoxue.spreadsheets import neutralise_text
+from baoxue.text import storable
 from registry.feeds.columns import CATEGORIES, DEPARTMENT_CATEGORIES, DEPARTMENTS, DISABILITY_TYPES, HEADERS
 from registry.feeds.reasons import REASONS
 
@@ -22,12 +23,13 @@ REPORT_HEADER = ("行号 row", "结果 outcome", "原因代码 reason codes", "�
 
 
 def report_rows(rows: Iterable[tuple[int, str, Sequence[str], dict[str, str]]]) -> Iterable[list[str]]:
-    """(row number, outcome, reason codes, original cells) → report lines, neutralised."""
+    """(row number, outcome, reason codes, original cells) → report lines, neutralised; a character no
+    sheet takes (a control character kept by a batch staged before such cells were rejected) replaced."""
     fields = list(HEADERS.values())
     for number, outcome, codes, cells in rows:
         messages = "；".join(f"{REASONS[c][2]} ({REASONS[c][1]})" for c in codes if c in REASONS)
         yield [
-            neutralise_text(v)
+            neutralise_text(storable(str(v)))
             for v in (number, outcome, ",".join(codes), messages, *(cells.get(f, "") for f in fields))
         ]
 

@@ -159,7 +159,7 @@ async def rows_with_reasons(session: AsyncSession, batch_id: str) -> list[dict[s
 
 
 async def delivered_batches(session: AsyncSession, periods: Sequence[str]) -> list[dict[str, Any]]:
-    """The first completed commit batch of each department and period."""
+    """The completed commit batches of the periods, in the order they completed."""
     query = (
         select(_batches)
         .where(_batches.c.period.in_(periods), _batches.c.mode == "commit", _batches.c.status == "completed")

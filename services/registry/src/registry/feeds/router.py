@@ -36,7 +36,12 @@ _BODY_DOC: dict[str, Any] = {
                 "schema": {"type": "string"},
                 "example": '{"姓名":"张三","身份证号":"370406201605020659","性别":"男","出生日期":"2016-05-02","户籍地址":"山亭区店子镇前庄村12号","类别":"常住"}\n',
             },
-            "application/json": {"schema": FeedBatchIn.model_json_schema()},
+            "application/json": {
+                "schema": FeedBatchIn.model_json_schema()
+                | {
+                    "description": 'An object with a "rows" array, read a row at a time (never whole in memory).'
+                }
+            },
             "text/csv": {"schema": {"type": "string"}, "example": ",".join(HEADERS) + "\n"},
             XLSX: {"schema": {"type": "string", "format": "binary"}},
         },

@@ -73,8 +73,14 @@ class CalendarEntry(BaseModel):
     period: str
     due: dt.date
     delivered: bool
-    delivered_at: dt.datetime | None = None
-    batch_id: str | None = None
-    accepted: int = 0
-    rejected: int = 0
+    delivered_at: dt.datetime | None = Field(
+        default=None, description="When the latest completed commit batch of the period was applied"
+    )
+    first_delivered_at: dt.datetime | None = Field(
+        default=None, description="When the first one was (whether the delivery was on time)"
+    )
+    batch_id: str | None = Field(default=None, description="The latest completed commit batch")
+    batches: int = Field(default=0, description="Completed commit batches of the period")
+    accepted: int = Field(default=0, description="Rows accepted, over all of the period's batches")
+    rejected: int = Field(default=0, description="Rows rejected, over all of the period's batches")
     overdue: bool

@@ -368,12 +368,24 @@ def shown_cells(cells: dict[str, str], *, unmasked: bool) -> dict[str, str]:
 async def feed_calendar(
     *, session: AsyncSession, year: int, today: dt.date | None = None
 ) -> list[dict[str, Any]]:
-    """Every department × period of ``year``: delivered or not, when, counts; overdue after the due date."""
+    """Every department × period of ``year``: delivered or not, when, counts; overdue after the due date.
+
+    A department may deliver a period in several batches: the rows accepted and rejected are those of
+    all its completed commit batches of the period, ``delivered_at`` and ``batch_id`` are the latest's,
+    ``first_delivered_at`` the first's (whether the delivery was on time)."""
     today = today or dt.datetime.now(CHINA).date()
     periods = [f"{year}-03", f"{year}-09"]
     delivered: dict[tuple[str, str], dict[str, Any]] = {}
-    for batch in await repository.delivered_batches(session, periods):
-        delivered.setdefault((batch["department"], batch["period"]), batch)
+    for batch in await repository.delivered_batches(session, periods):  # in the order they completed
+        key = (batch["department"], batch["period"])
+        seen = delivered.setdefault(
+            key,
+            {"batches": 0, "accepted": 0, "rejected": 0, "first_delivered_at": batch["completed_at"]},
+        )
+        seen["batches"] += 1
+        seen["accepted"] += batch["accepted"]
+        seen["rejected"] += batch["rejected"]
+        seen["delivered_at"], seen["batch_id"] = batch["completed_at"], batch["id"]
     out = []
     for period in periods:
         due = period_end(period)
@@ -385,8 +397,10 @@ async def feed_calendar(
                     "period": period,
                     "due": due,
                     "delivered": found is not None,
-                    "delivered_at": found["completed_at"] if found else None,
-                    "batch_id": found["id"] if found else None,
+                    "delivered_at": found["delivered_at"] if found else None,
+                    "first_delivered_at": found["first_delivered_at"] if found else None,
+                    "batch_id": found["batch_id"] if found else None,
+                    "batches": found["batches"] if found else 0,
                     "accepted": found["accepted"] if found else 0,
                     "rejected": found["rejected"] if found else 0,
                     "overdue": found is None and today > due,

@@ -21,6 +21,7 @@ from baoxue.entropy import uuid4_text
 from baoxue.orgs.directory import OrgDirectory
 from baoxue.pii.citizen_id import Sex, age_on, parse_id_number
 from baoxue.pii.crypto import BlindIndex, FieldCipher
+from baoxue.text import any_unstorable, storable, unstorable
 from registry.feeds.columns import (
     CATEGORY_BY_LABEL,
     DEFAULT_CATEGORY,
@@ -56,6 +57,7 @@ _SEX: dict[str, Sex] = {
     "女性": "F",
 }
 MIN_AGE, MAX_AGE = 6, 14
+_UNSTORABLE_REASONS = {"control_character": "cell_control_character", "invalid_text": "cell_invalid_text"}
 
 
 @lru_cache(maxsize=200_000)
@@ -138,6 +140,11 @@ class RowValidator:
         raw = {f: _clean(cells.get(f)) for f in FIELDS}
         if malformed:
             reasons.append("row_malformed")
+        unstorable_text = any_unstorable(list(raw.values()))
+        if unstorable_text:  # NUL, another control character, an unpaired surrogate: no store takes it
+            for key, value in raw.items():
+                reasons.extend(_UNSTORABLE_REASONS[kind] for kind in sorted(unstorable(value)))
+                raw[key] = storable(value)
         for key, value in raw.items():
             if len(value) > MAX_CELL:
                 reasons.append("field_too_long")
@@ -219,8 +226,11 @@ class RowValidator:
         out["reasons"] = ",".join(dict.fromkeys(reasons))
         out["outcome"] = "rejected" if any(severity(r) == "error" for r in reasons) else "accepted"
         if reasons:
+            kept = cells_as_text(cells)
+            if unstorable_text:
+                kept = {f: storable(v) for f, v in kept.items()}
             out["raw_cipher"] = self.cipher.encrypt(
-                json.dumps(cells_as_text(cells), ensure_ascii=False), associated_data=RAW_ROW_AAD
+                json.dumps(kept, ensure_ascii=False), associated_data=RAW_ROW_AAD
             )
         return out
 

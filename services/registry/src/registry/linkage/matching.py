@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +47,9 @@ _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
 class LinkOutcome:
     auto: int = 0
     review: int = 0
+    earlier_merged: list[tuple[str, str, str]] = field(default_factory=list)
+    """(merged, survivor, previous status) of each automatic link that merged a record of an earlier batch
+    (one its consumers know) into another: the feed announces it as a duplicate (ChildStatusChanged)."""
 
 
 @collector_paused()  # builds a million lists of positions at a million children (no cycles, no awaits)
@@ -329,6 +332,20 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
                 }
             )
     if merges:
+        # The batch's own provisional records are new (active, never announced); a record of an earlier
+        # batch may be in another status (moved out, missing) and is known to the consumers.
+        earlier = [m["merged_id"] for m in merges if m["merged_id"] not in own]
+        if earlier:
+            current = await session.execute(
+                select(_children.c.id, _children.c.status).where(_children.c.id.in_(earlier))
+            )
+            statuses: dict[str, str] = {child: status for child, status in current}
+            for m in merges:
+                if m["merged_id"] in statuses:
+                    m["previous_status"] = statuses[str(m["merged_id"])]
+                    outcome.earlier_merged.append(
+                        (str(m["merged_id"]), str(m["survivor_id"]), statuses[str(m["merged_id"])])
+                    )
         await session.execute(insert(_merges), merges)
         await session.execute(
             update(_children)

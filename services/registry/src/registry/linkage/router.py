@@ -26,7 +26,7 @@ async def list_items(
     principal: Reader,
     limit: Limit = 100,
     cursor: Cursor = None,
-    kind: Annotated[str | None, Query(max_length=20)] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Page[ReviewItemPublic]:
     after = decode_cursor(cursor, int)
@@ -97,7 +97,29 @@ async def list_merges(
     return page_of([MergePublic.model_validate(r) for r in rows], limit, lambda m: m.id)
 
 
-@router.post("/merges/{merge_id}/undo", summary="Undo a merge: both records are separate again")
+UNDO_DOC = """The merged record gets its previous status back and both records are announced again.
+
+What was fed while the records were merged goes back to the record it was about:
+- rows whose ID number was the merged record's (a later feed naming a hukou duplicate's ID number reached the
+  record that remains) are the merged record's again, with their provenance (the assertions of both records
+  are rebuilt from their rows for those departments) and the contact values they set last (current address,
+  guardian, phone; DPF's disability);
+- the category flags of both records are replayed from the rows that count for each (lapses, and their
+  review items, included);
+- rows without a usable ID number that linkage linked are their own record's already.
+
+Not undone: review items that those rows opened on the record that remains (conflicts, reason codes) stay
+there, open or decided; a reviewer's choice of a contact value those rows had set gives way to the latest
+row's value; what the bureau decided about the record that remains in between (an accepted conflict) is
+kept; a lapsed flag of the two records that a reviewer kept (rejected its item) lapses again in the replay
+(a new item; one a reviewer ended stays ended)."""
+
+
+@router.post(
+    "/merges/{merge_id}/undo",
+    summary="Undo a merge: both records are separate again, with what was fed to each",
+    description=UNDO_DOC,
+)
 async def undo(merge_id: int, session: SessionDep, ctx: Ctx, principal: Decider) -> MergePublic:
     return MergePublic.model_validate(
         await service.undo(session=session, ctx=ctx, principal=principal, merge_id=merge_id)
