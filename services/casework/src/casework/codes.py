@@ -1,5 +1,6 @@
 """The casework service's code lists, served at ``/v1/code-lists`` with English and Chinese labels."""
 
+from baoxue.dropout_reasons import DROPOUT_REASONS
 from baoxue.service import CodeList
 
 CASE_STATES: CodeList = {
@@ -10,20 +11,6 @@ CASE_STATES: CodeList = {
     "placed": ("Placed (special education)", "已安置"),
     "escalated": ("Escalated to the town", "已提请镇街"),
     "closed": ("Closed (销号)", "已销号"),
-}
-
-DROPOUT_REASONS: CodeList = {
-    "learning_weariness": ("Weary of learning", "厌学"),
-    "family_economic": ("Family economic hardship", "家庭经济困难"),
-    "illness": ("Illness", "疾病"),
-    "disability": ("Disability", "残疾"),
-    "working": ("Working away from home", "外出打工"),
-    "early_marriage": ("Early marriage", "早婚"),
-    "guardian_refusal": ("Guardians refuse to send the child", "家长不送"),
-    "illegal_schooling": ("Illegal substitute schooling", "读经班/私塾/国学班/在家自学"),
-    "unsupervised": ("Left behind without supervision", "留守无人监管"),
-    "whereabouts_unknown": ("Whereabouts unknown", "下落不明"),
-    "other": ("Other", "其他"),
 }
 
 PERSUASION_FORMS: CodeList = {

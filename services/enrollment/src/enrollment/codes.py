@@ -1,5 +1,6 @@
 """The enrollment service's code lists, served at ``/v1/code-lists`` with English and Chinese labels."""
 
+from baoxue.dropout_reasons import DROPOUT_REASONS
 from baoxue.service import CodeList
 
 CODE_LISTS: dict[str, CodeList] = {
@@ -46,19 +47,7 @@ CODE_LISTS: dict[str, CodeList] = {
     },
     # The reasons a school may give for a status change: closed lists, because the reason is published in
     # StudentStatusChanged (no free text goes onto the event bus).
-    "dropout_reason": {  # domain.md's list (casework's cases use the same codes)
-        "learning_weariness": ("Weary of learning", "厌学"),
-        "family_economic": ("Family economic hardship", "家庭经济困难"),
-        "illness": ("Illness", "疾病"),
-        "disability": ("Disability", "残疾"),
-        "working": ("Working away from home", "外出打工"),
-        "early_marriage": ("Early marriage", "早婚"),
-        "guardian_refusal": ("Guardians refuse to send the child", "家长不送"),
-        "illegal_schooling": ("Illegal substitute schooling", "读经班/私塾/国学班/在家自学"),
-        "unsupervised": ("Left behind without supervision", "留守无人监管"),
-        "whereabouts_unknown": ("Whereabouts unknown", "下落不明"),
-        "other": ("Other", "其他"),
-    },
+    "dropout_reason": DROPOUT_REASONS,  # domain.md's list, as casework's cases use it
     "suspension_reason": {  # domain.md has no list for 休学: this one is the service's own
         "illness": ("Illness or injury", "因病（伤）休学"),
         "disability": ("Treatment or rehabilitation of a disability", "残疾治疗或康复"),

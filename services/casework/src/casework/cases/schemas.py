@@ -5,22 +5,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from baoxue.dropout_reasons import DropoutReason
 from baoxue.patches import refuse_null
 
 CaseStateCode = Literal["suspected", "confirmed", "persuading", "returned", "placed", "escalated", "closed"]
-ReasonCode = Literal[
-    "learning_weariness",
-    "family_economic",
-    "illness",
-    "disability",
-    "working",
-    "early_marriage",
-    "guardian_refusal",
-    "illegal_schooling",
-    "unsupervised",
-    "whereabouts_unknown",
-    "other",
-]
+ReasonCode = DropoutReason
 ClosureReason = Literal["returned", "placed", "excluded", "unfounded"]
 PlacementMode = Literal["regular_class", "special_school", "home_delivery", "remote", "institution_class"]
 PersuasionForm = Literal["home_visit", "phone", "town_meeting", "village_committee"]

@@ -7,22 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from baoxue.dropout_reasons import DropoutReason
+
 StudentStatus = Literal["enrolled", "suspended", "transferred_out", "dropped_out", "graduated", "deceased"]
 # The reasons of a status change, published in StudentStatusChanged: codes of the lists in codes.py
 # (dropout_reason, suspension_reason, resumption_reason), never free text.
-DropoutReason = Literal[
-    "learning_weariness",
-    "family_economic",
-    "illness",
-    "disability",
-    "working",
-    "early_marriage",
-    "guardian_refusal",
-    "illegal_schooling",
-    "unsupervised",
-    "whereabouts_unknown",
-    "other",
-]
 SuspensionReason = Literal["illness", "disability", "family_circumstances", "other"]
 ResumptionReason = Literal["resumed", "suspension_ended", "persuaded_back"]
 
