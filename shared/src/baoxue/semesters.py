@@ -4,8 +4,8 @@ their dates.
 The dates come from the library's settings (``spring_semester_start``, ``spring_semester_end``,
 ``autumn_semester_start``, MM-DD, one value for every service): the spring semester runs from its start to
 its end, the autumn semester from its start to the day before the next spring start; the summer break
-belongs to no semester. Casework keeps its own module of the same rules (``casework.semesters``, which
-answers a malformed code with its ``bad_semester`` problem); this is the one services share.
+belongs to no semester. Casework's ``casework.semesters`` answers a malformed code with its
+``bad_semester`` problem on top of this module.
 """
 
 from __future__ import annotations
