@@ -95,4 +95,6 @@ def test_a_json_batch_is_read_a_row_at_a_time(tmp_path):
     finally:
         tracemalloc.stop()
     assert (shape.rows, read) == (30_000, 30_000)
-    assert peak < 1_500_000, peak  # json.load: about 30 MB for this document
+    # json.load: about 30 MB for this document. Streaming takes about 1 MB; the bound leaves room for what
+    # else the test process allocates meanwhile (tracemalloc counts every thread).
+    assert peak < 8_000_000, peak
