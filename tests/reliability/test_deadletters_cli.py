@@ -108,9 +108,7 @@ async def test_deadletters_list_and_replay_through_the_command(
     async def report_deadlines() -> dict[str, int]:
         async with ctx.db.transaction() as session:
             rows = await session.execute(
-                text(
-                    "SELECT subject_id, COUNT(*) FROM deadlines WHERE kind = 'case_report' GROUP BY subject_id"
-                )
+                text("SELECT case_id, COUNT(*) FROM deadlines WHERE kind = 'case_report' GROUP BY case_id")
             )
             return {r[0]: r[1] for r in rows}
 

@@ -385,7 +385,7 @@ async def work_notify(h: Harness, stop: asyncio.Event) -> dict[str, Any]:
 
 
 async def check_notify(h: Harness, work: dict[str, Any]) -> dict[str, Any]:
-    deadlines = [r[0] for r in h.query("SELECT subject_id FROM deadlines WHERE kind = 'case_report'")]
+    deadlines = [r[0] for r in h.query("SELECT case_id FROM deadlines WHERE kind = 'case_report'")]
     return {"consumed CaseConfirmed (report deadlines)": history(h.published_in, deadlines)}
 
 
