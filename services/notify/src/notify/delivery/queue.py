@@ -254,15 +254,7 @@ async def _notice_delivered(
         return
     await ctx.outbox.add(
         session,
-        NoticeDelivered(
-            notice_id=doc.id,
-            number=doc.number,
-            kind=doc.kind,
-            issuing_org=doc.issuing_org,
-            recipient_org=doc.recipient_org,
-            case_id=doc.case_id,
-            channel=channel,
-        ),
+        NoticeDelivered(**doc.notice(), channel=channel),
         subject=doc.id,
         sequence=2,
     )

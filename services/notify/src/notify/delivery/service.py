@@ -60,15 +60,7 @@ async def acknowledge(
         if document is not None:
             await ctx.outbox.add(
                 session,
-                NoticeAcknowledged(
-                    notice_id=document.id,
-                    number=document.number,
-                    kind=document.kind,
-                    issuing_org=document.issuing_org,
-                    recipient_org=document.recipient_org,
-                    case_id=document.case_id,
-                    acknowledged_on=today_in_china(),
-                ),
+                NoticeAcknowledged(**document.notice(), acknowledged_on=today_in_china()),
                 subject=document.id,
                 sequence=3,
             )

@@ -42,6 +42,18 @@ class Document(NotifyModel, table=True):
     issued_on: dt.date = Field(sa_column=Column(Date, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
+    def notice(self) -> dict[str, str | None]:
+        """The fields every notice event (NoticeIssued, NoticeDelivered, NoticeAcknowledged) names the
+        document by: no person, only the document, its organisations and its case."""
+        return {
+            "notice_id": self.id,
+            "number": self.number,
+            "kind": self.kind,
+            "issuing_org": self.issuing_org,
+            "recipient_org": self.recipient_org,
+            "case_id": self.case_id,
+        }
+
 
 class DocumentCounter(NotifyModel, table=True):
     """The last number used per issuing organisation and year (incremented inside the issuing

@@ -166,15 +166,7 @@ async def _insert(
     )
     session.add(doc)
     await session.flush()
-    event = dict(
-        notice_id=doc.id,
-        number=doc.number,
-        kind=kind,
-        issuing_org=issuing_org,
-        recipient_org=recipient_org,
-        case_id=case_id,
-    )
-    await ctx.outbox.add(session, NoticeIssued(**event), subject=doc.id, sequence=1)
+    await ctx.outbox.add(session, NoticeIssued(**doc.notice()), subject=doc.id, sequence=1)
     if recipient_org is not None:
         await post_messages(
             session,
@@ -189,7 +181,9 @@ async def _insert(
                 )
             ],
         )
-        await ctx.outbox.add(session, NoticeDelivered(**event, channel="inbox"), subject=doc.id, sequence=2)
+        await ctx.outbox.add(
+            session, NoticeDelivered(**doc.notice(), channel="inbox"), subject=doc.id, sequence=2
+        )
     return doc
 
 
@@ -311,15 +305,7 @@ async def record_acknowledgement(
     if kind != "refused":
         await ctx.outbox.add(
             session,
-            NoticeAcknowledged(
-                notice_id=doc.id,
-                number=doc.number,
-                kind=doc.kind,
-                issuing_org=doc.issuing_org,
-                recipient_org=doc.recipient_org,
-                case_id=doc.case_id,
-                acknowledged_on=acknowledged_on,
-            ),
+            NoticeAcknowledged(**doc.notice(), acknowledged_on=acknowledged_on),
             subject=doc.id,
             sequence=3,
         )
