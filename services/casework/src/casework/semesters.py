@@ -22,9 +22,7 @@ def bounds(semester: str, settings: CaseworkSettings) -> tuple[dt.date, dt.date]
         raise Problem("A semester is written like 2026-autumn or 2027-spring.", code="bad_semester") from None
 
 
-def semester_of(day: dt.date, settings: CaseworkSettings) -> str | None:
-    """The semester containing ``day``; None in the summer break."""
-    return calendar.semester_of(day, settings)
+semester_of = calendar.semester_of  # the semester containing a day; None in the summer break
 
 
 today = today_in_china  # the casework modules' name for it (tests set a census's server day through it)

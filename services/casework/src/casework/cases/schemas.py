@@ -9,7 +9,6 @@ from baoxue.dropout_reasons import DropoutReason
 from baoxue.patches import refuse_null
 
 CaseStateCode = Literal["suspected", "confirmed", "persuading", "returned", "placed", "escalated", "closed"]
-ReasonCode = DropoutReason
 ClosureReason = Literal["returned", "placed", "excluded", "unfounded"]
 PlacementMode = Literal["regular_class", "special_school", "home_delivery", "remote", "institution_class"]
 PersuasionForm = Literal["home_visit", "phone", "town_meeting", "village_committee"]
@@ -45,7 +44,7 @@ class CaseCreate(BaseModel):
     )
     school_code: str | None = OrgCode
     hukou_town: str | None = Field(None, pattern=r"^\d{9}$")
-    reason: ReasonCode | None = None
+    reason: DropoutReason | None = None
     analysis: str | None = Field(None, max_length=4000)
     responsible_person: str | None = Field(None, max_length=100)
     planned_measures: list[str] = Field(default_factory=list, max_length=20)
@@ -68,7 +67,7 @@ class CaseUpdate(BaseModel):
         },
     )
 
-    reason: ReasonCode | None = None
+    reason: DropoutReason | None = None
     analysis: str | None = Field(None, max_length=4000)
     responsible_person: str | None = Field(None, max_length=100)
     planned_measures: list[str] | None = Field(None, max_length=20)
@@ -109,7 +108,7 @@ class TransitionRequest(BaseModel):
     to: CaseStateCode
     on: dt.date | None = Field(None, description="Effective date (default: today)")
     note: str | None = Field(None, max_length=500)
-    reason: ReasonCode | None = Field(None, description="confirmed: required unless the case has one")
+    reason: DropoutReason | None = Field(None, description="confirmed: required unless the case has one")
     responsible_person: str | None = Field(None, max_length=100, description="confirmed: required unless set")
     placement_mode: PlacementMode | None = Field(None, description="placed: required")
     closure_reason: ClosureReason | None = Field(None, description="closed: required")
@@ -204,7 +203,7 @@ class ReportCreate(BaseModel):
     )
 
     basic_info: str = Field(max_length=4000)
-    reason: ReasonCode
+    reason: DropoutReason
     measures: str = Field(max_length=4000)
     result: str = Field(max_length=4000)
 
