@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-from tests.enrollment.conftest import BUREAU, DISTRICT_A, SCHOOL_A, SCHOOL_B, register_child, start
-from tests.enrollment.test_verification import CAMPAIGN, run_and_wait
+from tests.enrollment.conftest import DISTRICT_A, SCHOOL_A, SCHOOL_B, start
+from tests.enrollment.test_verification import one_unaccounted_task
 
 
 async def test_a_stale_if_match_on_a_task_is_a_412_naming_the_fields(start_service, event_publisher, tokens):
     svc = await start(start_service)
-    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
-    await register_child(svc, event_publisher)
-    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
-    await run_and_wait(svc, tokens, campaign["id"])
-    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    district = tokens.headers("school_district", DISTRICT_A)
+    task = await one_unaccounted_task(svc, tokens, event_publisher)
     read = f'W/"{task["version"]}"'
     url = f"/v1/verification-tasks/{task['id']}"
     elsewhere = {

@@ -44,6 +44,16 @@ async def run_and_wait(svc, tokens, campaign_id: str) -> dict:
     return job
 
 
+async def one_unaccounted_task(svc, tokens, event_publisher) -> dict:
+    """One registered child with no student record, a campaign and its run: the child's one task."""
+    bureau = tokens.headers("bureau", BUREAU)
+    await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    return task
+
+
 async def stored_results(svc, campaign_id: str) -> tuple[dict[str, tuple[int, int]], int | None]:
     """The campaign's stored results ({outcome: (children, run)}) and, on PostgreSQL, its partitions."""
     async with svc.ctx.db.transaction() as s:
@@ -376,10 +386,7 @@ async def test_the_resolving_side_cannot_confirm_its_own_enrolled_elsewhere(
     its own area, and nobody covering the task's school district confirms as the enrolling organisation."""
     svc = await start(start_service)
     bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
-    await register_child(svc, event_publisher)
-    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
-    await run_and_wait(svc, tokens, campaign["id"])
-    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    task = await one_unaccounted_task(svc, tokens, event_publisher)
     url = f"/v1/verification-tasks/{task['id']}"
 
     def elsewhere(org: str) -> dict[str, str]:
@@ -411,7 +418,7 @@ async def test_the_resolving_side_cannot_confirm_its_own_enrolled_elsewhere(
     by_district = await svc.client.post(f"{url}/confirmation", headers=district, json=confirm)
     assert by_district.status_code == 403 and by_district.json()["code"] == "confirmation_by_own_side"
     state = (
-        await svc.client.get(f"/v1/verification-tasks?campaign_id={campaign['id']}", headers=bureau)
+        await svc.client.get(f"/v1/verification-tasks?campaign_id={task['campaign_id']}", headers=bureau)
     ).json()
     assert [t["state"] for t in state["items"]] == ["awaiting_confirmation"]
     by_school = await svc.client.post(
