@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from baoxue.contracts.casework import (
     CaseClosed,
@@ -17,6 +17,7 @@ from baoxue.contracts.casework import (
 )
 from baoxue.contracts.enrollment import ChildUnaccounted, VerificationTaskResolved
 from baoxue.contracts.registry import FeedCompleted
+from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import eventually
 from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
@@ -288,4 +289,77 @@ async def test_a_case_reopened_by_a_relapse_owes_a_new_report_and_has_not_return
     assert [(d.due_date, d.status) for d in await _deadlines(svc, case_id=again)] == [
         (dt.date(2026, 3, 10), "open"),
         (dt.date(2026, 3, 18), "met"),
+    ]
+
+
+async def test_a_confirmation_replayed_after_the_upgrade_finds_its_report_deadline_under_the_old_subject(
+    start_service, event_publisher
+):
+    """A report deadline opened before there was one per confirmation has the case id alone as its
+    subject. The case's first confirmation, dead-lettered and replayed after the upgrade, opens no second
+    deadline for the same report; a later confirmation (a relapse) still opens its own."""
+    svc = await start_notify(start_service, ladder_starts_at_confirmation=False)
+    case_id = str(uuid.uuid4())
+    base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
+    confirmed_on, first_due = dt.date(2026, 3, 2), dt.date(2026, 3, 10)
+    async with svc.ctx.db.transaction() as s:
+        s.add(
+            Deadline(
+                id=str(uuid.uuid4()),
+                kind="case_report",
+                org=SCHOOL_A,
+                subject_id=case_id,  # the subject before one per confirmation
+                case_id=case_id,
+                due_date=first_due,
+                status="met",
+                closed_on=dt.date(2026, 3, 5),
+                on_time=True,
+            )
+        )
+    # The first confirmation's event, dead-lettered by the version before (not in the inbox).
+    envelope = Envelope.wrap(
+        CaseConfirmed(**base, state="confirmed", report_due=first_due),
+        subject=case_id,
+        sequence=2,
+        trace_id=None,
+    )
+    envelope.time = dt.datetime.combine(confirmed_on, dt.time(10), tzinfo=CHINA)
+    table = svc.spec.tables.events.dead_letter
+    async with svc.ctx.db.transaction() as s:
+        dead_letter_id = (
+            await s.execute(
+                insert(table)
+                .values(
+                    consumer=svc.ctx.consumers.consumer,
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    deliveries=8,
+                    error_type="KeyError",
+                    error_code="delivery_limit",
+                    envelope=envelope.model_dump_json(),
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+                .returning(table.c.id)
+            )
+        ).scalar_one()
+
+    assert await svc.ctx.consumers.replay_dead_letter(dead_letter_id) == "applied"
+    reports = [(d.subject_id, d.due_date, d.status) for d in await _deadlines(svc, case_id=case_id)]
+    assert reports == [(case_id, first_due, "met")], "the replay opened a second deadline for one report"
+
+    # Reopened by a relapse and confirmed again: a new report is owed, under the new subject.
+    await event_publisher.publish(
+        CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 10, 20)),
+        subject=case_id,
+        sequence=9,
+        time=dt.datetime.combine(dt.date(2026, 10, 12), dt.time(10), tzinfo=CHINA),
+    )
+
+    async def second_opened() -> bool:
+        return len(await _deadlines(svc, case_id=case_id)) == 2
+
+    await eventually(second_opened)
+    assert [(d.subject_id, d.status) for d in await _deadlines(svc, case_id=case_id)] == [
+        (case_id, "met"),
+        (f"{case_id}:2026-10-12", "open"),
     ]

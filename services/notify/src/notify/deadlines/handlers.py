@@ -14,7 +14,7 @@ from baoxue.contracts import registry as rg
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
 from baoxue.workdays import CHINA
-from notify.deadlines.service import case_report_subject, meet_case_report, meet_deadline, open_deadline
+from notify.deadlines.service import meet_case_report, meet_deadline, open_case_report, open_deadline
 from notify.escalation import service as escalation
 from notify.escalation.service import CaseRef
 from notify.settings import NotifySettings
@@ -64,13 +64,12 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
     async def on_case_confirmed(session: AsyncSession, event: ReceivedEvent[cw.CaseConfirmed]) -> None:
         d = event.data
         if d.school_code:
-            await open_deadline(
+            await open_case_report(
                 session=session,
-                kind="case_report",
-                org=d.school_code,
-                subject_id=case_report_subject(d.case_id, event_date(event)),
-                due=d.report_due,
                 case_id=d.case_id,
+                school_code=d.school_code,
+                confirmed_on=event_date(event),
+                due=d.report_due,
             )
         if settings.ladder_starts_at_confirmation:
             await escalation.start(

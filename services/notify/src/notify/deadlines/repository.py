@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,26 @@ async def insert_missing(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
         .returning(TABLE.c.id)
     )
     return len((await session.execute(statement, list(rows))).all())
+
+
+async def has_case_report(session: AsyncSession, *, case_id: str, subject_id: str, due: dt.date) -> bool:
+    """Whether the case already has a report deadline for the confirmation whose subject is `subject_id`
+    and whose report is due on `due`: under that subject (one per confirmation), or under the subject
+    report deadlines had before there was one per confirmation, the case id alone, with the same due
+    date (whatever its status)."""
+    statement = (
+        select(TABLE.c.id)
+        .where(
+            TABLE.c.kind == "case_report",
+            TABLE.c.case_id == case_id,
+            or_(
+                TABLE.c.subject_id == subject_id,
+                and_(TABLE.c.subject_id == case_id, TABLE.c.due_date == due),
+            ),
+        )
+        .limit(1)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def close(

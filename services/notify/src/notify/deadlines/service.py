@@ -102,6 +102,31 @@ def case_report_subject(case_id: str, confirmed_on: dt.date) -> str:
     return f"{case_id}:{confirmed_on.isoformat()}"
 
 
+async def open_case_report(
+    *, session: AsyncSession, case_id: str, school_code: str, confirmed_on: dt.date, due: dt.date
+) -> int:
+    """Open the school's report deadline of one confirmation of a case, unless the case already has one
+    for that confirmation; returns 1 when opened.
+
+    Report deadlines opened before there was one per confirmation have the case id alone as their
+    subject (one per case and school). Such a deadline is the report of the confirmation whose report
+    is due on its due date, so that confirmation replayed after the upgrade (from dead letters) finds it
+    and opens no second deadline for the same report, while a later confirmation (a relapse, its report
+    due on another day) still opens its own. Two confirmations of one case whose reports are due on the
+    same day cannot be told apart under the old subject: the later one opens nothing."""
+    subject_id = case_report_subject(case_id, confirmed_on)
+    if await repository.has_case_report(session, case_id=case_id, subject_id=subject_id, due=due):
+        return 0
+    return await open_deadline(
+        session=session,
+        kind="case_report",
+        org=school_code,
+        subject_id=subject_id,
+        due=due,
+        case_id=case_id,
+    )
+
+
 async def meet_case_report(*, session: AsyncSession, case_id: str, on: dt.date) -> Deadline | None:
     """The school reported the case (CaseReported): its latest confirmation's report deadline is met."""
     return await repository.close_latest_of_case(
