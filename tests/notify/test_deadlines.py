@@ -22,6 +22,7 @@ from baoxue.testing.plugin import eventually
 from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
+from notify.escalation.models import Escalation
 from tests.notify.conftest import BUREAU, DISTRICT_A, POLICE, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
 
 
@@ -363,3 +364,68 @@ async def test_a_confirmation_replayed_after_the_upgrade_finds_its_report_deadli
         (case_id, "met"),
         (f"{case_id}:2026-10-12", "open"),
     ]
+
+
+async def test_a_return_dated_before_the_latest_reopening_counts_for_the_episode_it_ends(
+    start_service, event_publisher, tokens
+):
+    """The relapse is recorded on 9 Oct (CaseReopened) and confirmed; the child has been back since
+    8 Oct and the school records the return on 20 Oct, dated 8 Oct. That return ends the current
+    episode: it stops the episode's ladder and the scorecard counts the child returned, although its
+    date is older than the reopening. The first episode's return did not count once the case reopened."""
+    svc = await start_notify(start_service)
+    case_id = str(uuid.uuid4())
+    base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
+
+    def on(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
+
+    story = [
+        (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        (CaseReturned(**base, state="returned", returned_on=dt.date(2026, 4, 1)), dt.date(2026, 4, 1)),
+        (CaseClosed(**base, state="closed", closure_reason="returned"), dt.date(2026, 5, 6)),
+        (CaseReopened(**base, state="suspected", signal="absence"), dt.date(2026, 10, 9)),
+        (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 10, 20)), dt.date(2026, 10, 9)),
+    ]
+    for sequence, (event, day) in enumerate(story, start=2):
+        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=on(day))
+
+    async def ladders() -> list[Escalation]:
+        async with svc.ctx.db.transaction() as s:
+            statement = (
+                select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
+            )
+            return list((await s.execute(statement)).scalars())
+
+    async def second_ladder_started() -> bool:
+        return [e.state for e in await ladders()] == ["resolved", "active"]
+
+    await eventually(second_ladder_started)
+    bureau = tokens.headers("bureau", BUREAU)
+
+    async def card() -> dict:
+        cards = (
+            await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
+        ).json()
+        return next(c for c in cards if c["org"] == SCHOOL_A)
+
+    assert ((await card())["dropouts"], (await card())["returned"]) == (1, 0)
+
+    await event_publisher.publish(
+        CaseReturned(**base, state="returned", returned_on=dt.date(2026, 10, 8)),
+        subject=case_id,
+        sequence=7,
+        time=on(dt.date(2026, 10, 20)),
+    )
+
+    async def second_ladder_stopped() -> bool:
+        return [(e.state, e.resolution) for e in await ladders()] == [
+            ("resolved", "returned"),
+            ("resolved", "returned"),
+        ]
+
+    await eventually(second_ladder_stopped)
+    second = (await ladders())[1]
+    assert [d.status for d in await _deadlines(svc, subject_id=f"{second.id}:L1_school")] == ["cancelled"]
+    figures = await card()
+    assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 1, 1.0)

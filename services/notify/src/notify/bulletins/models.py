@@ -37,7 +37,11 @@ class Bulletin(NotifyModel, table=True):
 
 
 class CaseFact(NotifyModel, table=True):
-    """A dropout case as notify needs it for scorecards (no personal data)."""
+    """A dropout case as notify needs it for scorecards (no personal data).
+
+    A return and a reopening keep the sequence of their event beside their date: the events' order, not
+    their dates, tells which episode a return belongs to (a return is dated when the child came back,
+    possibly before the reopening was recorded)."""
 
     __tablename__ = "case_facts"
     __table_args__ = (Index("ix_case_facts_school", "school_code"), Index("ix_case_facts_town", "hukou_town"))
@@ -53,6 +57,14 @@ class CaseFact(NotifyModel, table=True):
     returned_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     reopened_on: dt.date | None = Field(
         default=None, sa_column=Column(Date, comment="the latest reopening by a new signal (relapse)")
+    )
+    returned_sequence: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, comment="the case event sequence of the return in returned_on"),
+    )
+    reopened_sequence: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, comment="the case event sequence of the reopening in reopened_on"),
     )
     sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 

@@ -41,19 +41,33 @@ async def bulletins(
 
 
 _DATES = ("opened_on", "confirmed_on", "escalated_on", "returned_on", "reopened_on")
+EPISODE_DATES = {"returned_on": "returned_sequence", "reopened_on": "reopened_sequence"}
+"""The dates that keep their event's sequence: which episode a return belongs to is a matter of order."""
 
 
 async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int) -> None:
     """Insert or update a case fact, never applying an older event's state over a newer one's. Dates are
     facts of their own: an event that arrives late (CaseOpened after CaseConfirmed) still fills in the
-    date it carries where the fact has none."""
+    date it carries where the fact has none. A return or reopening date is replaced only by a later
+    event's (by its own sequence, kept beside it), so a late return of an earlier episode does not
+    overwrite the current episode's."""
     table = CaseFact.__table__  # type: ignore[attr-defined]
-    statement = _insert(session)(table).values(**row, sequence=sequence)
+    own_sequences = {
+        EPISODE_DATES[k]: sequence for k, v in row.items() if k in EPISODE_DATES and v is not None
+    }
+    statement = _insert(session)(table).values(**row, **own_sequences, sequence=sequence)
     new = statement.excluded
     newer = table.c.sequence <= new.sequence
     updates: dict[str, Any] = {"sequence": case((newer, new.sequence), else_=table.c.sequence)}
     for key, value in row.items():
         if key == "case_id" or value is None:
+            continue
+        if key in EPISODE_DATES:
+            own = table.c[EPISODE_DATES[key]]
+            # A fact from before the sequences were kept: the fact-level rule, as for the other dates.
+            later = (own < new.sequence) | (own.is_(None) & (newer | table.c[key].is_(None)))
+            updates[key] = case((later, new[key]), else_=table.c[key])
+            updates[own.name] = case((later, new.sequence), else_=own)
             continue
         older = func.coalesce(table.c[key], new[key]) if key in _DATES else table.c[key]
         updates[key] = case((newer, new[key]), else_=older)
@@ -202,12 +216,18 @@ async def case_stats(
     session: AsyncSession, *, year: int, level: str, scope: str
 ) -> dict[str, dict[str, int]]:
     """Per school (or the school's town): confirmed dropouts in the year and how many returned. A return
-    counts only when it is not older than the case's latest reopening: a child who returned, relapsed and
-    is out of school again has not returned (the return date stays a fact of its own, for the dropout
-    reports of its period)."""
+    counts only for the episode it belongs to: one recorded after the case's latest reopening counts,
+    even when it is dated before the reopening (the child came back before the reopening was recorded);
+    one recorded before it does not (a child who returned, relapsed and is out of school again has not
+    returned; the return date stays a fact of its own, for the dropout reports of its period). The
+    order is the events' sequences; a fact from before they were kept is judged by the dates."""
     org = _org_key(col(CaseFact.school_code), level)
-    returned = col(CaseFact.returned_on).is_not(None) & (
-        col(CaseFact.reopened_on).is_(None) | (col(CaseFact.returned_on) >= col(CaseFact.reopened_on))
+    returned_on, reopened_on = col(CaseFact.returned_on), col(CaseFact.reopened_on)
+    returned_seq, reopened_seq = col(CaseFact.returned_sequence), col(CaseFact.reopened_sequence)
+    returned = returned_on.is_not(None) & (
+        reopened_on.is_(None)
+        | (returned_seq > reopened_seq)
+        | ((returned_seq.is_(None) | reopened_seq.is_(None)) & (returned_on >= reopened_on))
     )
     statement = (
         select(
