@@ -312,3 +312,59 @@ async def test_a_case_edit_refuses_null_for_planned_measures(start_service, toke
     cleared = await svc.client.patch(url, json={"analysis": None}, headers={**h, "If-Match": tag})
     assert cleared.status_code == 200 and cleared.json()["analysis"] is None
     assert cleared.json()["planned_measures"] == ["班主任家访"]
+
+
+@pytest.mark.parametrize("state", ["confirmed", "persuading", "returned", "placed", "escalated"])
+async def test_a_confirmed_case_keeps_its_reason_and_responsible_person(start_service, tokens, state):
+    """Every dropout has one case, one responsible person and a reason category: once confirmed, an
+    edit that empties either is a 422 problem naming the field, and nothing changes."""
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await case_in(svc, h, state)
+    url = f"/v1/cases/{case['id']}"
+    for body, fields in (
+        ({"reason": None}, ["reason"]),
+        ({"responsible_person": None}, ["responsible_person"]),
+        ({"responsible_person": "  "}, ["responsible_person"]),
+        ({"reason": None, "responsible_person": None, "analysis": "x"}, ["reason", "responsible_person"]),
+    ):
+        r = await svc.client.patch(url, json=body, headers={**h, "If-Match": f'W/"{case["version"]}"'})
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        problem = r.json()
+        assert problem["code"] == "validation_failed" and problem["status"] == 422
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [
+            (f, "null_not_allowed") for f in fields
+        ]
+        assert all(f"'{f}'" in problem["detail"] for f in fields)
+    after = (await svc.client.get(url, headers=h)).json()
+    assert (after["reason"], after["responsible_person"], after["analysis"], after["version"]) == (
+        case["reason"],
+        case["responsible_person"],
+        case["analysis"],
+        case["version"],
+    )
+    # Changing them stays possible.
+    r = await svc.client.patch(
+        url,
+        json={"reason": "family_economic", "responsible_person": "李老师"},
+        headers={**h, "If-Match": f'W/"{case["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["reason"], r.json()["responsible_person"]) == ("family_economic", "李老师")
+
+
+async def test_a_suspected_case_may_still_clear_its_reason_and_responsible_person(start_service, tokens):
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await open_case(svc, h, reason="learning_weariness", responsible_person="王老师")
+    r = await svc.client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"reason": None, "responsible_person": None},
+        headers={**h, "If-Match": f'W/"{case["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["reason"], r.json()["responsible_person"]) == (None, None)
+    # Confirming then needs them again.
+    r = await move(svc, h, case["id"], "confirmed")
+    assert r.status_code == 422 and r.json()["code"] == "transition_field_required"

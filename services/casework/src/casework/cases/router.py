@@ -13,6 +13,7 @@ from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from casework.cases import repository as repo
 from casework.cases.schemas import CaseCreate, CasePublic, CaseStateCode, CaseUpdate, TransitionRequest
 from casework.cases.service import open_case_by_hand, update_case
+from casework.cases.states import CONFIRMED_STATES
 from casework.cases.transitions import transition_case
 from casework.cases.views import audited, case_public, case_public_of
 from casework.semesters import today
@@ -113,7 +114,7 @@ async def confirmed_ledger(
     school_code: str | None = None,
     all: bool = False,
 ) -> Page[CasePublic]:
-    states = None if all else ["confirmed", "persuading", "returned", "placed", "escalated"]
+    states = None if all else list(CONFIRMED_STATES)
     return await _page(
         session,
         ctx,
@@ -162,7 +163,16 @@ async def get_case(case_id: str, request: Request, principal: Reader, response: 
 @router.patch(
     "/{case_id}",
     summary="Edit reason, analysis, responsible person, measures (If-Match required)",
-    responses={412: {"description": "changed since read; names the conflicting fields"}},
+    description="A field left out is unchanged; an explicit null clears it. A confirmed dropout keeps a "
+    "reason category and one responsible person (一人一案): once the case is confirmed (confirmed, "
+    "persuading, returned, placed, escalated), emptying `reason` or `responsible_person` is refused with "
+    "422 `validation_failed` whose `errors` name the field (`null_not_allowed`); `planned_measures` "
+    "cannot be null in any state. A closed case cannot be edited (409 `case_closed`).",
+    responses={
+        409: {"description": "case_closed, or case_not_placed for a placement mode"},
+        412: {"description": "changed since read; names the conflicting fields"},
+        422: {"description": "validation_failed: errors name each field that cannot be emptied"},
+    },
 )
 async def patch_case(
     case_id: str,

@@ -58,7 +58,9 @@ class CaseCreate(BaseModel):
 
 
 class CaseUpdate(BaseModel):
-    """Fields a school may edit on an open case (send If-Match)."""
+    """Fields a school may edit on an open case (send If-Match). A field left out is unchanged, an
+    explicit ``null`` clears it; a confirmed dropout keeps its reason and responsible person (一人一案),
+    so from confirmation on emptying either is refused."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -67,9 +69,15 @@ class CaseUpdate(BaseModel):
         },
     )
 
-    reason: DropoutReason | None = None
+    reason: DropoutReason | None = Field(
+        None, description="Cannot be emptied (null) once the case is confirmed: 422 naming the field."
+    )
     analysis: str | None = Field(None, max_length=4000)
-    responsible_person: str | None = Field(None, max_length=100)
+    responsible_person: str | None = Field(
+        None,
+        max_length=100,
+        description="Cannot be emptied (null or blank) once the case is confirmed: 422 naming the field.",
+    )
     planned_measures: list[str] | None = Field(None, max_length=20)
     placement_mode: PlacementMode | None = Field(
         None,

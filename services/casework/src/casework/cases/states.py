@@ -17,6 +17,8 @@ from typing import Final
 from baoxue.errors import Conflict
 
 OPEN_STATES: Final = ("suspected", "confirmed", "persuading", "returned", "placed", "escalated")
+CONFIRMED_STATES: Final = ("confirmed", "persuading", "returned", "placed", "escalated")
+"""The open states of a confirmed dropout (the confirmed ledger's)."""
 
 TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "suspected": frozenset({"confirmed", "closed"}),
