@@ -84,6 +84,13 @@ async def test_every_transition_is_allowed_or_refused_with_409(start_service, to
             assert (body["from_state"], body["to_state"]) == (from_state, to_state)
             assert body["allowed"] == sorted(ALLOWED[from_state])
             assert r.headers["content-type"].startswith("application/problem+json")
+            # A clear problem: a title, and a detail saying what may be done instead.
+            assert body["title"] and body["type"].endswith("/transition_not_allowed")
+            if from_state == "closed":
+                assert "only a new dropout signal inside its relapse watch reopens it" in body["detail"]
+            else:
+                assert f"from '{from_state}' to '{to_state}'" in body["detail"]
+                assert f"it can move to: {', '.join(sorted(ALLOWED[from_state]))}." in body["detail"]
 
 
 async def test_confirmation_needs_reason_and_sets_working_day_due_date(start_service, tokens):
@@ -368,3 +375,33 @@ async def test_a_suspected_case_may_still_clear_its_reason_and_responsible_perso
     # Confirming then needs them again.
     r = await move(svc, h, case["id"], "confirmed")
     assert r.status_code == 422 and r.json()["code"] == "transition_field_required"
+
+
+async def test_the_transition_endpoint_documents_every_move_and_refusal(start_service):
+    """The case endpoints' descriptions give the state machine as it is, including the deliberate
+    returned → persuading (a child who stops attending again before closure), and every refusal."""
+    svc = await start_service("casework")
+    spec = (await svc.client.get("/openapi.json")).json()
+    operation = spec["paths"]["/v1/cases/{case_id}/transitions"]["post"]
+    description = operation["description"]
+    for source, targets in ALLOWED.items():
+        if targets:
+            assert f"{source} → {' | '.join(sorted(targets))}" in description, source
+    assert "**returned → persuading** when a child who returned stops attending again" in description
+    assert "reopen a case" not in description and "A closed case is not moved" in description
+    refusals = " ".join(r["description"] for code, r in operation["responses"].items() if code != "200")
+    for code in (
+        "transition_not_allowed",
+        "transition_field_required",
+        "closure_reason_not_allowed",
+        "no_active_student_record",
+        "attendance_not_confirmed",
+        "placement_not_recorded",
+        "not_excluded",
+        "conflicting_fields",
+    ):
+        assert code in refusals, code
+    to = spec["components"]["schemas"]["TransitionRequest"]["properties"]["to"]
+    assert "returned → persuading" in to["description"]
+    patch = spec["paths"]["/v1/cases/{case_id}"]["patch"]
+    assert "`reason` or `responsible_person`" in patch["description"] and "422" in patch["responses"]

@@ -13,7 +13,7 @@ from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from casework.cases import repository as repo
 from casework.cases.schemas import CaseCreate, CasePublic, CaseStateCode, CaseUpdate, TransitionRequest
 from casework.cases.service import open_case_by_hand, update_case
-from casework.cases.states import CONFIRMED_STATES
+from casework.cases.states import CONFIRMED_STATES, transitions_text
 from casework.cases.transitions import transition_case
 from casework.cases.views import audited, case_public, case_public_of
 from casework.semesters import today
@@ -208,19 +208,37 @@ def optional_if_match(header: str | None) -> int | None:
     return parse_if_match(header)
 
 
+TRANSITIONS_DESCRIPTION = (
+    "Confirm, start persuasion, return, place, escalate or close a case. The allowed moves: "
+    + transitions_text()
+    + ". Besides the issue's path (suspected → confirmed → persuading → returned | placed | escalated → "
+    "closed) two moves back to persuasion are deliberate: **returned → persuading** when a child who "
+    "returned stops attending again before the case is closed (the case is still open, so a new dropout "
+    "signal would only attach to it: the school takes it back to persuasion; a later return is recorded "
+    "again), and **escalated → persuading** when the school takes an escalated case back (notify's "
+    "ladder stops as withdrawn). A closed case is not moved: only a new dropout signal inside its "
+    "relapse watch reopens it (→ suspected). Each target needs its own fields (confirmed: reason and "
+    "responsible_person unless the case has them; placed: placement_mode; escalated: evidence; closed: "
+    "closure_reason and its proof). "
+)
+
+
 @router.post(
     "/{case_id}/transitions",
     summary="Move a case to another state (If-Match optional, honoured)",
-    description="Confirm, start persuasion, return, place, escalate, close or reopen a case. "
-    + IF_MATCH_TRANSITION
-    + " The answer carries the case's new ETag.",
+    description=TRANSITIONS_DESCRIPTION + IF_MATCH_TRANSITION + " The answer carries the case's new ETag.",
     responses={
         409: {
-            "description": "transition_not_allowed (names from_state and to_state) or a "
-            "missing proof of closure"
+            "description": "transition_not_allowed (names from_state, to_state and the allowed targets), "
+            "or a closure without its proof: closure_reason_not_allowed, no_active_student_record, "
+            "attendance_not_confirmed, placement_not_recorded, not_excluded"
         },
         412: {
             "description": "the If-Match is stale: names conflicting_fields, current_state and current_etag"
+        },
+        422: {
+            "description": "transition_field_required (errors name the missing field), or "
+            "validation_failed (an unknown target state: errors list the allowed ones)"
         },
     },
 )

@@ -113,7 +113,10 @@ class TransitionRequest(BaseModel):
         },
     )
 
-    to: CaseStateCode
+    to: CaseStateCode = Field(
+        description="The target state. Besides the issue's path: returned → persuading (the child stopped "
+        "attending again before closure) and escalated → persuading (the school takes the case back)."
+    )
     on: dt.date | None = Field(None, description="Effective date (default: today)")
     note: str | None = Field(None, max_length=500)
     reason: DropoutReason | None = Field(None, description="confirmed: required unless the case has one")

@@ -41,16 +41,35 @@ CLOSURE_REASONS_FROM: Final[dict[str, frozenset[str]]] = {
 }
 
 
+def transitions_text() -> str:
+    """The allowed moves as one line of text (for the API's descriptions), from the table itself."""
+    return "; ".join(
+        f"{source} → {' | '.join(sorted(targets))}" for source, targets in TRANSITIONS.items() if targets
+    )
+
+
 def ensure_transition(from_state: str, to_state: str) -> None:
-    """409 ``transition_not_allowed`` naming ``from_state`` and ``to_state`` unless the move is allowed."""
-    if to_state not in TRANSITIONS.get(from_state, frozenset()):
-        raise Conflict(
-            f"A case cannot move from '{from_state}' to '{to_state}'.",
-            code="transition_not_allowed",
-            from_state=from_state,
-            to_state=to_state,
-            allowed=sorted(TRANSITIONS.get(from_state, frozenset())),
+    """409 ``transition_not_allowed`` naming ``from_state``, ``to_state`` and the allowed targets unless
+    the move is allowed."""
+    allowed = sorted(TRANSITIONS.get(from_state, frozenset()))
+    if to_state in allowed:
+        return
+    if from_state == "closed":
+        detail = (
+            "A closed case cannot be moved: only a new dropout signal inside its relapse watch reopens it."
         )
+    else:
+        detail = (
+            f"A case cannot move from '{from_state}' to '{to_state}'; "
+            f"from '{from_state}' it can move to: {', '.join(allowed)}."
+        )
+    raise Conflict(
+        detail,
+        code="transition_not_allowed",
+        from_state=from_state,
+        to_state=to_state,
+        allowed=allowed,
+    )
 
 
 def ensure_closure_reason(from_state: str, reason: str) -> None:
