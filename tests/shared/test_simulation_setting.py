@@ -4,13 +4,12 @@ would otherwise take from its own clock; staging and production refuse to start 
 from __future__ import annotations
 
 import pytest
+
+from baoxue.settings import ServiceSettings
 from casework.settings import CaseworkSettings
 from enrollment.settings import EnrollmentSettings
 from notify.settings import NotifySettings
-
-from baoxue.settings import ServiceSettings
-
-from .test_settings_secrets import production
+from tests.shared.test_settings_secrets import production
 
 SERVICES_THAT_SIMULATE = [CaseworkSettings, EnrollmentSettings, NotifySettings]
 
