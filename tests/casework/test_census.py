@@ -117,7 +117,7 @@ async def test_only_a_simulation_stack_accepts_a_past_day_for_the_demo(start_ser
     assert (past.status_code, past.json()["on_time"]) == (201, True)
     for stated in ("2026-08-31", "2026-11-28"):
         refused = await svc.client.post(url.format(SCHOOL_B), params={"completed_on": stated}, headers=b)
-        assert refused.status_code in (409, 422), stated
+        assert (refused.status_code, refused.json()["code"]) == (422, "census_date_not_today"), stated
 
 
 async def test_census_marks_feed_the_visit_quotas_of_the_roster(start_service, tokens):

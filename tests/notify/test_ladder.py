@@ -333,6 +333,9 @@ async def test_the_school_withdrawing_its_escalation_stops_the_ladder(start_serv
     await eventually(resolved)
     esc = await _escalation(svc, case["case_id"])
     assert (esc.resolution, esc.level) == ("withdrawn", "L2_town_order")
+    async with svc.ctx.db.transaction() as s:  # cancelled by the withdrawal, before any sweep could lapse it
+        rows = (await s.execute(select(Deadline).where(Deadline.case_id == case["case_id"]))).scalars()
+        assert {d.kind: d.status for d in rows} == {"escalation_L2_town_order": "cancelled"}
     result = await _sweep(svc, esc.level_deadline + dt.timedelta(days=1))
     assert result.advanced == 0
     assert (await _escalation(svc, case["case_id"])).level == "L2_town_order"

@@ -31,6 +31,14 @@ ADDRESS = "山东省枣庄市山亭区山城街道东湖村"
 
 # Server errors found here, reported to the service's owner; any other 5xx fails the test.
 REPORTED: dict[str, str] = {}  # the registry's RecursionError on deeply nested JSON is fixed (422)
+# Each malformed file is refused with the problem that names what is wrong with it (status, code).
+EXPECTED_FILE_PROBLEMS = {
+    "truncated xlsx": (422, "feed_file_truncated"),
+    "random bytes as xlsx": (422, "feed_file_truncated"),  # not a workbook: truncated or damaged
+    "binary as csv": (415, "feed_encoding_unreadable"),
+    "deeply nested json": (422, "feed_header_invalid"),
+    "unknown media type": (415, "feed_unsupported_format"),
+}
 
 
 def _row(name: str, id_number: str, birth: str) -> list[str]:
@@ -88,7 +96,7 @@ async def test_malformed_files_get_specific_problems(start_service, tokens):
             outcomes[name] = f"500 {type(exc).__name__}"
             assert name in REPORTED, (name, type(exc).__name__)
             continue
-        outcomes[name] = r.status_code
+        outcomes[name] = (r.status_code, r.json().get("code"))
         if r.status_code in (200, 202):  # accepted for processing: it must then fail as a batch, not crash
             b = await _finished(svc, tokens, r.json()["id"])
             assert b["status"] in ("failed", "rejected", "completed", "succeeded"), (name, b)
@@ -96,6 +104,7 @@ async def test_malformed_files_get_specific_problems(start_service, tokens):
         else:
             assert _refused_cleanly(r), (name, r.status_code, r.text[:300])
     print(f"malformed uploads: {outcomes}")
+    assert outcomes == EXPECTED_FILE_PROBLEMS
 
 
 async def test_gbk_and_mixed_rows_keep_the_good_data(start_service, tokens):

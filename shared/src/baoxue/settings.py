@@ -60,6 +60,15 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BAOXUE_", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = "development"
+    simulation: bool = Field(
+        default=False,
+        description=(
+            "The demo's stack plays a statutory year in minutes, so the days a service would take from its "
+            "own clock come from the caller: a census completed on a past day of the semester (casework), "
+            "a deferral filed on its stated September day (enrollment), a sweep or a report for a later "
+            "date (notify). Refused in staging and production"
+        ),
+    )
     host: str = "127.0.0.1"
     port: int = 8100
     database_url: str = ""
@@ -172,6 +181,13 @@ class ServiceSettings(BaseSettings):
         for name in ("blind_index_key", "new_blind_index_key"):
             if _key(getattr(self, name)) in cipher_keys:
                 raise ValueError(f"{name} must not be one of the cipher keys (pii_keys)")
+        return self
+
+    @model_validator(mode="after")
+    def _simulation_is_for_the_demo_only(self) -> ServiceSettings:
+        """A simulated clock in a real deployment would let a caller backdate what the service dates."""
+        if self.simulation and self.environment in ("staging", "production"):
+            raise ValueError(f"simulation is not allowed in {self.environment}: it is the demo's stack only")
         return self
 
     @model_validator(mode="after")

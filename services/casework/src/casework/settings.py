@@ -38,8 +38,3 @@ class CaseworkSettings(ServiceSettings):
     report_sweep_seconds: float = Field(300.0, gt=0, description="How often overdue reports are looked for.")
     visit_quotas: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_VISIT_QUOTAS))
     census_window_days: int = Field(14, ge=1, description="Days after semester start to complete the census.")
-    # The demo plays a statutory year in minutes: a census may then be completed on a past day.
-    simulation: bool = Field(
-        default=False,
-        description="Accept a past day of the semester as a census's completion day (the demo's stack only)",
-    )

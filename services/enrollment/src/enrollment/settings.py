@@ -24,9 +24,6 @@ class EnrollmentSettings(ServiceSettings):
     deferral_window_months: tuple[int, ...] = (9,)
     """Months in which deferral/exemption applications are filed (early September by the notice): checked
     on the day the server receives the application (China's day), not on the ``filed_on`` it states."""
-    simulation: bool = False
-    """The demo's stack plays a statutory year in minutes: a stated past ``filed_on`` of an application
-    is then taken as its filing day and the window checked on it. Off everywhere else."""
     sweep_enabled: bool = True
     sweep_interval_seconds: float = 3600.0
     campaign_refresh_seconds: float = 30.0

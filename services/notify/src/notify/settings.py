@@ -97,7 +97,3 @@ class NotifySettings(ServiceSettings):
     )
     smtp_sender_name: str = "山亭区教育和体育局控辍保学办公室"
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
-    # The demo plays a year forward: POST /v1/deadlines/sweep may then run for a future date.
-    simulation: bool = Field(
-        default=False, description="Allow sweeps for a future date (the demo's stack only; never production)"
-    )

@@ -25,6 +25,12 @@ async def insert_bulletin(session: AsyncSession, row: dict[str, Any]) -> bool:
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
 
+async def latest_version(session: AsyncSession, campaign_id: str) -> int | None:
+    """The highest result version held for a campaign, if any."""
+    statement = select(func.max(col(Bulletin.result_version))).where(col(Bulletin.campaign_id) == campaign_id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
 async def get_bulletin(session: AsyncSession, bulletin_id: str) -> Bulletin | None:
     return await session.get(Bulletin, bulletin_id)
 

@@ -27,7 +27,11 @@ async def record_campaign(
 ) -> bool:
     """Keep a frozen campaign result exactly as published (one row per result version); the
     September verification closes the bureau's verification deadline, the November comparison its
-    bulletin deadline. True when the result was new."""
+    bulletin deadline. True when the result was new. A version older than one already held (delivered
+    late, or replayed) is superseded: no bulletin is drafted from it and the bureau is not told."""
+    latest = await repository.latest_version(session, data.campaign_id)
+    if latest is not None and latest > data.result_version:
+        return False
     new = await repository.insert_bulletin(
         session,
         {
