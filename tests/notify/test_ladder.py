@@ -9,14 +9,18 @@ import uuid
 from sqlalchemy import select
 
 from baoxue.contracts.casework import (
+    CaseClosed,
     CaseConfirmed,
     CasePlaced,
+    CaseReopened,
     CaseReported,
     CaseReturned,
     EscalationRequested,
     EscalationWithdrawn,
 )
+from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import eventually
+from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
@@ -39,6 +43,53 @@ def _case(**over):
 async def _escalation(svc, case_id: str) -> Escalation | None:
     async with svc.ctx.db.transaction() as s:
         return (await s.execute(select(Escalation).where(Escalation.case_id == case_id))).scalar_one_or_none()
+
+
+async def _ladders(svc, case_id: str) -> list[Escalation]:
+    """The case's ladders, oldest first."""
+    async with svc.ctx.db.transaction() as s:
+        statement = select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
+        return list((await s.execute(statement)).scalars())
+
+
+async def _applied(svc, envelopes: list[Envelope]) -> bool:
+    """Whether notify has applied (or skipped as applied) every one of these events."""
+    inbox = svc.spec.tables.events.inbox
+    async with svc.ctx.db.transaction() as s:
+        seen = set((await s.execute(select(inbox.c.event_id))).scalars())
+    return {e.id for e in envelopes} <= seen
+
+
+def _on(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
+
+
+def _episodes(case: dict) -> dict[str, tuple[int, object, dt.date]]:
+    """A case confirmed, returned and closed, reopened by a relapse and confirmed again: each event with
+    its sequence in the case's order and its date."""
+    return {
+        "confirmed": (2, CaseConfirmed(**case, report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        "returned": (
+            3,
+            CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
+            dt.date(2026, 4, 1),
+        ),
+        "closed": (
+            4,
+            CaseClosed(**case | {"state": "closed"}, closure_reason="returned"),
+            dt.date(2026, 5, 6),
+        ),
+        "reopened": (
+            5,
+            CaseReopened(**case | {"state": "suspected"}, signal="absence"),
+            dt.date(2026, 10, 9),
+        ),
+        "confirmed_again": (
+            6,
+            CaseConfirmed(**case, report_due=dt.date(2026, 10, 20)),
+            dt.date(2026, 10, 12),
+        ),
+    }
 
 
 async def _sweep(svc, today: dt.date):
@@ -345,3 +396,48 @@ async def test_the_school_withdrawing_its_escalation_stops_the_ladder(start_serv
     types = await _outbox_types(svc)
     assert "baoxue.notify.escalation.advanced.v1" not in types
     assert types.count("baoxue.notify.escalation.resolved.v1") == 1
+
+
+async def test_a_late_end_of_an_earlier_episode_leaves_the_current_ladder_alone(
+    start_service, event_publisher
+):
+    """Confirmed, returned and closed, reopened by a relapse and confirmed again: the second confirmation
+    starts the new episode's ladder. The first episode's return (or its return and closure) arriving
+    after the reopening, late or replayed, belongs to the earlier episode: it stops nothing, and the new
+    ladder keeps its L1 deadline. When the first ladder is still active at the second confirmation (its
+    end has not arrived), that ladder is resolved as closed and the new one starts (before, the return
+    resolved the new episode's ladder, or the old ladder went on and was then stopped, leaving the
+    relapsed child without one)."""
+    svc = await start_notify(start_service)
+    late_return, both_late = _case(), _case()
+    orders = {
+        late_return["case_id"]: ["confirmed", "closed", "reopened", "confirmed_again", "returned"],
+        both_late["case_id"]: ["confirmed", "reopened", "confirmed_again", "returned", "closed"],
+    }
+    published: list[Envelope] = []
+    for case in (late_return, both_late):
+        story = _episodes(case)
+        for name in orders[case["case_id"]]:
+            sequence, event, day = story[name]
+            published.append(
+                await event_publisher.publish(
+                    event, subject=case["case_id"], sequence=sequence, time=_on(day)
+                )
+            )
+    await eventually(lambda: _applied(svc, published))
+
+    for case in (late_return, both_late):
+        ladders = await _ladders(svc, case["case_id"])
+        assert [(e.state, e.resolution, e.level) for e in ladders] == [
+            ("resolved", "closed", "L1_school"),
+            ("active", None, "L1_school"),
+        ]
+        first, second = ladders
+        assert (first.episode_sequence, second.episode_sequence) == (2, 6)
+        assert second.level_entered_on == dt.date(2026, 10, 12)
+        async with svc.ctx.db.transaction() as s:
+            rows = await s.execute(select(Deadline).where(Deadline.subject_id == f"{second.id}:L1_school"))
+            assert [d.status for d in rows.scalars()] == ["open"]
+    # The new ladder climbs when its deadline lapses: the late events did not stop it.
+    second = (await _ladders(svc, late_return["case_id"]))[1]
+    assert (await _sweep(svc, second.level_deadline + dt.timedelta(days=1))).advanced == 2

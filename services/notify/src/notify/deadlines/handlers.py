@@ -72,13 +72,15 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
                 due=d.report_due,
             )
         if settings.ladder_starts_at_confirmation:
-            await escalation.start(
+            # A confirmation after an earlier episode's ladder means that episode was closed (reopened).
+            await escalation.start_episode(
                 session=session,
                 ctx=ctx,
                 case=_case(d),
-                level="L1_school",
+                episode=event.envelope.sequence,
                 on=event_date(event),
                 trigger="confirmed",
+                earlier_ended_as="closed",
             )
 
     async def on_case_reported(session: AsyncSession, event: ReceivedEvent[cw.CaseReported]) -> None:
@@ -87,12 +89,13 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
     async def on_escalation_requested(
         session: AsyncSession, event: ReceivedEvent[cw.EscalationRequested]
     ) -> None:
-        d, on = event.data, event_date(event)
-        esc = await escalation.start(
-            session=session, ctx=ctx, case=_case(d), level="L2_town_order", on=on, trigger="requested"
+        await escalation.escalate(
+            session=session,
+            ctx=ctx,
+            case=_case(event.data),
+            episode=event.envelope.sequence,
+            on=event_date(event),
         )
-        if esc.level == "L1_school":
-            await escalation.advance(session=session, ctx=ctx, esc=esc, on=on, trigger="requested")
 
     def stopper(resolution: str) -> Handler:
         async def on_stop(session: AsyncSession, event: ReceivedEvent[cw.CaseEvent]) -> None:
@@ -102,6 +105,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
                 case_id=event.data.case_id,
                 resolution=resolution,
                 on=event_date(event),
+                episode=event.envelope.sequence,
             )
 
         return on_stop

@@ -32,6 +32,17 @@ class Escalation(NotifyModel, table=True):
     level_deadline: dt.date = Field(sa_column=Column(Date, nullable=False))
     deadline_warnings: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     resolved_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    episode_sequence: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            comment="the sequence of the case event the ladder serves: the one that started it, or a "
+            "later request that lifted it",
+        ),
+    )
+    """Which episode of the case the ladder belongs to, in the case's event order: a return, placement,
+    closure or withdrawal stops the ladder only when it comes later than this event. None for a ladder
+    started before it was kept."""
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False, default=1))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -48,7 +48,69 @@ def _settings(ctx: ServiceContext) -> NotifySettings:
     return ctx.settings
 
 
-async def start(
+async def start_episode(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    case: CaseRef,
+    episode: int,
+    on: dt.date,
+    trigger: str,
+    earlier_ended_as: str,
+) -> Escalation:
+    """A dropout episode of the case begins with the case event of sequence `episode` (its confirmation):
+    the episode's ladder starts at L1 (EscalationRaised).
+
+    A case has at most one active ladder. One that serves this event or a later one is returned
+    unchanged. One of an earlier episode still active belongs to an episode that has ended although the
+    event that ended it has not arrived (it will find the ladder gone, being earlier than this one): it is
+    resolved as `earlier_ended_as`, what must have ended that episode (the closure before a reopening),
+    and this episode's own ladder starts. A ladder from before the episodes were kept is taken as this
+    episode's."""
+    active = await repository.active_for_case(session, case.case_id)
+    if active is not None:
+        if active.episode_sequence is None:
+            active.episode_sequence = episode
+        if active.episode_sequence >= episode:
+            return active
+        await _stop(
+            session=session,
+            ctx=ctx,
+            esc=active,
+            resolution=earlier_ended_as,
+            on=on,
+            actor=SYSTEM_ACTOR,
+            note=f"a later episode began (case event {episode}) before this one's end arrived",
+        )
+    return await _start(
+        session=session, ctx=ctx, case=case, level="L1_school", on=on, trigger=trigger, episode=episode
+    )
+
+
+async def escalate(
+    *, session: AsyncSession, ctx: ServiceContext, case: CaseRef, episode: int, on: dt.date
+) -> Escalation:
+    """The guardians refuse and the school asks the town to act (EscalationRequested, the case event of
+    sequence `episode`): the active ladder is lifted from L1 to L2 and now serves the request; without
+    one, a ladder starts at L2."""
+    active = await repository.active_for_case(session, case.case_id)
+    if active is None:
+        return await _start(
+            session=session,
+            ctx=ctx,
+            case=case,
+            level="L2_town_order",
+            on=on,
+            trigger="requested",
+            episode=episode,
+        )
+    active.episode_sequence = max(episode, active.episode_sequence or episode)
+    if active.level == "L1_school":
+        await advance(session=session, ctx=ctx, esc=active, on=on, trigger="requested")
+    return active
+
+
+async def _start(
     *,
     session: AsyncSession,
     ctx: ServiceContext,
@@ -56,13 +118,10 @@ async def start(
     level: str,
     on: dt.date,
     trigger: str,
+    episode: int,
     actor: str = SYSTEM_ACTOR,
 ) -> Escalation:
-    """Start the ladder of a case at `level` (EscalationRaised). A case has at most one active ladder:
-    starting again returns the active one unchanged."""
-    active = await repository.active_for_case(session, case.case_id)
-    if active is not None:
-        return active
+    """A new ladder for the case at `level`, serving the case event `episode` (EscalationRaised)."""
     lv = ladder.level(level)
     esc = Escalation(
         id=str(uuid.uuid4()),
@@ -74,6 +133,7 @@ async def start(
         level=lv.code,
         level_entered_on=on,
         level_deadline=on,
+        episode_sequence=episode,
     )
     session.add(esc)
     await _enter(session=session, ctx=ctx, esc=esc, lv=lv, on=on, trigger=trigger, actor=actor)
@@ -134,14 +194,35 @@ async def resolve(
     case_id: str,
     resolution: str,
     on: dt.date,
+    episode: int | None = None,
     actor: str = SYSTEM_ACTOR,
     note: str | None = None,
 ) -> Escalation | None:
     """Stop the active ladder of a case (EscalationResolved) and cancel its levels' open deadlines (not
-    the case's others, such as the school's report). Returns None when the case has no active ladder."""
+    the case's others, such as the school's report). `episode` is the sequence of the case event that
+    stops it (a return, placement, closure, withdrawal): it stops only a ladder of its own episode or an
+    earlier one, never one serving a later case event (a return of the episode before a reopening,
+    arriving late or replayed, leaves the new episode's ladder alone). Without it (by hand) the active
+    ladder stops. Returns None when no ladder was stopped."""
     esc = await repository.active_for_case(session, case_id)
     if esc is None:
         return None
+    if episode is not None and esc.episode_sequence is not None and episode <= esc.episode_sequence:
+        return None
+    await _stop(session=session, ctx=ctx, esc=esc, resolution=resolution, on=on, actor=actor, note=note)
+    return esc
+
+
+async def _stop(
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    esc: Escalation,
+    resolution: str,
+    on: dt.date,
+    actor: str,
+    note: str | None,
+) -> None:
     esc.state, esc.resolution, esc.resolved_on = "resolved", resolution, on
     esc.version += 1
     esc.updated_at = utcnow()
@@ -162,7 +243,7 @@ async def resolve(
         session,
         EscalationResolved(
             escalation_id=esc.id,
-            case_id=case_id,
+            case_id=esc.case_id,
             level=esc.level,  # type: ignore[arg-type]
             resolution=resolution,
             deadline=None,
@@ -170,7 +251,6 @@ async def resolve(
         subject=esc.id,
         sequence=esc.version,
     )
-    return esc
 
 
 async def level_lapsed(
@@ -243,17 +323,10 @@ async def withdraw(
     esc = await _for_actor(
         session=session, directory=ctx.directory, principal=principal, escalation_id=escalation_id
     )
-    resolved = await resolve(
-        session=session,
-        ctx=ctx,
-        case_id=esc.case_id,
-        resolution="withdrawn",
-        on=on,
-        actor=principal.subject,
-        note=note,
+    await _stop(
+        session=session, ctx=ctx, esc=esc, resolution="withdrawn", on=on, actor=principal.subject, note=note
     )
-    assert resolved is not None
-    return resolved
+    return esc
 
 
 async def _for_actor(
