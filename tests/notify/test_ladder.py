@@ -441,3 +441,70 @@ async def test_a_late_end_of_an_earlier_episode_leaves_the_current_ladder_alone(
     # The new ladder climbs when its deadline lapses: the late events did not stop it.
     second = (await _ladders(svc, late_return["case_id"]))[1]
     assert (await _sweep(svc, second.level_deadline + dt.timedelta(days=1))).advanced == 2
+
+
+async def test_a_confirmation_or_request_delivered_again_starts_no_second_ladder(
+    start_service, event_publisher
+):
+    """The same confirmation (or escalation request) delivered again under another event id, which the
+    inbox cannot recognise, after its ladder was resolved starts nothing: one ladder per confirmation.
+    A new confirmation after the case was closed and reopened still starts the new episode's ladder, and
+    that one's confirmation delivered again starts nothing either (before, each delivery started a new
+    ladder for a child who had returned)."""
+    svc = await start_notify(start_service)
+    case, requested = _case(), _case()
+    story = _episodes(case)
+    published: list[Envelope] = []
+
+    async def deliver(name: str, of: dict | None = None) -> None:
+        sequence, event, day = (of or story)[name]
+        published.append(
+            await event_publisher.publish(event, subject=event.case_id, sequence=sequence, time=_on(day))
+        )
+
+    for name in ("confirmed", "returned", "confirmed"):
+        await deliver(name)
+    # The other case: confirmed (L1), escalation requested (L2), returned; the request delivered again.
+    escalation = {
+        "confirmed": (2, CaseConfirmed(**requested, report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        "requested": (
+            4,
+            EscalationRequested(**requested | {"state": "escalated"}, evidence_count=1),
+            dt.date(2026, 3, 20),
+        ),
+        "returned": (
+            5,
+            CaseReturned(**requested | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
+            dt.date(2026, 4, 1),
+        ),
+    }
+    for name in ("confirmed", "requested", "returned", "requested"):
+        await deliver(name, escalation)
+    await eventually(lambda: _applied(svc, published))
+    assert [(e.state, e.resolution) for e in await _ladders(svc, case["case_id"])] == [
+        ("resolved", "returned")
+    ]
+    [lifted] = await _ladders(svc, requested["case_id"])
+    assert (lifted.state, lifted.resolution, lifted.level) == ("resolved", "returned", "L2_town_order")
+
+    # Closed, reopened by a relapse, confirmed again: a new episode, a new ladder; then returned, and the
+    # new confirmation delivered again.
+    for name in ("closed", "reopened", "confirmed_again"):
+        await deliver(name)
+    await eventually(lambda: _applied(svc, published))
+    assert [e.state for e in await _ladders(svc, case["case_id"])] == ["resolved", "active"]
+    returned_again = CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2026, 11, 2))
+    published.append(
+        await event_publisher.publish(
+            returned_again, subject=case["case_id"], sequence=7, time=_on(dt.date(2026, 11, 2))
+        )
+    )
+    await deliver("confirmed_again")
+    await eventually(lambda: _applied(svc, published))
+    ladders = await _ladders(svc, case["case_id"])
+    assert [(e.state, e.resolution, e.episode_sequence) for e in ladders] == [
+        ("resolved", "returned", 2),
+        ("resolved", "returned", 6),
+    ]
+    raised = (await _outbox_types(svc)).count("baoxue.notify.escalation.raised.v1")
+    assert raised == 3

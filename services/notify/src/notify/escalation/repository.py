@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,6 +25,13 @@ async def active_for_case(session: AsyncSession, case_id: str) -> Escalation | N
         .with_for_update()
     )
     return (await session.execute(statement)).scalars().first()
+
+
+async def latest_episode(session: AsyncSession, case_id: str) -> int | None:
+    """The latest case event any of the case's ladders, active or resolved, serves (None if none keeps
+    one)."""
+    statement = select(func.max(col(Escalation.episode_sequence))).where(col(Escalation.case_id) == case_id)
+    return (await session.execute(statement)).scalar_one()
 
 
 async def steps(session: AsyncSession, escalation_id: str) -> list[EscalationStep]:

@@ -57,21 +57,23 @@ async def start_episode(
     on: dt.date,
     trigger: str,
     earlier_ended_as: str,
-) -> Escalation:
+) -> Escalation | None:
     """A dropout episode of the case begins with the case event of sequence `episode` (its confirmation):
     the episode's ladder starts at L1 (EscalationRaised).
 
-    A case has at most one active ladder. One that serves this event or a later one is returned
-    unchanged. One of an earlier episode still active belongs to an episode that has ended although the
-    event that ended it has not arrived (it will find the ladder gone, being earlier than this one): it is
-    resolved as `earlier_ended_as`, what must have ended that episode (the closure before a reopening),
-    and this episode's own ladder starts. A ladder from before the episodes were kept is taken as this
-    episode's."""
+    One ladder per episode: when one of the case's ladders, active or resolved, already serves this
+    event or a later one (the same confirmation delivered again after its ladder was resolved, or a late
+    one), nothing starts and None is returned. A case has at most one active ladder: one of an earlier
+    episode still active belongs to an episode that has ended although the event that ended it has not
+    arrived (it will find the ladder gone, being earlier than this one); it is resolved as
+    `earlier_ended_as`, what must have ended that episode (the closure before a reopening), and this
+    episode's own ladder starts. A ladder from before the episodes were kept is taken as this episode's."""
+    if await _served(session, case.case_id, episode):
+        return None
     active = await repository.active_for_case(session, case.case_id)
     if active is not None:
         if active.episode_sequence is None:
             active.episode_sequence = episode
-        if active.episode_sequence >= episode:
             return active
         await _stop(
             session=session,
@@ -89,10 +91,13 @@ async def start_episode(
 
 async def escalate(
     *, session: AsyncSession, ctx: ServiceContext, case: CaseRef, episode: int, on: dt.date
-) -> Escalation:
+) -> Escalation | None:
     """The guardians refuse and the school asks the town to act (EscalationRequested, the case event of
     sequence `episode`): the active ladder is lifted from L1 to L2 and now serves the request; without
-    one, a ladder starts at L2."""
+    one, a ladder starts at L2. A request that one of the case's ladders already served, or one older
+    than the event a ladder serves (delivered again, or late), lifts and starts nothing: None."""
+    if await _served(session, case.case_id, episode):
+        return None
     active = await repository.active_for_case(session, case.case_id)
     if active is None:
         return await _start(
@@ -104,10 +109,16 @@ async def escalate(
             trigger="requested",
             episode=episode,
         )
-    active.episode_sequence = max(episode, active.episode_sequence or episode)
+    active.episode_sequence = episode
     if active.level == "L1_school":
         await advance(session=session, ctx=ctx, esc=active, on=on, trigger="requested")
     return active
+
+
+async def _served(session: AsyncSession, case_id: str, episode: int) -> bool:
+    """Whether a ladder of the case serves the case event `episode` or a later one."""
+    latest = await repository.latest_episode(session, case_id)
+    return latest is not None and latest >= episode
 
 
 async def _start(
