@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from baoxue.contracts.casework import CaseClosed, CaseConfirmed
+from baoxue.contracts.casework import CaseClosed, CaseConfirmed, CaseRelapsed, CaseReturned
 from casework import semesters
 from tests.casework.helpers import (
     ENTRY_FIELDS,
@@ -405,3 +405,33 @@ async def test_the_transition_endpoint_documents_every_move_and_refusal(start_se
     assert "returned → persuading" in to["description"]
     patch = spec["paths"]["/v1/cases/{case_id}"]["patch"]
     assert "`reason` or `responsible_person`" in patch["description"] and "422" in patch["responses"]
+
+
+async def test_a_returned_child_who_stops_attending_again_publishes_the_relapse(start_service, tokens):
+    """Returned → persuading (the child stopped attending again before closure) publishes CaseRelapsed,
+    ids and codes only, with the move's date and the case's version as its sequence, so that notify no
+    longer counts the child as returned and starts the new episode's ladder. A return after it is
+    published again; confirmed → persuading publishes nothing (before, the relapse published nothing)."""
+    svc = await start_service("casework")
+    h = tokens.headers("school", SCHOOL_A)
+    case = await case_in(svc, h, "returned")
+    r = await move(svc, h, case["id"], "persuading", on="2026-11-20", note="又不来上学了")
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "persuading"
+    [relapsed] = await outbox_events(svc, CaseRelapsed)
+    assert relapsed["subject"] == case["id"] and relapsed["sequence"] == r.json()["version"]
+    assert relapsed["data"] == {
+        "case_id": case["id"],
+        "child_id": case["child_id"],
+        "school_code": SCHOOL_A,
+        "hukou_town": TOWN_A,
+        "state": "persuading",
+        "reason": ENTRY_FIELDS["confirmed"]["reason"],
+        "relapsed_on": "2026-11-20",
+    }
+    back = await move(svc, h, case["id"], "returned", on="2026-11-27")
+    assert back.status_code == 200, back.text
+    returns = await outbox_events(svc, CaseReturned)
+    assert [e["data"]["returned_on"] for e in returns][-1] == "2026-11-27"
+    assert returns[-1]["sequence"] > relapsed["sequence"]
+    assert len(await outbox_events(svc, CaseRelapsed)) == 1

@@ -68,6 +68,16 @@ class CaseReturned(CaseEvent):
     returned_on: dt.date
 
 
+class CaseRelapsed(CaseEvent):
+    """A child who returned stopped attending again before the case was closed (returned → persuading):
+    the return no longer counts, and persuasion starts over on the same open case as a new episode
+    (notify counts the child as not returned and starts the episode's ladder). ``relapsed_on`` is the
+    date the move records. A closed case's relapse is CaseReopened."""
+
+    event: ClassVar[str] = "relapsed"
+    relapsed_on: dt.date
+
+
 class CasePlaced(CaseEvent):
     event: ClassVar[str] = "placed"
     placement_mode: str | None = None

@@ -13,6 +13,7 @@ from baoxue.contracts.casework import (
     CaseConfirmed,
     CaseEvent,
     CasePlaced,
+    CaseRelapsed,
     CaseReturned,
     EscalationRequested,
     EscalationWithdrawn,
@@ -161,11 +162,18 @@ async def apply_transition(
         )
         event = case_event(CaseClosed, case, closure_reason=request.closure_reason)
     else:  # persuading
-        withdrawn = case.state == "escalated" and not system
+        from_state = case.state
         await record_transition(session, case, to, on=on, by=actor, note=request.note)
-        # The school takes its escalation back: notify's ladder stops (resolved as withdrawn). When notify
-        # resolved the ladder itself (system), there is nothing left to stop.
-        event = case_event(EscalationWithdrawn, case) if withdrawn else None
+        if from_state == "returned":
+            # The child stopped attending again before closure: the return no longer counts, a new
+            # episode of persuasion begins (notify: not returned on the scorecard, a new ladder).
+            event = case_event(CaseRelapsed, case, relapsed_on=on)
+        elif from_state == "escalated" and not system:
+            # The school takes its escalation back: notify's ladder stops (resolved as withdrawn). When
+            # notify resolved the ladder itself (system), there is nothing left to stop.
+            event = case_event(EscalationWithdrawn, case)
+        else:
+            event = None
     await session.flush()
     if event is not None:
         await ctx.outbox.add(session, event, subject=case.id, sequence=case.version)
