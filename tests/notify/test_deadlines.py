@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from baoxue.contracts.casework import (
     CaseClosed,
     CaseConfirmed,
+    CaseRelapsed,
     CaseReopened,
     CaseReported,
     CaseReturned,
@@ -22,7 +23,7 @@ from baoxue.testing.plugin import eventually
 from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
-from notify.escalation.models import Escalation
+from notify.escalation.models import Escalation, EscalationStep
 from tests.notify.conftest import BUREAU, DISTRICT_A, POLICE, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
 
 
@@ -429,3 +430,87 @@ async def test_a_return_dated_before_the_latest_reopening_counts_for_the_episode
     assert [d.status for d in await _deadlines(svc, subject_id=f"{second.id}:L1_school")] == ["cancelled"]
     figures = await card()
     assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 1, 1.0)
+
+
+async def test_a_returned_child_who_stops_attending_again_has_not_returned_and_gets_a_new_ladder(
+    start_service, event_publisher, tokens
+):
+    """Confirmed, returned, and then the child stops attending again before the case is closed
+    (CaseRelapsed, returned → persuading): the scorecard no longer counts the child as returned and a new
+    episode's ladder starts at L1 (the first was resolved by the return). The relapse delivered again
+    starts no third ladder; a return recorded after the relapse counts again and stops the new ladder
+    (before, the child stayed counted as returned and no ladder followed the relapse)."""
+    svc = await start_notify(start_service)
+    case_id = str(uuid.uuid4())
+    base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
+
+    def on(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
+
+    story = [
+        (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        (CaseReturned(**base, state="returned", returned_on=dt.date(2026, 4, 1)), dt.date(2026, 4, 1)),
+    ]
+    for sequence, (event, day) in enumerate(story, start=2):
+        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=on(day))
+    bureau = tokens.headers("bureau", BUREAU)
+
+    async def card() -> dict:
+        cards = (
+            await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
+        ).json()
+        return next((c for c in cards if c["org"] == SCHOOL_A), {})
+
+    async def ladders() -> list[Escalation]:
+        async with svc.ctx.db.transaction() as s:
+            statement = (
+                select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
+            )
+            return list((await s.execute(statement)).scalars())
+
+    async def returned_once() -> bool:
+        return (await card()).get("returned") == 1 and [e.state for e in await ladders()] == ["resolved"]
+
+    await eventually(returned_once)
+
+    relapse = CaseRelapsed(**base, state="persuading", relapsed_on=dt.date(2026, 4, 20))
+    for _ in range(2):  # the second delivery under another event id, as a replay would be
+        await event_publisher.publish(relapse, subject=case_id, sequence=4, time=on(dt.date(2026, 4, 20)))
+
+    async def relapsed() -> bool:
+        return (await card()).get("returned") == 0 and len(await ladders()) == 2
+
+    await eventually(relapsed)
+    figures = await card()
+    assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 0, 0.0)
+    first, second = await ladders()
+    assert (first.state, first.resolution) == ("resolved", "returned")
+    assert (second.state, second.level, second.level_entered_on) == (
+        "active",
+        "L1_school",
+        dt.date(2026, 4, 20),
+    )
+    assert [d.status for d in await _deadlines(svc, subject_id=f"{second.id}:L1_school")] == ["open"]
+    async with svc.ctx.db.transaction() as s:
+        [entered] = (
+            await s.execute(
+                select(EscalationStep).where(
+                    EscalationStep.escalation_id == second.id, EscalationStep.kind == "entered"
+                )
+            )
+        ).scalars()
+    assert entered.trigger == "relapsed"
+
+    # Back at school again, recorded after the relapse: counted as returned, the new ladder stopped.
+    await event_publisher.publish(
+        CaseReturned(**base, state="returned", returned_on=dt.date(2026, 5, 6)),
+        subject=case_id,
+        sequence=5,
+        time=on(dt.date(2026, 5, 6)),
+    )
+
+    async def back() -> bool:
+        return (await card()).get("returned") == 1 and (await ladders())[-1].state == "resolved"
+
+    await eventually(back)
+    assert [(e.state, e.resolution) for e in await ladders()] == [("resolved", "returned")] * 2

@@ -82,6 +82,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             cw.EscalationRequested: case_fact(escalated_on=event_date),
             cw.CaseReturned: case_fact(returned_on=lambda e: e.data.returned_on),
             cw.CaseReopened: case_fact(reopened_on=event_date),
+            cw.CaseRelapsed: case_fact(relapsed_on=lambda e: e.data.relapsed_on),
             cw.VisitRecorded: on_visit,
             cw.CensusCompleted: on_census,
             cw.RosterSet: on_roster,

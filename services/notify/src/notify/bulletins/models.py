@@ -39,9 +39,9 @@ class Bulletin(NotifyModel, table=True):
 class CaseFact(NotifyModel, table=True):
     """A dropout case as notify needs it for scorecards (no personal data).
 
-    A return and a reopening keep the sequence of their event beside their date: the events' order, not
-    their dates, tells which episode a return belongs to (a return is dated when the child came back,
-    possibly before the reopening was recorded)."""
+    A return, a reopening and a relapse keep the sequence of their event beside their date: the events'
+    order, not their dates, tells which episode a return belongs to (a return is dated when the child came
+    back, possibly before the reopening was recorded)."""
 
     __tablename__ = "case_facts"
     __table_args__ = (Index("ix_case_facts_school", "school_code"), Index("ix_case_facts_town", "hukou_town"))
@@ -65,6 +65,16 @@ class CaseFact(NotifyModel, table=True):
     reopened_sequence: int | None = Field(
         default=None,
         sa_column=Column(Integer, comment="the case event sequence of the reopening in reopened_on"),
+    )
+    relapsed_on: dt.date | None = Field(
+        default=None,
+        sa_column=Column(
+            Date, comment="the latest relapse of a returned child before closure (returned -> persuading)"
+        ),
+    )
+    relapsed_sequence: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, comment="the case event sequence of the relapse in relapsed_on"),
     )
     sequence: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 

@@ -47,7 +47,11 @@ async def bulletins(
 
 
 _DATES = ("opened_on", "confirmed_on", "escalated_on", "returned_on", "reopened_on")
-EPISODE_DATES = {"returned_on": "returned_sequence", "reopened_on": "reopened_sequence"}
+EPISODE_DATES = {
+    "returned_on": "returned_sequence",
+    "reopened_on": "reopened_sequence",
+    "relapsed_on": "relapsed_sequence",
+}
 """The dates that keep their event's sequence: which episode a return belongs to is a matter of order."""
 
 
@@ -225,15 +229,23 @@ async def case_stats(
     counts only for the episode it belongs to: one recorded after the case's latest reopening counts,
     even when it is dated before the reopening (the child came back before the reopening was recorded);
     one recorded before it does not (a child who returned, relapsed and is out of school again has not
-    returned; the return date stays a fact of its own, for the dropout reports of its period). The
-    order is the events' sequences; a fact from before they were kept is judged by the dates."""
+    returned; the return date stays a fact of its own, for the dropout reports of its period). The same
+    holds for a relapse of the open case (a returned child who stopped attending again before closure):
+    only a return recorded after it counts. The order is the events' sequences; a fact from before they
+    were kept is judged by the dates (a relapse always has its sequence: any return without one is
+    older)."""
     org = _org_key(col(CaseFact.school_code), level)
     returned_on, reopened_on = col(CaseFact.returned_on), col(CaseFact.reopened_on)
     returned_seq, reopened_seq = col(CaseFact.returned_sequence), col(CaseFact.reopened_sequence)
-    returned = returned_on.is_not(None) & (
-        reopened_on.is_(None)
-        | (returned_seq > reopened_seq)
-        | ((returned_seq.is_(None) | reopened_seq.is_(None)) & (returned_on >= reopened_on))
+    relapsed_seq = col(CaseFact.relapsed_sequence)
+    returned = (
+        returned_on.is_not(None)
+        & (
+            reopened_on.is_(None)
+            | (returned_seq > reopened_seq)
+            | ((returned_seq.is_(None) | reopened_seq.is_(None)) & (returned_on >= reopened_on))
+        )
+        & (relapsed_seq.is_(None) | (returned_seq.is_not(None) & (returned_seq > relapsed_seq)))
     )
     statement = (
         select(

@@ -83,6 +83,20 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
                 earlier_ended_as="closed",
             )
 
+    async def on_case_relapsed(session: AsyncSession, event: ReceivedEvent[cw.CaseRelapsed]) -> None:
+        """A returned child stopped attending again before closure: a new episode of persuasion, whose
+        ladder starts at L1 like a confirmation's (the episode before it ended with the return)."""
+        if settings.ladder_starts_at_confirmation:
+            await escalation.start_episode(
+                session=session,
+                ctx=ctx,
+                case=_case(event.data),
+                episode=event.envelope.sequence,
+                on=event_date(event),
+                trigger="relapsed",
+                earlier_ended_as="returned",
+            )
+
     async def on_case_reported(session: AsyncSession, event: ReceivedEvent[cw.CaseReported]) -> None:
         await meet_case_report(session=session, case_id=event.data.case_id, on=event.data.reported_on)
 
@@ -136,6 +150,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
             cw.CaseReported: on_case_reported,
             cw.EscalationRequested: on_escalation_requested,
             cw.CaseReturned: stopper("returned"),
+            cw.CaseRelapsed: on_case_relapsed,
             cw.CasePlaced: stopper("placed"),
             cw.CaseClosed: stopper("closed"),
             # The school took the case back to persuasion: the ladder stops as withdrawn.

@@ -58,16 +58,18 @@ async def start_episode(
     trigger: str,
     earlier_ended_as: str,
 ) -> Escalation | None:
-    """A dropout episode of the case begins with the case event of sequence `episode` (its confirmation):
-    the episode's ladder starts at L1 (EscalationRaised).
+    """A dropout episode of the case begins with the case event of sequence `episode` (its confirmation,
+    or the relapse of a returned child before closure): the episode's ladder starts at L1
+    (EscalationRaised).
 
     One ladder per episode: when one of the case's ladders, active or resolved, already serves this
     event or a later one (the same confirmation delivered again after its ladder was resolved, or a late
     one), nothing starts and None is returned. A case has at most one active ladder: one of an earlier
     episode still active belongs to an episode that has ended although the event that ended it has not
     arrived (it will find the ladder gone, being earlier than this one); it is resolved as
-    `earlier_ended_as`, what must have ended that episode (the closure before a reopening), and this
-    episode's own ladder starts. A ladder from before the episodes were kept is taken as this episode's."""
+    `earlier_ended_as`, what must have ended that episode (the closure before a reopening, the return
+    before a relapse), and this episode's own ladder starts. A ladder from before the episodes were kept
+    is taken as this episode's."""
     if await _served(session, case.case_id, episode):
         return None
     active = await repository.active_for_case(session, case.case_id)
