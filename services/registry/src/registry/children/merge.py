@@ -358,7 +358,27 @@ async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str
 
 
 async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> int:
-    """Flags this department asserted for an earlier period but not in this later one lapse (listed for review)."""
+    """Flags this department asserted for an earlier period but not in this later one lapse (listed for review).
+
+    The flags of a record merged into another belong to the record that remains: the department's
+    assertion of a category for that record (confirmed by this batch in :func:`confirm_flags`) confirms
+    them too. A merged record's flag was asserted before its merge (civil affairs' provisional record of
+    a child without its ID number, merged into the police's record of the same child once the police fed
+    it); the department's later rows reach the record that remains, and the merged record's flag lapsed
+    beside the one they confirmed (a false ``flag_lapsed`` item). Only the flags about to lapse are looked
+    at. A lapse of the same category on a merged record and on the record that remains, by one batch, is
+    one item, about the record that remains (settling it settles both: ``resolution.settle_lapsed_flag``).
+    """
+    await session.execute(
+        text(
+            f"UPDATE child_flags SET last_confirmed = {_V('p')}, last_batch_id = {_V('b')} "
+            "WHERE department = :dept AND status = 'active' AND last_confirmed < :p AND EXISTS "
+            "(SELECT 1 FROM children m JOIN child_flags s ON s.child_id = m.merged_into "
+            "WHERE m.id = child_flags.child_id AND s.category = child_flags.category "
+            "AND s.department = child_flags.department AND s.last_batch_id = :b)"
+        ),
+        {"b": batch_id, "dept": department, "p": period},
+    )
     result = await session.execute(
         text(
             f"UPDATE child_flags SET status = 'lapsed', lapsed_period = {_V('p')}, lapsed_batch_id = {_V('b')} "
@@ -370,7 +390,9 @@ async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, 
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
             f"SELECT 'flag_lapsed', 'open', f.child_id, f.category, {_V('b')}, '{{}}', c.hukou_town, :now "
-            "FROM child_flags f JOIN children c ON c.id = f.child_id WHERE f.lapsed_batch_id = :b"
+            "FROM child_flags f JOIN children c ON c.id = f.child_id WHERE f.lapsed_batch_id = :b "
+            "AND NOT EXISTS (SELECT 1 FROM child_flags s WHERE s.child_id = c.merged_into "
+            "AND s.category = f.category AND s.department = f.department AND s.lapsed_batch_id = :b)"
         ),
         {"b": batch_id, "now": utcnow()},
     )

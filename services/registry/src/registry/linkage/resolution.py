@@ -149,13 +149,17 @@ async def settle_lapsed_flag(
     """End (accepted) or keep (rejected) the flag a ``flag_lapsed`` item is about; returns what was done.
 
     A flag its department asserted again since is active already: nothing changes (``"effect": "none"``).
+    The same category's flags of records merged into the item's record that the same batch lapsed are
+    settled with it (their lapse is one item: ``merge.lapse_flags``); the item's own record's flag is the
+    one recorded.
     """
-    flag = (
+    group = [item["child_id"], *await _merged_into(session, item["child_id"])]
+    flags = (
         (
             await session.execute(
                 select(_flags)
                 .where(
-                    _flags.c.child_id == item["child_id"],
+                    _flags.c.child_id.in_(group),
                     _flags.c.category == item["attribute"],
                     _flags.c.lapsed_batch_id == item["batch_id"],
                     _flags.c.status == "lapsed",
@@ -164,14 +168,15 @@ async def settle_lapsed_flag(
             )
         )
         .mappings()
-        .first()
+        .all()
     )
-    if flag is None:
+    if not flags:
         return {"effect": "none", "reason": "flag_asserted_again"}
+    flag = min(flags, key=lambda f: (f["child_id"] != item["child_id"], f["id"]))
     values: dict[str, Any] = (
         {"status": "active", "lapsed_period": None, "lapsed_batch_id": None} if keep else {"status": "ended"}
     )
-    await session.execute(update(_flags).where(_flags.c.id == flag["id"]).values(**values))
+    await session.execute(update(_flags).where(_flags.c.id.in_([f["id"] for f in flags])).values(**values))
     done = {
         "effect": "flag_kept" if keep else "flag_ended",
         "category": flag["category"],
