@@ -45,12 +45,32 @@ async def get_item(item_id: int, session: SessionDep, ctx: Ctx, principal: Reade
     return ReviewItemPublic.model_validate(row)
 
 
+ACCEPT_DOC = """What accepting does, by the item's kind (the body names the value where one is kept):
+- `link_candidate`: the two records are merged (undoable: `POST /v1/merges/{id}/undo`);
+- `id_collision`: the row's record is merged into the child holding its ID number;
+- `conflict`: `assertion_id`, one of the conflicting values in the child's provenance, becomes the child's;
+- `flag_lapsed`: the flag ends (rejecting keeps it);
+- `address_unmatched`: `hukou_village` (or `hukou_town`) from the directory becomes the hukou place;
+- `id_sex_mismatch`: `sex` (`M` or `F`) becomes the child's; `id_birth_date_mismatch`: `birth_date`, which
+  must be of compulsory school age (6-14) on the cut-off date of the period of the item's batch. The value
+  may be the ID number's, the row's or another; it is recorded with the reviewer's decision as its source
+  (history `sex_resolved` / `birth_date_resolved`, and `evidence.chosen` on the item: whose value it agrees
+  with, never the value) and audited. Missing: 422 `review_choice_required`; not valid or not this item's
+  attribute: 422 `review_value_invalid`;
+- `id_address_code_unknown`, `id_address_code_not_in_use`: the decision is recorded; the value concerned
+  is the ID number itself, which the police's feed corrects.
+
+A decided item is not opened again by a later row with the same values; a changed value opens a new one."""
+
+
 @router.post(
     "/review-items/{item_id}/accept",
     summary=(
         "Accept: a link candidate or ID collision merges the records; a conflict keeps the chosen value; "
-        "a lapsed flag ends; an unmatched address takes the chosen village or town"
+        "a lapsed flag ends; an unmatched address takes the chosen village or town; a sex or birth date "
+        "that disagrees with the ID number takes the value kept"
     ),
+    description=ACCEPT_DOC,
 )
 async def accept(
     item_id: int,
@@ -68,6 +88,8 @@ async def accept(
         assertion_id=decision.assertion_id if decision is not None else None,
         hukou_town=decision.hukou_town if decision is not None else None,
         hukou_village=decision.hukou_village if decision is not None else None,
+        sex=decision.sex if decision is not None else None,
+        birth_date=decision.birth_date if decision is not None else None,
     )
     return ReviewItemPublic.model_validate(row)
 
