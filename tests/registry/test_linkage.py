@@ -283,3 +283,44 @@ async def test_the_flag_of_an_older_record_merged_away_is_confirmed_by_its_depar
     assert {f["status"] for f in li["flags"] if f["category"] == "left_behind"} == {"ended"}
     assert set(li["categories"]) == {"orphan", "resident"}
 
+
+async def test_a_chain_of_links_names_the_record_that_remains_and_undoes_step_by_step(start_service, tokens):
+    """Civil affairs feeds LI without an ID number twice (the second record is linked to the first), then the
+    police with it (the first is linked to the police's record): both earlier records name the police's
+    record as the one that remains, and civil affairs' flag is confirmed there. Undoing the police link
+    gives the first record back its own linked record, and each record the flags its rows assert."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    row = LI.row(id="", category="留守")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(row))
+    [registered] = await outbox_events(svc, "child.registered.v1")
+    first = registered["subject"]
+    assert (await submit(svc, tokens, "civil", "2026-09", csv_body(row)))["linked"] == 1
+    [second] = (await svc.client.get(f"/v1/children/{first}", headers=bureau)).json()["merged_records"]
+    assert (await submit(svc, tokens, "police", "2027-03", csv_body(LI.row())))["linked"] == 1
+    li = await _child(svc, tokens, LI.id)
+    assert set(li["merged_records"]) == {first, second}
+    for record in (first, second):
+        shown = (await svc.client.get(f"/v1/children/{record}", headers=bureau)).json()
+        assert (shown["status"], shown["merged_into"]) == ("duplicate", li["id"])
+    await submit(svc, tokens, "civil", "2027-09", csv_body(row))
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert r.json()["items"] == []
+    li = await _child(svc, tokens, LI.id)
+    assert set(li["categories"]) == {"left_behind", "resident"} and len(li["merged_records"]) == 3
+
+    merges = (await svc.client.get("/v1/merges", params={"child_id": li["id"]}, headers=bureau)).json()
+    police_link = next(m for m in merges["items"] if m["merged_id"] == first)
+    r = await svc.client.post(f"/v1/merges/{police_link['id']}/undo", headers=bureau)
+    assert r.status_code == 200, r.text
+    restored = (await svc.client.get(f"/v1/children/{first}", headers=bureau)).json()
+    assert (restored["status"], restored["merged_records"]) == ("active", [second])
+    # The first record's rows are 2026-03's and 2026-09's: civil affairs' 2027-09 row is the police
+    # record's (linked to it), so for the first record alone left-behind lapsed in 2027-09.
+    flags = [(f["status"], f["valid_from"], f["lapsed_period"]) for f in restored["flags"]]
+    assert (restored["categories"], flags) == ([], [("lapsed", "2026-03", "2027-09")])
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert [(i["child_id"], i["attribute"]) for i in r.json()["items"]] == [(first, "left_behind")]
+    li = await _child(svc, tokens, LI.id)
+    assert second not in li["merged_records"] and first not in li["merged_records"]
+    assert set(li["categories"]) == {"left_behind", "resident"}

@@ -42,8 +42,10 @@ async def merge_records(
     """Mark ``merged_id`` as a duplicate of ``survivor_id``; returns the merge id.
 
     The merged record is kept (status ``duplicate``, ``merged_into``) so the merge can be undone; its
-    flags and sources count for the survivor. With an outbox, ChildStatusChanged and the survivor's
-    ChildUpdated are published; without (inside a feed merge) the batch's snapshot step does it.
+    flags and sources count for the survivor. ``merged_into`` names the record that remains: records
+    merged into ``merged_id`` before now name ``survivor_id`` (the merges themselves keep who was merged
+    into whom, which :func:`undo_merge` follows back). With an outbox, ChildStatusChanged and the
+    survivor's ChildUpdated are published; without (inside a feed merge) the batch's snapshot step does it.
     """
     if survivor_id == merged_id:
         raise Conflict("A record cannot be merged into itself.", code="merge_same_record")
@@ -76,6 +78,9 @@ async def merge_records(
         .values(status="duplicate", merged_into=survivor_id, status_effective=effective_date)
     )
     await session.execute(
+        update(_children).where(_children.c.merged_into == merged_id).values(merged_into=survivor_id)
+    )
+    await session.execute(
         insert(_history),
         [
             {
@@ -103,18 +108,30 @@ async def merge_records(
 
 
 async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, actor: str) -> dict[str, Any]:
-    """Split a merge: the merged record gets its previous status back; both snapshots are republished."""
+    """Split a merge: the merged record gets its previous status back; the records concerned are republished.
+
+    A chain of merges is followed both ways: records merged into the merged record before (which name the
+    record that remains, :func:`merge_records`) name it again (:func:`_rejoin`), and what was fed to
+    them and to it is found on the merge's survivor and on every record that survivor was merged into
+    since (:func:`_chain`), and given back (:func:`reattribute_rows`). The flags of the merged record and
+    of those records are replayed (:func:`replay_flags`).
+    """
     merge = (await session.execute(select(_merges).where(_merges.c.id == merge_id))).mappings().first()
     if merge is None:
         raise NotFound("No such merge.")
     if merge["undone_at"] is not None:
         raise Conflict("This merge was already undone.", code="merge_already_undone")
+    merged_id, survivor_id = merge["merged_id"], merge["survivor_id"]
+    remained = (
+        await session.execute(select(_children.c.merged_into).where(_children.c.id == merged_id))
+    ).scalar()
+    chain = await _chain(session, survivor_id)
     await session.execute(
         update(_merges).where(_merges.c.id == merge_id).values(undone_by=actor, undone_at=utcnow())
     )
     await session.execute(
         update(_children)
-        .where(_children.c.id == merge["merged_id"])
+        .where(_children.c.id == merged_id)
         .values(status=merge["previous_status"], merged_into=None, status_effective=None)
     )
     await session.execute(
@@ -127,23 +144,67 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
                 "at": utcnow(),
                 "detail": json.dumps({"merge_id": merge_id}),
             }
-            for cid, other in (
-                (merge["merged_id"], merge["survivor_id"]),
-                (merge["survivor_id"], merge["merged_id"]),
-            )
+            for cid, other in ((merged_id, survivor_id), (survivor_id, merged_id))
         ],
     )
-    await reattribute_rows(session, survivor_id=merge["survivor_id"], merged_id=merge["merged_id"])
-    await replay_flags(session, [merge["survivor_id"], merge["merged_id"]], of=merge["merged_id"])
-    merged = (
-        (await session.execute(select(_children).where(_children.c.id == merge["merged_id"])))
-        .mappings()
-        .one()
-    )
+    rejoined = await _rejoin(session, merged_id, remained)
+    await reattribute_rows(session, merged_id=merged_id, members=[merged_id, *rejoined], chain=chain)
+    records = list(dict.fromkeys([survivor_id, merged_id, *chain]))
+    await replay_flags(session, records, of=merged_id)
+    merged = (await session.execute(select(_children).where(_children.c.id == merged_id))).mappings().one()
     if merged["version"] > 0:
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
-    await refresh_snapshots(session, outbox, [merge["survivor_id"], merge["merged_id"]])
+    await refresh_snapshots(session, outbox, [*records, *rejoined])
     return dict(merge)
+
+
+async def _chain(session: AsyncSession, child_id: str) -> list[str]:
+    """``child_id`` and the records it was merged into since, in order (the last is the record that
+    remains): where feed rows about it may have gone. One step when ``merged_into`` names the record that
+    remains; a record merged before that was so is followed further."""
+    chain = [child_id]
+    while True:
+        after = (
+            await session.execute(select(_children.c.merged_into).where(_children.c.id == chain[-1]))
+        ).scalar()
+        if after is None or after in chain:
+            return chain
+        chain.append(after)
+
+
+async def _rejoin(session: AsyncSession, restored: str, remained: str | None) -> list[str]:
+    """Records merged into ``restored`` (directly or through records merged into it) while it was merged
+    into ``remained``: they named ``remained`` as the record that remains and name ``restored`` again.
+    Found by following the merges not undone from each record that names ``remained``; returns them."""
+    if remained is None:
+        return []
+    pointing = list(
+        (await session.execute(select(_children.c.id).where(_children.c.merged_into == remained))).scalars()
+    )
+    if not pointing:
+        return []
+    parent: dict[str, str] = dict(
+        (
+            await session.execute(
+                select(_merges.c.merged_id, _merges.c.survivor_id).where(
+                    _merges.c.merged_id.in_(pointing), _merges.c.undone_at.is_(None)
+                )
+            )
+        ).all()
+    )
+    rejoined = []
+    for child in pointing:
+        step, seen = parent.get(child), {child}
+        while step in parent and step not in seen:
+            seen.add(step)
+            step = parent[step]
+        if step == restored:
+            rejoined.append(child)
+    if rejoined:
+        await session.execute(
+            update(_children).where(_children.c.id.in_(rejoined)).values(merged_into=restored)
+        )
+    return rejoined
 
 
 # Provenance of a feed row (registry.children.merge.PROVENANCE, computed here for one merge's few rows):
@@ -165,40 +226,45 @@ _CONTACT = ("current_address", "guardian_name", "guardian_phone")
 _DPF_CONTACT = ("disability_type", "disability_grade")
 
 
-async def reattribute_rows(session: AsyncSession, *, survivor_id: str, merged_id: str) -> int:
-    """Give a merged record back the feed rows that reached the survivor through its ID number while it was
-    merged (a later feed naming a hukou duplicate's ID number is resolved to the record that remains), with
-    what they brought: the provenance of both records is rebuilt from their rows for the attributes and
-    departments those rows asserted (an assertion kept keeps its id), and a contact value (current address,
-    guardian, phone; DPF's disability) those rows set last is the latest of each record's own rows again.
-    Flags: :func:`replay_flags`, after this. Returns how many rows were given back.
+async def reattribute_rows(
+    session: AsyncSession, *, merged_id: str, members: Sequence[str], chain: Sequence[str]
+) -> int:
+    """Give a merged record back the feed rows that reached another record through its ID number while it
+    was merged (a later feed naming a hukou duplicate's ID number is resolved to the record that remains),
+    with what they brought. ``members``: the record and the records merged into it again
+    (:func:`_rejoin`), whose ID numbers' rows are its own as well; ``chain``: the records such rows may
+    have reached (the merge's survivor and the records it was merged into since, :func:`_chain`).
 
-    Not given back: review items the rows opened on the survivor (conflicts among the two records' values,
-    reason codes of the rows) stay on it, open or decided; a reviewer's choice of a contact value that the
-    rows had set is replaced by the latest row's value. Rows without a usable ID number that linkage linked
-    through the merged record are its own already (their provenance is on their own record).
+    The provenance of the record and of the records that lose rows is rebuilt from their rows for the
+    attributes and departments those rows asserted (an assertion kept keeps its id); a contact value
+    (current address, guardian, phone; DPF's disability) those rows set last is the latest of each
+    record's own rows again. Flags: :func:`replay_flags`, after this. Returns how many rows were given back.
+
+    Not given back: review items the rows opened on the record they reached (conflicts among the records'
+    values, reason codes of the rows) stay on it, open or decided; a reviewer's choice of a contact value
+    that the rows had set is replaced by the latest row's value. Rows without a usable ID number that
+    linkage linked through the merged record are its own already (their provenance is on their own
+    record).
     """
-    blind = (
-        await session.execute(select(_children.c.id_blind).where(_children.c.id == merged_id))
-    ).scalar_one_or_none()
-    if blind is None:
+    blinds = [
+        b
+        for b in (
+            await session.execute(select(_children.c.id_blind).where(_children.c.id.in_(members)))
+        ).scalars()
+        if b is not None
+    ]
+    lost_from = [c for c in chain if c not in members]
+    if not blinds or not lost_from:
         return 0
+    found = (_rows.c.id_blind.in_(blinds), _rows.c.child_id.in_(lost_from), _rows.c.outcome == "accepted")
     moved = (
-        await session.execute(
-            select(_rows.c.batch_id, _rows.c.row_number).where(
-                _rows.c.id_blind == blind, _rows.c.child_id == survivor_id, _rows.c.outcome == "accepted"
-            )
-        )
+        await session.execute(select(_rows.c.batch_id, _rows.c.row_number, _rows.c.child_id).where(*found))
     ).all()
     if not moved:
         return 0
-    moved_keys = {(b, n) for b, n in moved}
-    await session.execute(
-        update(_rows)
-        .where(_rows.c.id_blind == blind, _rows.c.child_id == survivor_id, _rows.c.outcome == "accepted")
-        .values(child_id=merged_id)
-    )
-    ids = [survivor_id, merged_id]
+    previous = {(b, n): child for b, n, child in moved}
+    await session.execute(update(_rows).where(*found).values(child_id=merged_id))
+    ids = [merged_id, *(c for c in lost_from if c in set(previous.values()))]
     rows = (
         await session.execute(
             select(_rows, _batches.c.department, _batches.c.period)
@@ -207,7 +273,7 @@ async def reattribute_rows(session: AsyncSession, *, survivor_id: str, merged_id
             .order_by(_batches.c.completed_at, _batches.c.id, _rows.c.row_number)
         )
     ).all()
-    departments = {r.department for r in rows if (r.batch_id, r.row_number) in moved_keys}
+    departments = {r.department for r in rows if (r.batch_id, r.row_number) in previous}
     # Provenance: (record, attribute, department, value) -> first batch/period, last batch, last period.
     wanted: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for r in rows:
@@ -251,13 +317,13 @@ async def reattribute_rows(session: AsyncSession, *, survivor_id: str, merged_id
             )
         )
     # Contact values that the given-back rows set last: each record's own latest again (rows in the
-    # order they were applied; the survivor's rows counted with the given-back ones, as they were then).
+    # order they were applied; a record that lost rows counted with them, as it was then).
     for child in ids:
         own_latest: dict[str, Any] = {}
         set_by_moved: dict[str, bool] = {}
         for r in rows:
-            was_moved = (r.batch_id, r.row_number) in moved_keys
-            if not (r.child_id == child or (child == survivor_id and was_moved)):
+            was_moved = (r.batch_id, r.row_number) in previous
+            if not (r.child_id == child or (was_moved and previous[r.batch_id, r.row_number] == child)):
                 continue
             for column in _CONTACT + (_DPF_CONTACT if r.department == "dpf" else ()):
                 value = getattr(r, column)
@@ -276,30 +342,43 @@ async def reattribute_rows(session: AsyncSession, *, survivor_id: str, merged_id
 
 async def _rows_counting_for(session: AsyncSession, ids: Sequence[str]) -> list[Any]:
     """(batch, categories, record) of the accepted feed rows whose flags count for each of ``ids``: the rows
-    of the record itself, and those of records without an ID number merged into it (a feed confirms such a
-    row's flags on the record that remains after linkage: ``merge.confirm_flags``)."""
+    of the record itself, and those of the records merged into it (a feed confirms a linked row's flags on
+    the record that remains, ``merge.confirm_flags``, and the flags of a merged record with those of the
+    record that remains, ``merge.lapse_flags``)."""
     own = select(_rows.c.batch_id, _rows.c.categories, _rows.c.child_id.label("owner")).where(
         _rows.c.child_id.in_(ids), _rows.c.outcome == "accepted"
     )
     linked = (
         select(_rows.c.batch_id, _rows.c.categories, _children.c.merged_into.label("owner"))
         .select_from(_children.join(_rows, _rows.c.child_id == _children.c.id))
-        .where(_children.c.merged_into.in_(ids), _rows.c.id_blind.is_(None), _rows.c.outcome == "accepted")
+        .where(_children.c.merged_into.in_(ids), _rows.c.outcome == "accepted")
     )
     return list((await session.execute(own.union_all(linked))).all())
 
 
 async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) -> None:
-    """Recompute the category flags of the records ``ids`` (a merge's two, once it is undone) that the feed
-    rows counting for record ``of`` assert: each (category, department) replayed over the department's
+    """Recompute the category flags of the records ``ids`` (a merge's records, once it is undone) that the
+    feed rows counting for record ``of`` assert: each (category, department) replayed over the department's
     committed batches in the order they were applied, as the feeds would have set it had the records never
     been merged — asserted: active (valid from the first period of a run of assertions), last confirmed;
     a later period's batch without it: lapsed. A flag no row counting for a record asserts any more is
     removed from it. A lapse the replay finds that was not there opens a ``flag_lapsed`` item; an open one
     the replay no longer finds is closed as ``undone``; a flag a reviewer ended stays ended.
 
+    The records replayed are the records that remain for ``ids`` (one of them still merged into another
+    is replayed with it). The flags of a record merged into one replayed are that record's
+    (``merge.lapse_flags``): the replayed flag is kept on the record that remains, and theirs of the
+    same category and department go (their open lapse items closed as ``undone``).
+
     For one merge: a few rows and batches, read whole.
     """
+    remains = {
+        c: r or c
+        for c, r in await session.execute(
+            select(_children.c.id, _children.c.merged_into).where(_children.c.id.in_(ids))
+        )
+    }
+    ids = list(dict.fromkeys(remains.get(c, c) for c in ids))
     rows = await _rows_counting_for(session, ids)
     mine = [r for r in rows if r.owner == of]
     batch_ids = {r.batch_id for r in rows}
@@ -338,11 +417,17 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
             for category in (r.categories or "").split(","):
                 key = (r.owner, category, info[r.batch_id].department)
                 asserted.setdefault(key, set()).add(r.batch_id)
+    members: dict[str, list[str]] = {}
+    for member, owner in await session.execute(
+        select(_children.c.id, _children.c.merged_into).where(_children.c.merged_into.in_(ids))
+    ):
+        members.setdefault(owner, []).append(member)
+    held = [*ids, *(m for group in members.values() for m in group)]
     existing = {
         (f["child_id"], f["category"], f["department"]): f
         for f in (
             await session.execute(
-                select(_flags).where(_flags.c.child_id.in_(ids), _flags.c.department.in_(departments))
+                select(_flags).where(_flags.c.child_id.in_(held), _flags.c.department.in_(departments))
             )
         ).mappings()
     }
@@ -353,6 +438,20 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
         )
     )
     now = utcnow()
+
+    async def close_lapse_item(child: str, category: str, batch_id: str | None) -> None:
+        await session.execute(
+            update(_reviews)
+            .where(
+                _reviews.c.kind == "flag_lapsed",
+                _reviews.c.status == "open",
+                _reviews.c.child_id == child,
+                _reviews.c.attribute == category,
+                _reviews.c.batch_id == batch_id,
+            )
+            .values(status="undone", decided_at=now)
+        )
+
     for child in ids:
         for category, department in sorted(pairs):
             flag = _replayed(applied, department, asserted.get((child, category, department), set()))
@@ -362,6 +461,15 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
                 & (_flags.c.category == category)
                 & (_flags.c.department == department)
             )
+            ended = old is not None and old["status"] == "ended"
+            for member in members.get(child, []):
+                theirs = existing.get((member, category, department))
+                if theirs is None:
+                    continue
+                ended = ended or theirs["status"] == "ended"
+                if theirs["status"] == "lapsed":
+                    await close_lapse_item(member, category, theirs["lapsed_batch_id"])
+                await session.execute(_flags.delete().where(_flags.c.id == theirs["id"]))
             if (
                 old is not None
                 and old["status"] == "lapsed"
@@ -371,22 +479,12 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
                     or flag["lapsed_batch_id"] != old["lapsed_batch_id"]
                 )
             ):
-                await session.execute(
-                    update(_reviews)
-                    .where(
-                        _reviews.c.kind == "flag_lapsed",
-                        _reviews.c.status == "open",
-                        _reviews.c.child_id == child,
-                        _reviews.c.attribute == category,
-                        _reviews.c.batch_id == old["lapsed_batch_id"],
-                    )
-                    .values(status="undone", decided_at=now)
-                )
+                await close_lapse_item(child, category, old["lapsed_batch_id"])
             if flag is None:
                 if old is not None:
                     await session.execute(_flags.delete().where(where))
                 continue
-            if old is not None and old["status"] == "ended" and flag["status"] == "lapsed":
+            if ended and flag["status"] == "lapsed":
                 flag["status"] = "ended"  # the reviewer's decision on that lapse stands
             if old is None:
                 await session.execute(

@@ -119,22 +119,33 @@ async def list_merges(
     return page_of([MergePublic.model_validate(r) for r in rows], limit, lambda m: m.id)
 
 
-UNDO_DOC = """The merged record gets its previous status back and both records are announced again.
+UNDO_DOC = """The merged record gets its previous status back and the records concerned are announced again.
 
 What was fed while the records were merged goes back to the record it was about:
 - rows whose ID number was the merged record's (a later feed naming a hukou duplicate's ID number reached the
-  record that remains) are the merged record's again, with their provenance (the assertions of both records
-  are rebuilt from their rows for those departments) and the contact values they set last (current address,
-  guardian, phone; DPF's disability);
-- the category flags of both records are replayed from the rows that count for each (lapses, and their
+  record that remains) are the merged record's again, wherever they went: to the record it was merged into,
+  or to the record that one was merged into afterwards (a chain of merges is followed; the rows of records
+  merged into the merged record before go back with it, and those records name it again as the record that
+  remains). With them go their provenance (the assertions of the records are rebuilt from their rows for
+  those departments) and the contact values they set last (current address, guardian, phone; DPF's
+  disability);
+- the category flags of the records are replayed from the rows that count for each (lapses, and their
   review items, included);
 - rows without a usable ID number that linkage linked are their own record's already.
 
-Not undone: review items that those rows opened on the record that remains (conflicts, reason codes) stay
-there, open or decided; a reviewer's choice of a contact value those rows had set gives way to the latest
-row's value; what the bureau decided about the record that remains in between (an accepted conflict) is
-kept; a lapsed flag of the two records that a reviewer kept (rejected its item) lapses again in the replay
-(a new item; one a reviewer ended stays ended)."""
+Not undone:
+- review items that those rows opened on the record they reached (conflicts, reason codes) stay there,
+  open or decided;
+- a reviewer's choice of a contact value (an accepted `guardian_phone` conflict) that those rows had set
+  gives way to the latest row's value of each record. The choice was made between the values of the merged
+  records together, two children's departments and periods mixed; whether the reviewer would have chosen
+  the same for either record alone is not known, and moving it to one of them would record a decision
+  nobody took about that record. It stays in the history and on the item of the record it was made on;
+  the records' values can be decided again;
+- what the bureau decided about the record that remains in between (an accepted conflict, a sex or birth
+  date kept) is kept;
+- a lapsed flag of the records that a reviewer kept (rejected its item) lapses again in the replay (a new
+  item; one a reviewer ended stays ended)."""
 
 
 @router.post(
