@@ -202,6 +202,55 @@ async def _items(svc, tokens, status: str = "open") -> set[tuple[str, str, str |
     return {(i["child_id"], i["kind"], i["attribute"]) for i in r.json()["items"]}
 
 
+async def test_undoing_a_duplicate_gives_back_the_review_items_its_rows_opened(start_service, tokens):
+    """The row with ZHAO's ID number that reached WANG's record opened items there: its reasons (sex and
+    birth date disagree with the ID number) and conflicts of its values with WANG's. Undone, the open
+    ones go to ZHAO's record with the row; the one decided stays with the record it was decided on and
+    ZHAO's record gets an open one; a conflict that no longer holds ends or moves where it holds."""
+    svc = await start_service("registry")
+    ids = await _ids(svc, tokens)
+    bureau = tokens.headers("bureau", BUREAU)
+    correction = await _duplicate(svc, tokens, ids, ZHAO.name, WANG.name)
+    later = ZHAO.row(category="建档立卡", sex="男", birth="2015-07-21")  # the ID number: female, 07-20
+    batch = await submit(svc, tokens, "poverty", "2027-03", csv_body(later))
+    wang, zhao = ids[WANG.name], ids[ZHAO.name]
+    assert await _items(svc, tokens) == {
+        (wang, "id_sex_mismatch", None),
+        (wang, "id_birth_date_mismatch", None),
+        (wang, "conflict", "name"),
+        (wang, "conflict", "birth_date"),
+        (wang, "conflict", "guardian_phone"),  # police's and poverty's latest phones differ
+    }
+    r = await svc.client.get("/v1/review-items", params={"kind": "id_birth_date_mismatch"}, headers=bureau)
+    [birth] = r.json()["items"]
+    assert (
+        await svc.client.post(f"/v1/review-items/{birth['id']}/reject", headers=bureau)
+    ).status_code == 200
+
+    undo = await svc.client.post(
+        f"/v1/hukou-corrections/{correction}/undo", headers=dept_headers(tokens, "police")
+    )
+    assert undo.status_code == 200, undo.text
+    assert await _items(svc, tokens) == {
+        (zhao, "id_sex_mismatch", None),  # moved
+        (zhao, "id_birth_date_mismatch", None),  # a new one: the decided one stays on WANG's record
+        (zhao, "conflict", "birth_date"),  # moved: ZHAO's own birth date and the row's differ
+        (zhao, "conflict", "sex"),  # the row brought ZHAO's record a sex of its own rows' other value
+    }
+    assert await _items(svc, tokens, "rejected") == {(wang, "id_birth_date_mismatch", None)}
+    assert await _items(svc, tokens, "undone") == {
+        (wang, "conflict", "name"),
+        (wang, "conflict", "guardian_phone"),
+    }
+    r = await svc.client.get("/v1/review-items", params={"kind": "id_sex_mismatch"}, headers=bureau)
+    assert [(i["batch_id"], i["hukou_town"]) for i in r.json()["items"]] == [(batch["id"], DIANZI_TOWN)]
+    shown = {
+        c: (await svc.client.get(f"/v1/children/{ids[c]}", headers=bureau)).json()
+        for c in (WANG.name, ZHAO.name)
+    }
+    assert (shown[WANG.name]["needs_review"], shown[ZHAO.name]["needs_review"]) == (False, True)
+
+
 @pytest.mark.parametrize("undone", ["first", "second"])
 async def test_undoing_a_merge_of_a_chain_finds_the_rows_wherever_they_went(start_service, tokens, undone):
     """ZHAO is a duplicate of LI, then LI of WANG: WANG's record is the one that remains for all three, and

@@ -7,13 +7,14 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import CursorResult, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound
 from baoxue.events.outbox import Outbox
+from registry.children.merge import CONTACT_CONFLICT_ATTRIBUTES, IDENTITY_ATTRIBUTES, ROW_REVIEW_CODES
 from registry.children.models import Child, ChildAttribute, ChildFlag, ChildHistory, ChildMerge, ReviewItem
 from registry.children.snapshots import refresh_snapshots
 from registry.feeds.models import FeedBatch, FeedRow
@@ -238,13 +239,13 @@ async def reattribute_rows(
     The provenance of the record and of the records that lose rows is rebuilt from their rows for the
     attributes and departments those rows asserted (an assertion kept keeps its id); a contact value
     (current address, guardian, phone; DPF's disability) those rows set last is the latest of each
-    record's own rows again. Flags: :func:`replay_flags`, after this. Returns how many rows were given back.
+    record's own rows again. Review items those rows opened go with them (:func:`_return_review_items`).
+    Flags: :func:`replay_flags`, after this. Returns how many rows were given back.
 
-    Not given back: review items the rows opened on the record they reached (conflicts among the records'
-    values, reason codes of the rows) stay on it, open or decided; a reviewer's choice of a contact value
-    that the rows had set is replaced by the latest row's value. Rows without a usable ID number that
-    linkage linked through the merged record are its own already (their provenance is on their own
-    record).
+    Not given back: a reviewer's choice of a contact value that the rows had set is replaced by the
+    latest row's value (a choice between the values the merged record held then; see the undo
+    endpoint's description). Rows without a usable ID number that linkage linked through the merged
+    record are its own already (their provenance is on their own record).
     """
     blinds = [
         b
@@ -337,7 +338,161 @@ async def reattribute_rows(
         }
         if changes:
             await session.execute(update(_children).where(_children.c.id == child).values(**changes))
+    await _return_review_items(session, merged_id, rows, previous, ids)
     return len(moved)
+
+
+async def _return_review_items(
+    session: AsyncSession,
+    restored: str,
+    rows: Sequence[Any],
+    previous: dict[tuple[str, int], str],
+    ids: Sequence[str],
+) -> None:
+    """Review items that given-back rows opened go back with them to the ``restored`` record (``ids``:
+    it, then the records that lost rows; ``rows``: the accepted rows of all of them, in order).
+
+    - A row reason's item (``id_sex_mismatch``, ``address_unmatched``, …: the item of the row's batch and
+      of the record the row was on): open, it moves. Decided, it stays with the record its decision acted
+      on (an accepted value was given to that record), and the restored record gets an open item of that
+      reason, as nobody decided about its row. One that a row staying there carries too stays as well.
+    - A conflict: an open one on a record that lost rows whose values no longer conflict moves to the
+      restored record where the restored record's values conflict on that attribute, else ends
+      (``undone``). The restored record gets an item for an attribute on which the given-back rows brought
+      it a value its own rows did not assert and its values now conflict, when none is open.
+    """
+    moved = [r for r in rows if (r.batch_id, r.row_number) in previous]
+    if not moved:
+        return
+    now = utcnow()
+    town = (await session.execute(select(_children.c.hukou_town).where(_children.c.id == restored))).scalar()
+    open_on_restored = {
+        (kind, attribute)
+        for kind, attribute in await session.execute(
+            select(_reviews.c.kind, _reviews.c.attribute).where(
+                _reviews.c.child_id == restored, _reviews.c.status == "open"
+            )
+        )
+    }
+
+    async def open_item(kind: str, batch_id: str, attribute: str | None = None) -> None:
+        await session.execute(
+            insert(_reviews).values(
+                kind=kind,
+                status="open",
+                child_id=restored,
+                attribute=attribute,
+                batch_id=batch_id,
+                detail="{}",
+                hukou_town=town,
+                created_at=now,
+            )
+        )
+        open_on_restored.add((kind, attribute))
+
+    staying: dict[tuple[str, str], set[str]] = {}
+    for r in rows:
+        if (r.batch_id, r.row_number) not in previous and r.child_id != restored:
+            staying.setdefault((r.batch_id, r.child_id), set()).update((r.reasons or "").split(","))
+    for r in moved:
+        was_on = previous[r.batch_id, r.row_number]
+        for code in (r.reasons or "").split(","):
+            if code not in ROW_REVIEW_CODES:
+                continue
+            items = (
+                await session.execute(
+                    select(_reviews.c.id, _reviews.c.status).where(
+                        _reviews.c.kind == code,
+                        _reviews.c.batch_id == r.batch_id,
+                        _reviews.c.child_id == was_on,
+                    )
+                )
+            ).all()
+            shared = code in staying.get((r.batch_id, was_on), set())
+            for item_id, status in items:
+                if status != "open" or shared:
+                    continue
+                if (code, None) in open_on_restored:  # the restored record has one open already
+                    values: dict[str, Any] = {"status": "undone", "decided_at": now}
+                else:
+                    values = {"child_id": restored, "hukou_town": town}
+                    open_on_restored.add((code, None))
+                await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
+            if (code, None) not in open_on_restored:
+                await open_item(code, r.batch_id)
+
+    attributes = (*IDENTITY_ATTRIBUTES, *CONTACT_CONFLICT_ATTRIBUTES)
+    assertions = (
+        await session.execute(
+            select(
+                _attrs.c.child_id,
+                _attrs.c.attribute,
+                _attrs.c.department,
+                _attrs.c.value,
+                _attrs.c.last_period,
+            ).where(_attrs.c.child_id.in_(ids), _attrs.c.attribute.in_(attributes))
+        )
+    ).all()
+    conflicting = {child: _conflicting([a for a in assertions if a.child_id == child]) for child in ids}
+    stale = (
+        await session.execute(
+            select(_reviews.c.id, _reviews.c.child_id, _reviews.c.attribute).where(
+                _reviews.c.kind == "conflict",
+                _reviews.c.status == "open",
+                _reviews.c.child_id.in_([c for c in ids if c != restored]),
+            )
+        )
+    ).all()
+    for item_id, child, attribute in stale:
+        if attribute in conflicting[child]:
+            continue
+        if attribute in conflicting[restored] and ("conflict", attribute) not in open_on_restored:
+            values = {"child_id": restored, "hukou_town": town}
+            open_on_restored.add(("conflict", attribute))
+        else:
+            values = {"status": "undone", "decided_at": now}
+        await session.execute(update(_reviews).where(_reviews.c.id == item_id).values(**values))
+    own = {
+        (attribute, of(r)[0])
+        for r in rows
+        if r.child_id == restored and (r.batch_id, r.row_number) not in previous
+        for attribute, of in _ASSERTED.items()
+    }
+    brought = {
+        attribute
+        for r in moved
+        for attribute in attributes
+        if (value := _ASSERTED[attribute](r)[0]) is not None and (attribute, value) not in own
+    }
+    for attribute in sorted(brought & conflicting[restored]):
+        if ("conflict", attribute) not in open_on_restored:
+            await open_item("conflict", moved[-1].batch_id, attribute)
+    await session.execute(
+        update(_children)
+        .where(_children.c.id.in_(ids))
+        .values(
+            needs_review=exists().where(_reviews.c.child_id == _children.c.id, _reviews.c.status == "open")
+        )
+    )
+
+
+def _conflicting(assertions: Sequence[Any]) -> set[str]:
+    """The attributes on which one record's assertions conflict, as ``merge.open_conflicts`` finds them:
+    an identity attribute with two values; a contact attribute whose departments' latest values differ."""
+    out = set()
+    for attribute in IDENTITY_ATTRIBUTES:
+        if len({a.value for a in assertions if a.attribute == attribute}) > 1:
+            out.add(attribute)
+    for attribute in CONTACT_CONFLICT_ATTRIBUTES:
+        of = [a for a in assertions if a.attribute == attribute]
+        latest = {
+            a.value
+            for a in of
+            if not any(o.department == a.department and o.last_period > a.last_period for o in of)
+        }
+        if len(latest) > 1 and len({a.department for a in of}) > 1:
+            out.add(attribute)
+    return out
 
 
 async def _rows_counting_for(session: AsyncSession, ids: Sequence[str]) -> list[Any]:

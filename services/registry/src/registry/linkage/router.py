@@ -129,13 +129,17 @@ What was fed while the records were merged goes back to the record it was about:
   remains). With them go their provenance (the assertions of the records are rebuilt from their rows for
   those departments) and the contact values they set last (current address, guardian, phone; DPF's
   disability);
+- review items those rows opened go with them: an open item of a row's reason (`id_sex_mismatch`,
+  `address_unmatched`, …) moves to the record given back; a decided one stays with the record its decision
+  acted on, and the record given back gets an open item of that reason, as nobody decided about it there. An
+  open conflict that no longer holds on the record that lost the rows moves to the record given back where
+  its values conflict, or ends (`undone`); the record given back gets a conflict item where the rows brought
+  it a value its own rows did not have and its values now conflict;
 - the category flags of the records are replayed from the rows that count for each (lapses, and their
   review items, included);
 - rows without a usable ID number that linkage linked are their own record's already.
 
 Not undone:
-- review items that those rows opened on the record they reached (conflicts, reason codes) stay there,
-  open or decided;
 - a reviewer's choice of a contact value (an accepted `guardian_phone` conflict) that those rows had set
   gives way to the latest row's value of each record. The choice was made between the values of the merged
   records together, two children's departments and periods mixed; whether the reviewer would have chosen
