@@ -183,3 +183,121 @@ async def test_undoing_a_duplicate_gives_back_what_later_feeds_said_about_the_du
     zhao = (await svc.client.get(f"/v1/children/{ids[ZHAO.name]}", headers=bureau)).json()
     poor = next(f for f in zhao["flags"] if f["category"] == "registered_poor")
     assert (poor["status"], poor["valid_from"], poor["last_confirmed"]) == ("active", "2027-03", "2027-09")
+
+
+async def _duplicate(svc, tokens, ids: dict[str, str], child: str, of: str) -> str:
+    r = await svc.client.post(
+        f"/v1/children/{ids[child]}/hukou-corrections",
+        json={"kind": "duplicate", "effective_date": "2026-10-09", "duplicate_of": ids[of]},
+        headers=dept_headers(tokens, "police"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]  # type: ignore[no-any-return]
+
+
+async def _items(svc, tokens, status: str = "open") -> set[tuple[str, str, str | None]]:
+    r = await svc.client.get(
+        "/v1/review-items", params={"status": status, "limit": 200}, headers=tokens.headers("bureau", BUREAU)
+    )
+    return {(i["child_id"], i["kind"], i["attribute"]) for i in r.json()["items"]}
+
+
+async def test_undoing_a_duplicate_gives_back_the_review_items_its_rows_opened(start_service, tokens):
+    """The row with ZHAO's ID number that reached WANG's record opened items there: its reasons (sex and
+    birth date disagree with the ID number) and conflicts of its values with WANG's. Undone, the open
+    ones go to ZHAO's record with the row; the one decided stays with the record it was decided on and
+    ZHAO's record gets an open one; a conflict that no longer holds ends or moves where it holds."""
+    svc = await start_service("registry")
+    ids = await _ids(svc, tokens)
+    bureau = tokens.headers("bureau", BUREAU)
+    correction = await _duplicate(svc, tokens, ids, ZHAO.name, WANG.name)
+    later = ZHAO.row(category="建档立卡", sex="男", birth="2015-07-21")  # the ID number: female, 07-20
+    batch = await submit(svc, tokens, "poverty", "2027-03", csv_body(later))
+    wang, zhao = ids[WANG.name], ids[ZHAO.name]
+    assert await _items(svc, tokens) == {
+        (wang, "id_sex_mismatch", None),
+        (wang, "id_birth_date_mismatch", None),
+        (wang, "conflict", "name"),
+        (wang, "conflict", "birth_date"),
+        (wang, "conflict", "guardian_phone"),  # police's and poverty's latest phones differ
+    }
+    r = await svc.client.get("/v1/review-items", params={"kind": "id_birth_date_mismatch"}, headers=bureau)
+    [birth] = r.json()["items"]
+    assert (
+        await svc.client.post(f"/v1/review-items/{birth['id']}/reject", headers=bureau)
+    ).status_code == 200
+
+    undo = await svc.client.post(
+        f"/v1/hukou-corrections/{correction}/undo", headers=dept_headers(tokens, "police")
+    )
+    assert undo.status_code == 200, undo.text
+    assert await _items(svc, tokens) == {
+        (zhao, "id_sex_mismatch", None),  # moved
+        (zhao, "id_birth_date_mismatch", None),  # a new one: the decided one stays on WANG's record
+        (zhao, "conflict", "birth_date"),  # moved: ZHAO's own birth date and the row's differ
+        (zhao, "conflict", "sex"),  # the row brought ZHAO's record a sex of its own rows' other value
+    }
+    assert await _items(svc, tokens, "rejected") == {(wang, "id_birth_date_mismatch", None)}
+    assert await _items(svc, tokens, "undone") == {
+        (wang, "conflict", "name"),
+        (wang, "conflict", "guardian_phone"),
+    }
+    r = await svc.client.get("/v1/review-items", params={"kind": "id_sex_mismatch"}, headers=bureau)
+    assert [(i["batch_id"], i["hukou_town"]) for i in r.json()["items"]] == [(batch["id"], DIANZI_TOWN)]
+    shown = {
+        c: (await svc.client.get(f"/v1/children/{ids[c]}", headers=bureau)).json()
+        for c in (WANG.name, ZHAO.name)
+    }
+    assert (shown[WANG.name]["needs_review"], shown[ZHAO.name]["needs_review"]) == (False, True)
+
+
+@pytest.mark.parametrize("undone", ["first", "second"])
+async def test_undoing_a_merge_of_a_chain_finds_the_rows_wherever_they_went(start_service, tokens, undone):
+    """ZHAO is a duplicate of LI, then LI of WANG: WANG's record is the one that remains for all three, and
+    a later feed naming ZHAO's ID number reaches it. Undoing the first merge gives ZHAO's record its rows
+    back from WANG's; undoing the second gives LI's record back its own and ZHAO's (ZHAO is LI's
+    duplicate again). WANG's record is as if they had never come, and is announced so."""
+    svc = await start_service("registry")
+    ids = await _ids(svc, tokens)
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    first = await _duplicate(svc, tokens, ids, ZHAO.name, LI.name)
+    second = await _duplicate(svc, tokens, ids, LI.name, WANG.name)
+    zhao = (await svc.client.get(f"/v1/children/{ids[ZHAO.name]}", headers=bureau)).json()
+    assert zhao["merged_into"] == ids[WANG.name]  # the record that remains
+    later = ZHAO.row(category="建档立卡", phone="13911112222")
+    batch = await submit(svc, tokens, "poverty", "2027-03", csv_body(later))
+    assert batch["children_registered"] == 0
+    wang = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=bureau)).json()
+    assert set(wang["merged_records"]) == {ids[LI.name], ids[ZHAO.name]}
+    assert "registered_poor" in wang["categories"] and wang["guardian_phone"] == "13911112222"
+
+    correction = first if undone == "first" else second
+    undo = await svc.client.post(
+        f"/v1/hukou-corrections/{correction}/undo", headers=dept_headers(tokens, "police")
+    )
+    assert undo.status_code == 200, undo.text
+    back = ZHAO.name if undone == "first" else LI.name
+    wang = (await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=bureau)).json()
+    given = (await svc.client.get(f"/v1/children/{ids[back]}", headers=bureau)).json()
+    assert (wang["categories"], wang["guardian_phone"]) == (["resident"], WANG.phone)
+    assert [f["category"] for f in wang["flags"]] == ["resident"] * len(wang["flags"])
+    assert "poverty" not in {a["department"] for a in wang["provenance"]}
+    assert (given["status"], given["guardian_phone"]) == ("active", "13911112222")
+    assert set(given["categories"]) == {"resident", "registered_poor"}
+    assert "poverty" in {a["department"] for a in given["provenance"]}
+    if undone == "first":
+        assert wang["merged_records"] == [ids[LI.name]]
+    else:
+        assert wang["merged_records"] == [] and given["merged_records"] == [ids[ZHAO.name]]
+        zhao = (await svc.client.get(f"/v1/children/{ids[ZHAO.name]}", headers=bureau)).json()
+        assert zhao["merged_into"] == ids[LI.name]
+    updated = [e for e in await stream_events(svc) if e["type"].endswith("child.updated.v1")]
+    last = {e["subject"]: e["data"] for e in updated}
+    assert last[ids[WANG.name]]["categories"] == ["resident"]
+    assert last[ids[back]]["categories"] == ["registered_poor", "resident"]
+    # The next feed naming ZHAO's ID number reaches the record that remains for it now.
+    await submit(svc, tokens, "poverty", "2027-09", csv_body(later))
+    given = (await svc.client.get(f"/v1/children/{ids[back]}", headers=bureau)).json()
+    poor = next(f for f in given["flags"] if f["category"] == "registered_poor")
+    assert (poor["status"], poor["last_confirmed"]) == ("active", "2027-09")
+    assert all(kind != "flag_lapsed" for _, kind, _ in await _items(svc, tokens))

@@ -6,6 +6,7 @@ import csv
 import io
 from collections import defaultdict
 
+import pytest
 from sqlalchemy import text
 
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
@@ -239,3 +240,87 @@ async def test_a_child_without_an_id_number_fed_again_keeps_its_flags_on_the_rec
         (split["merged_id"], "left_behind"),
         (split["merged_id"], "orphan"),
     }
+
+
+@pytest.mark.parametrize("with_id", [False, True], ids=["again_without_id", "now_with_id"])
+async def test_the_flag_of_an_older_record_merged_away_is_confirmed_by_its_departments_next_feed(
+    start_service, tokens, with_id
+):
+    """Civil affairs registers LI without an ID number (left-behind, 2026-03); the police feed LI with it
+    (2026-09) and linkage merges civil affairs' older record into the police's. Civil affairs' next row for
+    LI (without or with the ID number) reaches the police's record: it confirms the flag civil affairs' own
+    record carried over as well as the one on the record that remains, so no lapse of the merged record's
+    flag is listed and its valid_from is kept. A later feed without the category lapses it once."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(LI.row(id="", category="留守")))
+    [registered] = await outbox_events(svc, "child.registered.v1")
+    earlier = registered["subject"]
+    assert (await submit(svc, tokens, "police", "2026-09", csv_body(LI.row())))["linked"] == 1
+    li = await _child(svc, tokens, LI.id)
+    assert li["merged_records"] == [earlier]
+
+    row = LI.row(category="留守") if with_id else LI.row(id="", category="留守")
+    await submit(svc, tokens, "civil", "2027-03", csv_body(row))
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert r.json()["items"] == []
+    li = (await svc.client.get(f"/v1/children/{li['id']}", headers=bureau)).json()
+    civil = sorted(
+        (f["status"], f["valid_from"], f["last_confirmed"]) for f in li["flags"] if f["department"] == "civil"
+    )
+    assert ("active", "2026-03", "2027-03") in civil and {s for s, _, _ in civil} == {"active"}
+    assert set(li["categories"]) == {"left_behind", "resident"} and li["needs_review"] is False
+
+    # Civil affairs leaves 留守 out: it lapses, one item about the record that remains; ending it ends
+    # civil affairs' left-behind flags of both records.
+    await submit(svc, tokens, "civil", "2027-09", csv_body(LI.row(category="孤儿")))
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    [item] = r.json()["items"]
+    assert (item["child_id"], item["attribute"]) == (li["id"], "left_behind")
+    ended = await svc.client.post(f"/v1/review-items/{item['id']}/accept", headers=bureau)
+    assert ended.json()["evidence"]["flag"]["effect"] == "flag_ended"
+    li = (await svc.client.get(f"/v1/children/{li['id']}", headers=bureau)).json()
+    assert {f["status"] for f in li["flags"] if f["category"] == "left_behind"} == {"ended"}
+    assert set(li["categories"]) == {"orphan", "resident"}
+
+
+async def test_a_chain_of_links_names_the_record_that_remains_and_undoes_step_by_step(start_service, tokens):
+    """Civil affairs feeds LI without an ID number twice (the second record is linked to the first), then the
+    police with it (the first is linked to the police's record): both earlier records name the police's
+    record as the one that remains, and civil affairs' flag is confirmed there. Undoing the police link
+    gives the first record back its own linked record, and each record the flags its rows assert."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    row = LI.row(id="", category="留守")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(row))
+    [registered] = await outbox_events(svc, "child.registered.v1")
+    first = registered["subject"]
+    assert (await submit(svc, tokens, "civil", "2026-09", csv_body(row)))["linked"] == 1
+    [second] = (await svc.client.get(f"/v1/children/{first}", headers=bureau)).json()["merged_records"]
+    assert (await submit(svc, tokens, "police", "2027-03", csv_body(LI.row())))["linked"] == 1
+    li = await _child(svc, tokens, LI.id)
+    assert set(li["merged_records"]) == {first, second}
+    for record in (first, second):
+        shown = (await svc.client.get(f"/v1/children/{record}", headers=bureau)).json()
+        assert (shown["status"], shown["merged_into"]) == ("duplicate", li["id"])
+    await submit(svc, tokens, "civil", "2027-09", csv_body(row))
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert r.json()["items"] == []
+    li = await _child(svc, tokens, LI.id)
+    assert set(li["categories"]) == {"left_behind", "resident"} and len(li["merged_records"]) == 3
+
+    merges = (await svc.client.get("/v1/merges", params={"child_id": li["id"]}, headers=bureau)).json()
+    police_link = next(m for m in merges["items"] if m["merged_id"] == first)
+    r = await svc.client.post(f"/v1/merges/{police_link['id']}/undo", headers=bureau)
+    assert r.status_code == 200, r.text
+    restored = (await svc.client.get(f"/v1/children/{first}", headers=bureau)).json()
+    assert (restored["status"], restored["merged_records"]) == ("active", [second])
+    # The first record's rows are 2026-03's and 2026-09's: civil affairs' 2027-09 row is the police
+    # record's (linked to it), so for the first record alone left-behind lapsed in 2027-09.
+    flags = [(f["status"], f["valid_from"], f["lapsed_period"]) for f in restored["flags"]]
+    assert (restored["categories"], flags) == ([], [("lapsed", "2026-03", "2027-09")])
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert [(i["child_id"], i["attribute"]) for i in r.json()["items"]] == [(first, "left_behind")]
+    li = await _child(svc, tokens, LI.id)
+    assert second not in li["merged_records"] and first not in li["merged_records"]
+    assert set(li["categories"]) == {"left_behind", "resident"}

@@ -296,3 +296,163 @@ async def test_a_decided_conflict_does_not_reopen_when_later_feeds_repeat_its_va
     await submit(svc, tokens, "police", "2027-09", csv_body(LI.row()))
     await submit(svc, tokens, "civil", "2027-09", csv_body(LI.row(phone="13512345678", category="留守")))
     assert [i for i in await _items(svc, tokens, "conflict") if i["child_id"] == li["id"]] == []
+
+
+async def test_a_decided_row_review_item_holds_when_the_same_row_is_fed_again(start_service, tokens):
+    """Items opened by a row's review reasons, once decided, are not opened again by the same row in a
+    later batch (the same values, whichever department sends them); a changed value opens a new item."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU)
+    nowhere = "江苏省苏州市昆山市某路1号"  # matches no town of the district
+
+    def rows(category: str) -> bytes:
+        return csv_body(
+            WANG.row(birth="2016-05-03", category=category),  # the ID number says 2016-05-02
+            LI.row(sex="男", category=category),  # the ID number says female
+            WANG.but(seq=32, name="王大明").row(hukou=nowhere, category=category),
+        )
+
+    await submit(svc, tokens, "police", "2026-09", rows("常住"))
+    kinds = ("id_birth_date_mismatch", "id_sex_mismatch", "address_unmatched")
+    decided = {}
+    for kind in kinds:
+        [item] = await _items(svc, tokens, kind)
+        r = await svc.client.post(f"/v1/review-items/{item['id']}/reject", headers=bureau)
+        assert r.status_code == 200, r.text
+        decided[kind] = item
+    await submit(svc, tokens, "police", "2027-03", rows("常住"))
+    await submit(svc, tokens, "civil", "2027-03", rows("留守"))
+    for kind in kinds:
+        assert await _items(svc, tokens, kind) == [], kind
+        assert [i["id"] for i in await _items(svc, tokens, kind, "rejected")] == [decided[kind]["id"]]
+    # A birth date not decided on: a new item, about the same child.
+    await submit(svc, tokens, "police", "2027-09", csv_body(WANG.row(birth="2016-05-04")))
+    [again] = await _items(svc, tokens, "id_birth_date_mismatch")
+    assert again["child_id"] == decided["id_birth_date_mismatch"]["child_id"]
+
+
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+async def test_a_decided_id_collision_holds_when_the_same_row_is_fed_again(start_service, tokens, decision):
+    """The same row colliding with the same child's ID number again is the record the reviewer decided
+    about: no new item and no new record. Accepted, its flags reach the holder again; rejected, the
+    other child's record keeps them."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU)
+    await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row()))
+    stranger = WANG.row(name="孙悟空", guardian="孙大圣", birth="", sex="", category="留守")
+    await submit(svc, tokens, "civil", "2026-09", csv_body(stranger))
+    [item] = await _items(svc, tokens, "id_collision")
+    r = await svc.client.post(f"/v1/review-items/{item['id']}/{decision}", headers=bureau)
+    assert r.status_code == 200, r.text
+    batch = await submit(svc, tokens, "civil", "2027-03", csv_body(stranger))
+    assert (batch["children_registered"], batch["linked"], batch["review_items"]) == (0, 0, 0)
+    assert await _items(svc, tokens, "id_collision") == []
+    async with svc.ctx.db.transaction() as s:
+        [(child_id, reasons)] = (
+            await s.execute(select(FeedRow.child_id, FeedRow.reasons).where(FeedRow.batch_id == batch["id"]))
+        ).all()
+    assert child_id == item["child_id"] and "id_collision" in reasons.split(",")
+    wang = await _child(svc, tokens, WANG.id)
+    record = (await svc.client.get(f"/v1/children/{item['child_id']}", headers=bureau)).json()
+    holder_of_flag = wang if decision == "accept" else record
+    assert "left_behind" in holder_of_flag["categories"]
+    flags = [(f["status"], f["valid_from"], f["last_confirmed"]) for f in holder_of_flag["flags"]]
+    assert ("active", "2026-09", "2027-03") in flags and {s for s, _, _ in flags} == {"active"}
+    assert await _items(svc, tokens, "flag_lapsed") == []
+
+
+async def test_accepting_a_sex_or_birth_date_mismatch_keeps_the_value_chosen_with_its_source(
+    start_service, tokens
+):
+    """The reviewer names the value the child keeps: it becomes the child's (and the consumers'), with the
+    decision as its source in the history and on the item (whose value it agrees with, never the value),
+    and the decision is audited. A missing, malformed, out-of-window or other attribute's value is a
+    problem (422) and decides nothing."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU)
+    batch = await submit(
+        svc,
+        tokens,
+        "police",
+        "2026-09",
+        csv_body(WANG.row(birth="2016-05-03"), LI.row(sex="男")),  # the ID numbers say 05-02 and female
+    )
+    wang, li = await _child(svc, tokens, WANG.id), await _child(svc, tokens, LI.id)
+    assert (wang["birth_date"], li["sex"]) == ("2016-05-02", "M")
+    [sex_item] = await _items(svc, tokens, "id_sex_mismatch")
+    [birth_item] = await _items(svc, tokens, "id_birth_date_mismatch")
+    sex_url, birth_url = (f"/v1/review-items/{i['id']}/accept" for i in (sex_item, birth_item))
+
+    r = await svc.client.post(sex_url, headers=bureau)
+    assert (r.status_code, r.json()["code"]) == (422, "review_choice_required")
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in r.json()["errors"]] == ["sex"]
+    r = await svc.client.post(sex_url, json={"sex": "X"}, headers=bureau)
+    assert (r.status_code, r.json()["code"], r.json()["errors"][0]["field"]) == (
+        422,
+        "validation_failed",
+        "sex",
+    )
+    r = await svc.client.post(sex_url, json={"birth_date": "2016-05-03"}, headers=bureau)
+    assert (r.status_code, r.json()["code"]) == (422, "review_choice_required")
+    r = await svc.client.post(sex_url, json={"sex": "F", "birth_date": "2016-05-03"}, headers=bureau)
+    assert (r.status_code, r.json()["code"]) == (422, "review_value_invalid")
+    assert r.json()["errors"][0] == {
+        "field": "birth_date",
+        "code": "not_for_this_item",
+        "message": "not a value of id_sex_mismatch",
+    }
+    r = await svc.client.post(birth_url, json={"birth_date": "2006-05-03"}, headers=bureau)
+    assert (r.status_code, r.json()["code"], r.json()["errors"][0]["code"]) == (
+        422,
+        "review_value_invalid",
+        "age_out_of_window",
+    )
+    r = await svc.client.post(birth_url, json={"birth_date": "2016-02-30"}, headers=bureau)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_failed")
+    assert {i["status"] for i in await _items(svc, tokens, "id_sex_mismatch")} == {"open"}
+    assert (await _child(svc, tokens, LI.id))["sex"] == "M"  # nothing decided by those
+
+    r = await svc.client.post(sex_url, json={"sex": "F"}, headers=bureau)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["evidence"]["chosen"]) == (
+        "accepted",
+        {
+            "attribute": "sex",
+            "source": "review",
+            "agrees_with": "id_number",
+            "changed": True,
+            "batch_id": batch["id"],
+            "department": "police",
+        },
+    )
+    r = await svc.client.post(birth_url, json={"birth_date": "2016-05-03"}, headers=bureau)
+    assert r.status_code == 200, r.text
+    assert r.json()["evidence"]["chosen"]["agrees_with"] == "row"
+
+    wang, li = await _child(svc, tokens, WANG.id), await _child(svc, tokens, LI.id)
+    assert (wang["birth_date"], li["sex"]) == ("2016-05-03", "F")
+    assert wang["needs_review"] is False and li["needs_review"] is False
+    [h] = [h for h in li["history"] if h["kind"] == "sex_resolved"]
+    assert (h["batch_id"], h["reference"], h["detail"]["decided_by"], h["detail"]["review_item"]) == (
+        batch["id"],
+        str(sex_item["id"]),
+        f"test-bureau-{BUREAU}",
+        sex_item["id"],
+    )
+    [h] = [h for h in wang["history"] if h["kind"] == "birth_date_resolved"]
+    assert h["detail"]["source"] == "review" and "2016-05-03" not in json.dumps(h["detail"])
+    updated = await outbox_events(svc, "child.updated.v1")
+    assert [e["data"]["sex"] for e in updated if e["subject"] == li["id"]][-1] == "F"
+    assert [e["data"]["birth_date"] for e in updated if e["subject"] == wang["id"]][-1] == "2016-05-03"
+    table = svc.spec.tables.audit
+    async with svc.ctx.db.transaction() as s:
+        decided = (
+            await s.execute(select(table.c.resource_ids, table.c.detail).where(table.c.action == "decide"))
+        ).all()
+    assert sorted(decided) == sorted(
+        [
+            (li["id"], f"review_item={sex_item['id']} kind=id_sex_mismatch attribute=sex"),
+            (wang["id"], f"review_item={birth_item['id']} kind=id_birth_date_mismatch attribute=birth_date"),
+        ]
+    )

@@ -25,4 +25,5 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "review_already_decided": ("Review item already decided", "该复核事项已处理"),
     "review_choice_required": ("Choose the value to keep", "请选择要保留的值"),
     "review_choice_invalid": ("Not a value of this conflict", "所选值不属于该冲突"),
+    "review_value_invalid": ("The value cannot be kept", "该值不能保留"),
 }

@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import UTCDateTime, utcnow
+from baoxue.pii.citizen_id import IdReason
 from registry.children.bulk import is_postgresql
 from registry.feeds.columns import CATEGORIES
 from registry.feeds.reasons import REASONS
@@ -26,6 +27,17 @@ from registry.feeds.reasons import REASONS
 ROW_REVIEW_CODES = tuple(
     code for code, (severity, _, _) in REASONS.items() if severity == "review" and code != "id_collision"
 )
+# The values of a row that a review reason is about (columns of feed_rows): a decided item of the reason
+# holds for a later row of the same child with the same values (``open_conflicts``). A reason not listed
+# compares the row's identity values.
+ROW_REVIEW_VALUES: dict[str, tuple[str, ...]] = {
+    IdReason.BIRTH_DATE_MISMATCH: ("id_blind", "birth_date"),
+    IdReason.SEX_MISMATCH: ("id_blind", "sex"),
+    IdReason.ADDRESS_CODE_UNKNOWN: ("id_blind",),
+    IdReason.ADDRESS_CODE_NOT_IN_USE: ("id_blind",),
+    "address_unmatched": ("hukou_address",),
+}
+_ROW_IDENTITY_VALUES = ("id_blind", "name", "sex", "birth_date", "hukou_address")
 # Identity attributes keep their first value; a differing assertion is a conflict for review.
 IDENTITY_ATTRIBUTES = ("name", "sex", "birth_date", "hukou_village")
 # Every attribute whose provenance is kept (column of feed_rows → attribute name).
@@ -85,6 +97,11 @@ async def detach_collisions(session: AsyncSession, batch_id: str) -> int:
     Its review item opens here, while the row still points at the child holding the ID number: the item's
     ``child_id`` is the provisional record the row is about to become (``candidate_id``, which
     ``register_new`` gives the row), ``other_child_id`` the holder (the record that remains after merges).
+
+    A decided collision holds for the same row (:data:`_COLLISION_DECIDED`): the row is the record of that
+    item again (``link = 'decided'``: no new provisional record, no linkage, no new item). Accepted, that
+    record was merged into the holder, so the row's flags reach the holder as the first row's did;
+    rejected, it is the other child's record.
     """
     collides = (
         f"{ACCEPTED} AND link = 'id' AND EXISTS (SELECT 1 FROM children c WHERE c.id_blind = feed_rows.id_blind "
@@ -95,19 +112,34 @@ async def detach_collisions(session: AsyncSession, batch_id: str) -> int:
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, other_child_id, batch_id, detail, hukou_town, "
             f"created_at) SELECT 'id_collision', 'open', candidate_id, child_id, {_V('b')}, '{{}}', hukou_town, "
-            f":now FROM feed_rows WHERE {collides}"
+            f":now FROM feed_rows WHERE {collides} AND NOT EXISTS ({_COLLISION_DECIDED})"
         ),
         {"b": batch_id, "now": utcnow()},
     )
     result = await session.execute(
         text(
-            "UPDATE feed_rows SET child_id = NULL, link = NULL, id_blind = NULL, "
+            f"UPDATE feed_rows SET child_id = ({_COLLISION_DECIDED}), "
+            f"link = CASE WHEN EXISTS ({_COLLISION_DECIDED}) THEN 'decided' ELSE NULL END, id_blind = NULL, "
             "reasons = CASE WHEN reasons = '' THEN 'id_collision' ELSE reasons || ',id_collision' END "
             f"WHERE {collides}"
         ),
         {"b": batch_id},
     )
     return _rowcount(result)
+
+
+_COLLISION_DECIDED = (
+    "SELECT ri.child_id FROM review_items ri JOIN feed_rows d ON d.batch_id = ri.batch_id "
+    "AND d.child_id = ri.child_id JOIN children h ON h.id = ri.other_child_id "
+    "WHERE ri.kind = 'id_collision' AND ri.status IN ('accepted', 'rejected') "
+    "AND COALESCE(h.merged_into, h.id) = feed_rows.child_id AND d.name = feed_rows.name "
+    "AND COALESCE(d.guardian_name, '') = COALESCE(feed_rows.guardian_name, '') "
+    "ORDER BY ri.id DESC LIMIT 1"
+)
+"""The record of a decided ``id_collision`` item whose row had the values of row ``feed_rows``: the same
+name and guardian, and an ID number held by the same child (``feed_rows.child_id``, the record that
+remains for it, before the row is detached). The items hold no values; the rows that opened them are
+kept (detached, their ``child_id`` is the item's record)."""
 
 
 async def register_new(session: AsyncSession, batch_id: str, *, district: str, with_id: bool) -> int:
@@ -144,7 +176,10 @@ async def register_new(session: AsyncSession, batch_id: str, *, district: str, w
 
 
 async def update_contact_values(session: AsyncSession, batch_id: str, *, department: str) -> None:
-    """Contact values (current address, guardian) follow the latest feed; identity values only fill gaps."""
+    """Contact values (current address, guardian) follow the latest feed; identity values only fill gaps.
+
+    For the rows that found their record by ID number, or by a decided ID collision (``detach_collisions``).
+    """
     latest = {
         "current_address": "current_address",
         "guardian_name": "guardian_name",
@@ -173,7 +208,8 @@ async def update_contact_values(session: AsyncSession, batch_id: str, *, departm
     await session.execute(
         text(
             f"UPDATE children SET {', '.join(sets)} WHERE id IN "
-            "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND outcome = 'accepted' AND link = 'id')"
+            "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND outcome = 'accepted' "
+            "AND link IN ('id', 'decided'))"
         ),
         {"b": batch_id},
     )
@@ -246,6 +282,33 @@ repeat them; a value never asserted before is new to decide on. Values compared 
 indexes for phones); the items hold no values."""
 
 
+def _same_row_values() -> str:
+    """Whether row ``d`` has the values of row ``feed_rows`` that reason ``k.column1`` is about."""
+    return " OR ".join(
+        f"(k.column1 = '{code}' AND "
+        + " AND ".join(f"d.{c} = feed_rows.{c}" for c in ROW_REVIEW_VALUES.get(code, _ROW_IDENTITY_VALUES))
+        + ")"
+        for code in ROW_REVIEW_CODES
+    )
+
+
+_ROW_ITEM_DECIDED = (
+    "EXISTS (SELECT 1 FROM review_items ri JOIN feed_rows d ON d.batch_id = ri.batch_id "
+    "AND d.child_id = ri.child_id JOIN children ci ON ci.id = ri.child_id "
+    "JOIN children cr ON cr.id = feed_rows.child_id "
+    "WHERE ri.kind = k.column1 AND ri.status IN ('accepted', 'rejected') "
+    "AND COALESCE(ci.merged_into, ci.id) = COALESCE(cr.merged_into, cr.id) AND d.outcome = 'accepted' "
+    f"AND (',' || d.reasons || ',') LIKE ('%,' || k.column1 || ',%') AND ({_same_row_values()}))"
+)
+"""Whether an item of reason ``k.column1`` about the child of row ``feed_rows`` was decided (accepted or
+rejected) for a row with the same values: the row that opened it (its batch and record) asserted what
+this row asserts in the values the reason is about (:data:`ROW_REVIEW_VALUES`; ID numbers compared by
+blind index). The decision holds: the department repeating its row in a later period does not ask the
+reviewer again; a changed value does. "The child" is the record that remains after merges (a row without
+an ID number is a new provisional record each time, linked to the same child). The items hold no values;
+the rows that opened them are kept."""
+
+
 async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
     """A review item for every identity attribute of a touched child that now has two or more values, and
     for every contact attribute (guardian phone) on which two departments' latest values differ.
@@ -289,7 +352,8 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
         {"b": batch_id, "now": utcnow()},
     )
     # One statement for every code: the batch's rows with reasons × the codes each row lists; none while
-    # an item of that code about the child is open (a department repeating its row adds no second one).
+    # an item of that code about the child is open (a department repeating its row adds no second one),
+    # nor when one was decided for the same values (:data:`_ROW_ITEM_DECIDED`).
     await session.execute(
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, batch_id, detail, hukou_town, created_at) "
@@ -298,7 +362,7 @@ async def open_conflicts(session: AsyncSession, batch_id: str) -> int:
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND reasons <> '' "
             "AND (',' || reasons || ',') LIKE ('%,' || k.column1 || ',%') AND NOT EXISTS "
             "(SELECT 1 FROM review_items ri WHERE ri.child_id = feed_rows.child_id AND ri.kind = k.column1 "
-            "AND ri.status = 'open')"
+            f"AND ri.status = 'open') AND NOT {_ROW_ITEM_DECIDED}"
         ),
         {"b": batch_id, "now": utcnow()},
     )
@@ -358,7 +422,27 @@ async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str
 
 
 async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> int:
-    """Flags this department asserted for an earlier period but not in this later one lapse (listed for review)."""
+    """Flags this department asserted for an earlier period but not in this later one lapse (listed for review).
+
+    The flags of a record merged into another belong to the record that remains: the department's
+    assertion of a category for that record (confirmed by this batch in :func:`confirm_flags`) confirms
+    them too. A merged record's flag was asserted before its merge (civil affairs' provisional record of
+    a child without its ID number, merged into the police's record of the same child once the police fed
+    it); the department's later rows reach the record that remains, and the merged record's flag lapsed
+    beside the one they confirmed (a false ``flag_lapsed`` item). Only the flags about to lapse are looked
+    at. A lapse of the same category on a merged record and on the record that remains, by one batch, is
+    one item, about the record that remains (settling it settles both: ``resolution.settle_lapsed_flag``).
+    """
+    await session.execute(
+        text(
+            f"UPDATE child_flags SET last_confirmed = {_V('p')}, last_batch_id = {_V('b')} "
+            "WHERE department = :dept AND status = 'active' AND last_confirmed < :p AND EXISTS "
+            "(SELECT 1 FROM children m JOIN child_flags s ON s.child_id = m.merged_into "
+            "WHERE m.id = child_flags.child_id AND s.category = child_flags.category "
+            "AND s.department = child_flags.department AND s.last_batch_id = :b)"
+        ),
+        {"b": batch_id, "dept": department, "p": period},
+    )
     result = await session.execute(
         text(
             f"UPDATE child_flags SET status = 'lapsed', lapsed_period = {_V('p')}, lapsed_batch_id = {_V('b')} "
@@ -370,7 +454,9 @@ async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, 
         _now_param(
             "INSERT INTO review_items (kind, status, child_id, attribute, batch_id, detail, hukou_town, created_at) "
             f"SELECT 'flag_lapsed', 'open', f.child_id, f.category, {_V('b')}, '{{}}', c.hukou_town, :now "
-            "FROM child_flags f JOIN children c ON c.id = f.child_id WHERE f.lapsed_batch_id = :b"
+            "FROM child_flags f JOIN children c ON c.id = f.child_id WHERE f.lapsed_batch_id = :b "
+            "AND NOT EXISTS (SELECT 1 FROM child_flags s WHERE s.child_id = c.merged_into "
+            "AND s.category = f.category AND s.department = f.department AND s.lapsed_batch_id = :b)"
         ),
         {"b": batch_id, "now": utcnow()},
     )

@@ -39,7 +39,9 @@ async def create(
     "/hukou-corrections/{correction_id}/undo",
     summary="Undo a hukou correction (status restored, republished)",
     description="A duplicate registration's merge is undone as `POST /v1/merges/{id}/undo` undoes it: the rows "
-    "fed since with the duplicate's ID number, their provenance, contact values and flags go back to it.",
+    "fed since with the duplicate's ID number, their provenance, contact values, flags and the review items "
+    "they opened go back to it, also from a record the survivor was merged into since (see that endpoint's "
+    "description for what is not given back).",
 )
 async def undo(correction_id: str, session: SessionDep, ctx: Ctx, principal: Police) -> CorrectionPublic:
     row = await service.undo_correction(

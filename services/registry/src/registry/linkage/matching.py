@@ -332,6 +332,16 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
                 }
             )
     if merges:
+        # ``merged_into`` names the record that remains (``merging.merge_records``): a record merged into
+        # one that this batch merges in turn names the last one.
+        survivor_of = {str(m["merged_id"]): str(m["survivor_id"]) for m in merges}
+
+        def remains(child: object) -> str:
+            found = str(child)
+            while found in survivor_of:
+                found = survivor_of[found]
+            return found
+
         # The batch's own provisional records are new (active, never announced); a record of an earlier
         # batch may be in another status (moved out, missing) and is known to the consumers.
         earlier = [m["merged_id"] for m in merges if m["merged_id"] not in own]
@@ -344,15 +354,22 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
                 if m["merged_id"] in statuses:
                     m["previous_status"] = statuses[str(m["merged_id"])]
                     outcome.earlier_merged.append(
-                        (str(m["merged_id"]), str(m["survivor_id"]), statuses[str(m["merged_id"])])
+                        (str(m["merged_id"]), remains(m["survivor_id"]), statuses[str(m["merged_id"])])
                     )
         await session.execute(insert(_merges), merges)
         await session.execute(
             update(_children)
             .where(_children.c.id == bindparam("mid"))
             .values(status="duplicate", merged_into=bindparam("sid")),
-            [{"mid": m["merged_id"], "sid": m["survivor_id"]} for m in merges],
+            [{"mid": m["merged_id"], "sid": remains(m["survivor_id"])} for m in merges],
         )
+        if earlier:  # only a record of an earlier batch can have had records merged into it
+            await session.execute(
+                update(_children)
+                .where(_children.c.merged_into == bindparam("mid"))
+                .values(merged_into=bindparam("sid")),
+                [{"mid": m, "sid": remains(m)} for m in earlier],
+            )
         await session.execute(
             insert(_history),
             [

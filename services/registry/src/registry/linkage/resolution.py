@@ -12,6 +12,9 @@
 - ``address_unmatched``: the reviewer names the village (or the town) of the hukou address; checked
   against the organisation directory, it becomes the child's hukou town, village and school district,
   recorded with the batch whose address matched nothing.
+- ``id_sex_mismatch``, ``id_birth_date_mismatch``: the reviewer names the sex or birth date the child
+  keeps (the ID number's, the row's, or another); checked, it becomes the child's, with the reviewer's
+  decision as its source.
 
 Nothing here writes personal values into history or items: ids, attribute and department codes only.
 """
@@ -29,12 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Forbidden, NotFound, Problem
-from baoxue.pii.citizen_id import normalise_id_number
+from baoxue.pii.citizen_id import IdReason, age_on, normalise_id_number
 from baoxue.service import ServiceContext
 from registry.children.models import Child, ChildAttribute, ChildFlag, ChildHistory, ReviewItem
 from registry.children.snapshots import refresh_snapshots
 from registry.feeds.models import FeedBatch, FeedRow
-from registry.feeds.validation import ID_AAD, name_pinyin
+from registry.feeds.validation import ID_AAD, MAX_AGE, MIN_AGE, name_pinyin
+from registry.settings import RegistrySettings
 
 _children = Child.__table__  # type: ignore[attr-defined]
 _attrs = ChildAttribute.__table__  # type: ignore[attr-defined]
@@ -149,13 +153,17 @@ async def settle_lapsed_flag(
     """End (accepted) or keep (rejected) the flag a ``flag_lapsed`` item is about; returns what was done.
 
     A flag its department asserted again since is active already: nothing changes (``"effect": "none"``).
+    The same category's flags of records merged into the item's record that the same batch lapsed are
+    settled with it (their lapse is one item: ``merge.lapse_flags``); the item's own record's flag is the
+    one recorded.
     """
-    flag = (
+    group = [item["child_id"], *await _merged_into(session, item["child_id"])]
+    flags = (
         (
             await session.execute(
                 select(_flags)
                 .where(
-                    _flags.c.child_id == item["child_id"],
+                    _flags.c.child_id.in_(group),
                     _flags.c.category == item["attribute"],
                     _flags.c.lapsed_batch_id == item["batch_id"],
                     _flags.c.status == "lapsed",
@@ -164,14 +172,15 @@ async def settle_lapsed_flag(
             )
         )
         .mappings()
-        .first()
+        .all()
     )
-    if flag is None:
+    if not flags:
         return {"effect": "none", "reason": "flag_asserted_again"}
+    flag = min(flags, key=lambda f: (f["child_id"] != item["child_id"], f["id"]))
     values: dict[str, Any] = (
         {"status": "active", "lapsed_period": None, "lapsed_batch_id": None} if keep else {"status": "ended"}
     )
-    await session.execute(update(_flags).where(_flags.c.id == flag["id"]).values(**values))
+    await session.execute(update(_flags).where(_flags.c.id.in_([f["id"] for f in flags])).values(**values))
     done = {
         "effect": "flag_kept" if keep else "flag_ended",
         "category": flag["category"],
@@ -247,6 +256,140 @@ async def apply_address_choice(
     await _record(session, item | {"child_id": owner}, "address_resolved", item["batch_id"], chosen, actor)
     await refresh_snapshots(session, ctx.outbox, [owner])
     return chosen
+
+
+VALUE_KINDS: dict[str, str] = {IdReason.SEX_MISMATCH: "sex", IdReason.BIRTH_DATE_MISMATCH: "birth_date"}
+"""Row reasons whose item is settled by the value the child keeps → the attribute that value is of. The
+other reasons of severity review concern the ID number itself (its address code: the police's number,
+corrected by the police's feed) or the hukou place (``apply_address_choice``)."""
+
+
+async def apply_row_value(
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    item: dict[str, Any],
+    *,
+    sex: str | None,
+    birth_date: dt.date | None,
+    actor: str,
+) -> dict[str, Any]:
+    """Give the child of an ``id_sex_mismatch`` / ``id_birth_date_mismatch`` item the value the reviewer
+    keeps; returns what was decided (for the item's detail).
+
+    The value is the one of the item's attribute (the other is refused: 422 ``review_value_invalid``, as
+    is a birth date that is not of school age, 6-14, on the cut-off of the period of the item's batch: the
+    rule the feed applied to the row). It becomes the value of the record that remains, and is recorded
+    with its source, the reviewer's decision: the child's history (``sex_resolved`` /
+    ``birth_date_resolved``: review item, reviewer, the batch and department of the row, whether the value
+    is the ID number's, the row's or neither, whether it changed the record) and the item; the decision is
+    audited. No value is written into history, item or audit.
+    """
+    attribute = VALUE_KINDS[item["kind"]]
+    given: dict[str, Any] = {"sex": sex, "birth_date": birth_date}
+    value = given[attribute]
+    if value is None:
+        raise Problem(
+            f"Accepting this item needs the value the child keeps: {attribute}.",
+            status=422,
+            code="review_choice_required",
+            errors=[{"field": attribute, "code": "missing", "message": f"required for {item['kind']}"}],
+        )
+    others = [f for f, v in given.items() if v is not None and f != attribute]
+    if others:
+        raise Problem(
+            f"This item is about {attribute}; no other value can be kept with it.",
+            status=422,
+            code="review_value_invalid",
+            errors=[
+                {"field": f, "code": "not_for_this_item", "message": f"not a value of {item['kind']}"}
+                for f in others
+            ],
+        )
+    row = (
+        (
+            await session.execute(
+                select(
+                    _rows.c.sex,
+                    _rows.c.birth_date,
+                    _rows.c.id_birth_date,
+                    _batches.c.period,
+                    _batches.c.department,
+                )
+                .join(_batches, _batches.c.id == _rows.c.batch_id)
+                .where(
+                    _rows.c.batch_id == item["batch_id"],
+                    _rows.c.child_id == item["child_id"],
+                    _rows.c.outcome == "accepted",
+                )
+                .order_by(_rows.c.row_number)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if attribute == "birth_date":
+        settings: RegistrySettings = ctx.settings  # type: ignore[assignment]
+        period = row["period"] if row is not None else f"{dt.date.today().year}-09"
+        cutoff = settings.cutoff_for(period)
+        if not (value <= cutoff and MIN_AGE <= age_on(value, cutoff) <= MAX_AGE):
+            raise Problem(
+                "That birth date is not of compulsory school age (6-14) on the cut-off date of the feed period.",
+                status=422,
+                code="review_value_invalid",
+                errors=[
+                    {
+                        "field": "birth_date",
+                        "code": "age_out_of_window",
+                        "message": "not of compulsory school age (6-14) on the cut-off date",
+                    }
+                ],
+            )
+    [owner] = await _owners(session, [item["child_id"]])
+    before = (
+        await session.execute(select(_children.c[attribute]).where(_children.c.id == owner))
+    ).scalar_one()
+    await session.execute(
+        update(_children).where(_children.c.id == owner).values({attribute: value, "updated_at": utcnow()})
+    )
+    decided = {
+        "attribute": attribute,
+        "source": "review",
+        "agrees_with": _agrees_with(attribute, value, row),
+        "changed": before != value,
+        "batch_id": item["batch_id"],
+        "department": row["department"] if row is not None else None,
+    }
+    await _record(
+        session, item | {"child_id": owner}, f"{attribute}_resolved", item["batch_id"], decided, actor
+    )
+    await ctx.audit.record(
+        session,
+        principal,
+        "decide",
+        "child",
+        [owner],
+        detail=f"review_item={item['id']} kind={item['kind']} attribute={attribute}",
+    )
+    await refresh_snapshots(session, ctx.outbox, [owner])
+    return decided
+
+
+def _agrees_with(attribute: str, value: Any, row: Any) -> str | None:
+    """Whose value the reviewer kept: ``id_number``, ``row`` (what the row stated), or ``neither``.
+
+    A sex mismatch's row states the sex the ID number does not give, so the ID number's is the other one.
+    """
+    if row is None:
+        return None
+    if attribute == "sex":
+        stated = row["sex"]
+        from_id = {"M": "F", "F": "M"}.get(stated or "")
+    else:
+        stated, from_id = row["birth_date"], row["id_birth_date"]
+    if value == from_id:
+        return "id_number"
+    return "row" if value == stated else "neither"
 
 
 def _invalid_place(field: str, message: str) -> Problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,7 +47,7 @@ class MergePublic(BaseModel):
 
 
 class ReviewDecision(BaseModel):
-    """How to settle an item (conflicts and unmatched addresses need it)."""
+    """How to settle an item (conflicts, unmatched addresses, sex and birth-date mismatches need it)."""
 
     assertion_id: int | None = Field(
         default=None,
@@ -63,4 +64,15 @@ class ReviewDecision(BaseModel):
         max_length=12,
         pattern=r"^[0-9]{9,12}$",
         description="An unmatched address: the town code, when no village is known (implied by hukou_village)",
+    )
+    sex: Literal["M", "F"] | None = Field(
+        default=None,
+        description="An id_sex_mismatch: the sex the child keeps (M or F), the ID number's or the row's",
+    )
+    birth_date: dt.date | None = Field(
+        default=None,
+        description=(
+            "An id_birth_date_mismatch: the birth date the child keeps, of compulsory school age (6-14) on "
+            "the cut-off date of the period of the item's batch"
+        ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -136,6 +137,8 @@ async def decide(
     assertion_id: int | None = None,
     hukou_town: str | None = None,
     hukou_village: str | None = None,
+    sex: str | None = None,
+    birth_date: dt.date | None = None,
 ) -> dict[str, Any]:
     """Accept or reject an open item.
 
@@ -143,8 +146,9 @@ async def decide(
     row's record into the child holding that ID number; accepting a conflict gives the child the value
     of the chosen assertion (``assertion_id``), recorded with its provenance. A lapsed flag ends when
     accepted and is kept (active again) when rejected; an unmatched address takes the reviewer's hukou
-    village or town (``hukou_village`` / ``hukou_town``, from the directory). Either way the children's
-    ``needs_review`` is cleared once they have no open item left.
+    village or town (``hukou_village`` / ``hukou_town``, from the directory); a sex or birth date that
+    disagrees with the ID number takes the value the reviewer keeps (``sex`` / ``birth_date``). Either way
+    the children's ``needs_review`` is cleared once they have no open item left.
     """
     row = (
         (
@@ -187,6 +191,10 @@ async def decide(
     elif row["kind"] == "flag_lapsed":
         detail["flag"] = await resolution.settle_lapsed_flag(
             session, ctx, dict(row), keep=not accept, actor=principal.subject
+        )
+    elif accept and row["kind"] in resolution.VALUE_KINDS:
+        detail["chosen"] = await resolution.apply_row_value(
+            session, ctx, principal, dict(row), sex=sex, birth_date=birth_date, actor=principal.subject
         )
     elif accept and row["kind"] == "address_unmatched":
         detail["chosen"] = await resolution.apply_address_choice(
