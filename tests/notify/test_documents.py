@@ -76,8 +76,7 @@ async def test_an_issued_document_cannot_be_edited_only_corrected(start_service,
     issued = (
         await svc.client.post("/v1/documents", json=ORDER | {"addressee": "张三丰"}, headers=town)
     ).json()
-    assert issued["addressee"] == "张**" or issued["addressee"].startswith("张")
-    assert "张三丰" not in issued["addressee"]
+    assert issued["addressee"] == "张**"  # the town's officer sees the name masked (mask_name)
 
     for method in ("PATCH", "PUT"):
         r = await svc.client.request(
