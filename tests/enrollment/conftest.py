@@ -127,12 +127,15 @@ async def enroll(
 
 
 async def outbox_events(svc: RunningService, event: str) -> list[dict[str, Any]]:
-    """The data of every outbox event whose type contains ``event`` (e.g. 'dropout_suspected')."""
+    """The data of every outbox event whose type contains ``event`` as written (e.g. 'student.registered';
+    an underscore is an underscore, not a LIKE wildcard)."""
     table = svc.spec.tables.events.outbox
     async with svc.ctx.db.transaction() as s:
         rows = (
             await s.execute(
-                select(table.c.envelope).where(table.c.event_type.contains(event)).order_by(table.c.position)
+                select(table.c.envelope)
+                .where(table.c.event_type.contains(event, autoescape=True))
+                .order_by(table.c.position)
             )
         ).all()
     return [json.loads(r[0])["data"] for r in rows]

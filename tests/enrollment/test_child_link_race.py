@@ -133,7 +133,7 @@ async def test_snapshot_applied_while_registration_looks_the_child_up(
         assert response.json()["created"] == 1, response.text
 
     assert await _linked(svc, id_number) == (child_id, DISTRICT_B)
-    registered = await outbox_events(svc, "student_registered")
+    registered = await outbox_events(svc, "student.registered")
     assert [e["child_id"] for e in registered] == [child_id]  # the event names the child too
 
 

@@ -94,7 +94,7 @@ async def test_a_503_saved_nothing_and_the_retry_is_answered_once(start_service,
     assert failed.json()["code"] == "service_unavailable"
     # "nothing was saved": no record, no event, no audit entry
     assert await _records(svc, id_number) == 0
-    assert await outbox_events(svc, "student_registered") == []
+    assert await outbox_events(svc, "student.registered") == []
     assert await _audit_entries(svc) == 0
 
     retried = await svc.client.post(path, headers=headers, json=body)
@@ -106,4 +106,4 @@ async def test_a_503_saved_nothing_and_the_retry_is_answered_once(start_service,
     assert (again.status_code, again.json()) == (retried.status_code, retried.json())
     assert again.headers["Idempotent-Replayed"] == "true"
     assert await _records(svc, id_number) == 1
-    assert len(await outbox_events(svc, "student_registered")) == 1
+    assert len(await outbox_events(svc, "student.registered")) == 1
