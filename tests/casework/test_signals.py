@@ -381,3 +381,115 @@ async def test_the_ladder_raised_at_the_town_order_shows_on_the_case(start_servi
     second = EscalationRaised(escalation_id="esc-2", case_id=case["id"], level="L2_town_order")
     await event_publisher.publish(second, subject="esc-2", sequence=1)
     await eventually(lambda: at(("esc-2", "L2_town_order")))
+
+
+async def _escalated_case(svc, h) -> dict:
+    case = await open_case(svc, h)
+    evidence = [{"kind": "written_refusal", "description": "家长拒绝书"}]
+    for step, fields in (
+        ("confirmed", ENTRY_FIELDS["confirmed"]),
+        ("persuading", {}),
+        ("escalated", {"evidence": evidence}),
+    ):
+        assert (await move(svc, h, case["id"], step, **fields)).status_code == 200
+    return case
+
+
+async def _case_row(svc, case_id: str):
+    from sqlalchemy import select
+
+    from casework.cases.models import Case
+
+    async with svc.ctx.db.transaction() as s:
+        return (await s.execute(select(Case).where(Case.id == case_id))).scalar_one()
+
+
+async def _ladder_of(svc, case_id: str) -> tuple[str, str | None, str | None, int | None]:
+    """The case's state and the ladder it follows: escalation id, level, episode."""
+    row = await _case_row(svc, case_id)
+    return row.state, row.escalation_id, row.escalation_level, row.escalation_episode
+
+
+async def _applied(svc, envelopes) -> bool:
+    """Whether casework has applied (or skipped) every one of these events."""
+    from sqlalchemy import select
+
+    inbox = svc.spec.tables.events.inbox
+    async with svc.ctx.db.transaction() as s:
+        seen = set((await s.execute(select(inbox.c.event_id))).scalars())
+    return {e.id for e in envelopes} <= seen
+
+
+async def test_a_late_resolution_of_an_earlier_episodes_ladder_leaves_the_case_escalated(
+    start_service, tokens, event_publisher
+):
+    """A case escalated on the ladder of episode 7 (the case event that started it) receives the
+    resolution of another ladder of episode 3, an earlier episode's, delivered late or replayed from dead
+    letters: it is ignored, the case stays escalated on its ladder (before, the case took the old ladder
+    and moved back to persuading). The resolution of its own ladder then moves it."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await _escalated_case(svc, h)
+    raised = EscalationRaised(escalation_id="esc-7", case_id=case["id"], level="L2_town_order", episode=7)
+    await event_publisher.publish(raised, subject="esc-7", sequence=1)
+    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L2_town_order", 7)))
+
+    old = EscalationResolved(
+        escalation_id="esc-3", case_id=case["id"], level="L3_judicial", resolution="closed", episode=3
+    )
+    late = await event_publisher.publish(old, subject="esc-3", sequence=4)
+    await eventually(lambda: _applied(svc, [late]))
+    assert await _ladder_of(svc, case["id"]) == ("escalated", "esc-7", "L2_town_order", 7)
+
+    own = EscalationResolved(
+        escalation_id="esc-7", case_id=case["id"], level="L2_town_order", resolution="returned", episode=7
+    )
+    await event_publisher.publish(own, subject="esc-7", sequence=2)
+    await eventually(lambda: _is(svc, case["id"], ("returned", "esc-7", "L2_town_order", 7)))
+    assert len(await outbox_events(svc, CaseReturned)) == 1
+
+
+async def test_a_late_step_of_an_earlier_episodes_ladder_is_ignored(start_service, tokens, event_publisher):
+    """EscalationRaised / EscalationAdvanced of a ladder of an earlier episode than the case's (another
+    escalation id) do not replace the case's ladder (before, another escalation id was taken as a new
+    ladder). A step of the case's own ladder, of the same episode or a later one (a request lifted it),
+    still applies, and so does a step without an episode (a ladder from before they were recorded)."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await _escalated_case(svc, h)
+    raised = EscalationRaised(escalation_id="esc-7", case_id=case["id"], level="L2_town_order", episode=7)
+    await event_publisher.publish(raised, subject="esc-7", sequence=1)
+    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L2_town_order", 7)))
+
+    stale = [
+        EscalationRaised(escalation_id="esc-3", case_id=case["id"], level="L1_school", episode=3),
+        EscalationAdvanced(
+            escalation_id="esc-3",
+            case_id=case["id"],
+            level="L3_judicial",
+            from_level="L2_town_order",
+            episode=3,
+        ),
+    ]
+    late = [
+        await event_publisher.publish(event, subject="esc-3", sequence=n) for n, event in enumerate(stale, 1)
+    ]
+    await eventually(lambda: _applied(svc, late))
+    assert await _ladder_of(svc, case["id"]) == ("escalated", "esc-7", "L2_town_order", 7)
+
+    lifted = EscalationAdvanced(
+        escalation_id="esc-7", case_id=case["id"], level="L3_judicial", from_level="L2_town_order", episode=9
+    )
+    await event_publisher.publish(lifted, subject="esc-7", sequence=2)
+    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L3_judicial", 9)))
+    unrecorded = EscalationAdvanced(
+        escalation_id="esc-7", case_id=case["id"], level="L4_legal_action", from_level="L3_judicial"
+    )
+    await event_publisher.publish(unrecorded, subject="esc-7", sequence=3)
+    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L4_legal_action", 9)))
+
+
+async def _is(svc, case_id: str, expected: tuple) -> bool:
+    return await _ladder_of(svc, case_id) == expected

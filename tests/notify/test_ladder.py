@@ -508,3 +508,69 @@ async def test_a_confirmation_or_request_delivered_again_starts_no_second_ladder
     ]
     raised = (await _outbox_types(svc)).count("baoxue.notify.escalation.raised.v1")
     assert raised == 3
+
+
+async def _ladder_events(svc, case_id: str) -> list[tuple[str, str, str, int | None]]:
+    """The escalation events of the case in notify's outbox, oldest first: (event, escalation id, level,
+    episode)."""
+    table = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        rows = (await s.execute(select(table.c.envelope).order_by(table.c.position))).scalars()
+        envelopes = [json.loads(r) for r in rows]
+    return [
+        (e["type"].split(".")[-2], e["data"]["escalation_id"], e["data"]["level"], e["data"].get("episode"))
+        for e in envelopes
+        if e["type"].startswith("baoxue.notify.escalation.") and e["data"]["case_id"] == case_id
+    ]
+
+
+async def test_the_ladder_events_carry_the_episode_of_the_ladder(start_service, event_publisher):
+    """Every EscalationRaised / EscalationAdvanced / EscalationResolved carries its ladder's episode (the
+    sequence of the case event it serves), so that casework can tell a late event of an earlier episode's
+    ladder from one of the ladder its case follows. A request lifting the ladder makes it serve the
+    request: the climb and the end that follow carry the request's sequence. A ladder of an earlier
+    episode resolved by the next episode's confirmation carries its own episode, the new ladder the new
+    one's."""
+    svc = await start_notify(start_service)
+    lifted, reopened = _case(), _case()
+    published: list[Envelope] = []
+    requested = {
+        "confirmed": (2, CaseConfirmed(**lifted, report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        "requested": (
+            4,
+            EscalationRequested(**lifted | {"state": "escalated"}, evidence_count=1),
+            dt.date(2026, 3, 20),
+        ),
+        "returned": (
+            5,
+            CaseReturned(**lifted | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
+            dt.date(2026, 4, 1),
+        ),
+    }
+    story = _episodes(reopened)
+    for events, names in (
+        (requested, ("confirmed", "requested", "returned")),
+        (story, ("confirmed", "reopened", "confirmed_again")),
+    ):
+        for name in names:
+            sequence, event, day = events[name]
+            published.append(
+                await event_publisher.publish(event, subject=event.case_id, sequence=sequence, time=_on(day))
+            )
+    await eventually(lambda: _applied(svc, published))
+
+    [ladder] = await _ladders(svc, lifted["case_id"])
+    assert await _ladder_events(svc, lifted["case_id"]) == [
+        ("raised", ladder.id, "L1_school", 2),
+        ("advanced", ladder.id, "L2_town_order", 4),
+        ("resolved", ladder.id, "L2_town_order", 4),
+    ]
+    first, second = await _ladders(svc, reopened["case_id"])
+    assert await _ladder_events(svc, reopened["case_id"]) == [
+        ("raised", first.id, "L1_school", 2),
+        ("resolved", first.id, "L1_school", 2),
+        ("raised", second.id, "L1_school", 6),
+    ]
+    # The climb by lapse carries the episode too.
+    assert (await _sweep(svc, second.level_deadline + dt.timedelta(days=1))).advanced == 1
+    assert (await _ladder_events(svc, reopened["case_id"]))[-1] == ("advanced", second.id, "L2_town_order", 6)

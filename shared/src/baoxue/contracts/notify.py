@@ -41,11 +41,21 @@ class NoticeAcknowledged(NoticeEvent):
 
 
 class EscalationEvent(NotifyEvent):
+    """A step of a case's escalation ladder.
+
+    ``episode`` is the sequence of the case's event that started this ladder (the casework envelope
+    sequence of its CaseConfirmed, CaseRelapsed or EscalationRequested, or of a later request that lifted
+    it); None from ladders before it was recorded. Casework ignores a step whose episode is lower than
+    the one of the ladder its case follows (the end of an earlier episode, arriving late or replayed).
+    Optional and additive: the type stays v1, and an event without it reads as before.
+    """
+
     aggregate: ClassVar[str] = "escalation"
     escalation_id: str
     case_id: str
     level: EscalationLevel
     deadline: dt.date | None = None
+    episode: int | None = None
 
 
 class EscalationRaised(EscalationEvent):

@@ -13,6 +13,7 @@ from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.events.consumer import PermanentEventError, ReceivedEvent
 from baoxue.service import ServiceContext
 from casework.cases import repository as repo
+from casework.cases.models import Case
 from casework.cases.schemas import TransitionRequest
 from casework.cases.service import Signal, receive_signal
 from casework.cases.transitions import EXCLUDING_REGISTRY_STATUSES, apply_transition
@@ -62,23 +63,68 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
         if cases:
             log.info("cases linked to their child", extra={"cases": len(cases)})
 
+    def stale_ladder(case: Case, data: EscalationEvent) -> bool:
+        """Whether the event belongs to a ladder of an earlier episode than the one the case follows: its
+        episode is lower than the case's known one. Such an event (the end or a step of an earlier
+        episode's ladder, delivered late or replayed from dead letters) is logged and ignored entirely."""
+        episode = data.episode
+        if episode is None or case.escalation_episode is None or episode >= case.escalation_episode:
+            return False
+        log.info(
+            "escalation event of an earlier episode ignored",
+            extra={
+                "case_id": case.id,
+                "escalation_id": data.escalation_id,
+                "event_type": type(data).__name__,
+                "episode": episode,
+                "case_episode": case.escalation_episode,
+            },
+        )
+        return True
+
+    def follow_ladder(case: Case, data: EscalationEvent) -> list[str]:
+        """The case follows the event's ladder: its id and level, and its episode when the event has one
+        (an event without one, from a ladder older than the episodes, keeps the known episode)."""
+        case.escalation_id, case.escalation_level = data.escalation_id, data.level
+        changed = ["escalation_id", "escalation_level"]
+        if data.episode is not None:
+            case.escalation_episode = data.episode
+            changed.append("escalation_episode")
+        return changed
+
     async def on_escalation_level(session: AsyncSession, event: ReceivedEvent[EscalationEvent]) -> None:
-        """The ladder entered a level: its first (EscalationRaised) or the next (EscalationAdvanced)."""
+        """The ladder entered a level: its first (EscalationRaised) or the next (EscalationAdvanced).
+
+        An event whose episode is lower than the case's (``escalation_episode``, the episode of the
+        ladder the case follows) belongs to an earlier episode's ladder and is ignored. Otherwise (a
+        higher or equal episode, an event without one, or a case that knows none) the case follows the
+        event's ladder and records its episode, unless it is a repeated or earlier step of the same
+        ladder."""
         case = await repo.get_case(session, event.data.case_id, for_update=True)
         if case is None:
             raise PermanentEventError("unknown_case")
+        if stale_ladder(case, event.data):
+            return
         same_ladder = case.escalation_id == event.data.escalation_id and case.escalation_level in LEVEL_ORDER
         if same_ladder and LEVEL_ORDER.index(event.data.level) <= LEVEL_ORDER.index(case.escalation_level):
             return  # a stale or repeated step of the same ladder
-        # Another escalation id is a new ladder (notify runs one at a time: the previous was resolved).
-        case.escalation_id, case.escalation_level = event.data.escalation_id, event.data.level
-        bump_version(case, ["escalation_id", "escalation_level"])
+        # Another escalation id of this episode or a later one is a new ladder (notify runs one at a time).
+        bump_version(case, follow_ladder(case, event.data))
 
     async def on_escalation_resolved(session: AsyncSession, event: ReceivedEvent[EscalationResolved]) -> None:
+        """notify stopped a ladder: an escalated case moves on (returned, placed, or back to persuading).
+
+        A resolution whose episode is lower than the case's (``escalation_episode``) ends an earlier
+        episode's ladder (delivered late or replayed from dead letters while the case is escalated on a
+        newer one) and is ignored: the case keeps its ladder and its state. Otherwise (a higher or equal
+        episode, none on the event, or none known on the case) the case takes the ladder's id, level and
+        episode and, when escalated, moves."""
         case = await repo.get_case(session, event.data.case_id, for_update=True)
         if case is None:
             raise PermanentEventError("unknown_case")
-        case.escalation_id, case.escalation_level = event.data.escalation_id, event.data.level
+        if stale_ladder(case, event.data):
+            return
+        follow_ladder(case, event.data)
         if case.state != "escalated":
             log.info("escalation resolved on a case no longer escalated", extra={"case_id": case.id})
             return

@@ -49,6 +49,10 @@ class Case(CaseworkModel, table=True):
     placement_mode: str | None = Field(default=None, max_length=32)
     escalation_id: str | None = Field(default=None, max_length=64)
     escalation_level: str | None = Field(default=None, max_length=20)
+    # The episode of the ladder the case follows (notify's EscalationEvent.episode: the sequence of the
+    # case event that started or lifted it); None until a ladder's event carrying one arrives. Kept on
+    # reopening: a later episode's ladder has a higher one, an earlier episode's late events a lower one.
+    escalation_episode: int | None = None
     closed_on: dt.date | None = None
     closure_reason: str | None = Field(default=None, max_length=20)
     watch_until: dt.date | None = None

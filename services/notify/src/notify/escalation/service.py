@@ -153,7 +153,11 @@ async def _start(
     await ctx.outbox.add(
         session,
         EscalationRaised(
-            escalation_id=esc.id, case_id=esc.case_id, level=lv.code, deadline=esc.level_deadline
+            escalation_id=esc.id,
+            case_id=esc.case_id,
+            level=lv.code,
+            deadline=esc.level_deadline,
+            episode=esc.episode_sequence,
         ),
         subject=esc.id,
         sequence=esc.version,
@@ -193,6 +197,7 @@ async def advance(
             level=target.code,
             from_level=from_level,
             deadline=esc.level_deadline,
+            episode=esc.episode_sequence,
         ),  # type: ignore[arg-type]
         subject=esc.id,
         sequence=esc.version,
@@ -260,6 +265,7 @@ async def _stop(
             level=esc.level,  # type: ignore[arg-type]
             resolution=resolution,
             deadline=None,
+            episode=esc.episode_sequence,
         ),  # type: ignore[arg-type]
         subject=esc.id,
         sequence=esc.version,
