@@ -38,7 +38,7 @@ def _base(case_id: str, school: str | None, town: str, state: str) -> dict:
 
 async def _publish_cases(event_publisher) -> None:
     today = today_in_china()
-    c1, c2, c3, c4, c5 = (str(uuid.uuid4()) for _ in range(5))
+    c1, c2, c3, c4, c5, c6 = (str(uuid.uuid4()) for _ in range(6))
     due = today + dt.timedelta(days=14)
     story = [
         (c1, cw.CaseOpened(**_base(c1, SCHOOL_A, TOWN_A, "suspected"), signal="absence")),
@@ -52,6 +52,11 @@ async def _publish_cases(event_publisher) -> None:
         (c3, cw.CaseOpened(**_base(c3, SCHOOL_B, TOWN_B, "suspected"), signal="absence")),
         (c4, cw.CaseOpened(**_base(c4, None, TOWN_B, "suspected"), signal="hukou_unenrolled")),
         (c4, cw.CaseConfirmed(**_base(c4, None, TOWN_B, "confirmed"), report_due=due)),
+        # c6 returned and stopped attending again before closure: the open case's relapse is a reopening.
+        (c6, cw.CaseOpened(**_base(c6, SCHOOL_B, TOWN_B, "suspected"), signal="absence")),
+        (c6, cw.CaseConfirmed(**_base(c6, SCHOOL_B, TOWN_B, "confirmed"), report_due=due)),
+        (c6, cw.CaseReturned(**_base(c6, SCHOOL_B, TOWN_B, "returned"), returned_on=today)),
+        (c6, cw.CaseRelapsed(**_base(c6, SCHOOL_B, TOWN_B, "persuading"), relapsed_on=today)),
     ]
     sequences: dict[str, int] = {}
     for case_id, event in story:
@@ -83,18 +88,19 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
         async with svc.ctx.db.transaction() as s:
             facts = list((await s.execute(select(CaseFact))).scalars())
         return (
-            len(facts) == 5
-            and sum(f.confirmed_on is not None for f in facts) == 4
-            and sum(f.opened_on is not None for f in facts) == 5
+            len(facts) == 6
+            and sum(f.confirmed_on is not None for f in facts) == 5
+            and sum(f.opened_on is not None for f in facts) == 6
             and sum(f.escalated_on is not None for f in facts) == 1
-            and sum(f.returned_on is not None for f in facts) == 1
+            and sum(f.returned_on is not None for f in facts) == 2
             and sum(f.reopened_on is not None for f in facts) == 1
+            and sum(f.relapsed_on is not None for f in facts) == 1
         )
 
     await eventually(recorded)
     async with svc.ctx.db.transaction() as s:
         states = {f.state for f in (await s.execute(select(CaseFact))).scalars() if f.school_code == SCHOOL_B}
-    assert states == {"suspected", "confirmed"}  # c3 suspected; c5 stays confirmed
+    assert states == {"suspected", "confirmed", "persuading"}  # c3 suspected; c5 stays confirmed; c6
     bureau = tokens.headers("bureau", BUREAU)
     created = await svc.client.post("/v1/dropout-reports", json={"period": period}, headers=bureau)
     assert created.status_code == 201, created.text
@@ -112,10 +118,10 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
     }
     assert figures == {
         (TOWN_A, SCHOOL_A): (2, 2, 1, 1, 1),
-        (TOWN_B, SCHOOL_B): (2, 1, 0, 0, 0),
+        (TOWN_B, SCHOOL_B): (3, 2, 1, 0, 1),
         (TOWN_B, None): (1, 1, 0, 0, 0),
     }
-    assert report["totals"] == {"suspected": 5, "confirmed": 4, "returned": 1, "escalated": 1, "reopened": 1}
+    assert report["totals"] == {"suspected": 6, "confirmed": 5, "returned": 2, "escalated": 1, "reopened": 2}
     assert {r["town_name"] for r in report["rows"]} == {"山城街道", "店子镇"}
 
     async with svc.ctx.db.transaction() as s:
@@ -141,8 +147,8 @@ async def test_the_dropout_report_counts_per_town_and_school_and_exports(
         "提请镇街督办",
         "复学后再次辍学",
     ]
-    assert [TOWN_A, "山城街道", 2, 2, 1, 1, 1] in towns and [TOWN_B, "店子镇", 3, 2, 0, 0, 0] in towns
-    assert towns[-1] == [None, "合计", 5, 4, 1, 1, 1]
+    assert [TOWN_A, "山城街道", 2, 2, 1, 1, 1] in towns and [TOWN_B, "店子镇", 4, 3, 1, 0, 1] in towns
+    assert towns[-1] == [None, "合计", 6, 5, 2, 1, 2]
     schools = [list(r) for r in book["分学校"].iter_rows(values_only=True)]
     assert len(schools) == 4 and ["店子镇", None, "（无在籍学校）", 1, 1, 0, 0, 0] in schools
     pdf = await svc.client.get(f"/v1/dropout-reports/{report['id']}/pdf", headers=bureau)

@@ -15,25 +15,26 @@ from notify.reports.models import DropoutReport
 
 async def counts(session: AsyncSession, *, start: dt.date, end: dt.date) -> list[Any]:
     """Per town (the school's town, else the child's hukou town) and school: cases opened (suspected),
-    confirmed, returned, escalated and reopened (a closed case's relapse) within [start, end]."""
+    confirmed, returned, escalated and reopened within [start, end]. Reopened (复学后再次辍学) counts a
+    case once whether the child who had returned dropped out again after closure (the case reopened) or
+    before it (the open case's relapse)."""
     town = func.coalesce(func.substr(col(CaseFact.school_code), 1, 9), col(CaseFact.hukou_town))
-    columns = {
-        "suspected": col(CaseFact.opened_on),
-        "confirmed": col(CaseFact.confirmed_on),
-        "returned": col(CaseFact.returned_on),
-        "escalated": col(CaseFact.escalated_on),
-        "reopened": col(CaseFact.reopened_on),
+    within = {
+        "suspected": col(CaseFact.opened_on).between(start, end),
+        "confirmed": col(CaseFact.confirmed_on).between(start, end),
+        "returned": col(CaseFact.returned_on).between(start, end),
+        "escalated": col(CaseFact.escalated_on).between(start, end),
+        "reopened": or_(
+            col(CaseFact.reopened_on).between(start, end), col(CaseFact.relapsed_on).between(start, end)
+        ),
     }
     statement: Any = (
         select(
             town.label("town"),
             col(CaseFact.school_code).label("school"),
-            *[
-                func.sum(case((column.between(start, end), 1), else_=0)).label(name)
-                for name, column in columns.items()
-            ],
+            *[func.sum(case((condition, 1), else_=0)).label(name) for name, condition in within.items()],
         )
-        .where(or_(*[column.between(start, end) for column in columns.values()]), town.is_not(None))
+        .where(or_(*within.values()), town.is_not(None))
         .group_by(town, col(CaseFact.school_code))
         .order_by(town, col(CaseFact.school_code))
     )

@@ -24,7 +24,11 @@ class DropoutRow(BaseModel):
     escalated: int = Field(description="guardians refused: escalation to the town requested")
     reopened: int = Field(
         default=0,
-        description="closed cases reopened by a new dropout signal (relapse); 0 in reports before it",
+        description=(
+            "children who had returned and dropped out again (复学后再次辍学): a closed case reopened by a new "
+            "dropout signal, or an open case's relapse (returned → persuading); a case counts once. 0 in "
+            "reports before the figure existed; open cases' relapses only from reports after 29 Nov 2026"
+        ),
     )
 
 
