@@ -398,16 +398,6 @@ async def _ladder_of(svc, case_id: str) -> tuple[str, str | None, str | None, in
     return row.state, row.escalation_id, row.escalation_level, row.escalation_episode
 
 
-async def _applied(svc, envelopes) -> bool:
-    """Whether casework has applied (or skipped) every one of these events."""
-    from sqlalchemy import select
-
-    inbox = svc.spec.tables.events.inbox
-    async with svc.ctx.db.transaction() as s:
-        seen = set((await s.execute(select(inbox.c.event_id))).scalars())
-    return {e.id for e in envelopes} <= seen
-
-
 async def test_a_late_resolution_of_an_earlier_episodes_ladder_leaves_the_case_escalated(
     start_service, tokens, event_publisher
 ):
@@ -427,7 +417,7 @@ async def test_a_late_resolution_of_an_earlier_episodes_ladder_leaves_the_case_e
         escalation_id="esc-3", case_id=case["id"], level="L3_judicial", resolution="closed", episode=3
     )
     late = await event_publisher.publish(old, subject="esc-3", sequence=4)
-    await eventually(lambda: _applied(svc, [late]))
+    await eventually(lambda: svc.handled(late.id))
     assert await _ladder_of(svc, case["id"]) == ("escalated", "esc-7", "L2_town_order", 7)
 
     own = EscalationResolved(
@@ -464,7 +454,7 @@ async def test_a_late_step_of_an_earlier_episodes_ladder_is_ignored(start_servic
     late = [
         await event_publisher.publish(event, subject="esc-3", sequence=n) for n, event in enumerate(stale, 1)
     ]
-    await eventually(lambda: _applied(svc, late))
+    await eventually(lambda: svc.handled(*(e.id for e in late)))
     assert await _ladder_of(svc, case["id"]) == ("escalated", "esc-7", "L2_town_order", 7)
 
     lifted = EscalationAdvanced(

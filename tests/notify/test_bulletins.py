@@ -7,7 +7,6 @@ import io
 import uuid
 
 from openpyxl import load_workbook
-from sqlalchemy import bindparam, text
 
 from baoxue.contracts.casework import CaseConfirmed, CaseReported, CaseReturned, VisitRecorded
 from baoxue.contracts.enrollment import CampaignCompleted
@@ -90,21 +89,9 @@ async def test_bulletin_figures_equal_the_frozen_campaign_result(start_service, 
     again = await event_publisher.publish(RESULT, subject=RESULT.campaign_id, sequence=2)
     older = RESULT.model_copy(update={"result_version": 1, "children_in_scope": 1})
     old = await event_publisher.publish(older, subject=RESULT.campaign_id, sequence=1)
-    await eventually(lambda: _handled(svc, again.id, old.id))
+    await eventually(lambda: svc.handled(again.id, old.id))
     items = (await svc.client.get("/v1/bulletins", headers=bureau)).json()["items"]
     assert [(b["result_version"], b["children_in_scope"]) for b in items] == [(2, RESULT.children_in_scope)]
-
-
-async def _handled(svc, *event_ids: str) -> bool:
-    """Whether notify's consumer has handled (and recorded in its inbox) every one of these events."""
-    async with svc.ctx.db.transaction() as session:
-        found = await session.execute(
-            text("SELECT event_id FROM inbox WHERE event_id IN :ids").bindparams(
-                bindparam("ids", expanding=True)
-            ),
-            {"ids": list(event_ids)},
-        )
-        return {row[0] for row in found} == set(event_ids)
 
 
 async def test_scorecards_and_the_criticism_list_follow_the_events(start_service, event_publisher, tokens):

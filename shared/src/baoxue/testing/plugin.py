@@ -123,6 +123,16 @@ class RunningService:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.spec.name}: events not ready")
 
+    async def handled(self, *event_ids: str) -> bool:
+        """Whether this service's consumers have handled every one of these events: applied it, or
+        skipped it as stale or a duplicate (either way it is in the inbox)."""
+        from sqlalchemy import select
+
+        inbox = self.spec.tables.events.inbox
+        async with self.ctx.db.transaction() as s:
+            found = await s.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(event_ids)))
+            return set(found.scalars()) == set(event_ids)
+
     async def drain_outbox(self, timeout: float = 10.0) -> None:
         """Wait until every outbox row has been published."""
         from sqlalchemy import func, select
