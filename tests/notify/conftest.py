@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
 import uvicorn
+from sqlalchemy import select
 
 from baoxue.testing.plugin import RunningService
+from baoxue.workdays import CHINA
+from notify.escalation.models import Escalation
 
 BUREAU = "370406D01"
 POLICE = "370406D02"
@@ -30,6 +34,26 @@ async def start_notify(start_service: Any, **overrides: Any) -> RunningService:
     svc: RunningService = await start_service("notify", **(QUIET | overrides))
     await svc.wait_events_ready()
     return svc
+
+
+def at_ten(day: dt.date) -> dt.datetime:
+    """10:00 in China on ``day``: the time of an event that happened that day."""
+    return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
+
+
+async def case_ladders(svc: RunningService, case_id: str) -> list[Escalation]:
+    """The case's escalation ladders, oldest first."""
+    async with svc.ctx.db.transaction() as s:
+        statement = select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
+        return list((await s.execute(statement)).scalars())
+
+
+async def school_card(svc: RunningService, headers: dict[str, str], school: str, year: int = 2026) -> dict:
+    """The school's scorecard of ``year`` as ``headers`` see it ({} while it has none)."""
+    cards = (
+        await svc.client.get("/v1/scorecards", params={"year": year, "level": "school"}, headers=headers)
+    ).json()
+    return next((c for c in cards if c["org"] == school), {})
 
 
 def free_port() -> int:

@@ -20,11 +20,22 @@ from baoxue.contracts.enrollment import ChildUnaccounted, VerificationTaskResolv
 from baoxue.contracts.registry import FeedCompleted
 from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import eventually
-from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
-from notify.escalation.models import Escalation, EscalationStep
-from tests.notify.conftest import BUREAU, DISTRICT_A, POLICE, SCHOOL_A, SCHOOL_B, TOWN_A, TOWN_B, start_notify
+from notify.escalation.models import EscalationStep
+from tests.notify.conftest import (
+    BUREAU,
+    DISTRICT_A,
+    POLICE,
+    SCHOOL_A,
+    SCHOOL_B,
+    TOWN_A,
+    TOWN_B,
+    at_ten,
+    case_ladders,
+    school_card,
+    start_notify,
+)
 
 
 async def _deadlines(svc, **where) -> list[Deadline]:
@@ -214,9 +225,6 @@ async def test_a_case_reopened_by_a_relapse_owes_a_new_report_and_has_not_return
     case_id = str(uuid.uuid4())
     base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
 
-    def on(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
-
     story = [
         (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
         (
@@ -229,7 +237,7 @@ async def test_a_case_reopened_by_a_relapse_owes_a_new_report_and_has_not_return
         (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 10, 20)), dt.date(2026, 10, 12)),
     ]
     for sequence, (event, day) in enumerate(story, start=2):
-        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=on(day))
+        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=at_ten(day))
 
     async def reports() -> list[tuple[str, dt.date, str]]:
         return [(d.subject_id, d.due_date, d.status) for d in await _deadlines(svc, case_id=case_id)]
@@ -244,20 +252,14 @@ async def test_a_case_reopened_by_a_relapse_owes_a_new_report_and_has_not_return
     ]
     bureau = tokens.headers("bureau", BUREAU)
 
-    async def card() -> dict:
-        cards = (
-            await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
-        ).json()
-        return next(c for c in cards if c["org"] == SCHOOL_A)
-
     # Relapsed and out of school again: a dropout that has not returned.
-    figures = await card()
+    figures = await school_card(svc, bureau, SCHOOL_A)
     assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 0, 0.0)
     # The second report is never filed: the sweep lapses it; the school's timeliness is 1 of 2.
     result = await _sweep(svc, dt.date(2026, 11, 2))
     assert result.lapsed >= 1
     assert [status for *_, status in await reports()] == ["met", "lapsed"]
-    figures = await card()
+    figures = await school_card(svc, bureau, SCHOOL_A)
     assert (figures["reports_due"], figures["report_timeliness"]) == (2, 0.5)
 
     # With two report deadlines open, a report meets the latest confirmation's, never an earlier one's.
@@ -282,7 +284,7 @@ async def test_a_case_reopened_by_a_relapse_owes_a_new_report_and_has_not_return
         ],
         start=2,
     ):
-        await event_publisher.publish(event, subject=again, sequence=sequence, time=on(day))
+        await event_publisher.publish(event, subject=again, sequence=sequence, time=at_ten(day))
 
     async def reported() -> bool:
         return any(d.status == "met" for d in await _deadlines(svc, case_id=again))
@@ -325,7 +327,7 @@ async def test_a_confirmation_replayed_after_the_upgrade_finds_its_report_deadli
         sequence=2,
         trace_id=None,
     )
-    envelope.time = dt.datetime.combine(confirmed_on, dt.time(10), tzinfo=CHINA)
+    envelope.time = at_ten(confirmed_on)
     table = svc.spec.tables.events.dead_letter
     async with svc.ctx.db.transaction() as s:
         dead_letter_id = (
@@ -354,7 +356,7 @@ async def test_a_confirmation_replayed_after_the_upgrade_finds_its_report_deadli
         CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 10, 20)),
         subject=case_id,
         sequence=9,
-        time=dt.datetime.combine(dt.date(2026, 10, 12), dt.time(10), tzinfo=CHINA),
+        time=at_ten(dt.date(2026, 10, 12)),
     )
 
     async def second_opened() -> bool:
@@ -378,9 +380,6 @@ async def test_a_return_dated_before_the_latest_reopening_counts_for_the_episode
     case_id = str(uuid.uuid4())
     base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
 
-    def on(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
-
     story = [
         (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
         (CaseReturned(**base, state="returned", returned_on=dt.date(2026, 4, 1)), dt.date(2026, 4, 1)),
@@ -389,46 +388,36 @@ async def test_a_return_dated_before_the_latest_reopening_counts_for_the_episode
         (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 10, 20)), dt.date(2026, 10, 9)),
     ]
     for sequence, (event, day) in enumerate(story, start=2):
-        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=on(day))
-
-    async def ladders() -> list[Escalation]:
-        async with svc.ctx.db.transaction() as s:
-            statement = (
-                select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
-            )
-            return list((await s.execute(statement)).scalars())
+        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=at_ten(day))
 
     async def second_ladder_started() -> bool:
-        return [e.state for e in await ladders()] == ["resolved", "active"]
+        return [e.state for e in await case_ladders(svc, case_id)] == ["resolved", "active"]
 
     await eventually(second_ladder_started)
     bureau = tokens.headers("bureau", BUREAU)
 
-    async def card() -> dict:
-        cards = (
-            await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
-        ).json()
-        return next(c for c in cards if c["org"] == SCHOOL_A)
-
-    assert ((await card())["dropouts"], (await card())["returned"]) == (1, 0)
+    assert (
+        (await school_card(svc, bureau, SCHOOL_A))["dropouts"],
+        (await school_card(svc, bureau, SCHOOL_A))["returned"],
+    ) == (1, 0)
 
     await event_publisher.publish(
         CaseReturned(**base, state="returned", returned_on=dt.date(2026, 10, 8)),
         subject=case_id,
         sequence=7,
-        time=on(dt.date(2026, 10, 20)),
+        time=at_ten(dt.date(2026, 10, 20)),
     )
 
     async def second_ladder_stopped() -> bool:
-        return [(e.state, e.resolution) for e in await ladders()] == [
+        return [(e.state, e.resolution) for e in await case_ladders(svc, case_id)] == [
             ("resolved", "returned"),
             ("resolved", "returned"),
         ]
 
     await eventually(second_ladder_stopped)
-    second = (await ladders())[1]
+    second = (await case_ladders(svc, case_id))[1]
     assert [d.status for d in await _deadlines(svc, subject_id=f"{second.id}:L1_school")] == ["cancelled"]
-    figures = await card()
+    figures = await school_card(svc, bureau, SCHOOL_A)
     assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 1, 1.0)
 
 
@@ -444,46 +433,34 @@ async def test_a_returned_child_who_stops_attending_again_has_not_returned_and_g
     case_id = str(uuid.uuid4())
     base = dict(case_id=case_id, school_code=SCHOOL_A, hukou_town=TOWN_A, reason="learning_weariness")
 
-    def on(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
-
     story = [
         (CaseConfirmed(**base, state="confirmed", report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
         (CaseReturned(**base, state="returned", returned_on=dt.date(2026, 4, 1)), dt.date(2026, 4, 1)),
     ]
     for sequence, (event, day) in enumerate(story, start=2):
-        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=on(day))
+        await event_publisher.publish(event, subject=case_id, sequence=sequence, time=at_ten(day))
     bureau = tokens.headers("bureau", BUREAU)
 
-    async def card() -> dict:
-        cards = (
-            await svc.client.get("/v1/scorecards", params={"year": 2026, "level": "school"}, headers=bureau)
-        ).json()
-        return next((c for c in cards if c["org"] == SCHOOL_A), {})
-
-    async def ladders() -> list[Escalation]:
-        async with svc.ctx.db.transaction() as s:
-            statement = (
-                select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
-            )
-            return list((await s.execute(statement)).scalars())
-
     async def returned_once() -> bool:
-        return (await card()).get("returned") == 1 and [e.state for e in await ladders()] == ["resolved"]
+        return (await school_card(svc, bureau, SCHOOL_A)).get("returned") == 1 and [
+            e.state for e in await case_ladders(svc, case_id)
+        ] == ["resolved"]
 
     await eventually(returned_once)
 
     relapse = CaseRelapsed(**base, state="persuading", relapsed_on=dt.date(2026, 4, 20))
     for _ in range(2):  # the second delivery under another event id, as a replay would be
-        await event_publisher.publish(relapse, subject=case_id, sequence=4, time=on(dt.date(2026, 4, 20)))
+        await event_publisher.publish(relapse, subject=case_id, sequence=4, time=at_ten(dt.date(2026, 4, 20)))
 
     async def relapsed() -> bool:
-        return (await card()).get("returned") == 0 and len(await ladders()) == 2
+        return (await school_card(svc, bureau, SCHOOL_A)).get("returned") == 0 and len(
+            await case_ladders(svc, case_id)
+        ) == 2
 
     await eventually(relapsed)
-    figures = await card()
+    figures = await school_card(svc, bureau, SCHOOL_A)
     assert (figures["dropouts"], figures["returned"], figures["return_rate"]) == (1, 0, 0.0)
-    first, second = await ladders()
+    first, second = await case_ladders(svc, case_id)
     assert (first.state, first.resolution) == ("resolved", "returned")
     assert (second.state, second.level, second.level_entered_on) == (
         "active",
@@ -506,11 +483,15 @@ async def test_a_returned_child_who_stops_attending_again_has_not_returned_and_g
         CaseReturned(**base, state="returned", returned_on=dt.date(2026, 5, 6)),
         subject=case_id,
         sequence=5,
-        time=on(dt.date(2026, 5, 6)),
+        time=at_ten(dt.date(2026, 5, 6)),
     )
 
     async def back() -> bool:
-        return (await card()).get("returned") == 1 and (await ladders())[-1].state == "resolved"
+        return (await school_card(svc, bureau, SCHOOL_A)).get("returned") == 1 and (
+            await case_ladders(svc, case_id)
+        )[-1].state == "resolved"
 
     await eventually(back)
-    assert [(e.state, e.resolution) for e in await ladders()] == [("resolved", "returned")] * 2
+    assert [(e.state, e.resolution) for e in await case_ladders(svc, case_id)] == [
+        ("resolved", "returned")
+    ] * 2

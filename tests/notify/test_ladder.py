@@ -20,12 +20,20 @@ from baoxue.contracts.casework import (
 )
 from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import eventually
-from baoxue.workdays import CHINA
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
 from notify.escalation.models import Escalation
-from tests.notify.conftest import BUREAU, JUSTICE, SCHOOL_A, TOWN_A, TOWN_B, start_notify
+from tests.notify.conftest import (
+    BUREAU,
+    JUSTICE,
+    SCHOOL_A,
+    TOWN_A,
+    TOWN_B,
+    at_ten,
+    case_ladders,
+    start_notify,
+)
 
 
 def _case(**over):
@@ -43,25 +51,6 @@ def _case(**over):
 async def _escalation(svc, case_id: str) -> Escalation | None:
     async with svc.ctx.db.transaction() as s:
         return (await s.execute(select(Escalation).where(Escalation.case_id == case_id))).scalar_one_or_none()
-
-
-async def _ladders(svc, case_id: str) -> list[Escalation]:
-    """The case's ladders, oldest first."""
-    async with svc.ctx.db.transaction() as s:
-        statement = select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
-        return list((await s.execute(statement)).scalars())
-
-
-async def _applied(svc, envelopes: list[Envelope]) -> bool:
-    """Whether notify has applied (or skipped as applied) every one of these events."""
-    inbox = svc.spec.tables.events.inbox
-    async with svc.ctx.db.transaction() as s:
-        seen = set((await s.execute(select(inbox.c.event_id))).scalars())
-    return {e.id for e in envelopes} <= seen
-
-
-def _on(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(10), tzinfo=CHINA)
 
 
 def _episodes(case: dict) -> dict[str, tuple[int, object, dt.date]]:
@@ -421,13 +410,13 @@ async def test_a_late_end_of_an_earlier_episode_leaves_the_current_ladder_alone(
             sequence, event, day = story[name]
             published.append(
                 await event_publisher.publish(
-                    event, subject=case["case_id"], sequence=sequence, time=_on(day)
+                    event, subject=case["case_id"], sequence=sequence, time=at_ten(day)
                 )
             )
-    await eventually(lambda: _applied(svc, published))
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
 
     for case in (late_return, both_late):
-        ladders = await _ladders(svc, case["case_id"])
+        ladders = await case_ladders(svc, case["case_id"])
         assert [(e.state, e.resolution, e.level) for e in ladders] == [
             ("resolved", "closed", "L1_school"),
             ("active", None, "L1_school"),
@@ -439,7 +428,7 @@ async def test_a_late_end_of_an_earlier_episode_leaves_the_current_ladder_alone(
             rows = await s.execute(select(Deadline).where(Deadline.subject_id == f"{second.id}:L1_school"))
             assert [d.status for d in rows.scalars()] == ["open"]
     # The new ladder climbs when its deadline lapses: the late events did not stop it.
-    second = (await _ladders(svc, late_return["case_id"]))[1]
+    second = (await case_ladders(svc, late_return["case_id"]))[1]
     assert (await _sweep(svc, second.level_deadline + dt.timedelta(days=1))).advanced == 2
 
 
@@ -459,7 +448,7 @@ async def test_a_confirmation_or_request_delivered_again_starts_no_second_ladder
     async def deliver(name: str, of: dict | None = None) -> None:
         sequence, event, day = (of or story)[name]
         published.append(
-            await event_publisher.publish(event, subject=event.case_id, sequence=sequence, time=_on(day))
+            await event_publisher.publish(event, subject=event.case_id, sequence=sequence, time=at_ten(day))
         )
 
     for name in ("confirmed", "returned", "confirmed"):
@@ -480,28 +469,28 @@ async def test_a_confirmation_or_request_delivered_again_starts_no_second_ladder
     }
     for name in ("confirmed", "requested", "returned", "requested"):
         await deliver(name, escalation)
-    await eventually(lambda: _applied(svc, published))
-    assert [(e.state, e.resolution) for e in await _ladders(svc, case["case_id"])] == [
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    assert [(e.state, e.resolution) for e in await case_ladders(svc, case["case_id"])] == [
         ("resolved", "returned")
     ]
-    [lifted] = await _ladders(svc, requested["case_id"])
+    [lifted] = await case_ladders(svc, requested["case_id"])
     assert (lifted.state, lifted.resolution, lifted.level) == ("resolved", "returned", "L2_town_order")
 
     # Closed, reopened by a relapse, confirmed again: a new episode, a new ladder; then returned, and the
     # new confirmation delivered again.
     for name in ("closed", "reopened", "confirmed_again"):
         await deliver(name)
-    await eventually(lambda: _applied(svc, published))
-    assert [e.state for e in await _ladders(svc, case["case_id"])] == ["resolved", "active"]
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    assert [e.state for e in await case_ladders(svc, case["case_id"])] == ["resolved", "active"]
     returned_again = CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2026, 11, 2))
     published.append(
         await event_publisher.publish(
-            returned_again, subject=case["case_id"], sequence=7, time=_on(dt.date(2026, 11, 2))
+            returned_again, subject=case["case_id"], sequence=7, time=at_ten(dt.date(2026, 11, 2))
         )
     )
     await deliver("confirmed_again")
-    await eventually(lambda: _applied(svc, published))
-    ladders = await _ladders(svc, case["case_id"])
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    ladders = await case_ladders(svc, case["case_id"])
     assert [(e.state, e.resolution, e.episode_sequence) for e in ladders] == [
         ("resolved", "returned", 2),
         ("resolved", "returned", 6),
@@ -555,17 +544,19 @@ async def test_the_ladder_events_carry_the_episode_of_the_ladder(start_service, 
         for name in names:
             sequence, event, day = events[name]
             published.append(
-                await event_publisher.publish(event, subject=event.case_id, sequence=sequence, time=_on(day))
+                await event_publisher.publish(
+                    event, subject=event.case_id, sequence=sequence, time=at_ten(day)
+                )
             )
-    await eventually(lambda: _applied(svc, published))
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
 
-    [ladder] = await _ladders(svc, lifted["case_id"])
+    [ladder] = await case_ladders(svc, lifted["case_id"])
     assert await _ladder_events(svc, lifted["case_id"]) == [
         ("raised", ladder.id, "L1_school", 2),
         ("advanced", ladder.id, "L2_town_order", 4),
         ("resolved", ladder.id, "L2_town_order", 4),
     ]
-    first, second = await _ladders(svc, reopened["case_id"])
+    first, second = await case_ladders(svc, reopened["case_id"])
     assert await _ladder_events(svc, reopened["case_id"]) == [
         ("raised", first.id, "L1_school", 2),
         ("resolved", first.id, "L1_school", 2),
