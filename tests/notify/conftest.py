@@ -11,6 +11,7 @@ from typing import Any
 import pytest_asyncio
 import uvicorn
 from sqlalchemy import select
+from sqlmodel import col
 
 from baoxue.testing.plugin import RunningService
 from baoxue.workdays import CHINA
@@ -44,7 +45,9 @@ def at_ten(day: dt.date) -> dt.datetime:
 async def case_ladders(svc: RunningService, case_id: str) -> list[Escalation]:
     """The case's escalation ladders, oldest first."""
     async with svc.ctx.db.transaction() as s:
-        statement = select(Escalation).where(Escalation.case_id == case_id).order_by(Escalation.created_at)
+        statement = (
+            select(Escalation).where(col(Escalation.case_id) == case_id).order_by(col(Escalation.created_at))
+        )
         return list((await s.execute(statement)).scalars())
 
 
