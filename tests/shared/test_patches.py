@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
-from baoxue.errors import install_problem_handlers
-from baoxue.patches import refuse_null
+from baoxue.errors import Problem, install_problem_handlers
+from baoxue.patches import refuse_emptying, refuse_null
 
 
 class ThingUpdate(BaseModel):
@@ -57,3 +57,15 @@ async def test_a_request_with_a_null_is_a_problem_naming_the_field() -> None:
     assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("tags", "null_not_allowed")]
     assert zh.json()["errors"][0]["message"].startswith("该字段不能清空")
     assert ok.status_code == 200 and ok.json() == {"note": None}
+
+
+def test_refuse_emptying_names_each_field_a_change_would_empty() -> None:
+    refuse_emptying({"note": "x", "owner": "王老师"}, ("owner", "reason"), why="kept")  # nothing emptied
+    with pytest.raises(Problem) as refused:
+        refuse_emptying({"owner": "  ", "reason": None, "note": None}, ("owner", "reason"), why="kept")
+    problem = refused.value
+    assert (problem.status, problem.code) == (422, "validation_failed")
+    assert problem.errors == [
+        {"field": "owner", "code": "null_not_allowed"},
+        {"field": "reason", "code": "null_not_allowed"},
+    ]

@@ -15,7 +15,7 @@ from baoxue.concurrency import apply_changes, bump_version
 from baoxue.contracts.casework import CaseOpened, CaseReopened
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
-from baoxue.patches import NULL_NOT_ALLOWED
+from baoxue.patches import refuse_emptying
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
 from baoxue.service import ServiceContext
 from casework.cases import repository as repo
@@ -272,25 +272,6 @@ KEPT_ONCE_CONFIRMED = ("reason", "responsible_person")
 """A confirmed dropout keeps a reason category and one responsible person (一人一案) until it is closed."""
 
 
-def _refuse_clearing(changes: dict[str, object], fields: Iterable[str]) -> None:
-    """422 ``validation_failed`` naming each of ``fields`` the edit would empty (``null``, or a blank
-    text): the same problem as an update model's ``refuse_null``, for fields only some states keep."""
-    cleared = [
-        name
-        for name in fields
-        if name in changes and (changes[name] is None or str(changes[name]).strip() == "")
-    ]
-    if cleared:
-        raise Problem(
-            "A confirmed case keeps its reason and responsible person: "
-            + ", ".join(f"'{name}'" for name in cleared)
-            + " cannot be emptied (leave it out, or send another value).",
-            status=422,
-            code="validation_failed",
-            errors=[{"field": name, "code": NULL_NOT_ALLOWED} for name in cleared],
-        )
-
-
 async def update_case(
     *, session: AsyncSession, principal: Principal, case_id: str, data: CaseUpdate, expected_version: int
 ) -> Case:
@@ -302,7 +283,9 @@ async def update_case(
         raise Conflict("A closed case cannot be edited.", code="case_closed")
     changes = data.model_dump(exclude_unset=True)
     if case.state in CONFIRMED_STATES:
-        _refuse_clearing(changes, KEPT_ONCE_CONFIRMED)
+        refuse_emptying(
+            changes, KEPT_ONCE_CONFIRMED, why="A confirmed case keeps its reason and responsible person"
+        )
     if "placement_mode" in changes and (case.state != "placed" or changes["placement_mode"] is None):
         raise Conflict(
             "A placement mode is recorded on a placed case.", code="case_not_placed", state=case.state
