@@ -12,6 +12,7 @@ from baoxue.contracts.casework import (
     CaseClosed,
     CaseConfirmed,
     CasePlaced,
+    CaseRelapsed,
     CaseReopened,
     CaseReported,
     CaseReturned,
@@ -565,3 +566,81 @@ async def test_the_ladder_events_carry_the_episode_of_the_ladder(start_service, 
     # The climb by lapse carries the episode too.
     assert (await _sweep(svc, second.level_deadline + dt.timedelta(days=1))).advanced == 1
     assert (await _ladder_events(svc, reopened["case_id"]))[-1] == ("advanced", second.id, "L2_town_order", 6)
+
+
+async def test_an_end_that_arrives_before_the_ladder_keeps_its_late_confirmation_from_starting_one(
+    start_service, event_publisher
+):
+    """The end of an episode delivered before the case event that began it (the confirmation
+    dead-lettered, then replayed after the return or the closure; a request delivered late) is kept even
+    though it finds no ladder to stop: the confirmation or request arriving after it starts no ladder and
+    raises nothing. The next episode still gets its own: a relapse after the return, a confirmation
+    after the closure and reopening (before, the late confirmation started a ladder for a returned or
+    closed case, and the late request one at L2)."""
+    svc = await start_notify(start_service)
+    returned, closed, requested = _case(), _case(), _case()
+    published: list[Envelope] = []
+
+    async def deliver(case: dict, name: str, story: dict | None = None) -> None:
+        sequence, event, day = (story or _episodes(case))[name]
+        published.append(
+            await event_publisher.publish(event, subject=case["case_id"], sequence=sequence, time=at_ten(day))
+        )
+
+    relapse = {
+        "relapsed": (
+            4,
+            CaseRelapsed(**returned | {"state": "persuading"}, relapsed_on=dt.date(2026, 4, 20)),
+            dt.date(2026, 4, 20),
+        )
+    }
+    late_request = {
+        "requested": (
+            4,
+            EscalationRequested(**requested | {"state": "escalated"}, evidence_count=1),
+            dt.date(2026, 3, 20),
+        ),
+        "returned": (
+            5,
+            CaseReturned(**requested | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
+            dt.date(2026, 4, 1),
+        ),
+    }
+    await deliver(returned, "returned")
+    await deliver(returned, "confirmed")
+    await deliver(closed, "closed")
+    await deliver(closed, "confirmed")
+    await deliver(requested, "confirmed")
+    await deliver(requested, "returned", late_request)
+    await deliver(requested, "requested", late_request)
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    assert await case_ladders(svc, returned["case_id"]) == []
+    assert await case_ladders(svc, closed["case_id"]) == []
+    assert await _ladder_events(svc, returned["case_id"]) == []
+    assert await _ladder_events(svc, closed["case_id"]) == []
+    [first] = await case_ladders(svc, requested["case_id"])
+    assert (first.state, first.resolution, first.level, first.episode_sequence) == (
+        "resolved",
+        "returned",
+        "L1_school",
+        2,
+    )
+    assert [e[0] for e in await _ladder_events(svc, requested["case_id"])] == ["raised", "resolved"]
+
+    # The next episodes: the returned child relapses; the closed case is reopened and confirmed again.
+    await deliver(returned, "relapsed", relapse)
+    for name in ("reopened", "confirmed_again"):
+        await deliver(closed, name)
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    for case, episode, trigger_day in (
+        (returned, 4, dt.date(2026, 4, 20)),
+        (closed, 6, dt.date(2026, 10, 12)),
+    ):
+        [ladder] = await case_ladders(svc, case["case_id"])
+        assert (ladder.state, ladder.level, ladder.episode_sequence, ladder.level_entered_on) == (
+            "active",
+            "L1_school",
+            episode,
+            trigger_day,
+        )
+        assert await _ladder_events(svc, case["case_id"]) == [("raised", ladder.id, "L1_school", episode)]
