@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.casework import (
     CaseClosed,
@@ -24,7 +29,9 @@ from baoxue.testing.plugin import eventually
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
+from notify.escalation import service as escalation
 from notify.escalation.models import Escalation
+from notify.escalation.service import CaseRef
 from tests.notify.conftest import (
     BUREAU,
     JUSTICE,
@@ -644,3 +651,88 @@ async def test_an_end_that_arrives_before_the_ladder_keeps_its_late_confirmation
             trigger_day,
         )
         assert await _ladder_events(svc, case["case_id"]) == [("raised", ladder.id, "L1_school", episode)]
+
+
+async def _lock_waiters(svc) -> int:
+    """How many of the database's sessions wait for a lock (PostgreSQL)."""
+    async with svc.ctx.db.transaction() as s:
+        statement = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int((await s.execute(statement)).scalar_one())
+
+
+@pytest.mark.parametrize("second", ["confirmed_again", "requested", "returned"])
+async def test_two_replicas_applying_events_of_one_case_at_the_same_moment_run_one_ladder(
+    start_service, second
+):
+    """Two notify replicas apply two events of one case at the same moment (two transactions on the
+    database): the confirmation's ladder is being started by one when the other applies the same
+    confirmation delivered again, the escalation request, or the return. The other waits for the first
+    to commit and then sees its ladder: one ladder, which the request lifts to L2 or the return resolves
+    (before, each passed the "already served" check: two ladders, or the return found none to stop and
+    the returned child's ladder stayed active)."""
+    svc = await start_notify(start_service)
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip(
+            "SQLite has one writer for the whole database: the consumer takes its write lock with the "
+            "inbox claim, so two transactions never apply a case's events at the same time"
+        )
+    ctx, day = svc.ctx, dt.date(2026, 3, 2)
+    ref = CaseRef(
+        case_id=str(uuid.uuid4()),
+        child_id=str(uuid.uuid4()),
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+        reason="guardian_refusal",
+    )
+
+    async def confirm(s: AsyncSession, episode: int = 2) -> object:
+        return await escalation.start_episode(
+            session=s,
+            ctx=ctx,
+            case=ref,
+            episode=episode,
+            on=day,
+            trigger="confirmed",
+            earlier_ended_as="closed",
+        )
+
+    seconds: dict[str, Callable[[AsyncSession], Awaitable[object]]] = {
+        "confirmed_again": confirm,
+        "requested": lambda s: escalation.escalate(session=s, ctx=ctx, case=ref, episode=4, on=day),
+        "returned": lambda s: escalation.resolve(
+            session=s, ctx=ctx, case_id=ref.case_id, resolution="returned", on=day, episode=3
+        ),
+    }
+    first_applied, release = asyncio.Event(), asyncio.Event()
+
+    async def first_replica() -> None:
+        async with ctx.db.transaction() as s:
+            await confirm(s)
+            first_applied.set()
+            await release.wait()
+
+    async def second_replica() -> None:
+        await first_applied.wait()
+        async with ctx.db.transaction() as s:
+            await seconds[second](s)
+
+    one = asyncio.create_task(first_replica())
+    await first_applied.wait()
+    two = asyncio.create_task(second_replica())
+    deadline = time.monotonic() + 5
+    while not two.done() and await _lock_waiters(svc) == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(one, two)
+
+    [ladder] = await case_ladders(svc, ref.case_id)
+    expected = {
+        "confirmed_again": (("active", None, "L1_school", 2), ["raised"]),
+        "requested": (("active", None, "L2_town_order", 4), ["raised", "advanced"]),
+        "returned": (("resolved", "returned", "L1_school", 2), ["raised", "resolved"]),
+    }[second]
+    assert (ladder.state, ladder.resolution, ladder.level, ladder.episode_sequence) == expected[0]
+    assert [e[0] for e in await _ladder_events(svc, ref.case_id)] == expected[1]

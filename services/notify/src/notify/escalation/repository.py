@@ -13,8 +13,27 @@ from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
-from baoxue.db import utcnow
+from baoxue.db import hold_transaction_lock, utcnow
 from notify.escalation.models import EpisodeEnd, Escalation, EscalationStep
+
+
+async def lock_case(session: AsyncSession, case_id: str) -> None:
+    """Serialise, until the end of the transaction, the handling of the case's escalation events (a
+    start, a lift, an end): each of notify's replicas handles them one after the other and sees what the
+    one before committed. Without it, two replicas applying two events of one case at the same moment
+    both read that no ladder served them yet and each started one (READ COMMITTED does not see the
+    other's uncommitted ladder), or a return found no ladder while the confirmation's was being started.
+
+    PostgreSQL: an advisory transaction lock keyed on the case id (`baoxue.db.hold_transaction_lock`).
+    Two replicas' batches that lock two cases in opposite orders deadlock; PostgreSQL aborts one, and the
+    consumer applies that batch again one event at a time. SQLite has one writer for the whole database,
+    so its transactions are serialised already: the consumer holds the write lock from its inbox claim,
+    and any other caller takes it here. Take it before reading the case's ladders or episode ends."""
+    await hold_transaction_lock(
+        session,
+        f"notify.escalation.case:{case_id}",
+        sqlite_write_lock_on=Escalation.__table__,  # type: ignore[attr-defined]
+    )
 
 
 async def get(session: AsyncSession, escalation_id: str, *, lock: bool = False) -> Escalation | None:

@@ -72,6 +72,7 @@ async def start_episode(
     `earlier_ended_as`, what must have ended that episode (the closure before a reopening, the return
     before a relapse), and this episode's own ladder starts. A ladder from before the episodes were kept
     is taken as this episode's."""
+    await repository.lock_case(session, case.case_id)
     if await _passed(session, case.case_id, episode):
         return None
     active = await repository.active_for_case(session, case.case_id)
@@ -101,6 +102,7 @@ async def escalate(
     one, a ladder starts at L2. A request that one of the case's ladders already served, one older than
     the event a ladder serves (delivered again, or late), or one older than the case's latest episode end
     (the return after it arrived first) lifts and starts nothing: None."""
+    await repository.lock_case(session, case.case_id)
     if await _passed(session, case.case_id, episode):
         return None
     active = await repository.active_for_case(session, case.case_id)
@@ -234,6 +236,7 @@ async def resolve(
     A stopping case event is kept as the case's latest episode end whether or not it stops a ladder:
     arriving before any ladder (the confirmation dead-lettered, the request late), it still ends the
     episode, and the confirmation, relapse or request it followed starts nothing when it arrives."""
+    await repository.lock_case(session, case_id)
     if episode is not None:
         await repository.record_end(session, case_id=case_id, sequence=episode, resolution=resolution, on=on)
     esc = await repository.active_for_case(session, case_id)
