@@ -471,3 +471,50 @@ async def test_a_late_step_of_an_earlier_episodes_ladder_is_ignored(start_servic
 
 async def _is(svc, case_id: str, expected: tuple) -> bool:
     return await _ladder_of(svc, case_id) == expected
+
+
+async def test_the_case_shows_the_episode_of_the_ladder_it_follows(start_service, tokens, event_publisher):
+    """The case's answers (its read, the case list, the confirmed ledger) show `escalation_episode`, the
+    episode of the ladder the case follows as the ladder's events carry it: null before any, 7 once the
+    ladder of episode 7 is raised, still 7 after a late event of an earlier episode's ladder (ignored).
+    It is read-only: documented as such in the OpenAPI document, and a PATCH naming it is refused
+    (before, the episode was kept but no answer showed it)."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    case = await _escalated_case(svc, h)
+
+    async def shown() -> set[int | None]:
+        one = (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()
+        listed = [c for c in await _cases(svc, h) if c["id"] == case["id"]]
+        ledger = (await svc.client.get("/v1/cases/ledgers/confirmed", headers=h)).json()["items"]
+        in_ledger = [c for c in ledger if c["id"] == case["id"]]
+        return {c["escalation_episode"] for c in (one, *listed, *in_ledger)}
+
+    assert await shown() == {None}
+    raised = EscalationRaised(escalation_id="esc-7", case_id=case["id"], level="L2_town_order", episode=7)
+    await event_publisher.publish(raised, subject="esc-7", sequence=1)
+
+    async def seven() -> bool:
+        return await shown() == {7}
+
+    await eventually(seven)
+    old = EscalationAdvanced(
+        escalation_id="esc-3", case_id=case["id"], level="L3_judicial", from_level="L2_town_order", episode=3
+    )
+    late = await event_publisher.publish(old, subject="esc-3", sequence=2)
+    await eventually(lambda: svc.handled(late.id))
+    assert await shown() == {7}
+
+    read = await svc.client.get(f"/v1/cases/{case['id']}", headers=h)
+    refused = await svc.client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"escalation_episode": 9},
+        headers={**h, "If-Match": read.headers["ETag"]},
+    )
+    assert refused.status_code == 422, refused.text
+    assert await shown() == {7}
+    spec = (await svc.client.get("/openapi.json")).json()
+    field = spec["components"]["schemas"]["CasePublic"]["properties"]["escalation_episode"]
+    assert field["readOnly"] is True
+    assert field["description"].startswith("Read-only. The episode of the escalation ladder the case follows")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.casework import (
     CaseClosed,
     CaseConfirmed,
     CasePlaced,
+    CaseRelapsed,
     CaseReopened,
     CaseReported,
     CaseReturned,
@@ -23,7 +29,9 @@ from baoxue.testing.plugin import eventually
 from notify.deadlines.models import Deadline
 from notify.deadlines.service import sweep
 from notify.documents.models import Document
+from notify.escalation import service as escalation
 from notify.escalation.models import Escalation
+from notify.escalation.service import CaseRef
 from tests.notify.conftest import (
     BUREAU,
     JUSTICE,
@@ -565,3 +573,166 @@ async def test_the_ladder_events_carry_the_episode_of_the_ladder(start_service, 
     # The climb by lapse carries the episode too.
     assert (await _sweep(svc, second.level_deadline + dt.timedelta(days=1))).advanced == 1
     assert (await _ladder_events(svc, reopened["case_id"]))[-1] == ("advanced", second.id, "L2_town_order", 6)
+
+
+async def test_an_end_that_arrives_before_the_ladder_keeps_its_late_confirmation_from_starting_one(
+    start_service, event_publisher
+):
+    """The end of an episode delivered before the case event that began it (the confirmation
+    dead-lettered, then replayed after the return or the closure; a request delivered late) is kept even
+    though it finds no ladder to stop: the confirmation or request arriving after it starts no ladder and
+    raises nothing. The next episode still gets its own: a relapse after the return, a confirmation
+    after the closure and reopening (before, the late confirmation started a ladder for a returned or
+    closed case, and the late request one at L2)."""
+    svc = await start_notify(start_service)
+    returned, closed, requested = _case(), _case(), _case()
+    published: list[Envelope] = []
+
+    async def deliver(case: dict, name: str, story: dict | None = None) -> None:
+        sequence, event, day = (story or _episodes(case))[name]
+        published.append(
+            await event_publisher.publish(event, subject=case["case_id"], sequence=sequence, time=at_ten(day))
+        )
+
+    relapse = {
+        "relapsed": (
+            4,
+            CaseRelapsed(**returned | {"state": "persuading"}, relapsed_on=dt.date(2026, 4, 20)),
+            dt.date(2026, 4, 20),
+        )
+    }
+    late_request = {
+        "requested": (
+            4,
+            EscalationRequested(**requested | {"state": "escalated"}, evidence_count=1),
+            dt.date(2026, 3, 20),
+        ),
+        "returned": (
+            5,
+            CaseReturned(**requested | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
+            dt.date(2026, 4, 1),
+        ),
+    }
+    await deliver(returned, "returned")
+    await deliver(returned, "confirmed")
+    await deliver(closed, "closed")
+    await deliver(closed, "confirmed")
+    await deliver(requested, "confirmed")
+    await deliver(requested, "returned", late_request)
+    await deliver(requested, "requested", late_request)
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    assert await case_ladders(svc, returned["case_id"]) == []
+    assert await case_ladders(svc, closed["case_id"]) == []
+    assert await _ladder_events(svc, returned["case_id"]) == []
+    assert await _ladder_events(svc, closed["case_id"]) == []
+    [first] = await case_ladders(svc, requested["case_id"])
+    assert (first.state, first.resolution, first.level, first.episode_sequence) == (
+        "resolved",
+        "returned",
+        "L1_school",
+        2,
+    )
+    assert [e[0] for e in await _ladder_events(svc, requested["case_id"])] == ["raised", "resolved"]
+
+    # The next episodes: the returned child relapses; the closed case is reopened and confirmed again.
+    await deliver(returned, "relapsed", relapse)
+    for name in ("reopened", "confirmed_again"):
+        await deliver(closed, name)
+    await eventually(lambda: svc.handled(*(e.id for e in published)))
+    for case, episode, trigger_day in (
+        (returned, 4, dt.date(2026, 4, 20)),
+        (closed, 6, dt.date(2026, 10, 12)),
+    ):
+        [ladder] = await case_ladders(svc, case["case_id"])
+        assert (ladder.state, ladder.level, ladder.episode_sequence, ladder.level_entered_on) == (
+            "active",
+            "L1_school",
+            episode,
+            trigger_day,
+        )
+        assert await _ladder_events(svc, case["case_id"]) == [("raised", ladder.id, "L1_school", episode)]
+
+
+async def _lock_waiters(svc) -> int:
+    """How many of the database's sessions wait for a lock (PostgreSQL)."""
+    async with svc.ctx.db.transaction() as s:
+        statement = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int((await s.execute(statement)).scalar_one())
+
+
+@pytest.mark.parametrize("second", ["confirmed_again", "requested", "returned"])
+async def test_two_replicas_applying_events_of_one_case_at_the_same_moment_run_one_ladder(
+    start_service, second
+):
+    """Two notify replicas apply two events of one case at the same moment (two transactions on the
+    database): the confirmation's ladder is being started by one when the other applies the same
+    confirmation delivered again, the escalation request, or the return. The other waits for the first
+    to commit and then sees its ladder: one ladder, which the request lifts to L2 or the return resolves
+    (before, each passed the "already served" check: two ladders, or the return found none to stop and
+    the returned child's ladder stayed active)."""
+    svc = await start_notify(start_service)
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip(
+            "SQLite has one writer for the whole database: the consumer takes its write lock with the "
+            "inbox claim, so two transactions never apply a case's events at the same time"
+        )
+    ctx, day = svc.ctx, dt.date(2026, 3, 2)
+    ref = CaseRef(
+        case_id=str(uuid.uuid4()),
+        child_id=str(uuid.uuid4()),
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+        reason="guardian_refusal",
+    )
+
+    async def confirm(s: AsyncSession, episode: int = 2) -> object:
+        return await escalation.start_episode(
+            session=s,
+            ctx=ctx,
+            case=ref,
+            episode=episode,
+            on=day,
+            trigger="confirmed",
+            earlier_ended_as="closed",
+        )
+
+    seconds: dict[str, Callable[[AsyncSession], Awaitable[object]]] = {
+        "confirmed_again": confirm,
+        "requested": lambda s: escalation.escalate(session=s, ctx=ctx, case=ref, episode=4, on=day),
+        "returned": lambda s: escalation.resolve(
+            session=s, ctx=ctx, case_id=ref.case_id, resolution="returned", on=day, episode=3
+        ),
+    }
+    first_applied, release = asyncio.Event(), asyncio.Event()
+
+    async def first_replica() -> None:
+        async with ctx.db.transaction() as s:
+            await confirm(s)
+            first_applied.set()
+            await release.wait()
+
+    async def second_replica() -> None:
+        await first_applied.wait()
+        async with ctx.db.transaction() as s:
+            await seconds[second](s)
+
+    one = asyncio.create_task(first_replica())
+    await first_applied.wait()
+    two = asyncio.create_task(second_replica())
+    deadline = time.monotonic() + 5
+    while not two.done() and await _lock_waiters(svc) == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(one, two)
+
+    [ladder] = await case_ladders(svc, ref.case_id)
+    expected = {
+        "confirmed_again": (("active", None, "L1_school", 2), ["raised"]),
+        "requested": (("active", None, "L2_town_order", 4), ["raised", "advanced"]),
+        "returned": (("resolved", "returned", "L1_school", 2), ["raised", "resolved"]),
+    }[second]
+    assert (ladder.state, ladder.resolution, ladder.level, ladder.episode_sequence) == expected[0]
+    assert [e[0] for e in await _ladder_events(svc, ref.case_id)] == expected[1]

@@ -156,6 +156,16 @@ class CasePublic(BaseModel):
         "school records the mode with PATCH placement_mode (closing as placed is refused until then).",
     )
     escalation_level: str | None
+    escalation_episode: int | None = Field(
+        None,
+        description="Read-only. The episode of the escalation ladder the case follows, as notify's ladder "
+        "events state it: the case's version when it published the event that started the ladder or last "
+        "lifted it (its confirmation, relapse or escalation request). A case reopened or relapsed starts "
+        "a new episode, whose ladder has a higher one; ladder events of a lower episode (an earlier "
+        "episode's, delivered late) are ignored. null until an event of a ladder carrying an episode has "
+        "arrived; kept when the case is reopened.",
+        json_schema_extra={"readOnly": True},
+    )
     closed_on: dt.date | None
     closure_reason: str | None
     watch_until: dt.date | None

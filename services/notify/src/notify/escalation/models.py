@@ -67,3 +67,21 @@ class EscalationStep(NotifyModel, table=True):
     note: str | None = Field(default=None, max_length=500)
     document_id: str | None = Field(default=None, max_length=36)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class EpisodeEnd(NotifyModel, table=True):
+    """The latest end of an episode of a case's escalation: the case event of the highest sequence that
+    stops a ladder (casework's CaseReturned, CasePlaced, CaseClosed, EscalationWithdrawn), recorded
+    whether or not a ladder was active when it arrived. A confirmation, relapse or request not later
+    than it belongs to an episode that has ended (delivered late, or replayed from dead letters after
+    the end arrived first): it starts and lifts nothing."""
+
+    __tablename__ = "escalation_episode_ends"
+
+    case_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    sequence: int = Field(
+        sa_column=Column(Integer, nullable=False, comment="the case event sequence of the latest end")
+    )
+    resolution: str = Field(max_length=12, description="returned | placed | closed | withdrawn")
+    ended_on: dt.date = Field(sa_column=Column(Date, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

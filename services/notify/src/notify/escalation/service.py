@@ -64,13 +64,16 @@ async def start_episode(
 
     One ladder per episode: when one of the case's ladders, active or resolved, already serves this
     event or a later one (the same confirmation delivered again after its ladder was resolved, or a late
-    one), nothing starts and None is returned. A case has at most one active ladder: one of an earlier
+    one), or a later case event ended an episode of the case (a return, placement, closure or withdrawal
+    that arrived first, finding no ladder to stop: the confirmation was dead-lettered and replayed after
+    it), nothing starts and None is returned. A case has at most one active ladder: one of an earlier
     episode still active belongs to an episode that has ended although the event that ended it has not
     arrived (it will find the ladder gone, being earlier than this one); it is resolved as
     `earlier_ended_as`, what must have ended that episode (the closure before a reopening, the return
     before a relapse), and this episode's own ladder starts. A ladder from before the episodes were kept
     is taken as this episode's."""
-    if await _served(session, case.case_id, episode):
+    await repository.lock_case(session, case.case_id)
+    if await _passed(session, case.case_id, episode):
         return None
     active = await repository.active_for_case(session, case.case_id)
     if active is not None:
@@ -96,9 +99,11 @@ async def escalate(
 ) -> Escalation | None:
     """The guardians refuse and the school asks the town to act (EscalationRequested, the case event of
     sequence `episode`): the active ladder is lifted from L1 to L2 and now serves the request; without
-    one, a ladder starts at L2. A request that one of the case's ladders already served, or one older
-    than the event a ladder serves (delivered again, or late), lifts and starts nothing: None."""
-    if await _served(session, case.case_id, episode):
+    one, a ladder starts at L2. A request that one of the case's ladders already served, one older than
+    the event a ladder serves (delivered again, or late), or one older than the case's latest episode end
+    (the return after it arrived first) lifts and starts nothing: None."""
+    await repository.lock_case(session, case.case_id)
+    if await _passed(session, case.case_id, episode):
         return None
     active = await repository.active_for_case(session, case.case_id)
     if active is None:
@@ -117,10 +122,15 @@ async def escalate(
     return active
 
 
-async def _served(session: AsyncSession, case_id: str, episode: int) -> bool:
-    """Whether a ladder of the case serves the case event `episode` or a later one."""
+async def _passed(session: AsyncSession, case_id: str, episode: int) -> bool:
+    """Whether the case's escalation is past the case event `episode`: a ladder of the case serves it or
+    a later one, or a case event not earlier than it ended an episode (recorded by `resolve`, with or
+    without a ladder to stop)."""
     latest = await repository.latest_episode(session, case_id)
-    return latest is not None and latest >= episode
+    if latest is not None and latest >= episode:
+        return True
+    ended = await repository.latest_end(session, case_id)
+    return ended is not None and ended >= episode
 
 
 async def _start(
@@ -221,7 +231,14 @@ async def resolve(
     stops it (a return, placement, closure, withdrawal): it stops only a ladder of its own episode or an
     earlier one, never one serving a later case event (a return of the episode before a reopening,
     arriving late or replayed, leaves the new episode's ladder alone). Without it (by hand) the active
-    ladder stops. Returns None when no ladder was stopped."""
+    ladder stops. Returns None when no ladder was stopped.
+
+    A stopping case event is kept as the case's latest episode end whether or not it stops a ladder:
+    arriving before any ladder (the confirmation dead-lettered, the request late), it still ends the
+    episode, and the confirmation, relapse or request it followed starts nothing when it arrives."""
+    await repository.lock_case(session, case_id)
+    if episode is not None:
+        await repository.record_end(session, case_id=case_id, sequence=episode, resolution=resolution, on=on)
     esc = await repository.active_for_case(session, case_id)
     if esc is None:
         return None
