@@ -7,7 +7,7 @@ older ones (its episode_sequence), but an end that found no ladder is unknown he
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2026-12-02 09:00:00
+Create Date: 2026-11-29 19:20:00
 """
 
 from collections.abc import Sequence
