@@ -26,6 +26,10 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import DateTime, MetaData, Select, Table, event, false, text, update
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -109,6 +113,18 @@ async def hold_transaction_lock(
     elif sqlite_write_lock_on is not None:
         column = next(iter(sqlite_write_lock_on.primary_key.columns))
         await session.execute(update(sqlite_write_lock_on).where(false()).values({column: column}))
+
+
+ConflictInsert = PostgresInsert | SQLiteInsert
+"""An INSERT that can say what happens on a conflict (``on_conflict_do_nothing`` /
+``on_conflict_do_update``, ``excluded``): the two dialects' constructs have the same methods."""
+
+
+def conflict_insert(on: AsyncSession | str, table: Any) -> ConflictInsert:
+    """``INSERT INTO table`` in the dialect of ``on`` (a session, or a dialect name such as
+    ``Database.dialect``), so that ``ON CONFLICT`` can be added: PostgreSQL's construct, else SQLite's."""
+    dialect = on if isinstance(on, str) else on.get_bind().dialect.name
+    return postgres_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
 def utcnow() -> dt.datetime:

@@ -17,11 +17,9 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baoxue.db import Database, utcnow
+from baoxue.db import Database, conflict_insert, utcnow
 from baoxue.events.bus import EventBus
 from baoxue.events.envelope import Envelope, EventData, stream_name
 from baoxue.events.tables import EventTables
@@ -427,8 +425,7 @@ class ConsumerRunner:
             {"consumer": self.consumer, "event_id": e.id, "event_type": e.type, "processed_at": now}
             for e in envelopes
         ]
-        dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
-        claim = dialect_insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+        claim = conflict_insert(self.db.dialect, inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
         return set((await session.execute(claim, rows)).scalars())
 
     async def _claim(self, session: AsyncSession, envelope: Envelope) -> bool:
@@ -439,9 +436,13 @@ class ConsumerRunner:
             "event_type": envelope.type,
             "processed_at": utcnow(),
         }
-        dialect_insert = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
         # RETURNING, not rowcount: drivers report -1 for INSERT … ON CONFLICT DO NOTHING.
-        claim = dialect_insert(inbox).values(values).on_conflict_do_nothing().returning(inbox.c.event_id)
+        claim = (
+            conflict_insert(self.db.dialect, inbox)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
         return (await session.execute(claim)).first() is not None
 
     async def _dead_letter(

@@ -4,19 +4,16 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from baoxue.db import conflict_insert
 from casework.readmodels.models import ChildRegistryStatus, StudentRecord
 
 
 def _upsert(session: AsyncSession, model: type, key: str, values: Mapping[str, object]) -> Any:
     """INSERT … ON CONFLICT (key) DO UPDATE … WHERE stored.sequence < new.sequence (both dialects)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = builder(model).values(**values)
+    stmt = conflict_insert(session, model).values(**values)
     table = model.__table__  # type: ignore[attr-defined]
     return stmt.on_conflict_do_update(
         index_elements=[key],
@@ -52,9 +49,8 @@ async def upsert_students(session: AsyncSession, rows: Sequence[Mapping[str, obj
     SQLAlchemy sends multi-row VALUES pages from one cached compilation."""
     if not rows:
         return
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     table = StudentRecord.__table__  # type: ignore[attr-defined]
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = conflict_insert(session, table)
     upsert = stmt.on_conflict_do_update(
         index_elements=["student_id"],
         set_={k: stmt.excluded[k] for k in rows[0] if k != "student_id"},

@@ -20,13 +20,11 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth import Principal, within_jurisdiction
-from baoxue.db import utcnow
+from baoxue.db import conflict_insert, utcnow
 from casework.visits.models import Roster, RosterEntry, Visit, VisitPhoto
 
 
@@ -124,9 +122,8 @@ def _insert_visit_statement(dialect: str) -> Any:
     statement (a data-modifying CTE over the inserted row, so no photo is written for a visit that was
     not). Answers the inserted id, or no row."""
     table = Visit.__table__  # type: ignore[attr-defined]
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
     insert_visit = (
-        builder(table)
+        conflict_insert(dialect, table)
         .values({c.name: bindparam(c.name, type_=c.type) for c in table.columns})
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(table.c.id, table.c.student_id)
@@ -171,11 +168,11 @@ async def next_roster_version(
     """Record a replacement of the school's roster of the semester with its counts and return the roster's
     new version (1 the first time). One upsert, run before the entries are replaced: its row lock makes
     a concurrent replacement of the same roster wait for this transaction, so versions follow commits."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    builder = pg_insert if dialect == "postgresql" else sqlite_insert
     table = Roster.__table__  # type: ignore[attr-defined]
     counts = {"students": students, "special_group_students": special_group_students, "updated_at": utcnow()}
-    stmt = builder(table).values(school_code=school_code, semester=semester, version=1, **counts)
+    stmt = conflict_insert(session, table).values(
+        school_code=school_code, semester=semester, version=1, **counts
+    )
     upsert = stmt.on_conflict_do_update(
         index_elements=["school_code", "semester"], set_={"version": table.c.version + 1, **counts}
     ).returning(table.c.version)

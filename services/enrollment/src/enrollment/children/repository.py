@@ -20,11 +20,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from baoxue.db import conflict_insert
 from enrollment.children.models import ChildView
 
 _T = ChildView.__table__  # type: ignore[attr-defined]
@@ -32,7 +31,7 @@ _T = ChildView.__table__  # type: ignore[attr-defined]
 
 async def upsert_snapshot(session: AsyncSession, values: dict[str, Any], *, dialect: str) -> bool:
     """Insert or replace a child's row unless the stored sequence is newer; True if applied."""
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T).values(values)
+    ins = conflict_insert(dialect, _T).values(values)
     changed = {k: ins.excluded[k] for k in values if k != "child_id"}
     stmt = ins.on_conflict_do_update(
         index_elements=["child_id"], set_=changed, where=_T.c.sequence < ins.excluded.sequence
@@ -51,7 +50,7 @@ async def upsert_snapshots(
     """
     if not rows:
         return set()
-    ins = pg_insert(_T) if dialect == "postgresql" else sqlite_insert(_T)
+    ins = conflict_insert(dialect, _T)
     changed = {k: ins.excluded[k] for k in rows[0] if k != "child_id"}
     stmt = ins.on_conflict_do_update(
         index_elements=["child_id"], set_=changed, where=_T.c.sequence < ins.excluded.sequence

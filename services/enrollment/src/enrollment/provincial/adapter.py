@@ -22,10 +22,8 @@ from typing import Any
 
 import httpx
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from baoxue.db import utcnow
+from baoxue.db import conflict_insert, utcnow
 from baoxue.errors import ServiceUnavailable
 from baoxue.pii.citizen_id import normalise_id_number
 from baoxue.service import ServiceContext
@@ -82,10 +80,9 @@ async def import_records(ctx: ServiceContext, *, limit: int | None = None) -> di
 
 async def _apply_import_batch(ctx: ServiceContext, page: dict[str, Any]) -> int:
     """Apply one exported batch and its checkpoint in one transaction; 0 if the batch was applied before."""
-    insert_fn = pg_insert if ctx.db.dialect == "postgresql" else sqlite_insert
     async with ctx.db.transaction() as session:
         claimed = await session.execute(
-            insert_fn(B)
+            conflict_insert(ctx.db.dialect, B)
             .values(
                 batch_id=page["batch_id"],
                 direction="import",
@@ -110,7 +107,7 @@ async def _apply_import_batch(ctx: ServiceContext, page: dict[str, Any]) -> int:
             for r in page["records"]
         ]
         if rows:
-            stmt = insert_fn(PR).values(rows)
+            stmt = conflict_insert(ctx.db.dialect, PR).values(rows)
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["platform_record_id"],

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.principal import Principal
+from baoxue.db import conflict_insert
 from baoxue.errors import Problem
 from baoxue.service import ServiceContext
 from enrollment.settings import settings_of
@@ -32,9 +31,8 @@ async def submit_report(
     span (28 days). The batch is claimed first, by its key (school_code, batch_id): of two concurrent
     sends one applies it and the other is answered as a replay."""
     ensure_visible(principal, report.school_code, resource="school")
-    insert_fn = pg_insert if ctx.db.dialect == "postgresql" else sqlite_insert
     claimed = await session.execute(
-        insert_fn(BATCHES)
+        conflict_insert(ctx.db.dialect, BATCHES)
         .values(
             school_code=report.school_code,
             batch_id=report.batch_id,

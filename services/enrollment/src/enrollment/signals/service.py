@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.enrollment import DropoutSignal, DropoutSuspected
-from baoxue.db import utcnow
+from baoxue.db import conflict_insert, utcnow
 from baoxue.service import ServiceContext
 from enrollment.signals.models import DropoutSignalRecord
 from enrollment.students.models import StudentRecord
@@ -33,9 +31,8 @@ async def raise_signal(
     """Record and publish one suspected dropout; None (and nothing published) if this key was raised before."""
     signal_id = str(uuid.uuid4())
     table = DropoutSignalRecord.__table__  # type: ignore[attr-defined]
-    insert = pg_insert if ctx.db.dialect == "postgresql" else sqlite_insert
     result = await session.execute(
-        insert(table)
+        conflict_insert(ctx.db.dialect, table)
         .values(
             id=signal_id,
             dedupe_key=dedupe_key,

@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
 from baoxue.contracts.enrollment import StudentRegistered
-from baoxue.db import utcnow
+from baoxue.db import conflict_insert, utcnow
 from baoxue.errors import problem_title
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number, validate_student_number
 from baoxue.service import ServiceContext
@@ -169,10 +167,11 @@ async def register_batch(
             "updated_at": now,
         }
     inserted: set[str] = set()
-    insert_fn = pg_insert if ctx.db.dialect == "postgresql" else sqlite_insert
     for start in range(0, len(standing), INSERT_CHUNK):
         chunk = [c.row for c in standing[start : start + INSERT_CHUNK]]
-        result = await session.execute(insert_fn(S).values(chunk).on_conflict_do_nothing().returning(S.c.id))
+        result = await session.execute(
+            conflict_insert(ctx.db.dialect, S).values(chunk).on_conflict_do_nothing().returning(S.c.id)
+        )
         inserted.update(str(v) for (v,) in result.all())
     created = [c for c in standing if c.row["id"] in inserted]
     # A child snapshot applied between the look-up and the insert: link now, in this transaction.

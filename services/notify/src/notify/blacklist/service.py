@@ -8,14 +8,12 @@ import unicodedata
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import ensure_within
 from baoxue.auth.principal import Principal
-from baoxue.db import utcnow
+from baoxue.db import conflict_insert, utcnow
 from baoxue.errors import Conflict, Forbidden, NotFound
 from baoxue.service import ServiceContext
 from notify.blacklist.models import Provider, ProviderAlert, ProviderEvidence
@@ -181,11 +179,10 @@ async def _alert(
     town: str | None,
 ) -> list[Provider]:
     """Record one alert per (provider, case) and tell the bureau and the town; returns the new ones."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     new: list[Provider] = []
     for provider in providers:
         result = await session.execute(
-            insert(ALERTS)
+            conflict_insert(session, ALERTS)
             .values(
                 id=str(uuid.uuid4()),
                 provider_id=provider.id,

@@ -6,22 +6,17 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Integer, case, cast, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from baoxue.db import conflict_insert
 from notify.bulletins.models import Bulletin, CaseFact, CensusFact, RosterFact, VisitFact
 from notify.deadlines.models import Deadline
 
 
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def insert_bulletin(session: AsyncSession, row: dict[str, Any]) -> bool:
     """Store a campaign result once per (campaign, result version); True when new."""
-    statement = _insert(session)(Bulletin.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    statement = conflict_insert(session, Bulletin.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
     return bool((await session.execute(statement)).rowcount)  # type: ignore[attr-defined]
 
 
@@ -65,7 +60,7 @@ async def upsert_case(session: AsyncSession, row: dict[str, Any], sequence: int)
     own_sequences = {
         EPISODE_DATES[k]: sequence for k, v in row.items() if k in EPISODE_DATES and v is not None
     }
-    statement = _insert(session)(table).values(**row, **own_sequences, sequence=sequence)
+    statement = conflict_insert(session, table).values(**row, **own_sequences, sequence=sequence)
     new = statement.excluded
     newer = table.c.sequence <= new.sequence
     updates: dict[str, Any] = {"sequence": case((newer, new.sequence), else_=table.c.sequence)}
@@ -90,14 +85,14 @@ async def case_fact(session: AsyncSession, case_id: str) -> CaseFact | None:
 
 
 async def insert_visit(session: AsyncSession, row: dict[str, Any]) -> None:
-    statement = _insert(session)(VisitFact.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    statement = conflict_insert(session, VisitFact.__table__).values(**row).on_conflict_do_nothing()  # type: ignore[attr-defined]
     await session.execute(statement)
 
 
 async def upsert_census(session: AsyncSession, row: dict[str, Any]) -> None:
     """The latest census of a school and semester wins (a repeated census replaces the figures)."""
     table = CensusFact.__table__  # type: ignore[attr-defined]
-    statement = _insert(session)(table).values(**row)
+    statement = conflict_insert(session, table).values(**row)
     statement = statement.on_conflict_do_update(
         index_elements=["school_code", "semester"],
         set_={k: statement.excluded[k] for k in row if k not in ("school_code", "semester")},
@@ -109,7 +104,7 @@ async def upsert_roster(session: AsyncSession, row: dict[str, Any], sequence: in
     """The roster of a school and semester with the highest sequence wins: an older RosterSet arriving
     after a newer one changes nothing."""
     table = RosterFact.__table__  # type: ignore[attr-defined]
-    statement = _insert(session)(table).values(**row, sequence=sequence)
+    statement = conflict_insert(session, table).values(**row, sequence=sequence)
     new = statement.excluded
     await session.execute(
         statement.on_conflict_do_update(

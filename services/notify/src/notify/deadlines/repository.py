@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from baoxue.db import conflict_insert
 from notify.deadlines.models import Deadline
 
 TABLE = Deadline.__table__  # type: ignore[attr-defined]
@@ -26,9 +25,8 @@ async def insert_missing(session: AsyncSession, rows: Sequence[dict[str, Any]]) 
     exact on every driver, where a multi-row rowcount is not."""
     if not rows:
         return 0
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(TABLE)
+        conflict_insert(session, TABLE)
         .on_conflict_do_nothing(index_elements=["kind", "org", "subject_id"])
         .returning(TABLE.c.id)
     )

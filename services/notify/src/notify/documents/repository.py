@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
+from baoxue.db import conflict_insert
 from notify.documents.models import Document, DocumentCounter
 
 COUNTERS = DocumentCounter.__table__  # type: ignore[attr-defined]
@@ -21,9 +20,10 @@ async def next_seq(session: AsyncSession, issuing_org: str, year: int) -> int:
     The counter row is locked by the UPDATE until the transaction ends: concurrent issuers queue, a
     rolled-back issue gives its number back, so numbers never repeat and never skip.
     """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(COUNTERS).values(issuing_org=issuing_org, year=year, last_seq=0).on_conflict_do_nothing()
+        conflict_insert(session, COUNTERS)
+        .values(issuing_org=issuing_org, year=year, last_seq=0)
+        .on_conflict_do_nothing()
     )
     result = await session.execute(
         update(COUNTERS)

@@ -7,14 +7,12 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_
 
 from baoxue.auth.jurisdiction import ensure_within, within_jurisdiction
 from baoxue.auth.principal import Principal
-from baoxue.db import utcnow
+from baoxue.db import conflict_insert, utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from baoxue.workdays import today_in_china
@@ -77,9 +75,13 @@ async def send(
         }
         for org in targets
     ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = Referral.__table__  # type: ignore[attr-defined]
-    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id, table.c.to_org)
+    statement = (
+        conflict_insert(session, table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning(table.c.id, table.c.to_org)
+    )
     created = (await session.execute(statement)).all()
     settings = ctx.settings
     assert isinstance(settings, NotifySettings)
