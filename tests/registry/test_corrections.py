@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from tests.registry.conftest import BUREAU, csv_body, dept_headers, stream_events, submit
+from baoxue.testing.plugin import eventually
+from enrollment.children.models import ChildView
+from tests.registry.conftest import BUREAU, csv_body, dept_headers, outbox_events, stream_events, submit
 from tests.registry.people import DIANZI_TOWN, LI, WANG, ZHAO
 
 
@@ -301,3 +304,53 @@ async def test_undoing_a_merge_of_a_chain_finds_the_rows_wherever_they_went(star
     poor = next(f for f in given["flags"] if f["category"] == "registered_poor")
     assert (poor["status"], poor["last_confirmed"]) == ("active", "2027-09")
     assert all(kind != "flag_lapsed" for _, kind, _ in await _items(svc, tokens))
+
+
+async def test_a_merge_of_a_chain_announces_the_records_that_now_name_another(start_service, tokens):
+    """ZHAO is a duplicate of LI; merging LI into WANG makes ZHAO's record name WANG's, and that is
+    announced: ChildStatusChanged, duplicate to duplicate, merged_into WANG's record, the merge's effective
+    date, at the next version of ZHAO's record. Undoing the merge makes it name LI's record again, announced
+    likewise. Enrollment's consumer applies such an event: its read model names the record that remains."""
+    enrollment = await start_service("enrollment")
+    svc = await start_service("registry")
+    await enrollment.wait_events_ready()
+    ids = await _ids(svc, tokens)
+    zhao = ids[ZHAO.name]
+
+    async def zhao_events() -> list[dict]:
+        return sorted(
+            (e for e in await outbox_events(svc) if e["subject"] == zhao), key=lambda e: e["sequence"]
+        )
+
+    await _duplicate(svc, tokens, ids, ZHAO.name, LI.name)
+    before = await zhao_events()
+    second = await _duplicate(svc, tokens, ids, LI.name, WANG.name)
+    [repointed] = (await zhao_events())[len(before) :]
+    assert repointed["type"].endswith("child.status_changed.v1")
+    assert repointed["sequence"] == before[-1]["sequence"] + 1  # after every version consumers hold
+    data = repointed["data"]
+    assert (data["child_id"], data["status"], data["previous_status"]) == (zhao, "duplicate", "duplicate")
+    assert (data["merged_into"], data["effective_date"]) == (ids[WANG.name], "2026-10-09")
+    # The record merged itself is announced as before; LI's record is not re-pointed twice.
+    li_changed = [
+        e["data"] for e in await outbox_events(svc, "child.status_changed.v1") if e["subject"] == ids[LI.name]
+    ]
+    assert [(d["previous_status"], d["merged_into"]) for d in li_changed] == [("active", ids[WANG.name])]
+
+    undo = await svc.client.post(
+        f"/v1/hukou-corrections/{second}/undo", headers=dept_headers(tokens, "police")
+    )
+    assert undo.status_code == 200, undo.text
+    [rejoined] = (await zhao_events())[len(before) + 1 :]
+    assert rejoined["sequence"] == repointed["sequence"] + 1
+    assert (rejoined["data"]["status"], rejoined["data"]["previous_status"]) == ("duplicate", "duplicate")
+    assert rejoined["data"]["merged_into"] == ids[LI.name]
+
+    await svc.drain_outbox()
+    await eventually(lambda: enrollment.handled(repointed["id"], rejoined["id"]), timeout=30)
+    async with enrollment.ctx.db.transaction() as s:
+        view = (
+            await s.execute(select(ChildView.status, ChildView.merged_into).where(ChildView.child_id == zhao))
+        ).one()
+        dead = (await s.execute(select(enrollment.spec.tables.events.dead_letter.c.event_id))).all()
+    assert tuple(view) == ("duplicate", ids[LI.name]) and dead == []

@@ -324,3 +324,39 @@ async def test_a_chain_of_links_names_the_record_that_remains_and_undoes_step_by
     li = await _child(svc, tokens, LI.id)
     assert second not in li["merged_records"] and first not in li["merged_records"]
     assert set(li["categories"]) == {"left_behind", "resident"}
+
+
+async def test_a_record_merged_into_one_a_feed_links_away_is_announced_with_its_new_survivor(
+    start_service, tokens
+):
+    """Civil affairs registers LI without an ID number, and the police declare ZHAO's record a duplicate of
+    it; the police's next feed brings LI with the ID number and linkage merges civil affairs' record into
+    the police's. ZHAO's record now names the police's record as the one that remains, and is announced:
+    ChildStatusChanged, duplicate to duplicate, merged_into the police's record, at its next version."""
+    svc = await start_service("registry")
+    await submit(svc, tokens, "civil", "2026-03", csv_body(LI.row(id="", category="留守")))
+    await submit(svc, tokens, "police", "2026-03", csv_body(ZHAO.row()))
+    zhao = (await _child(svc, tokens, ZHAO.id))["id"]
+    [civil] = [e["subject"] for e in await outbox_events(svc, "child.registered.v1") if e["subject"] != zhao]
+    r = await svc.client.post(
+        f"/v1/children/{zhao}/hukou-corrections",
+        json={"kind": "duplicate", "effective_date": "2026-04-01", "duplicate_of": civil},
+        headers=tokens.headers("dept_police", "370406D02"),
+    )
+    assert r.status_code == 201, r.text
+    held = max(e["sequence"] for e in await outbox_events(svc) if e["subject"] == zhao)
+    assert (await submit(svc, tokens, "police", "2026-09", csv_body(LI.row())))["linked"] == 1
+    li = await _child(svc, tokens, LI.id)
+    shown = (await svc.client.get(f"/v1/children/{zhao}", headers=tokens.headers("bureau", BUREAU))).json()
+    assert (shown["status"], shown["merged_into"]) == ("duplicate", li["id"])
+    later = [e for e in await outbox_events(svc) if e["subject"] == zhao and e["sequence"] > held]
+    assert [(e["type"].split(".")[-2], e["sequence"]) for e in later] == [("status_changed", held + 1)]
+    data = later[0]["data"]
+    assert (data["status"], data["previous_status"], data["merged_into"]) == (
+        "duplicate",
+        "duplicate",
+        li["id"],
+    )
+    # civil affairs' record itself is announced as the feed's link of it was before.
+    [linked] = [e for e in await outbox_events(svc, "child.status_changed.v1") if e["subject"] == civil]
+    assert (linked["data"]["previous_status"], linked["data"]["merged_into"]) == ("active", li["id"])

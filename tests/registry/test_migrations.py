@@ -1,4 +1,5 @@
-"""Registry migrations on data: revision 0003 leaves no plaintext guardian phone behind."""
+"""Registry migrations on data: revision 0003 leaves no plaintext guardian phone behind; 0008 points merged
+records at the end of their chain of merges."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
+from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.db import sync_url
+from baoxue.events.envelope import Envelope
 from baoxue.migrations import alembic_config, upgrade
 from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting
 from registry.children.models import Child
@@ -155,3 +158,78 @@ def test_review_item_kinds_hold_every_review_reason_code_and_downgrade(baoxue_in
         assert kind_width() == 40
     finally:
         engine.dispose()
+
+
+def test_merged_records_are_pointed_at_the_end_of_their_chain_and_announced(baoxue_infra):
+    """0008: records merged before merges flattened chains name the record they were merged into, which
+    may be merged too (A → B → C). After the upgrade every merged record names the end of its chain; each
+    one re-pointed that the consumers know (version above 0) is at its next version and announced in the
+    outbox (ChildStatusChanged, duplicate to duplicate, merged_into the end) in the library's envelope.
+    Downgrading leaves the pointers as they are."""
+    url = baoxue_infra.database_url("registry_merge_chains")
+    upgrade(SERVICE.migrations_dir, url, "0007")
+    engine = create_engine(sync_url(url))
+    now = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+    # (id, merged_into, version): D → A → B → C; Z (never announced) → B; X → Y already flat; P ⇄ Q a
+    # cycle (no merge makes one: left as it is, and the upgrade still ends).
+    records = [
+        ("A", "B", 3),
+        ("B", "C", 2),
+        ("C", None, 5),
+        ("D", "A", 4),
+        ("Z", "B", 0),
+        ("X", "Y", 2),
+        ("Y", None, 2),
+        ("P", "Q", 1),
+        ("Q", "P", 1),
+    ]
+    try:
+        with engine.begin() as c:
+            c.execute(
+                text(
+                    "INSERT INTO children (id, district, hukou_town, hukou_school_district, categories, "
+                    "sources, status, merged_into, needs_review, version, created_at, updated_at) VALUES "
+                    "(:id, '370406', '370406101', '37040610101', ',', ',', :status, :into, :no, :v, :now, :now)"
+                ),
+                [
+                    {"id": i, "into": into, "v": v, "status": "duplicate" if into else "active", "no": False}
+                    | {"now": now}
+                    for i, into, v in records
+                ],
+            )
+        upgrade(SERVICE.migrations_dir, url, "0008")
+        with engine.begin() as c:
+            after = {
+                i: (into, v)
+                for i, into, v in c.execute(text("SELECT id, merged_into, version FROM children"))
+            }
+            outbox = c.execute(
+                text("SELECT aggregate_id, subject, event_type, envelope, published_at, attempts FROM outbox")
+            ).all()
+        command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0007")
+        with engine.begin() as c:
+            downgraded = dict(c.execute(text("SELECT id, merged_into FROM children")).all())
+    finally:
+        engine.dispose()
+    assert after == {
+        "A": ("C", 4),
+        "B": ("C", 2),
+        "C": (None, 5),
+        "D": ("C", 5),
+        "Z": ("C", 0),
+        "X": ("Y", 2),
+        "Y": (None, 2),
+        "P": ("Q", 1),
+        "Q": ("P", 1),
+    }
+    assert sorted(r[0] for r in outbox) == ["A", "D"]
+    for child, subject, event_type, text_, published_at, attempts in outbox:
+        envelope = Envelope.model_validate_json(text_)
+        assert (subject, event_type) == ("registry.child.status_changed", ChildStatusChanged.event_type())
+        assert (envelope.type, envelope.subject, envelope.source) == (event_type, child, "/baoxue/registry")
+        assert envelope.sequence == after[child][1] and (published_at, attempts) == (None, 0)
+        data = ChildStatusChanged.model_validate(envelope.data)
+        assert (data.child_id, data.status, data.previous_status) == (child, "duplicate", "duplicate")
+        assert (data.merged_into, data.effective_date) == ("C", dt.date.today())
+        assert (data.hukou_town, data.hukou_school_district) == ("370406101", "37040610101")
+    assert downgraded == {i: into for i, (into, _v) in after.items()}

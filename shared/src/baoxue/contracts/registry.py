@@ -48,7 +48,12 @@ class ChildUpdated(ChildSnapshot):
 
 class ChildStatusChanged(RegistryEvent):
     """The child's registry status changed: a hukou correction (deceased, moved out, duplicate, missing), or
-    a merge into another record (duplicate, merged_into: a feed's record linkage or a review's decision)."""
+    a merge into another record (duplicate, merged_into: a feed's record linkage or a review's decision).
+
+    ``merged_into`` names the record that remains. When it changes for a record already merged (the
+    record it names is merged in turn, or the merge that made it name that one is undone), the record is
+    announced again with ``status`` and ``previous_status`` both ``duplicate`` and the new ``merged_into``
+    (``effective_date``: the date of that merge or undo)."""
 
     aggregate: ClassVar[str] = "child"
     event: ClassVar[str] = "status_changed"

@@ -46,7 +46,9 @@ async def merge_records(
     flags and sources count for the survivor. ``merged_into`` names the record that remains: records
     merged into ``merged_id`` before now name ``survivor_id`` (the merges themselves keep who was merged
     into whom, which :func:`undo_merge` follows back). With an outbox, ChildStatusChanged and the
-    survivor's ChildUpdated are published; without (inside a feed merge) the batch's snapshot step does it.
+    survivor's ChildUpdated are published, and a ChildStatusChanged for each record re-pointed so
+    (``duplicate`` to ``duplicate``, ``merged_into`` the survivor, :func:`announce_merged`); without
+    (inside a feed merge) the batch's snapshot step does it.
     """
     if survivor_id == merged_id:
         raise Conflict("A record cannot be merged into itself.", code="merge_same_record")
@@ -78,8 +80,15 @@ async def merge_records(
         .where(_children.c.id == merged_id)
         .values(status="duplicate", merged_into=survivor_id, status_effective=effective_date)
     )
-    await session.execute(
-        update(_children).where(_children.c.merged_into == merged_id).values(merged_into=survivor_id)
+    repointed = list(
+        (
+            await session.execute(
+                update(_children)
+                .where(_children.c.merged_into == merged_id)
+                .values(merged_into=survivor_id)
+                .returning(_children.c.id)
+            )
+        ).scalars()
     )
     await session.execute(
         insert(_history),
@@ -103,6 +112,9 @@ async def merge_records(
     if outbox is not None:
         await announce_status(
             session, outbox, merged, "duplicate", merged["status"], survivor_id, effective_date
+        )
+        await announce_merged(
+            session, outbox, [(c, survivor_id, "duplicate") for c in repointed], effective_date=effective_date
         )
         await refresh_snapshots(session, outbox, [survivor_id, merged_id])
     return merge_id
@@ -155,6 +167,8 @@ async def undo_merge(session: AsyncSession, outbox: Outbox, *, merge_id: int, ac
     merged = (await session.execute(select(_children).where(_children.c.id == merged_id))).mappings().one()
     if merged["version"] > 0:
         await announce_status(session, outbox, merged, merge["previous_status"], "duplicate", None, None)
+    # The records that name the restored record again: still duplicates, of another record now.
+    await announce_merged(session, outbox, [(c, merged_id, "duplicate") for c in rejoined])
     await refresh_snapshots(session, outbox, [*records, *rejoined])
     return dict(merge)
 
@@ -697,12 +711,21 @@ def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> d
 
 
 async def announce_merged(
-    session: AsyncSession, outbox: Outbox, merged: Sequence[tuple[str, str, str]]
+    session: AsyncSession,
+    outbox: Outbox,
+    merged: Sequence[tuple[str, str, str]],
+    *,
+    effective_date: dt.date | None = None,
 ) -> None:
     """ChildStatusChanged (``duplicate``, ``merged_into``) for records a feed's linkage merged into another,
     in bulk: (merged, survivor, previous status) each, as :func:`merge_records` announces one merge. Only
     records their consumers have heard of (version above 0); their snapshots are refreshed by the caller
-    afterwards (the batch's snapshot step), as :func:`merge_records` does."""
+    afterwards (the batch's snapshot step), as :func:`merge_records` does.
+
+    Also for a record already merged whose record that remains changed (a merge of the record it names,
+    or the undoing of the merge that made it name another): previous status ``duplicate`` as well, so
+    ``status`` equals ``previous_status`` and only ``merged_into`` is new. ``effective_date``: the
+    merge's (today unless given)."""
     if not merged:
         return
     about = {m: (survivor, previous) for m, survivor, previous in merged}
@@ -729,7 +752,7 @@ async def announce_merged(
         .where(_children.c.id.in_([r["id"] for r in rows]))
         .values(version=_children.c.version + 1)
     )
-    today = dt.date.today()
+    effective = effective_date or dt.date.today()
     await outbox.add_many(
         session,
         [
@@ -738,7 +761,7 @@ async def announce_merged(
                     child_id=r["id"],
                     status="duplicate",
                     previous_status=about[r["id"]][1],  # type: ignore[arg-type]
-                    effective_date=today,
+                    effective_date=effective,
                     merged_into=about[r["id"]][0],
                     hukou_town=r["hukou_town"],
                     hukou_school_district=r["hukou_school_district"],

@@ -352,8 +352,9 @@ async def _apply(
     step("conflicts")
     touched = await merge.touched_children(session, batch_id)
     # Records of earlier batches that linkage merged: announced as duplicates, then refreshed with their
-    # survivors (the rows' own records and survivors are touched already).
-    await announce_merged(session, ctx.outbox, linked.earlier_merged)
+    # survivors (the rows' own records and survivors are touched already). The records merged into them
+    # before name the survivor now: announced too (their status stays duplicate).
+    await announce_merged(session, ctx.outbox, [*linked.earlier_merged, *linked.repointed])
     touched += [child for m in linked.earlier_merged for child in m[:2]]
     registered, updated = await refresh_snapshots(session, ctx.outbox, touched)
     step("snapshots_events")

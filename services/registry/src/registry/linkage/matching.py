@@ -50,6 +50,10 @@ class LinkOutcome:
     earlier_merged: list[tuple[str, str, str]] = field(default_factory=list)
     """(merged, survivor, previous status) of each automatic link that merged a record of an earlier batch
     (one its consumers know) into another: the feed announces it as a duplicate (ChildStatusChanged)."""
+    repointed: list[tuple[str, str, str]] = field(default_factory=list)
+    """(record, survivor, ``duplicate``) of each record merged before into a record this batch merged: it
+    names the record that remains now, and the feed announces that (ChildStatusChanged, duplicate to
+    duplicate, ``merged_into`` the survivor)."""
 
 
 @collector_paused()  # builds a million lists of positions at a million children (no cycles, no awaits)
@@ -364,6 +368,12 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
             [{"mid": m["merged_id"], "sid": remains(m["survivor_id"])} for m in merges],
         )
         if earlier:  # only a record of an earlier batch can have had records merged into it
+            named = await session.execute(
+                select(_children.c.id, _children.c.merged_into)
+                .where(_children.c.merged_into.in_(earlier))
+                .order_by(_children.c.id)
+            )
+            outcome.repointed = [(child, remains(was), "duplicate") for child, was in named]
             await session.execute(
                 update(_children)
                 .where(_children.c.merged_into == bindparam("mid"))
