@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.contracts.casework import (
@@ -736,3 +737,49 @@ async def test_two_replicas_applying_events_of_one_case_at_the_same_moment_run_o
     }[second]
     assert (ladder.state, ladder.resolution, ladder.level, ladder.episode_sequence) == expected[0]
     assert [e[0] for e in await _ladder_events(svc, ref.case_id)] == expected[1]
+
+
+async def test_the_database_refuses_a_second_active_ladder_for_a_case(start_service):
+    """One active ladder per case is the database's rule too (migration 0018: a partial unique index on
+    escalations(case_id) where the state is active), not only the service's (its lock on the case and
+    start_episode resolving the ladder it overtakes): a second active ladder written past them, such as
+    by a replica still running code from before the lock, is refused with an IntegrityError and leaves
+    the case's ladder alone. A resolved ladder of the case is accepted, and so is another case's."""
+    svc = await start_notify(start_service)
+    ctx, day = svc.ctx, dt.date(2026, 3, 2)
+    ref = CaseRef(
+        case_id=str(uuid.uuid4()),
+        child_id=str(uuid.uuid4()),
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+        reason="guardian_refusal",
+    )
+    async with ctx.db.transaction() as s:
+        await escalation.start_episode(
+            session=s, ctx=ctx, case=ref, episode=2, on=day, trigger="confirmed", earlier_ended_as="closed"
+        )
+
+    def ladder(case_id: str, state: str) -> Escalation:
+        return Escalation(
+            id=str(uuid.uuid4()),
+            case_id=case_id,
+            level="L1_school",
+            state=state,
+            resolution=None if state == "active" else "withdrawn",
+            level_entered_on=day,
+            level_deadline=day,
+            episode_sequence=3,
+        )
+
+    with pytest.raises(IntegrityError):
+        async with ctx.db.transaction() as s:
+            s.add(ladder(ref.case_id, "active"))
+    other = str(uuid.uuid4())
+    async with ctx.db.transaction() as s:
+        s.add(ladder(ref.case_id, "resolved"))
+        s.add(ladder(other, "active"))
+    assert [(e.state, e.episode_sequence) for e in await case_ladders(svc, ref.case_id)] == [
+        ("active", 2),
+        ("resolved", 3),
+    ]
+    assert [e.state for e in await case_ladders(svc, other)] == ["active"]

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, Integer, String, Text
+from sqlalchemy import Column, Date, Index, Integer, String, Text, text
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
 from notify.database import NotifyModel
+
+_ACTIVE = text("state = 'active'")
 
 
 class Escalation(NotifyModel, table=True):
     __tablename__ = "escalations"
     __table_args__ = (
         Index("ix_escalations_case_state", "case_id", "state"),
+        # One active ladder per case, kept by the database (migration 0018): a partial unique index on
+        # both engines. The service also takes a lock on the case before reading its ladders
+        # (repository.lock_case), so this refuses only what would slip past it.
+        Index(
+            "uq_escalations_active_case",
+            "case_id",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
         Index("ix_escalations_school", "school_code"),
         Index("ix_escalations_town", "hukou_town"),
     )
