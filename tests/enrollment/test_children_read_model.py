@@ -117,3 +117,37 @@ async def test_a_deceased_child_closes_the_active_record(start_service, event_pu
     assert [(c["previous_status"], c["status"], c["reason"]) for c in changes] == [
         ("enrolled", "deceased", "registry_deceased")
     ]
+
+
+async def test_a_merged_record_keeps_its_survivor_through_later_snapshots(start_service, event_publisher):
+    """A merge is ChildStatusChanged (duplicate, merged_into) followed by the record's snapshot, which
+    does not carry merged_into: the snapshot keeps the survivor; a snapshot that is no longer a duplicate
+    (the merge undone) names none."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    survivor = await register_child(svc, event_publisher)
+    merged = ChildStatusChanged(
+        child_id=kid.child_id,
+        status="duplicate",
+        previous_status="active",
+        effective_date=dt.date(2026, 10, 1),
+        merged_into=survivor.child_id,
+    )
+    await event_publisher.publish(merged, subject=kid.child_id, sequence=3)
+    snapshot = {"child_id": kid.child_id, "birth_date": kid.birth, "hukou_school_district": DISTRICT_A}
+    await event_publisher.publish(
+        ChildUpdated(**snapshot, status="duplicate"), subject=kid.child_id, sequence=4
+    )
+
+    async def at(sequence: int) -> bool:
+        row = await child_row(svc, kid.child_id)
+        return row is not None and row["sequence"] == sequence
+
+    await eventually(lambda: at(4))
+    row = await child_row(svc, kid.child_id)
+    assert (row["status"], row["merged_into"]) == ("duplicate", survivor.child_id)
+
+    await event_publisher.publish(ChildUpdated(**snapshot, status="active"), subject=kid.child_id, sequence=5)
+    await eventually(lambda: at(5))
+    row = await child_row(svc, kid.child_id)
+    assert (row["status"], row["merged_into"]) == ("active", None)

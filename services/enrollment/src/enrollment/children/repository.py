@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    case,
     delete,
     func,
     select,
@@ -23,18 +24,26 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from baoxue.db import conflict_insert
+from baoxue.db import ConflictInsert, conflict_insert
 from enrollment.children.models import ChildView
 
 _T = ChildView.__table__  # type: ignore[attr-defined]
 
 
+def _replaced(ins: ConflictInsert, values: dict[str, Any]) -> dict[str, Any]:
+    """What a newer snapshot replaces: every column it carries, except ``merged_into``, which snapshots do
+    not carry (ChildStatusChanged does): a record still ``duplicate`` keeps the record it names, one that
+    is not (a merge undone) names none."""
+    changed: dict[str, Any] = {k: ins.excluded[k] for k in values if k not in ("child_id", "merged_into")}
+    changed["merged_into"] = case((ins.excluded.status == "duplicate", _T.c.merged_into), else_=None)
+    return changed
+
+
 async def upsert_snapshot(session: AsyncSession, values: dict[str, Any], *, dialect: str) -> bool:
     """Insert or replace a child's row unless the stored sequence is newer; True if applied."""
     ins = conflict_insert(dialect, _T).values(values)
-    changed = {k: ins.excluded[k] for k in values if k != "child_id"}
     stmt = ins.on_conflict_do_update(
-        index_elements=["child_id"], set_=changed, where=_T.c.sequence < ins.excluded.sequence
+        index_elements=["child_id"], set_=_replaced(ins, values), where=_T.c.sequence < ins.excluded.sequence
     ).returning(_T.c.child_id)
     return (await session.execute(stmt)).first() is not None
 
@@ -51,9 +60,8 @@ async def upsert_snapshots(
     if not rows:
         return set()
     ins = conflict_insert(dialect, _T)
-    changed = {k: ins.excluded[k] for k in rows[0] if k != "child_id"}
     stmt = ins.on_conflict_do_update(
-        index_elements=["child_id"], set_=changed, where=_T.c.sequence < ins.excluded.sequence
+        index_elements=["child_id"], set_=_replaced(ins, rows[0]), where=_T.c.sequence < ins.excluded.sequence
     ).returning(_T.c.child_id)
     return set((await session.execute(stmt, list(rows))).scalars())
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
-from baoxue.db import hold_transaction_lock, utcnow
+from baoxue.db import conflict_insert, hold_transaction_lock, utcnow
 from notify.escalation.models import EpisodeEnd, Escalation, EscalationStep
 
 
@@ -70,8 +67,7 @@ async def record_end(
 ) -> None:
     """Keep the case event `sequence` as the case's latest episode end, unless a later one is kept."""
     table = EpisodeEnd.__table__  # type: ignore[attr-defined]
-    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(
+    statement = conflict_insert(session, table).values(
         case_id=case_id, sequence=sequence, resolution=resolution, ended_on=on, updated_at=utcnow()
     )
     new = statement.excluded
