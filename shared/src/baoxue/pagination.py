@@ -2,17 +2,34 @@
 
 A cursor encodes the sort key of the last row returned; the next page is ``WHERE key > cursor``,
 which stays fast on deep pages (no OFFSET) and stable while rows are added.
+
+A cursor handed out in a request is bound to the list that issued it: it carries a short tag (a hash
+prefix) of the service, the method, the request's path as routed (with its ids: case X's persuasions
+are not case Y's) and the query parameters the route declares other than ``cursor`` and ``limit`` (the
+filters, as sent, in any order). ``decode_cursor`` in a request refuses a cursor whose tag is not the
+request's with the 400 ``invalid_cursor`` problem: another list's cursor, the same list's under other
+filters, or a cursor without a tag (issued before cursors were bound). A client starts again from the
+first page, as after any refused cursor; the page size may change from page to page. The request is
+bound by ``CursorBinding`` (the app factory installs it); outside a request (tests, consumers, jobs
+started outside one) cursors carry no tag and none is checked.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import hashlib
 import json
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from baoxue.errors import Problem
 
@@ -28,9 +45,100 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+PAGING_PARAMETERS = frozenset({"cursor", "limit"})
+"""Query parameters that move through a list rather than choose it: left out of a cursor's tag."""
+
+
+@dataclass
+class _Listing:
+    """The request a cursor is encoded or decoded in: its service and ASGI scope (routed by then)."""
+
+    service: str
+    scope: Scope
+    tag: str | None = None
+
+
+_listing: ContextVar[_Listing | None] = ContextVar("baoxue_cursor_listing", default=None)
+
+
+@contextlib.contextmanager
+def bound_to(service: str, scope: Scope) -> Iterator[None]:
+    """Bind the cursors encoded and decoded inside to the request of ``scope`` in ``service``."""
+    token = _listing.set(_Listing(service, scope))
+    try:
+        yield
+    finally:
+        _listing.reset(token)
+
+
+class CursorBinding:
+    """ASGI middleware: each HTTP request of ``service`` binds its cursors to itself (``bound_to``)."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with bound_to(self.service, scope):
+            await self.app(scope, receive, send)
+
+
+def _routed_path(scope: Scope) -> str:
+    """The path the routes matched: without the root path when the server left it in (as Starlette)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :]
+    return path
+
+
+def _declared_query(route: Any) -> frozenset[str] | None:
+    """The query parameters a FastAPI route (with its dependencies) reads; None for another route."""
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return None
+    names: set[str] = set()
+    todo = [dependant]
+    while todo:
+        current = todo.pop()
+        names.update(field.alias for field in current.query_params)
+        todo.extend(current.dependencies)
+    return frozenset(names)
+
+
+def list_tag(service: str, scope: Scope) -> str:
+    """The tag of the list a request reads: 12 characters of a SHA-256 of the service, the method, the
+    routed path and the declared query parameters but ``cursor`` and ``limit`` (sorted pairs as sent;
+    every one but those two for a route that declares none)."""
+    declared = _declared_query(scope.get("route"))
+    filters = sorted(
+        (name, value)
+        for name, value in QueryParams(scope.get("query_string", b"")).multi_items()
+        if name not in PAGING_PARAMETERS and (declared is None or name in declared)
+    )
+    text = json.dumps([service, scope.get("method", "GET"), _routed_path(scope), filters])
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()[:9]).decode()
+
+
+def _current_tag() -> str | None:
+    listing = _listing.get()
+    if listing is None:
+        return None
+    if listing.tag is None:
+        listing.tag = list_tag(listing.service, listing.scope)
+    return listing.tag
+
+
 def encode_cursor(key: Any) -> str:
+    """The cursor of ``key``; in a request, with the tag of the request's list."""
     # Wrapped, so that a random string that happens to decode to JSON is still not a cursor.
-    payload = {"baoxue_cursor": key}
+    payload: dict[str, Any] = {"baoxue_cursor": key}
+    tag = _current_tag()
+    if tag is not None:
+        payload["of"] = tag
     return base64.urlsafe_b64encode(json.dumps(payload, default=str).encode()).decode().rstrip("=")
 
 
@@ -51,7 +159,8 @@ def decode_cursor(cursor: str | None, shape: KeyShape) -> Any:
     for a composite key (a list in the cursor, returned as a tuple). Dates and times are read from their
     ISO text (times with their offset). A 400 ``invalid_cursor`` problem for a cursor that was not made
     by us or not for a key of this shape (a bare number, wrong types, another list's cursor), instead of
-    a value the query cannot use."""
+    a value the query cannot use. In a request, a cursor whose tag is not the request's list's (see the
+    module) is refused the same way, after its key."""
     if not cursor:
         return None
     try:
@@ -61,7 +170,14 @@ def decode_cursor(cursor: str | None, shape: KeyShape) -> Any:
         raise _invalid() from None
     if not isinstance(payload, dict) or "baoxue_cursor" not in payload:
         raise _invalid()
-    key = payload["baoxue_cursor"]
+    key = _key(payload["baoxue_cursor"], shape)
+    tag = _current_tag()
+    if tag is not None and payload.get("of") != tag:
+        raise _invalid()
+    return key
+
+
+def _key(key: Any, shape: KeyShape) -> Any:
     if not isinstance(shape, tuple):
         return _part(key, shape)
     if not isinstance(key, list) or len(key) != len(shape):
