@@ -23,7 +23,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 from fastapi import Query
@@ -49,22 +48,16 @@ PAGING_PARAMETERS = frozenset({"cursor", "limit"})
 """Query parameters that move through a list rather than choose it: left out of a cursor's tag."""
 
 
-@dataclass
-class _Listing:
-    """The request a cursor is encoded or decoded in: its service and ASGI scope (routed by then)."""
-
-    service: str
-    scope: Scope
-    tag: str | None = None
-
-
-_listing: ContextVar[_Listing | None] = ContextVar("baoxue_cursor_listing", default=None)
+_listing: ContextVar[tuple[str, Scope] | None] = ContextVar("baoxue_cursor_listing", default=None)
+"""The request the cursors of this context belong to: its service and ASGI scope (routed by the time a
+list encodes or decodes one). A plain tuple: the middleware sets it on every request, so it allocates
+as little as it can."""
 
 
 @contextlib.contextmanager
 def bound_to(service: str, scope: Scope) -> Iterator[None]:
     """Bind the cursors encoded and decoded inside to the request of ``scope`` in ``service``."""
-    token = _listing.set(_Listing(service, scope))
+    token = _listing.set((service, scope))
     try:
         yield
     finally:
@@ -72,7 +65,7 @@ def bound_to(service: str, scope: Scope) -> Iterator[None]:
 
 
 class CursorBinding:
-    """ASGI middleware: each HTTP request of ``service`` binds its cursors to itself (``bound_to``)."""
+    """ASGI middleware: each HTTP request of ``service`` binds its cursors to itself (as ``bound_to``)."""
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
@@ -82,8 +75,11 @@ class CursorBinding:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with bound_to(self.service, scope):
+        token = _listing.set((self.service, scope))
+        try:
             await self.app(scope, receive, send)
+        finally:
+            _listing.reset(token)
 
 
 def _routed_path(scope: Scope) -> str:
@@ -125,11 +121,7 @@ def list_tag(service: str, scope: Scope) -> str:
 
 def _current_tag() -> str | None:
     listing = _listing.get()
-    if listing is None:
-        return None
-    if listing.tag is None:
-        listing.tag = list_tag(listing.service, listing.scope)
-    return listing.tag
+    return None if listing is None else list_tag(*listing)
 
 
 def encode_cursor(key: Any) -> str:
