@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI
 
 from baoxue.errors import Problem, install_problem_handlers
 from baoxue.pagination import (
+    SERVICE_NAME_STATE,
     Cursor,
-    CursorBinding,
     Limit,
     Page,
     bound_to,
@@ -89,10 +89,10 @@ def _lang(lang: str = "zh") -> str:
 
 
 def _app(service: str = "casework") -> FastAPI:
-    """Three lists with keys of the same type (int) behind the library's binding middleware."""
+    """Three lists with keys of the same type (int), named as the app factory names a service's."""
     app = FastAPI()
     install_problem_handlers(app)
-    app.add_middleware(CursorBinding, service=service)
+    setattr(app.state, SERVICE_NAME_STATE, service)
 
     def page(after: int | None, limit: int, odd: bool | None) -> Page[int]:
         rows = [n for n in ROWS if (after is None or n > after) and (odd is None or n % 2 == odd)]

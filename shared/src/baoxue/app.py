@@ -46,7 +46,7 @@ from baoxue.observability import (
     trace_id_from_traceparent,
 )
 from baoxue.orgs.directory import default_directory
-from baoxue.pagination import CursorBinding
+from baoxue.pagination import SERVICE_NAME_STATE
 from baoxue.pii import address_codes
 from baoxue.pii.crypto import BlindIndex, FieldCipher, keys_from_setting, self_test
 from baoxue.service import ServiceContext, ServiceSpec
@@ -274,7 +274,7 @@ def create_app(spec: ServiceSpec, settings: ServiceSettings | None = None) -> Fa
             expose_headers=["ETag", "X-Trace-Id", "Location", "Idempotent-Replayed"],
         )
 
-    app.add_middleware(CursorBinding, service=spec.name)
+    setattr(app.state, SERVICE_NAME_STATE, spec.name)  # the lists' cursors are bound to the service
     app.add_middleware(TraceMiddleware)
 
     add_routes_flat(app.router, operational_router(spec))

@@ -10,8 +10,9 @@ filters, as sent, in any order). ``decode_cursor`` in a request refuses a cursor
 request's with the 400 ``invalid_cursor`` problem: another list's cursor, the same list's under other
 filters, or a cursor without a tag (issued before cursors were bound). A client starts again from the
 first page, as after any refused cursor; the page size may change from page to page. The request is
-bound by ``CursorBinding`` (the app factory installs it); outside a request (tests, consumers, jobs
-started outside one) cursors carry no tag and none is checked.
+bound by the lists' own ``cursor`` parameter (``Cursor``, a dependency), so a request that reads no list
+pays nothing for it; outside a request (tests, consumers, jobs started outside one) cursors carry no tag
+and none is checked.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 from starlette.datastructures import QueryParams
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from baoxue.errors import Problem
 
@@ -49,9 +50,7 @@ PAGING_PARAMETERS = frozenset({"cursor", "limit"})
 
 
 _listing: ContextVar[tuple[str, Scope] | None] = ContextVar("baoxue_cursor_listing", default=None)
-"""The request the cursors of this context belong to: its service and ASGI scope (routed by the time a
-list encodes or decodes one). A plain tuple: the middleware sets it on every request, so it allocates
-as little as it can."""
+"""The request the cursors of this context belong to: its service and ASGI scope (routed by then)."""
 
 
 @contextlib.contextmanager
@@ -62,24 +61,6 @@ def bound_to(service: str, scope: Scope) -> Iterator[None]:
         yield
     finally:
         _listing.reset(token)
-
-
-class CursorBinding:
-    """ASGI middleware: each HTTP request of ``service`` binds its cursors to itself (as ``bound_to``)."""
-
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = _listing.set((self.service, scope))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _listing.reset(token)
 
 
 def _routed_path(scope: Scope) -> str:
@@ -201,7 +182,28 @@ def _part(value: Any, part: KeyPart) -> Any:
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 500).")]
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")]
+SERVICE_NAME_STATE = "service_name"
+"""The attribute of ``app.state`` that names the service a list belongs to (set by the app factory)."""
+
+
+async def _bound_cursor(
+    request: Request,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
+) -> AsyncIterator[str | None]:
+    """The ``cursor`` query parameter of a list, with the list's request bound (as ``bound_to``) while
+    the endpoint encodes and decodes its cursors."""
+    token = _listing.set((getattr(request.app.state, SERVICE_NAME_STATE, ""), request.scope))
+    try:
+        yield cursor
+    finally:
+        _listing.reset(token)
+
+
+Cursor = Annotated[str | None, Depends(_bound_cursor)]
+"""A list's ``cursor`` parameter (``cursor: Cursor = None``): the ``next_cursor`` of the previous page,
+with the list's request bound, so that the cursors it issues and reads carry its tag."""
 
 
 def page_of(rows: list[T], limit: int, key_of: Any) -> Page[T]:
