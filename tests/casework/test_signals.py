@@ -383,6 +383,15 @@ async def _escalated_case(svc, h) -> dict:
     return case
 
 
+async def _on_ladder_of_episode_7(svc, h, event_publisher) -> dict:
+    """An escalated case that follows the ladder "esc-7" of episode 7 at L2 (EscalationRaised applied)."""
+    case = await _escalated_case(svc, h)
+    raised = EscalationRaised(escalation_id="esc-7", case_id=case["id"], level="L2_town_order", episode=7)
+    await event_publisher.publish(raised, subject="esc-7", sequence=1)
+    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L2_town_order", 7)))
+    return case
+
+
 async def _case_row(svc, case_id: str):
     from sqlalchemy import select
 
@@ -408,10 +417,7 @@ async def test_a_late_resolution_of_an_earlier_episodes_ladder_leaves_the_case_e
     svc = await start_service("casework")
     await svc.wait_events_ready()
     h = tokens.headers("school", SCHOOL_A)
-    case = await _escalated_case(svc, h)
-    raised = EscalationRaised(escalation_id="esc-7", case_id=case["id"], level="L2_town_order", episode=7)
-    await event_publisher.publish(raised, subject="esc-7", sequence=1)
-    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L2_town_order", 7)))
+    case = await _on_ladder_of_episode_7(svc, h, event_publisher)
 
     old = EscalationResolved(
         escalation_id="esc-3", case_id=case["id"], level="L3_judicial", resolution="closed", episode=3
@@ -436,10 +442,7 @@ async def test_a_late_step_of_an_earlier_episodes_ladder_is_ignored(start_servic
     svc = await start_service("casework")
     await svc.wait_events_ready()
     h = tokens.headers("school", SCHOOL_A)
-    case = await _escalated_case(svc, h)
-    raised = EscalationRaised(escalation_id="esc-7", case_id=case["id"], level="L2_town_order", episode=7)
-    await event_publisher.publish(raised, subject="esc-7", sequence=1)
-    await eventually(lambda: _is(svc, case["id"], ("escalated", "esc-7", "L2_town_order", 7)))
+    case = await _on_ladder_of_episode_7(svc, h, event_publisher)
 
     stale = [
         EscalationRaised(escalation_id="esc-3", case_id=case["id"], level="L1_school", episode=3),

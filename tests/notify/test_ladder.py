@@ -90,6 +90,24 @@ def _episodes(case: dict) -> dict[str, tuple[int, object, dt.date]]:
     }
 
 
+def _escalation_story(case: dict) -> dict[str, tuple[int, object, dt.date]]:
+    """A case confirmed (L1), escalation requested by the school (L2), then returned: each event with its
+    sequence in the case's order and its date."""
+    return {
+        "confirmed": (2, CaseConfirmed(**case, report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
+        "requested": (
+            4,
+            EscalationRequested(**case | {"state": "escalated"}, evidence_count=1),
+            dt.date(2026, 3, 20),
+        ),
+        "returned": (
+            5,
+            CaseReturned(**case | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
+            dt.date(2026, 4, 1),
+        ),
+    }
+
+
 async def _sweep(svc, today: dt.date):
     async with svc.ctx.db.transaction() as s:
         return await sweep(session=s, ctx=svc.ctx, today=today)
@@ -463,19 +481,7 @@ async def test_a_confirmation_or_request_delivered_again_starts_no_second_ladder
     for name in ("confirmed", "returned", "confirmed"):
         await deliver(name)
     # The other case: confirmed (L1), escalation requested (L2), returned; the request delivered again.
-    escalation = {
-        "confirmed": (2, CaseConfirmed(**requested, report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
-        "requested": (
-            4,
-            EscalationRequested(**requested | {"state": "escalated"}, evidence_count=1),
-            dt.date(2026, 3, 20),
-        ),
-        "returned": (
-            5,
-            CaseReturned(**requested | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
-            dt.date(2026, 4, 1),
-        ),
-    }
+    escalation = _escalation_story(requested)
     for name in ("confirmed", "requested", "returned", "requested"):
         await deliver(name, escalation)
     await eventually(lambda: svc.handled(*(e.id for e in published)))
@@ -532,19 +538,7 @@ async def test_the_ladder_events_carry_the_episode_of_the_ladder(start_service, 
     svc = await start_notify(start_service)
     lifted, reopened = _case(), _case()
     published: list[Envelope] = []
-    requested = {
-        "confirmed": (2, CaseConfirmed(**lifted, report_due=dt.date(2026, 3, 10)), dt.date(2026, 3, 2)),
-        "requested": (
-            4,
-            EscalationRequested(**lifted | {"state": "escalated"}, evidence_count=1),
-            dt.date(2026, 3, 20),
-        ),
-        "returned": (
-            5,
-            CaseReturned(**lifted | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
-            dt.date(2026, 4, 1),
-        ),
-    }
+    requested = _escalation_story(lifted)
     story = _episodes(reopened)
     for events, names in (
         (requested, ("confirmed", "requested", "returned")),
@@ -602,18 +596,7 @@ async def test_an_end_that_arrives_before_the_ladder_keeps_its_late_confirmation
             dt.date(2026, 4, 20),
         )
     }
-    late_request = {
-        "requested": (
-            4,
-            EscalationRequested(**requested | {"state": "escalated"}, evidence_count=1),
-            dt.date(2026, 3, 20),
-        ),
-        "returned": (
-            5,
-            CaseReturned(**requested | {"state": "returned"}, returned_on=dt.date(2026, 4, 1)),
-            dt.date(2026, 4, 1),
-        ),
-    }
+    late_request = _escalation_story(requested)
     await deliver(returned, "returned")
     await deliver(returned, "confirmed")
     await deliver(closed, "closed")
