@@ -7,10 +7,10 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from baoxue.db import Database, conflict_insert, sync_url
+from baoxue.db import Database, conflict_insert
 from baoxue.testing.infrastructure import TestInfrastructure
 
 metadata = MetaData()
@@ -21,10 +21,7 @@ counters = Table(
 
 @pytest_asyncio.fixture
 async def db(baoxue_infra: TestInfrastructure) -> AsyncIterator[Database]:
-    url = baoxue_infra.database_url(f"upsert_{secrets.token_hex(3)}")
-    engine = create_engine(sync_url(url))
-    metadata.create_all(engine)
-    engine.dispose()
+    url = baoxue_infra.database_with(f"upsert_{secrets.token_hex(3)}", metadata)
     database = Database(url, pool_size=2)
     yield database
     await database.dispose()

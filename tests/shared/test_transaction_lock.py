@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine
+from sqlalchemy import Column, Integer, MetaData, Table
 
-from baoxue.db import Database, hold_transaction_lock, sync_url
+from baoxue.db import Database, hold_transaction_lock
 from baoxue.testing.infrastructure import TestInfrastructure
 
 metadata = MetaData()
@@ -21,10 +21,7 @@ things = Table("things", metadata, Column("id", Integer, primary_key=True))
 
 @pytest_asyncio.fixture
 async def db(baoxue_infra: TestInfrastructure) -> AsyncIterator[Database]:
-    url = baoxue_infra.database_url(f"txlock_{secrets.token_hex(3)}")
-    engine = create_engine(sync_url(url))
-    metadata.create_all(engine)
-    engine.dispose()
+    url = baoxue_infra.database_with(f"txlock_{secrets.token_hex(3)}", metadata)
     database = Database(url, pool_size=3)
     yield database
     await database.dispose()

@@ -194,11 +194,8 @@ async def _bound_cursor(
 ) -> AsyncIterator[str | None]:
     """The ``cursor`` query parameter of a list, with the list's request bound (as ``bound_to``) while
     the endpoint encodes and decodes its cursors."""
-    token = _listing.set((getattr(request.app.state, SERVICE_NAME_STATE, ""), request.scope))
-    try:
+    with bound_to(getattr(request.app.state, SERVICE_NAME_STATE, ""), request.scope):
         yield cursor
-    finally:
-        _listing.reset(token)
 
 
 Cursor = Annotated[str | None, Depends(_bound_cursor)]

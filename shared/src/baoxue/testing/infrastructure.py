@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import MetaData, create_engine
+
+from baoxue.db import sync_url
 from baoxue.infra import NatsServerProcess, create_postgres_database, drop_postgres_database
 from baoxue.migrations import upgrade
 
@@ -59,6 +62,17 @@ class TestInfrastructure:
             return f"sqlite:///{self.tmp / (name + '.db')}"
         url = create_postgres_database(self.database_server_url, name)
         self._created.append(name)
+        return url
+
+    def database_with(self, name: str, metadata: MetaData) -> str:
+        """A fresh database named after ``name`` with ``metadata``'s tables created (a library test's own
+        tables, no service's migrations)."""
+        url = self.database_url(name)
+        engine = create_engine(sync_url(url))
+        try:
+            metadata.create_all(engine)
+        finally:
+            engine.dispose()
         return url
 
     def migrated_database_url(self, service: str, migrations_dir: Path) -> str:
