@@ -366,3 +366,47 @@ async def test_the_list_of_students_owed_a_visit_is_audited(start_service, token
         "items"
     ] == []
     assert len(await entries()) == 2
+
+
+async def test_photo_hashes_are_sha256_hex_and_upper_case_is_the_same_photo(start_service, tokens):
+    """A photo hash is a SHA-256 in hex: anything else is a 422 naming the hash (in a batch, that item
+    alone). Upper case is the same photo: it is stored in lower case, so the reuse check still finds it
+    for another student and a corrected visit cannot dodge it either."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    first = await svc.client.post("/v1/visits", json=visit("stu-1", photo_hashes=[PHOTO]), headers=h)
+    assert first.status_code == 201 and first.json()["flags"] == []
+    shouted = await svc.client.post(
+        "/v1/visits", json=visit("stu-2", photo_hashes=[PHOTO.upper()]), headers=h
+    )
+    assert shouted.status_code == 201, shouted.text
+    assert shouted.json()["photo_hashes"] == [PHOTO] and shouted.json()["flags"] == ["photo_reused"]
+    for bad in ("not-a-hash", "a" * 65, "a" * 63, "g" * 64, PHOTO[:-1] + " "):
+        r = await svc.client.post("/v1/visits", json=visit("stu-3", photo_hashes=[PHOTO, bad]), headers=h)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "validation_failed"
+        assert [e["field"] for e in r.json()["errors"]] == ["photo_hashes.1"]
+    assert await _count(svc) == 2
+
+    # A correction: the same rules, and the reuse check runs on the normalised hash.
+    created = await svc.client.post("/v1/visits", json=visit("stu-3"), headers=h)
+    url, tag = f"/v1/visits/{created.json()['id']}", created.headers["ETag"]
+    bad = await svc.client.patch(url, json={"photo_hashes": ["XYZ"]}, headers={**h, "If-Match": tag})
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["photo_hashes.0"]
+    fixed = await svc.client.patch(
+        url, json={"photo_hashes": [PHOTO.upper()]}, headers={**h, "If-Match": tag}
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["photo_hashes"] == [PHOTO] and fixed.json()["flags"] == ["photo_reused"]
+
+    # In a batch the bad hash rejects its own item, naming it; the others are stored.
+    items = [
+        visit("stu-4"),
+        visit("stu-5", photo_hashes=["a" * 65]),
+        visit("stu-6", photo_hashes=[PHOTO.upper()]),
+    ]
+    result = (await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)).json()
+    assert [i["status"] for i in result["items"]] == ["created", "rejected", "created"]
+    assert result["items"][1]["code"] == "validation_failed"
+    assert [e["field"] for e in result["items"][1]["errors"]] == ["photo_hashes.0"]
+    assert result["items"][2]["flags"] == ["photo_reused"]

@@ -1,15 +1,22 @@
 """API models of home visits, batch sync, rosters and coverage."""
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from baoxue.patches import refuse_null
 from casework.semesters import SEMESTER_PATTERN
 
 VisitForm = Literal["home_visit", "phone", "video", "school_meeting"]
-PhotoHash = Field(pattern=r"^[0-9a-f]{64}$")
+PhotoHash = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"),
+    AfterValidator(str.lower),
+    Field(description="SHA-256 of the photo in hex; stored in lower case (upper case is the same photo)"),
+]
+"""A photo's SHA-256 in hex. Upper case is accepted and lower-cased, so one photo has one hash (the reuse
+check compares stored hashes exactly); anything else is a 422 naming the hash."""
 
 _VISIT_EXAMPLE: dict[str, Any] = {
     "id": "0b7c4a58-3f0e-4d8e-9c57-2f8a8f1d6a10",
@@ -45,7 +52,7 @@ class VisitCreate(BaseModel):
     notes: str | None = Field(None, max_length=4000)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    photo_hashes: list[str] = Field(default_factory=list, max_length=20)
+    photo_hashes: list[PhotoHash] = Field(default_factory=list, max_length=20)
 
 
 class VisitUpdate(BaseModel):
@@ -61,7 +68,7 @@ class VisitUpdate(BaseModel):
     notes: str | None = Field(None, max_length=4000)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    photo_hashes: list[str] | None = Field(None, max_length=20)
+    photo_hashes: list[PhotoHash] | None = Field(None, max_length=20)
 
     _not_null = refuse_null("visited_on", "form", "participants", "photo_hashes")
 
