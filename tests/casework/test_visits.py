@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from baoxue.contracts.casework import RosterSet, VisitRecorded
 from casework.visits.models import RosterEntry, Visit
@@ -410,3 +410,114 @@ async def test_photo_hashes_are_sha256_hex_and_upper_case_is_the_same_photo(star
     assert result["items"][1]["code"] == "validation_failed"
     assert [e["field"] for e in result["items"][1]["errors"]] == ["photo_hashes.0"]
     assert result["items"][2]["flags"] == ["photo_reused"]
+
+
+async def test_a_batch_item_with_text_no_database_stores_or_that_is_no_object_is_rejected_alone(
+    start_service, tokens
+):
+    """A NUL (or another control character, or half a surrogate pair) in a visit's text is refused at the
+    schema, naming the field: on PostgreSQL it used to reach the database and refuse the whole day's batch
+    (422 value_not_storable, nothing stored). An item that is not an object (null) is rejected alone too."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    items = [
+        visit("stu-1"),
+        visit("stu-2", notes="bad\x00nul"),
+        visit("stu-3", participants=["班主任", "母\x07亲"]),
+        None,
+        visit("stu-4", notes="第一行\n第二行\t(tab)"),
+        visit("stu-5\x00"),
+        7,
+        visit("stu-6", notes="\ud800"),
+    ]
+    # (json.dumps escapes the lone surrogate as "\\ud800", as a client's JSON encoder may.)
+    body = json.dumps({"visits": items})
+    r = await svc.client.post(
+        "/v1/visits/batch", content=body, headers={**h, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert [i["status"] for i in result["items"]] == [
+        "created",
+        "rejected",
+        "rejected",
+        "rejected",
+        "created",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
+    rejected = {i["index"]: i for i in result["items"] if i["status"] == "rejected"}
+    assert {i["code"] for i in rejected.values()} == {"validation_failed"}
+    assert [(e["field"], e["code"]) for e in rejected[1]["errors"]] == [("notes", "control_character")]
+    assert [(e["field"], e["code"]) for e in rejected[2]["errors"]] == [
+        ("participants.1", "control_character")
+    ]
+    assert [(e["field"], e["code"]) for e in rejected[5]["errors"]] == [("student_id", "control_character")]
+    assert [(e["field"], e["code"]) for e in rejected[7]["errors"]] == [("notes", "invalid_text")]
+    assert (rejected[3]["id"], rejected[6]["id"]) == (None, None)
+    assert [e["code"] for e in rejected[3]["errors"]] == ["model_type"]
+    assert (result["created"], result["rejected"]) == (2, 6)
+    assert await _count(svc) == 2
+    # One visit alone, and a correction: the same 422 naming the field, nothing stored.
+    single = await svc.client.post("/v1/visits", json=visit("stu-7", notes="bad\x00nul"), headers=h)
+    assert single.status_code == 422 and single.json()["code"] == "validation_failed"
+    assert [e["field"] for e in single.json()["errors"]] == ["notes"]
+    stored = result["items"][0]["id"]
+    patch = await svc.client.patch(
+        f"/v1/visits/{stored}", json={"notes": "x\x00"}, headers={**h, "If-Match": 'W/"1"'}
+    )
+    assert patch.status_code == 422 and [e["field"] for e in patch.json()["errors"]] == ["notes"]
+
+
+async def test_a_database_refusal_of_one_batch_item_loses_only_that_item(start_service, tokens):
+    """Whatever the schema lets through and the database still refuses (here a trigger refusing one
+    student's visits) rejects that item alone (its savepoint rolls back): the others are stored."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    postgres = svc.ctx.db.dialect == "postgresql"
+    create = (
+        [
+            "CREATE FUNCTION refuse_visit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused' USING ERRCODE = 'data_exception'; END $$",
+            "CREATE TRIGGER refuse_visit BEFORE INSERT ON visits FOR EACH ROW "
+            "WHEN (NEW.student_id = 'stu-refused') EXECUTE FUNCTION refuse_visit()",
+        ]
+        if postgres
+        else [
+            "CREATE TRIGGER refuse_visit BEFORE INSERT ON visits WHEN NEW.student_id = 'stu-refused' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+    )
+    drop = (
+        ["DROP TRIGGER refuse_visit ON visits", "DROP FUNCTION refuse_visit()"]
+        if postgres
+        else ["DROP TRIGGER refuse_visit"]
+    )
+    async with svc.ctx.db.transaction() as s:
+        for statement in create:
+            await s.execute(text(statement))
+    try:
+        items = [
+            visit("stu-1", photo_hashes=[PHOTO]),
+            visit("stu-refused", photo_hashes=[PHOTO]),
+            visit("stu-2"),
+        ]
+        r = await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)
+    finally:
+        async with svc.ctx.db.transaction() as s:
+            for statement in drop:
+                await s.execute(text(statement))
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert [(i["status"], i["code"]) for i in result["items"]] == [
+        ("created", None),
+        ("rejected", "value_not_storable"),
+        ("created", None),
+    ]
+    assert result["items"][1]["id"] == items[1]["id"]
+    assert await _count(svc) == 2
+    assert sorted(e["data"]["student_id"] for e in await outbox_events(svc, VisitRecorded)) == [
+        "stu-1",
+        "stu-2",
+    ]
