@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import func, select, text
 
 from baoxue.contracts.casework import RosterSet, VisitRecorded
+from casework.codes import CHILD_CATEGORIES
 from casework.visits.models import RosterEntry, Visit
 from tests.casework.helpers import SCHOOL_A, SCHOOL_B, outbox_events
 
@@ -521,3 +522,36 @@ async def test_a_database_refusal_of_one_batch_item_loses_only_that_item(start_s
         "stu-1",
         "stu-2",
     ]
+
+
+async def test_a_roster_with_an_unknown_category_is_refused_naming_it(start_service, tokens):
+    """Roster categories are codes of the child-category code list (the census's, the one the visit quotas
+    are configured by): a typo or a Chinese label used to be stored and ignored, so a left-behind student
+    owed 1 visit instead of 2. Now it is a 422 naming the student's item and the category's position, with
+    the allowed codes, and nothing of the roster is stored."""
+    svc = await start_service("casework", visit_quotas={"left_behind": 2})
+    school = tokens.headers("school", SCHOOL_A)
+    url = f"/v1/rosters/{SCHOOL_A}/{SEMESTER}"
+    roster = {
+        "students": [
+            {"student_id": "q1", "categories": ["left_behind"]},
+            {"student_id": "q2", "categories": ["migrant", "leftbehind"]},
+            {"student_id": "q3", "categories": ["留守"]},
+        ]
+    }
+    r = await svc.client.put(url, json=roster, headers=school)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_failed"
+    errors = r.json()["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [
+        ("students.1.categories.1", "literal_error"),
+        ("students.2.categories.0", "literal_error"),
+    ]
+    assert set(errors[0]["allowed"]) == set(CHILD_CATEGORIES)
+    assert await outbox_events(svc, RosterSet) == []
+    owed = await svc.client.get("/v1/visits/owed", params={"semester": SEMESTER}, headers=school)
+    assert owed.json()["items"] == []
+    roster["students"][1]["categories"] = ["migrant", "left_behind"]
+    roster["students"][2]["categories"] = ["left_behind"]
+    r = await svc.client.put(url, json=roster, headers=school)
+    assert r.status_code == 200 and r.json()["special_group"] == 3, r.text

@@ -8,6 +8,7 @@ from pydantic_core import PydanticCustomError
 
 from baoxue.patches import refuse_null
 from baoxue.text import unstorable
+from casework.census.schemas import Category
 from casework.semesters import SEMESTER_PATTERN
 
 VisitForm = Literal["home_visit", "phone", "video", "school_meeting"]
@@ -149,7 +150,11 @@ class RosterStudent(BaseModel):
     child_id: str | None = Field(None, max_length=64)
     class_code: str | None = Field(None, max_length=40)
     teacher: str | None = Field(None, max_length=100)
-    categories: list[str] = Field(default_factory=list, max_length=12)
+    categories: list[Category] = Field(
+        default_factory=list,
+        max_length=12,
+        description="Special-group codes (code list child_category, as in the census); another is a 422",
+    )
 
 
 class RosterPut(BaseModel):
