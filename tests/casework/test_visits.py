@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 
 from sqlalchemy import func, select, text
 
+from baoxue import workdays
 from baoxue.contracts.casework import RosterSet, VisitRecorded
 from casework.codes import CHILD_CATEGORIES
 from casework.visits.models import RosterEntry, Visit
@@ -555,3 +557,44 @@ async def test_a_roster_with_an_unknown_category_is_refused_naming_it(start_serv
     roster["students"][2]["categories"] = ["left_behind"]
     r = await svc.client.put(url, json=roster, headers=school)
     assert r.status_code == 200 and r.json()["special_group"] == 3, r.text
+
+
+async def test_a_visit_dated_after_the_districts_today_is_refused(start_service, tokens, monkeypatch):
+    """A visit is recorded after it happened: one dated after today (China's calendar day, whatever the
+    server's time zone) is a 422 visit_in_future, for a single visit, a batch item alone and a correction;
+    it used to be stored unflagged and count toward coverage. The server's clock here is 20:00 UTC on
+    30 November: in Shanting it is already 1 December."""
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return dt.datetime(2026, 11, 30, 20, 0, tzinfo=dt.UTC).astimezone(tz)
+
+    monkeypatch.setattr(workdays, "datetime", Clock)
+    svc = await start_service("casework")
+    school, h = tokens.headers("school", SCHOOL_A), tokens.headers("teacher", SCHOOL_A)
+    roster = {"students": [{"student_id": "f1"}, {"student_id": "f2"}]}
+    assert (
+        await svc.client.put(f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=school)
+    ).status_code == 200
+    today = await svc.client.post("/v1/visits", json=visit("f1", visited_on="2026-12-01"), headers=h)
+    assert today.status_code == 201 and today.json()["flags"] == [], today.text
+    future = await svc.client.post("/v1/visits", json=visit("f2", visited_on="2026-12-02"), headers=h)
+    assert future.status_code == 422 and future.json()["code"] == "visit_in_future", future.text
+    assert [(e["field"], e["code"]) for e in future.json()["errors"]] == [("visited_on", "in_future")]
+    items = [visit("f2", visited_on="2026-11-30"), visit("f2", visited_on="2027-01-15"), visit("f2")]
+    result = (await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)).json()
+    assert [(i["status"], i["code"]) for i in result["items"]] == [
+        ("created", None),
+        ("rejected", "visit_in_future"),
+        ("created", None),
+    ]
+    url, tag = f"/v1/visits/{today.json()['id']}", today.headers["ETag"]
+    moved = await svc.client.patch(url, json={"visited_on": "2026-12-24"}, headers={**h, "If-Match": tag})
+    assert moved.status_code == 422 and moved.json()["code"] == "visit_in_future"
+    assert (await svc.client.get(url, headers=h)).json()["visited_on"] == "2026-12-01"
+    [row] = (
+        await svc.client.get("/v1/visits/coverage", params={"semester": SEMESTER}, headers=school)
+    ).json()
+    assert (row["visited_at_least_once"], row["flagged_visits"]) == (2, 0)
+    assert await _count(svc) == 3
