@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
+from sqlalchemy import func, select
 
 from baoxue.contracts.casework import CensusCompleted, RosterSet
 from casework.census import service as census_service
+from casework.census.models import Census
 from tests.casework.helpers import SCHOOL_A, SCHOOL_B, TOWN_A, outbox_events
 
 SEMESTER = "2026-autumn"  # starts 2026-09-01: the census is due 2026-09-15
@@ -244,3 +247,23 @@ async def test_a_plan_refuses_null_for_its_measures_and_review_date(start_servic
         assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [(field, "null_not_allowed")]
     cleared = await svc.client.patch(url, json={"mentor": None}, headers={**a, "If-Match": tag})
     assert cleared.status_code == 200 and cleared.json()["mentor"] is None
+
+
+async def test_completions_at_the_same_moment_give_one_census_and_409_for_the_others(
+    start_service, tokens, server_day
+):
+    """A double tap, or a retry over a flaky connection racing the first request: one completion is
+    stored (one CensusCompleted), every other request is 409 census_already_completed (it was a 500 when
+    the losers' inserts hit the primary key after their check found nothing)."""
+    svc = await start_service("casework")
+    a = tokens.headers("school", SCHOOL_A)
+    server_day("2026-09-10")
+    url = f"/v1/census/{SEMESTER}/schools/{SCHOOL_A}/complete"
+    answers = await asyncio.gather(*(svc.client.post(url, headers=a) for _ in range(4)))
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409], [r.text for r in answers]
+    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"census_already_completed"}
+    [won] = [r.json() for r in answers if r.status_code == 201]
+    [event] = await outbox_events(svc, CensusCompleted)
+    assert event["data"]["census_id"] == won["id"]
+    async with svc.ctx.db.transaction() as s:
+        assert (await s.execute(select(func.count()).select_from(Census))).scalar_one() == 1

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from baoxue import workdays
 from baoxue.contracts.casework import RosterSet, VisitRecorded
+from casework.codes import CHILD_CATEGORIES
 from casework.visits.models import RosterEntry, Visit
 from tests.casework.helpers import SCHOOL_A, SCHOOL_B, outbox_events
 
@@ -366,3 +369,232 @@ async def test_the_list_of_students_owed_a_visit_is_audited(start_service, token
         "items"
     ] == []
     assert len(await entries()) == 2
+
+
+async def test_photo_hashes_are_sha256_hex_and_upper_case_is_the_same_photo(start_service, tokens):
+    """A photo hash is a SHA-256 in hex: anything else is a 422 naming the hash (in a batch, that item
+    alone). Upper case is the same photo: it is stored in lower case, so the reuse check still finds it
+    for another student and a corrected visit cannot dodge it either."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    first = await svc.client.post("/v1/visits", json=visit("stu-1", photo_hashes=[PHOTO]), headers=h)
+    assert first.status_code == 201 and first.json()["flags"] == []
+    shouted = await svc.client.post(
+        "/v1/visits", json=visit("stu-2", photo_hashes=[PHOTO.upper()]), headers=h
+    )
+    assert shouted.status_code == 201, shouted.text
+    assert shouted.json()["photo_hashes"] == [PHOTO] and shouted.json()["flags"] == ["photo_reused"]
+    for bad in ("not-a-hash", "a" * 65, "a" * 63, "g" * 64, PHOTO[:-1] + " "):
+        r = await svc.client.post("/v1/visits", json=visit("stu-3", photo_hashes=[PHOTO, bad]), headers=h)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "validation_failed"
+        assert [e["field"] for e in r.json()["errors"]] == ["photo_hashes.1"]
+    assert await _count(svc) == 2
+
+    # A correction: the same rules, and the reuse check runs on the normalised hash.
+    created = await svc.client.post("/v1/visits", json=visit("stu-3"), headers=h)
+    url, tag = f"/v1/visits/{created.json()['id']}", created.headers["ETag"]
+    bad = await svc.client.patch(url, json={"photo_hashes": ["XYZ"]}, headers={**h, "If-Match": tag})
+    assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["photo_hashes.0"]
+    fixed = await svc.client.patch(
+        url, json={"photo_hashes": [PHOTO.upper()]}, headers={**h, "If-Match": tag}
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["photo_hashes"] == [PHOTO] and fixed.json()["flags"] == ["photo_reused"]
+
+    # In a batch the bad hash rejects its own item, naming it; the others are stored.
+    items = [
+        visit("stu-4"),
+        visit("stu-5", photo_hashes=["a" * 65]),
+        visit("stu-6", photo_hashes=[PHOTO.upper()]),
+    ]
+    result = (await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)).json()
+    assert [i["status"] for i in result["items"]] == ["created", "rejected", "created"]
+    assert result["items"][1]["code"] == "validation_failed"
+    assert [e["field"] for e in result["items"][1]["errors"]] == ["photo_hashes.0"]
+    assert result["items"][2]["flags"] == ["photo_reused"]
+
+
+async def test_a_batch_item_with_text_no_database_stores_or_that_is_no_object_is_rejected_alone(
+    start_service, tokens
+):
+    """A NUL (or another control character, or half a surrogate pair) in a visit's text is refused at the
+    schema, naming the field: on PostgreSQL it used to reach the database and refuse the whole day's batch
+    (422 value_not_storable, nothing stored). An item that is not an object (null) is rejected alone too."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    items = [
+        visit("stu-1"),
+        visit("stu-2", notes="bad\x00nul"),
+        visit("stu-3", participants=["班主任", "母\x07亲"]),
+        None,
+        visit("stu-4", notes="第一行\n第二行\t(tab)"),
+        visit("stu-5\x00"),
+        7,
+        visit("stu-6", notes="\ud800"),
+    ]
+    # (json.dumps escapes the lone surrogate as "\\ud800", as a client's JSON encoder may.)
+    body = json.dumps({"visits": items})
+    r = await svc.client.post(
+        "/v1/visits/batch", content=body, headers={**h, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert [i["status"] for i in result["items"]] == [
+        "created",
+        "rejected",
+        "rejected",
+        "rejected",
+        "created",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
+    rejected = {i["index"]: i for i in result["items"] if i["status"] == "rejected"}
+    assert {i["code"] for i in rejected.values()} == {"validation_failed"}
+    assert [(e["field"], e["code"]) for e in rejected[1]["errors"]] == [("notes", "control_character")]
+    assert [(e["field"], e["code"]) for e in rejected[2]["errors"]] == [
+        ("participants.1", "control_character")
+    ]
+    assert [(e["field"], e["code"]) for e in rejected[5]["errors"]] == [("student_id", "control_character")]
+    assert [(e["field"], e["code"]) for e in rejected[7]["errors"]] == [("notes", "invalid_text")]
+    assert (rejected[3]["id"], rejected[6]["id"]) == (None, None)
+    assert [e["code"] for e in rejected[3]["errors"]] == ["model_type"]
+    assert (result["created"], result["rejected"]) == (2, 6)
+    assert await _count(svc) == 2
+    # One visit alone, and a correction: the same 422 naming the field, nothing stored.
+    single = await svc.client.post("/v1/visits", json=visit("stu-7", notes="bad\x00nul"), headers=h)
+    assert single.status_code == 422 and single.json()["code"] == "validation_failed"
+    assert [e["field"] for e in single.json()["errors"]] == ["notes"]
+    stored = result["items"][0]["id"]
+    patch = await svc.client.patch(
+        f"/v1/visits/{stored}", json={"notes": "x\x00"}, headers={**h, "If-Match": 'W/"1"'}
+    )
+    assert patch.status_code == 422 and [e["field"] for e in patch.json()["errors"]] == ["notes"]
+
+
+async def test_a_database_refusal_of_one_batch_item_loses_only_that_item(start_service, tokens):
+    """Whatever the schema lets through and the database still refuses (here a trigger refusing one
+    student's visits) rejects that item alone (its savepoint rolls back): the others are stored."""
+    svc = await start_service("casework")
+    h = tokens.headers("teacher", SCHOOL_A)
+    postgres = svc.ctx.db.dialect == "postgresql"
+    create = (
+        [
+            "CREATE FUNCTION refuse_visit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused' USING ERRCODE = 'data_exception'; END $$",
+            "CREATE TRIGGER refuse_visit BEFORE INSERT ON visits FOR EACH ROW "
+            "WHEN (NEW.student_id = 'stu-refused') EXECUTE FUNCTION refuse_visit()",
+        ]
+        if postgres
+        else [
+            "CREATE TRIGGER refuse_visit BEFORE INSERT ON visits WHEN NEW.student_id = 'stu-refused' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+    )
+    drop = (
+        ["DROP TRIGGER refuse_visit ON visits", "DROP FUNCTION refuse_visit()"]
+        if postgres
+        else ["DROP TRIGGER refuse_visit"]
+    )
+    async with svc.ctx.db.transaction() as s:
+        for statement in create:
+            await s.execute(text(statement))
+    try:
+        items = [
+            visit("stu-1", photo_hashes=[PHOTO]),
+            visit("stu-refused", photo_hashes=[PHOTO]),
+            visit("stu-2"),
+        ]
+        r = await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)
+    finally:
+        async with svc.ctx.db.transaction() as s:
+            for statement in drop:
+                await s.execute(text(statement))
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert [(i["status"], i["code"]) for i in result["items"]] == [
+        ("created", None),
+        ("rejected", "value_not_storable"),
+        ("created", None),
+    ]
+    assert result["items"][1]["id"] == items[1]["id"]
+    assert await _count(svc) == 2
+    assert sorted(e["data"]["student_id"] for e in await outbox_events(svc, VisitRecorded)) == [
+        "stu-1",
+        "stu-2",
+    ]
+
+
+async def test_a_roster_with_an_unknown_category_is_refused_naming_it(start_service, tokens):
+    """Roster categories are codes of the child-category code list (the census's, the one the visit quotas
+    are configured by): a typo or a Chinese label used to be stored and ignored, so a left-behind student
+    owed 1 visit instead of 2. Now it is a 422 naming the student's item and the category's position, with
+    the allowed codes, and nothing of the roster is stored."""
+    svc = await start_service("casework", visit_quotas={"left_behind": 2})
+    school = tokens.headers("school", SCHOOL_A)
+    url = f"/v1/rosters/{SCHOOL_A}/{SEMESTER}"
+    roster = {
+        "students": [
+            {"student_id": "q1", "categories": ["left_behind"]},
+            {"student_id": "q2", "categories": ["migrant", "leftbehind"]},
+            {"student_id": "q3", "categories": ["留守"]},
+        ]
+    }
+    r = await svc.client.put(url, json=roster, headers=school)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_failed"
+    errors = r.json()["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [
+        ("students.1.categories.1", "literal_error"),
+        ("students.2.categories.0", "literal_error"),
+    ]
+    assert set(errors[0]["allowed"]) == set(CHILD_CATEGORIES)
+    assert await outbox_events(svc, RosterSet) == []
+    owed = await svc.client.get("/v1/visits/owed", params={"semester": SEMESTER}, headers=school)
+    assert owed.json()["items"] == []
+    roster["students"][1]["categories"] = ["migrant", "left_behind"]
+    roster["students"][2]["categories"] = ["left_behind"]
+    r = await svc.client.put(url, json=roster, headers=school)
+    assert r.status_code == 200 and r.json()["special_group"] == 3, r.text
+
+
+async def test_a_visit_dated_after_the_districts_today_is_refused(start_service, tokens, monkeypatch):
+    """A visit is recorded after it happened: one dated after today (China's calendar day, whatever the
+    server's time zone) is a 422 visit_in_future, for a single visit, a batch item alone and a correction;
+    it used to be stored unflagged and count toward coverage. The server's clock here is 20:00 UTC on
+    30 November: in Shanting it is already 1 December."""
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return dt.datetime(2026, 11, 30, 20, 0, tzinfo=dt.UTC).astimezone(tz)
+
+    monkeypatch.setattr(workdays, "datetime", Clock)
+    svc = await start_service("casework")
+    school, h = tokens.headers("school", SCHOOL_A), tokens.headers("teacher", SCHOOL_A)
+    roster = {"students": [{"student_id": "f1"}, {"student_id": "f2"}]}
+    assert (
+        await svc.client.put(f"/v1/rosters/{SCHOOL_A}/{SEMESTER}", json=roster, headers=school)
+    ).status_code == 200
+    today = await svc.client.post("/v1/visits", json=visit("f1", visited_on="2026-12-01"), headers=h)
+    assert today.status_code == 201 and today.json()["flags"] == [], today.text
+    future = await svc.client.post("/v1/visits", json=visit("f2", visited_on="2026-12-02"), headers=h)
+    assert future.status_code == 422 and future.json()["code"] == "visit_in_future", future.text
+    assert [(e["field"], e["code"]) for e in future.json()["errors"]] == [("visited_on", "in_future")]
+    items = [visit("f2", visited_on="2026-11-30"), visit("f2", visited_on="2027-01-15"), visit("f2")]
+    result = (await svc.client.post("/v1/visits/batch", json={"visits": items}, headers=h)).json()
+    assert [(i["status"], i["code"]) for i in result["items"]] == [
+        ("created", None),
+        ("rejected", "visit_in_future"),
+        ("created", None),
+    ]
+    url, tag = f"/v1/visits/{today.json()['id']}", today.headers["ETag"]
+    moved = await svc.client.patch(url, json={"visited_on": "2026-12-24"}, headers={**h, "If-Match": tag})
+    assert moved.status_code == 422 and moved.json()["code"] == "visit_in_future"
+    assert (await svc.client.get(url, headers=h)).json()["visited_on"] == "2026-12-01"
+    [row] = (
+        await svc.client.get("/v1/visits/coverage", params={"semester": SEMESTER}, headers=school)
+    ).json()
+    assert (row["visited_at_least_once"], row["flagged_visits"]) == (2, 0)
+    assert await _count(svc) == 3

@@ -22,6 +22,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "invalid_id_number": ("Invalid ID number", "身份证号码无效"),
     "bad_semester": ("Invalid semester", "学期格式不正确"),
     "visit_id_conflict": ("This visit id holds a different visit", "家访编号已被其他记录使用"),
+    "visit_in_future": ("The visit date is after today", "家访日期晚于今日"),
     "census_already_completed": ("The census was already completed", "特殊学生摸排已完成"),
     "census_date_not_today": ("The census is completed today", "摸排完成日期须为当日"),
     "census_not_open": ("The semester has not started", "学期尚未开始，不能完成摸排"),

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth import Principal, within_jurisdiction
+from baoxue.db import conflict_insert
 from casework.census.models import Census, CensusEntry, SupportPlan
 from casework.visits.models import Roster, RosterEntry
 
@@ -16,6 +17,21 @@ from casework.visits.models import Roster, RosterEntry
 async def get_census(session: AsyncSession, school_code: str, semester: str) -> Census | None:
     query = select(Census).where(col(Census.school_code) == school_code, col(Census.semester) == semester)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def insert_census(session: AsyncSession, census: Census) -> bool:
+    """Store a completed census unless the school's census of the semester is stored already (``ON
+    CONFLICT DO NOTHING`` on its key, no savepoint: a concurrent completion waits for the other's commit
+    and then inserts nothing). True when this one was stored."""
+    table = Census.__table__  # type: ignore[attr-defined]
+    values = {c.name: getattr(census, c.name) for c in table.columns}
+    stmt = (
+        conflict_insert(session, table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["school_code", "semester"])
+        .returning(table.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def replace_entries(

@@ -149,12 +149,11 @@ async def complete_census(
     completed_on: dt.date | None = None,
 ) -> Census:
     """Close the school's census on the server's today (``completion_day``): counts per category, on time
-    when within the window; CensusCompleted."""
+    when within the window; CensusCompleted. Once only: a census completed before, or by a concurrent
+    request (a double tap, a retry racing the first), is a 409 ``census_already_completed``."""
     ensure_writable(principal, school_code, school_code)
     due = census_due(ctx, semester)
     on = completion_day(ctx, semester, completed_on)
-    if await repo.get_census(session, school_code, semester) is not None:
-        raise Conflict("The census of this semester was already completed.", code="census_already_completed")
     categories = await repo.entry_categories(session, school_code, semester)
     counts = Counter(c for cats in categories for c in cats)
     census = Census(
@@ -168,8 +167,8 @@ async def complete_census(
         counts_by_category=dict(sorted(counts.items())),
         completed_by=principal.subject,
     )
-    session.add(census)
-    await session.flush()
+    if not await repo.insert_census(session, census):  # completed before, or by a request at the same moment
+        raise Conflict("The census of this semester was already completed.", code="census_already_completed")
     event = CensusCompleted(
         census_id=census.id,
         school_code=school_code,

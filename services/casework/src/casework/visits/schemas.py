@@ -1,15 +1,40 @@
 """API models of home visits, batch sync, rosters and coverage."""
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from baoxue.patches import refuse_null
+from baoxue.text import unstorable
+from casework.census.schemas import Category
 from casework.semesters import SEMESTER_PATTERN
 
 VisitForm = Literal["home_visit", "phone", "video", "school_meeting"]
-PhotoHash = Field(pattern=r"^[0-9a-f]{64}$")
+PhotoHash = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-fA-F]{64}$"),
+    AfterValidator(str.lower),
+    Field(description="SHA-256 of the photo in hex; stored in lower case (upper case is the same photo)"),
+]
+"""A photo's SHA-256 in hex. Upper case is accepted and lower-cased, so one photo has one hash (the reuse
+check compares stored hashes exactly); anything else is a 422 naming the hash."""
+
+
+def _storable(value: str) -> str:
+    """Refuse what no store takes (a NUL, another control character but tab and line breaks, a lone
+    surrogate): PostgreSQL would refuse the row, and in a batch that is one item's problem."""
+    found = unstorable(value)
+    if found:  # code "control_character" or "invalid_text" (both found: the first)
+        raise PydanticCustomError(
+            min(found), "Text with a control character or a broken character cannot be stored"
+        )
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+"""Free text of a visit: refused at the schema (422 naming the field) when the database could not store it."""
 
 _VISIT_EXAMPLE: dict[str, Any] = {
     "id": "0b7c4a58-3f0e-4d8e-9c57-2f8a8f1d6a10",
@@ -33,19 +58,19 @@ class VisitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_VISIT_EXAMPLE]})
 
     id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$", description="Client-generated UUID")
-    student_id: str = Field(max_length=64)
+    student_id: Text = Field(max_length=64)
     school_code: str | None = Field(None, pattern=r"^\d{14}$", description="Default: the caller's school")
-    class_code: str | None = Field(None, max_length=40)
-    teacher: str | None = Field(None, max_length=100, description="Staff id; default: the caller")
-    case_id: str | None = Field(None, max_length=36)
+    class_code: Text | None = Field(None, max_length=40)
+    teacher: Text | None = Field(None, max_length=100, description="Staff id; default: the caller")
+    case_id: Text | None = Field(None, max_length=36)
     semester: str | None = Field(None, pattern=SEMESTER_PATTERN, description="Default: from visited_on")
     visited_on: dt.date
     form: VisitForm
-    participants: list[str] = Field(default_factory=list, max_length=20)
-    notes: str | None = Field(None, max_length=4000)
+    participants: list[Text] = Field(default_factory=list, max_length=20)
+    notes: Text | None = Field(None, max_length=4000)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    photo_hashes: list[str] = Field(default_factory=list, max_length=20)
+    photo_hashes: list[PhotoHash] = Field(default_factory=list, max_length=20)
 
 
 class VisitUpdate(BaseModel):
@@ -57,11 +82,11 @@ class VisitUpdate(BaseModel):
 
     visited_on: dt.date | None = None
     form: VisitForm | None = None
-    participants: list[str] | None = Field(None, max_length=20)
-    notes: str | None = Field(None, max_length=4000)
+    participants: list[Text] | None = Field(None, max_length=20)
+    notes: Text | None = Field(None, max_length=4000)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    photo_hashes: list[str] | None = Field(None, max_length=20)
+    photo_hashes: list[PhotoHash] | None = Field(None, max_length=20)
 
     _not_null = refuse_null("visited_on", "form", "participants", "photo_hashes")
 
@@ -88,11 +113,18 @@ class VisitPublic(BaseModel):
 
 class VisitBatch(BaseModel):
     """A day's offline visits in one call. Items are validated one by one: a bad item is reported, the
-    good ones are kept."""
+    good ones are kept. An item is documented as an object (a VisitCreate) but any JSON value is taken
+    here, so that one that is not an object (``null``, a number) is rejected alone, like any other item
+    that is no valid VisitCreate, instead of refusing the day's batch; the batch itself is still refused
+    as a whole when it is not a list of 1 to 200 items."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"visits": [_VISIT_EXAMPLE]}]})
 
-    visits: list[dict[str, Any]] = Field(min_length=1, max_length=200, description="VisitCreate objects")
+    visits: list[Annotated[Any, WithJsonSchema({"type": "object"})]] = Field(
+        min_length=1,
+        max_length=200,
+        description="VisitCreate objects; an item that is not one is rejected alone (status rejected)",
+    )
 
 
 class BatchItemResult(BaseModel):
@@ -118,7 +150,11 @@ class RosterStudent(BaseModel):
     child_id: str | None = Field(None, max_length=64)
     class_code: str | None = Field(None, max_length=40)
     teacher: str | None = Field(None, max_length=100)
-    categories: list[str] = Field(default_factory=list, max_length=12)
+    categories: list[Category] = Field(
+        default_factory=list,
+        max_length=12,
+        description="Special-group codes (code list child_category, as in the census); another is a 422",
+    )
 
 
 class RosterPut(BaseModel):

@@ -1,5 +1,6 @@
 """The rules of home visits: idempotent creates by client id, evidence checks, conditional updates, rosters."""
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -15,7 +16,7 @@ from baoxue.idempotency import KeyProbe, request_fingerprint
 from baoxue.service import ServiceContext
 from casework.cases.service import settings_of
 from casework.census import repository as census_repo
-from casework.semesters import bounds, semester_of
+from casework.semesters import bounds, semester_of, today
 from casework.visits import repository as repo
 from casework.visits.models import Visit
 from casework.visits.schemas import RosterPut, VisitCreate, VisitUpdate
@@ -27,6 +28,19 @@ async def _flags(session: AsyncSession, ctx: ServiceContext, visit: Visit) -> li
     """Evidence checks: the date lies inside the semester; no photo was used for another student."""
     reused = await repo.photo_reused(session, visit.photo_hashes, visit.student_id, visit.id)
     return _flag_list(ctx, visit, reused)
+
+
+def _not_in_future(visited_on: dt.date) -> None:
+    """A visit is recorded once it happened: a date after today (China's calendar day, ``semesters.today``,
+    as for attendance and reports) is a 422 ``visit_in_future``. The evidence checks only flag; this is a
+    refusal, because a visit that has not happened is no evidence to correct later."""
+    if visited_on > today():
+        raise Problem(
+            "A visit is recorded once it has happened: the visit date is after today.",
+            status=422,
+            code="visit_in_future",
+            errors=[{"field": "visited_on", "code": "in_future"}],
+        )
 
 
 def _flag_list(ctx: ServiceContext, visit: Visit, photo_reused: bool) -> list[str]:
@@ -49,7 +63,8 @@ async def record_visit(
 ) -> tuple[Visit, bool]:
     """Store a visit once per client id: the same id with the same content returns the stored visit
     (``created`` False); the same id with other content is a 409 ``visit_id_conflict``. Publishes
-    VisitRecorded for a new visit. Flags failed evidence checks instead of refusing the visit.
+    VisitRecorded for a new visit. Flags failed evidence checks instead of refusing the visit; a visit
+    dated after today is refused (422 ``visit_in_future``).
 
     A new visit costs three statements on PostgreSQL (four on SQLite): one look-up (roster entry and
     photo reuse together), the visit with its photos inserted ``ON CONFLICT (id) DO NOTHING`` (no
@@ -62,6 +77,7 @@ async def record_visit(
         await key.hold(session)
     school_code = data.school_code or principal.org
     ensure_writable(principal, principal.org, school_code)
+    _not_in_future(data.visited_on)
     data = data.model_copy(update={"id": data.id.lower()})
     fingerprint = request_fingerprint(data.model_dump(mode="json"))
     semester = data.semester or semester_of(data.visited_on, settings_of(ctx))
@@ -150,11 +166,13 @@ async def update_visit(
     expected_version: int,
 ) -> Visit:
     """Correct a visit under ``If-Match``; a stale version is a 412 naming the fields changed since.
-    Evidence checks run again when the date or the photos change."""
+    Evidence checks run again when the date or the photos change; a date after today is a 422."""
     visit = await repo.get_visit(session, visit_id, principal, for_update=True)
     if visit is None:
         raise NotFound("No such visit.")
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if changes.get("visited_on") is not None:
+        _not_in_future(changes["visited_on"])
     changed = apply_changes(visit, changes, expected_version=expected_version)
     if not changed:
         return visit
