@@ -6,11 +6,13 @@ import asyncio
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from baoxue.auth.principal import Principal
 from baoxue.contracts.casework import CensusCompleted, RosterSet
 from casework.census import service as census_service
 from casework.census.models import Census
+from casework.census.schemas import CensusMark
 from tests.casework.helpers import SCHOOL_A, SCHOOL_B, TOWN_A, outbox_events
 
 SEMESTER = "2026-autumn"  # starts 2026-09-01: the census is due 2026-09-15
@@ -267,3 +269,58 @@ async def test_completions_at_the_same_moment_give_one_census_and_409_for_the_ot
     assert event["data"]["census_id"] == won["id"]
     async with svc.ctx.db.transaction() as s:
         assert (await s.execute(select(func.count()).select_from(Census))).scalar_one() == 1
+
+
+async def test_marks_stored_while_the_census_is_completed_are_in_its_counts(
+    start_service, tokens, server_day
+):
+    """A school marks a student while (another device of) the school completes the census: the
+    completion waits for the marking transaction and counts its mark. Before, the completion counted
+    only the marks committed before it (READ COMMITTED) and the mark was stored after the census was
+    closed, outside its counts, with no 409."""
+    svc = await start_service("casework")
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer: a marking transaction and a completion never overlap there")
+    server_day("2026-09-10")
+    roles = frozenset({"school"})
+    school = Principal(
+        subject="test-school",
+        roles=roles,
+        org=SCHOOL_A,
+        scope=svc.ctx.directory.jurisdiction_of(SCHOOL_A),
+        permissions=svc.spec.policy.permissions_of(roles),
+    )
+    marks = CensusMark.model_validate({"students": [{"student_id": "s1", "categories": ["disabled"]}]})
+    marked, release = asyncio.Event(), asyncio.Event()
+
+    async def marking() -> None:
+        async with svc.ctx.db.transaction() as s:
+            await census_service.mark_students(
+                session=s, ctx=svc.ctx, principal=school, school_code=SCHOOL_A, semester=SEMESTER, data=marks
+            )
+            marked.set()
+            await release.wait()
+
+    task = asyncio.create_task(marking())
+    await marked.wait()
+    url = f"/v1/census/{SEMESTER}/schools/{SCHOOL_A}/complete"
+    completion = asyncio.create_task(svc.client.post(url, headers=tokens.headers("school", SCHOOL_A)))
+    deadline = asyncio.get_running_loop().time() + 5
+    while not completion.done() and await _lock_waiters(svc) == 0:
+        assert asyncio.get_running_loop().time() < deadline, "the completion neither waited nor finished"
+        await asyncio.sleep(0.05)
+    release.set()
+    await task
+    done = await completion
+    assert done.status_code == 201, done.text
+    assert (done.json()["students"], done.json()["counts_by_category"]) == (1, {"disabled": 1})
+
+
+async def _lock_waiters(svc) -> int:
+    """How many of the database's sessions wait for a lock (PostgreSQL)."""
+    async with svc.ctx.db.transaction() as s:
+        statement = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int((await s.execute(statement)).scalar_one())

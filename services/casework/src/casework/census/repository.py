@@ -9,9 +9,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from baoxue.auth import Principal, within_jurisdiction
-from baoxue.db import conflict_insert
+from baoxue.db import conflict_insert, hold_transaction_lock
 from casework.census.models import Census, CensusEntry, SupportPlan
 from casework.visits.models import Roster, RosterEntry
+
+
+async def lock_census(session: AsyncSession, school_code: str, semester: str) -> None:
+    """Serialise, until the end of the transaction, the writes of a school's census of a semester (its
+    marks and its completion). Without it a completion counted the marks committed before it and a
+    marking transaction still open then stored its marks after the census was closed, outside its
+    counts (READ COMMITTED: neither saw the other). Take it before reading the census or its marks."""
+    await hold_transaction_lock(
+        session,
+        f"casework.census:{school_code}:{semester}",
+        sqlite_write_lock_on=Census.__table__,  # type: ignore[attr-defined]
+    )
 
 
 async def get_census(session: AsyncSession, school_code: str, semester: str) -> Census | None:

@@ -60,9 +60,12 @@ async def mark_students(
     semester: str,
     data: CensusMark,
 ) -> int:
-    """Add or replace special-needs students of the school's census; 409 once the census is completed."""
+    """Add or replace special-needs students of the school's census; 409 once the census is completed.
+    Serialised with the census's completion (``repo.lock_census``): marks are either in the completed
+    census's counts or refused, never stored after it."""
     ensure_writable(principal, school_code, school_code)
     census_due(ctx, semester)
+    await repo.lock_census(session, school_code, semester)
     if await repo.get_census(session, school_code, semester) is not None:
         raise Conflict("The census of this semester was already completed.", code="census_already_completed")
     on = today()
@@ -150,10 +153,12 @@ async def complete_census(
 ) -> Census:
     """Close the school's census on the server's today (``completion_day``): counts per category, on time
     when within the window; CensusCompleted. Once only: a census completed before, or by a concurrent
-    request (a double tap, a retry racing the first), is a 409 ``census_already_completed``."""
+    request (a double tap, a retry racing the first), is a 409 ``census_already_completed``. Marking
+    at the same moment is waited for (``repo.lock_census``), so the counts hold every mark stored."""
     ensure_writable(principal, school_code, school_code)
     due = census_due(ctx, semester)
     on = completion_day(ctx, semester, completed_on)
+    await repo.lock_census(session, school_code, semester)
     categories = await repo.entry_categories(session, school_code, semester)
     counts = Counter(c for cats in categories for c in cats)
     census = Census(
