@@ -152,3 +152,52 @@ def test_0010_makes_every_local_record_pending_for_the_push_once(baoxue_infra):
             assert c.execute(text("SELECT count(*) FROM student_records")).scalar() == 3
     finally:
         engine.dispose()
+
+
+def test_0011_cancels_the_open_transfers_of_records_closed_before_it(baoxue_infra):
+    url = baoxue_infra.database_url("enrollment_transfer_closed_migration")
+    upgrade(SERVICE.migrations_dir, url, "0010")
+    engine = create_engine(sync_url(url))
+    at = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)
+    record = (
+        "INSERT INTO student_records (id, student_number_kind, student_number_enc, student_number_index, "
+        "id_number_enc, id_blind_index, school_code, grade, status, status_since, suspension_extended, "
+        "source, version, created_at, updated_at) VALUES (:id, 'L', 'x', :id, 'x', :id, :school, 3, "
+        ":status, :since, false, 'local', 2, :at, :at)"
+    )
+    transfer = (
+        "INSERT INTO student_transfers (id, student_id, from_school, to_school, requested_on, due_on, state, "
+        "version) VALUES (:id, :student, :a, :b, '2026-09-07', '2026-09-20', :state, 1)"
+    )
+    try:
+        with engine.begin() as c:
+            for rid, status, since in (
+                ("r-out", "dropped_out", "2026-09-08"),
+                ("r-in", "enrolled", "2026-09-01"),
+            ):
+                c.execute(
+                    text(record), {"id": rid, "school": SCHOOL_A, "status": status, "since": since, "at": at}
+                )
+            for tid, student, state in (
+                ("t-1", "r-out", "hanging"),
+                ("t-2", "r-in", "requested"),
+                ("t-3", "r-out", "rejected"),
+            ):
+                c.execute(
+                    text(transfer),
+                    {"id": tid, "student": student, "a": SCHOOL_A, "b": SCHOOL_B, "state": state},
+                )
+        upgrade(SERVICE.migrations_dir, url, "0011")
+        with engine.begin() as c:
+            rows = c.execute(
+                text("SELECT id, state, closed_reason, closed_on, version FROM student_transfers ORDER BY id")
+            ).all()
+        assert [(i, st, r, str(on) if on else None, v) for i, st, r, on, v in rows] == [
+            ("t-1", "cancelled", "student_dropped_out", "2026-09-08", 2),
+            ("t-2", "requested", None, None, 1),
+            ("t-3", "rejected", None, None, 1),
+        ]
+        command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0010")
+        assert "closed_reason" not in {c["name"] for c in inspect(engine).get_columns("student_transfers")}
+    finally:
+        engine.dispose()

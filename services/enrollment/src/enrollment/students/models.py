@@ -89,9 +89,14 @@ class StudentTransfer(EnrollmentModel, table=True):
     due_on: dt.date = Field(sa_column=Column(Date, nullable=False))
     sending_approved_by: str | None = Field(default=None, max_length=100)
     receiving_approved_by: str | None = Field(default=None, max_length=100)
-    state: str = Field(default="requested", max_length=20)  # requested, completed, rejected, hanging
+    # requested, hanging (open); completed, rejected, cancelled (closed)
+    state: str = Field(default="requested", max_length=20)
     hanging_since: dt.date | None = Field(default=None, sa_column=Column(Date))
     completed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    # Why and when an open transfer was cancelled: its record was closed meanwhile (``student_dropped_out``,
+    # ``student_graduated``, ``student_deceased`` …: ``student_`` + the record's new status).
+    closed_reason: str | None = Field(default=None, max_length=40)
+    closed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     version: int = 1
 
 

@@ -168,9 +168,14 @@ class TransferPublic(BaseModel):
     due_on: dt.date
     sending_approved: bool
     receiving_approved: bool
-    state: str
+    state: str = Field(description="requested, hanging (open); completed, rejected, cancelled (closed)")
     hanging_since: dt.date | None
     completed_on: dt.date | None
+    closed_reason: str | None = Field(
+        default=None,
+        description="why a transfer was cancelled: its record was closed (student_dropped_out, …)",
+    )
+    closed_on: dt.date | None = None
     version: int = Field(description='the transfer\'s version; its ETag is W/"<version>" (If-Match)')
 
 

@@ -2,7 +2,8 @@
 
 Each transition checks the caller's jurisdiction over the record, bumps its version, is audited, and
 publishes StudentStatusChanged in the same transaction. A dropout keeps the record and raises a
-DropoutSuspected signal.
+DropoutSuspected signal. A transition that closes the record (dropout, graduation, death, transfer out)
+cancels its open transfer, with the reason (a closed record cannot move to another school).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository
-from enrollment.students.models import StudentRecord
+from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
 from enrollment.students.service import _second_active, student_event
 from enrollment.visibility import ensure_visible
 
@@ -58,7 +59,8 @@ async def apply_status(
     reason: str | None,
     expected_version: int | None = None,
 ) -> StudentRecord:
-    """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change."""
+    """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change; a
+    status that closes the record cancels its open transfers (``closed_reason`` ``student_<status>``)."""
     previous = record.status
     record.status = status
     record.status_since = on
@@ -71,6 +73,8 @@ async def apply_status(
             await session.flush()
     except IntegrityError:
         raise _second_active() from None
+    if status not in ACTIVE_STATUSES:  # after the flush: a transfer completing this record is closed already
+        await repository.cancel_open_transfers(session, record.id, reason=f"student_{status}", on=on)
     event = student_event(StudentStatusChanged, record, previous=previous, reason=reason)
     await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
     if principal is not None:
