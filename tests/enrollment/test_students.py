@@ -505,3 +505,45 @@ async def test_a_transfer_of_a_record_no_longer_enrolled_does_not_complete(start
         assert r.json()["current_status"] == "suspended"
     record = (await svc.client.get(f"/v1/students/{sid}", headers=school_a)).json()
     assert (record["status"], record["school_code"]) == ("suspended", SCHOOL_A)
+
+
+@pytest.mark.parametrize(
+    "to_school",
+    [TOWN_B, DISTRICT_B, BUREAU, "37040610199999"],  # a town, a school district, a department, no such school
+)
+async def test_a_transfer_goes_to_a_school_never_to_another_organisation(start_service, tokens, to_school):
+    """As registration does: a directory code that is not a school, or a code of this district that is not
+    in the directory, is 422 ``unknown_school`` (a code outside the district is an out-of-district school)."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    r = await svc.client.post(
+        f"/v1/students/{sid}/transfers",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"to_school": to_school, "requested_on": "2026-09-07"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "unknown_school", r.text
+
+
+async def test_a_transfer_to_a_town_opened_before_the_check_cannot_complete(start_service, tokens):
+    """A transfer to a town stored before requests were checked: neither side's approval is accepted (422
+    ``unknown_school``), the record stays at its school, and the sending school can reject it."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    transfer = await _open_transfer(svc, tokens, sid)
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(
+            text("UPDATE student_transfers SET to_school = :town WHERE id = :t"),
+            {"town": TOWN_B, "t": transfer["id"]},
+        )
+    school, bureau = tokens.headers("school", SCHOOL_A), tokens.headers("bureau", BUREAU)
+    for side, headers in (("sending", school), ("receiving", bureau)):
+        r = await svc.client.post(
+            f"/v1/transfers/{transfer['id']}/approvals",
+            headers=headers,
+            json={"side": side, "on": "2026-09-08"},
+        )
+        assert r.status_code == 422 and r.json()["code"] == "unknown_school", r.text
+    record = (await svc.client.get(f"/v1/students/{sid}", headers=bureau)).json()
+    assert (record["status"], record["school_code"]) == ("enrolled", SCHOOL_A)
+    rejected = await svc.client.post(f"/v1/transfers/{transfer['id']}/rejection", headers=school)
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text

@@ -146,7 +146,12 @@ class TransferCreate(BaseModel):
         json_schema_extra={"examples": [{"to_school": "37040610101001", "requested_on": "2026-09-07"}]},
     )
     to_school: str = Field(
-        pattern=r"^\w{6,20}$", description="receiving school; a code outside the directory = out of district"
+        pattern=r"^\w{6,20}$",
+        description=(
+            "receiving school: a school of the directory, or a code outside the district (an out-of-district"
+            " school); a town, school district or department, or an unknown code of the district, is 422"
+            " unknown_school"
+        ),
     )
     requested_on: dt.date
 

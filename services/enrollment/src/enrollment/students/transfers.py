@@ -61,6 +61,7 @@ async def request_transfer(
         raise Problem(
             "The receiving school is the current school.", code="transfer_to_same_school", status=422
         )
+    _ensure_receiving_school(ctx, to_school)
     if await repository.open_transfer(session, record.id) is not None:
         raise Conflict("A transfer of this student is already open.", code="transfer_already_open")
     due = default_calendar().add_workdays_lenient(requested_on, transfer_workdays(ctx)).due
@@ -94,7 +95,7 @@ async def approve_transfer(
     transfer = await _load(session, principal, transfer_id, expected_version)
     if transfer.state not in OPEN_TRANSFER_STATES:
         raise Conflict("The transfer is closed.", code="transfer_closed")
-    external = ctx.directory.get(transfer.to_school) is None
+    external = _ensure_receiving_school(ctx, transfer.to_school)
     if side == "sending":
         ensure_visible(principal, transfer.from_school, resource="transfer")
     elif external:
@@ -127,6 +128,21 @@ async def approve_transfer(
             external=external,
         )
     return transfer
+
+
+def _ensure_receiving_school(ctx: ServiceContext, to_school: str) -> bool:
+    """True for a school outside the district (a code neither in the directory nor in the district's code
+    space), False for a school of the directory; 422 ``unknown_school`` (as registration answers) for any
+    other organisation of the directory (a town, a school district, a department) and for a code of this
+    district that is not in the directory."""
+    org = ctx.directory.get(to_school)
+    if org is None and not to_school.startswith(ctx.directory.district_code):
+        return True
+    if org is None or org.kind != "school":
+        raise Problem(
+            "The receiving school is not a school in the directory.", code="unknown_school", status=422
+        )
+    return False
 
 
 async def _lock_record_of(session: AsyncSession, transfer_id: str) -> StudentRecord | None:
