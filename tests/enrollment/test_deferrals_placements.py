@@ -14,6 +14,7 @@ from tests.enrollment.conftest import (
     DISTRICT_B,
     DPF,
     SCHOOL_A,
+    SCHOOL_B,
     enroll,
     register_child,
     start,
@@ -294,3 +295,50 @@ async def test_a_session_after_the_placement_ended_is_refused(start_service, eve
         json={"term": "2026-spring", "held_on": "2026-03-04", "teacher_ref": "T-1", "minutes": 60},
     )
     assert r.status_code == 422 and r.json()["code"] == "session_outside_placement", r.text
+
+
+@pytest.mark.usefixtures("in_september")
+async def test_a_school_files_for_its_own_pupil_and_sees_only_what_it_filed(
+    start_service, event_publisher, tokens
+):
+    """The notice routes parents' applications to the school district or the school: a school (deferral:file)
+    files for a child with an active record there, and sees that application; any other child is 404 to it,
+    and it does not see the applications the school district filed."""
+    svc = await start(start_service)
+    pupil = await register_child(svc, event_publisher, district=DISTRICT_A)
+    await enroll(svc, tokens, pupil)
+    neighbour = await register_child(
+        svc, event_publisher, district=DISTRICT_A
+    )  # same district, no record here
+    elsewhere = await register_child(svc, event_publisher, district=DISTRICT_A)
+    await enroll(svc, tokens, elsewhere, school=SCHOOL_B)
+    school, district = tokens.headers("school", SCHOOL_A), tokens.headers("school_district", DISTRICT_A)
+    body = {"kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+
+    filed = await svc.client.post(
+        "/v1/deferral-applications", headers=school, json={**body, "child_id": pupil.child_id}
+    )
+    assert filed.status_code == 201, filed.text
+    for child in (neighbour, elsewhere):
+        r = await svc.client.post(
+            "/v1/deferral-applications", headers=school, json={**body, "child_id": child.child_id}
+        )
+        assert r.status_code == 404 and r.json()["code"] == "child_not_found", r.text
+    other_school = await svc.client.post(
+        "/v1/deferral-applications",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={**body, "child_id": pupil.child_id},
+    )
+    assert other_school.status_code == 404
+    by_district = await svc.client.post(
+        "/v1/deferral-applications", headers=district, json={**body, "child_id": neighbour.child_id}
+    )
+    assert by_district.status_code == 201, by_district.text
+
+    seen = (await svc.client.get("/v1/deferral-applications", headers=school)).json()["items"]
+    assert [a["id"] for a in seen] == [filed.json()["id"]]
+    assert (
+        await svc.client.get("/v1/deferral-applications", headers=tokens.headers("school", SCHOOL_B))
+    ).json()["items"] == []
+    district_sees = (await svc.client.get("/v1/deferral-applications", headers=district)).json()["items"]
+    assert sorted(a["id"] for a in district_sees) == sorted([filed.json()["id"], by_district.json()["id"]])

@@ -246,6 +246,22 @@ async def open_transfer(session: AsyncSession, student_id: str) -> StudentTransf
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def has_active_record_within(
+    session: AsyncSession, principal: Principal, *, child_id: str, id_blind_index: str | None
+) -> bool:
+    """Whether the child (by id, or by blind index for a record not linked yet) holds an active record at
+    a school inside the caller's jurisdiction."""
+    same_child = col(StudentRecord.child_id) == child_id
+    if id_blind_index:
+        same_child = same_child | (col(StudentRecord.id_blind_index) == id_blind_index)
+    stmt = select(col(StudentRecord.id)).where(
+        same_child,
+        col(StudentRecord.status).in_(ACTIVE_STATUSES),  # type: ignore[attr-defined]
+        within_jurisdiction(principal, col(StudentRecord.school_code)),
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
 OPEN_TRANSFER_STATES = ("requested", "hanging")
 
 
