@@ -71,6 +71,15 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
         "核查任务所属一方不能自行确认外地就读",
     ),
     "unknown_student": ("A reported student is not a record of this school", "报送的学生不属于本校学籍"),
+    "absence_report_in_future": ("An absence report cannot be dated after today", "缺课报告日期不能晚于今天"),
+    "absence_starts_after_report": (
+        "The absence starts after the report's day",
+        "连续缺课起始日期晚于报告日期",
+    ),
+    "absence_days_exceed_span": (
+        "More days of absence than the days since it started",
+        "缺课天数超过起始日至报告日的天数",
+    ),
     "leaver_not_found": ("No such vocational leaver", "分流学生记录不存在"),
     "sync_failed": ("The provincial platform did not answer", "省学籍平台未响应"),
 }
