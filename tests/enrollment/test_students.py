@@ -547,3 +547,47 @@ async def test_a_transfer_to_a_town_opened_before_the_check_cannot_complete(star
     assert (record["status"], record["school_code"]) == ("enrolled", SCHOOL_A)
     rejected = await svc.client.post(f"/v1/transfers/{transfer['id']}/rejection", headers=school)
     assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "until", "status"),
+    [
+        ("2026-09-01", "2027-09-01", 200),  # the same date one year later
+        ("2026-09-01", "2027-09-02", 422),  # one year and a day (366 days)
+        ("2027-03-01", "2028-03-01", 200),  # one year across 29 February: 366 days, still one year
+        ("2027-02-28", "2028-02-29", 422),  # 366 days, one year and a day
+        ("2028-02-29", "2029-02-28", 200),  # 29 February: one year later is 28 February
+        ("2028-02-29", "2029-03-01", 422),
+    ],
+)
+async def test_a_suspension_lasts_at_most_until_the_same_date_one_year_later(
+    start_service, tokens, starts_on, until, status
+):
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    r = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"starts_on": starts_on, "until": until, "reason": "illness"},
+    )
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert r.json()["code"] == "suspension_too_long"
+
+
+@pytest.mark.parametrize(("until", "status"), [("2029-02-28", 200), ("2029-03-01", 422)])
+async def test_an_extension_lasts_at_most_until_the_same_date_one_year_later(
+    start_service, tokens, until, status
+):
+    """Suspended until 29 February 2028: the one extension may run to 28 February 2029, not a day more."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    h = tokens.headers("school", SCHOOL_A)
+    r = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=h,
+        json={"starts_on": "2027-03-01", "until": "2028-02-29", "reason": "illness"},
+    )
+    assert r.status_code == 200, r.text
+    ext = await svc.client.post(f"/v1/students/{sid}/suspension/extension", headers=h, json={"until": until})
+    assert ext.status_code == status, ext.text

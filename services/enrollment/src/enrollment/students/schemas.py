@@ -106,13 +106,23 @@ class SuspensionCreate(BaseModel):
         },
     )
     starts_on: dt.date
-    until: dt.date
+    until: dt.date = Field(
+        description=(
+            "last day of the suspension: after starts_on, at most the same date one year later (29 February:"
+            " 28 February), else 422 suspension_too_long"
+        )
+    )
     reason: SuspensionReason = Field(description="a code of the suspension_reason list (/v1/code-lists)")
 
 
 class SuspensionExtension(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"until": "2028-06-30"}]})
-    until: dt.date
+    until: dt.date = Field(
+        description=(
+            "the new last day: after the current one, at most the same date one year after it (29 February:"
+            " 28 February), else 422 suspension_too_long"
+        )
+    )
 
 
 class Transition(BaseModel):
