@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from enrollment.placements import service as placements
 from tests.enrollment.conftest import (
@@ -13,6 +14,7 @@ from tests.enrollment.conftest import (
     DISTRICT_B,
     DPF,
     SCHOOL_A,
+    SCHOOL_B,
     enroll,
     register_child,
     start,
@@ -71,7 +73,10 @@ async def test_deferral_window_decision_and_expiry(start_service, event_publishe
     assert after.json()["items"][0]["in_force"] is False  # expired: the child is expected at school again
 
 
-async def test_home_delivery_placement_and_session_log(start_service, event_publisher, tokens):
+async def test_home_delivery_placement_and_session_log(start_service, event_publisher, tokens, monkeypatch):
+    monkeypatch.setattr(
+        placements, "today_in_china", lambda: dt.date(2026, 11, 20)
+    )  # the term log ends today
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)
     sid = (await enroll(svc, tokens, kid)).json()["id"]
@@ -201,3 +206,139 @@ async def test_the_demo_stack_files_on_a_stated_past_day(start_service, event_pu
             "/v1/deferral-applications", headers=district, json={**body, "filed_on": day}
         )
         assert r.status_code == 422 and r.json()["code"] == code
+
+
+async def test_a_session_log_entry_is_audited_and_its_dates_checked(
+    start_service, event_publisher, tokens, monkeypatch
+):
+    """Logging a 送教上门 session is a write about a child: audited like the others. ``held_on`` must not be
+    after today (China's day) nor outside the placement's period, and the term must be the semester that
+    contains ``held_on``; each refusal has its own 422 code and nothing is stored."""
+    monkeypatch.setattr(placements, "today_in_china", lambda: dt.date(2026, 11, 20))
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    sid = (await enroll(svc, tokens, kid)).json()["id"]
+    placement = await svc.client.post(
+        "/v1/placements",
+        headers=tokens.headers("dept_dpf", DPF),
+        json={
+            "child_id": kid.child_id,
+            "mode": "home_delivery",
+            "receiving_school": SCHOOL_A,
+            "student_id": sid,
+            "teaching_plan": "每周一次送教",
+            "planned_sessions_per_term": 3,
+            "starts_on": "2026-09-01",
+            "ends_on": "2027-01-15",
+        },
+    )
+    pid = placement.json()["id"]
+    school = tokens.headers("school", SCHOOL_A)
+    audit = svc.spec.tables.audit
+
+    async def audited() -> list[tuple[str, str, str]]:
+        async with svc.ctx.db.transaction() as s:
+            rows = await s.execute(
+                select(audit.c.action, audit.c.resource_type, audit.c.detail).where(
+                    audit.c.resource_type == "teaching_session"
+                )
+            )
+            return [tuple(r) for r in rows.all()]
+
+    async def log(term: str, held_on: str):  # type: ignore[no-untyped-def]
+        return await svc.client.post(
+            f"/v1/placements/{pid}/sessions",
+            headers=school,
+            json={"term": term, "held_on": held_on, "teacher_ref": "T-1", "minutes": 90},
+        )
+
+    for term, held_on, code in (
+        ("2026-autumn", "2026-11-21", "session_in_future"),  # tomorrow
+        ("2027-spring", "2030-03-01", "session_in_future"),
+        ("2026-spring", "2026-06-10", "session_outside_placement"),  # before the placement starts
+        ("2019-spring", "2026-10-14", "session_term_mismatch"),
+        ("2027-spring", "2026-10-14", "session_term_mismatch"),
+    ):
+        r = await log(term, held_on)
+        assert r.status_code == 422 and r.json()["code"] == code, (term, held_on, r.text)
+        assert r.json()["errors"][0]["field"] in ("held_on", "term")
+    assert await audited() == []
+    ok = await log("2026-autumn", "2026-11-20")  # today
+    assert ok.status_code == 201, ok.text
+    assert await audited() == [("create", "teaching_session", f"placement:{pid}")]
+    terms = (await svc.client.get(f"/v1/placements/{pid}/terms", headers=school)).json()
+    assert terms == [{"term": "2026-autumn", "planned": 3, "delivered": 1, "shortfall": 2}]
+
+
+async def test_a_session_after_the_placement_ended_is_refused(start_service, event_publisher, tokens):
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    sid = (await enroll(svc, tokens, kid)).json()["id"]
+    pid = (
+        await svc.client.post(
+            "/v1/placements",
+            headers=tokens.headers("dept_dpf", DPF),
+            json={
+                "child_id": kid.child_id,
+                "mode": "home_delivery",
+                "receiving_school": SCHOOL_A,
+                "student_id": sid,
+                "teaching_plan": "每周一次送教",
+                "starts_on": "2025-09-01",
+                "ends_on": "2025-12-31",
+            },
+        )
+    ).json()["id"]
+    r = await svc.client.post(
+        f"/v1/placements/{pid}/sessions",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"term": "2026-spring", "held_on": "2026-03-04", "teacher_ref": "T-1", "minutes": 60},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "session_outside_placement", r.text
+
+
+@pytest.mark.usefixtures("in_september")
+async def test_a_school_files_for_its_own_pupil_and_sees_only_what_it_filed(
+    start_service, event_publisher, tokens
+):
+    """The notice routes parents' applications to the school district or the school: a school (deferral:file)
+    files for a child with an active record there, and sees that application; any other child is 404 to it,
+    and it does not see the applications the school district filed."""
+    svc = await start(start_service)
+    pupil = await register_child(svc, event_publisher, district=DISTRICT_A)
+    await enroll(svc, tokens, pupil)
+    neighbour = await register_child(
+        svc, event_publisher, district=DISTRICT_A
+    )  # same district, no record here
+    elsewhere = await register_child(svc, event_publisher, district=DISTRICT_A)
+    await enroll(svc, tokens, elsewhere, school=SCHOOL_B)
+    school, district = tokens.headers("school", SCHOOL_A), tokens.headers("school_district", DISTRICT_A)
+    body = {"kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+
+    filed = await svc.client.post(
+        "/v1/deferral-applications", headers=school, json={**body, "child_id": pupil.child_id}
+    )
+    assert filed.status_code == 201, filed.text
+    for child in (neighbour, elsewhere):
+        r = await svc.client.post(
+            "/v1/deferral-applications", headers=school, json={**body, "child_id": child.child_id}
+        )
+        assert r.status_code == 404 and r.json()["code"] == "child_not_found", r.text
+    other_school = await svc.client.post(
+        "/v1/deferral-applications",
+        headers=tokens.headers("school", SCHOOL_B),
+        json={**body, "child_id": pupil.child_id},
+    )
+    assert other_school.status_code == 404
+    by_district = await svc.client.post(
+        "/v1/deferral-applications", headers=district, json={**body, "child_id": neighbour.child_id}
+    )
+    assert by_district.status_code == 201, by_district.text
+
+    seen = (await svc.client.get("/v1/deferral-applications", headers=school)).json()["items"]
+    assert [a["id"] for a in seen] == [filed.json()["id"]]
+    assert (
+        await svc.client.get("/v1/deferral-applications", headers=tokens.headers("school", SCHOOL_B))
+    ).json()["items"] == []
+    district_sees = (await svc.client.get("/v1/deferral-applications", headers=district)).json()["items"]
+    assert sorted(a["id"] for a in district_sees) == sorted([filed.json()["id"], by_district.json()["id"]])

@@ -116,3 +116,88 @@ def test_0009_keeps_frozen_results_per_version(baoxue_infra):
             ]
     finally:
         engine.dispose()
+
+
+def test_0010_makes_every_local_record_pending_for_the_push_once(baoxue_infra):
+    """Records from before the pushed version start at 0: each is pushed once more (what the old
+    checkpoint skipped included), and is then marked; the downgrade drops the column."""
+    url = baoxue_infra.database_url("enrollment_pushed_version_migration")
+    upgrade(SERVICE.migrations_dir, url, "0009")
+    engine = create_engine(sync_url(url))
+    at = dt.datetime(2026, 10, 8, 8, 0, tzinfo=dt.UTC)
+    record = (
+        "INSERT INTO student_records (id, student_number_kind, student_number_enc, student_number_index, "
+        "id_number_enc, id_blind_index, school_code, grade, status, status_since, suspension_extended, "
+        "source, version, created_at, updated_at) VALUES (:id, 'L', 'x', :id, 'x', :id, :school, 3, "
+        "'enrolled', '2026-09-01', false, :source, :version, :at, :at)"
+    )
+    try:
+        with engine.begin() as c:
+            for rid, source, version in (("r-1", "local", 1), ("r-2", "local", 4), ("r-3", "provincial", 1)):
+                c.execute(
+                    text(record),
+                    {"id": rid, "school": SCHOOL_A, "source": source, "version": version, "at": at},
+                )
+        upgrade(SERVICE.migrations_dir, url, "0010")
+        pending = (
+            "SELECT id FROM student_records WHERE source = 'local' AND pushed_version <> version ORDER BY id"
+        )
+        with engine.begin() as c:
+            assert [r for (r,) in c.execute(text(pending)).all()] == ["r-1", "r-2"]
+            c.execute(text("UPDATE student_records SET pushed_version = version WHERE id = 'r-2'"))
+            assert [r for (r,) in c.execute(text(pending)).all()] == ["r-1"]
+        command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0009")
+        assert "pushed_version" not in {c["name"] for c in inspect(engine).get_columns("student_records")}
+        with engine.begin() as c:
+            assert c.execute(text("SELECT count(*) FROM student_records")).scalar() == 3
+    finally:
+        engine.dispose()
+
+
+def test_0011_cancels_the_open_transfers_of_records_closed_before_it(baoxue_infra):
+    url = baoxue_infra.database_url("enrollment_transfer_closed_migration")
+    upgrade(SERVICE.migrations_dir, url, "0010")
+    engine = create_engine(sync_url(url))
+    at = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)
+    record = (
+        "INSERT INTO student_records (id, student_number_kind, student_number_enc, student_number_index, "
+        "id_number_enc, id_blind_index, school_code, grade, status, status_since, suspension_extended, "
+        "source, version, created_at, updated_at) VALUES (:id, 'L', 'x', :id, 'x', :id, :school, 3, "
+        ":status, :since, false, 'local', 2, :at, :at)"
+    )
+    transfer = (
+        "INSERT INTO student_transfers (id, student_id, from_school, to_school, requested_on, due_on, state, "
+        "version) VALUES (:id, :student, :a, :b, '2026-09-07', '2026-09-20', :state, 1)"
+    )
+    try:
+        with engine.begin() as c:
+            for rid, status, since in (
+                ("r-out", "dropped_out", "2026-09-08"),
+                ("r-in", "enrolled", "2026-09-01"),
+            ):
+                c.execute(
+                    text(record), {"id": rid, "school": SCHOOL_A, "status": status, "since": since, "at": at}
+                )
+            for tid, student, state in (
+                ("t-1", "r-out", "hanging"),
+                ("t-2", "r-in", "requested"),
+                ("t-3", "r-out", "rejected"),
+            ):
+                c.execute(
+                    text(transfer),
+                    {"id": tid, "student": student, "a": SCHOOL_A, "b": SCHOOL_B, "state": state},
+                )
+        upgrade(SERVICE.migrations_dir, url, "0011")
+        with engine.begin() as c:
+            rows = c.execute(
+                text("SELECT id, state, closed_reason, closed_on, version FROM student_transfers ORDER BY id")
+            ).all()
+        assert [(i, st, r, str(on) if on else None, v) for i, st, r, on, v in rows] == [
+            ("t-1", "cancelled", "student_dropped_out", "2026-09-08", 2),
+            ("t-2", "requested", None, None, 1),
+            ("t-3", "rejected", None, None, 1),
+        ]
+        command.downgrade(alembic_config(SERVICE.migrations_dir, url), "0010")
+        assert "closed_reason" not in {c["name"] for c in inspect(engine).get_columns("student_transfers")}
+    finally:
+        engine.dispose()

@@ -13,10 +13,12 @@ import pytest_asyncio
 import uvicorn
 from sqlalchemy import text
 
+from baoxue.auth.principal import Principal
 from baoxue.errors import Problem
 from baoxue.fakes.provincial_platform import PlatformState, create_app
 from baoxue.testing.plugin import eventually
 from enrollment.provincial import adapter
+from enrollment.students import transitions
 from tests.enrollment.conftest import BUREAU, DPF, SCHOOL_A, enroll, make_id, register_child, start
 
 
@@ -260,11 +262,9 @@ async def _received(state: PlatformState) -> bool:
     return bool(state.pushes)
 
 
-async def test_push_pages_through_a_batch_registration_that_shares_one_updated_at(
-    start_service, platform, tokens
-):
-    """A batch registration gives all its records one ``updated_at``: the push resumes after the last
-    (updated_at, id) pushed, so a page smaller than the batch still reaches every record, once."""
+async def test_push_pages_through_a_batch_registration(start_service, platform, tokens):
+    """A batch registration of 12 records (one ``updated_at`` for all) pushed in pages of 5: each page is
+    the first pending records by id and is marked once acknowledged, so every record is sent once."""
     url, state = platform
     svc = await start(start_service, provincial_base_url=url, provincial_batch_size=5)
     numbers = ["G" + make_id() for _ in range(12)]
@@ -281,9 +281,77 @@ async def test_push_pages_through_a_batch_registration_that_shares_one_updated_a
     assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}
 
 
-def test_a_push_checkpoint_of_a_bare_timestamp_resumes_at_that_instant():
-    """Checkpoints written before the cursor carried the id resume with the records of their instant."""
-    at = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
-    assert adapter.parse_push_cursor(at.isoformat()) == (at, "")
-    assert adapter.parse_push_cursor(adapter.push_cursor(at, "r-1")) == (at, "r-1")
-    assert adapter.parse_push_cursor(None) == adapter.PUSH_START
+async def pushed(state: PlatformState) -> list[tuple[str, str | None]]:
+    """(student number, status) of every status item the platform received, in the order received."""
+    return [(i.student_number, i.status) for items in state.pushes.values() for i in items if i.status]
+
+
+async def test_a_change_committed_after_a_later_one_was_pushed_is_still_pushed(
+    start_service, platform, tokens
+):
+    """A slow transaction changes X first (its ``updated_at`` is the earlier one) and commits after Y's
+    change, made and pushed meanwhile, was acknowledged: X is pushed all the same. A checkpoint of the last
+    pushed ``(updated_at, id)`` lost X for good; the record's pushed version does not."""
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url)
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers: a second writer cannot commit while the first is open")
+    x_number, y_number = make_id(), make_id()
+    x = (await enroll(svc, tokens, x_number)).json()["id"]
+    y = (await enroll(svc, tokens, y_number)).json()["id"]
+    assert await adapter.push_changes(svc.ctx) == {"batches": 1, "items": 2, "duplicates": 0}
+    school = Principal(subject="t", roles=frozenset({"school"}), org=SCHOOL_A, scope=SCHOOL_A)
+    async with svc.ctx.db.transaction() as slow:
+        await transitions.drop_out(
+            session=slow, ctx=svc.ctx, principal=school, student_id=x, on=dt.date(2026, 10, 8), reason=None
+        )
+        r = await svc.client.post(
+            f"/v1/students/{y}/dropout", headers=tokens.headers("school", SCHOOL_A), json={"on": "2026-10-08"}
+        )
+        assert r.status_code == 200, r.text
+        assert (await adapter.push_changes(svc.ctx))["items"] == 1  # Y's dropout; X's is not committed
+    assert await adapter.push_changes(svc.ctx) == {"batches": 1, "items": 1, "duplicates": 0}
+    assert (await pushed(state))[2:] == [("G" + y_number, "dropped_out"), ("G" + x_number, "dropped_out")]
+    assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}
+
+
+async def test_a_change_stamped_before_the_last_pushed_one_is_still_pushed(start_service, platform, tokens):
+    """What the slow transaction above leaves, on either database: X's change carries an ``updated_at``
+    earlier than the last record pushed, and is still pushed (the push looks at versions, not clocks)."""
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url)
+    x_number, y_number = make_id(), make_id()
+    x = (await enroll(svc, tokens, x_number)).json()["id"]
+    y = (await enroll(svc, tokens, y_number)).json()["id"]
+    school = tokens.headers("school", SCHOOL_A)
+    await svc.client.post(f"/v1/students/{y}/dropout", headers=school, json={"on": "2026-10-08"})
+    assert await adapter.push_changes(svc.ctx) == {"batches": 1, "items": 2, "duplicates": 0}
+    await svc.client.post(f"/v1/students/{x}/dropout", headers=school, json={"on": "2026-10-08"})
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(
+            text("UPDATE student_records SET updated_at = :at WHERE id = :x"),
+            {"at": dt.datetime(2026, 10, 8, 0, 0, tzinfo=dt.UTC), "x": x},
+        )
+    assert await adapter.push_changes(svc.ctx) == {"batches": 1, "items": 1, "duplicates": 0}
+    assert (await pushed(state))[-1] == ("G" + x_number, "dropped_out")
+    assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}
+
+
+async def test_a_record_changed_while_its_batch_is_in_flight_stays_pending(start_service, platform, tokens):
+    """The platform accepts a batch with Y enrolled while Y drops out here: marking the batch as pushed
+    leaves Y pending (only the version sent is marked), so its dropout is pushed next."""
+    url, state = platform
+    svc = await start(start_service, provincial_base_url=url)
+    y_number = make_id()
+    y = (await enroll(svc, tokens, y_number)).json()["id"]
+    await control(url, operation="push", delay_seconds=0.5)
+    push = asyncio.create_task(adapter.push_changes(svc.ctx))
+    await eventually(lambda: _received(state), timeout=10)  # applied by the platform, not acknowledged yet
+    r = await svc.client.post(
+        f"/v1/students/{y}/dropout", headers=tokens.headers("school", SCHOOL_A), json={"on": "2026-10-08"}
+    )
+    assert r.status_code == 200, r.text
+    await control(url, operation="push", delay_seconds=0.0)
+    assert await push == {"batches": 2, "items": 2, "duplicates": 0}
+    assert await pushed(state) == [("G" + y_number, "enrolled"), ("G" + y_number, "dropped_out")]
+    assert await adapter.push_changes(svc.ctx) == {"batches": 0, "items": 0, "duplicates": 0}

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from baoxue.contracts.registry import ChildStatusChanged
+from baoxue.testing.plugin import eventually
 from enrollment.codes import CODE_LISTS
 from enrollment.signals.sweep import sweep_once
 from enrollment.students.models import StudentRecord
@@ -398,3 +400,194 @@ async def test_foreign_and_missing_records_answer_the_same_problem(start_service
         r = await svc.client.get(f"/v1/students/{target}", headers=h)
         answers.append((r.status_code, r.json()["code"], r.json()["detail"]))
     assert set(answers) == {(404, "student_not_found", "No such student record.")}
+
+
+async def _open_transfer(svc, tokens, sid: str, to_school: str = SCHOOL_B) -> dict:
+    r = await svc.client.post(
+        f"/v1/students/{sid}/transfers",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"to_school": to_school, "requested_on": "2026-09-07"},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _transfer_row(svc, transfer_id: str) -> dict:
+    async with svc.ctx.db.transaction() as s:
+        row = await s.execute(
+            text("SELECT state, closed_reason, closed_on FROM student_transfers WHERE id = :t"),
+            {"t": transfer_id},
+        )
+        found = dict(row.mappings().one())
+    return {**found, "closed_on": found["closed_on"] and str(found["closed_on"])}
+
+
+@pytest.mark.parametrize(("path", "status"), [("dropout", "dropped_out"), ("graduation", "graduated")])
+async def test_closing_a_record_cancels_its_open_transfer_which_then_neither_completes_nor_hangs(
+    start_service, tokens, path, status
+):
+    """A transfer requested while the student was enrolled, then the student dropped out (or graduated):
+    the transfer is cancelled with the reason, the receiving school's approval is refused (the record is
+    not moved), and the sweep does not flag it as hanging."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    transfer = await _open_transfer(svc, tokens, sid)
+    school_a, school_b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    sent = await svc.client.post(
+        f"/v1/transfers/{transfer['id']}/approvals",
+        headers=school_a,
+        json={"side": "sending", "on": "2026-09-08"},
+    )
+    assert sent.status_code == 200, sent.text
+    closed = await svc.client.post(f"/v1/students/{sid}/{path}", headers=school_a, json={"on": "2026-09-09"})
+    assert closed.status_code == 200 and closed.json()["status"] == status, closed.text
+    assert await _transfer_row(svc, transfer["id"]) == {
+        "state": "cancelled",
+        "closed_reason": f"student_{status}",
+        "closed_on": "2026-09-09",
+    }
+    received = await svc.client.post(
+        f"/v1/transfers/{transfer['id']}/approvals",
+        headers=school_b,
+        json={"side": "receiving", "on": "2026-09-10"},
+    )
+    assert received.status_code == 409 and received.json()["code"] == "transfer_closed", received.text
+    record = (await svc.client.get(f"/v1/students/{sid}", headers=tokens.headers("bureau", BUREAU))).json()
+    assert (record["status"], record["school_code"]) == (status, SCHOOL_A)
+    assert (await sweep_once(svc.ctx, dt.date(2026, 10, 30)))["transfers_hanging"] == 0
+    assert "transfer_hanging" not in [s["signal"] for s in await outbox_events(svc, "dropout_suspected")]
+
+
+async def test_a_deceased_childs_open_transfer_is_cancelled(start_service, event_publisher, tokens):
+    """The registry reports the child deceased: the record is closed and its open transfer cancelled."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    sid = (await enroll(svc, tokens, kid)).json()["id"]
+    transfer = await _open_transfer(svc, tokens, sid)
+    await event_publisher.publish(
+        ChildStatusChanged(
+            child_id=kid.child_id,
+            status="deceased",
+            previous_status="active",
+            effective_date=dt.date(2026, 9, 12),
+        ),  # type: ignore[arg-type]
+        subject=kid.child_id,
+        sequence=2,
+    )
+
+    async def cancelled() -> bool:
+        return (await _transfer_row(svc, transfer["id"]))["state"] == "cancelled"
+
+    await eventually(cancelled)
+    assert (await _transfer_row(svc, transfer["id"]))["closed_reason"] == "student_deceased"
+
+
+async def test_a_transfer_of_a_record_no_longer_enrolled_does_not_complete(start_service, tokens):
+    """A suspension keeps the transfer open, but it cannot complete while the record is suspended: the
+    approval that would complete it is a 409 ``invalid_transition`` and the record stays where it is."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    transfer = await _open_transfer(svc, tokens, sid)
+    school_a = tokens.headers("school", SCHOOL_A)
+    suspended = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=school_a,
+        json={"starts_on": "2026-09-08", "until": "2027-01-31", "reason": "illness"},
+    )
+    assert suspended.status_code == 200, suspended.text
+    for side, headers in (("sending", school_a), ("receiving", tokens.headers("school", SCHOOL_B))):
+        r = await svc.client.post(
+            f"/v1/transfers/{transfer['id']}/approvals",
+            headers=headers,
+            json={"side": side, "on": "2026-09-10"},
+        )
+        assert r.status_code == 409 and r.json()["code"] == "invalid_transition", r.text
+        assert r.json()["current_status"] == "suspended"
+    record = (await svc.client.get(f"/v1/students/{sid}", headers=school_a)).json()
+    assert (record["status"], record["school_code"]) == ("suspended", SCHOOL_A)
+
+
+@pytest.mark.parametrize(
+    "to_school",
+    [TOWN_B, DISTRICT_B, BUREAU, "37040610199999"],  # a town, a school district, a department, no such school
+)
+async def test_a_transfer_goes_to_a_school_never_to_another_organisation(start_service, tokens, to_school):
+    """As registration does: a directory code that is not a school, or a code of this district that is not
+    in the directory, is 422 ``unknown_school`` (a code outside the district is an out-of-district school)."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    r = await svc.client.post(
+        f"/v1/students/{sid}/transfers",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"to_school": to_school, "requested_on": "2026-09-07"},
+    )
+    assert r.status_code == 422 and r.json()["code"] == "unknown_school", r.text
+
+
+async def test_a_transfer_to_a_town_opened_before_the_check_cannot_complete(start_service, tokens):
+    """A transfer to a town stored before requests were checked: neither side's approval is accepted (422
+    ``unknown_school``), the record stays at its school, and the sending school can reject it."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    transfer = await _open_transfer(svc, tokens, sid)
+    async with svc.ctx.db.transaction() as s:
+        await s.execute(
+            text("UPDATE student_transfers SET to_school = :town WHERE id = :t"),
+            {"town": TOWN_B, "t": transfer["id"]},
+        )
+    school, bureau = tokens.headers("school", SCHOOL_A), tokens.headers("bureau", BUREAU)
+    for side, headers in (("sending", school), ("receiving", bureau)):
+        r = await svc.client.post(
+            f"/v1/transfers/{transfer['id']}/approvals",
+            headers=headers,
+            json={"side": side, "on": "2026-09-08"},
+        )
+        assert r.status_code == 422 and r.json()["code"] == "unknown_school", r.text
+    record = (await svc.client.get(f"/v1/students/{sid}", headers=bureau)).json()
+    assert (record["status"], record["school_code"]) == ("enrolled", SCHOOL_A)
+    rejected = await svc.client.post(f"/v1/transfers/{transfer['id']}/rejection", headers=school)
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "until", "status"),
+    [
+        ("2026-09-01", "2027-09-01", 200),  # the same date one year later
+        ("2026-09-01", "2027-09-02", 422),  # one year and a day (366 days)
+        ("2027-03-01", "2028-03-01", 200),  # one year across 29 February: 366 days, still one year
+        ("2027-02-28", "2028-02-29", 422),  # 366 days, one year and a day
+        ("2028-02-29", "2029-02-28", 200),  # 29 February: one year later is 28 February
+        ("2028-02-29", "2029-03-01", 422),
+    ],
+)
+async def test_a_suspension_lasts_at_most_until_the_same_date_one_year_later(
+    start_service, tokens, starts_on, until, status
+):
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    r = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"starts_on": starts_on, "until": until, "reason": "illness"},
+    )
+    assert r.status_code == status, r.text
+    if status == 422:
+        assert r.json()["code"] == "suspension_too_long"
+
+
+@pytest.mark.parametrize(("until", "status"), [("2029-02-28", 200), ("2029-03-01", 422)])
+async def test_an_extension_lasts_at_most_until_the_same_date_one_year_later(
+    start_service, tokens, until, status
+):
+    """Suspended until 29 February 2028: the one extension may run to 28 February 2029, not a day more."""
+    svc = await start(start_service)
+    sid = (await enroll(svc, tokens, make_id())).json()["id"]
+    h = tokens.headers("school", SCHOOL_A)
+    r = await svc.client.post(
+        f"/v1/students/{sid}/suspension",
+        headers=h,
+        json={"starts_on": "2027-03-01", "until": "2028-02-29", "reason": "illness"},
+    )
+    assert r.status_code == 200, r.text
+    ext = await svc.client.post(f"/v1/students/{sid}/suspension/extension", headers=h, json={"until": until})
+    assert ext.status_code == status, ext.text

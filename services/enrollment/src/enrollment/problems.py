@@ -43,6 +43,12 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "placement_not_found": ("No such placement", "安置记录不存在"),
     "session_already_logged": ("A session on this day is already logged", "当日送教记录已登记"),
     "not_home_delivery": ("Only home-delivered teaching keeps a session log", "仅送教上门需登记送教记录"),
+    "session_in_future": ("A session cannot be logged for a future day", "送教日期不能晚于今天"),
+    "session_outside_placement": (
+        "The session day lies outside the placement's period",
+        "送教日期不在安置期限内",
+    ),
+    "session_term_mismatch": ("The term does not contain the session day", "送教日期不在所填学期内"),
     "campaign_not_found": ("No such campaign", "核查活动不存在"),
     "campaign_exists": ("A campaign of this kind already exists for the year", "本年度该类核查活动已存在"),
     "campaign_not_frozen": ("The campaign has no frozen result yet", "核查结果尚未封存"),
@@ -65,6 +71,15 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
         "核查任务所属一方不能自行确认外地就读",
     ),
     "unknown_student": ("A reported student is not a record of this school", "报送的学生不属于本校学籍"),
+    "absence_report_in_future": ("An absence report cannot be dated after today", "缺课报告日期不能晚于今天"),
+    "absence_starts_after_report": (
+        "The absence starts after the report's day",
+        "连续缺课起始日期晚于报告日期",
+    ),
+    "absence_days_exceed_span": (
+        "More days of absence than the days since it started",
+        "缺课天数超过起始日至报告日的天数",
+    ),
     "leaver_not_found": ("No such vocational leaver", "分流学生记录不存在"),
     "sync_failed": ("The provincial platform did not answer", "省学籍平台未响应"),
 }

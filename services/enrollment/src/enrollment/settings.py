@@ -18,7 +18,10 @@ class EnrollmentSettings(ServiceSettings):
     transfer_workdays: int = 10
     """Working days within which a transfer must be completed before it is flagged as hanging."""
     absence_days_for_signal: int = 28
-    """Four weeks of unexcused absence make a suspected dropout."""
+    """Four weeks of unexcused absence make a suspected dropout: the run of absence spans at least this many
+    days up to the report …"""
+    absence_school_days_for_signal: int = 20
+    """… and at least this many school days of it were missed without excuse (four weeks of five days)."""
     vocational_confirm_days: int = 30
     """Days within which a vocational school must confirm a junior-3 leaver's record."""
     deferral_window_months: tuple[int, ...] = (9,)

@@ -27,7 +27,8 @@ from enrollment.children import repository as children
 from enrollment.deferrals.models import DeferralApplication
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
 from enrollment.settings import settings_of
-from enrollment.visibility import ensure_visible
+from enrollment.students import repository as students
+from enrollment.visibility import not_found
 
 # What a decision or the expiry sweep changes: named by a 412 on a stale If-Match.
 DECISION_FIELDS = ("state", "decided_on", "valid_from", "valid_until", "expired_on")
@@ -37,7 +38,10 @@ async def file_application(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: DeferralCreate
 ) -> DeferralApplication:
     """File an application for a child of the caller's area, inside the filing window (September) on the
-    server's day; ``filed_on`` defaults to that day and must not be after it."""
+    server's day; ``filed_on`` defaults to that day and must not be after it. The caller's area: the bureau
+    any child, a school district the children of its hukou area, a school the children holding
+    an active record there (parents file with the school district or the school); any other child is
+    404. The filer sees its application (``filed_by_org``), as the child's hukou school district does."""
     settings = settings_of(ctx)
     today = today_in_china()
     filed_on = data.filed_on or today
@@ -55,8 +59,14 @@ async def file_application(
     child = await children.get(session, data.child_id)
     if child is None:
         raise NotFound("No such child.", code="child_not_found")
-    if not principal.has_role("bureau"):
-        ensure_visible(principal, child.hukou_school_district, resource="child")
+    if not (
+        principal.has_role("bureau")
+        or principal.covers(child.hukou_school_district)
+        or await students.has_active_record_within(
+            session, principal, child_id=child.child_id, id_blind_index=child.id_blind_index
+        )
+    ):
+        raise not_found("child")
     app = DeferralApplication(
         id=str(uuid.uuid4()),
         child_id=child.child_id,

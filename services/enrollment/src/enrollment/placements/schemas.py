@@ -60,8 +60,16 @@ class SessionCreate(BaseModel):
             ]
         },
     )
-    term: str = Field(pattern=r"^\d{4}-(spring|autumn)$")
-    held_on: dt.date
+    term: str = Field(
+        pattern=r"^\d{4}-(spring|autumn)$",
+        description="the semester containing held_on (school calendar); another is 422 session_term_mismatch",
+    )
+    held_on: dt.date = Field(
+        description=(
+            "the day of the session: not after today (422 session_in_future), inside the placement's"
+            " period (422 session_outside_placement)"
+        )
+    )
     teacher_ref: str = Field(min_length=1, max_length=100)
     minutes: int = Field(ge=1, le=600)
 

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from baoxue.auth.principal import Principal
 from baoxue.errors import Conflict, NotFound, Problem
-from baoxue.semesters import order, semesters_between
+from baoxue.semesters import order, semester_of, semesters_between
 from baoxue.service import ServiceContext
 from baoxue.workdays import today_in_china
 from enrollment.children import repository as children
@@ -80,27 +80,62 @@ async def log_session(
     placement_id: str,
     data: SessionCreate,
 ) -> None:
-    """Record one delivered home-teaching session (one per day and placement)."""
+    """Record one delivered home-teaching session (one per day and placement), audited.
+
+    ``held_on`` is not after today (China's day: 422 ``session_in_future``) and lies in the placement's
+    period (422 ``session_outside_placement``); ``term`` is the semester of the school calendar that
+    contains ``held_on`` (422 ``session_term_mismatch``; a day of the summer break is in no term)."""
     p = await _visible(session, principal, placement_id)
     ensure_visible(principal, p.receiving_school, resource="placement")
     if p.mode != "home_delivery":
         raise Problem(
             "Only home-delivered teaching keeps a session log.", code="not_home_delivery", status=422
         )
+    _check_session_dates(ctx, p, data)
+    row = TeachingSession(
+        placement_id=p.id,
+        term=data.term,
+        held_on=data.held_on,
+        teacher_ref=data.teacher_ref,
+        minutes=data.minutes,
+    )
     try:
         async with session.begin_nested():
-            session.add(
-                TeachingSession(
-                    placement_id=p.id,
-                    term=data.term,
-                    held_on=data.held_on,
-                    teacher_ref=data.teacher_ref,
-                    minutes=data.minutes,
-                )
-            )
+            session.add(row)
             await session.flush()
     except IntegrityError:
         raise Conflict("A session on this day is already logged.", code="session_already_logged") from None
+    await ctx.audit.record(
+        session, principal, "create", "teaching_session", [str(row.id)], detail=f"placement:{p.id}"
+    )
+
+
+def _check_session_dates(ctx: ServiceContext, p: Placement, data: SessionCreate) -> None:
+    today = today_in_china()
+    if data.held_on > today:
+        raise _session_problem(
+            "A session cannot be logged for a future day.", "session_in_future", "held_on", f"after {today}"
+        )
+    if data.held_on < p.starts_on or (p.ends_on is not None and data.held_on > p.ends_on):
+        period = f"{p.starts_on} to {p.ends_on or 'open'}"
+        raise _session_problem(
+            "The session day lies outside the placement's period.",
+            "session_outside_placement",
+            "held_on",
+            f"outside {period}",
+        )
+    term = semester_of(data.held_on, ctx.settings)
+    if term != data.term:
+        raise _session_problem(
+            "The term does not contain the session day.",
+            "session_term_mismatch",
+            "term",
+            f"{data.held_on} is in {term}" if term else f"{data.held_on} is in the summer break",
+        )
+
+
+def _session_problem(detail: str, code: str, field: str, message: str) -> Problem:
+    return Problem(detail, code=code, status=422, errors=[{"field": field, "code": code, "message": message}])
 
 
 async def term_log(

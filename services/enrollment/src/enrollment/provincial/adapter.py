@@ -4,24 +4,26 @@ Exactly once, resumable:
 - import: each batch is applied in one transaction together with its checkpoint row (batch id
   primary key). A sync cancelled or crashed mid-batch rolls that batch back; the re-run resumes at the
   last checkpoint's cursor, and a batch whose id was applied before is skipped.
-- push: a batch's id is derived from its content (records and their versions, annotation ids), so a
-  batch re-sent after a crash carries the same id and the platform applies it once; the local
-  checkpoint (and the annotations' pushed mark) is written only after the platform acknowledged.
-  The checkpoint is the last pushed record's (updated_at, id), and the next batch starts after that
-  pair (keyset): records written in one transaction share their updated_at (a batch registration of
-  thousands), so a page may end inside such a group and the rest of it is found by id.
+- push: every local record whose current ``version`` differs from its ``pushed_version`` (the version
+  the platform last acknowledged) is pending, and a batch is the first pending records by id (with the
+  annotations not pushed yet). A batch's id is derived from its content (records and their versions,
+  annotation ids), so a batch re-sent after a crash carries the same id and the platform applies it
+  once. Only after the platform acknowledged, one transaction writes the batch's row and marks what was
+  sent: ``pushed_version`` is set where the record still has the version sent (one set-based UPDATE), so
+  a record changed while its batch was in flight stays pending and is pushed again; the annotations get
+  their pushed mark. No clock decides what is pending: a change committed after a later one was pushed
+  (a slow transaction) has still not been acknowledged, so it is still sent.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import select, tuple_, update
 
 from baoxue.db import conflict_insert, utcnow
 from baoxue.errors import ServiceUnavailable
@@ -30,6 +32,10 @@ from baoxue.service import ServiceContext
 from enrollment.provincial.models import ProvincialRecord, SyncBatch
 from enrollment.settings import settings_of
 from enrollment.students.models import IncapacityAnnotation, StudentRecord
+
+S = StudentRecord.__table__  # type: ignore[attr-defined]
+A = IncapacityAnnotation.__table__  # type: ignore[attr-defined]
+MARK_CHUNK = 1000  # records per marking UPDATE: two bound parameters each (SQLite's limit is 32,766)
 
 log = logging.getLogger(__name__)
 B = SyncBatch.__table__  # type: ignore[attr-defined]
@@ -121,17 +127,17 @@ async def _apply_import_batch(ctx: ServiceContext, page: dict[str, Any]) -> int:
 
 
 async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict[str, int]:
-    """Push records changed since the last acknowledged push, and annotations not yet pushed."""
+    """Push every record changed since the platform last acknowledged it, and annotations not yet pushed."""
     limit = limit or settings_of(ctx).provincial_batch_size
     counts = {"batches": 0, "items": 0, "duplicates": 0}
     async with _client(ctx) as client:
         while True:
-            batch_id, items, cursor, annotation_ids = await _next_push_batch(ctx, limit)
-            if not items:
+            batch = await _next_push_batch(ctx, limit)
+            if not batch.items:
                 return counts
             try:
                 response = await client.post(
-                    "/api/v1/status-pushes", json={"batch_id": batch_id, "items": items}
+                    "/api/v1/status-pushes", json={"batch_id": batch.batch_id, "items": batch.items}
                 )
                 response.raise_for_status()
             except httpx.HTTPError as exc:
@@ -139,69 +145,31 @@ async def push_changes(ctx: ServiceContext, *, limit: int | None = None) -> dict
                 raise ServiceUnavailable(
                     "The provincial platform did not answer.", code="sync_failed"
                 ) from None
-            async with ctx.db.transaction() as session:
-                await session.execute(
-                    insert(B).values(
-                        batch_id=batch_id,
-                        direction="push",
-                        records=len(items),
-                        cursor_after=cursor,
-                        applied_at=utcnow(),
-                    )
-                )
-                if annotation_ids:
-                    A = IncapacityAnnotation.__table__  # type: ignore[attr-defined]
-                    await session.execute(
-                        update(A).where(A.c.id.in_(annotation_ids)).values(pushed_to_platform_at=utcnow())
-                    )
+            await _mark_pushed(ctx, batch)
             counts["batches"] += 1
-            counts["items"] += len(items)
+            counts["items"] += len(batch.items)
             counts["duplicates"] += int(bool(response.json().get("duplicate")))
 
 
-PUSH_START = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), "")
+@dataclass(frozen=True)
+class PushBatch:
+    """One push: its content-derived id, the items sent, and what to mark once the platform acknowledged."""
+
+    batch_id: str
+    items: list[dict[str, Any]]
+    versions: list[tuple[str, int]]  # (record id, version sent)
+    annotation_ids: list[str]
 
 
-def push_cursor(updated_at: dt.datetime, record_id: str) -> str:
-    """The push checkpoint: the last pushed record's (updated_at, id), as JSON text."""
-    return json.dumps({"updated_at": updated_at.isoformat(), "id": record_id})
-
-
-def parse_push_cursor(mark: str | None) -> tuple[dt.datetime, str]:
-    """(updated_at, id) of a push checkpoint. A checkpoint written before the cursor carried the id is a
-    bare timestamp: resumed with the empty id, so the records of that instant are pushed again (the
-    page that wrote it may have ended inside them) rather than skipped."""
-    if not mark:
-        return PUSH_START
-    if mark.startswith("{"):
-        cursor = json.loads(mark)
-        return dt.datetime.fromisoformat(cursor["updated_at"]), str(cursor["id"])
-    return dt.datetime.fromisoformat(mark), ""
-
-
-async def _next_push_batch(
-    ctx: ServiceContext, limit: int
-) -> tuple[str, list[dict[str, Any]], str, list[str]]:
-    S = StudentRecord.__table__  # type: ignore[attr-defined]
-    A = IncapacityAnnotation.__table__  # type: ignore[attr-defined]
+async def _next_push_batch(ctx: ServiceContext, limit: int) -> PushBatch:
+    """The first ``limit`` pending records by id (through the partial index of pending records) and the
+    first ``limit`` annotations not pushed yet: two queries whatever the batch size."""
     async with ctx.db.transaction() as session:
-        mark = (
-            await session.execute(
-                select(B.c.cursor_after)
-                .where(B.c.direction == "push")
-                .order_by(B.c.applied_at.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        since, since_id = parse_push_cursor(mark)
         records = (
             await session.execute(
-                select(S.c.id, S.c.version, S.c.status, S.c.student_number_enc, S.c.updated_at)
-                .where(
-                    or_(S.c.updated_at > since, and_(S.c.updated_at == since, S.c.id > since_id)),
-                    S.c.source == "local",
-                )
-                .order_by(S.c.updated_at, S.c.id)
+                select(S.c.id, S.c.version, S.c.status, S.c.student_number_enc)
+                .where(S.c.source == "local", S.c.pushed_version != S.c.version)
+                .order_by(S.c.id)
                 .limit(limit)
             )
         ).all()
@@ -231,5 +199,33 @@ async def _next_push_batch(
     ]
     key = ";".join([f"{r.id}:{r.version}" for r in records] + [f"a:{a.id}" for a in annotations])
     batch_id = "push-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-    cursor = push_cursor(records[-1].updated_at, records[-1].id) if records else push_cursor(since, since_id)
-    return batch_id, items, cursor, [a.id for a in annotations]
+    return PushBatch(
+        batch_id, items, [(str(r.id), int(r.version)) for r in records], [str(a.id) for a in annotations]
+    )
+
+
+async def _mark_pushed(ctx: ServiceContext, batch: PushBatch) -> None:
+    """After the platform's acknowledgement, in one transaction: the batch's row (a batch a concurrent
+    push recorded first is left as it is), ``pushed_version`` of each record that still has the version
+    sent (a record changed since stays pending), and the annotations' pushed mark."""
+    async with ctx.db.transaction() as session:
+        await session.execute(
+            conflict_insert(ctx.db.dialect, B)
+            .values(
+                batch_id=batch.batch_id,
+                direction="push",
+                records=len(batch.items),
+                cursor_after=None,
+                applied_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["batch_id"])
+        )
+        for start in range(0, len(batch.versions), MARK_CHUNK):
+            sent = batch.versions[start : start + MARK_CHUNK]
+            await session.execute(
+                update(S).where(tuple_(S.c.id, S.c.version).in_(sent)).values(pushed_version=S.c.version)
+            )
+        if batch.annotation_ids:
+            await session.execute(
+                update(A).where(A.c.id.in_(batch.annotation_ids)).values(pushed_to_platform_at=utcnow())
+            )

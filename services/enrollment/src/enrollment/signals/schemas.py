@@ -9,8 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class AbsenceLine(BaseModel):
     student_id: str = Field(min_length=1, max_length=36)
-    unexcused_since: dt.date = Field(description="first day of the current run of unexcused absence")
-    unexcused_days: int = Field(ge=1, le=400, description="school days missed without excuse in that run")
+    unexcused_since: dt.date = Field(
+        description=(
+            "first day of the current run of unexcused absence: not after the report's reported_on (else the"
+            " line is refused: absence_starts_after_report)"
+        )
+    )
+    unexcused_days: int = Field(
+        ge=1,
+        le=400,
+        description=(
+            "school days missed without excuse in that run: at most the days from unexcused_since to"
+            " reported_on, both counted (else the line is refused: absence_days_exceed_span). Four weeks make"
+            " a suspected dropout (absence_four_weeks): the run spans at least 28 days up to reported_on AND"
+            " at least 20 school days of it were missed (both configurable)"
+        ),
+    )
 
 
 class AbsenceReport(BaseModel):
@@ -37,15 +51,36 @@ class AbsenceReport(BaseModel):
         min_length=1, max_length=64, description="the school's id of this batch (re-sending is harmless)"
     )
     school_code: str = Field(pattern=r"^\d{14}$")
-    reported_on: dt.date
-    lines: list[AbsenceLine] = Field(max_length=5000)
+    reported_on: dt.date = Field(
+        description="the day the lines are as of: not after today, China's day (422 absence_report_in_future)"
+    )
+    lines: list[AbsenceLine] = Field(
+        max_length=5000,
+        description=(
+            "checked one by one: a refused line is listed in the result's refused, the others are applied;"
+            " a student who is not a record of this school refuses the whole batch (422 unknown_student)"
+        ),
+    )
+
+
+class AbsenceLineRefusal(BaseModel):
+    """A line not applied: a problem code of this service, with its titles."""
+
+    index: int = Field(description="position of the line in the request")
+    student_id: str
+    code: str
+    title: str
+    title_zh: str
+    errors: list[dict[str, str]] = Field(default_factory=list)
 
 
 class AbsenceReportResult(BaseModel):
     batch_id: str
-    lines: int
+    lines: int = Field(description="lines received")
+    accepted: int = Field(description="lines applied (for a replay: by the first send)")
     signals_raised: int
     replayed: bool
+    refused: list[AbsenceLineRefusal] = Field(default_factory=list)
 
 
 class VocationalLeaverCreate(BaseModel):

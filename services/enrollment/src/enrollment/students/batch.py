@@ -163,6 +163,7 @@ async def register_batch(
             "suspension_extended": False,
             "source": "local",
             "version": 1,
+            "pushed_version": 0,
             "created_at": now,
             "updated_at": now,
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, String, Text, text
+from sqlalchemy import Column, Date, Index, Integer, String, Text, text
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
@@ -13,6 +13,8 @@ from enrollment.database import EnrollmentModel
 # Statuses in which a record is "active": at most one such record per child (the database says so).
 ACTIVE_STATUSES = ("enrolled", "suspended")
 _ACTIVE_WHERE = text("status IN ('enrolled', 'suspended')")
+# Local records whose current version the provincial platform has not acknowledged (the push's work list).
+PUSH_PENDING_WHERE = text("source = 'local' AND pushed_version <> version")
 
 
 class StudentRecord(EnrollmentModel, table=True):
@@ -39,6 +41,13 @@ class StudentRecord(EnrollmentModel, table=True):
             sqlite_where=text("child_id IS NULL"),
             postgresql_where=text("child_id IS NULL"),
         ),
+        # What the provincial push has still to send, by id (its page order): the pending records only.
+        Index(
+            "ix_student_records_push_pending",
+            "id",
+            sqlite_where=PUSH_PENDING_WHERE,
+            postgresql_where=PUSH_PENDING_WHERE,
+        ),
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
@@ -58,6 +67,10 @@ class StudentRecord(EnrollmentModel, table=True):
     suspension_extended: bool = False
     source: str = Field(default="local", max_length=20)
     version: int = 1
+    # The version the provincial platform last acknowledged (0: never pushed). Every status change
+    # bumps ``version`` under the row lock, so ``pushed_version <> version`` is "changed since the push",
+    # whatever order transactions commit in (``updated_at`` is the writer's clock, not the commit order).
+    pushed_version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
@@ -76,9 +89,14 @@ class StudentTransfer(EnrollmentModel, table=True):
     due_on: dt.date = Field(sa_column=Column(Date, nullable=False))
     sending_approved_by: str | None = Field(default=None, max_length=100)
     receiving_approved_by: str | None = Field(default=None, max_length=100)
-    state: str = Field(default="requested", max_length=20)  # requested, completed, rejected, hanging
+    # requested, hanging (open); completed, rejected, cancelled (closed)
+    state: str = Field(default="requested", max_length=20)
     hanging_since: dt.date | None = Field(default=None, sa_column=Column(Date))
     completed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
+    # Why and when an open transfer was cancelled: its record was closed meanwhile (``student_dropped_out``,
+    # ``student_graduated``, ``student_deceased`` …: ``student_`` + the record's new status).
+    closed_reason: str | None = Field(default=None, max_length=40)
+    closed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     version: int = 1
 
 

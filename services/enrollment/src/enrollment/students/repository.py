@@ -241,9 +241,46 @@ async def link_unlinked(session: AsyncSession, blinds: Sequence[str]) -> dict[st
 async def open_transfer(session: AsyncSession, student_id: str) -> StudentTransfer | None:
     stmt = select(StudentTransfer).where(
         col(StudentTransfer.student_id) == student_id,
-        col(StudentTransfer.state).in_(("requested", "hanging")),  # type: ignore[attr-defined]
+        col(StudentTransfer.state).in_(OPEN_TRANSFER_STATES),  # type: ignore[attr-defined]
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def has_active_record_within(
+    session: AsyncSession, principal: Principal, *, child_id: str, id_blind_index: str | None
+) -> bool:
+    """Whether the child (by id, or by blind index for a record not linked yet) holds an active record at
+    a school inside the caller's jurisdiction."""
+    same_child = col(StudentRecord.child_id) == child_id
+    if id_blind_index:
+        same_child = same_child | (col(StudentRecord.id_blind_index) == id_blind_index)
+    stmt = select(col(StudentRecord.id)).where(
+        same_child,
+        col(StudentRecord.status).in_(ACTIVE_STATUSES),  # type: ignore[attr-defined]
+        within_jurisdiction(principal, col(StudentRecord.school_code)),
+    )
+    return (await session.execute(stmt.limit(1))).first() is not None
+
+
+OPEN_TRANSFER_STATES = ("requested", "hanging")
+
+
+async def cancel_open_transfers(session: AsyncSession, student_id: str, *, reason: str, on: dt.date) -> int:
+    """Cancel the open transfers of a record that was just closed (one statement); how many."""
+    t = StudentTransfer.__table__  # type: ignore[attr-defined]
+    result = await session.execute(
+        update(t)
+        .where(t.c.student_id == student_id, t.c.state.in_(OPEN_TRANSFER_STATES))
+        .values(state="cancelled", closed_reason=reason, closed_on=on, version=t.c.version + 1)
+        .returning(t.c.id)
+    )
+    return len(result.all())
+
+
+async def student_of_transfer(session: AsyncSession, transfer_id: str) -> str | None:
+    """The transfer's record id, read without a lock (so the record can be locked before the transfer)."""
+    t = StudentTransfer.__table__  # type: ignore[attr-defined]
+    return (await session.execute(select(t.c.student_id).where(t.c.id == transfer_id))).scalar_one_or_none()
 
 
 async def get_transfer(session: AsyncSession, transfer_id: str) -> StudentTransfer | None:

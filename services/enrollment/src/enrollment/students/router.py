@@ -285,6 +285,8 @@ def transfer_public(t: StudentTransfer) -> TransferPublic:
         state=t.state,
         hanging_since=t.hanging_since,
         completed_on=t.completed_on,
+        closed_reason=t.closed_reason,
+        closed_on=t.closed_on,
         version=t.version,
     )
 

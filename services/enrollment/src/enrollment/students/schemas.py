@@ -106,13 +106,23 @@ class SuspensionCreate(BaseModel):
         },
     )
     starts_on: dt.date
-    until: dt.date
+    until: dt.date = Field(
+        description=(
+            "last day of the suspension: after starts_on, at most the same date one year later (29 February:"
+            " 28 February), else 422 suspension_too_long"
+        )
+    )
     reason: SuspensionReason = Field(description="a code of the suspension_reason list (/v1/code-lists)")
 
 
 class SuspensionExtension(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"until": "2028-06-30"}]})
-    until: dt.date
+    until: dt.date = Field(
+        description=(
+            "the new last day: after the current one, at most the same date one year after it (29 February:"
+            " 28 February), else 422 suspension_too_long"
+        )
+    )
 
 
 class Transition(BaseModel):
@@ -146,7 +156,12 @@ class TransferCreate(BaseModel):
         json_schema_extra={"examples": [{"to_school": "37040610101001", "requested_on": "2026-09-07"}]},
     )
     to_school: str = Field(
-        pattern=r"^\w{6,20}$", description="receiving school; a code outside the directory = out of district"
+        pattern=r"^\w{6,20}$",
+        description=(
+            "receiving school: a school of the directory, or a code outside the district (an out-of-district"
+            " school); a town, school district or department, or an unknown code of the district, is 422"
+            " unknown_school"
+        ),
     )
     requested_on: dt.date
 
@@ -168,9 +183,14 @@ class TransferPublic(BaseModel):
     due_on: dt.date
     sending_approved: bool
     receiving_approved: bool
-    state: str
+    state: str = Field(description="requested, hanging (open); completed, rejected, cancelled (closed)")
     hanging_since: dt.date | None
     completed_on: dt.date | None
+    closed_reason: str | None = Field(
+        default=None,
+        description="why a transfer was cancelled: its record was closed (student_dropped_out, …)",
+    )
+    closed_on: dt.date | None = None
     version: int = Field(description='the transfer\'s version; its ETag is W/"<version>" (If-Match)')
 
 

@@ -3,7 +3,13 @@
 The record follows the person (籍随人走): a completed transfer inside the district moves the record to
 the receiving school; a receiving school outside the directory closes it as ``transferred_out``. A
 transfer not completed within the limit (10 working days by default) is flagged as hanging by the sweep
-and raises a suspected dropout (``transfer_hanging``).
+and raises a suspected dropout (``transfer_hanging``). Only an enrolled record transfers: a transition
+that closes the record cancels its open transfer (:func:`enrollment.students.transitions.apply_status`),
+and an approval while the record is not enrolled (suspended) is a 409 ``invalid_transition``.
+
+Locks: the record before its transfer, as every transition does (it locks the record, then cancels the
+transfers), so an approval or the sweep and a concurrent dropout wait for each other instead of
+deadlocking, and neither overwrites the other's state.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from baoxue.workdays import default_calendar
 from enrollment.settings import settings_of
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository
-from enrollment.students.models import StudentTransfer
+from enrollment.students.models import StudentRecord, StudentTransfer
+from enrollment.students.repository import OPEN_TRANSFER_STATES
 from enrollment.students.service import student_event
 from enrollment.students.transitions import apply_status, load_writable
 from enrollment.visibility import ensure_visible
@@ -54,6 +61,7 @@ async def request_transfer(
         raise Problem(
             "The receiving school is the current school.", code="transfer_to_same_school", status=422
         )
+    _ensure_receiving_school(ctx, to_school)
     if await repository.open_transfer(session, record.id) is not None:
         raise Conflict("A transfer of this student is already open.", code="transfer_already_open")
     due = default_calendar().add_workdays_lenient(requested_on, transfer_workdays(ctx)).due
@@ -83,29 +91,64 @@ async def approve_transfer(
     """One side approves (the sending school's chain for 'sending', the receiving school's for 'receiving');
     with both approvals the transfer completes — late completion also clears a hanging flag.
     ``expected_version``: the transfer's version from ``If-Match`` (optional, honoured when sent)."""
+    record = await _lock_record_of(session, transfer_id)
     transfer = await _load(session, principal, transfer_id, expected_version)
-    if transfer.state not in ("requested", "hanging"):
+    if transfer.state not in OPEN_TRANSFER_STATES:
         raise Conflict("The transfer is closed.", code="transfer_closed")
-    external = ctx.directory.get(transfer.to_school) is None
+    external = _ensure_receiving_school(ctx, transfer.to_school)
     if side == "sending":
         ensure_visible(principal, transfer.from_school, resource="transfer")
-        transfer.sending_approved_by = principal.subject
     elif external:
         # A receiving school outside the district answers outside Baoxue; the bureau records its consent.
         if not principal.has_role("bureau"):
             raise NotFound("No such transfer.", code="transfer_not_found")
     else:
         ensure_visible(principal, transfer.to_school, resource="transfer")
-    if side == "receiving":
+    if record is None or record.status != "enrolled":
+        raise Conflict(
+            "Only an enrolled student can be transferred.",
+            code="invalid_transition",
+            current_status=record.status if record is not None else None,
+        )
+    if side == "sending":
+        transfer.sending_approved_by = principal.subject
+    else:
         transfer.receiving_approved_by = principal.subject
     transfer.version += 1
     session.add(transfer)
     await ctx.audit.record(session, principal, "approve", "student_transfer", [transfer.id], detail=side)
     if transfer.sending_approved_by and transfer.receiving_approved_by:
         await _complete(
-            session=session, ctx=ctx, principal=principal, transfer=transfer, on=on, external=external
+            session=session,
+            ctx=ctx,
+            principal=principal,
+            transfer=transfer,
+            record=record,
+            on=on,
+            external=external,
         )
     return transfer
+
+
+def _ensure_receiving_school(ctx: ServiceContext, to_school: str) -> bool:
+    """True for a school outside the district (a code neither in the directory nor in the district's code
+    space), False for a school of the directory; 422 ``unknown_school`` (as registration answers) for any
+    other organisation of the directory (a town, a school district, a department) and for a code of this
+    district that is not in the directory."""
+    org = ctx.directory.get(to_school)
+    if org is None and not to_school.startswith(ctx.directory.district_code):
+        return True
+    if org is None or org.kind != "school":
+        raise Problem(
+            "The receiving school is not a school in the directory.", code="unknown_school", status=422
+        )
+    return False
+
+
+async def _lock_record_of(session: AsyncSession, transfer_id: str) -> StudentRecord | None:
+    """The transfer's record, locked before the transfer is (see the module's note on locks)."""
+    student_id = await repository.student_of_transfer(session, transfer_id)
+    return await repository.get_for_update(session, student_id) if student_id is not None else None
 
 
 async def _complete(
@@ -114,11 +157,10 @@ async def _complete(
     ctx: ServiceContext,
     principal: Principal,
     transfer: StudentTransfer,
+    record: StudentRecord,
     on: dt.date,
     external: bool,
 ) -> None:
-    record = await repository.get_for_update(session, transfer.student_id)
-    assert record is not None
     transfer.state = "completed"
     transfer.completed_on = on
     if external:
@@ -164,7 +206,7 @@ async def reject_transfer(
     """Either side refuses: the transfer closes and the student stays where the record is.
     ``expected_version``: the transfer's version from ``If-Match`` (optional, honoured when sent)."""
     transfer = await _load(session, principal, transfer_id, expected_version)
-    if transfer.state not in ("requested", "hanging"):
+    if transfer.state not in OPEN_TRANSFER_STATES:
         raise Conflict("The transfer is closed.", code="transfer_closed")
     transfer.state = "rejected"
     transfer.version += 1
@@ -177,11 +219,14 @@ async def flag_hanging_transfers(*, session: AsyncSession, ctx: ServiceContext, 
     """Flag every transfer past its due date as hanging and raise ``transfer_hanging`` once for each."""
     flagged = 0
     for transfer in await repository.overdue_transfers(session, today):
+        record = await repository.get_for_update(session, transfer.student_id)  # the record first
+        await session.refresh(transfer, with_for_update=True)  # a dropout may have cancelled it meanwhile
+        if transfer.state != "requested":
+            continue
         transfer.state = "hanging"
         transfer.hanging_since = today
         transfer.version += 1
         session.add(transfer)
-        record = await repository.get_for_update(session, transfer.student_id)
         if record is not None:
             await raise_for_student(
                 session=session,

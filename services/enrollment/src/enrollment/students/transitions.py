@@ -2,7 +2,8 @@
 
 Each transition checks the caller's jurisdiction over the record, bumps its version, is audited, and
 publishes StudentStatusChanged in the same transaction. A dropout keeps the record and raises a
-DropoutSuspected signal.
+DropoutSuspected signal. A transition that closes the record (dropout, graduation, death, transfer out)
+cancels its open transfer, with the reason (a closed record cannot move to another school).
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository
-from enrollment.students.models import StudentRecord
+from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
 from enrollment.students.service import _second_active, student_event
 from enrollment.visibility import ensure_visible
 
-MAX_SUSPENSION = dt.timedelta(days=366)  # one year (a leap day included)
+
+def one_year_after(day: dt.date) -> dt.date:
+    """The same calendar date one year later; 29 February goes to 28 February in a common year. A
+    suspension (and its one extension) lasts at most until that day."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
 
 
 # What a transition may change: named in a 412 (the record keeps no field history to name fewer).
@@ -58,7 +66,8 @@ async def apply_status(
     reason: str | None,
     expected_version: int | None = None,
 ) -> StudentRecord:
-    """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change."""
+    """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change; a
+    status that closes the record cancels its open transfers (``closed_reason`` ``student_<status>``)."""
     previous = record.status
     record.status = status
     record.status_since = on
@@ -71,6 +80,8 @@ async def apply_status(
             await session.flush()
     except IntegrityError:
         raise _second_active() from None
+    if status not in ACTIVE_STATUSES:  # after the flush: a transfer completing this record is closed already
+        await repository.cancel_open_transfers(session, record.id, reason=f"student_{status}", on=on)
     event = student_event(StudentStatusChanged, record, previous=previous, reason=reason)
     await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
     if principal is not None:
@@ -100,10 +111,11 @@ async def suspend(
     reason: str,
     expected_version: int | None = None,
 ) -> StudentRecord:
-    """休学: an enrolled student is suspended until ``until``, at most one year after ``starts_on``."""
+    """休学: an enrolled student is suspended until ``until``, at most the same date one year after
+    ``starts_on`` (:func:`one_year_after`)."""
     record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "enrolled")
-    if until <= starts_on or until - starts_on > MAX_SUSPENSION:
+    if until <= starts_on or until > one_year_after(starts_on):
         raise Problem("A suspension lasts at most one year.", code="suspension_too_long", status=422)
     record.suspended_until = until
     record.suspension_extended = False
@@ -127,13 +139,14 @@ async def extend_suspension(
     until: dt.date,
     expected_version: int | None = None,
 ) -> StudentRecord:
-    """The one allowed extension of a suspension, by at most one more year."""
+    """The one allowed extension of a suspension, by at most one more year: until the same date one year
+    after the current end at the latest (:func:`one_year_after`)."""
     record = await load_writable(session, principal, student_id, expected_version=expected_version)
     _require(record, "suspended")
     assert record.suspended_until is not None
     if record.suspension_extended:
         raise Conflict("A suspension may be extended only once.", code="suspension_already_extended")
-    if until <= record.suspended_until or until - record.suspended_until > MAX_SUSPENSION:
+    if until <= record.suspended_until or until > one_year_after(record.suspended_until):
         raise Problem("An extension lasts at most one more year.", code="suspension_too_long", status=422)
     record.suspended_until = until
     record.suspension_extended = True
