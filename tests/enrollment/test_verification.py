@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from baoxue.contracts.registry import ChildStatusChanged, FeedCompleted
+from baoxue.contracts.registry import ChildStatusChanged, ChildUpdated, FeedCompleted
 from baoxue.testing.plugin import eventually
 from enrollment.verification import classify
 from enrollment.verification.classify import birth_bounds
@@ -17,7 +18,9 @@ from tests.enrollment.conftest import (
     DISTRICT_B,
     SCHOOL_A,
     SCHOOL_B,
+    TOWN_A,
     TOWN_B,
+    Kid,
     child_row,
     enroll,
     outbox_events,
@@ -527,3 +530,131 @@ async def test_every_frozen_result_version_is_kept_and_served(start_service, eve
     assert (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()[
         "result_version"
     ] == 2
+
+
+async def move_hukou(svc, publisher, kid: Kid, *, district: str, town: str, sequence: int = 2) -> None:
+    """The registry moves the child's hukou (ChildUpdated); waits until the read model has it."""
+    await publisher.publish(
+        ChildUpdated(
+            child_id=kid.child_id,
+            id_blind_index=svc.ctx.blind_index.of(kid.id_number),
+            birth_date=kid.birth,
+            hukou_town=town,
+            hukou_school_district=district,
+        ),
+        subject=kid.child_id,
+        sequence=sequence,
+    )
+
+    async def moved() -> bool:
+        return (await child_row(svc, kid.child_id))["hukou_school_district"] == district
+
+    await eventually(moved)
+
+
+async def test_an_unresolved_task_follows_the_childs_hukou_to_its_new_school_district(
+    start_service, event_publisher, tokens
+):
+    """After a hukou move the next run hands the child's open (or awaiting) task to the new school
+    district, and tells it (ChildUnaccounted naming the new district); a superseded task reopened for a
+    child who moved meanwhile reopens in the new district; a resolved task stays as it was resolved."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    district_a = tokens.headers("school_district", DISTRICT_A)
+    district_b = tokens.headers("school_district", DISTRICT_B)
+    lost = await register_child(svc, event_publisher)
+    away = await register_child(svc, event_publisher)
+    found = await register_child(svc, event_publisher)
+    back = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = {
+        t["child_id"]: t
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+    elsewhere = {
+        "outcome": "enrolled_elsewhere",
+        "evidence": "家长电话",
+        "enrolling_org": "32",
+        "on": "2026-10-10",
+    }
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[away.child_id]['id']}/resolution", headers=district_a, json=elsewhere
+    )
+    assert r.json()["state"] == "awaiting_confirmation"
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[found.child_id]['id']}/resolution",
+        headers=district_a,
+        json={"outcome": "abroad", "evidence": "出入境记录", "on": "2026-10-10"},
+    )
+    assert r.json()["state"] == "resolved"
+    # back: enrolled (its task superseded by the next run), then dropped out and moved
+    student = (await enroll(svc, tokens, back)).json()["id"]
+    assert (await run_and_wait(svc, tokens, campaign["id"]))["counts"]["tasks_superseded"] == 1
+    dropout = await svc.client.post(
+        f"/v1/students/{student}/dropout",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"on": "2026-09-20"},
+    )
+    assert dropout.status_code == 200, dropout.text
+
+    for kid in (lost, away, found, back):
+        await move_hukou(svc, event_publisher, kid, district=DISTRICT_B, town=TOWN_B)
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    assert job["counts"]["tasks_created"] == 0 and job["counts"]["tasks_reopened"] == 1
+    assert job["counts"]["tasks_moved"] == 3 and job["counts"]["events_published"] == 3
+
+    # the resolved task stays with the district that resolved it
+    still_a = (await svc.client.get("/v1/verification-tasks", headers=district_a)).json()["items"]
+    assert [(t["id"], t["state"]) for t in still_a] == [(tasks[found.child_id]["id"], "resolved")]
+    mine = {
+        t["child_id"]: t
+        for t in (await svc.client.get("/v1/verification-tasks", headers=district_b)).json()["items"]
+    }
+    assert {c: (t["state"], t["hukou_school_district"], t["hukou_town"]) for c, t in mine.items()} == {
+        lost.child_id: ("open", DISTRICT_B, TOWN_B),
+        away.child_id: ("awaiting_confirmation", DISTRICT_B, TOWN_B),
+        back.child_id: ("open", DISTRICT_B, TOWN_B),
+    }
+    assert all(mine[c]["id"] == tasks[c]["id"] for c in mine)  # the same task: one per child and campaign
+    # the new district is told: each moved task is announced again, naming it, as the task's next version
+    announced = [
+        (e["task_id"], e["hukou_school_district"], e["hukou_town"])
+        for e in await outbox_events(svc, "child_unaccounted")
+    ]
+    assert sorted(announced[:4]) == sorted(
+        (tasks[k.child_id]["id"], DISTRICT_A, TOWN_A) for k in (lost, away, found, back)
+    )
+    assert sorted(announced[4:]) == sorted((mine[c]["id"], DISTRICT_B, TOWN_B) for c in mine)
+    outbox = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        envelopes = (
+            await s.execute(
+                select(outbox.c.envelope)
+                .where(outbox.c.event_type.contains("child_unaccounted"))
+                .order_by(outbox.c.position)
+            )
+        ).scalars()
+        sequences = {e["data"]["task_id"]: e["sequence"] for e in map(json.loads, envelopes)}
+    assert all(sequences[t["id"]] == t["version"] > 1 for t in mine.values())
+
+    progress_b = (await svc.client.get(f"/v1/campaigns/{campaign['id']}/progress", headers=district_b)).json()
+    assert [
+        (p["hukou_school_district"], p["tasks_open"], p["tasks_awaiting_confirmation"]) for p in progress_b
+    ] == [(DISTRICT_B, 2, 1)]
+    assert (await svc.client.get(f"/v1/campaigns/{campaign['id']}/progress", headers=district_a)).json() == []
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{mine[lost.child_id]['id']}/resolution",
+        headers=district_b,
+        json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-10-20"},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "resolved"
+    refused = await svc.client.post(
+        f"/v1/verification-tasks/{mine[back.child_id]['id']}/resolution",
+        headers=district_a,
+        json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-10-20"},
+    )
+    assert refused.status_code == 404
+    # a re-run with nothing new moves nothing and tells nobody again
+    again = await run_and_wait(svc, tokens, campaign["id"])
+    assert again["counts"]["tasks_moved"] == 0 and again["counts"]["events_published"] == 0
