@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from sqlalchemy import select, text
 
-from baoxue.contracts.registry import ChildStatusChanged, ChildUpdated, FeedCompleted
+from baoxue.contracts.registry import ChildRegistered, ChildStatusChanged, ChildUpdated, FeedCompleted
 from baoxue.testing.plugin import eventually
 from enrollment.verification import classify
 from enrollment.verification.classify import birth_bounds
@@ -16,6 +17,7 @@ from tests.enrollment.conftest import (
     BUREAU,
     DISTRICT_A,
     DISTRICT_B,
+    DPF,
     SCHOOL_A,
     SCHOOL_B,
     TOWN_A,
@@ -23,6 +25,7 @@ from tests.enrollment.conftest import (
     Kid,
     child_row,
     enroll,
+    make_id,
     outbox_events,
     register_child,
     start,
@@ -658,3 +661,73 @@ async def test_an_unresolved_task_follows_the_childs_hukou_to_its_new_school_dis
     # a re-run with nothing new moves nothing and tells nobody again
     again = await run_and_wait(svc, tokens, campaign["id"])
     assert again["counts"]["tasks_moved"] == 0 and again["counts"]["events_published"] == 0
+
+
+async def classified(svc, campaign_id: str) -> dict[str, tuple[str, str, str | None]]:
+    """The stored results of the campaign: {child: (outcome, rule, evidence)}."""
+    async with svc.ctx.db.transaction() as s:
+        rows = await s.execute(
+            text("SELECT child_id, outcome, rule, evidence FROM verification_results WHERE campaign_id = :c"),
+            {"c": campaign_id},
+        )
+        return {c: (o, r, e) for c, o, r, e in rows.all()}
+
+
+async def test_a_placement_counts_only_while_its_student_record_is_active(
+    start_service, event_publisher, tokens
+):
+    """A disabled child whose 学籍 dropped out (or graduated) while the placement was never ended is not
+    ``placed``: the child falls through to the other rules, here unaccounted with a task. A placement on an
+    enrolled record still places the child (seen for a child whose read model has no ID blind index, which
+    the active-record rule cannot match)."""
+    svc = await start(start_service)
+    bureau, dpf = tokens.headers("bureau", BUREAU), tokens.headers("dept_dpf", DPF)
+    school = tokens.headers("school", SCHOOL_A)
+    dropped = await register_child(svc, event_publisher)
+    graduated = await register_child(svc, event_publisher)
+    placed = Kid(str(uuid.uuid4()), make_id(), dt.date(2016, 3, 1), DISTRICT_A, TOWN_A)
+    await event_publisher.publish(
+        ChildRegistered(
+            child_id=placed.child_id,
+            birth_date=placed.birth,
+            hukou_town=TOWN_A,
+            hukou_school_district=DISTRICT_A,
+        ),
+        subject=placed.child_id,
+        sequence=1,
+    )
+
+    async def arrived() -> bool:
+        return await child_row(svc, placed.child_id) is not None
+
+    await eventually(arrived)
+    records = {}
+    for kid in (dropped, graduated, placed):
+        records[kid.child_id] = sid = (await enroll(svc, tokens, kid)).json()["id"]
+        placement = await svc.client.post(
+            "/v1/placements",
+            headers=dpf,
+            json={
+                "child_id": kid.child_id,
+                "mode": "home_delivery",
+                "receiving_school": SCHOOL_A,
+                "student_id": sid,
+                "teaching_plan": "每周一次送教",
+                "planned_sessions_per_term": 3,
+                "starts_on": "2026-09-01",
+            },
+        )
+        assert placement.status_code == 201, placement.text
+    for kid, transition in ((dropped, "dropout"), (graduated, "graduation")):
+        r = await svc.client.post(
+            f"/v1/students/{records[kid.child_id]}/{transition}", headers=school, json={"on": "2026-09-15"}
+        )
+        assert r.status_code == 200, r.text
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    assert job["counts"]["by_outcome"] == {"placed": 1, "unaccounted": 2}
+    results = await classified(svc, campaign["id"])
+    assert results[placed.child_id][:2] == ("placed", "placement")
+    assert results[dropped.child_id] == results[graduated.child_id] == ("unaccounted", "no_explanation", None)
+    tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    assert sorted(t["child_id"] for t in tasks) == sorted([dropped.child_id, graduated.child_id])

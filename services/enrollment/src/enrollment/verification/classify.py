@@ -3,7 +3,7 @@
 Rule set ``2026.1`` (in priority order; the first that applies decides, and names its evidence):
 1. ``registry_status``: deceased / moved_out / duplicate in the registry → excluded with that outcome.
 2. ``active_student_record``: an enrolled or suspended 学籍 with the child's ID blind index → enrolled_local.
-3. ``placement``: a placement in force on the as-of date → placed.
+3. ``placement``: a placement in force on the as-of date whose student record is active → placed.
 4. ``approved_exemption`` / ``approved_deferral``: an approved application valid on the as-of date.
 5. ``no_explanation``: everything else is ``unaccounted`` and becomes a verification task.
 Scope: children aged 6–14 full years on the cut-off date (birth date known).
@@ -100,8 +100,17 @@ def _classification(  # type: ignore[no-untyped-def]
     Applications and placements in force are aggregated per child first and joined by hash, so the
     statement stays one pass over each table (no correlated sub-query per child).
     """
+    # A placement counts only while its 学籍 is active: a record that dropped out, transferred out or
+    # graduated under a placement never ended places nobody.
+    placed_record = S.alias("placed_record")
     placements = (
         select(P.c.child_id, func.min(P.c.id).label("placement_id"))
+        .select_from(
+            P.join(
+                placed_record,
+                and_(placed_record.c.id == P.c.student_id, placed_record.c.status.in_(ACTIVE_STATUSES)),
+            )
+        )
         .where(P.c.starts_on <= as_of, or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of))
         .group_by(P.c.child_id)
         .subquery("placements_in_force")
