@@ -731,3 +731,52 @@ async def test_a_placement_counts_only_while_its_student_record_is_active(
     assert results[dropped.child_id] == results[graduated.child_id] == ("unaccounted", "no_explanation", None)
     tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
     assert sorted(t["child_id"] for t in tasks) == sorted([dropped.child_id, graduated.child_id])
+
+
+async def test_a_suspension_ended_without_resumption_does_not_count_as_enrolled(
+    start_service, event_publisher, tokens
+):
+    """A 休学 whose ``suspended_until`` is before the as-of date, with no 复学, explains nothing: the child
+    is unaccounted (rule ``suspension_expired``, the record as evidence) and gets a task, as a suspected
+    dropout is found out. A suspension running on the as-of date (its last day included) still counts."""
+    svc = await start(start_service)
+    bureau, school = tokens.headers("bureau", BUREAU), tokens.headers("school", SCHOOL_A)
+    expired = await register_child(svc, event_publisher)
+    last_day = await register_child(svc, event_publisher)
+    running = await register_child(svc, event_publisher)
+    records = {}
+    for kid, starts_on, until in (
+        (expired, "2025-09-01", "2026-06-30"),
+        (last_day, "2026-01-01", "2026-09-30"),  # the campaign's as-of date
+        (running, "2026-03-01", "2026-12-31"),
+    ):
+        records[kid.child_id] = sid = (await enroll(svc, tokens, kid)).json()["id"]
+        r = await svc.client.post(
+            f"/v1/students/{sid}/suspension",
+            headers=school,
+            json={"starts_on": starts_on, "until": until, "reason": "illness"},
+        )
+        assert r.status_code == 200, r.text
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    assert job["counts"]["by_outcome"] == {"enrolled_local": 2, "unaccounted": 1}
+    results = await classified(svc, campaign["id"])
+    assert results[expired.child_id] == (
+        "unaccounted",
+        "suspension_expired",
+        f"student:{records[expired.child_id]}",
+    )
+    assert (
+        results[last_day.child_id][:2]
+        == results[running.child_id][:2]
+        == ("enrolled_local", "active_student_record")
+    )
+    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    assert task["child_id"] == expired.child_id
+    # resumed (复学): enrolled again, the next run supersedes the task
+    r = await svc.client.post(
+        f"/v1/students/{records[expired.child_id]}/resumption", headers=school, json={"on": "2026-10-08"}
+    )
+    assert r.status_code == 200, r.text
+    again = await run_and_wait(svc, tokens, campaign["id"])
+    assert again["counts"]["by_outcome"] == {"enrolled_local": 3} and again["counts"]["tasks_superseded"] == 1

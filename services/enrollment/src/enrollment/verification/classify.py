@@ -2,10 +2,15 @@
 
 Rule set ``2026.1`` (in priority order; the first that applies decides, and names its evidence):
 1. ``registry_status``: deceased / moved_out / duplicate in the registry → excluded with that outcome.
-2. ``active_student_record``: an enrolled or suspended 学籍 with the child's ID blind index → enrolled_local.
-3. ``placement``: a placement in force on the as-of date whose student record is active → placed.
+2. ``active_student_record``: a 学籍 with the child's ID blind index that counts on the as-of date →
+   enrolled_local. A record counts when it is enrolled, or suspended (休学) with the suspension running on
+   the as-of date (``suspended_until`` on or after it, or not set).
+3. ``placement``: a placement in force on the as-of date whose student record counts (as in 2) → placed.
 4. ``approved_exemption`` / ``approved_deferral``: an approved application valid on the as-of date.
-5. ``no_explanation``: everything else is ``unaccounted`` and becomes a verification task.
+5. ``suspension_expired``: none of the above, and the child's 学籍 is a suspension that ended before the
+   as-of date without 复学 (a suspected dropout, domain rules) → ``unaccounted``, the record as evidence.
+6. ``no_explanation``: everything else is ``unaccounted``.
+Every ``unaccounted`` child becomes a verification task.
 Scope: children aged 6–14 full years on the cut-off date (birth date known).
 """
 
@@ -77,6 +82,19 @@ def birth_bounds(cutoff: dt.date) -> tuple[dt.date, dt.date]:
     return earliest, latest
 
 
+def record_counts(record, as_of):  # type: ignore[no-untyped-def]
+    """A student record that explains a child on ``as_of``: active (enrolled or suspended), and a
+    suspension not ended before ``as_of`` (a 休学 that ended without 复学 is a suspected dropout)."""
+    return and_(
+        record.c.status.in_(ACTIVE_STATUSES),
+        or_(
+            record.c.status != "suspended",
+            record.c.suspended_until.is_(None),
+            record.c.suspended_until >= as_of,
+        ),
+    )
+
+
 def classification_select(  # type: ignore[no-untyped-def]
     campaign_id: str, run: int, as_of: dt.date, cutoff: dt.date, *, ordered: bool = True, typed: bool = False
 ):
@@ -100,15 +118,14 @@ def _classification(  # type: ignore[no-untyped-def]
     Applications and placements in force are aggregated per child first and joined by hash, so the
     statement stays one pass over each table (no correlated sub-query per child).
     """
-    # A placement counts only while its 学籍 is active: a record that dropped out, transferred out or
-    # graduated under a placement never ended places nobody.
+    # A placement counts only while its 学籍 counts: a record that dropped out, transferred out or
+    # graduated (or a suspension ended without 复学) under a placement never ended places nobody.
     placed_record = S.alias("placed_record")
     placements = (
         select(P.c.child_id, func.min(P.c.id).label("placement_id"))
         .select_from(
             P.join(
-                placed_record,
-                and_(placed_record.c.id == P.c.student_id, placed_record.c.status.in_(ACTIVE_STATUSES)),
+                placed_record, and_(placed_record.c.id == P.c.student_id, record_counts(placed_record, as_of))
             )
         )
         .where(P.c.starts_on <= as_of, or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of))
@@ -131,7 +148,9 @@ def _classification(  # type: ignore[no-untyped-def]
             C.c.status,
             C.c.hukou_town,
             C.c.hukou_school_district,
-            S.c.id.label("student_id"),
+            # the child's active record (at most one): it explains the child only when it counts
+            case((record_counts(S, as_of), S.c.id)).label("student_id"),
+            case((S.c.status == "suspended", S.c.id)).label("suspended_id"),
             placements.c.placement_id,
             applications.c.exemption_id,
             applications.c.deferral_id,
@@ -160,6 +179,7 @@ def _classification(  # type: ignore[no-untyped-def]
         (q.placement_id.is_not(None), literal("placement")),
         (q.exemption_id.is_not(None), literal("approved_exemption")),
         (q.deferral_id.is_not(None), literal("approved_deferral")),
+        (q.suspended_id.is_not(None), literal("suspension_expired")),
         else_=literal("no_explanation"),
     )
     evidence = case(
@@ -168,6 +188,7 @@ def _classification(  # type: ignore[no-untyped-def]
         (q.placement_id.is_not(None), literal("placement:") + q.placement_id),
         (q.exemption_id.is_not(None), literal("application:") + q.exemption_id),
         (q.deferral_id.is_not(None), literal("application:") + q.deferral_id),
+        (q.suspended_id.is_not(None), literal("student:") + q.suspended_id),
         else_=None,
     )
     columns = [campaign_id, q.child_id, outcome, rule, evidence, q.hukou_town, q.hukou_school_district, run]
