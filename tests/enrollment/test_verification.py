@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy import select, text
 
 from baoxue.contracts.registry import ChildRegistered, ChildStatusChanged, ChildUpdated, FeedCompleted
+from baoxue.events.consumer import ReceivedEvent
+from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import eventually
+from enrollment.children.handlers import make_batch_handlers, make_handlers
 from enrollment.verification import classify
 from enrollment.verification.classify import birth_bounds
 from tests.enrollment.conftest import (
@@ -780,3 +783,98 @@ async def test_a_suspension_ended_without_resumption_does_not_count_as_enrolled(
     assert r.status_code == 200, r.text
     again = await run_and_wait(svc, tokens, campaign["id"])
     assert again["counts"]["by_outcome"] == {"enrolled_local": 3} and again["counts"]["tasks_superseded"] == 1
+
+
+def status_changed(kid: Kid, status: str, previous: str) -> ChildStatusChanged:
+    return ChildStatusChanged(
+        child_id=kid.child_id, status=status, previous_status=previous, effective_date=dt.date(2026, 10, 2)
+    )  # type: ignore[arg-type]
+
+
+async def test_a_registry_status_change_after_a_run_reruns_the_campaign(
+    start_service, event_publisher, tokens
+):
+    """A child the registry reports deceased after the run loses its open task; a child moved out before
+    the run whose status returns to active gets one: the change flags the campaign for a re-run, as a
+    completed feed does."""
+    svc = await start(start_service, campaign_refresh_seconds=0.2)
+    bureau = tokens.headers("bureau", BUREAU)
+    dead = await register_child(svc, event_publisher)
+    lost = await register_child(svc, event_publisher)
+    back = await register_child(svc, event_publisher, status="moved_out")
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    first = await run_and_wait(svc, tokens, campaign["id"])
+    assert first["counts"]["by_outcome"] == {"unaccounted": 2, "moved_out": 1}
+    for kid, status, previous in ((dead, "deceased", "active"), (back, "active", "moved_out")):
+        await event_publisher.publish(status_changed(kid, status, previous), subject=kid.child_id, sequence=2)
+
+    async def rerun() -> bool:
+        tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+        return {t["child_id"]: t["state"] for t in tasks} == {
+            dead.child_id: "superseded",
+            lost.child_id: "open",
+            back.child_id: "open",
+        }
+
+    await eventually(rerun, timeout=20)
+    c = (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()
+    assert c["runs"] >= 2
+
+
+async def test_the_status_handlers_flag_open_campaigns_that_have_run(start_service, event_publisher, tokens):
+    """Per event and set-based alike: a status change that can change an outcome (to or from deceased,
+    moved out, duplicate) flags every campaign that has run and is not frozen, once per batch; missing
+    and a merge's re-announcement (duplicate to duplicate) flag nothing."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    kids = [await register_child(svc, event_publisher) for _ in range(3)]
+    running = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    frozen = (
+        await svc.client.post(
+            "/v1/campaigns", headers=bureau, json={**CAMPAIGN, "kind": "november_comparison"}
+        )
+    ).json()
+    never_run = (
+        await svc.client.post("/v1/campaigns", headers=bureau, json={**CAMPAIGN, "year": 2027})
+    ).json()
+    for c in (running, frozen):
+        await run_and_wait(svc, tokens, c["id"])
+    assert (await svc.client.post(f"/v1/campaigns/{frozen['id']}/result", headers=bureau)).status_code == 200
+
+    def received(kid: Kid, status: str, previous: str, sequence: int) -> ReceivedEvent[ChildStatusChanged]:
+        data = status_changed(kid, status, previous)
+        return ReceivedEvent(
+            envelope=Envelope.wrap(data, subject=kid.child_id, sequence=sequence, trace_id=None), data=data
+        )
+
+    async def flagged(events: list[ReceivedEvent[ChildStatusChanged]], *, batch: bool) -> set[str]:
+        async with svc.ctx.db.sessionmaker() as session, session.begin():
+            # a write first, as the consumer's inbox insert (pysqlite opens its transaction only then)
+            await session.execute(text("UPDATE campaigns SET refresh_requested_at = NULL"))
+            if batch:
+                await make_batch_handlers(svc.ctx)["status"](session, events)
+            else:
+                for event in events:
+                    await make_handlers(svc.ctx)["status"](session, event)
+            rows = await session.execute(
+                text("SELECT id FROM campaigns WHERE refresh_requested_at IS NOT NULL")
+            )
+            found = {r[0] for r in rows.all()}
+            await session.rollback()
+        return found
+
+    a, b, c = kids
+    for batch in (False, True):
+        for events in (
+            [received(a, "deceased", "active", 2)],
+            [received(a, "moved_out", "active", 2), received(b, "duplicate", "active", 2)],
+            [received(a, "missing", "active", 2), received(b, "active", "moved_out", 2)],
+        ):
+            assert await flagged(events, batch=batch) == {running["id"]}, (batch, events)
+        for events in (
+            [received(a, "missing", "active", 2), received(c, "active", "missing", 2)],
+            [received(b, "duplicate", "duplicate", 2)],
+            [received(a, "deceased", "active", 1)],  # stale: not applied
+        ):
+            assert await flagged(events, batch=batch) == set(), (batch, events)
+    assert never_run["runs"] == 0
