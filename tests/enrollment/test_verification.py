@@ -196,9 +196,10 @@ async def test_campaign_classifies_every_child_and_tasks_the_unexplained(
 
 
 async def test_enrolled_elsewhere_stays_open_until_confirmed_and_not_in_school_signals(
-    start_service, event_publisher, tokens
+    start_service, event_publisher, tokens, server_day
 ):
     svc = await start(start_service)
+    server_day(dt.date(2026, 10, 12))
     bureau = tokens.headers("bureau", BUREAU)
     away = await register_child(svc, event_publisher)
     out = await register_child(svc, event_publisher)
@@ -245,6 +246,7 @@ async def test_enrolled_elsewhere_stays_open_until_confirmed_and_not_in_school_s
     )
     assert ok.status_code == 200 and ok.json()["state"] == "resolved"
 
+    server_day(dt.date(2026, 11, 5))  # after the campaign's deadline
     r = await svc.client.post(
         f"/v1/verification-tasks/{tasks[out.child_id]['id']}/resolution",
         headers=district,
@@ -878,3 +880,79 @@ async def test_the_status_handlers_flag_open_campaigns_that_have_run(start_servi
         ):
             assert await flagged(events, batch=batch) == set(), (batch, events)
     assert never_run["runs"] == 0
+
+
+async def test_a_task_is_resolved_on_no_future_day_and_its_timeliness_is_the_servers_day(
+    start_service, event_publisher, tokens, server_day
+):
+    """The day a resolution or confirmation states (``on``: when the child's whereabouts were established)
+    cannot be after the server's day (422 ``resolution_date_in_future``); on time means resolved in the
+    system by the deadline, judged on the server's day, whatever earlier day is stated."""
+    svc = await start(start_service)
+    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
+    late = await register_child(svc, event_publisher)
+    timely = await register_child(svc, event_publisher)
+    away = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = {
+        t["child_id"]: t["id"]
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+
+    async def resolve(kid: Kid, on: str, **extra: str):  # type: ignore[no-untyped-def]
+        body = {"outcome": "abroad", "evidence": "出入境记录", "on": on, **extra}
+        return await svc.client.post(
+            f"/v1/verification-tasks/{tasks[kid.child_id]}/resolution", headers=district, json=body
+        )
+
+    server_day(dt.date(2026, 10, 20))
+    for kid, extra in ((late, {}), (away, {"outcome": "enrolled_elsewhere", "enrolling_org": "32"})):
+        future = await resolve(kid, "2026-10-21", **extra)
+        assert future.status_code == 422 and future.json()["code"] == "resolution_date_in_future", future.text
+        assert future.json()["errors"][0]["field"] == "on"
+    assert (await resolve(timely, "2026-10-20")).json()["state"] == "resolved"
+    assert (
+        await resolve(away, "2026-10-18", outcome="enrolled_elsewhere", enrolling_org="32")
+    ).status_code == 200
+
+    server_day(dt.date(2026, 11, 3))  # after the deadline (31 October): a day stated before it is not on time
+    backdated = await resolve(late, "2026-10-25")
+    assert backdated.status_code == 200 and backdated.json()["resolved_on"] == "2026-10-25"
+    confirmation = f"/v1/verification-tasks/{tasks[away.child_id]}/confirmation"
+    platform = tokens.headers("provincial_platform", "370406D01")
+    future = await svc.client.post(
+        confirmation, headers=platform, json={"source": "enrolling_org", "on": "2026-11-04"}
+    )
+    assert future.status_code == 422 and future.json()["code"] == "resolution_date_in_future"
+    ok = await svc.client.post(
+        confirmation, headers=platform, json={"source": "enrolling_org", "on": "2026-10-30"}
+    )
+    assert ok.status_code == 200 and ok.json()["resolved_on"] == "2026-10-30"
+    resolved = {
+        e["child_id"]: (e["resolved_on"], e["on_time"]) for e in await outbox_events(svc, "task.resolved")
+    }
+    assert resolved == {
+        timely.child_id: ("2026-10-20", True),
+        late.child_id: ("2026-10-25", False),
+        away.child_id: ("2026-10-30", False),
+    }
+
+
+async def test_the_demo_stack_resolves_tasks_on_their_stated_days(
+    start_service, event_publisher, tokens, server_day
+):
+    """``ENROLLMENT_SIMULATION`` (the demo's stack only, which plays the year in minutes): timeliness is
+    judged on the stated day; a future one is still refused."""
+    svc = await start(start_service, simulation=True)
+    task = await one_unaccounted_task(svc, tokens, event_publisher)
+    url = f"/v1/verification-tasks/{task['id']}/resolution"
+    district = tokens.headers("school_district", DISTRICT_A)
+    server_day(dt.date(2026, 11, 29))
+    body = {"outcome": "abroad", "evidence": "出入境记录"}
+    future = await svc.client.post(url, headers=district, json={**body, "on": "2026-11-30"})
+    assert future.status_code == 422 and future.json()["code"] == "resolution_date_in_future"
+    played = await svc.client.post(url, headers=district, json={**body, "on": "2026-10-12"})
+    assert played.status_code == 200, played.text
+    [event] = await outbox_events(svc, "task.resolved")
+    assert (event["resolved_on"], event["on_time"]) == ("2026-10-12", True)
