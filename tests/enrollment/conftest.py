@@ -16,6 +16,7 @@ from baoxue.contracts.registry import ChildRegistered
 from baoxue.pii.citizen_id import check_character
 from baoxue.testing.plugin import RunningService, eventually
 from enrollment.deferrals import service as deferrals
+from enrollment.verification import tasks as verification_tasks
 
 BUREAU = "370406D01"
 DPF = "370406D04"
@@ -33,10 +34,12 @@ SEPTEMBER_DAY = dt.date(2026, 9, 10)
 @pytest.fixture
 def server_day(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Sets the day the enrollment service takes for today (China's day) where a rule reads it: the
-    deferral filing window. ``server_day(date)``."""
+    deferral filing window, the day a verification task is resolved or confirmed on (its timeliness).
+    ``server_day(date)``."""
 
     def set_day(day: dt.date) -> None:
         monkeypatch.setattr(deferrals, "today_in_china", lambda: day)
+        monkeypatch.setattr(verification_tasks, "today_in_china", lambda: day)
 
     return set_day
 

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
-from baoxue.contracts.registry import ChildStatusChanged, FeedCompleted
+from baoxue.contracts.registry import ChildRegistered, ChildStatusChanged, ChildUpdated, FeedCompleted
+from baoxue.events.consumer import ReceivedEvent
+from baoxue.events.envelope import Envelope
 from baoxue.testing.plugin import eventually
+from enrollment.children.handlers import make_batch_handlers, make_handlers
 from enrollment.verification import classify
 from enrollment.verification.classify import birth_bounds
 from tests.enrollment.conftest import (
     BUREAU,
     DISTRICT_A,
     DISTRICT_B,
+    DPF,
     SCHOOL_A,
     SCHOOL_B,
+    TOWN_A,
     TOWN_B,
+    Kid,
     child_row,
     enroll,
+    make_id,
     outbox_events,
     register_child,
     start,
@@ -187,9 +196,10 @@ async def test_campaign_classifies_every_child_and_tasks_the_unexplained(
 
 
 async def test_enrolled_elsewhere_stays_open_until_confirmed_and_not_in_school_signals(
-    start_service, event_publisher, tokens
+    start_service, event_publisher, tokens, server_day
 ):
     svc = await start(start_service)
+    server_day(dt.date(2026, 10, 12))
     bureau = tokens.headers("bureau", BUREAU)
     away = await register_child(svc, event_publisher)
     out = await register_child(svc, event_publisher)
@@ -236,6 +246,7 @@ async def test_enrolled_elsewhere_stays_open_until_confirmed_and_not_in_school_s
     )
     assert ok.status_code == 200 and ok.json()["state"] == "resolved"
 
+    server_day(dt.date(2026, 11, 5))  # after the campaign's deadline
     r = await svc.client.post(
         f"/v1/verification-tasks/{tasks[out.child_id]['id']}/resolution",
         headers=district,
@@ -527,3 +538,421 @@ async def test_every_frozen_result_version_is_kept_and_served(start_service, eve
     assert (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()[
         "result_version"
     ] == 2
+
+
+async def move_hukou(svc, publisher, kid: Kid, *, district: str, town: str, sequence: int = 2) -> None:
+    """The registry moves the child's hukou (ChildUpdated); waits until the read model has it."""
+    await publisher.publish(
+        ChildUpdated(
+            child_id=kid.child_id,
+            id_blind_index=svc.ctx.blind_index.of(kid.id_number),
+            birth_date=kid.birth,
+            hukou_town=town,
+            hukou_school_district=district,
+        ),
+        subject=kid.child_id,
+        sequence=sequence,
+    )
+
+    async def moved() -> bool:
+        return (await child_row(svc, kid.child_id))["hukou_school_district"] == district
+
+    await eventually(moved)
+
+
+async def test_an_unresolved_task_follows_the_childs_hukou_to_its_new_school_district(
+    start_service, event_publisher, tokens
+):
+    """After a hukou move the next run hands the child's open (or awaiting) task to the new school
+    district, and tells it (ChildUnaccounted naming the new district); a superseded task reopened for a
+    child who moved meanwhile reopens in the new district; a resolved task stays as it was resolved."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    district_a = tokens.headers("school_district", DISTRICT_A)
+    district_b = tokens.headers("school_district", DISTRICT_B)
+    lost = await register_child(svc, event_publisher)
+    away = await register_child(svc, event_publisher)
+    found = await register_child(svc, event_publisher)
+    back = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = {
+        t["child_id"]: t
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+    elsewhere = {
+        "outcome": "enrolled_elsewhere",
+        "evidence": "家长电话",
+        "enrolling_org": "32",
+        "on": "2026-10-10",
+    }
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[away.child_id]['id']}/resolution", headers=district_a, json=elsewhere
+    )
+    assert r.json()["state"] == "awaiting_confirmation"
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{tasks[found.child_id]['id']}/resolution",
+        headers=district_a,
+        json={"outcome": "abroad", "evidence": "出入境记录", "on": "2026-10-10"},
+    )
+    assert r.json()["state"] == "resolved"
+    # back: enrolled (its task superseded by the next run), then dropped out and moved
+    student = (await enroll(svc, tokens, back)).json()["id"]
+    assert (await run_and_wait(svc, tokens, campaign["id"]))["counts"]["tasks_superseded"] == 1
+    dropout = await svc.client.post(
+        f"/v1/students/{student}/dropout",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"on": "2026-09-20"},
+    )
+    assert dropout.status_code == 200, dropout.text
+
+    for kid in (lost, away, found, back):
+        await move_hukou(svc, event_publisher, kid, district=DISTRICT_B, town=TOWN_B)
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    assert job["counts"]["tasks_created"] == 0 and job["counts"]["tasks_reopened"] == 1
+    assert job["counts"]["tasks_moved"] == 3 and job["counts"]["events_published"] == 3
+
+    # the resolved task stays with the district that resolved it
+    still_a = (await svc.client.get("/v1/verification-tasks", headers=district_a)).json()["items"]
+    assert [(t["id"], t["state"]) for t in still_a] == [(tasks[found.child_id]["id"], "resolved")]
+    mine = {
+        t["child_id"]: t
+        for t in (await svc.client.get("/v1/verification-tasks", headers=district_b)).json()["items"]
+    }
+    assert {c: (t["state"], t["hukou_school_district"], t["hukou_town"]) for c, t in mine.items()} == {
+        lost.child_id: ("open", DISTRICT_B, TOWN_B),
+        away.child_id: ("awaiting_confirmation", DISTRICT_B, TOWN_B),
+        back.child_id: ("open", DISTRICT_B, TOWN_B),
+    }
+    assert all(mine[c]["id"] == tasks[c]["id"] for c in mine)  # the same task: one per child and campaign
+    # the new district is told: each moved task is announced again, naming it, as the task's next version
+    announced = [
+        (e["task_id"], e["hukou_school_district"], e["hukou_town"])
+        for e in await outbox_events(svc, "child_unaccounted")
+    ]
+    assert sorted(announced[:4]) == sorted(
+        (tasks[k.child_id]["id"], DISTRICT_A, TOWN_A) for k in (lost, away, found, back)
+    )
+    assert sorted(announced[4:]) == sorted((mine[c]["id"], DISTRICT_B, TOWN_B) for c in mine)
+    outbox = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        envelopes = (
+            await s.execute(
+                select(outbox.c.envelope)
+                .where(outbox.c.event_type.contains("child_unaccounted"))
+                .order_by(outbox.c.position)
+            )
+        ).scalars()
+        sequences = {e["data"]["task_id"]: e["sequence"] for e in map(json.loads, envelopes)}
+    assert all(sequences[t["id"]] == t["version"] > 1 for t in mine.values())
+
+    progress_b = (await svc.client.get(f"/v1/campaigns/{campaign['id']}/progress", headers=district_b)).json()
+    assert [
+        (p["hukou_school_district"], p["tasks_open"], p["tasks_awaiting_confirmation"]) for p in progress_b
+    ] == [(DISTRICT_B, 2, 1)]
+    assert (await svc.client.get(f"/v1/campaigns/{campaign['id']}/progress", headers=district_a)).json() == []
+    r = await svc.client.post(
+        f"/v1/verification-tasks/{mine[lost.child_id]['id']}/resolution",
+        headers=district_b,
+        json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-10-20"},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "resolved"
+    refused = await svc.client.post(
+        f"/v1/verification-tasks/{mine[back.child_id]['id']}/resolution",
+        headers=district_a,
+        json={"outcome": "not_in_school", "evidence": "入户核实", "on": "2026-10-20"},
+    )
+    assert refused.status_code == 404
+    # a re-run with nothing new moves nothing and tells nobody again
+    again = await run_and_wait(svc, tokens, campaign["id"])
+    assert again["counts"]["tasks_moved"] == 0 and again["counts"]["events_published"] == 0
+
+
+async def classified(svc, campaign_id: str) -> dict[str, tuple[str, str, str | None]]:
+    """The stored results of the campaign: {child: (outcome, rule, evidence)}."""
+    async with svc.ctx.db.transaction() as s:
+        rows = await s.execute(
+            text("SELECT child_id, outcome, rule, evidence FROM verification_results WHERE campaign_id = :c"),
+            {"c": campaign_id},
+        )
+        return {c: (o, r, e) for c, o, r, e in rows.all()}
+
+
+async def test_a_placement_counts_only_while_its_student_record_is_active(
+    start_service, event_publisher, tokens
+):
+    """A disabled child whose 学籍 dropped out (or graduated) while the placement was never ended is not
+    ``placed``: the child falls through to the other rules, here unaccounted with a task. A placement on an
+    enrolled record still places the child (seen for a child whose read model has no ID blind index, which
+    the active-record rule cannot match)."""
+    svc = await start(start_service)
+    bureau, dpf = tokens.headers("bureau", BUREAU), tokens.headers("dept_dpf", DPF)
+    school = tokens.headers("school", SCHOOL_A)
+    dropped = await register_child(svc, event_publisher)
+    graduated = await register_child(svc, event_publisher)
+    placed = Kid(str(uuid.uuid4()), make_id(), dt.date(2016, 3, 1), DISTRICT_A, TOWN_A)
+    await event_publisher.publish(
+        ChildRegistered(
+            child_id=placed.child_id,
+            birth_date=placed.birth,
+            hukou_town=TOWN_A,
+            hukou_school_district=DISTRICT_A,
+        ),
+        subject=placed.child_id,
+        sequence=1,
+    )
+
+    async def arrived() -> bool:
+        return await child_row(svc, placed.child_id) is not None
+
+    await eventually(arrived)
+    records = {}
+    for kid in (dropped, graduated, placed):
+        records[kid.child_id] = sid = (await enroll(svc, tokens, kid)).json()["id"]
+        placement = await svc.client.post(
+            "/v1/placements",
+            headers=dpf,
+            json={
+                "child_id": kid.child_id,
+                "mode": "home_delivery",
+                "receiving_school": SCHOOL_A,
+                "student_id": sid,
+                "teaching_plan": "每周一次送教",
+                "planned_sessions_per_term": 3,
+                "starts_on": "2026-09-01",
+            },
+        )
+        assert placement.status_code == 201, placement.text
+    for kid, transition in ((dropped, "dropout"), (graduated, "graduation")):
+        r = await svc.client.post(
+            f"/v1/students/{records[kid.child_id]}/{transition}", headers=school, json={"on": "2026-09-15"}
+        )
+        assert r.status_code == 200, r.text
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    assert job["counts"]["by_outcome"] == {"placed": 1, "unaccounted": 2}
+    results = await classified(svc, campaign["id"])
+    assert results[placed.child_id][:2] == ("placed", "placement")
+    assert results[dropped.child_id] == results[graduated.child_id] == ("unaccounted", "no_explanation", None)
+    tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    assert sorted(t["child_id"] for t in tasks) == sorted([dropped.child_id, graduated.child_id])
+
+
+async def test_a_suspension_ended_without_resumption_does_not_count_as_enrolled(
+    start_service, event_publisher, tokens
+):
+    """A 休学 whose ``suspended_until`` is before the as-of date, with no 复学, explains nothing: the child
+    is unaccounted (rule ``suspension_expired``, the record as evidence) and gets a task, as a suspected
+    dropout is found out. A suspension running on the as-of date (its last day included) still counts."""
+    svc = await start(start_service)
+    bureau, school = tokens.headers("bureau", BUREAU), tokens.headers("school", SCHOOL_A)
+    expired = await register_child(svc, event_publisher)
+    last_day = await register_child(svc, event_publisher)
+    running = await register_child(svc, event_publisher)
+    records = {}
+    for kid, starts_on, until in (
+        (expired, "2025-09-01", "2026-06-30"),
+        (last_day, "2026-01-01", "2026-09-30"),  # the campaign's as-of date
+        (running, "2026-03-01", "2026-12-31"),
+    ):
+        records[kid.child_id] = sid = (await enroll(svc, tokens, kid)).json()["id"]
+        r = await svc.client.post(
+            f"/v1/students/{sid}/suspension",
+            headers=school,
+            json={"starts_on": starts_on, "until": until, "reason": "illness"},
+        )
+        assert r.status_code == 200, r.text
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    job = await run_and_wait(svc, tokens, campaign["id"])
+    assert job["counts"]["by_outcome"] == {"enrolled_local": 2, "unaccounted": 1}
+    results = await classified(svc, campaign["id"])
+    assert results[expired.child_id] == (
+        "unaccounted",
+        "suspension_expired",
+        f"student:{records[expired.child_id]}",
+    )
+    assert (
+        results[last_day.child_id][:2]
+        == results[running.child_id][:2]
+        == ("enrolled_local", "active_student_record")
+    )
+    [task] = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    assert task["child_id"] == expired.child_id
+    # resumed (复学): enrolled again, the next run supersedes the task
+    r = await svc.client.post(
+        f"/v1/students/{records[expired.child_id]}/resumption", headers=school, json={"on": "2026-10-08"}
+    )
+    assert r.status_code == 200, r.text
+    again = await run_and_wait(svc, tokens, campaign["id"])
+    assert again["counts"]["by_outcome"] == {"enrolled_local": 3} and again["counts"]["tasks_superseded"] == 1
+
+
+def status_changed(kid: Kid, status: str, previous: str) -> ChildStatusChanged:
+    return ChildStatusChanged(
+        child_id=kid.child_id, status=status, previous_status=previous, effective_date=dt.date(2026, 10, 2)
+    )  # type: ignore[arg-type]
+
+
+async def test_a_registry_status_change_after_a_run_reruns_the_campaign(
+    start_service, event_publisher, tokens
+):
+    """A child the registry reports deceased after the run loses its open task; a child moved out before
+    the run whose status returns to active gets one: the change flags the campaign for a re-run, as a
+    completed feed does."""
+    svc = await start(start_service, campaign_refresh_seconds=0.2)
+    bureau = tokens.headers("bureau", BUREAU)
+    dead = await register_child(svc, event_publisher)
+    lost = await register_child(svc, event_publisher)
+    back = await register_child(svc, event_publisher, status="moved_out")
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    first = await run_and_wait(svc, tokens, campaign["id"])
+    assert first["counts"]["by_outcome"] == {"unaccounted": 2, "moved_out": 1}
+    for kid, status, previous in ((dead, "deceased", "active"), (back, "active", "moved_out")):
+        await event_publisher.publish(status_changed(kid, status, previous), subject=kid.child_id, sequence=2)
+
+    async def rerun() -> bool:
+        tasks = (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+        return {t["child_id"]: t["state"] for t in tasks} == {
+            dead.child_id: "superseded",
+            lost.child_id: "open",
+            back.child_id: "open",
+        }
+
+    await eventually(rerun, timeout=20)
+    c = (await svc.client.get(f"/v1/campaigns/{campaign['id']}", headers=bureau)).json()
+    assert c["runs"] >= 2
+
+
+async def test_the_status_handlers_flag_open_campaigns_that_have_run(start_service, event_publisher, tokens):
+    """Per event and set-based alike: a status change that can change an outcome (to or from deceased,
+    moved out, duplicate) flags every campaign that has run and is not frozen, once per batch; missing
+    and a merge's re-announcement (duplicate to duplicate) flag nothing."""
+    svc = await start(start_service)
+    bureau = tokens.headers("bureau", BUREAU)
+    kids = [await register_child(svc, event_publisher) for _ in range(3)]
+    running = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    frozen = (
+        await svc.client.post(
+            "/v1/campaigns", headers=bureau, json={**CAMPAIGN, "kind": "november_comparison"}
+        )
+    ).json()
+    never_run = (
+        await svc.client.post("/v1/campaigns", headers=bureau, json={**CAMPAIGN, "year": 2027})
+    ).json()
+    for c in (running, frozen):
+        await run_and_wait(svc, tokens, c["id"])
+    assert (await svc.client.post(f"/v1/campaigns/{frozen['id']}/result", headers=bureau)).status_code == 200
+
+    def received(kid: Kid, status: str, previous: str, sequence: int) -> ReceivedEvent[ChildStatusChanged]:
+        data = status_changed(kid, status, previous)
+        return ReceivedEvent(
+            envelope=Envelope.wrap(data, subject=kid.child_id, sequence=sequence, trace_id=None), data=data
+        )
+
+    async def flagged(events: list[ReceivedEvent[ChildStatusChanged]], *, batch: bool) -> set[str]:
+        async with svc.ctx.db.sessionmaker() as session, session.begin():
+            # a write first, as the consumer's inbox insert (pysqlite opens its transaction only then)
+            await session.execute(text("UPDATE campaigns SET refresh_requested_at = NULL"))
+            if batch:
+                await make_batch_handlers(svc.ctx)["status"](session, events)
+            else:
+                for event in events:
+                    await make_handlers(svc.ctx)["status"](session, event)
+            rows = await session.execute(
+                text("SELECT id FROM campaigns WHERE refresh_requested_at IS NOT NULL")
+            )
+            found = {r[0] for r in rows.all()}
+            await session.rollback()
+        return found
+
+    a, b, c = kids
+    for batch in (False, True):
+        for events in (
+            [received(a, "deceased", "active", 2)],
+            [received(a, "moved_out", "active", 2), received(b, "duplicate", "active", 2)],
+            [received(a, "missing", "active", 2), received(b, "active", "moved_out", 2)],
+        ):
+            assert await flagged(events, batch=batch) == {running["id"]}, (batch, events)
+        for events in (
+            [received(a, "missing", "active", 2), received(c, "active", "missing", 2)],
+            [received(b, "duplicate", "duplicate", 2)],
+            [received(a, "deceased", "active", 1)],  # stale: not applied
+        ):
+            assert await flagged(events, batch=batch) == set(), (batch, events)
+    assert never_run["runs"] == 0
+
+
+async def test_a_task_is_resolved_on_no_future_day_and_its_timeliness_is_the_servers_day(
+    start_service, event_publisher, tokens, server_day
+):
+    """The day a resolution or confirmation states (``on``: when the child's whereabouts were established)
+    cannot be after the server's day (422 ``resolution_date_in_future``); on time means resolved in the
+    system by the deadline, judged on the server's day, whatever earlier day is stated."""
+    svc = await start(start_service)
+    bureau, district = tokens.headers("bureau", BUREAU), tokens.headers("school_district", DISTRICT_A)
+    late = await register_child(svc, event_publisher)
+    timely = await register_child(svc, event_publisher)
+    away = await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])
+    tasks = {
+        t["child_id"]: t["id"]
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+
+    async def resolve(kid: Kid, on: str, **extra: str):  # type: ignore[no-untyped-def]
+        body = {"outcome": "abroad", "evidence": "出入境记录", "on": on, **extra}
+        return await svc.client.post(
+            f"/v1/verification-tasks/{tasks[kid.child_id]}/resolution", headers=district, json=body
+        )
+
+    server_day(dt.date(2026, 10, 20))
+    for kid, extra in ((late, {}), (away, {"outcome": "enrolled_elsewhere", "enrolling_org": "32"})):
+        future = await resolve(kid, "2026-10-21", **extra)
+        assert future.status_code == 422 and future.json()["code"] == "resolution_date_in_future", future.text
+        assert future.json()["errors"][0]["field"] == "on"
+    assert (await resolve(timely, "2026-10-20")).json()["state"] == "resolved"
+    assert (
+        await resolve(away, "2026-10-18", outcome="enrolled_elsewhere", enrolling_org="32")
+    ).status_code == 200
+
+    server_day(dt.date(2026, 11, 3))  # after the deadline (31 October): a day stated before it is not on time
+    backdated = await resolve(late, "2026-10-25")
+    assert backdated.status_code == 200 and backdated.json()["resolved_on"] == "2026-10-25"
+    confirmation = f"/v1/verification-tasks/{tasks[away.child_id]}/confirmation"
+    platform = tokens.headers("provincial_platform", "370406D01")
+    future = await svc.client.post(
+        confirmation, headers=platform, json={"source": "enrolling_org", "on": "2026-11-04"}
+    )
+    assert future.status_code == 422 and future.json()["code"] == "resolution_date_in_future"
+    ok = await svc.client.post(
+        confirmation, headers=platform, json={"source": "enrolling_org", "on": "2026-10-30"}
+    )
+    assert ok.status_code == 200 and ok.json()["resolved_on"] == "2026-10-30"
+    resolved = {
+        e["child_id"]: (e["resolved_on"], e["on_time"]) for e in await outbox_events(svc, "task.resolved")
+    }
+    assert resolved == {
+        timely.child_id: ("2026-10-20", True),
+        late.child_id: ("2026-10-25", False),
+        away.child_id: ("2026-10-30", False),
+    }
+
+
+async def test_the_demo_stack_resolves_tasks_on_their_stated_days(
+    start_service, event_publisher, tokens, server_day
+):
+    """``ENROLLMENT_SIMULATION`` (the demo's stack only, which plays the year in minutes): timeliness is
+    judged on the stated day; a future one is still refused."""
+    svc = await start(start_service, simulation=True)
+    task = await one_unaccounted_task(svc, tokens, event_publisher)
+    url = f"/v1/verification-tasks/{task['id']}/resolution"
+    district = tokens.headers("school_district", DISTRICT_A)
+    server_day(dt.date(2026, 11, 29))
+    body = {"outcome": "abroad", "evidence": "出入境记录"}
+    future = await svc.client.post(url, headers=district, json={**body, "on": "2026-11-30"})
+    assert future.status_code == 422 and future.json()["code"] == "resolution_date_in_future"
+    played = await svc.client.post(url, headers=district, json={**body, "on": "2026-10-12"})
+    assert played.status_code == 200, played.text
+    [event] = await outbox_events(svc, "task.resolved")
+    assert (event["resolved_on"], event["on_time"]) == ("2026-10-12", True)

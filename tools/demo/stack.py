@@ -56,7 +56,7 @@ def embedded_stack(
     env.setdefault("ENROLLMENT_PROVINCIAL_BASE_URL", provincial_url)
     env.setdefault("NOTIFY_SIMULATION", "true")  # the demo plays the year forward: sweeps for later dates
     env.setdefault("CASEWORK_SIMULATION", "true")  # … and completes censuses on the days it plays
-    env.setdefault("ENROLLMENT_SIMULATION", "true")  # … and files deferral applications on those days
+    env.setdefault("ENROLLMENT_SIMULATION", "true")  # … files deferrals and resolves tasks on those days
     for name, url in urls.items():
         env[f"{name.upper()}_PORT"] = url.rsplit(":", 1)[1].rstrip("/")
     log = (var_dir / "stack.log").open("ab")

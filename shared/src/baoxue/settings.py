@@ -65,8 +65,9 @@ class ServiceSettings(BaseSettings):
         description=(
             "The demo's stack plays a statutory year in minutes, so the days a service would take from its "
             "own clock come from the caller: a census completed on a past day of the semester (casework), "
-            "a deferral filed on its stated September day (enrollment), a sweep or a report for a later "
-            "date (notify). Refused in staging and production"
+            "a deferral filed on its stated September day and a verification task's timeliness judged on "
+            "its stated day (enrollment), a sweep or a report for a later date (notify). Refused in "
+            "staging and production"
         ),
     )
     host: str = "127.0.0.1"

@@ -62,6 +62,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "task_closed": ("The task is already closed", "核查任务已办结"),
     "confirmation_required": ("Enrolled elsewhere needs a confirmation", "外地就读需就读地确认"),
     "not_awaiting_confirmation": ("The task is not awaiting confirmation", "任务不在待确认状态"),
+    "resolution_date_in_future": (
+        "A task cannot be resolved or confirmed on a future day",
+        "核查任务办结或确认日期不能晚于今天",
+    ),
     "enrolling_org_inside_own_area": (
         "The enrolling organisation lies inside your own area",
         "就读单位在本单位管辖范围内，不属于外地就读",

@@ -91,7 +91,9 @@ class DropoutSuspected(EnrollmentEvent):
 
 
 class ChildUnaccounted(EnrollmentEvent):
-    """A verification run found a child it cannot explain: a task for the hukou place's school district."""
+    """A verification run found a child it cannot explain: a task for the hukou place's school district.
+    Published again for the same task (a later sequence) when a run moves it to the school district of the
+    child's new hukou place: the district named is the task's owner from then on."""
 
     aggregate: ClassVar[str] = "task"
     event: ClassVar[str] = "child_unaccounted"

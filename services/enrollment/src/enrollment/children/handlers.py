@@ -1,4 +1,5 @@
-"""Handlers of the registry's child events: keep the read model and the student records' links current.
+"""Handlers of the registry's child events: keep the read model and the student records' links current,
+and flag the verification campaigns for a re-run when a status change can change a child's outcome.
 
 Each event type has a per-event handler and a set-based one (``on_many``) that applies a run of
 consecutive events of that type, in stream order, with the same effect as the per-event handler
@@ -23,6 +24,7 @@ from baoxue.service import ServiceContext
 from enrollment.children import repository
 from enrollment.students import repository as students
 from enrollment.students.transitions import apply_status
+from enrollment.verification.refresh import reclassifies, request_refresh
 
 Handler = Callable[[AsyncSession, ReceivedEvent[Any]], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[ReceivedEvent[Any]]], Awaitable[None]]
@@ -131,6 +133,9 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Handler]:
             merged_into=data.merged_into,
             sequence=event.envelope.sequence,
         )
+        if applied and reclassifies(data.status, data.previous_status):
+            # the campaigns that have run classified the child by its old status: run them again
+            await request_refresh(session)
         if applied and data.status == "deceased":
             # The record is kept and closed; it no longer counts as an active 学籍. The link lock is
             # taken before the records' row locks (a registration holding it never waits for ours).
@@ -188,6 +193,8 @@ def make_batch_handlers(ctx: ServiceContext) -> dict[str, BatchHandler]:
                 dialect=ctx.db.dialect,
             )
             applied += [p for p, e in batch if e.data.child_id in ids]
+        if any(reclassifies(events[p].data.status, events[p].data.previous_status) for p in applied):
+            await request_refresh(session)  # once for the run, as one by one would flag the same campaigns
         deceased = [events[p] for p in sorted(applied) if events[p].data.status == "deceased"]
         if not deceased:
             return

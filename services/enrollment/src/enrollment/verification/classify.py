@@ -2,10 +2,15 @@
 
 Rule set ``2026.1`` (in priority order; the first that applies decides, and names its evidence):
 1. ``registry_status``: deceased / moved_out / duplicate in the registry → excluded with that outcome.
-2. ``active_student_record``: an enrolled or suspended 学籍 with the child's ID blind index → enrolled_local.
-3. ``placement``: a placement in force on the as-of date → placed.
+2. ``active_student_record``: a 学籍 with the child's ID blind index that counts on the as-of date →
+   enrolled_local. A record counts when it is enrolled, or suspended (休学) with the suspension running on
+   the as-of date (``suspended_until`` on or after it, or not set).
+3. ``placement``: a placement in force on the as-of date whose student record counts (as in 2) → placed.
 4. ``approved_exemption`` / ``approved_deferral``: an approved application valid on the as-of date.
-5. ``no_explanation``: everything else is ``unaccounted`` and becomes a verification task.
+5. ``suspension_expired``: none of the above, and the child's 学籍 is a suspension that ended before the
+   as-of date without 复学 (a suspected dropout, domain rules) → ``unaccounted``, the record as evidence.
+6. ``no_explanation``: everything else is ``unaccounted``.
+Every ``unaccounted`` child becomes a verification task.
 Scope: children aged 6–14 full years on the cut-off date (birth date known).
 """
 
@@ -15,7 +20,7 @@ import asyncio
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -77,6 +82,19 @@ def birth_bounds(cutoff: dt.date) -> tuple[dt.date, dt.date]:
     return earliest, latest
 
 
+def record_counts(record, as_of):  # type: ignore[no-untyped-def]
+    """A student record that explains a child on ``as_of``: active (enrolled or suspended), and a
+    suspension not ended before ``as_of`` (a 休学 that ended without 复学 is a suspected dropout)."""
+    return and_(
+        record.c.status.in_(ACTIVE_STATUSES),
+        or_(
+            record.c.status != "suspended",
+            record.c.suspended_until.is_(None),
+            record.c.suspended_until >= as_of,
+        ),
+    )
+
+
 def classification_select(  # type: ignore[no-untyped-def]
     campaign_id: str, run: int, as_of: dt.date, cutoff: dt.date, *, ordered: bool = True, typed: bool = False
 ):
@@ -100,8 +118,16 @@ def _classification(  # type: ignore[no-untyped-def]
     Applications and placements in force are aggregated per child first and joined by hash, so the
     statement stays one pass over each table (no correlated sub-query per child).
     """
+    # A placement counts only while its 学籍 counts: a record that dropped out, transferred out or
+    # graduated (or a suspension ended without 复学) under a placement never ended places nobody.
+    placed_record = S.alias("placed_record")
     placements = (
         select(P.c.child_id, func.min(P.c.id).label("placement_id"))
+        .select_from(
+            P.join(
+                placed_record, and_(placed_record.c.id == P.c.student_id, record_counts(placed_record, as_of))
+            )
+        )
         .where(P.c.starts_on <= as_of, or_(P.c.ends_on.is_(None), P.c.ends_on >= as_of))
         .group_by(P.c.child_id)
         .subquery("placements_in_force")
@@ -122,7 +148,9 @@ def _classification(  # type: ignore[no-untyped-def]
             C.c.status,
             C.c.hukou_town,
             C.c.hukou_school_district,
-            S.c.id.label("student_id"),
+            # the child's active record (at most one): it explains the child only when it counts
+            case((record_counts(S, as_of), S.c.id)).label("student_id"),
+            case((S.c.status == "suspended", S.c.id)).label("suspended_id"),
             placements.c.placement_id,
             applications.c.exemption_id,
             applications.c.deferral_id,
@@ -151,6 +179,7 @@ def _classification(  # type: ignore[no-untyped-def]
         (q.placement_id.is_not(None), literal("placement")),
         (q.exemption_id.is_not(None), literal("approved_exemption")),
         (q.deferral_id.is_not(None), literal("approved_deferral")),
+        (q.suspended_id.is_not(None), literal("suspension_expired")),
         else_=literal("no_explanation"),
     )
     evidence = case(
@@ -159,6 +188,7 @@ def _classification(  # type: ignore[no-untyped-def]
         (q.placement_id.is_not(None), literal("placement:") + q.placement_id),
         (q.exemption_id.is_not(None), literal("application:") + q.exemption_id),
         (q.deferral_id.is_not(None), literal("application:") + q.deferral_id),
+        (q.suspended_id.is_not(None), literal("student:") + q.suspended_id),
         else_=None,
     )
     columns = [campaign_id, q.child_id, outcome, rule, evidence, q.hukou_town, q.hukou_school_district, run]
@@ -171,13 +201,19 @@ def _classification(  # type: ignore[no-untyped-def]
     return stmt.order_by(q.child_id) if ordered else stmt
 
 
-class CreatedTask(NamedTuple):
-    """A task a run opened: its ChildUnaccounted is published in the run's transaction."""
+class AnnouncedTask(NamedTuple):
+    """A task a run opened (``sequence`` 1) or moved to the child's new hukou area (``sequence``: the
+    task's version after the run): its ChildUnaccounted, naming the school district that now owns the
+    task, is published in the run's transaction."""
 
     id: str
     child_id: str
     hukou_town: str | None
     hukou_school_district: str
+    sequence: int = 1
+
+
+UNRESOLVED = ("open", "awaiting_confirmation")
 
 
 RESULT_COLUMNS = [
@@ -222,34 +258,75 @@ def _new_id(dialect: str) -> ColumnElement[str]:
 
 async def sync_tasks(
     session: AsyncSession, *, campaign_id: str, run: int, due_on: dt.date, district_code: str, dialect: str
-) -> tuple[dict[str, int], list[CreatedTask]]:
-    """Tasks follow the results: open a task for each newly unaccounted child, supersede open tasks of
-    children now explained (a new feed, a new record), reopen superseded ones that are unaccounted again.
+) -> tuple[dict[str, int], list[AnnouncedTask]]:
+    """Tasks follow the results: open a task for each newly unaccounted child, supersede unresolved tasks
+    of children now explained (a new feed, a new record), reopen superseded ones that are unaccounted
+    again, and move the unresolved (and reopened) tasks of children whose hukou moved to their new school
+    district and town.
 
-    Returns the counts and the tasks created (id, child_id, hukou_town, hukou_school_district), which the
-    caller publishes in the same transaction: they are inserted as published, so nothing is read back or
-    updated afterwards. Every statement is one set-based pass (the unaccounted few are found through the
-    partial index ``ix_verification_results_unaccounted``).
+    A task is the child's verification in the campaign (one per child and campaign), so a hukou move
+    moves the task rather than superseding it for a second one: the district that owns an unresolved task
+    is always the child's current hukou school district (which lists it, sees it in its progress and
+    resolves it), and the old district no longer sees it. The new district is told as a new task's
+    district is: a ChildUnaccounted naming it (the task's next version), so the events tell in order which
+    district owned the task from when. A state reached by a resolution is kept: an awaiting confirmation
+    moves with its claim; a resolved task stays as it was resolved.
+
+    Returns the counts and the tasks to announce (opened or moved: id, child_id, hukou_town,
+    hukou_school_district, sequence), which the caller publishes in the same transaction: they are written
+    as published, so nothing is read back or updated afterwards. Every statement is one set-based pass
+    (the unaccounted few are found through the partial index ``ix_verification_results_unaccounted``).
     """
     unaccounted = select(R.c.child_id).where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
     superseded = await session.execute(
         update(T)
         .where(
             T.c.campaign_id == campaign_id,
-            T.c.state.in_(("open", "awaiting_confirmation")),
+            T.c.state.in_(UNRESOLVED),
             T.c.child_id.not_in(unaccounted),
         )
         .values(state="superseded", version=T.c.version + 1)
         .returning(T.c.id)
     )
     superseded_ids = superseded.all()
-    reopened = await session.execute(
-        update(T)
-        .where(T.c.campaign_id == campaign_id, T.c.state == "superseded", T.c.child_id.in_(unaccounted))
-        .values(state="open", version=T.c.version + 1)
-        .returning(T.c.id)
+    # The child's hukou area now (its result in this run), beside the task's.
+    now = select(R.c.hukou_school_district, R.c.hukou_town).where(
+        R.c.campaign_id == campaign_id, R.c.child_id == T.c.child_id
     )
-    reopened_ids = reopened.all()
+    district_now = func.coalesce(
+        now.with_only_columns(R.c.hukou_school_district).scalar_subquery(), district_code
+    )
+    town_now = now.with_only_columns(R.c.hukou_town).scalar_subquery()
+    moved = or_(T.c.hukou_school_district != district_now, T.c.hukou_town.is_distinct_from(town_now))
+    changing = and_(
+        T.c.campaign_id == campaign_id,
+        T.c.child_id.in_(unaccounted),
+        or_(T.c.state == "superseded", and_(T.c.state.in_(UNRESOLVED), moved)),
+    )
+    # SQLite's RETURNING sees only the new values: which tasks reopen and which move is read first (the
+    # same rows: this transaction holds the write lock since the supersession).
+    before = {
+        str(i): (bool(r), bool(m))
+        for i, r, m in (
+            await session.execute(select(T.c.id, T.c.state == "superseded", moved).where(changing))
+        ).all()
+    }
+    changed: Sequence[Any] = ()
+    if before:
+        changed = (
+            await session.execute(
+                update(T)
+                .where(changing)
+                .values(
+                    state=case((T.c.state == "superseded", literal("open")), else_=T.c.state),
+                    hukou_school_district=district_now,
+                    hukou_town=town_now,
+                    version=T.c.version + 1,
+                )
+                .returning(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district, T.c.version)
+            )
+        ).all()
+    moved_tasks = [AnnouncedTask(*r) for r in changed if before[str(r[0])][1]]
     fresh = (
         select(
             _new_id(dialect),
@@ -266,31 +343,20 @@ async def sync_tasks(
         .where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
         .where(not_(exists().where(T.c.campaign_id == campaign_id, T.c.child_id == R.c.child_id)))
     )
-    cols = [
-        "id",
-        "campaign_id",
-        "child_id",
-        "hukou_town",
-        "hukou_school_district",
-        "due_on",
-        "state",
-        "created_run",
-        "published",
-        "version",
-    ]
     created = (
         await session.execute(
             insert(T)
-            .from_select(cols, fresh)
+            .from_select(TASK_COLUMNS, fresh)
             .returning(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district)
         )
     ).all()
     counts = {
         "tasks_created": len(created),
         "tasks_superseded": len(superseded_ids),
-        "tasks_reopened": len(reopened_ids),
+        "tasks_reopened": sum(reopened for reopened, _moved in before.values()),
+        "tasks_moved": len(moved_tasks),
     }
-    return counts, [CreatedTask(*r) for r in created]
+    return counts, [AnnouncedTask(*r) for r in created] + moved_tasks
 
 
 TASK_COLUMNS = [
@@ -316,7 +382,7 @@ async def classify_and_sync_postgresql(
     cutoff: dt.date,
     due_on: dt.date,
     district_code: str,
-) -> tuple[dict[str, int], dict[str, int], list[CreatedTask]]:
+) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask]]:
     """PostgreSQL, ``verification_results`` not partitioned (schema before 0004): the whole run in one
     statement of data-modifying CTEs, so nothing just written is read back.
 
@@ -344,13 +410,15 @@ async def _sync_tasks_statement(
     due_on: dt.date,
     district_code: str,
     fresh_table: str | None = None,
-) -> tuple[dict[str, int], dict[str, int], list[CreatedTask]]:
+) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask]]:
     """One statement: the counts per outcome of ``results`` (the run's results: the rows an ``INSERT``
     returns, or the run's fresh partition ``fresh_table``), and the task changes driven by its unaccounted
-    children (``u``, a few per cent), which touch disjoint rows (open tasks of children no longer in
-    ``u``; superseded tasks of children in ``u``; children in ``u`` without a task), so one snapshot for all
-    of them is correct. It answers the final counts per outcome (resolved tasks applied), the task counts,
-    and the tasks created (published by the caller in the same transaction; they are inserted as published).
+    children (``u``, a few per cent), which touch disjoint rows (unresolved tasks of children no longer in
+    ``u``; superseded tasks of children in ``u`` and unresolved ones whose child's hukou area moved;
+    children in ``u`` without a task), so one snapshot for all of them is correct. It answers the final
+    counts per outcome (resolved tasks applied), the task counts, and the tasks to announce, created or
+    moved as in :func:`sync_tasks` (published by the caller in the same transaction; they are written as
+    published).
     """
     values = {"campaign_id": campaign_id, "run": run, "due_on": due_on, "district_code": district_code}
     if fresh_table is None:
@@ -367,20 +435,24 @@ async def _sync_tasks_statement(
         rows = list((await conn.exec_driver_sql(sql, {**params, **values})).all())
     by_outcome: dict[str, int] = {}
     resolved: dict[str, int] = {}
-    task_counts = {"tasks_created": 0, "tasks_superseded": 0, "tasks_reopened": 0}
-    created: list[CreatedTask] = []
+    task_counts = {"tasks_created": 0, "tasks_superseded": 0, "tasks_reopened": 0, "tasks_moved": 0}
+    created: list[AnnouncedTask] = []
+    moved: list[AnnouncedTask] = []
     for row in rows:
         kind = row[0]
         if kind == "outcome":
             by_outcome[str(row[1])] = int(row[2])
         elif kind == "task":
-            created.append(CreatedTask(row[1], row[2], row[3], row[4]))
+            created.append(AnnouncedTask(row[1], row[2], row[3], row[4]))
+        elif kind == "moved":
+            moved.append(AnnouncedTask(row[1], row[2], row[3], row[4], int(row[5])))
         elif kind == "resolved":
             resolved[str(row[1])] = int(row[2])
         else:
             task_counts[f"tasks_{kind}"] = int(row[2])
     task_counts["tasks_created"] = len(created)
-    return final_counts(by_outcome, resolved), task_counts, created
+    task_counts["tasks_moved"] = len(moved)
+    return final_counts(by_outcome, resolved), task_counts, created + moved
 
 
 FRESH_TABLE_STAND_IN = "verification_results_fresh_stand_in"
@@ -413,16 +485,42 @@ def _sync_tasks_answer(results):  # type: ignore[no-untyped-def]
     in_u = exists().where(u.c.child_id == T.c.child_id)
     sup = (
         update(T)
-        .where(T.c.campaign_id == campaign_id, T.c.state.in_(("open", "awaiting_confirmation")), not_(in_u))
+        .where(T.c.campaign_id == campaign_id, T.c.state.in_(UNRESOLVED), not_(in_u))
         .values(state="superseded", version=T.c.version + 1)
         .returning(T.c.id)
         .cte("sup")
     )
+    # Superseded tasks of children in ``u`` reopen; those and the unresolved ones take the child's hukou
+    # area now (``moved``: it differs from the task's, which the alias ``old`` holds: RETURNING sees the
+    # new values of the updated table).
+    old = T.alias("old")
+    district_now = func.coalesce(u.c.hukou_school_district, district_code)
+    moved = or_(
+        old.c.hukou_school_district != district_now, old.c.hukou_town.is_distinct_from(u.c.hukou_town)
+    )
     reo = (
         update(T)
-        .where(T.c.campaign_id == campaign_id, T.c.state == "superseded", in_u)
-        .values(state="open", version=T.c.version + 1)
-        .returning(T.c.id)
+        .where(
+            T.c.id == old.c.id,
+            old.c.child_id == u.c.child_id,
+            old.c.campaign_id == campaign_id,
+            or_(old.c.state == "superseded", and_(old.c.state.in_(UNRESOLVED), moved)),
+        )
+        .values(
+            state=case((old.c.state == "superseded", literal("open")), else_=old.c.state),
+            hukou_school_district=district_now,
+            hukou_town=u.c.hukou_town,
+            version=old.c.version + 1,
+        )
+        .returning(
+            T.c.id,
+            T.c.child_id,
+            T.c.hukou_town,
+            T.c.hukou_school_district,
+            T.c.version,
+            (old.c.state == "superseded").label("reopened"),
+            moved.label("moved"),
+        )
         .cte("reo")
     )
     fresh = (
@@ -448,16 +546,29 @@ def _sync_tasks_answer(results):  # type: ignore[no-untyped-def]
     none = literal(None, String)
     n = func.count().cast(String)
     answer = union_all(
-        select(literal("outcome"), results.c.outcome, n, none, none).group_by(results.c.outcome),
-        select(literal("superseded"), none, n, none, none).select_from(sup),
-        select(literal("reopened"), none, n, none, none).select_from(reo),
+        select(literal("outcome"), results.c.outcome, n, none, none, none).group_by(results.c.outcome),
+        select(literal("superseded"), none, n, none, none, none).select_from(sup),
+        select(literal("reopened"), none, n, none, none, none).select_from(reo).where(reo.c.reopened),
         # resolved tasks of children unaccounted in this run: the final outcome is the task's
-        select(literal("resolved"), T.c.outcome, n, none, none)
+        select(literal("resolved"), T.c.outcome, n, none, none, none)
         .where(T.c.campaign_id == campaign_id, T.c.state == "resolved", in_u)
         .group_by(T.c.outcome),
         select(
-            literal("task"), fresh.c.id, fresh.c.child_id, fresh.c.hukou_town, fresh.c.hukou_school_district
+            literal("task"),
+            fresh.c.id,
+            fresh.c.child_id,
+            fresh.c.hukou_town,
+            fresh.c.hukou_school_district,
+            none,
         ),
+        select(
+            literal("moved"),
+            reo.c.id,
+            reo.c.child_id,
+            reo.c.hukou_town,
+            reo.c.hukou_school_district,
+            reo.c.version.cast(String),
+        ).where(reo.c.moved),
     )
     return answer
 
@@ -506,8 +617,8 @@ async def classify_and_swap_postgresql(
     cutoff: dt.date,
     due_on: dt.date,
     district_code: str,
-    publish: Callable[[list[CreatedTask]], Awaitable[int]],
-) -> tuple[dict[str, int], dict[str, int], list[CreatedTask], int] | None:
+    publish: Callable[[list[AnnouncedTask]], Awaitable[int]],
+) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask], int] | None:
     """PostgreSQL, ``verification_results`` partitioned by campaign (migration 0004): the run writes its
     results into a fresh table and swaps it in for the campaign's partition. ``None`` when the table is
     not partitioned or the campaign id is not a UUID (the caller then inserts in place).

@@ -1,7 +1,10 @@
-"""Incremental updates: a department feed applied after a run makes the campaign run again.
+"""Incremental updates: a department feed applied after a run makes the campaign run again, and so does
+a registry status change that can change a child's outcome (ChildStatusChanged to or from deceased,
+moved out or duplicate: a hukou clean-up, also outside any feed).
 
 The registry publishes FeedCompleted after the feed's child events on the same stream, so when the
-handler sees it the read model already holds the feed. The handler only flags the campaigns; the
+handler sees it the read model already holds the feed; a status change flags in the transaction that
+applies it to the read model. The handlers only flag the campaigns (:func:`request_refresh`); the
 refresher (a background loop) starts their runs as ordinary jobs, one at a time per campaign.
 """
 
@@ -21,21 +24,34 @@ from baoxue.errors import Conflict
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
 from enrollment.settings import settings_of
-from enrollment.verification import service
+from enrollment.verification import classify, service
 from enrollment.verification.models import Campaign
 
 log = logging.getLogger(__name__)
+
+
+async def request_refresh(session: AsyncSession) -> None:
+    """Flag every campaign that has run and is not frozen for a re-run (one statement)."""
+    await session.execute(
+        update(Campaign)
+        .where(col(Campaign.runs) > 0, col(Campaign.state) != "frozen")
+        .values(refresh_requested_at=utcnow())
+    )
 
 
 async def on_feed_completed(session: AsyncSession, event: ReceivedEvent[FeedCompleted]) -> None:
     """Flag every campaign that has run and is not frozen for a re-run."""
     if event.data.accepted == 0:
         return
-    await session.execute(
-        update(Campaign)
-        .where(col(Campaign.runs) > 0, col(Campaign.state) != "frozen")
-        .values(refresh_requested_at=utcnow())
-    )
+    await request_refresh(session)
+
+
+def reclassifies(status: str, previous_status: str) -> bool:
+    """Whether a registry status change can change a child's outcome: to or from a status the
+    classification excludes by (deceased, moved out, duplicate). Active and missing classify alike, and a
+    merge announced again (duplicate to duplicate, another ``merged_into``) changes no outcome."""
+    excluding = classify.EXCLUDED_BY_STATUS
+    return status != previous_status and (status in excluding or previous_status in excluding)
 
 
 def system_principal(ctx: ServiceContext, district_code: str) -> Principal:

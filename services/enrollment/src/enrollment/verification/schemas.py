@@ -96,7 +96,10 @@ class TaskResolution(BaseModel):
         pattern=r"^\d{2,14}$",
         description="school/district code, or province code when outside Shandong",
     )
-    on: dt.date
+    on: dt.date = Field(
+        description="the day the child's whereabouts were established (China's day): not after the server's "
+        "day; whether the task is resolved on time is judged on the day the server receives it"
+    )
 
 
 class TaskConfirmation(BaseModel):
@@ -104,7 +107,10 @@ class TaskConfirmation(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"source": "enrolling_org", "on": "2026-10-15"}]}
     )
     source: Literal["enrolling_org", "provincial_platform"]
-    on: dt.date
+    on: dt.date = Field(
+        description="the day 'enrolled elsewhere' was confirmed (China's day): not after the server's day; "
+        "whether the task is resolved on time is judged on the day the server receives it"
+    )
 
 
 class TaskPublic(BaseModel):

@@ -99,10 +99,12 @@ async def start_run(
 async def run_campaign(
     *, ctx: ServiceContext, campaign_id: str, progress: JobProgress | None = None
 ) -> dict[str, Any]:
-    """Classify every child in scope, bring the tasks in line, publish ChildUnaccounted for new tasks.
+    """Classify every child in scope, bring the tasks in line, publish ChildUnaccounted for new tasks and
+    for tasks moved to a new hukou school district.
 
     Idempotent: a re-run over unchanged data changes nothing and publishes nothing; after a new feed it
-    supersedes the tasks of children now explained and opens tasks for the newly unaccounted.
+    supersedes the tasks of children now explained, opens tasks for the newly unaccounted and moves the
+    unresolved tasks of children whose hukou moved (see :func:`classify.sync_tasks`).
     """
     dialect = ctx.db.dialect
     if dialect == "postgresql":
@@ -123,17 +125,17 @@ async def run_campaign(
                 "district_code": campaign.district_code,
             }
 
-            async def publish(created: list[classify.CreatedTask]) -> int:
-                return await _publish_new_tasks(session, ctx, campaign_id, created, due_on)
+            async def publish(announced: list[classify.AnnouncedTask]) -> int:
+                return await _publish_unaccounted(session, ctx, campaign_id, announced, due_on)
 
             swapped = await classify.classify_and_swap_postgresql(session, **args, publish=publish)
             if swapped is None:  # not partitioned: insert in place
-                by_outcome, task_counts, created = await classify.classify_and_sync_postgresql(
+                by_outcome, task_counts, announced = await classify.classify_and_sync_postgresql(
                     session, **args
                 )
-                published = await publish(created)
+                published = await publish(announced)
             else:
-                by_outcome, task_counts, created, published = swapped
+                by_outcome, task_counts, _announced, published = swapped
             session.add(campaign)
         counts = {
             "children_in_scope": sum(by_outcome.values()),
@@ -163,10 +165,10 @@ async def run_campaign(
         await progress.report(0.6, {"children_in_scope": in_scope}, force=True)
     async with ctx.db.transaction() as session:
         await get_campaign(session, campaign_id, lock=True)
-        task_counts, created = await classify.sync_tasks(
+        task_counts, announced = await classify.sync_tasks(
             session, campaign_id=campaign_id, run=run, due_on=due_on, district_code=district, dialect=dialect
         )
-        published = await _publish_new_tasks(session, ctx, campaign_id, created, due_on)
+        published = await _publish_unaccounted(session, ctx, campaign_id, announced, due_on)
         counts = {
             "children_in_scope": in_scope,
             **task_counts,
@@ -200,15 +202,16 @@ async def _tune(session: AsyncSession, dialect: str) -> None:
         )
 
 
-async def _publish_new_tasks(
+async def _publish_unaccounted(
     session: AsyncSession,
     ctx: ServiceContext,
     campaign_id: str,
-    created: Sequence[classify.CreatedTask],
+    announced: Sequence[classify.AnnouncedTask],
     due_on: dt.date,
 ) -> int:
-    """One ChildUnaccounted per task created by this run, written to the outbox with one multi-row insert
-    (the tasks were inserted as published in the same transaction)."""
+    """One ChildUnaccounted per task this run created or moved to another hukou area (naming the school
+    district that owns it now), written to the outbox with one multi-row insert (the tasks were written as
+    published in the same transaction)."""
     await ctx.outbox.add_many(
         session,
         [
@@ -222,12 +225,12 @@ async def _publish_new_tasks(
                     due_date=due_on,
                 ),
                 r.id,
-                1,
+                r.sequence,
             )
-            for r in created
+            for r in announced
         ],
     )
-    return len(created)
+    return len(announced)
 
 
 async def _counts_by_outcome(

@@ -6,6 +6,13 @@ or the provincial platform shows the child's record; "not in school" raises a su
 The confirmation comes from the other side: the resolver cannot name an enrolling organisation inside its
 own area, and nobody whose area covers the task's school district (the resolver, its town, the bureau)
 confirms as the enrolling organisation.
+
+The day a resolution or confirmation states (``on``: when the child's whereabouts were established, kept
+as ``resolved_on``) may be earlier than the day it reaches the system (an officer working offline) but
+never later (422 ``resolution_date_in_future``). Whether the task was resolved on time is judged on the
+server's day (China's), not on the stated one: a resolution recorded after the deadline is late whatever
+day it states. On the demo's stack (``ENROLLMENT_SIMULATION``), which plays the year in minutes, the
+stated day is the day it is judged on.
 """
 
 from __future__ import annotations
@@ -23,12 +30,29 @@ from baoxue.concurrency import check_version
 from baoxue.contracts.enrollment import VerificationTaskResolved
 from baoxue.errors import Conflict, Forbidden, NotFound, Problem
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from enrollment.children import repository as children
 from enrollment.provincial.models import ProvincialRecord
+from enrollment.settings import settings_of
 from enrollment.signals.service import raise_signal
 from enrollment.verification.models import VerificationTask
 from enrollment.verification.schemas import TaskConfirmation, TaskResolution
 from enrollment.visibility import ensure_visible
+
+
+def judged_day(ctx: ServiceContext, on: dt.date) -> dt.date:
+    """The day a resolution or confirmation stating ``on`` is judged on (its timeliness): the server's
+    day, or ``on`` itself on the demo's stack. 422 ``resolution_date_in_future`` when ``on`` is after the
+    server's day."""
+    today = today_in_china()
+    if on > today:
+        raise Problem(
+            "A task cannot be resolved or confirmed on a future day.",
+            code="resolution_date_in_future",
+            status=422,
+            errors=[{"field": "on", "code": "in_future", "message": f"after {today.isoformat()}"}],
+        )
+    return on if settings_of(ctx).simulation else today
 
 
 async def _load(session: AsyncSession, task_id: str) -> VerificationTask:
@@ -84,6 +108,7 @@ async def resolve(
     ensure_visible(principal, task.hukou_school_district, resource="verification task")
     if expected_version is not None:
         check_version(expected_version, task.version, RESOLUTION_FIELDS)
+    judged_on = judged_day(ctx, data.on)
     if task.state not in ("open", "awaiting_confirmation"):
         raise Conflict("The task is already closed.", code="task_closed", state=task.state)
     task.outcome, task.evidence, task.version = data.outcome, data.evidence, task.version + 1
@@ -109,7 +134,7 @@ async def resolve(
             session, principal, "resolve", "verification_task", [task.id], detail="awaiting_confirmation"
         )
         return task
-    await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
+    await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on, judged_on=judged_on)
     if data.outcome == "not_in_school":
         child = await children.get(session, task.child_id)
         await raise_signal(
@@ -182,14 +207,23 @@ async def confirm(
                 "outside the district.",
                 code="confirmation_required",
             )
+    judged_on = judged_day(ctx, data.on)
     task.confirmed_by = principal.subject
-    await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on)
+    await _close(session=session, ctx=ctx, principal=principal, task=task, on=data.on, judged_on=judged_on)
     return task
 
 
 async def _close(
-    *, session: AsyncSession, ctx: ServiceContext, principal: Principal, task: VerificationTask, on: dt.date
+    *,
+    session: AsyncSession,
+    ctx: ServiceContext,
+    principal: Principal,
+    task: VerificationTask,
+    on: dt.date,
+    judged_on: dt.date,
 ) -> None:
+    """Resolve the task as of the stated day ``on``; on time when ``judged_on`` (:func:`judged_day`) is
+    not after the task's due day."""
     task.state, task.resolved_on = "resolved", on
     task.version += 1
     session.add(task)
@@ -201,7 +235,7 @@ async def _close(
         outcome=task.outcome,
         hukou_school_district=task.hukou_school_district,
         resolved_on=on,
-        on_time=on <= task.due_on,
+        on_time=judged_on <= task.due_on,
     )
     await ctx.outbox.add(session, event, subject=task.id, sequence=task.version)
     await ctx.audit.record(session, principal, "resolve", "verification_task", [task.id], detail=task.outcome)
