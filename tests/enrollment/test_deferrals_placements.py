@@ -342,3 +342,33 @@ async def test_a_school_files_for_its_own_pupil_and_sees_only_what_it_filed(
     ).json()["items"] == []
     district_sees = (await svc.client.get("/v1/deferral-applications", headers=district)).json()["items"]
     assert sorted(a["id"] for a in district_sees) == sorted([filed.json()["id"], by_district.json()["id"]])
+
+
+@pytest.mark.usefixtures("in_september")
+async def test_a_deferral_lasts_at_most_until_the_same_date_one_year_later(
+    start_service, event_publisher, tokens
+):
+    """At most one school year: until the same calendar date one year later (29 February → 28 February),
+    as a suspension. A flat 366 days let a year and a day through in a common year."""
+    svc = await start(start_service)
+    kid = await register_child(svc, event_publisher)
+    body = {"child_id": kid.child_id, "kind": "deferral", "reason": "illness", "evidence": ["med/1"]}
+    filed = await svc.client.post(
+        "/v1/deferral-applications",
+        headers=tokens.headers("school_district", DISTRICT_A),
+        json={**body, "filed_on": "2026-09-04"},
+    )
+    assert filed.status_code == 201, filed.text
+    url = f"/v1/deferral-applications/{filed.json()['id']}/decision"
+
+    async def decide(valid_from: str, valid_until: str) -> tuple[int, str | None]:
+        answer = await svc.client.post(
+            url,
+            headers=tokens.headers("bureau", BUREAU),
+            json={"approve": True, "on": "2026-09-10", "valid_from": valid_from, "valid_until": valid_until},
+        )
+        return answer.status_code, answer.json().get("code")
+
+    assert await decide("2026-09-01", "2027-09-02") == (422, "invalid_validity")  # 366 days: a year and a day
+    assert await decide("2028-02-29", "2029-03-01") == (422, "invalid_validity")  # 366 days past 28 Feb 2029
+    assert await decide("2027-03-01", "2028-03-01") == (200, None)  # 366 days across 29 February: one year

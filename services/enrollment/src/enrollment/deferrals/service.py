@@ -28,6 +28,7 @@ from enrollment.deferrals.models import DeferralApplication
 from enrollment.deferrals.schemas import DeferralCreate, DeferralDecision, DeferralPublic
 from enrollment.settings import settings_of
 from enrollment.students import repository as students
+from enrollment.students.transitions import one_year_after
 from enrollment.visibility import not_found
 
 # What a decision or the expiry sweep changes: named by a 412 on a stale If-Match.
@@ -108,9 +109,11 @@ async def decide(
     if data.approve:
         if data.valid_from is None or data.valid_until is None or data.valid_until <= data.valid_from:
             raise Problem("An approval needs a validity period.", code="invalid_validity", status=422)
-        if app.kind == "deferral" and data.valid_until - data.valid_from > dt.timedelta(days=366):
+        if app.kind == "deferral" and data.valid_until > one_year_after(data.valid_from):
             raise Problem(
-                "A deferral is granted for at most one school year.", code="invalid_validity", status=422
+                "A deferral is granted for at most one school year: until the same date one year later.",
+                code="invalid_validity",
+                status=422,
             )
         app.valid_from, app.valid_until = data.valid_from, data.valid_until
     app.state = "approved" if data.approve else "rejected"
