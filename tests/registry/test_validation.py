@@ -149,6 +149,21 @@ def test_duplicates_inside_a_batch_by_id_and_without_id():
     assert "duplicate_in_batch" in v.validate(4, no_id)["reasons"]
 
 
+def test_only_accepted_rows_count_as_earlier_rows_of_a_batch():
+    """A rejected row does not make the same person's corrected row later in the batch a duplicate (bad
+    rows never stop good rows); an accepted one does."""
+    v = RowValidator("police", CUTOFF, default_directory(), CIPHER, BLIND, "b1")
+    first = v.validate(1, cells(name="=王小明"))
+    assert first["outcome"] == "rejected" and "duplicate_in_batch" not in first["reasons"]
+    corrected = v.validate(2, cells())
+    assert (corrected["outcome"], corrected["reasons"]) == ("accepted", "")
+    assert "duplicate_in_batch" in v.validate(3, cells())["reasons"]
+    no_id = cells(LI, id_number="")
+    assert v.validate(4, no_id | {"hukou_address": ""})["outcome"] == "rejected"
+    assert v.validate(5, no_id)["outcome"] == "accepted"
+    assert "duplicate_in_batch" in v.validate(6, no_id)["reasons"]
+
+
 def test_malformed_row_and_every_code_has_messages():
     v = RowValidator("police", CUTOFF, default_directory(), CIPHER, BLIND, "b1")
     assert "row_malformed" in v.validate(1, cells(), malformed=True)["reasons"]

@@ -93,7 +93,11 @@ REASONS: dict[str, tuple[Severity, str, str]] = {
         "disability grade must be 1-4 (一级-四级)",
         "残疾等级应为一级至四级",
     ),
-    "duplicate_in_batch": ("error", "the same person appears earlier in this batch", "同一批次中重复出现"),
+    "duplicate_in_batch": (
+        "error",
+        "the same person is in an accepted row earlier in this batch",
+        "同一批次中此前已有该人员的有效行",
+    ),
     "field_too_long": ("error", "a cell is longer than allowed", "单元格内容超长"),
     "cell_formula": ("error", "a cell starts like a spreadsheet formula", "单元格内容疑似公式"),
     "cell_control_character": (

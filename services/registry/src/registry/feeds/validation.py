@@ -122,7 +122,7 @@ def _clean(text: Any) -> str:
 
 @dataclass
 class RowValidator:
-    """Validates the rows of one batch; remembers what it has seen to find duplicates inside the batch."""
+    """Validates the rows of one batch; remembers the rows it accepted to find duplicates inside the batch."""
 
     department: str
     cutoff: dt.date
@@ -220,11 +220,11 @@ class RowValidator:
         )
         if key in self._seen:
             reasons.append("duplicate_in_batch")
-        else:
-            self._seen.add(key)
 
         out["reasons"] = ",".join(dict.fromkeys(reasons))
         out["outcome"] = "rejected" if any(severity(r) == "error" for r in reasons) else "accepted"
+        if out["outcome"] == "accepted":  # a rejected row is no earlier row: its corrected copy may follow
+            self._seen.add(key)
         if reasons:
             kept = cells_as_text(cells)
             if unstorable_text:
