@@ -267,6 +267,32 @@ async def test_templates_and_calendar(start_service, tokens):
     )  # today is after the due date
 
 
+async def test_an_excel_id_number_stored_as_a_number_is_rejected_and_the_template_keeps_it_text(
+    start_service, tokens
+):
+    """Excel keeps a number to 15 significant digits: an 18-digit ID number typed into a General column
+    comes back with its last digits changed (and sometimes a check character that still fits). Such a
+    cell rejects its row with its own reason, and the template formats 身份证号 and 监护人电话 as text
+    so that Excel keeps what the clerk types."""
+    svc = await start_service("registry")
+    rounded = float(f"{float(LI.id):.14e}")  # what Excel stores for LI's ID number
+    assert str(int(rounded)) != LI.id
+    body = _xlsx([WANG.row().split(","), [LI.name, rounded, *LI.row().split(",")[2:]]])
+    batch = await submit(svc, tokens, "police", "2026-09", body, content_type=XLSX)
+    assert (batch["accepted"], batch["rejected"]) == (1, 1)
+    h = dept_headers(tokens, "police")
+    r = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", params={"format": "csv"}, headers=h)
+    [line] = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]
+    assert (line[0], line[1], line[2]) == ("2", "rejected", "id_number_stored_as_number")
+    assert "文本" in line[3]
+    assert await _children(svc) == 1
+    t = await svc.client.get("/v1/feeds/templates/police", params={"format": "xlsx"}, headers=h)
+    sheet = load_workbook(io.BytesIO(t.content)).worksheets[0]
+    formats = {c.value: sheet.column_dimensions[c.column_letter].number_format for c in sheet[1]}
+    assert formats["身份证号"] == formats["监护人电话"] == "@"
+    assert formats["姓名"] == "General"
+
+
 async def test_openapi_documents_the_feed_body_and_every_ref_resolves(start_service):
     svc = await start_service("registry")
     doc = (await svc.client.get("/openapi.json")).json()

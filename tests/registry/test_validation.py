@@ -93,6 +93,37 @@ def test_reason_codes(over, code, outcome):
     assert out["raw_cipher"]  # the original row is kept (encrypted) for the error report
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        3.70406201605021e17,  # Excel's number for WANG's ID: 15 significant digits, the rest lost
+        float(WANG.id),  # the nearest double: 370406201605021184
+        int(
+            WANG.id
+        ),  # an exact integer, but a number all the same: whoever opens the file in Excel rounds it
+        "3.70406E+17",  # a CSV saved from Excel with the column as a number
+        "3.70406201605021E+17",
+    ],
+)
+def test_an_id_number_stored_as_a_number_is_rejected_with_its_own_reason(cell):
+    out, reasons = check(id_number=cell)
+    assert reasons == ["id_number_stored_as_number"] and out["outcome"] == "rejected"
+    assert out.get("id_blind") is None and out.get("id_cipher") is None  # no ID number kept from it
+    assert REASONS["id_number_stored_as_number"][0] == "error"
+    assert (
+        "text" in REASONS["id_number_stored_as_number"][1]
+        and "文本" in REASONS["id_number_stored_as_number"][2]
+    )
+
+
+def test_an_id_number_a_number_holds_exactly_is_read_as_text():
+    legacy = "370406160502061"  # 15 digits: a double holds every such integer exactly
+    for cell in (float(legacy), int(legacy)):
+        out, reasons = check(id_number=cell)
+        assert reasons == ["id_legacy_15_digit"] and out["outcome"] == "accepted"
+    assert "id_number_stored_as_number" not in check(id_number="3704062016")[1]
+
+
 def test_id_unusable_needs_sex_and_birth_date():
     _, reasons = check(id_number="", sex="", birth_date="")
     assert {"id_missing", "sex_missing", "birth_date_missing"} <= set(reasons)

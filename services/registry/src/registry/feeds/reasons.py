@@ -24,6 +24,12 @@ REASONS: dict[str, tuple[Severity, str, str]] = {
         "15-digit legacy ID number; matched without it",
         "15位旧身份证号，按其他信息匹配",
     ),
+    "id_number_stored_as_number": (
+        "error",
+        "ID number was stored as a number, so a spreadsheet kept only its first 15 digits; format the "
+        "ID number column as text and type the number again",
+        "身份证号以数值格式保存，表格软件只保留前15位数字；请将身份证号列设置为文本格式后重新录入",
+    ),
     IdReason.BAD_LENGTH: ("warning", "ID number has the wrong length", "身份证号位数错误"),
     IdReason.BAD_CHARACTERS: ("warning", "ID number contains invalid characters", "身份证号含非法字符"),
     IdReason.BAD_CHECK_CHARACTER: (
