@@ -148,6 +148,21 @@ async def test_file_level_problems(start_service, tokens):
         assert not echoed, (echoed, text[:200])
 
 
+async def test_a_csv_cut_inside_a_character_is_a_truncated_file_not_another_encoding(start_service, tokens):
+    """Most cuts of a Chinese CSV fall inside a character: the file decodes as UTF-8 (or GBK) but for an
+    incomplete character at its very end. That is a truncated file (422), not one in an unknown
+    encoding (415, which would send the clerk to re-save it in another encoding)."""
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "police") | {"Content-Type": "text/csv"}
+    utf8 = csv_body(WANG.row(), LI.row())  # ends 常住,,\n: 住 is three bytes in UTF-8, two in GBK
+    gbk = csv_body(WANG.row(), LI.row(), encoding="gbk")
+    for cut in (utf8[:-4], utf8[:-5], gbk[:-4], csv_body(WANG.row(), LI.row(name="李梅梅"))[:-2]):
+        r = await svc.client.post("/v1/feeds/police/2026-09/batches", content=cut, headers=h)
+        assert (r.status_code, r.json()["code"]) == (422, "feed_file_truncated"), (cut[-8:], r.text)
+        assert LI.name not in r.text
+    assert await _children(svc) == 0
+
+
 async def test_departments_submit_only_their_own_feeds(start_service, tokens):
     svc = await start_service("registry")
     r = await svc.client.post(

@@ -63,6 +63,11 @@ def _check_header(header: list[str]) -> list[str | None]:
 
 
 def _csv_encoding(source: SealedFile) -> str:
+    """The first of ``ENCODINGS`` the whole file decodes in, with a known column header; streamed a chunk
+    at a time. A file that decodes in one of them but for an incomplete character at its very end (the
+    decoder holds it back until the final flush: every byte before it was valid) was cut off, not
+    written in another encoding: 422 ``feed_file_truncated``. (A GBK file decodes as UTF-8 up to its end
+    only if all of it before its last bytes is ASCII, so a cut UTF-8 file is not mistaken for GBK.)"""
     for encoding in ENCODINGS:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
@@ -75,10 +80,15 @@ def _csv_encoding(source: SealedFile) -> str:
                         header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
                         if not any(_field_of(h) for h in header):
                             raise UnicodeDecodeError(encoding, b"", 0, 1, "no known header")
-                decoder.decode(b"", final=True)
-            return encoding
         except UnicodeDecodeError:
             continue
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise _problem(
+                "feed_file_truncated", "The file ends inside a character: it was cut off."
+            ) from None
+        return encoding
     raise _problem(
         "feed_encoding_unreadable",
         "The file is neither UTF-8 nor GBK text with the template's headers; save it as CSV UTF-8 or GBK.",
