@@ -163,6 +163,48 @@ async def test_a_csv_cut_inside_a_character_is_a_truncated_file_not_another_enco
     assert await _children(svc) == 0
 
 
+async def test_a_csv_whose_last_cell_may_be_cut_off_is_a_truncated_file(start_service, tokens):
+    """A file cut inside its last cell has the right number of cells; what gives it away is the missing
+    line break after the last row (every spreadsheet's and the generator's CSV ends its last row with
+    one). Without it the last cell is taken as complete only when it cannot have been cut: empty (the
+    line ends with the comma before it) or a quoted cell whose closing quote is there."""
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "dpf") | {"Content-Type": "text/csv"}
+
+    async def post(body: bytes) -> tuple[int, dict]:
+        r = await svc.client.post(
+            "/v1/feeds/dpf/2026-09/batches", content=body, params={"mode": "validate"}, headers=h
+        )
+        return r.status_code, r.json()
+
+    first = LI.row(category="残疾", disability="视力残疾", grade="一级")
+    last = WANG.row(category="残疾", disability="智力残疾", grade="二级")
+    whole = csv_body(first, last)
+    for cut in (
+        whole[: -len("级\n".encode())],  # 二 of 二级
+        whole[:-1],  # 二级 whole, but nothing says so
+        csv_body(  # inside a list of categories, the last column here
+            *(",".join(r.split(",")[:9]) for r in (first, WANG.row(category="残疾、低"))),
+            header=HEADER.rsplit(",", 2)[0],
+        ).rstrip(b"\n"),
+    ):
+        status, body = await post(cut)
+        assert (status, body["code"]) == (422, "feed_file_truncated"), cut[-20:].decode()
+        assert "line break" in body["detail"] and WANG.name not in json.dumps(body)
+    complete = (
+        whole,
+        whole.replace(b"\n", b"\r\n"),
+        csv_body(first, WANG.row(category="残疾")).rstrip(b"\n"),  # the last cell is empty
+        whole[:-1].replace("二级".encode(), '"二级"'.encode()),  # the last cell is closed by its quote
+        whole + b"  ",  # blanks after the last line break
+    )
+    for body in complete:
+        status, batch = await post(body)
+        assert status == 202 and batch["rows_total"] == 2, (body[-20:], batch)
+    status, body = await post(whole[:-1].replace("二级".encode(), '"二级'.encode()))  # an open quote
+    assert (status, body["code"]) == (422, "feed_file_truncated")
+
+
 async def test_departments_submit_only_their_own_feeds(start_service, tokens):
     svc = await start_service("registry")
     r = await svc.client.post(

@@ -163,15 +163,34 @@ def _csv_rows(source: SealedFile, encoding: str, *, strict: bool) -> Iterator[Ro
                 ) from None
             raise _problem("feed_file_truncated", f"The file ends inside row {number + 1}.") from None
         if pending is not None:
-            if strict and pending[2] and not _ends_with_newline(source):
-                raise _problem("feed_file_truncated", f"The file ends inside row {pending[0]}.")
+            if strict and _may_be_cut(source, malformed=pending[2]):
+                raise _problem(
+                    "feed_file_truncated",
+                    f"The file ends inside row {pending[0]}: its last line has no line break, so its last "
+                    "cell may be cut off. If the file is complete, end it with a line break.",
+                )
             yield pending
 
 
-def _ends_with_newline(source: SealedFile) -> bool:
+def _may_be_cut(source: SealedFile, *, malformed: bool) -> bool:
+    """Whether the file's last row may have been cut off: its last line has no line break (a CSV from a
+    spreadsheet, the templates or the generator ends every row with one) and the row has the wrong
+    number of cells, or its last cell may be incomplete. Only two last cells are complete whatever
+    followed them: an empty one (the line ends with the comma before it: only the line break can have
+    gone) and a quoted one whose closing quote is there. Reads the file's last row, once."""
+    size = source.size()
     with source.open() as fh:
-        fh.seek(-1, io.SEEK_END)
-        return fh.read(1) in (b"\n", b"\r")
+        fh.seek(max(size - MAX_ROW_BYTES - 2, 0))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return False
+    line = tail[max(tail.rfind(b"\n"), tail.rfind(b"\r")) + 1 :].rstrip(b" \t")
+    if not line:
+        return False  # blanks after the last line break: the last row ended
+    if malformed:
+        return True
+    # ``,`` ``"`` and line breaks are never part of a multi-byte character in UTF-8 or GB18030.
+    return not (line.endswith(b",") or (line.endswith(b'"') and line.count(b'"') % 2 == 0))
 
 
 _XLSX_DAMAGE = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, OSError, EOFError)
