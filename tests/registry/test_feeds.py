@@ -432,6 +432,89 @@ async def test_the_calendar_counts_every_committed_batch_of_the_period(start_ser
     assert police["first_delivered_at"] == first["completed_at"]
 
 
+async def test_the_same_rows_as_other_bytes_are_the_same_batch_and_the_calendar_counts_children(
+    start_service, tokens
+):
+    """A batch is recognised by its rows, not its bytes: the same rows with CRLF line breaks, a BOM, in GBK,
+    in another order or column order, as re-serialised JSON or NDJSON, or as an Excel file saved again are
+    a repeat (200, the first batch, nothing applied again). A period delivered in overlapping batches
+    counts each child once in the calendar."""
+    svc = await start_service("registry")
+    body = csv_body(WANG.row(), LI.row(), ZHAO.row(name=""))
+    first = await submit(svc, tokens, "police", "2026-09", body)
+    assert (first["accepted"], first["rejected"]) == (2, 1)
+    header = HEADER.split(",")
+    order = [4, 0, 1, 2, 3, 5, 6, 7, 8, 9, 10]
+    reordered = "\n".join(
+        ",".join(r.split(",")[i] for i in order) for r in (HEADER, ZHAO.row(name=""), LI.row(), WANG.row())
+    )
+    repeats = [
+        body.replace(b"\n", b"\r\n"),
+        b"\xef\xbb\xbf" + body,
+        csv_body(WANG.row(), LI.row(), ZHAO.row(name=""), encoding="gbk"),
+        (reordered + "\n").encode(),
+        body.replace(WANG.name.encode(), f'"{WANG.name}"'.encode()),  # quoted where no quote is needed
+    ]
+    for again in repeats:
+        batch = await submit(svc, tokens, "police", "2026-09", again, expect=200)
+        assert (batch["id"], batch["duplicate"]) == (first["id"], True), again[:40]
+    replay = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-9")
+    same_id = await submit(
+        svc,
+        tokens,
+        "police",
+        "2026-09",
+        csv_body(LI.row()).replace(b"\n", b"\r\n"),
+        client_batch_id="P-9",
+        expect=200,
+    )
+    assert same_id["id"] == replay["id"]  # the same rows under the same client batch id: no 409
+
+    rows = [dict(zip(header, r.split(","), strict=True)) for r in (WANG.row(), LI.row())]
+    js = await submit(
+        svc, tokens, "civil", "2026-09", json.dumps({"rows": rows}).encode(), content_type="application/json"
+    )
+    as_ndjson = "".join(json.dumps(dict(reversed(r.items())), ensure_ascii=False) + "\n" for r in rows[::-1])
+    again = await submit(
+        svc, tokens, "civil", "2026-09", as_ndjson.encode(), content_type="application/x-ndjson", expect=200
+    )
+    assert again["id"] == js["id"]
+    spaced = json.dumps({"note": "re-sent", "rows": rows}, indent=2, ensure_ascii=False).encode()
+    assert (
+        await submit(svc, tokens, "civil", "2026-09", spaced, content_type="application/json", expect=200)
+    )["id"] == js["id"]
+
+    book = _xlsx([r.split(",") for r in (WANG.row(category="建档立卡"), LI.row(category="建档立卡"))])
+    x = await submit(svc, tokens, "poverty", "2026-09", book, content_type=XLSX)
+    other = Workbook()
+    other.active.title = "导出"
+    other.active.append(header)
+    for r in (LI.row(category="建档立卡"), WANG.row(category="建档立卡")):
+        other.active.append(r.split(","))
+    out = io.BytesIO()
+    other.save(out)
+    assert out.getvalue() != book
+    assert (await submit(svc, tokens, "poverty", "2026-09", out.getvalue(), content_type=XLSX, expect=200))[
+        "id"
+    ] == x["id"]
+
+    # An overlapping delivery is a new batch (ZHAO is new) and is applied; the calendar counts children.
+    overlap = await submit(
+        svc, tokens, "police", "2026-09", csv_body(LI.row(), ZHAO.row(), WANG.row(name=""))
+    )
+    assert (overlap["accepted"], overlap["rejected"]) == (2, 1)
+    cal = (
+        await svc.client.get(
+            "/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU)
+        )
+    ).json()
+    police = next(e for e in cal if e["department"] == "police" and e["period"] == "2026-09")
+    # Batches: first (WANG, LI; ZHAO rejected), P-9 (LI), overlap (LI, ZHAO; WANG rejected): summed, 5 and 2.
+    assert (police["batches"], police["accepted"], police["rejected"]) == (3, 3, 2)
+    civil = next(e for e in cal if e["department"] == "civil" and e["period"] == "2026-09")
+    assert (civil["batches"], civil["accepted"], civil["rejected"]) == (1, 2, 0)
+
+
 async def test_a_cell_no_database_takes_rejects_its_row_and_never_the_batch(start_service, tokens):
     """A NUL in a CSV cell (PostgreSQL refuses it in text) and an unpaired surrogate in NDJSON (no UTF-8
     store takes it) reject their rows with a reason code; the other rows are applied, and the error
