@@ -166,7 +166,7 @@ async def measure(
                 profiler.enable()
             cpu = time.process_time()
             start = time.perf_counter()
-            upload = SavedUpload(copy, "csv", f"bench-{time.monotonic_ns()}", plain_size)
+            upload = SavedUpload(copy, "csv", plain_size)
             batch, _ = await feeds.submit_batch(
                 ctx=ctx,
                 principal=POLICE,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
 from baoxue.testing.plugin import eventually
+from baoxue.workdays import today_in_china
 from enrollment.children.models import ChildView
 from tests.registry.conftest import BUREAU, csv_body, dept_headers, outbox_events, stream_events, submit
 from tests.registry.people import DIANZI_TOWN, LI, WANG, ZHAO
@@ -111,6 +114,84 @@ async def test_duplicate_registration_merges_keeps_history_and_undoes(start_serv
     merged = (await svc.client.get(f"/v1/children/{ids[ZHAO.name]}", headers=bureau)).json()
     assert (merged["status"], merged["merged_into"]) == ("active", None)
     assert [h["kind"] for h in merged["history"]][-2:] == ["merge_undone", "hukou_correction_undone"]
+
+
+async def test_a_correction_dated_in_the_future_or_before_birth_is_refused_and_publishes_nothing(
+    start_service, tokens
+):
+    svc = await start_service("registry")
+    ids = await _ids(svc, tokens)
+    police = dept_headers(tokens, "police")
+    tomorrow = today_in_china() + dt.timedelta(days=1)
+    before_birth = WANG.birth - dt.timedelta(days=1)
+    refused = [
+        ({"kind": "deceased", "effective_date": "2099-01-01"}, "correction_date_in_future"),
+        ({"kind": "missing", "effective_date": tomorrow.isoformat()}, "correction_date_in_future"),
+        ({"kind": "moved_out", "effective_date": "1990-01-01"}, "correction_date_before_birth"),
+        ({"kind": "moved_out", "effective_date": before_birth.isoformat()}, "correction_date_before_birth"),
+        (
+            {"kind": "duplicate", "effective_date": "2099-01-01", "duplicate_of": ids[LI.name]},
+            "correction_date_in_future",
+        ),
+    ]
+    for body, code in refused:
+        r = await svc.client.post(
+            f"/v1/children/{ids[WANG.name]}/hukou-corrections", json=body, headers=police
+        )
+        assert (r.status_code, r.json()["code"]) == (422, code), r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert await outbox_events(svc, "child.status_changed.v1") == []
+    child = (
+        await svc.client.get(f"/v1/children/{ids[WANG.name]}", headers=tokens.headers("bureau", BUREAU))
+    ).json()
+    assert (child["status"], child["merged_into"]) == ("active", None)
+    for day in (WANG.birth, today_in_china()):  # the day of birth and today are possible
+        r = await svc.client.post(
+            f"/v1/children/{ids[WANG.name]}/hukou-corrections",
+            json={"kind": "missing", "effective_date": day.isoformat()},
+            headers=police,
+        )
+        assert r.status_code == 201, r.text
+        await svc.client.post(f"/v1/hukou-corrections/{r.json()['id']}/undo", headers=police)
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "status"),
+    [
+        ("deceased", "moved_out", 409),
+        ("deceased", "missing", 409),
+        ("deceased", "duplicate", 409),
+        ("moved_out", "deceased", 409),
+        ("moved_out", "missing", 409),
+        ("moved_out", "duplicate", 409),
+        ("missing", "deceased", 201),
+        ("missing", "moved_out", 201),
+        ("missing", "duplicate", 201),
+    ],
+)
+async def test_a_final_status_takes_no_further_correction(start_service, tokens, first, then, status):
+    """Deceased and moved out (迁出注销) are final: no correction follows them (a wrong one is undone
+    instead). A missing child may be found deceased, moved out or a duplicate registration."""
+    svc = await start_service("registry")
+    ids = await _ids(svc, tokens)
+    police = dept_headers(tokens, "police")
+    url = f"/v1/children/{ids[WANG.name]}/hukou-corrections"
+    r = await svc.client.post(url, json={"kind": first, "effective_date": "2026-10-08"}, headers=police)
+    assert r.status_code == 201, r.text
+    published = len(await outbox_events(svc, "child.status_changed.v1"))
+    body = {"kind": then, "effective_date": "2026-10-09"} | (
+        {"duplicate_of": ids[LI.name]} if then == "duplicate" else {}
+    )
+    r = await svc.client.post(url, json=body, headers=police)
+    assert r.status_code == status, r.text
+    after = await outbox_events(svc, "child.status_changed.v1")
+    child = (await svc.client.get(url.rsplit("/", 1)[0], headers=tokens.headers("bureau", BUREAU))).json()
+    if status == 409:
+        assert r.json()["code"] == "correction_status_final"
+        assert len(after) == published and child["status"] == first
+    else:
+        assert len(after) > published and child["status"] == then
+        assert after[-1]["data"]["previous_status"] == first or then == "duplicate"
 
 
 async def test_only_the_police_correct_and_only_inside_the_district(start_service, tokens):

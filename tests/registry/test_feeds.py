@@ -148,6 +148,63 @@ async def test_file_level_problems(start_service, tokens):
         assert not echoed, (echoed, text[:200])
 
 
+async def test_a_csv_cut_inside_a_character_is_a_truncated_file_not_another_encoding(start_service, tokens):
+    """Most cuts of a Chinese CSV fall inside a character: the file decodes as UTF-8 (or GBK) but for an
+    incomplete character at its very end. That is a truncated file (422), not one in an unknown
+    encoding (415, which would send the clerk to re-save it in another encoding)."""
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "police") | {"Content-Type": "text/csv"}
+    utf8 = csv_body(WANG.row(), LI.row())  # ends 常住,,\n: 住 is three bytes in UTF-8, two in GBK
+    gbk = csv_body(WANG.row(), LI.row(), encoding="gbk")
+    for cut in (utf8[:-4], utf8[:-5], gbk[:-4], csv_body(WANG.row(), LI.row(name="李梅梅"))[:-2]):
+        r = await svc.client.post("/v1/feeds/police/2026-09/batches", content=cut, headers=h)
+        assert (r.status_code, r.json()["code"]) == (422, "feed_file_truncated"), (cut[-8:], r.text)
+        assert LI.name not in r.text
+    assert await _children(svc) == 0
+
+
+async def test_a_csv_whose_last_cell_may_be_cut_off_is_a_truncated_file(start_service, tokens):
+    """A file cut inside its last cell has the right number of cells; what gives it away is the missing
+    line break after the last row (every spreadsheet's and the generator's CSV ends its last row with
+    one). Without it the last cell is taken as complete only when it cannot have been cut: empty (the
+    line ends with the comma before it) or a quoted cell whose closing quote is there."""
+    svc = await start_service("registry")
+    h = dept_headers(tokens, "dpf") | {"Content-Type": "text/csv"}
+
+    async def post(body: bytes) -> tuple[int, dict]:
+        r = await svc.client.post(
+            "/v1/feeds/dpf/2026-09/batches", content=body, params={"mode": "validate"}, headers=h
+        )
+        return r.status_code, r.json()
+
+    first = LI.row(category="残疾", disability="视力残疾", grade="一级")
+    last = WANG.row(category="残疾", disability="智力残疾", grade="二级")
+    whole = csv_body(first, last)
+    for cut in (
+        whole[: -len("级\n".encode())],  # 二 of 二级
+        whole[:-1],  # 二级 whole, but nothing says so
+        csv_body(  # inside a list of categories, the last column here
+            *(",".join(r.split(",")[:9]) for r in (first, WANG.row(category="残疾、低"))),
+            header=HEADER.rsplit(",", 2)[0],
+        ).rstrip(b"\n"),
+    ):
+        status, body = await post(cut)
+        assert (status, body["code"]) == (422, "feed_file_truncated"), cut[-20:].decode()
+        assert "line break" in body["detail"] and WANG.name not in json.dumps(body)
+    complete = (
+        whole,
+        whole.replace(b"\n", b"\r\n"),
+        csv_body(first, WANG.row(category="残疾")).rstrip(b"\n"),  # the last cell is empty
+        whole[:-1].replace("二级".encode(), '"二级"'.encode()),  # the last cell is closed by its quote
+        whole + b"  ",  # blanks after the last line break
+    )
+    for body in complete:
+        status, batch = await post(body)
+        assert status == 202 and batch["rows_total"] == 2, (body[-20:], batch)
+    status, body = await post(whole[:-1].replace("二级".encode(), '"二级'.encode()))  # an open quote
+    assert (status, body["code"]) == (422, "feed_file_truncated")
+
+
 async def test_departments_submit_only_their_own_feeds(start_service, tokens):
     svc = await start_service("registry")
     r = await svc.client.post(
@@ -267,6 +324,32 @@ async def test_templates_and_calendar(start_service, tokens):
     )  # today is after the due date
 
 
+async def test_an_excel_id_number_stored_as_a_number_is_rejected_and_the_template_keeps_it_text(
+    start_service, tokens
+):
+    """Excel keeps a number to 15 significant digits: an 18-digit ID number typed into a General column
+    comes back with its last digits changed (and sometimes a check character that still fits). Such a
+    cell rejects its row with its own reason, and the template formats 身份证号 and 监护人电话 as text
+    so that Excel keeps what the clerk types."""
+    svc = await start_service("registry")
+    rounded = float(f"{float(LI.id):.14e}")  # what Excel stores for LI's ID number
+    assert str(int(rounded)) != LI.id
+    body = _xlsx([WANG.row().split(","), [LI.name, rounded, *LI.row().split(",")[2:]]])
+    batch = await submit(svc, tokens, "police", "2026-09", body, content_type=XLSX)
+    assert (batch["accepted"], batch["rejected"]) == (1, 1)
+    h = dept_headers(tokens, "police")
+    r = await svc.client.get(f"/v1/feeds/batches/{batch['id']}/errors", params={"format": "csv"}, headers=h)
+    [line] = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))[1:]
+    assert (line[0], line[1], line[2]) == ("2", "rejected", "id_number_stored_as_number")
+    assert "文本" in line[3]
+    assert await _children(svc) == 1
+    t = await svc.client.get("/v1/feeds/templates/police", params={"format": "xlsx"}, headers=h)
+    sheet = load_workbook(io.BytesIO(t.content)).worksheets[0]
+    formats = {c.value: sheet.column_dimensions[c.column_letter].number_format for c in sheet[1]}
+    assert formats["身份证号"] == formats["监护人电话"] == "@"
+    assert formats["姓名"] == "General"
+
+
 async def test_openapi_documents_the_feed_body_and_every_ref_resolves(start_service):
     svc = await start_service("registry")
     doc = (await svc.client.get("/openapi.json")).json()
@@ -347,6 +430,89 @@ async def test_the_calendar_counts_every_committed_batch_of_the_period(start_ser
     assert (police["accepted"], police["rejected"], police["batches"]) == (3, 2, 2)
     assert police["batch_id"] == second["id"] and police["delivered_at"] == second["completed_at"]
     assert police["first_delivered_at"] == first["completed_at"]
+
+
+async def test_the_same_rows_as_other_bytes_are_the_same_batch_and_the_calendar_counts_children(
+    start_service, tokens
+):
+    """A batch is recognised by its rows, not its bytes: the same rows with CRLF line breaks, a BOM, in GBK,
+    in another order or column order, as re-serialised JSON or NDJSON, or as an Excel file saved again are
+    a repeat (200, the first batch, nothing applied again). A period delivered in overlapping batches
+    counts each child once in the calendar."""
+    svc = await start_service("registry")
+    body = csv_body(WANG.row(), LI.row(), ZHAO.row(name=""))
+    first = await submit(svc, tokens, "police", "2026-09", body)
+    assert (first["accepted"], first["rejected"]) == (2, 1)
+    header = HEADER.split(",")
+    order = [4, 0, 1, 2, 3, 5, 6, 7, 8, 9, 10]
+    reordered = "\n".join(
+        ",".join(r.split(",")[i] for i in order) for r in (HEADER, ZHAO.row(name=""), LI.row(), WANG.row())
+    )
+    repeats = [
+        body.replace(b"\n", b"\r\n"),
+        b"\xef\xbb\xbf" + body,
+        csv_body(WANG.row(), LI.row(), ZHAO.row(name=""), encoding="gbk"),
+        (reordered + "\n").encode(),
+        body.replace(WANG.name.encode(), f'"{WANG.name}"'.encode()),  # quoted where no quote is needed
+    ]
+    for again in repeats:
+        batch = await submit(svc, tokens, "police", "2026-09", again, expect=200)
+        assert (batch["id"], batch["duplicate"]) == (first["id"], True), again[:40]
+    replay = await submit(svc, tokens, "police", "2026-09", csv_body(LI.row()), client_batch_id="P-9")
+    same_id = await submit(
+        svc,
+        tokens,
+        "police",
+        "2026-09",
+        csv_body(LI.row()).replace(b"\n", b"\r\n"),
+        client_batch_id="P-9",
+        expect=200,
+    )
+    assert same_id["id"] == replay["id"]  # the same rows under the same client batch id: no 409
+
+    rows = [dict(zip(header, r.split(","), strict=True)) for r in (WANG.row(), LI.row())]
+    js = await submit(
+        svc, tokens, "civil", "2026-09", json.dumps({"rows": rows}).encode(), content_type="application/json"
+    )
+    as_ndjson = "".join(json.dumps(dict(reversed(r.items())), ensure_ascii=False) + "\n" for r in rows[::-1])
+    again = await submit(
+        svc, tokens, "civil", "2026-09", as_ndjson.encode(), content_type="application/x-ndjson", expect=200
+    )
+    assert again["id"] == js["id"]
+    spaced = json.dumps({"note": "re-sent", "rows": rows}, indent=2, ensure_ascii=False).encode()
+    assert (
+        await submit(svc, tokens, "civil", "2026-09", spaced, content_type="application/json", expect=200)
+    )["id"] == js["id"]
+
+    book = _xlsx([r.split(",") for r in (WANG.row(category="建档立卡"), LI.row(category="建档立卡"))])
+    x = await submit(svc, tokens, "poverty", "2026-09", book, content_type=XLSX)
+    other = Workbook()
+    other.active.title = "导出"
+    other.active.append(header)
+    for r in (LI.row(category="建档立卡"), WANG.row(category="建档立卡")):
+        other.active.append(r.split(","))
+    out = io.BytesIO()
+    other.save(out)
+    assert out.getvalue() != book
+    assert (await submit(svc, tokens, "poverty", "2026-09", out.getvalue(), content_type=XLSX, expect=200))[
+        "id"
+    ] == x["id"]
+
+    # An overlapping delivery is a new batch (ZHAO is new) and is applied; the calendar counts children.
+    overlap = await submit(
+        svc, tokens, "police", "2026-09", csv_body(LI.row(), ZHAO.row(), WANG.row(name=""))
+    )
+    assert (overlap["accepted"], overlap["rejected"]) == (2, 1)
+    cal = (
+        await svc.client.get(
+            "/v1/feeds/calendar", params={"year": 2026}, headers=tokens.headers("bureau", BUREAU)
+        )
+    ).json()
+    police = next(e for e in cal if e["department"] == "police" and e["period"] == "2026-09")
+    # Batches: first (WANG, LI; ZHAO rejected), P-9 (LI), overlap (LI, ZHAO; WANG rejected): summed, 5 and 2.
+    assert (police["batches"], police["accepted"], police["rejected"]) == (3, 3, 2)
+    civil = next(e for e in cal if e["department"] == "civil" and e["period"] == "2026-09")
+    assert (civil["batches"], civil["accepted"], civil["rejected"]) == (1, 2, 0)
 
 
 async def test_a_cell_no_database_takes_rejects_its_row_and_never_the_batch(start_service, tokens):

@@ -5,7 +5,6 @@ unencrypted temporary file: Starlette's ``UploadFile`` is a ``SpooledTemporaryFi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import sys
@@ -73,7 +72,7 @@ async def test_a_multipart_file_part_is_sealed_as_it_is_spooled(tmp_path):
     assert stat.S_IMODE(saved.path.stat().st_mode) == 0o600
     raw = saved.path.read_bytes()
     assert raw != body and _plaintext_in(raw, rows) == []
-    assert (saved.size, saved.sha256) == (len(body), hashlib.sha256(body).hexdigest())
+    assert saved.size == len(body)
     with SealedFile(saved.path, cipher).open() as fh:  # the part's bytes exactly, the form's other field not
         assert fh.read() == body
 

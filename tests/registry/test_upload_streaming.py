@@ -9,6 +9,9 @@ import datetime as dt
 import json
 import tracemalloc
 
+import pytest
+
+from baoxue.errors import Problem
 from baoxue.pii.citizen_id import check_character
 from baoxue.pii.crypto import FieldCipher
 from baoxue.pii.files import SealedFile
@@ -98,3 +101,22 @@ def test_a_json_batch_is_read_a_row_at_a_time(tmp_path):
     # json.load: about 30 MB for this document. Streaming takes about 1 MB; the bound leaves room for what
     # else the test process allocates meanwhile (tracemalloc counts every thread).
     assert peak < 8_000_000, peak
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gbk"])
+def test_a_large_csv_cut_inside_its_last_character_is_truncated(tmp_path, encoding):
+    """Decoding streams a chunk at a time (a character may straddle two chunks: that is no error); a file
+    that ends inside a character is truncated, whichever encoding it is in."""
+    cipher = FieldCipher({"k1": b"0123456789abcdef"}, "k1")
+    body = csv_body(*_rows(ROWS), encoding=encoding)
+    assert len(body) > 1.5 * (1 << 20)
+    whole = SealedFile(tmp_path / "whole.csv", cipher)
+    with whole.create() as fh:
+        fh.write(body)
+    assert inspect_feed(whole, "csv", max_rows=100_000).rows == ROWS
+    cut = SealedFile(tmp_path / "cut.csv", cipher)
+    with cut.create() as fh:
+        fh.write(body[:-4])  # inside 住 of the last row's 常住
+    with pytest.raises(Problem) as caught:
+        inspect_feed(cut, "csv", max_rows=100_000)
+    assert (caught.value.status, caught.value.code) == (422, "feed_file_truncated")

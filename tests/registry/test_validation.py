@@ -93,6 +93,37 @@ def test_reason_codes(over, code, outcome):
     assert out["raw_cipher"]  # the original row is kept (encrypted) for the error report
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        3.70406201605021e17,  # Excel's number for WANG's ID: 15 significant digits, the rest lost
+        float(WANG.id),  # the nearest double: 370406201605021184
+        int(
+            WANG.id
+        ),  # an exact integer, but a number all the same: whoever opens the file in Excel rounds it
+        "3.70406E+17",  # a CSV saved from Excel with the column as a number
+        "3.70406201605021E+17",
+    ],
+)
+def test_an_id_number_stored_as_a_number_is_rejected_with_its_own_reason(cell):
+    out, reasons = check(id_number=cell)
+    assert reasons == ["id_number_stored_as_number"] and out["outcome"] == "rejected"
+    assert out.get("id_blind") is None and out.get("id_cipher") is None  # no ID number kept from it
+    assert REASONS["id_number_stored_as_number"][0] == "error"
+    assert (
+        "text" in REASONS["id_number_stored_as_number"][1]
+        and "文本" in REASONS["id_number_stored_as_number"][2]
+    )
+
+
+def test_an_id_number_a_number_holds_exactly_is_read_as_text():
+    legacy = "370406160502061"  # 15 digits: a double holds every such integer exactly
+    for cell in (float(legacy), int(legacy)):
+        out, reasons = check(id_number=cell)
+        assert reasons == ["id_legacy_15_digit"] and out["outcome"] == "accepted"
+    assert "id_number_stored_as_number" not in check(id_number="3704062016")[1]
+
+
 def test_id_unusable_needs_sex_and_birth_date():
     _, reasons = check(id_number="", sex="", birth_date="")
     assert {"id_missing", "sex_missing", "birth_date_missing"} <= set(reasons)
@@ -147,6 +178,21 @@ def test_duplicates_inside_a_batch_by_id_and_without_id():
     no_id = cells(LI, id_number="")
     assert v.validate(3, no_id)["outcome"] == "accepted"
     assert "duplicate_in_batch" in v.validate(4, no_id)["reasons"]
+
+
+def test_only_accepted_rows_count_as_earlier_rows_of_a_batch():
+    """A rejected row does not make the same person's corrected row later in the batch a duplicate (bad
+    rows never stop good rows); an accepted one does."""
+    v = RowValidator("police", CUTOFF, default_directory(), CIPHER, BLIND, "b1")
+    first = v.validate(1, cells(name="=王小明"))
+    assert first["outcome"] == "rejected" and "duplicate_in_batch" not in first["reasons"]
+    corrected = v.validate(2, cells())
+    assert (corrected["outcome"], corrected["reasons"]) == ("accepted", "")
+    assert "duplicate_in_batch" in v.validate(3, cells())["reasons"]
+    no_id = cells(LI, id_number="")
+    assert v.validate(4, no_id | {"hukou_address": ""})["outcome"] == "rejected"
+    assert v.validate(5, no_id)["outcome"] == "accepted"
+    assert "duplicate_in_batch" in v.validate(6, no_id)["reasons"]
 
 
 def test_malformed_row_and_every_code_has_messages():

@@ -16,6 +16,15 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "child_not_found": ("No such child", "未找到该儿童"),
     "child_already_merged": ("The record is merged into another", "该记录已合并"),
     "correction_no_change": ("The child already has this status", "该儿童已是此状态"),
+    "correction_status_final": (
+        "The child's status is final",
+        "该儿童已是终态（死亡、迁出注销），不能再更正",
+    ),
+    "correction_date_in_future": ("The effective date is in the future", "生效日期不能晚于今天"),
+    "correction_date_before_birth": (
+        "The effective date is before the child's birth",
+        "生效日期不能早于出生日期",
+    ),
     "correction_already_undone": ("Correction already undone", "该更正已撤销"),
     "correction_superseded": ("Status changed since the correction", "更正后状态已变化，不能撤销"),
     "duplicate_of_required": ("Name the record that remains", "需指明保留的记录"),

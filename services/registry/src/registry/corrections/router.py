@@ -19,6 +19,18 @@ Police = Annotated[Principal, Depends(requires("hukou:correct"))]
     "/children/{child_id}/hukou-corrections",
     status_code=201,
     summary="Record a hukou correction: deceased, moved out, duplicate registration, missing",
+    description="The status changes a correction may make (registry statuses `active`, `missing`, "
+    "`deceased`, `moved_out`, `duplicate`):\n\n"
+    "| from | to |\n|---|---|\n"
+    "| `active` | `deceased`, `moved_out`, `duplicate`, `missing` |\n"
+    "| `missing` | `deceased`, `moved_out`, `duplicate` |\n"
+    "| `deceased`, `moved_out` | none: final, 409 `correction_status_final` |\n"
+    "| `duplicate` | none: merged into another record, 409 `child_already_merged` |\n\n"
+    "The same status again is 409 `correction_no_change`. A correction that was wrong is undone "
+    "(`POST /v1/hukou-corrections/{id}/undo`: the previous status comes back), so a missing child found "
+    "is the undo of its `missing` correction. `effective_date` is a past day or today (China time), not "
+    "before the child's birth date: otherwise 422 `correction_date_in_future` or "
+    "`correction_date_before_birth`. A refused correction changes nothing and publishes nothing.",
 )
 async def create(
     child_id: str, body: CorrectionCreate, session: SessionDep, ctx: Ctx, principal: Police

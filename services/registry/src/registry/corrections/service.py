@@ -14,11 +14,22 @@ from baoxue.auth.principal import Principal
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
+from baoxue.workdays import today_in_china
 from registry.children import repository as children
 from registry.children.merging import announce_status, merge_records, undo_merge
 from registry.children.models import Child, ChildHistory
 from registry.children.snapshots import refresh_snapshots
 from registry.corrections.models import HukouCorrection
+
+ALLOWED_FROM = {
+    "active": ("deceased", "moved_out", "duplicate", "missing"),
+    "missing": ("deceased", "moved_out", "duplicate"),
+}
+"""The corrections each status allows: an active child may become any; a missing one may be found
+deceased, moved out or a duplicate registration (found alive and here: undo the ``missing`` correction).
+``deceased`` and ``moved_out`` are final (the child died, or the hukou was cancelled here, 迁出注销: a
+child who comes back is registered again by the police's feed): a wrong one is undone instead.
+``duplicate`` (merged into another record) is final too: ``child_already_merged``."""
 
 _corrections = HukouCorrection.__table__  # type: ignore[attr-defined]
 _children = Child.__table__  # type: ignore[attr-defined]
@@ -38,7 +49,9 @@ async def correct_hukou(
     """Record a correction and change the child's status (``duplicate``: merge into ``duplicate_of``).
 
     Publishes ChildStatusChanged (and the survivor's ChildUpdated for a duplicate). 404 for a child
-    outside the caller's jurisdiction; 409 when the child is already in that status or merged.
+    outside the caller's jurisdiction; 409 when the child is already in that status, merged, or in a
+    final status (``ALLOWED_FROM``); 422 for an effective date after today (China) or before the
+    child's birth. A refused correction changes and publishes nothing.
     """
     child = await children.get_visible(session, principal, child_id)
     if child is None:
@@ -47,6 +60,19 @@ async def correct_hukou(
         raise Conflict("The record is already merged into another.", code="child_already_merged")
     if child["status"] == kind:
         raise Conflict(f"The child's status is already {kind}.", code="correction_no_change")
+    if kind not in ALLOWED_FROM.get(child["status"], ()):
+        raise Conflict(
+            f"The child's status {child['status']} is final; undo the correction that set it if it was wrong.",
+            code="correction_status_final",
+            current_status=child["status"],
+        )
+    if effective_date > today_in_china():
+        raise Problem("The effective date is in the future.", code="correction_date_in_future", status=422)
+    birth = child["birth_date"]
+    if birth is not None and effective_date < birth:
+        raise Problem(
+            "The effective date is before the child's birth.", code="correction_date_before_birth", status=422
+        )
     correction_id = str(uuid.uuid4())
     merge_id = None
     if kind == "duplicate":

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from xml.etree.ElementTree import ParseError
@@ -37,6 +38,44 @@ Row = tuple[int, dict[str, Any], bool]  # row number (1 = first data row), field
 class FeedShape:
     encoding: str | None
     rows: int
+    rows_hash: str
+    """What the batch says, not how its bytes say it (:class:`RowsDigest`): a repeat is found by it."""
+
+
+class RowsDigest:
+    """A digest of a batch's rows as they are read (field → cell, malformed), whatever bytes carried them:
+    line breaks, a BOM, the encoding, quoting, column order and header names (Chinese or field names),
+    JSON spacing and key order, the format (CSV, JSON, NDJSON give the same digest for the same cells),
+    a workbook saved again, and the order of the rows (a multiset: the SHA-256 of each row, added
+    modulo 2**256). Computed in the one streaming pass of inspection, nothing held: ≈ 3 µs a CSV row on
+    the development machine (against ≈ 40-60 µs of validation). An absent cell is an empty one (as for
+    validation); an Excel number or date keeps its type (a number is not the text of its digits:
+    validation tells them apart)."""
+
+    VERSION = b"registry.feed_rows.v1"
+
+    def __init__(self) -> None:
+        self._sum = 0
+        self.rows = 0
+
+    def add(self, cells: dict[str, Any], malformed: bool) -> None:
+        get: Callable[[str], Any] = cells.get
+        try:  # a CSV row: every cell text
+            text = "\x1f".join(map(get, FIELDS))
+        except TypeError:  # a column missing, an empty Excel cell, a JSON null: "" to validation too
+            values = ["" if v is None else v for v in map(get, FIELDS)]
+            try:
+                text = "\x1f".join(values)
+            except TypeError:  # an Excel number or date: typed (repr escapes lone surrogates)
+                text = "\x1e" + repr(values)
+        # Text with a unit separator joins ambiguously, but it is a control character: such rows are rejected.
+        key = (b"\x01" if malformed else b"\x00") + text.encode("utf-8", "surrogatepass")
+        self._sum += int.from_bytes(hashlib.sha256(key).digest())
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        total = (self._sum % (1 << 256)).to_bytes(32)
+        return hashlib.sha256(b"%s:%d:%s" % (self.VERSION, self.rows, total)).hexdigest()
 
 
 def _problem(code: str, detail: str, status: int = 422, **ext: Any) -> Problem:
@@ -63,6 +102,11 @@ def _check_header(header: list[str]) -> list[str | None]:
 
 
 def _csv_encoding(source: SealedFile) -> str:
+    """The first of ``ENCODINGS`` the whole file decodes in, with a known column header; streamed a chunk
+    at a time. A file that decodes in one of them but for an incomplete character at its very end (the
+    decoder holds it back until the final flush: every byte before it was valid) was cut off, not
+    written in another encoding: 422 ``feed_file_truncated``. (A GBK file decodes as UTF-8 up to its end
+    only if all of it before its last bytes is ASCII, so a cut UTF-8 file is not mistaken for GBK.)"""
     for encoding in ENCODINGS:
         decoder = codecs.getincrementaldecoder(encoding)()
         try:
@@ -75,10 +119,15 @@ def _csv_encoding(source: SealedFile) -> str:
                         header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
                         if not any(_field_of(h) for h in header):
                             raise UnicodeDecodeError(encoding, b"", 0, 1, "no known header")
-                decoder.decode(b"", final=True)
-            return encoding
         except UnicodeDecodeError:
             continue
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise _problem(
+                "feed_file_truncated", "The file ends inside a character: it was cut off."
+            ) from None
+        return encoding
     raise _problem(
         "feed_encoding_unreadable",
         "The file is neither UTF-8 nor GBK text with the template's headers; save it as CSV UTF-8 or GBK.",
@@ -90,26 +139,26 @@ def inspect_feed(source: SealedFile, fmt: FeedFormat, *, max_rows: int) -> FeedS
     """Check a whole file before a batch is accepted; raise a specific problem for a broken file."""
     if source.size() == 0:
         raise _problem("feed_empty", "The submission is empty.")
-    rows = 0
+    digest = RowsDigest()
     encoding: str | None = None
     if fmt == "csv":
         encoding = _csv_encoding(source)
-        for _, _, _ in _csv_rows(source, encoding, strict=True):
-            rows += 1
+        found: Iterator[Row] = _csv_rows(source, encoding, strict=True)
     elif fmt == "xlsx":
-        for _ in _xlsx_rows(source):
-            rows += 1
+        found = _xlsx_rows(source)
     elif fmt == "ndjson":
-        for _ in _ndjson_rows(source, strict=True):
-            rows += 1
+        found = _ndjson_rows(source, strict=True)
     else:
-        for _ in _json_rows(source):
-            rows += 1
+        found = ((n, _json_cells(item), False) for n, item in enumerate(_json_rows(source), start=1))
+    add = digest.add
+    for _, cells, malformed in found:
+        add(cells, malformed)
+    rows = digest.rows
     if rows == 0:
         raise _problem("feed_empty", "The submission has a header but no rows.")
     if rows > max_rows:
         raise _problem("feed_too_many_rows", f"A batch may have at most {max_rows} rows.", status=413)
-    return FeedShape(encoding, rows)
+    return FeedShape(encoding, rows, digest.hexdigest())
 
 
 def read_rows(source: SealedFile, fmt: FeedFormat, encoding: str | None) -> Iterator[Row]:
@@ -153,15 +202,34 @@ def _csv_rows(source: SealedFile, encoding: str, *, strict: bool) -> Iterator[Ro
                 ) from None
             raise _problem("feed_file_truncated", f"The file ends inside row {number + 1}.") from None
         if pending is not None:
-            if strict and pending[2] and not _ends_with_newline(source):
-                raise _problem("feed_file_truncated", f"The file ends inside row {pending[0]}.")
+            if strict and _may_be_cut(source, malformed=pending[2]):
+                raise _problem(
+                    "feed_file_truncated",
+                    f"The file ends inside row {pending[0]}: its last line has no line break, so its last "
+                    "cell may be cut off. If the file is complete, end it with a line break.",
+                )
             yield pending
 
 
-def _ends_with_newline(source: SealedFile) -> bool:
+def _may_be_cut(source: SealedFile, *, malformed: bool) -> bool:
+    """Whether the file's last row may have been cut off: its last line has no line break (a CSV from a
+    spreadsheet, the templates or the generator ends every row with one) and the row has the wrong
+    number of cells, or its last cell may be incomplete. Only two last cells are complete whatever
+    followed them: an empty one (the line ends with the comma before it: only the line break can have
+    gone) and a quoted one whose closing quote is there. Reads the file's last row, once."""
+    size = source.size()
     with source.open() as fh:
-        fh.seek(-1, io.SEEK_END)
-        return fh.read(1) in (b"\n", b"\r")
+        fh.seek(max(size - MAX_ROW_BYTES - 2, 0))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return False
+    line = tail[max(tail.rfind(b"\n"), tail.rfind(b"\r")) + 1 :].rstrip(b" \t")
+    if not line:
+        return False  # blanks after the last line break: the last row ended
+    if malformed:
+        return True
+    # ``,`` ``"`` and line breaks are never part of a multi-byte character in UTF-8 or GB18030.
+    return not (line.endswith(b",") or (line.endswith(b'"') and line.count(b'"') % 2 == 0))
 
 
 _XLSX_DAMAGE = (zipfile.BadZipFile, zlib.error, ParseError, KeyError, OSError, EOFError)

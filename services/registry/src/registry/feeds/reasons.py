@@ -24,6 +24,12 @@ REASONS: dict[str, tuple[Severity, str, str]] = {
         "15-digit legacy ID number; matched without it",
         "15位旧身份证号，按其他信息匹配",
     ),
+    "id_number_stored_as_number": (
+        "error",
+        "ID number was stored as a number, so a spreadsheet kept only its first 15 digits; format the "
+        "ID number column as text and type the number again",
+        "身份证号以数值格式保存，表格软件只保留前15位数字；请将身份证号列设置为文本格式后重新录入",
+    ),
     IdReason.BAD_LENGTH: ("warning", "ID number has the wrong length", "身份证号位数错误"),
     IdReason.BAD_CHARACTERS: ("warning", "ID number contains invalid characters", "身份证号含非法字符"),
     IdReason.BAD_CHECK_CHARACTER: (
@@ -93,7 +99,11 @@ REASONS: dict[str, tuple[Severity, str, str]] = {
         "disability grade must be 1-4 (一级-四级)",
         "残疾等级应为一级至四级",
     ),
-    "duplicate_in_batch": ("error", "the same person appears earlier in this batch", "同一批次中重复出现"),
+    "duplicate_in_batch": (
+        "error",
+        "the same person is in an accepted row earlier in this batch",
+        "同一批次中此前已有该人员的有效行",
+    ),
     "field_too_long": ("error", "a cell is longer than allowed", "单元格内容超长"),
     "cell_formula": ("error", "a cell starts like a spreadsheet formula", "单元格内容疑似公式"),
     "cell_control_character": (

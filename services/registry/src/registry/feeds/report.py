@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
 
 from baoxue.spreadsheets import neutralise_text
 from baoxue.text import storable
@@ -42,10 +43,21 @@ def to_csv(header: Sequence[str], lines: Iterable[Sequence[str]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
+TEXT_COLUMNS = ("身份证号", "监护人电话")
+"""Digits that are not numbers: formatted as text (``@``) wherever a sheet has them, so that Excel keeps
+what a clerk types (a number keeps 15 significant digits: an 18-digit ID number would lose its last ones)."""
+
+
 def to_xlsx(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[str]]]]) -> bytes:
+    """A workbook of (title, header, lines) sheets; the columns headed by one of ``TEXT_COLUMNS`` are
+    formatted as text, the cells a clerk adds to them too."""
     book = Workbook(write_only=True)
     for title, header, lines in sheets:
         sheet = book.create_sheet(title)
+        for index, name in enumerate(header, start=1):
+            if name in TEXT_COLUMNS:
+                column = sheet.column_dimensions[get_column_letter(index)]
+                column.number_format, column.width = "@", 22
         sheet.append(list(header))
         for line in lines:
             sheet.append(list(line))
@@ -66,6 +78,11 @@ def template_notes(department: str) -> list[list[str]]:
         lines += [["残疾等级 disability grade", "一级/二级/三级/四级", "1-4"]]
     lines += [
         ["出生日期 birth date", "2016-05-02 / 2016/5/2 / 20160502", ""],
-        ["身份证号 ID number", "18位，末位可为X", ""],
+        [
+            "身份证号 ID number",
+            "18位，末位可为X；文本格式，勿改为数值 (a text column: a number keeps 15 digits)",
+            "",
+        ],
+        ["监护人电话 guardian phone", "文本格式 (text)", ""],
     ]
     return lines

@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.db import hold_transaction_lock
+from registry.children.models import Child
 from registry.feeds.models import FeedBatch, FeedRow
 
 _batches = FeedBatch.__table__  # type: ignore[attr-defined]
@@ -166,3 +167,36 @@ async def delivered_batches(session: AsyncSession, periods: Sequence[str]) -> li
         .order_by(_batches.c.completed_at)
     )
     return [dict(r) for r in (await session.execute(query)).mappings()]
+
+
+async def distinct_row_counts(
+    session: AsyncSession, batch_ids: Sequence[str]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """(department, period) → (children accepted, rows rejected) over the batches, each counted once:
+    a child by its record (the one that remains, when it was merged into another since), a rejected row
+    by its ID number's blind index, a rejected row without a usable ID number by itself. For a period
+    delivered in several batches, whose rows may overlap (the same rows re-sent with a few more)."""
+    if not batch_ids:
+        return {}
+    children = Child.__table__  # type: ignore[attr-defined]
+    accepted = _rows.c.outcome == "accepted"
+    rejected = _rows.c.outcome != "accepted"
+    query = (
+        select(
+            _batches.c.department,
+            _batches.c.period,
+            func.count(
+                func.distinct(case((accepted, func.coalesce(children.c.merged_into, _rows.c.child_id))))
+            ),
+            func.count(func.distinct(case((rejected, _rows.c.id_blind)))),
+            func.count(case((rejected & _rows.c.id_blind.is_(None), 1))),
+        )
+        .select_from(
+            _rows.join(_batches, _batches.c.id == _rows.c.batch_id).outerjoin(
+                children, children.c.id == _rows.c.child_id
+            )
+        )
+        .where(_rows.c.batch_id.in_(list(batch_ids)))
+        .group_by(_batches.c.department, _batches.c.period)
+    )
+    return {(d, p): (int(a), int(r) + int(n)) for d, p, a, r, n in (await session.execute(query)).all()}

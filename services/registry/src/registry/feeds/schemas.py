@@ -81,6 +81,12 @@ class CalendarEntry(BaseModel):
     )
     batch_id: str | None = Field(default=None, description="The latest completed commit batch")
     batches: int = Field(default=0, description="Completed commit batches of the period")
-    accepted: int = Field(default=0, description="Rows accepted, over all of the period's batches")
-    rejected: int = Field(default=0, description="Rows rejected, over all of the period's batches")
+    accepted: int = Field(
+        default=0,
+        description="Children accepted, over all of the period's batches (a child sent again: once)",
+    )
+    rejected: int = Field(
+        default=0,
+        description="Rows rejected, over all of the period's batches (an ID number sent again: once)",
+    )
     overdue: bool

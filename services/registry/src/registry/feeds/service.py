@@ -99,17 +99,17 @@ async def submit_batch(
                 department=department,
                 period=period,
                 mode=mode,
-                content_hash=upload.sha256,
+                content_hash=shape.rows_hash,
                 client_batch_id=client_batch_id,
             )
             if earlier is not None:
-                if earlier["content_hash"] != upload.sha256 or earlier["period"] != period:
+                if earlier["content_hash"] != shape.rows_hash or earlier["period"] != period:
                     raise Conflict(
                         "This client batch id was already used for different content.",
                         code="feed_batch_id_reused",
                     )
                 if earlier["status"] not in FINAL:
-                    # Its kept file may be gone (another replica's disk): this copy is the same bytes.
+                    # Its kept file may be gone (another replica's disk): this copy has the same rows.
                     own = batch_file(settings, earlier["id"], earlier["source_format"])
                     if earlier["source_format"] == upload.fmt and not own.exists():
                         upload.path.replace(own)
@@ -125,7 +125,7 @@ async def submit_batch(
                     "period": period,
                     "mode": mode,
                     "source_format": upload.fmt,
-                    "content_hash": upload.sha256,
+                    "content_hash": shape.rows_hash,
                     "client_batch_id": client_batch_id,
                     "status": "queued",
                     "job_id": job_id,
@@ -370,9 +370,11 @@ async def feed_calendar(
 ) -> list[dict[str, Any]]:
     """Every department × period of ``year``: delivered or not, when, counts; overdue after the due date.
 
-    A department may deliver a period in several batches: the rows accepted and rejected are those of
-    all its completed commit batches of the period, ``delivered_at`` and ``batch_id`` are the latest's,
-    ``first_delivered_at`` the first's (whether the delivery was on time)."""
+    A department may deliver a period in several batches: ``delivered_at`` and ``batch_id`` are the
+    latest's, ``first_delivered_at`` the first's (whether the delivery was on time); the counts are over
+    all its completed commit batches of the period, a child or a rejected row sent again counted once
+    (``repository.distinct_row_counts``, read only for periods of more than one batch: one batch's own
+    counts are already distinct, as a person is accepted once in a batch)."""
     today = today or dt.datetime.now(CHINA).date()
     periods = [f"{year}-03", f"{year}-09"]
     delivered: dict[tuple[str, str], dict[str, Any]] = {}
@@ -386,6 +388,10 @@ async def feed_calendar(
         seen["accepted"] += batch["accepted"]
         seen["rejected"] += batch["rejected"]
         seen["delivered_at"], seen["batch_id"] = batch["completed_at"], batch["id"]
+        seen.setdefault("ids", []).append(batch["id"])
+    several = [i for seen in delivered.values() if seen["batches"] > 1 for i in seen["ids"]]
+    for key, (accepted, rejected) in (await repository.distinct_row_counts(session, several)).items():
+        delivered[key] |= {"accepted": accepted, "rejected": rejected}
     out = []
     for period in periods:
         due = period_end(period)

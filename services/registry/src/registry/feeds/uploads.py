@@ -1,10 +1,9 @@
 """Receiving a feed body: streamed to a sealed spool file (never held whole in memory, never plaintext on
-disk), hashed, size-limited."""
+disk), size-limited."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -53,7 +52,6 @@ def batch_file(settings: Any, batch_id: str, fmt: str) -> Path:
 class SavedUpload:
     path: Path
     fmt: FeedFormat
-    sha256: str
     size: int
 
 
@@ -91,10 +89,9 @@ async def save_stream(
 
     The file holds the department's rows until the batch is final: it is sealed with a data key of its
     own wrapped by the service's field cipher (``baoxue.pii.files``), and readable by the service's user
-    only. ``sha256`` is the plaintext's, so the same content submitted twice is recognised."""
+    only. (A repeat is recognised by its rows, digested when the file is inspected: ``parsing.RowsDigest``.)"""
     await asyncio.to_thread(_private_dir, directory)
     path = directory / f"{uuid.uuid4()}.{fmt}"
-    digest = hashlib.sha256()
     size = 0
     try:
         with SealedFile(path, cipher).create() as fh:
@@ -106,12 +103,11 @@ async def save_stream(
                         code="feed_file_too_large",
                         status=413,
                     )
-                digest.update(chunk)
                 fh.write(chunk)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return SavedUpload(path, fmt, digest.hexdigest(), size)
+    return SavedUpload(path, fmt, size)
 
 
 class _FilePart:
@@ -124,7 +120,6 @@ class _FilePart:
         self._name, self._value = b"", b""
         self.writer: SealedWriter | None = None
         self.fmt: FeedFormat | None = None
-        self.digest = hashlib.sha256()
         self.size = 0
         self.saw_field_without_file = False
         self.done: SavedUpload | None = None
@@ -171,14 +166,12 @@ class _FilePart:
                 code="feed_file_too_large",
                 status=413,
             )
-        chunk = data[start:end]
-        self.digest.update(chunk)
-        self.writer.write(chunk)
+        self.writer.write(data[start:end])
 
     def _end(self) -> None:
         if self.writer is not None and self.fmt is not None:
             self.writer.close()
-            self.done = SavedUpload(self.writer.path, self.fmt, self.digest.hexdigest(), self.size)
+            self.done = SavedUpload(self.writer.path, self.fmt, self.size)
             self.writer = None
 
     def abort(self) -> None:

@@ -45,6 +45,10 @@ _DATE = re.compile(r"(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?")
 _PHONE = re.compile(r"1\d{10}|0\d{9,11}|\d{7,8}")
 _CATEGORY_SPLIT = re.compile(r"[、,，;；/\s]+")
 _PHONE_NOISE = re.compile(r"[\s\-()（）]")
+_SCIENTIFIC = re.compile(r"\d(?:\.\d+)?[eE][+]?\d+")
+_EXACT_BELOW = 10**15
+"""A spreadsheet keeps a number to 15 significant digits (a double holds every integer up to 2**53 exactly):
+a number below this is every digit the clerk typed; an 18-digit ID number given as a number is not."""
 _CACHE_LIMIT = 100_000  # distinct values remembered per batch (addresses, phones' blind indexes)
 _SEX: dict[str, Sex] = {
     "男": "M",
@@ -122,7 +126,7 @@ def _clean(text: Any) -> str:
 
 @dataclass
 class RowValidator:
-    """Validates the rows of one batch; remembers what it has seen to find duplicates inside the batch."""
+    """Validates the rows of one batch; remembers the rows it accepted to find duplicates inside the batch."""
 
     department: str
     cutoff: dt.date
@@ -178,10 +182,16 @@ class RowValidator:
         if raw["birth_date"] and birth is None:
             reasons.append("birth_date_invalid")
 
-        check = parse_id_number(raw["id_number"], expected_birth_date=birth, expected_sex=sex)
-        reasons.extend(str(r) for r in check.errors)
-        reasons.extend(str(r) for r in check.warnings)
-        facts = check.facts
+        if _id_stored_as_number(cells.get("id_number"), raw["id_number"]):
+            reasons.append(
+                "id_number_stored_as_number"
+            )  # its last digits are the spreadsheet's, not the ID's
+            facts = None
+        else:
+            check = parse_id_number(raw["id_number"], expected_birth_date=birth, expected_sex=sex)
+            reasons.extend(str(r) for r in check.errors)
+            reasons.extend(str(r) for r in check.warnings)
+            facts = check.facts
         if facts is not None:
             normalised = facts.id_number
             out["id_blind"] = self.blind_index.of(normalised)
@@ -220,11 +230,11 @@ class RowValidator:
         )
         if key in self._seen:
             reasons.append("duplicate_in_batch")
-        else:
-            self._seen.add(key)
 
         out["reasons"] = ",".join(dict.fromkeys(reasons))
         out["outcome"] = "rejected" if any(severity(r) == "error" for r in reasons) else "accepted"
+        if out["outcome"] == "accepted":  # a rejected row is no earlier row: its corrected copy may follow
+            self._seen.add(key)
         if reasons:
             kept = cells_as_text(cells)
             if unstorable_text:
@@ -306,6 +316,16 @@ class RowValidator:
             if grade is None:
                 reasons.append("disability_grade_invalid")
             out["disability_grade"] = grade
+
+
+def _id_stored_as_number(cell: Any, text: str) -> bool:
+    """Whether an ID number cell was a number that may have lost digits: an Excel number cell (or a JSON
+    number) of 16 digits or more, or the scientific notation (``3.70406E+17``) such a cell becomes in a
+    CSV saved by a spreadsheet. A smaller number (a 15-digit legacy ID) holds every digit, and is read
+    as its text."""
+    if type(cell) is str:
+        return ("E" in text or "e" in text) and _SCIENTIFIC.fullmatch(text) is not None
+    return isinstance(cell, int | float) and not isinstance(cell, bool) and abs(cell) >= _EXACT_BELOW
 
 
 def cells_as_text(cells: dict[str, Any]) -> dict[str, str]:
