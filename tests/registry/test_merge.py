@@ -181,3 +181,40 @@ async def test_a_large_batch_refreshes_the_statistics_of_what_it_added_before_jo
     batch = await submit(svc, tokens, "police", "2026-09", csv_body(WANG.row(), LI.row(), ZHAO.row()))
     assert batch["accepted"] == 3
     assert await analysed() == before + 2
+
+
+async def test_a_late_delivery_of_an_older_period_keeps_the_newer_contact_values(start_service, tokens):
+    """Contact values are the latest period's: the police's 2026-03 batch delivered after their 2026-09 one
+    leaves the 2026-09 address, guardian and phone on the record; its values are kept in provenance only.
+    A later period changes them again."""
+    svc = await start_service("registry")
+    new, old = "山东省枣庄市山亭区店子镇新地址1号", "山东省枣庄市山亭区店子镇旧地址9号"
+    await submit(
+        svc,
+        tokens,
+        "police",
+        "2026-09",
+        csv_body(WANG.row(phone="13811112222", current=new, guardian="王建国")),
+    )
+    await submit(
+        svc,
+        tokens,
+        "police",
+        "2026-03",
+        csv_body(WANG.row(phone="13899990000", current=old, guardian="王大山")),
+    )
+    child = await _lookup(svc, tokens, WANG.id)
+    assert (child["current_address"], child["guardian_name"], child["guardian_phone"]) == (
+        new,
+        "王建国",
+        "13811112222",
+    )
+    kept = {
+        (a["attribute"], a["last_period"]) for a in child["provenance"] if a["attribute"] == "current_address"
+    }
+    assert kept == {("current_address", "2026-09"), ("current_address", "2026-03")}
+    assert child["needs_review"] is False
+    # The next period's values are the record's.
+    await submit(svc, tokens, "police", "2027-03", csv_body(WANG.row(phone="13899990000", current=old)))
+    child = await _lookup(svc, tokens, WANG.id)
+    assert (child["current_address"], child["guardian_phone"]) == (old, "13899990000")

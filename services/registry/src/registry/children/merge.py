@@ -175,10 +175,18 @@ async def register_new(session: AsyncSession, batch_id: str, *, district: str, w
     return _rowcount(result)
 
 
-async def update_contact_values(session: AsyncSession, batch_id: str, *, department: str) -> None:
-    """Contact values (current address, guardian) follow the latest feed; identity values only fill gaps.
+async def update_contact_values(
+    session: AsyncSession, batch_id: str, *, department: str, period: str
+) -> None:
+    """Contact values (current address, guardian) follow the latest period asserted; identity values only
+    fill gaps.
 
-    For the rows that found their record by ID number, or by a decided ID collision (``detach_collisions``).
+    A batch sets a contact value unless an earlier batch (any department's) asserted a value of that
+    attribute for a later period: a late or repeated delivery of an older period leaves the newer value on
+    the record, its own is kept in provenance only (``record_provenance``, which runs after this step, so
+    ``child_attributes`` holds the earlier batches' assertions here). Within one period the batch merged
+    last wins. For the rows that found their record by ID number, or by a decided ID collision
+    (``detach_collisions``).
     """
     latest = {
         "current_address": "current_address",
@@ -197,8 +205,10 @@ async def update_contact_values(session: AsyncSession, batch_id: str, *, departm
     if department == "dpf":
         latest |= {"disability_type": "disability_type", "disability_grade": "disability_grade"}
     sets = [
-        f"{col} = COALESCE((SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b AND r.outcome = 'accepted' "
-        f"AND r.child_id = children.id), {col})"
+        f"{col} = CASE WHEN EXISTS (SELECT 1 FROM child_attributes a WHERE a.child_id = children.id "
+        f"AND a.attribute = '{col}' AND a.last_period > :p) THEN {col} ELSE "
+        f"COALESCE((SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b AND r.outcome = 'accepted' "
+        f"AND r.child_id = children.id), {col}) END"
         for col, src in latest.items()
     ] + [
         f"{col} = COALESCE({col}, (SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b "
@@ -211,7 +221,7 @@ async def update_contact_values(session: AsyncSession, batch_id: str, *, departm
             "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND outcome = 'accepted' "
             "AND link IN ('id', 'decided'))"
         ),
-        {"b": batch_id},
+        {"b": batch_id, "p": period},
     )
 
 

@@ -236,7 +236,7 @@ _ASSERTED: dict[str, Any] = {
     "disability_type": lambda r: (r.disability_type, None),
     "disability_grade": lambda r: (r.disability_grade, None),
 }
-# Contact values follow the latest feed (merge.update_contact_values); the disability's only DPF's.
+# Contact values follow the latest period's feed (merge.update_contact_values); the disability's only DPF's.
 _CONTACT = ("current_address", "guardian_name", "guardian_phone")
 _DPF_CONTACT = ("disability_type", "disability_grade")
 
@@ -331,12 +331,14 @@ async def reattribute_rows(
                 child_id=child, attribute=attribute, department=department, value=value, **values
             )
         )
-    # Contact values that the given-back rows set last: each record's own latest again (rows in the
-    # order they were applied; a record that lost rows counted with them, as it was then).
+    # Contact values that the given-back rows set last: each record's own latest again (rows by period,
+    # then in the order they were applied, as ``merge.update_contact_values`` lets the latest period's
+    # value stand; a record that lost rows counted with them, as it was then).
+    by_period = sorted(rows, key=lambda r: r.period)
     for child in ids:
         own_latest: dict[str, Any] = {}
         set_by_moved: dict[str, bool] = {}
-        for r in rows:
+        for r in by_period:
             was_moved = (r.batch_id, r.row_number) in previous
             if not (r.child_id == child or (was_moved and previous[r.batch_id, r.row_number] == child)):
                 continue
