@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -58,9 +58,18 @@ class LinkOutcome:
 
 @collector_paused()  # builds a million lists of positions at a million children (no cycles, no awaits)
 def best_matches(
-    people: list[Person], candidates: list[Person]
+    people: list[Person],
+    candidates: list[Person],
+    *,
+    holds_id: Callable[[str], bool] | None = None,
 ) -> list[tuple[Person, Person, float, dict[str, str], str]]:
     """For each person, the best candidate sharing a block, and the decision.
+
+    ``holds_id``: whether the candidate of a key holds an ID number (None: none is known to). Two that do
+    are two children (the registry holds one record per ID number), however alike they score: the best
+    and a runner-up within ``MARGIN`` of it are then an ambiguity (twins born the same day to the same
+    guardian, with names that read alike), never "the same child themselves", and the person goes to
+    review.
 
     The blocks are the children born on the person's birth date and those of the same name pinyin and
     sex, but only the children who can score ``REVIEW`` or more are scored: of those born the same day,
@@ -132,8 +141,13 @@ def best_matches(
             continue
         points, evidence, cand = best
         runner_up = second[0] if second is not None else None
-        if second is not None and points - second[0] < MARGIN:
-            # Two close candidates are no ambiguity when they are clearly the same child themselves.
+        if (
+            second is not None
+            and points - second[0] < MARGIN
+            and not (holds_id is not None and holds_id(cand.key) and holds_id(second[2].key))
+        ):
+            # Two close candidates are no ambiguity when they are clearly the same child themselves (but
+            # two records with different ID numbers are two children: ``holds_id``).
             between_points, between = score(cand, second[2])
             if decide(between_points, None, between) == "auto":
                 runner_up = None
@@ -219,8 +233,11 @@ class _NameBlockIndex:
         return sorted(kept)
 
 
-async def _candidates(session: AsyncSession, people: list[Person], own: set[str]) -> list[Person]:
-    """Known children sharing a block with any of ``people`` (birth date, or name pinyin)."""
+async def _candidates(
+    session: AsyncSession, people: list[Person], own: set[str]
+) -> tuple[list[Person], set[str]]:
+    """Known children sharing a block with any of ``people`` (birth date, or name pinyin), and the ids of
+    those of them without an ID number (provisional records: far fewer than those with one)."""
     births = sorted({p.birth_date for p in people if p.birth_date})
     names = sorted({p.name_pinyin for p in people if p.name_pinyin})
     cols = [
@@ -236,7 +253,9 @@ async def _candidates(session: AsyncSession, people: list[Person], own: set[str]
             "guardian_name",
         )
     ]
+    cols.append(_children.c.id_blind.is_(None).label("provisional"))
     found: dict[str, Person] = {}
+    provisional: set[str] = set()
     for i in range(0, max(len(births), len(names)), CHUNK):
         query = select(*cols).where(
             _children.c.status != "duplicate",
@@ -250,7 +269,9 @@ async def _candidates(session: AsyncSession, people: list[Person], own: set[str]
             for r in rows:
                 if r["id"] not in own:
                     found[r["id"]] = Person.of(r, r["id"])
-    return list(found.values())
+                    if r["provisional"]:
+                        provisional.add(r["id"])
+    return list(found.values()), provisional
 
 
 async def _provisional(session: AsyncSession, own: set[str]) -> list[Person]:
@@ -288,7 +309,8 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
     own = {r["child_id"] for r in rows}
     has_id = {r["child_id"] for r in rows if r["id_blind"]}
     without_id = [Person.of(r, r["child_id"]) for r in rows if not r["id_blind"]]
-    found = best_matches(without_id, await _candidates(session, without_id, own))
+    candidates, provisional_ids = await _candidates(session, without_id, own)
+    found = best_matches(without_id, candidates, holds_id=lambda key: key not in provisional_ids)
     provisional = await _provisional(session, own)
     if provisional:  # only rows sharing a block with a provisional record need a closer look
         births = {p.birth_date for p in provisional}
