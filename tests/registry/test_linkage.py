@@ -121,6 +121,41 @@ async def test_a_row_that_matches_twins_with_id_numbers_equally_goes_to_review(s
     assert row_record["categories"] == ["orphan"] and row_record["status"] == "active"
 
 
+async def test_an_undone_link_holds_for_the_same_row_in_a_later_period(start_service, tokens):
+    """Civil affairs' row for ZHAO without an ID number is linked to the police's record, and a reviewer
+    undoes the link. Civil affairs' next period repeats the row (the same name, sex, birth date, village
+    and guardian): the reviewer's separation holds, so it is not linked to the police's record again but to
+    the record the undo gave back (civil affairs' own), whose orphan flag it confirms (no lapse, valid_from
+    kept). A row describing the child differently is new to decide on."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    row = ZHAO.row(id="", category="孤儿")
+    await submit(svc, tokens, "police", "2026-03", csv_body(ZHAO.row()))
+    assert (await submit(svc, tokens, "civil", "2026-03", csv_body(row)))["linked"] == 1
+    police = await _child(svc, tokens, ZHAO.id)
+    [merge] = (await svc.client.get("/v1/merges", headers=bureau)).json()["items"]
+    assert (await svc.client.post(f"/v1/merges/{merge['id']}/undo", headers=bureau)).status_code == 200
+    separated = merge["merged_id"]
+
+    again = await submit(svc, tokens, "civil", "2026-09", csv_body(row))
+    assert again["linked"] == 1
+    merges = (await svc.client.get("/v1/merges", headers=bureau)).json()["items"]
+    active = [(m["survivor_id"], m["reason"]) for m in merges if m["undone_at"] is None]
+    assert active == [(separated, "linkage_auto")]
+    police = (await svc.client.get(f"/v1/children/{police['id']}", headers=bureau)).json()
+    assert (police["categories"], police["merged_records"]) == (["resident"], [])
+    civil = (await svc.client.get(f"/v1/children/{separated}", headers=bureau)).json()
+    assert (civil["status"], civil["categories"], civil["needs_review"]) == ("active", ["orphan"], False)
+    assert [(f["status"], f["valid_from"], f["last_confirmed"]) for f in civil["flags"]] == [
+        ("active", "2026-03", "2026-09")
+    ]
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert r.json()["items"] == []
+    # The police's record is not even a candidate of that row any more: no item about the pair either.
+    r = await svc.client.get("/v1/review-items", params={"kind": "link_candidate"}, headers=bureau)
+    assert r.json()["items"] == []
+
+
 async def test_linkage_on_the_generated_district_is_precise(start_service, tokens, district):
     """All eight generated feeds in: no merged record mixes two people; nearly every person is one record."""
     svc = await start_service("registry")
