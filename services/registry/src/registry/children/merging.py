@@ -573,7 +573,7 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
     departments = sorted({d for _, d in pairs})
     applied = (
         await session.execute(
-            select(_batches.c.id, _batches.c.department, _batches.c.period)
+            select(_batches.c.id, _batches.c.department, _batches.c.period, _batches.c.delivery_complete)
             .where(
                 _batches.c.department.in_(departments),
                 _batches.c.mode == "commit",
@@ -686,7 +686,9 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
 
 def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> dict[str, Any] | None:
     """A flag as ``confirm_flags`` and ``lapse_flags`` leave it after the department's batches ``applied``
-    (in order), of which ``asserting`` assert it; None when none does."""
+    (in order), of which ``asserting`` assert it; None when none does. Only a batch that completes the
+    department's delivery for its period lapses; a lapsed flag asserted again by a batch of the period that
+    lapsed it keeps its ``valid_from``."""
     flag: dict[str, Any] | None = None
     for batch in applied:
         if batch.department != department:
@@ -698,7 +700,7 @@ def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> d
                     "first_batch_id": batch.id,
                     "last_confirmed": batch.period,
                 }
-            elif flag["status"] != "active":
+            elif flag["status"] != "active" and flag["lapsed_period"] != batch.period:
                 flag["valid_from"] = batch.period
             flag |= {
                 "status": "active",
@@ -707,7 +709,12 @@ def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> d
                 "lapsed_period": None,
                 "lapsed_batch_id": None,
             }
-        elif flag is not None and flag["status"] == "active" and flag["last_confirmed"] < batch.period:
+        elif (
+            flag is not None
+            and flag["status"] == "active"
+            and flag["last_confirmed"] < batch.period
+            and batch.delivery_complete
+        ):
             flag |= {"status": "lapsed", "lapsed_period": batch.period, "lapsed_batch_id": batch.id}
     return flag
 
