@@ -128,7 +128,11 @@ def baoxue_clusters(records: list[dict[str, Any]]) -> list[int]:
     with collector_paused():
         reps = [person(records[i]) for i in by_id.values()]
         loose = [person(r) for r in records if not r["id_number"]]
-    for p, cand, _points, _evidence, verdict in best_matches(loose, reps + loose):
+    # The representatives hold an ID number: two of them are two children (``best_matches``' holds_id).
+    identified = {p.key for p in reps}
+    for p, cand, _points, _evidence, verdict in best_matches(
+        loose, reps + loose, holds_id=identified.__contains__
+    ):
         if verdict == "auto":
             parent[find(int(p.key))] = find(int(cand.key))
     return [find(i) for i in range(len(records))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections import defaultdict
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.registry.conftest import BUREAU, csv_body, outbox_events, submit
-from tests.registry.people import LI, WANG, ZHAO
+from tests.registry.people import LI, WANG, ZHAO, Kid
 
 
 async def _child(svc, tokens, id_number: str) -> dict:
@@ -90,6 +91,69 @@ async def test_uncertain_pairs_go_to_review_accept_and_reject(start_service, tok
         )
     ).json()["items"]
     assert [i["id"] for i in items] == [by_target[wang["id"]]["id"]]
+
+
+@pytest.mark.parametrize("name", ["张子寒", "张梓涵"], ids=["homophone_of_both", "exact_name_of_one"])
+async def test_a_row_that_matches_twins_with_id_numbers_equally_goes_to_review(start_service, tokens, name):
+    """The police feed twins (same birth date, village and guardian; 梓涵 and 梓晗 read alike) with their
+    ID numbers. Civil affairs sends one of them without an ID number: the two candidates score within
+    MARGIN of each other, and two records with different ID numbers are two children however alike they
+    score, so the row is queued for review (a link candidate), never linked to either twin."""
+    svc = await start_service("registry")
+    twin = Kid("张梓涵", dt.date(2016, 4, 1), False, 21, guardian="张军", phone="13800000009")
+    other = twin.but(name="张梓晗", seq=22)
+    await submit(svc, tokens, "police", "2026-09", csv_body(twin.row(), other.row()))
+    batch = await submit(
+        svc, tokens, "civil", "2026-09", csv_body(twin.row(id="", name=name, category="孤儿"))
+    )
+    assert (batch["children_registered"], batch["linked"]) == (1, 0)
+    bureau = tokens.headers("bureau", BUREAU)
+    assert (await svc.client.get("/v1/merges", headers=bureau)).json()["items"] == []
+    twins = {(await _child(svc, tokens, k.id))["id"]: k for k in (twin, other)}
+    for child_id in twins:
+        shown = (await svc.client.get(f"/v1/children/{child_id}", headers=bureau)).json()
+        assert shown["categories"] == ["resident"] and shown["merged_records"] == []
+    [item] = (
+        await svc.client.get("/v1/review-items", params={"kind": "link_candidate"}, headers=bureau)
+    ).json()["items"]
+    assert item["other_child_id"] in twins and item["child_id"] not in twins
+    row_record = (await svc.client.get(f"/v1/children/{item['child_id']}", headers=bureau)).json()
+    assert row_record["categories"] == ["orphan"] and row_record["status"] == "active"
+
+
+async def test_an_undone_link_holds_for_the_same_row_in_a_later_period(start_service, tokens):
+    """Civil affairs' row for ZHAO without an ID number is linked to the police's record, and a reviewer
+    undoes the link. Civil affairs' next period repeats the row (the same name, sex, birth date, village
+    and guardian): the reviewer's separation holds, so it is not linked to the police's record again but to
+    the record the undo gave back (civil affairs' own), whose orphan flag it confirms (no lapse, valid_from
+    kept). A row describing the child differently is new to decide on."""
+    svc = await start_service("registry")
+    bureau = tokens.headers("bureau", BUREAU, purpose="data quality review")
+    row = ZHAO.row(id="", category="孤儿")
+    await submit(svc, tokens, "police", "2026-03", csv_body(ZHAO.row()))
+    assert (await submit(svc, tokens, "civil", "2026-03", csv_body(row)))["linked"] == 1
+    police = await _child(svc, tokens, ZHAO.id)
+    [merge] = (await svc.client.get("/v1/merges", headers=bureau)).json()["items"]
+    assert (await svc.client.post(f"/v1/merges/{merge['id']}/undo", headers=bureau)).status_code == 200
+    separated = merge["merged_id"]
+
+    again = await submit(svc, tokens, "civil", "2026-09", csv_body(row))
+    assert again["linked"] == 1
+    merges = (await svc.client.get("/v1/merges", headers=bureau)).json()["items"]
+    active = [(m["survivor_id"], m["reason"]) for m in merges if m["undone_at"] is None]
+    assert active == [(separated, "linkage_auto")]
+    police = (await svc.client.get(f"/v1/children/{police['id']}", headers=bureau)).json()
+    assert (police["categories"], police["merged_records"]) == (["resident"], [])
+    civil = (await svc.client.get(f"/v1/children/{separated}", headers=bureau)).json()
+    assert (civil["status"], civil["categories"], civil["needs_review"]) == ("active", ["orphan"], False)
+    assert [(f["status"], f["valid_from"], f["last_confirmed"]) for f in civil["flags"]] == [
+        ("active", "2026-03", "2026-09")
+    ]
+    r = await svc.client.get("/v1/review-items", params={"kind": "flag_lapsed"}, headers=bureau)
+    assert r.json()["items"] == []
+    # The police's record is not even a candidate of that row any more: no item about the pair either.
+    r = await svc.client.get("/v1/review-items", params={"kind": "link_candidate"}, headers=bureau)
+    assert r.json()["items"] == []
 
 
 async def test_linkage_on_the_generated_district_is_precise(start_service, tokens, district):

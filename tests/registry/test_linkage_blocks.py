@@ -70,9 +70,10 @@ def _person(rng: random.Random, key: int, earlier: list[Person]) -> Person:
 
 
 def _scoring_every_birth_date_candidate(
-    people: list[Person], candidates: list[Person]
+    people: list[Person], candidates: list[Person], identified: frozenset[str] = frozenset()
 ) -> list[tuple[Person, Person, float, dict[str, str], str]]:
-    """The decisions with the birth date alone as a block (``best_matches`` before 28 Nov 2026)."""
+    """The decisions with the birth date alone as a block (``best_matches`` before 28 Nov 2026); two close
+    candidates that both hold an ID number (``identified``) are an ambiguity however alike they are."""
     by_birth: dict[object, list[Person]] = defaultdict(list)
     by_name: dict[object, list[Person]] = defaultdict(list)
     for c in candidates:
@@ -92,7 +93,8 @@ def _scoring_every_birth_date_candidate(
             continue
         (best, evidence), cand = scored[0]
         second = scored[1][0][0] if len(scored) > 1 else None
-        if second is not None and best - second < MARGIN:
+        both_identified = cand.key in identified and scored[1][1].key in identified if second else False
+        if second is not None and best - second < MARGIN and not both_identified:
             points, between = score(cand, scored[1][1])
             if decide(points, None, between) == "auto":
                 second = None
@@ -126,6 +128,13 @@ def test_the_blocks_decide_as_scoring_the_whole_blocks(monkeypatch, scanned_up_t
 
     decided = _decisions(best_matches(people, candidates))
     assert decided == _decisions(_scoring_every_birth_date_candidate(people, candidates))
+    # One candidate in three holding an ID number: close pairs of them are ambiguous, and fewer links are
+    # automatic.
+    identified = frozenset(c.key for c in candidates if int(c.key) % 3 == 0)
+    with_ids = _decisions(best_matches(people, candidates, holds_id=identified.__contains__))
+    assert with_ids == _decisions(_scoring_every_birth_date_candidate(people, candidates, identified))
+    changed = [(a, b) for a, b in zip(decided, with_ids, strict=True) if a != b]
+    assert changed and all((a[4], b[4]) == ("auto", "review") for a, b in changed), changed
 
     verdicts = Counter(d[4] for d in decided)
     assert verdicts["auto"] > 10 and verdicts["review"] > 10, verdicts

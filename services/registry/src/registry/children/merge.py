@@ -10,6 +10,7 @@ lapse category flags.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, text
@@ -175,10 +176,18 @@ async def register_new(session: AsyncSession, batch_id: str, *, district: str, w
     return _rowcount(result)
 
 
-async def update_contact_values(session: AsyncSession, batch_id: str, *, department: str) -> None:
-    """Contact values (current address, guardian) follow the latest feed; identity values only fill gaps.
+async def update_contact_values(
+    session: AsyncSession, batch_id: str, *, department: str, period: str
+) -> None:
+    """Contact values (current address, guardian) follow the latest period asserted; identity values only
+    fill gaps.
 
-    For the rows that found their record by ID number, or by a decided ID collision (``detach_collisions``).
+    A batch sets a contact value unless an earlier batch (any department's) asserted a value of that
+    attribute for a later period: a late or repeated delivery of an older period leaves the newer value on
+    the record, its own is kept in provenance only (``record_provenance``, which runs after this step, so
+    ``child_attributes`` holds the earlier batches' assertions here). Within one period the batch merged
+    last wins. For the rows that found their record by ID number, or by a decided ID collision
+    (``detach_collisions``).
     """
     latest = {
         "current_address": "current_address",
@@ -197,8 +206,10 @@ async def update_contact_values(session: AsyncSession, batch_id: str, *, departm
     if department == "dpf":
         latest |= {"disability_type": "disability_type", "disability_grade": "disability_grade"}
     sets = [
-        f"{col} = COALESCE((SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b AND r.outcome = 'accepted' "
-        f"AND r.child_id = children.id), {col})"
+        f"{col} = CASE WHEN EXISTS (SELECT 1 FROM child_attributes a WHERE a.child_id = children.id "
+        f"AND a.attribute = '{col}' AND a.last_period > :p) THEN {col} ELSE "
+        f"COALESCE((SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b AND r.outcome = 'accepted' "
+        f"AND r.child_id = children.id), {col}) END"
         for col, src in latest.items()
     ] + [
         f"{col} = COALESCE({col}, (SELECT MAX(r.{src}) FROM feed_rows r WHERE r.batch_id = :b "
@@ -211,7 +222,7 @@ async def update_contact_values(session: AsyncSession, batch_id: str, *, departm
             "(SELECT child_id FROM feed_rows WHERE batch_id = :b AND outcome = 'accepted' "
             "AND link IN ('id', 'decided'))"
         ),
-        {"b": batch_id},
+        {"b": batch_id, "p": period},
     )
 
 
@@ -392,6 +403,13 @@ async def refresh_statistics(session: AsyncSession) -> None:
 async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> None:
     """Upsert the category flags the batch asserts: new ones from this period, known ones confirmed again.
 
+    A flag lapsed by a batch of this same period (``lapsed_period``) that this batch asserts again is
+    reinstated with its ``valid_from``: the period's delivery did assert it, in a batch merged after the
+    one that lapsed it (a department sending two batches each declared complete, or a part arriving after
+    the completing one: :func:`lapse_flags`). Its ``flag_lapsed`` item is closed as ``undone`` with the
+    batch that re-confirmed it (:func:`_close_reconfirmed_lapses`). A flag lapsed in an earlier period, or
+    ended by a reviewer, starts anew from this period.
+
     One statement for every category: the batch's rows × the category codes each row lists. A flag goes
     to the record that remains after linkage: a row without a usable ID number whose provisional record
     was linked to a known child (the same child fed again without its ID number) confirms that child's
@@ -411,7 +429,8 @@ async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str
             f"FROM feed_rows CROSS JOIN {_constants(CATEGORIES)} AS k "
             f"WHERE {ACCEPTED} AND child_id IS NOT NULL AND (',' || categories || ',') LIKE ('%,' || k.column1 || ',%') "
             "ON CONFLICT (child_id, category, department) DO UPDATE SET "
-            "valid_from = CASE WHEN child_flags.status IN ('lapsed', 'ended') THEN excluded.valid_from "
+            "valid_from = CASE WHEN child_flags.status = 'ended' OR (child_flags.status = 'lapsed' "
+            "AND child_flags.lapsed_period <> excluded.last_confirmed) THEN excluded.valid_from "
             "ELSE child_flags.valid_from END, status = 'active', lapsed_period = NULL, lapsed_batch_id = NULL, "
             "last_confirmed = CASE WHEN excluded.last_confirmed > child_flags.last_confirmed "
             "THEN excluded.last_confirmed ELSE child_flags.last_confirmed END, "
@@ -419,10 +438,58 @@ async def confirm_flags(session: AsyncSession, batch_id: str, *, department: str
         ),
         {"b": batch_id, "dept": department, "p": period},
     )
+    # The flags of records merged into one whose flag this batch confirmed, lapsed by a batch of this
+    # period, are reinstated with it (their lapse was one with the record that remains: lapse_flags).
+    await session.execute(
+        text(
+            f"UPDATE child_flags SET status = 'active', lapsed_period = NULL, lapsed_batch_id = NULL, "
+            f"last_confirmed = {_V('p')}, last_batch_id = {_V('b')} "
+            "WHERE department = :dept AND status = 'lapsed' AND lapsed_period = :p AND EXISTS "
+            "(SELECT 1 FROM children m JOIN child_flags s ON s.child_id = m.merged_into "
+            "WHERE m.id = child_flags.child_id AND s.category = child_flags.category "
+            "AND s.department = child_flags.department AND s.last_batch_id = :b)"
+        ),
+        {"b": batch_id, "dept": department, "p": period},
+    )
+    await _close_reconfirmed_lapses(session, batch_id, department=department, period=period)
+
+
+async def _close_reconfirmed_lapses(
+    session: AsyncSession, batch_id: str, *, department: str, period: str
+) -> None:
+    """Close the open ``flag_lapsed`` items that a batch of this department and period opened and whose
+    flag this batch confirmed (reinstated by :func:`confirm_flags`): ``undone``, as items whose cause went
+    away are closed elsewhere (an undo's replay), with ``{"flag": {"effect": "flag_reconfirmed",
+    "batch_id": …}}`` as their evidence; the children's ``needs_review`` follows their open items."""
+    detail = json.dumps({"flag": {"effect": "flag_reconfirmed", "batch_id": batch_id}})
+    await session.execute(
+        _now_param(
+            "UPDATE review_items SET status = 'undone', decided_at = :now, detail = :detail "
+            "WHERE kind = 'flag_lapsed' AND status = 'open' AND batch_id IN "
+            "(SELECT id FROM feed_batches WHERE department = :dept AND period = :p AND id <> :b) "
+            "AND EXISTS (SELECT 1 FROM child_flags f WHERE f.child_id = review_items.child_id "
+            "AND f.category = review_items.attribute AND f.department = :dept AND f.status = 'active' "
+            "AND f.last_batch_id = :b)"
+        ),
+        {"b": batch_id, "dept": department, "p": period, "now": utcnow(), "detail": detail},
+    )
+    await session.execute(
+        text(
+            "UPDATE children SET needs_review = EXISTS (SELECT 1 FROM review_items o "
+            "WHERE o.child_id = children.id AND o.status = 'open') WHERE id IN (SELECT child_id FROM review_items "
+            "WHERE kind = 'flag_lapsed' AND status = 'undone' AND detail = :detail)"
+        ),
+        {"detail": detail},
+    )
 
 
 async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, period: str) -> int:
     """Flags this department asserted for an earlier period but not in this later one lapse (listed for review).
+
+    Only when the batch completes the department's delivery for the period (``delivery_complete``, true
+    unless the department declared the batch one part of it): what is judged is the whole delivery, every
+    batch of the period, as each batch (parts included) confirmed the flags it asserts (``last_confirmed``
+    is this period for them) in :func:`confirm_flags`. A part lapses nothing.
 
     The flags of a record merged into another belong to the record that remains: the department's
     assertion of a category for that record (confirmed by this batch in :func:`confirm_flags`) confirms
@@ -443,6 +510,13 @@ async def lapse_flags(session: AsyncSession, batch_id: str, *, department: str, 
         ),
         {"b": batch_id, "dept": department, "p": period},
     )
+    complete = (
+        await session.execute(
+            text("SELECT delivery_complete FROM feed_batches WHERE id = :b"), {"b": batch_id}
+        )
+    ).scalar()
+    if complete is not None and not complete:
+        return 0
     result = await session.execute(
         text(
             f"UPDATE child_flags SET status = 'lapsed', lapsed_period = {_V('p')}, lapsed_batch_id = {_V('b')} "

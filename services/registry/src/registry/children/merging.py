@@ -236,7 +236,7 @@ _ASSERTED: dict[str, Any] = {
     "disability_type": lambda r: (r.disability_type, None),
     "disability_grade": lambda r: (r.disability_grade, None),
 }
-# Contact values follow the latest feed (merge.update_contact_values); the disability's only DPF's.
+# Contact values follow the latest period's feed (merge.update_contact_values); the disability's only DPF's.
 _CONTACT = ("current_address", "guardian_name", "guardian_phone")
 _DPF_CONTACT = ("disability_type", "disability_grade")
 
@@ -331,12 +331,14 @@ async def reattribute_rows(
                 child_id=child, attribute=attribute, department=department, value=value, **values
             )
         )
-    # Contact values that the given-back rows set last: each record's own latest again (rows in the
-    # order they were applied; a record that lost rows counted with them, as it was then).
+    # Contact values that the given-back rows set last: each record's own latest again (rows by period,
+    # then in the order they were applied, as ``merge.update_contact_values`` lets the latest period's
+    # value stand; a record that lost rows counted with them, as it was then).
+    by_period = sorted(rows, key=lambda r: r.period)
     for child in ids:
         own_latest: dict[str, Any] = {}
         set_by_moved: dict[str, bool] = {}
-        for r in rows:
+        for r in by_period:
             was_moved = (r.batch_id, r.row_number) in previous
             if not (r.child_id == child or (was_moved and previous[r.batch_id, r.row_number] == child)):
                 continue
@@ -571,7 +573,7 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
     departments = sorted({d for _, d in pairs})
     applied = (
         await session.execute(
-            select(_batches.c.id, _batches.c.department, _batches.c.period)
+            select(_batches.c.id, _batches.c.department, _batches.c.period, _batches.c.delivery_complete)
             .where(
                 _batches.c.department.in_(departments),
                 _batches.c.mode == "commit",
@@ -684,7 +686,9 @@ async def replay_flags(session: AsyncSession, ids: Sequence[str], *, of: str) ->
 
 def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> dict[str, Any] | None:
     """A flag as ``confirm_flags`` and ``lapse_flags`` leave it after the department's batches ``applied``
-    (in order), of which ``asserting`` assert it; None when none does."""
+    (in order), of which ``asserting`` assert it; None when none does. Only a batch that completes the
+    department's delivery for its period lapses; a lapsed flag asserted again by a batch of the period that
+    lapsed it keeps its ``valid_from``."""
     flag: dict[str, Any] | None = None
     for batch in applied:
         if batch.department != department:
@@ -696,7 +700,7 @@ def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> d
                     "first_batch_id": batch.id,
                     "last_confirmed": batch.period,
                 }
-            elif flag["status"] != "active":
+            elif flag["status"] != "active" and flag["lapsed_period"] != batch.period:
                 flag["valid_from"] = batch.period
             flag |= {
                 "status": "active",
@@ -705,7 +709,12 @@ def _replayed(applied: Sequence[Any], department: str, asserting: set[str]) -> d
                 "lapsed_period": None,
                 "lapsed_batch_id": None,
             }
-        elif flag is not None and flag["status"] == "active" and flag["last_confirmed"] < batch.period:
+        elif (
+            flag is not None
+            and flag["status"] == "active"
+            and flag["last_confirmed"] < batch.period
+            and batch.delivery_complete
+        ):
             flag |= {"status": "lapsed", "lapsed_period": batch.period, "lapsed_batch_id": batch.id}
     return flag
 

@@ -338,7 +338,7 @@ async def _apply(
     step("register")
     linked = await link_batch(session, batch_id, actor=actor)
     step("link")
-    await merge.update_contact_values(session, batch_id, department=department)
+    await merge.update_contact_values(session, batch_id, department=department, period=period)
     step("contact_values")
     await merge.record_provenance(session, batch_id, department=department, period=period)
     step("provenance")

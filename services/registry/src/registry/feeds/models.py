@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, Index, Integer, String, Text, UniqueConstraint, true
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
@@ -28,6 +28,11 @@ class FeedBatch(RegistryModel, table=True):
     source_format: str = Field(max_length=10)
     content_hash: str = Field(max_length=64)
     client_batch_id: str | None = Field(default=None, max_length=100)
+    delivery_complete: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, default=True, server_default=true())
+    )
+    """False: one part of the department's delivery for the period, more parts to follow (it lapses no
+    flag: ``merge.lapse_flags``); True (the default): the batch completes the delivery."""
     status: str = Field(default="queued", max_length=20)
     error_code: str | None = Field(default=None, max_length=60)
     job_id: str | None = Field(default=None, max_length=36)

@@ -27,6 +27,23 @@ ClientBatchId = Annotated[
     str | None, Query(max_length=100, description="Your id of this batch (idempotency)")
 ]
 ReportFormat = Annotated[Literal["csv", "xlsx"], Query()]
+DeliveryComplete = Annotated[
+    bool,
+    Query(
+        description="false: this batch is one part of the department's delivery for the period and more "
+        "parts follow, so it lapses no category flag; true (the default: one batch is the whole delivery): "
+        "it completes the delivery, and the flags no batch of the period asserted lapse"
+    ),
+]
+FLAG_RULE = """A department may deliver a period in several batches. Category flags lapse only when the delivery
+is complete: a batch sent with `delivery_complete=false` is one part of it and lapses nothing; the batch
+that completes it (`delivery_complete=true`, the default, so a single batch is the whole delivery) lapses
+every flag of the department that no batch of the period asserted (each part confirms the flags it asserts,
+`last_confirmed`). Send the completing part last. A flag that a batch lapsed and a later batch of the same
+period asserts again (a department sending two batches each declared complete, or a part arriving after
+the completing one) is active again with its original `valid_from`, and its `flag_lapsed` review item is
+closed (`undone`, evidence `flag.effect = flag_reconfirmed` with the batch). A flag asserted again only in a
+later period starts anew (`valid_from` that period)."""
 
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
@@ -67,6 +84,7 @@ def _accepted(batch: dict[str, Any], in_progress: bool) -> JSONResponse:
     summary="Submit a department's batch for a period (streamed body: NDJSON, JSON, CSV or .xlsx)",
     status_code=202,
     response_model=FeedBatchPublic,
+    description=FLAG_RULE,
     responses={
         200: {"description": "a repeat of an earlier, final batch: that batch, nothing applied again"},
         202: {
@@ -83,6 +101,7 @@ async def submit_batch(
     ctx: Ctx,
     mode: Mode = "commit",
     client_batch_id: ClientBatchId = None,
+    delivery_complete: DeliveryComplete = True,
     principal: Principal = Depends(requires("feed:submit")),
 ) -> JSONResponse:
     service.ensure_may_submit(principal, department)
@@ -103,6 +122,7 @@ async def submit_batch(
         mode=mode,
         client_batch_id=client_batch_id,
         upload=upload,
+        delivery_complete=delivery_complete,
     )
     return _accepted(batch, created)
 
@@ -130,6 +150,7 @@ _UPLOAD_DOC: dict[str, Any] = {
     summary="Upload a department's spreadsheet (CSV UTF-8/GBK or .xlsx) for a period",
     status_code=202,
     response_model=FeedBatchPublic,
+    description=FLAG_RULE,
     openapi_extra=_UPLOAD_DOC,
 )
 async def upload_file(
@@ -139,6 +160,7 @@ async def upload_file(
     ctx: Ctx,
     mode: Mode = "commit",
     client_batch_id: ClientBatchId = None,
+    delivery_complete: DeliveryComplete = True,
     principal: Principal = Depends(requires("feed:submit")),
 ) -> JSONResponse:
     """The form is read here, as it streams, not by the framework: the file part is sealed into the
@@ -162,6 +184,7 @@ async def upload_file(
         mode=mode,
         client_batch_id=client_batch_id,
         upload=upload,
+        delivery_complete=delivery_complete,
     )
     return _accepted(batch, created)
 

@@ -55,6 +55,11 @@ class FeedBatchPublic(BaseModel):
     error_code: str | None = None
     job_id: str | None = None
     client_batch_id: str | None = None
+    delivery_complete: bool = Field(
+        default=True,
+        description="False: one part of the department's delivery for the period, more parts to follow "
+        "(it lapses no category flag); true: the batch completes the delivery",
+    )
     rows_total: int
     accepted: int
     rejected: int
@@ -81,6 +86,10 @@ class CalendarEntry(BaseModel):
     )
     batch_id: str | None = Field(default=None, description="The latest completed commit batch")
     batches: int = Field(default=0, description="Completed commit batches of the period")
+    complete: bool = Field(
+        default=False,
+        description="One of them completed the delivery (delivery_complete): the period's flag lapses are in",
+    )
     accepted: int = Field(
         default=0,
         description="Children accepted, over all of the period's batches (a child sent again: once)",

@@ -74,6 +74,7 @@ async def submit_batch(
     mode: str,
     client_batch_id: str | None,
     upload: SavedUpload,
+    delivery_complete: bool = True,
 ) -> tuple[dict[str, Any], bool]:
     """Accept a saved submission: inspect the file, apply batch idempotency, create the batch and its job.
 
@@ -127,6 +128,7 @@ async def submit_batch(
                     "source_format": upload.fmt,
                     "content_hash": shape.rows_hash,
                     "client_batch_id": client_batch_id,
+                    "delivery_complete": delivery_complete,
                     "status": "queued",
                     "job_id": job_id,
                     "rows_total": shape.rows,
@@ -382,9 +384,16 @@ async def feed_calendar(
         key = (batch["department"], batch["period"])
         seen = delivered.setdefault(
             key,
-            {"batches": 0, "accepted": 0, "rejected": 0, "first_delivered_at": batch["completed_at"]},
+            {
+                "batches": 0,
+                "accepted": 0,
+                "rejected": 0,
+                "complete": False,
+                "first_delivered_at": batch["completed_at"],
+            },
         )
         seen["batches"] += 1
+        seen["complete"] = seen["complete"] or batch["delivery_complete"]
         seen["accepted"] += batch["accepted"]
         seen["rejected"] += batch["rejected"]
         seen["delivered_at"], seen["batch_id"] = batch["completed_at"], batch["id"]
@@ -407,6 +416,7 @@ async def feed_calendar(
                     "first_delivered_at": found["first_delivered_at"] if found else None,
                     "batch_id": found["batch_id"] if found else None,
                     "batches": found["batches"] if found else 0,
+                    "complete": found["complete"] if found else False,
                     "accepted": found["accepted"] if found else 0,
                     "rejected": found["rejected"] if found else 0,
                     "overdue": found is None and today > due,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.collector import collector_paused
@@ -58,9 +59,20 @@ class LinkOutcome:
 
 @collector_paused()  # builds a million lists of positions at a million children (no cycles, no awaits)
 def best_matches(
-    people: list[Person], candidates: list[Person]
+    people: list[Person],
+    candidates: list[Person],
+    *,
+    holds_id: Callable[[str], bool] | None = None,
+    separated: Mapping[str, Collection[str]] | None = None,
 ) -> list[tuple[Person, Person, float, dict[str, str], str]]:
     """For each person, the best candidate sharing a block, and the decision.
+
+    ``holds_id``: whether the candidate of a key holds an ID number (None: none is known to). Two that do
+    are two children (the registry holds one record per ID number), however alike they score: the best
+    and a runner-up within ``MARGIN`` of it are then an ambiguity (twins born the same day to the same
+    guardian, with names that read alike), never "the same child themselves", and the person goes to
+    review. ``separated``: for a person's key, the keys of candidates a reviewer separated that description
+    from (:func:`_separated`): they are not its candidates at all.
 
     The blocks are the children born on the person's birth date and those of the same name pinyin and
     sex, but only the children who can score ``REVIEW`` or more are scored: of those born the same day,
@@ -96,6 +108,7 @@ def best_matches(
     long_blocks: dict[tuple[str, str | None], _NameBlockIndex] = {}
     out = []
     for p in people:
+        not_with = separated.get(p.key, ()) if separated else ()
         born: set[int] = set()
         day = by_birth.get(p.birth_date) if p.name and p.birth_date is not None else None
         if day is not None:
@@ -119,7 +132,7 @@ def best_matches(
         second: tuple[float, dict[str, str], Person] | None = None
         for i in block:
             c = candidates[i]
-            if c.key == p.key:
+            if c.key == p.key or c.key in not_with:
                 continue
             points, evidence = score(p, c, needed=REVIEW)
             if points < REVIEW:  # neither the pair decided on nor a runner-up that could change a decision
@@ -132,8 +145,13 @@ def best_matches(
             continue
         points, evidence, cand = best
         runner_up = second[0] if second is not None else None
-        if second is not None and points - second[0] < MARGIN:
-            # Two close candidates are no ambiguity when they are clearly the same child themselves.
+        if (
+            second is not None
+            and points - second[0] < MARGIN
+            and not (holds_id is not None and holds_id(cand.key) and holds_id(second[2].key))
+        ):
+            # Two close candidates are no ambiguity when they are clearly the same child themselves (but
+            # two records with different ID numbers are two children: ``holds_id``).
             between_points, between = score(cand, second[2])
             if decide(between_points, None, between) == "auto":
                 runner_up = None
@@ -219,8 +237,11 @@ class _NameBlockIndex:
         return sorted(kept)
 
 
-async def _candidates(session: AsyncSession, people: list[Person], own: set[str]) -> list[Person]:
-    """Known children sharing a block with any of ``people`` (birth date, or name pinyin)."""
+async def _candidates(
+    session: AsyncSession, people: list[Person], own: set[str]
+) -> tuple[list[Person], set[str]]:
+    """Known children sharing a block with any of ``people`` (birth date, or name pinyin), and the ids of
+    those of them without an ID number (provisional records: far fewer than those with one)."""
     births = sorted({p.birth_date for p in people if p.birth_date})
     names = sorted({p.name_pinyin for p in people if p.name_pinyin})
     cols = [
@@ -236,7 +257,9 @@ async def _candidates(session: AsyncSession, people: list[Person], own: set[str]
             "guardian_name",
         )
     ]
+    cols.append(_children.c.id_blind.is_(None).label("provisional"))
     found: dict[str, Person] = {}
+    provisional: set[str] = set()
     for i in range(0, max(len(births), len(names)), CHUNK):
         query = select(*cols).where(
             _children.c.status != "duplicate",
@@ -250,7 +273,9 @@ async def _candidates(session: AsyncSession, people: list[Person], own: set[str]
             for r in rows:
                 if r["id"] not in own:
                     found[r["id"]] = Person.of(r, r["id"])
-    return list(found.values())
+                    if r["provisional"]:
+                        provisional.add(r["id"])
+    return list(found.values()), provisional
 
 
 async def _provisional(session: AsyncSession, own: set[str]) -> list[Person]:
@@ -258,6 +283,46 @@ async def _provisional(session: AsyncSession, own: set[str]) -> list[Person]:
     cols = [_children.c[c] for c in _PERSON_COLUMNS]
     query = select(*cols).where(_children.c.status != "duplicate", _children.c.id_blind.is_(None))
     return [Person.of(r, r["id"]) for r in (await session.execute(query)).mappings() if r["id"] not in own]
+
+
+_SAME_DESCRIPTION = ("name", "sex", "birth_date", "hukou_village", "guardian_name")
+"""What identifies "the same row" without an ID number from one period to the next: the values linkage
+compares (the town follows from the village; a row whose village matched nothing compares its absence)."""
+
+
+async def _separated(session: AsyncSession, rows: Sequence[Any]) -> dict[str, set[str]]:
+    """For the batch's ``rows`` without an ID number: the records a reviewer separated their description
+    from (by the row's record, the key ``best_matches`` knows it by).
+
+    A linkage merge undone (``linkage_auto``, or ``linkage_review``: an accepted candidate) is the reviewer's
+    decision that the merged record's row is not the child of the survivor. A row with the same description
+    as that row (:data:`_SAME_DESCRIPTION`, whatever its department) is the same row again, so the decision
+    holds for it, as a decided review item holds for a department repeating its row
+    (``merge.open_conflicts``): the survivor (the record that remains for it) is not its candidate, neither
+    for an automatic link nor for review. The record the undo gave back, if it is still there, is; a
+    description that changed is new to decide on. The descriptions of the undone merges are read in one
+    statement (few: a reviewer's undoings), the rows matched against them here.
+    """
+    m, s = _merges.alias("m"), _children.alias("s")
+    d = FeedRow.__table__.alias("d")  # type: ignore[attr-defined]
+    query = (
+        select(*(d.c[c] for c in _SAME_DESCRIPTION), func.coalesce(s.c.merged_into, s.c.id))
+        .select_from(m)
+        .join(d, (d.c.child_id == m.c.merged_id) & (d.c.outcome == "accepted"))
+        .join(s, s.c.id == m.c.survivor_id)
+        .where(m.c.undone_at.is_not(None), m.c.reason.in_(("linkage_auto", "linkage_review")))
+    )
+    survivors_of: dict[tuple[Any, ...], set[str]] = {}
+    for *description, survivor in await session.execute(query):
+        survivors_of.setdefault(tuple(description), set()).add(survivor)
+    if not survivors_of:
+        return {}
+    out = {}
+    for r in rows:
+        found = survivors_of.get(tuple(r[c] for c in _SAME_DESCRIPTION))
+        if found and not r["id_blind"]:
+            out[r["child_id"]] = found
+    return out
 
 
 async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> LinkOutcome:
@@ -288,7 +353,13 @@ async def link_batch(session: AsyncSession, batch_id: str, *, actor: str) -> Lin
     own = {r["child_id"] for r in rows}
     has_id = {r["child_id"] for r in rows if r["id_blind"]}
     without_id = [Person.of(r, r["child_id"]) for r in rows if not r["id_blind"]]
-    found = best_matches(without_id, await _candidates(session, without_id, own))
+    candidates, provisional_ids = await _candidates(session, without_id, own)
+    found = best_matches(
+        without_id,
+        candidates,
+        holds_id=lambda key: key not in provisional_ids,
+        separated=await _separated(session, rows),
+    )
     provisional = await _provisional(session, own)
     if provisional:  # only rows sharing a block with a provisional record need a closer look
         births = {p.birth_date for p in provisional}

@@ -137,7 +137,13 @@ What was fed while the records were merged goes back to the record it was about:
   it a value its own rows did not have and its values now conflict;
 - the category flags of the records are replayed from the rows that count for each (lapses, and their
   review items, included);
-- rows without a usable ID number that linkage linked are their own record's already.
+- rows without a usable ID number that linkage linked are their own record's already;
+- the undoing of a link (automatic, or an accepted link candidate) holds: a later row without a usable ID
+  number that describes the child as the merged record's row did (the same name, sex, birth date, hukou
+  village and guardian, from any department) is not linked to the survivor again, automatically or as a
+  candidate; it is linked to the record given back if that is still there (so that record's flags are
+  confirmed, not lapsed). A row describing the child differently is new to decide on. The merge's review
+  item, if any, ends as `undone`.
 
 Not undone:
 - a reviewer's choice of a contact value (an accepted `guardian_phone` conflict) that those rows had set

@@ -235,7 +235,10 @@ async def _sees_child(session: AsyncSession, principal: Principal, child_id: str
 async def undo(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, merge_id: int
 ) -> dict[str, Any]:
-    """Undo a merge (automatic link, accepted candidate or duplicate hukou); its review item reopens."""
+    """Undo a merge (automatic link, accepted candidate or duplicate hukou); its review item, if any, ends
+    as ``undone`` (the reviewer's undoing is the decision now). An undone link is remembered by linkage:
+    a later row with the same description as the merged record's row is not linked to the survivor again
+    (``matching._separated``)."""
     merge = await undo_merge(session, ctx.outbox, merge_id=merge_id, actor=principal.subject)
     await session.execute(
         update(_reviews)
