@@ -192,6 +192,26 @@ def test_september_verification_matches_the_truth(year: dict[str, Any], truth: D
     assert result["counts_by_outcome"].get("enrolled_elsewhere", 0) == len(elsewhere)
 
 
+def test_verification_task_deadlines_follow_the_tasks(year: dict[str, Any], api: Api) -> None:
+    """Notify's deadline of each September task is held by the district that owns the task: a superseded
+    task's deadlines are all cancelled, a resolved task's deadline of its own district closed (met, or
+    lapsed when resolved after the sweep), and no other district holds one that is not cancelled."""
+    campaign = year["september_campaign"]["campaign"]["id"]
+    tasks = list(api.pages("enrollment", "/verification-tasks", BUREAU, params={"campaign_id": campaign}))
+    held: dict[str, dict[str, str]] = {}
+    for d in api.pages("notify", "/deadlines", BUREAU, params={"kind": "verification_task"}):
+        held.setdefault(d["subject_id"], {})[d["org"]] = d["status"]
+    assert tasks
+    for task in tasks:
+        mine = held.get(task["id"], {})
+        others = {org: s for org, s in mine.items() if org != task["hukou_school_district"]}
+        assert set(others.values()) <= {"cancelled"}, (task["state"], mine)
+        if task["state"] == "superseded":
+            assert set(mine.values()) <= {"cancelled"}, mine
+        elif task["state"] == "resolved":
+            assert mine.get(task["hukou_school_district"]) in ("met", "lapsed"), (task["state"], mine)
+
+
 def test_every_dropout_has_a_case_worked_to_its_end(year: dict[str, Any], truth: District, api: Api) -> None:
     """A case per child out of school: those the September verification finds (school age, active, no
     active 学籍), those whose 学籍 says 辍学 (any age or registry status: the school records it), and the

@@ -956,3 +956,82 @@ async def test_the_demo_stack_resolves_tasks_on_their_stated_days(
     assert played.status_code == 200, played.text
     [event] = await outbox_events(svc, "task.resolved")
     assert (event["resolved_on"], event["on_time"]) == ("2026-10-12", True)
+
+
+async def task_envelopes(svc, *events: str) -> list[tuple[str, int, str, dict]]:
+    """The outbox's task events of the given kinds ('child_unaccounted', 'task.superseded', …) as written,
+    in order: (event type suffix, sequence, subject, data)."""
+    outbox = svc.spec.tables.events.outbox
+    async with svc.ctx.db.transaction() as s:
+        rows = (await s.execute(select(outbox.c.envelope).order_by(outbox.c.position))).scalars().all()
+    found = []
+    for envelope in map(json.loads, rows):
+        kind = next((e for e in events if e in envelope["type"]), None)
+        if kind is not None:
+            found.append((kind, envelope["sequence"], envelope["subject"], envelope["data"]))
+    return found
+
+
+@pytest.mark.parametrize("path", ["default", "in_place"])
+async def test_a_superseded_task_is_announced_and_a_reopened_one_announced_again(
+    start_service, event_publisher, tokens, monkeypatch, path
+):
+    """A run that finds the child of an unresolved task explained supersedes the task and says so
+    (VerificationTaskSuperseded at the task's new version, naming its school district and no person),
+    so notify can cancel the district's deadline; a later run finding the child unaccounted again reopens
+    the task where it was and announces it again (ChildUnaccounted at the task's next version), so the
+    deadline opens again. A re-run with nothing new publishes nothing."""
+    svc = await start(start_service)
+    if path == "in_place" and svc.ctx.db.dialect != "postgresql":
+        pytest.skip("the in-place statement is PostgreSQL's")
+    bureau = tokens.headers("bureau", BUREAU)
+    found, back = await register_child(svc, event_publisher), await register_child(svc, event_publisher)
+    campaign = (await svc.client.post("/v1/campaigns", headers=bureau, json=CAMPAIGN)).json()
+    await run_and_wait(svc, tokens, campaign["id"])  # swapped in: the campaign's partition exists
+    if path == "in_place":
+
+        async def not_swapped(*_args: object, **_kwargs: object) -> None:
+            return None
+
+        monkeypatch.setattr(classify, "classify_and_swap_postgresql", not_swapped)
+    tasks = {
+        t["child_id"]: t["id"]
+        for t in (await svc.client.get("/v1/verification-tasks", headers=bureau)).json()["items"]
+    }
+    students = {kid.child_id: (await enroll(svc, tokens, kid)).json()["id"] for kid in (found, back)}
+    second = await run_and_wait(svc, tokens, campaign["id"])
+    assert second["counts"]["tasks_superseded"] == 2 and second["counts"]["events_published"] == 2
+    superseded = await task_envelopes(svc, "task.superseded")
+    assert sorted((seq, subject, data["task_id"]) for _k, seq, subject, data in superseded) == sorted(
+        (2, tasks[k.child_id], tasks[k.child_id]) for k in (found, back)
+    )
+    assert {tuple(sorted(d.items())) for *_rest, d in superseded} == {
+        (
+            ("campaign_id", campaign["id"]),
+            ("hukou_school_district", DISTRICT_A),
+            ("task_id", tasks[k.child_id]),
+        )
+        for k in (found, back)
+    }
+
+    dropout = await svc.client.post(
+        f"/v1/students/{students[back.child_id]}/dropout",
+        headers=tokens.headers("school", SCHOOL_A),
+        json={"on": "2026-09-20"},
+    )
+    assert dropout.status_code == 200, dropout.text
+    third = await run_and_wait(svc, tokens, campaign["id"])
+    counts = third["counts"]
+    assert (counts["tasks_reopened"], counts["tasks_moved"], counts["tasks_created"]) == (1, 0, 0)
+    assert counts["events_published"] == 1
+    *_, (kind, sequence, subject, data) = await task_envelopes(svc, "child_unaccounted", "task.superseded")
+    assert (kind, sequence, subject) == ("child_unaccounted", 3, tasks[back.child_id])
+    assert (data["task_id"], data["hukou_school_district"], data["due_date"]) == (
+        tasks[back.child_id],
+        DISTRICT_A,
+        "2026-10-31",
+    )
+    [reopened] = (await svc.client.get("/v1/verification-tasks?state=open", headers=bureau)).json()["items"]
+    assert (reopened["id"], reopened["version"]) == (tasks[back.child_id], 3)
+    again = await run_and_wait(svc, tokens, campaign["id"])
+    assert again["counts"]["events_published"] == 0

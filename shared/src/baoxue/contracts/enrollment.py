@@ -92,8 +92,9 @@ class DropoutSuspected(EnrollmentEvent):
 
 class ChildUnaccounted(EnrollmentEvent):
     """A verification run found a child it cannot explain: a task for the hukou place's school district.
-    Published again for the same task (a later sequence) when a run moves it to the school district of the
-    child's new hukou place: the district named is the task's owner from then on."""
+    Published again for the same task (a later sequence: the task's version) when a run moves it to the
+    school district of the child's new hukou place, or reopens it after it was superseded
+    (VerificationTaskSuperseded): the district named is the task's owner from then on."""
 
     aggregate: ClassVar[str] = "task"
     event: ClassVar[str] = "child_unaccounted"
@@ -105,7 +106,25 @@ class ChildUnaccounted(EnrollmentEvent):
     due_date: dt.date
 
 
+class VerificationTaskSuperseded(EnrollmentEvent):
+    """A verification run found the child of an unresolved task explained (a new record, feed, placement
+    or application): the task is superseded and nobody owes its verification any more. Published at the
+    task's version after the run (the envelope's sequence). A later run finding the child unaccounted
+    again reopens the task: a ChildUnaccounted at a later sequence. Surrogate ids and codes only."""
+
+    aggregate: ClassVar[str] = "task"
+    event: ClassVar[str] = "superseded"
+    task_id: str
+    campaign_id: str
+    hukou_school_district: str
+
+
 class VerificationTaskResolved(EnrollmentEvent):
+    """The task's school district established where the child is. ``resolved_on`` is the day the
+    resolution states (earlier than the day it was recorded for work done offline, never later);
+    ``on_time`` is judged on the server's day (China's) against the task's due day, not on the stated
+    day (on the demo's stack, ``ENROLLMENT_SIMULATION``, on the stated day)."""
+
     aggregate: ClassVar[str] = "task"
     event: ClassVar[str] = "resolved"
     task_id: str

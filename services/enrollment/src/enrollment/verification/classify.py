@@ -202,15 +202,24 @@ def _classification(  # type: ignore[no-untyped-def]
 
 
 class AnnouncedTask(NamedTuple):
-    """A task a run opened (``sequence`` 1) or moved to the child's new hukou area (``sequence``: the
-    task's version after the run): its ChildUnaccounted, naming the school district that now owns the
-    task, is published in the run's transaction."""
+    """A task a run opened (``sequence`` 1), reopened after it was superseded, or moved to the child's new
+    hukou area (``sequence``: the task's version after the run): its ChildUnaccounted, naming the school
+    district that now owns the task, is published in the run's transaction."""
 
     id: str
     child_id: str
     hukou_town: str | None
     hukou_school_district: str
     sequence: int = 1
+
+
+class SupersededTask(NamedTuple):
+    """An unresolved task a run superseded (its child is explained now): its VerificationTaskSuperseded,
+    at the task's version after the run (``sequence``), is published in the run's transaction."""
+
+    id: str
+    hukou_school_district: str
+    sequence: int
 
 
 UNRESOLVED = ("open", "awaiting_confirmation")
@@ -258,7 +267,7 @@ def _new_id(dialect: str) -> ColumnElement[str]:
 
 async def sync_tasks(
     session: AsyncSession, *, campaign_id: str, run: int, due_on: dt.date, district_code: str, dialect: str
-) -> tuple[dict[str, int], list[AnnouncedTask]]:
+) -> tuple[dict[str, int], list[AnnouncedTask], list[SupersededTask]]:
     """Tasks follow the results: open a task for each newly unaccounted child, supersede unresolved tasks
     of children now explained (a new feed, a new record), reopen superseded ones that are unaccounted
     again, and move the unresolved (and reopened) tasks of children whose hukou moved to their new school
@@ -272,9 +281,10 @@ async def sync_tasks(
     district owned the task from when. A state reached by a resolution is kept: an awaiting confirmation
     moves with its claim; a resolved task stays as it was resolved.
 
-    Returns the counts and the tasks to announce (opened or moved: id, child_id, hukou_town,
-    hukou_school_district, sequence), which the caller publishes in the same transaction: they are written
-    as published, so nothing is read back or updated afterwards. Every statement is one set-based pass
+    Returns the counts, the tasks to announce (opened, reopened or moved: id, child_id, hukou_town,
+    hukou_school_district, sequence) and the tasks superseded (id, hukou_school_district, sequence), which
+    the caller publishes in the same transaction: they are written as published, so nothing is read back
+    or updated afterwards. Every statement is one set-based pass
     (the unaccounted few are found through the partial index ``ix_verification_results_unaccounted``).
     """
     unaccounted = select(R.c.child_id).where(R.c.campaign_id == campaign_id, R.c.outcome == "unaccounted")
@@ -286,9 +296,9 @@ async def sync_tasks(
             T.c.child_id.not_in(unaccounted),
         )
         .values(state="superseded", version=T.c.version + 1)
-        .returning(T.c.id)
+        .returning(T.c.id, T.c.hukou_school_district, T.c.version)
     )
-    superseded_ids = superseded.all()
+    superseded_tasks = [SupersededTask(*r) for r in superseded.all()]
     # The child's hukou area now (its result in this run), beside the task's.
     now = select(R.c.hukou_school_district, R.c.hukou_town).where(
         R.c.campaign_id == campaign_id, R.c.child_id == T.c.child_id
@@ -326,7 +336,9 @@ async def sync_tasks(
                 .returning(T.c.id, T.c.child_id, T.c.hukou_town, T.c.hukou_school_district, T.c.version)
             )
         ).all()
-    moved_tasks = [AnnouncedTask(*r) for r in changed if before[str(r[0])][1]]
+    # reopened (whether or not it moved) or moved: announced again, naming the district that owns it now
+    again = [AnnouncedTask(*r) for r in changed]
+    moved_count = sum(moved_ for _reopened, moved_ in before.values())
     fresh = (
         select(
             _new_id(dialect),
@@ -352,11 +364,11 @@ async def sync_tasks(
     ).all()
     counts = {
         "tasks_created": len(created),
-        "tasks_superseded": len(superseded_ids),
+        "tasks_superseded": len(superseded_tasks),
         "tasks_reopened": sum(reopened for reopened, _moved in before.values()),
-        "tasks_moved": len(moved_tasks),
+        "tasks_moved": moved_count,
     }
-    return counts, [AnnouncedTask(*r) for r in created] + moved_tasks
+    return counts, [AnnouncedTask(*r) for r in created] + again, superseded_tasks
 
 
 TASK_COLUMNS = [
@@ -382,7 +394,7 @@ async def classify_and_sync_postgresql(
     cutoff: dt.date,
     due_on: dt.date,
     district_code: str,
-) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask]]:
+) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask], list[SupersededTask]]:
     """PostgreSQL, ``verification_results`` not partitioned (schema before 0004): the whole run in one
     statement of data-modifying CTEs, so nothing just written is read back.
 
@@ -410,15 +422,15 @@ async def _sync_tasks_statement(
     due_on: dt.date,
     district_code: str,
     fresh_table: str | None = None,
-) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask]]:
+) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask], list[SupersededTask]]:
     """One statement: the counts per outcome of ``results`` (the run's results: the rows an ``INSERT``
     returns, or the run's fresh partition ``fresh_table``), and the task changes driven by its unaccounted
     children (``u``, a few per cent), which touch disjoint rows (unresolved tasks of children no longer in
     ``u``; superseded tasks of children in ``u`` and unresolved ones whose child's hukou area moved;
     children in ``u`` without a task), so one snapshot for all of them is correct. It answers the final
-    counts per outcome (resolved tasks applied), the task counts, and the tasks to announce, created or
-    moved as in :func:`sync_tasks` (published by the caller in the same transaction; they are written as
-    published).
+    counts per outcome (resolved tasks applied), the task counts, the tasks to announce (created, reopened
+    or moved) and the tasks superseded, as in :func:`sync_tasks` (published by the caller in the same
+    transaction; they are written as published).
     """
     values = {"campaign_id": campaign_id, "run": run, "due_on": due_on, "district_code": district_code}
     if fresh_table is None:
@@ -438,6 +450,8 @@ async def _sync_tasks_statement(
     task_counts = {"tasks_created": 0, "tasks_superseded": 0, "tasks_reopened": 0, "tasks_moved": 0}
     created: list[AnnouncedTask] = []
     moved: list[AnnouncedTask] = []
+    reopened: list[AnnouncedTask] = []
+    superseded: list[SupersededTask] = []
     for row in rows:
         kind = row[0]
         if kind == "outcome":
@@ -446,13 +460,18 @@ async def _sync_tasks_statement(
             created.append(AnnouncedTask(row[1], row[2], row[3], row[4]))
         elif kind == "moved":
             moved.append(AnnouncedTask(row[1], row[2], row[3], row[4], int(row[5])))
+        elif kind == "again":  # reopened where it was
+            reopened.append(AnnouncedTask(row[1], row[2], row[3], row[4], int(row[5])))
+        elif kind == "superseded":
+            superseded.append(SupersededTask(row[1], row[2], int(row[5])))
         elif kind == "resolved":
             resolved[str(row[1])] = int(row[2])
         else:
             task_counts[f"tasks_{kind}"] = int(row[2])
     task_counts["tasks_created"] = len(created)
     task_counts["tasks_moved"] = len(moved)
-    return final_counts(by_outcome, resolved), task_counts, created + moved
+    task_counts["tasks_superseded"] = len(superseded)
+    return final_counts(by_outcome, resolved), task_counts, created + moved + reopened, superseded
 
 
 FRESH_TABLE_STAND_IN = "verification_results_fresh_stand_in"
@@ -487,7 +506,7 @@ def _sync_tasks_answer(results):  # type: ignore[no-untyped-def]
         update(T)
         .where(T.c.campaign_id == campaign_id, T.c.state.in_(UNRESOLVED), not_(in_u))
         .values(state="superseded", version=T.c.version + 1)
-        .returning(T.c.id)
+        .returning(T.c.id, T.c.hukou_school_district, T.c.version)
         .cte("sup")
     )
     # Superseded tasks of children in ``u`` reopen; those and the unresolved ones take the child's hukou
@@ -547,7 +566,14 @@ def _sync_tasks_answer(results):  # type: ignore[no-untyped-def]
     n = func.count().cast(String)
     answer = union_all(
         select(literal("outcome"), results.c.outcome, n, none, none, none).group_by(results.c.outcome),
-        select(literal("superseded"), none, n, none, none, none).select_from(sup),
+        select(
+            literal("superseded"),
+            sup.c.id,
+            sup.c.hukou_school_district,
+            none,
+            none,
+            sup.c.version.cast(String),
+        ),
         select(literal("reopened"), none, n, none, none, none).select_from(reo).where(reo.c.reopened),
         # resolved tasks of children unaccounted in this run: the final outcome is the task's
         select(literal("resolved"), T.c.outcome, n, none, none, none)
@@ -569,6 +595,15 @@ def _sync_tasks_answer(results):  # type: ignore[no-untyped-def]
             reo.c.hukou_school_district,
             reo.c.version.cast(String),
         ).where(reo.c.moved),
+        # reopened where it was (a reopened task that moved is among the moved)
+        select(
+            literal("again"),
+            reo.c.id,
+            reo.c.child_id,
+            reo.c.hukou_town,
+            reo.c.hukou_school_district,
+            reo.c.version.cast(String),
+        ).where(reo.c.reopened, not_(reo.c.moved)),
     )
     return answer
 
@@ -617,7 +652,7 @@ async def classify_and_swap_postgresql(
     cutoff: dt.date,
     due_on: dt.date,
     district_code: str,
-    publish: Callable[[list[AnnouncedTask]], Awaitable[int]],
+    publish: Callable[[list[AnnouncedTask], list[SupersededTask]], Awaitable[int]],
 ) -> tuple[dict[str, int], dict[str, int], list[AnnouncedTask], int] | None:
     """PostgreSQL, ``verification_results`` partitioned by campaign (migration 0004): the run writes its
     results into a fresh table and swaps it in for the campaign's partition. ``None`` when the table is
@@ -630,14 +665,15 @@ async def classify_and_swap_postgresql(
        table.
     3. One ``ALTER TABLE`` (NOT NULL, ``CHECK (campaign_id = …)`` so attaching need not scan again, the
        primary key built in one sort) and the partial index of the unaccounted, in one round trip. While
-       the server builds them, this process builds the new tasks' ``ChildUnaccounted`` events
-       (``publish``: Python); their outbox write follows on the same connection (the driver's connection
+       the server builds them, this process builds the tasks' events (``publish``: Python;
+       ``ChildUnaccounted`` for the tasks created, reopened or moved, ``VerificationTaskSuperseded`` for
+       those superseded); their outbox write follows on the same connection (the driver's connection
        lock orders the statements).
     4. Swap, in one round trip: the previous partition of the campaign is dropped, the fresh one attached
        (its indexes become the partitions of the parent's). Until the transaction commits, readers see
        the previous results; the swap's locks on the parent are held only from here to the commit.
 
-    Returns the counts per outcome, the task counts, the tasks created and the events published.
+    Returns the counts per outcome, the task counts, the tasks announced and the events published.
     """
     try:
         name = partition_name(campaign_id, run)
@@ -653,7 +689,7 @@ async def classify_and_swap_postgresql(
     earliest, latest = birth_bounds(cutoff)
     values = {"campaign_id": campaign_id, "run": run, "as_of": as_of, "earliest": earliest, "latest": latest}
     await conn.exec_driver_sql(f"CREATE TABLE {name} AS {select_sql}", {**params, **values})
-    by_outcome, task_counts, created = await _sync_tasks_statement(
+    by_outcome, task_counts, created, superseded = await _sync_tasks_statement(
         session,
         None,
         campaign_id=campaign_id,
@@ -681,7 +717,7 @@ async def classify_and_swap_postgresql(
     building = asyncio.ensure_future(driver.execute(indexes))
     try:
         await asyncio.sleep(0)  # let it send
-        published = await publish(created)
+        published = await publish(created, superseded)
     finally:
         await building
     # The swap, one round trip; the partition's CHECK only served the attach (the partition constraint

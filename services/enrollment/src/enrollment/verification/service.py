@@ -15,9 +15,10 @@ from sqlmodel import col
 
 from baoxue.auth.jurisdiction import within_jurisdiction
 from baoxue.auth.principal import Principal
-from baoxue.contracts.enrollment import CampaignCompleted, ChildUnaccounted
+from baoxue.contracts.enrollment import CampaignCompleted, ChildUnaccounted, VerificationTaskSuperseded
 from baoxue.db import utcnow
 from baoxue.errors import Conflict, NotFound
+from baoxue.events.envelope import EventData
 from baoxue.jobs import JobProgress
 from baoxue.service import ServiceContext
 from enrollment.verification import classify
@@ -99,12 +100,14 @@ async def start_run(
 async def run_campaign(
     *, ctx: ServiceContext, campaign_id: str, progress: JobProgress | None = None
 ) -> dict[str, Any]:
-    """Classify every child in scope, bring the tasks in line, publish ChildUnaccounted for new tasks and
-    for tasks moved to a new hukou school district.
+    """Classify every child in scope, bring the tasks in line, publish ChildUnaccounted for new tasks, for
+    tasks reopened and for tasks moved to a new hukou school district, and VerificationTaskSuperseded for
+    tasks superseded (notify cancels their deadlines).
 
     Idempotent: a re-run over unchanged data changes nothing and publishes nothing; after a new feed it
-    supersedes the tasks of children now explained, opens tasks for the newly unaccounted and moves the
-    unresolved tasks of children whose hukou moved (see :func:`classify.sync_tasks`).
+    supersedes the tasks of children now explained, opens tasks for the newly unaccounted, reopens the
+    superseded tasks of children unaccounted again and moves the unresolved tasks of children whose hukou
+    moved (see :func:`classify.sync_tasks`).
     """
     dialect = ctx.db.dialect
     if dialect == "postgresql":
@@ -125,15 +128,17 @@ async def run_campaign(
                 "district_code": campaign.district_code,
             }
 
-            async def publish(announced: list[classify.AnnouncedTask]) -> int:
-                return await _publish_unaccounted(session, ctx, campaign_id, announced, due_on)
+            async def publish(
+                announced: list[classify.AnnouncedTask], superseded: list[classify.SupersededTask]
+            ) -> int:
+                return await _publish_task_events(session, ctx, campaign_id, announced, superseded, due_on)
 
             swapped = await classify.classify_and_swap_postgresql(session, **args, publish=publish)
             if swapped is None:  # not partitioned: insert in place
-                by_outcome, task_counts, announced = await classify.classify_and_sync_postgresql(
+                by_outcome, task_counts, announced, superseded = await classify.classify_and_sync_postgresql(
                     session, **args
                 )
-                published = await publish(announced)
+                published = await publish(announced, superseded)
             else:
                 by_outcome, task_counts, _announced, published = swapped
             session.add(campaign)
@@ -165,10 +170,10 @@ async def run_campaign(
         await progress.report(0.6, {"children_in_scope": in_scope}, force=True)
     async with ctx.db.transaction() as session:
         await get_campaign(session, campaign_id, lock=True)
-        task_counts, announced = await classify.sync_tasks(
+        task_counts, announced, superseded = await classify.sync_tasks(
             session, campaign_id=campaign_id, run=run, due_on=due_on, district_code=district, dialect=dialect
         )
-        published = await _publish_unaccounted(session, ctx, campaign_id, announced, due_on)
+        published = await _publish_task_events(session, ctx, campaign_id, announced, superseded, due_on)
         counts = {
             "children_in_scope": in_scope,
             **task_counts,
@@ -202,35 +207,45 @@ async def _tune(session: AsyncSession, dialect: str) -> None:
         )
 
 
-async def _publish_unaccounted(
+async def _publish_task_events(
     session: AsyncSession,
     ctx: ServiceContext,
     campaign_id: str,
     announced: Sequence[classify.AnnouncedTask],
+    superseded: Sequence[classify.SupersededTask],
     due_on: dt.date,
 ) -> int:
-    """One ChildUnaccounted per task this run created or moved to another hukou area (naming the school
-    district that owns it now), written to the outbox with one multi-row insert (the tasks were written as
-    published in the same transaction)."""
-    await ctx.outbox.add_many(
-        session,
-        [
-            (
-                ChildUnaccounted(
-                    task_id=r.id,
-                    campaign_id=campaign_id,
-                    child_id=r.child_id,
-                    hukou_town=r.hukou_town,
-                    hukou_school_district=r.hukou_school_district,
-                    due_date=due_on,
-                ),
-                r.id,
-                r.sequence,
-            )
-            for r in announced
-        ],
-    )
-    return len(announced)
+    """One ChildUnaccounted per task this run created, reopened or moved to another hukou area (naming the
+    school district that owns it now) and one VerificationTaskSuperseded per task it superseded, each at
+    the task's version, written to the outbox with one multi-row insert (the tasks were written as
+    published in the same transaction). Returns the events written."""
+    events: list[tuple[EventData, str, int]] = [
+        (
+            ChildUnaccounted(
+                task_id=r.id,
+                campaign_id=campaign_id,
+                child_id=r.child_id,
+                hukou_town=r.hukou_town,
+                hukou_school_district=r.hukou_school_district,
+                due_date=due_on,
+            ),
+            r.id,
+            r.sequence,
+        )
+        for r in announced
+    ]
+    events += [
+        (
+            VerificationTaskSuperseded(
+                task_id=r.id, campaign_id=campaign_id, hukou_school_district=r.hukou_school_district
+            ),
+            r.id,
+            r.sequence,
+        )
+        for r in superseded
+    ]
+    await ctx.outbox.add_many(session, events)
+    return len(events)
 
 
 async def _counts_by_outcome(

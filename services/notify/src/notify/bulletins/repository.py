@@ -184,7 +184,9 @@ def _org_key(column: Any, level: str) -> Any:
 async def deadline_stats(
     session: AsyncSession, *, kinds: tuple[str, ...], year: int, level: str, scope: str
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """Per organisation (school or town) and deadline kind: total, met, on time, lapsed, open."""
+    """Per organisation (school or town) and deadline kind: total, met, on time, lapsed, open. A cancelled
+    deadline is owed by nobody (a verification task superseded, or moved to another school district): it
+    is not counted."""
     org = _org_key(col(Deadline.org), level)
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     statement = (
@@ -202,6 +204,7 @@ async def deadline_stats(
             col(Deadline.due_date).between(start, end),
             col(Deadline.org).startswith(scope, autoescape=True),
             ~col(Deadline.org).like("______D%"),
+            col(Deadline.status) != "cancelled",
         )
         .group_by(org, col(Deadline.kind))
     )

@@ -14,7 +14,14 @@ from baoxue.contracts import registry as rg
 from baoxue.events.consumer import ReceivedEvent
 from baoxue.service import ServiceContext
 from baoxue.workdays import CHINA
-from notify.deadlines.service import meet_case_report, meet_deadline, open_case_report, open_deadline
+from notify.deadlines.service import (
+    meet_case_report,
+    meet_deadline,
+    open_case_report,
+    task_resolved,
+    task_superseded,
+    task_unaccounted,
+)
 from notify.escalation import service as escalation
 from notify.escalation.service import CaseRef
 from notify.settings import NotifySettings
@@ -41,24 +48,44 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
     settings = ctx.settings
     assert isinstance(settings, NotifySettings)
 
+    # A verification task's events carry its version as their sequence: older ones are dropped (stale).
+
     async def on_child_unaccounted(session: AsyncSession, event: ReceivedEvent[en.ChildUnaccounted]) -> None:
+        """Opened, reopened or moved: the named district owes the task (another's deadline cancelled)."""
         d = event.data
-        await open_deadline(
+        await task_unaccounted(
             session=session,
-            kind="verification_task",
+            task_id=d.task_id,
             org=d.hukou_school_district,
-            subject_id=d.task_id,
             due=d.due_date,
+            sequence=event.envelope.sequence,
+            on=event_date(event),
+        )
+
+    async def on_task_superseded(
+        session: AsyncSession, event: ReceivedEvent[en.VerificationTaskSuperseded]
+    ) -> None:
+        d = event.data
+        await task_superseded(
+            session=session,
+            task_id=d.task_id,
+            org=d.hukou_school_district,
+            sequence=event.envelope.sequence,
+            on=event_date(event),
         )
 
     async def on_task_resolved(
         session: AsyncSession, event: ReceivedEvent[en.VerificationTaskResolved]
     ) -> None:
-        await meet_deadline(
+        """Met on the day the resolution was recorded (the event's day, China's), on time as enrollment
+        judged it on the server's day: never on the day the client states (``resolved_on``, which may be
+        earlier for work done offline)."""
+        await task_resolved(
             session=session,
-            kind="verification_task",
-            subject_id=event.data.task_id,
-            on=event.data.resolved_on,
+            task_id=event.data.task_id,
+            sequence=event.envelope.sequence,
+            on=event_date(event),
+            on_time=event.data.on_time,
         )
 
     async def on_case_confirmed(session: AsyncSession, event: ReceivedEvent[cw.CaseConfirmed]) -> None:
@@ -143,6 +170,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
     return {
         "enrollment": {
             en.ChildUnaccounted: on_child_unaccounted,
+            en.VerificationTaskSuperseded: on_task_superseded,
             en.VerificationTaskResolved: on_task_resolved,
         },
         "casework": {

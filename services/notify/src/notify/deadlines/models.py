@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Date, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from baoxue.db import UTCDateTime, utcnow
@@ -33,4 +33,12 @@ class Deadline(NotifyModel, table=True):
     reminded_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     closed_on: dt.date | None = Field(default=None, sa_column=Column(Date))
     on_time: bool | None = None
+    sequence: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            comment="the sequence of the latest event of the subject applied (verification_task: the "
+            "task's version); an event of the subject not after it is stale",
+        ),
+    )
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -75,6 +75,19 @@ async def close(
     return rows
 
 
+async def of_subject(session: AsyncSession, *, kind: str, subject_id: str) -> list[Deadline]:
+    """Every deadline of `kind` of a subject, whatever its organisation and status, locked for update
+    (one per organisation that owned the subject: a verification task moved between districts has one
+    per district)."""
+    statement = (
+        select(Deadline)
+        .where(col(Deadline.kind) == kind, col(Deadline.subject_id) == subject_id)
+        .order_by(col(Deadline.created_at), col(Deadline.id))
+        .with_for_update()
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def close_latest_of_case(
     session: AsyncSession, *, kind: str, case_id: str, status: str, on: dt.date
 ) -> Deadline | None:

@@ -69,8 +69,12 @@ async def open_deadline(
     due: dt.date,
     case_id: str | None = None,
     warnings: tuple[str, ...] = (),
+    sequence: int | None = None,
+    status: str = "open",
+    closed_on: dt.date | None = None,
 ) -> int:
-    """Open a deadline unless (kind, org, subject) already has one; returns 1 when opened."""
+    """Open a deadline unless (kind, org, subject) already has one; returns 1 when opened. ``status`` and
+    ``closed_on``: a row born closed (a verification task's end that arrived before its opening)."""
     return await repository.insert_missing(
         session,
         [
@@ -82,11 +86,101 @@ async def open_deadline(
                 "case_id": case_id,
                 "due_date": due,
                 "warnings": ",".join(warnings),
-                "status": "open",
+                "status": status,
+                "closed_on": closed_on,
+                "sequence": sequence,
                 "created_at": utcnow(),
             }
         ],
     )
+
+
+TASK = "verification_task"
+
+
+def _stale(rows: list[Deadline], sequence: int) -> bool:
+    """Whether a task event at ``sequence`` is stale: a deadline of the task already applied an event at
+    that sequence or a later one (the same event replayed, or an older one arriving late)."""
+    return any(row.sequence is not None and row.sequence >= sequence for row in rows)
+
+
+async def task_unaccounted(
+    *, session: AsyncSession, task_id: str, org: str, due: dt.date, sequence: int, on: dt.date
+) -> bool:
+    """ChildUnaccounted: the verification task belongs to school district ``org`` from now on (opened,
+    reopened after it was superseded, or moved there after a hukou move), due on ``due``.
+
+    The task's open deadlines held by another district are cancelled on ``on`` (the task moved away:
+    the old district owes nothing more), and ``org``'s deadline is opened — or, cancelled earlier (the
+    task superseded, or moved away and back), opened again with the event's due date and a new reminder.
+    A met or lapsed deadline of ``org`` stays as it is. An event not after the latest one applied to the
+    task (``sequence``, the task's version) is stale and changes nothing. Returns whether it applied."""
+    rows = await repository.of_subject(session, kind=TASK, subject_id=task_id)
+    if _stale(rows, sequence):
+        return False
+    mine = None
+    for row in rows:
+        row.sequence = sequence
+        if row.org == org:
+            mine = row
+            if row.status == "cancelled" or (row.status == "open" and row.due_date != due):
+                row.status, row.due_date, row.reminded_on = "open", due, None
+                row.closed_on, row.on_time = None, None
+        elif row.status == "open":
+            row.status, row.closed_on, row.on_time = "cancelled", on, None
+    await session.flush()
+    if mine is None:
+        await open_deadline(
+            session=session, kind=TASK, org=org, subject_id=task_id, due=due, sequence=sequence
+        )
+    return True
+
+
+async def task_superseded(
+    *, session: AsyncSession, task_id: str, org: str, sequence: int, on: dt.date
+) -> bool:
+    """VerificationTaskSuperseded: nobody owes the task any more; its open deadline is cancelled on
+    ``on``. When the task has no deadline yet (its ChildUnaccounted not applied: dead-lettered), a
+    cancelled one is kept for ``org`` at this sequence, due ``on``, so that the opening arriving later is
+    stale. Stale events are dropped as in :func:`task_unaccounted`. Returns whether it applied."""
+    rows = await repository.of_subject(session, kind=TASK, subject_id=task_id)
+    if _stale(rows, sequence):
+        return False
+    for row in rows:
+        row.sequence = sequence
+        if row.status == "open":
+            row.status, row.closed_on, row.on_time = "cancelled", on, None
+    await session.flush()
+    if not rows:
+        await open_deadline(
+            session=session,
+            kind=TASK,
+            org=org,
+            subject_id=task_id,
+            due=on,
+            sequence=sequence,
+            status="cancelled",
+            closed_on=on,
+        )
+    return True
+
+
+async def task_resolved(
+    *, session: AsyncSession, task_id: str, sequence: int, on: dt.date, on_time: bool
+) -> bool:
+    """VerificationTaskResolved: the task's open deadline is met, closed on ``on`` (the day the resolution
+    was recorded, not the day it states) and on time as enrollment judged it (``on_time``: the server's
+    day against the task's due day). Stale events are dropped as in :func:`task_unaccounted`. Returns
+    whether it applied."""
+    rows = await repository.of_subject(session, kind=TASK, subject_id=task_id)
+    if _stale(rows, sequence):
+        return False
+    for row in rows:
+        row.sequence = sequence
+        if row.status == "open":
+            row.status, row.closed_on, row.on_time = "met", on, on_time
+    await session.flush()
+    return True
 
 
 async def meet_deadline(
