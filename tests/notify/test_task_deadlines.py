@@ -171,3 +171,61 @@ async def test_a_task_resolution_is_judged_on_the_day_it_was_recorded_not_the_da
     # a replayed opening cannot reopen a resolved task's deadline
     await publish(unaccounted(late), task_id=late, sequence=1, day=dt.date(2026, 9, 30))
     assert (await _task_deadlines(svc, late))[DISTRICT_A][0] == "met"
+
+
+def _resolved_by(
+    task_id: str, district: str, *, on_time: bool, due: dt.date | None = DUE
+) -> VerificationTaskResolved:
+    return VerificationTaskResolved(
+        task_id=task_id,
+        campaign_id="c1",
+        child_id=str(uuid.uuid4()),
+        outcome="enrolled_local",
+        hukou_school_district=district,
+        resolved_on=dt.date(2026, 10, 12),
+        on_time=on_time,
+        due_date=due,
+    )
+
+
+async def test_a_resolution_before_the_tasks_opening_keeps_the_late_opening_from_lapsing(
+    start_service, event_publisher
+):
+    """The opening (ChildUnaccounted) was dead-lettered and the resolution arrived first: a met deadline
+    is kept for the district, so the replayed opening is stale and nothing lapses in the sweep (before,
+    the resolution recorded nothing, the replay opened a deadline and the sweep lapsed it: a lapse
+    notified and scored for a task already resolved)."""
+    svc = await start_notify(start_service)
+    publish = Publisher(svc, event_publisher)
+    task = str(uuid.uuid4())
+    await publish(
+        _resolved_by(task, DISTRICT_A, on_time=True), task_id=task, sequence=3, day=dt.date(2026, 10, 12)
+    )
+    met = {DISTRICT_A: ("met", DUE, dt.date(2026, 10, 12), True)}
+    assert await _task_deadlines(svc, task) == met
+    await publish(unaccounted(task), task_id=task, sequence=1, day=dt.date(2026, 9, 30))  # the replay
+    await _sweep(svc, dt.date(2026, 11, 9))
+    assert await _task_deadlines(svc, task) == met
+
+
+async def test_a_resolution_by_the_district_the_task_moved_to_is_not_credited_to_the_one_it_left(
+    start_service, event_publisher
+):
+    """The task opened in district A moved to B (that ChildUnaccounted dead-lettered) and B resolved it:
+    A's open deadline is cancelled, B's is kept met; the replayed move is stale (before, A's deadline was
+    met on time for B's work and B had none)."""
+    svc = await start_notify(start_service)
+    publish = Publisher(svc, event_publisher)
+    task = str(uuid.uuid4())
+    await publish(unaccounted(task), task_id=task, sequence=1, day=dt.date(2026, 9, 30))
+    await publish(
+        _resolved_by(task, DISTRICT_B, on_time=True), task_id=task, sequence=4, day=dt.date(2026, 10, 14)
+    )
+    expected = {
+        DISTRICT_A: ("cancelled", DUE, dt.date(2026, 10, 14), None),
+        DISTRICT_B: ("met", DUE, dt.date(2026, 10, 14), True),
+    }
+    assert await _task_deadlines(svc, task) == expected
+    await publish(unaccounted(task, DISTRICT_B), task_id=task, sequence=2, day=dt.date(2026, 10, 12))
+    await _sweep(svc, dt.date(2026, 11, 9))
+    assert await _task_deadlines(svc, task) == expected

@@ -134,6 +134,8 @@ class VerificationTaskResolved(EnrollmentEvent):
     hukou_school_district: str
     resolved_on: dt.date
     on_time: bool
+    due_date: dt.date | None = None
+    """The task's due day (absent in events published before it was added)."""
 
 
 class CampaignCompleted(EnrollmentEvent):

@@ -236,6 +236,7 @@ async def _close(
         hukou_school_district=task.hukou_school_district,
         resolved_on=on,
         on_time=judged_on <= task.due_on,
+        due_date=task.due_on,
     )
     await ctx.outbox.add(session, event, subject=task.id, sequence=task.version)
     await ctx.audit.record(session, principal, "resolve", "verification_task", [task.id], detail=task.outcome)

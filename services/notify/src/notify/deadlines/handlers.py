@@ -83,9 +83,11 @@ def make_handlers(ctx: ServiceContext) -> dict[str, dict[type, Handler]]:
         await task_resolved(
             session=session,
             task_id=event.data.task_id,
+            org=event.data.hukou_school_district,
             sequence=event.envelope.sequence,
             on=event_date(event),
             on_time=event.data.on_time,
+            due=event.data.due_date,
         )
 
     async def on_case_confirmed(session: AsyncSession, event: ReceivedEvent[cw.CaseConfirmed]) -> None:

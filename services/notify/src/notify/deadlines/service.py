@@ -72,9 +72,11 @@ async def open_deadline(
     sequence: int | None = None,
     status: str = "open",
     closed_on: dt.date | None = None,
+    on_time: bool | None = None,
 ) -> int:
-    """Open a deadline unless (kind, org, subject) already has one; returns 1 when opened. ``status`` and
-    ``closed_on``: a row born closed (a verification task's end that arrived before its opening)."""
+    """Open a deadline unless (kind, org, subject) already has one; returns 1 when opened. ``status``,
+    ``closed_on`` and ``on_time``: a row born closed (a verification task's end that arrived before its
+    opening)."""
     return await repository.insert_missing(
         session,
         [
@@ -88,6 +90,7 @@ async def open_deadline(
                 "warnings": ",".join(warnings),
                 "status": status,
                 "closed_on": closed_on,
+                "on_time": on_time,
                 "sequence": sequence,
                 "created_at": utcnow(),
             }
@@ -166,20 +169,49 @@ async def task_superseded(
 
 
 async def task_resolved(
-    *, session: AsyncSession, task_id: str, sequence: int, on: dt.date, on_time: bool
+    *,
+    session: AsyncSession,
+    task_id: str,
+    org: str,
+    sequence: int,
+    on: dt.date,
+    on_time: bool,
+    due: dt.date | None,
 ) -> bool:
-    """VerificationTaskResolved: the task's open deadline is met, closed on ``on`` (the day the resolution
-    was recorded, not the day it states) and on time as enrollment judged it (``on_time``: the server's
-    day against the task's due day). Stale events are dropped as in :func:`task_unaccounted`. Returns
-    whether it applied."""
+    """VerificationTaskResolved by school district ``org``, the task's owner: its open deadline is met,
+    closed on ``on`` (the day the resolution was recorded, not the day it states) and on time as
+    enrollment judged it (``on_time``: the server's day against the task's due day). An open deadline of
+    another district is cancelled: the task moved to ``org`` (its ChildUnaccounted naming ``org`` not
+    applied yet, dead-lettered), so the work is not credited to the district it left. When ``org`` holds
+    no deadline of the task (its opening or its move not applied yet), a met one is kept for it at this
+    sequence, due ``due`` (the event's; ``on`` for events without it), so that the opening or move
+    arriving later is stale and opens nothing that would lapse. Stale events are dropped as in
+    :func:`task_unaccounted`. Returns whether it applied."""
     rows = await repository.of_subject(session, kind=TASK, subject_id=task_id)
     if _stale(rows, sequence):
         return False
+    mine = None
     for row in rows:
         row.sequence = sequence
-        if row.status == "open":
-            row.status, row.closed_on, row.on_time = "met", on, on_time
+        if row.org == org:
+            mine = row
+            if row.status in ("open", "cancelled"):
+                row.status, row.closed_on, row.on_time = "met", on, on_time
+        elif row.status == "open":
+            row.status, row.closed_on, row.on_time = "cancelled", on, None
     await session.flush()
+    if mine is None:
+        await open_deadline(
+            session=session,
+            kind=TASK,
+            org=org,
+            subject_id=task_id,
+            due=due or on,
+            sequence=sequence,
+            status="met",
+            closed_on=on,
+            on_time=on_time,
+        )
     return True
 
 
