@@ -167,7 +167,8 @@ async def test_a_csv_whose_last_cell_may_be_cut_off_is_a_truncated_file(start_se
     """A file cut inside its last cell has the right number of cells; what gives it away is the missing
     line break after the last row (every spreadsheet's and the generator's CSV ends its last row with
     one). Without it the last cell is taken as complete only when it cannot have been cut: empty (the
-    line ends with the comma before it) or a quoted cell whose closing quote is there."""
+    line ends with the comma before it) or a quoted cell whose closing quote is there (also when its text
+    spans a line break). A quoted cell still open at the end of the file is cut off, line break or not."""
     svc = await start_service("registry")
     h = dept_headers(tokens, "dpf") | {"Content-Type": "text/csv"}
 
@@ -196,13 +197,18 @@ async def test_a_csv_whose_last_cell_may_be_cut_off_is_a_truncated_file(start_se
         whole.replace(b"\n", b"\r\n"),
         csv_body(first, WANG.row(category="残疾")).rstrip(b"\n"),  # the last cell is empty
         whole[:-1].replace("二级".encode(), '"二级"'.encode()),  # the last cell is closed by its quote
+        whole[:-1].replace("二级".encode(), '"二\n级"'.encode()),  # closed, its text spanning a line break
         whole + b"  ",  # blanks after the last line break
     )
     for body in complete:
         status, batch = await post(body)
         assert status == 202 and batch["rows_total"] == 2, (body[-20:], batch)
-    status, body = await post(whole[:-1].replace("二级".encode(), '"二级'.encode()))  # an open quote
-    assert (status, body["code"]) == (422, "feed_file_truncated")
+    for open_quote in (
+        whole[:-1].replace("二级".encode(), '"二级'.encode()),
+        whole.replace("二级\n".encode(), '"二\n'.encode()),  # cut after a line break inside the cell
+    ):
+        status, body = await post(open_quote)
+        assert (status, body["code"]) == (422, "feed_file_truncated"), open_quote[-20:].decode()
 
 
 async def test_departments_submit_only_their_own_feeds(start_service, tokens):
