@@ -482,9 +482,13 @@ async def test_a_deceased_childs_open_transfer_is_cancelled(start_service, event
     assert (await _transfer_row(svc, transfer["id"]))["closed_reason"] == "student_deceased"
 
 
-async def test_a_transfer_of_a_record_no_longer_enrolled_does_not_complete(start_service, tokens):
-    """A suspension keeps the transfer open, but it cannot complete while the record is suspended: the
-    approval that would complete it is a 409 ``invalid_transition`` and the record stays where it is."""
+async def test_a_suspension_cancels_the_open_transfer_which_then_neither_completes_nor_hangs(
+    start_service, tokens
+):
+    """Only an enrolled student transfers: a suspension cancels the open transfer (``student_suspended``),
+    the approvals are refused (409 ``transfer_closed``), the record stays where it is, and the sweep does
+    not flag the transfer as hanging (kept open, it could only hang and raise a false ``transfer_hanging``
+    for a child on approved leave)."""
     svc = await start(start_service)
     sid = (await enroll(svc, tokens, make_id())).json()["id"]
     transfer = await _open_transfer(svc, tokens, sid)
@@ -495,16 +499,22 @@ async def test_a_transfer_of_a_record_no_longer_enrolled_does_not_complete(start
         json={"starts_on": "2026-09-08", "until": "2027-01-31", "reason": "illness"},
     )
     assert suspended.status_code == 200, suspended.text
+    assert await _transfer_row(svc, transfer["id"]) == {
+        "state": "cancelled",
+        "closed_reason": "student_suspended",
+        "closed_on": "2026-09-08",
+    }
     for side, headers in (("sending", school_a), ("receiving", tokens.headers("school", SCHOOL_B))):
         r = await svc.client.post(
             f"/v1/transfers/{transfer['id']}/approvals",
             headers=headers,
             json={"side": side, "on": "2026-09-10"},
         )
-        assert r.status_code == 409 and r.json()["code"] == "invalid_transition", r.text
-        assert r.json()["current_status"] == "suspended"
+        assert r.status_code == 409 and r.json()["code"] == "transfer_closed", r.text
     record = (await svc.client.get(f"/v1/students/{sid}", headers=school_a)).json()
     assert (record["status"], record["school_code"]) == ("suspended", SCHOOL_A)
+    assert (await sweep_once(svc.ctx, dt.date(2026, 10, 30)))["transfers_hanging"] == 0
+    assert "transfer_hanging" not in [s["signal"] for s in await outbox_events(svc, "dropout_suspected")]
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ The record follows the person (籍随人走): a completed transfer inside the di
 the receiving school; a receiving school outside the directory closes it as ``transferred_out``. A
 transfer not completed within the limit (10 working days by default) is flagged as hanging by the sweep
 and raises a suspected dropout (``transfer_hanging``). Only an enrolled record transfers: a transition
-that closes the record cancels its open transfer (:func:`enrollment.students.transitions.apply_status`),
-and an approval while the record is not enrolled (suspended) is a 409 ``invalid_transition``.
+away from ``enrolled`` (a dropout, graduation, death, suspension) cancels its open transfer
+(:func:`enrollment.students.transitions.apply_status`), and an approval while the record is not enrolled
+(a transfer stored before that) is a 409 ``invalid_transition``.
 
 Locks: the record before its transfer, as every transition does (it locks the record, then cancels the
 transfers), so an approval or the sweep and a concurrent dropout wait for each other instead of

@@ -21,7 +21,7 @@ from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.service import ServiceContext
 from enrollment.signals.service import raise_for_student
 from enrollment.students import repository
-from enrollment.students.models import ACTIVE_STATUSES, StudentRecord
+from enrollment.students.models import StudentRecord
 from enrollment.students.service import _second_active, student_event
 from enrollment.visibility import ensure_visible
 
@@ -67,7 +67,10 @@ async def apply_status(
     expected_version: int | None = None,
 ) -> StudentRecord:
     """Move ``record`` to ``status`` (no rule checks here: callers check them) and publish the change; a
-    status that closes the record cancels its open transfers (``closed_reason`` ``student_<status>``)."""
+    status other than ``enrolled`` cancels the record's open transfers (``closed_reason``
+    ``student_<status>``): only an enrolled student transfers, so a transfer left open by a dropout,
+    graduation, death or suspension could only hang and raise a false ``transfer_hanging`` (a suspended
+    student resumed asks again)."""
     previous = record.status
     record.status = status
     record.status_since = on
@@ -80,7 +83,7 @@ async def apply_status(
             await session.flush()
     except IntegrityError:
         raise _second_active() from None
-    if status not in ACTIVE_STATUSES:  # after the flush: a transfer completing this record is closed already
+    if status != "enrolled":  # after the flush: a transfer completing this record is closed already
         await repository.cancel_open_transfers(session, record.id, reason=f"student_{status}", on=on)
     event = student_event(StudentStatusChanged, record, previous=previous, reason=reason)
     await ctx.outbox.add(session, event, subject=record.id, sequence=record.version)
