@@ -21,13 +21,12 @@ moment (SETTLE) to reach that point before the other side commits.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baoxue.auth.principal import Principal
@@ -82,17 +81,7 @@ async def _until_done_or_waiting(svc: RunningService, task: asyncio.Task[Any]) -
     if svc.ctx.db.dialect != "postgresql":
         await asyncio.wait({task}, timeout=SETTLE)
         return
-    waiting = text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-    deadline = time.monotonic() + 15
-    while not task.done():
-        async with svc.ctx.db.transaction() as s:
-            if (await s.execute(waiting)).scalar_one() > 0:
-                return
-        assert time.monotonic() < deadline, "the registration neither finished nor waited"
-        await asyncio.sleep(0.02)
+    await svc.until_done_or_waiting(task)
 
 
 async def _linked(svc: RunningService, id_number: str) -> tuple[str | None, str | None]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -637,16 +636,6 @@ async def test_an_end_that_arrives_before_the_ladder_keeps_its_late_confirmation
         assert await _ladder_events(svc, case["case_id"]) == [("raised", ladder.id, "L1_school", episode)]
 
 
-async def _lock_waiters(svc) -> int:
-    """How many of the database's sessions wait for a lock (PostgreSQL)."""
-    async with svc.ctx.db.transaction() as s:
-        statement = text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return int((await s.execute(statement)).scalar_one())
-
-
 @pytest.mark.parametrize("second", ["confirmed_again", "requested", "returned"])
 async def test_two_replicas_applying_events_of_one_case_at_the_same_moment_run_one_ladder(
     start_service, second
@@ -706,9 +695,7 @@ async def test_two_replicas_applying_events_of_one_case_at_the_same_moment_run_o
     one = asyncio.create_task(first_replica())
     await first_applied.wait()
     two = asyncio.create_task(second_replica())
-    deadline = time.monotonic() + 5
-    while not two.done() and await _lock_waiters(svc) == 0 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await svc.until_done_or_waiting(two)
     release.set()
     await asyncio.gather(one, two)
 

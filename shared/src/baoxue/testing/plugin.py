@@ -133,6 +133,23 @@ class RunningService:
             found = await s.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(event_ids)))
             return set(found.scalars()) == set(event_ids)
 
+    async def until_done_or_waiting(self, task: asyncio.Future[Any], timeout: float = 15.0) -> None:
+        """Return when ``task`` has finished or a session of this service's database waits for a lock
+        (PostgreSQL): the moment a test holding a transaction open lets it go on, to show that ``task``
+        waits for it rather than passing it. Fails the test when neither happens within ``timeout``."""
+        assert self.ctx.db.dialect == "postgresql", "lock waits are PostgreSQL's (SQLite has one writer)"
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        deadline = time.monotonic() + timeout
+        while not task.done():
+            async with self.ctx.db.transaction() as s:
+                if (await s.execute(waiting)).scalar_one() > 0:
+                    return
+            assert time.monotonic() < deadline, f"neither finished nor waited for a lock within {timeout} s"
+            await asyncio.sleep(0.02)
+
     async def drain_outbox(self, timeout: float = 10.0) -> None:
         """Wait until every outbox row has been published."""
         from sqlalchemy import func, select
