@@ -18,6 +18,7 @@ from tests.casework.helpers import (
     enrol,
     exclude,
     move,
+    new_child,
     open_case,
     outbox_events,
 )
@@ -169,6 +170,25 @@ async def test_one_open_case_per_child_when_opened_by_hand(start_service, tokens
     )
     assert again.status_code == 409
     assert again.json()["code"] == "case_already_open" and again.json()["case_id"] == case["id"]
+
+
+async def test_a_school_opening_a_case_may_leave_out_its_school_code(start_service, tokens):
+    """``school_code`` defaults to the caller's own school (a school's body may leave it out); a school
+    district, which has no school of its own, names one (422 ``school_required`` otherwise)."""
+    svc = await start_service("casework")
+    child_id, student_id = new_child()
+    r = await svc.client.post(
+        "/v1/cases",
+        json={"child_id": child_id, "student_id": student_id},
+        headers=tokens.headers("school", SCHOOL_A),
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["school_code"], r.json()["hukou_town"]) == (SCHOOL_A, TOWN_A)
+    other, _ = new_child()
+    r = await svc.client.post(
+        "/v1/cases", json={"child_id": other}, headers=tokens.headers("school_district", "37040600101")
+    )
+    assert r.status_code == 422 and r.json()["code"] == "school_required"
 
 
 async def test_id_number_is_encrypted_and_only_shown_masked(start_service, tokens):
