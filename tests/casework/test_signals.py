@@ -13,7 +13,12 @@ from baoxue.contracts.casework import (
     EscalationRequested,
     EscalationWithdrawn,
 )
-from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
+from baoxue.contracts.enrollment import (
+    DropoutSuspected,
+    StudentLinked,
+    StudentRegistered,
+    StudentStatusChanged,
+)
 from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
@@ -521,3 +526,52 @@ async def test_the_case_shows_the_episode_of_the_ladder_it_follows(start_service
     field = spec["components"]["schemas"]["CasePublic"]["properties"]["escalation_episode"]
     assert field["readOnly"] is True
     assert field["description"].startswith("Read-only. The episode of the escalation ladder the case follows")
+
+
+async def test_the_case_etag_moves_when_a_signal_or_a_link_changes_the_case(
+    start_service, tokens, event_publisher
+):
+    """A signal attaching to the open case (more identifiers, a school, one more signal) and
+    enrollment's StudentLinked filling the child id change the case: its version and ETag move, so an
+    app's cached copy is seen as stale (412 naming the fields) instead of one ETag covering two bodies."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    town = tokens.headers("town", TOWN_A)
+    child_id, student_id = new_child()
+    first = _signal(1, child_id, None, "verification_not_in_school", school_code=None)
+    await event_publisher.publish(first, subject="sig-1")
+    await eventually(lambda: _has(svc, town, 1))
+    [case] = await _cases(svc, town)
+    url = f"/v1/cases/{case['id']}"
+    before = (await svc.client.get(url, headers=town)).headers["ETag"]
+    await event_publisher.publish(_signal(2, child_id, student_id), subject="sig-2")
+
+    async def attached() -> bool:
+        return (await svc.client.get(url, headers=town)).json()["signal_count"] == 2
+
+    await eventually(attached)
+    after = await svc.client.get(url, headers=town)
+    assert (after.json()["school_code"], after.json()["student_id"]) == (SCHOOL_A, student_id)
+    assert after.headers["ETag"] != before
+    school = tokens.headers("school", SCHOOL_A)
+    stale = await svc.client.patch(url, json={"analysis": "厌学"}, headers={**school, "If-Match": before})
+    assert stale.status_code == 412
+    assert {"school_code", "student_id", "signal_count"} <= set(stale.json()["conflicting_fields"])
+
+    # A case opened from a record not yet linked to its child learns the child id: a new ETag too.
+    _, unlinked = new_child()
+    await event_publisher.publish(_signal(3, None, unlinked), subject="sig-3")
+    await eventually(lambda: _has(svc, school, 2))
+    [opened] = [c for c in await _cases(svc, school) if c["student_id"] == unlinked]
+    url = f"/v1/cases/{opened['id']}"
+    before = (await svc.client.get(url, headers=school)).headers["ETag"]
+    linked = StudentLinked(
+        student_id=unlinked, child_id="child-linked", school_code=SCHOOL_A, status="enrolled"
+    )
+    await event_publisher.publish(linked, subject=unlinked, sequence=2)
+
+    async def filled() -> bool:
+        return (await svc.client.get(url, headers=school)).json()["child_id"] == "child-linked"
+
+    await eventually(filled)
+    assert (await svc.client.get(url, headers=school)).headers["ETag"] != before

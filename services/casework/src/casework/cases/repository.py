@@ -5,7 +5,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
@@ -13,6 +13,7 @@ from sqlmodel import col
 from baoxue.audit import AuditLog
 from baoxue.auth import Principal, within_jurisdiction
 from baoxue.auth.jurisdiction import scope_pattern, within_jurisdiction_param
+from baoxue.concurrency import bump_version
 from baoxue.db import Database, utcnow
 from casework.cases.models import (
     AttendanceConfirmation,
@@ -126,15 +127,21 @@ async def find_watched_case(
 
 
 async def fill_child_id(session: AsyncSession, *, student_id: str, child_id: str) -> list[str]:
-    """Cases opened from a record before it was linked to its child learn the child id (set-based;
-    the open key stays). Returns the ids of the cases changed."""
-    result = await session.execute(
-        update(Case)
+    """Cases opened from a record before it was linked to its child learn the child id (the open key
+    stays), each with a new version (its ETag moves). Returns the ids of the cases changed."""
+    query = (
+        select(Case)
         .where(col(Case.student_id) == student_id, col(Case.child_id).is_(None))
-        .values(child_id=child_id, updated_at=utcnow())
-        .returning(col(Case.id))
+        .order_by(col(Case.id))
+        .with_for_update()
     )
-    return [str(r[0]) for r in result.all()]
+    cases = list((await session.execute(query)).scalars())
+    for case in cases:
+        case.child_id = child_id
+        bump_version(case, ["child_id"])
+        case.updated_at = utcnow()
+    await session.flush()
+    return [case.id for case in cases]
 
 
 async def signal_seen(session: AsyncSession, signal_id: str) -> bool:

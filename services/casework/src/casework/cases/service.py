@@ -153,7 +153,22 @@ def _new_case(signal: Signal, actor: str) -> Case:
     )
 
 
-async def _attach(session: AsyncSession, case: Case, signal: Signal, effect: str) -> None:
+FILLED_BY_SIGNALS = (
+    "child_id",
+    "student_id",
+    "id_blind_index",
+    "school_code",
+    "hukou_town",
+    "hukou_school_district",
+)
+
+
+async def _attach(
+    session: AsyncSession, case: Case, signal: Signal, effect: str, *, bump: bool = True
+) -> list[str]:
+    """Record ``signal`` on ``case`` and fill what it knows that the case does not. Returns the fields
+    changed; with ``bump`` (unless the caller's own transition bumps) the case gets a new version, so
+    its ETag moves whenever a stored field does."""
     session.add(
         CaseSignal(
             case_id=case.id,
@@ -164,15 +179,17 @@ async def _attach(session: AsyncSession, case: Case, signal: Signal, effect: str
         )
     )
     case.signal_count += 1
+    changed = ["signal_count"]
     # A later signal may know the child by more identifiers than the first one did.
-    case.child_id = case.child_id or signal.child_id
-    case.student_id = case.student_id or signal.student_id
-    case.id_blind_index = case.id_blind_index or signal.id_blind_index
-    case.school_code = case.school_code or signal.school_code
-    case.hukou_town = case.hukou_town or signal.hukou_town
-    case.hukou_school_district = case.hukou_school_district or signal.hukou_school_district
+    for name in FILLED_BY_SIGNALS:
+        if not getattr(case, name) and getattr(signal, name):
+            setattr(case, name, getattr(signal, name))
+            changed.append(name)
+    if bump:
+        bump_version(case, changed)
     case.updated_at = utcnow()
     await session.flush()
+    return changed
 
 
 REOPEN_CLEARS = (
@@ -195,7 +212,7 @@ async def _reopen(session: AsyncSession, ctx: ServiceContext, case: Case, signal
     for name in REOPEN_CLEARS:
         setattr(case, name, None)
     case.overdue_published = False
-    await _attach(session, case, signal, "reopened")
+    attached = await _attach(session, case, signal, "reopened", bump=False)
     await record_transition(
         session,
         case,
@@ -203,7 +220,7 @@ async def _reopen(session: AsyncSession, ctx: ServiceContext, case: Case, signal
         on=signal.detected_on,
         by=actor,
         note="relapse",
-        changed=[*REOPEN_CLEARS, "reopen_count", "signal_count"],
+        changed=[*REOPEN_CLEARS, "reopen_count", *attached],
     )
     await session.flush()
     await ctx.outbox.add(
