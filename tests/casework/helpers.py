@@ -85,16 +85,20 @@ PATHS: dict[str, list[str]] = {
 }
 
 
-async def case_in(svc: Any, headers: dict[str, str], state: str) -> dict[str, Any]:
-    """A fresh case moved along the allowed path to ``state`` (closed: suspected → closed, unfounded)."""
-    case = await open_case(svc, headers)
+async def case_in(svc: Any, headers: dict[str, str], state: str, on: str | None = None) -> dict[str, Any]:
+    """A fresh case moved along the allowed path to ``state`` (closed: suspected → closed, unfounded);
+    with ``on``, opened and moved on that day (moves may be back-dated, not before the move before)."""
+    dated = {"detected_on": on} if on else {}
+    case = await open_case(svc, headers, **dated)
     if state == "closed":
         await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
         r = await move(svc, headers, case["id"], "closed", closure_reason="unfounded")
         assert r.status_code == 200, r.text
         return r.json()
     for step in PATHS[state]:
-        r = await move(svc, headers, case["id"], step, **ENTRY_FIELDS.get(step, {}))
+        r = await move(
+            svc, headers, case["id"], step, **ENTRY_FIELDS.get(step, {}), **({"on": on} if on else {})
+        )
         assert r.status_code == 200, r.text
         case = r.json()
     assert case["state"] == state

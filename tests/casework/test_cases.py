@@ -97,7 +97,7 @@ async def test_every_transition_is_allowed_or_refused_with_409(start_service, to
 async def test_confirmation_needs_reason_and_sets_working_day_due_date(start_service, tokens):
     svc = await start_service("casework", report_due_workdays=5)
     h = tokens.headers("school", SCHOOL_A)
-    case = await open_case(svc, h)
+    case = await open_case(svc, h, detected_on="2026-09-21")
     r = await move(svc, h, case["id"], "confirmed")
     assert r.status_code == 422 and r.json()["code"] == "transition_field_required"
     # Confirmed on Friday 2026-09-25: Sep 28-30, then Oct 8 and 9 (the National Day holiday Oct 1-7 is skipped).
@@ -115,7 +115,7 @@ async def test_closure_refused_without_active_student_record_or_attendance(start
     back = semesters.today() - dt.timedelta(days=13)  # attendance is confirmed for days that have passed
 
     async def returned() -> dict:
-        case = await case_in(svc, h, "persuading")
+        case = await case_in(svc, h, "persuading", on=back.isoformat())
         r = await move(svc, h, case["id"], "returned", on=back.isoformat())
         assert r.status_code == 200, r.text
         return r.json()
@@ -148,6 +148,54 @@ async def test_closure_refused_without_active_student_record_or_attendance(start
     closed = r.json()
     assert closed["closure_reason"] == "returned" and closed["watch_until"] is not None
     assert [e["data"]["closure_reason"] for e in await outbox_events(svc, CaseClosed)] == ["returned"]
+
+
+async def test_transition_dates_lie_between_the_last_move_and_today(start_service, tokens):
+    """A move's ``on`` may be back-dated (a school records a return a few days late) but not before the
+    case's latest transition (its opening, or the move before) and not after the server's day: a return
+    dated before the dropout would let attendance older than the dropout close the case, a confirmation
+    in the future would push the report deadline out, a back-dated closure would end the relapse watch
+    at once. 422 naming the bound; nothing changes."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    h = tokens.headers("school", SCHOOL_A)
+    today = semesters.today()
+
+    def day(n: int) -> str:
+        return (today + dt.timedelta(days=n)).isoformat()
+
+    case = await open_case(svc, h, detected_on=day(-30))
+
+    async def refused(to: str, on: str, code: str, bound: str, **fields) -> None:
+        r = await move(svc, h, case["id"], to, on=on, **{**ENTRY_FIELDS.get(to, {}), **fields})
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["code"] == code and body["errors"] == [{"field": "on", "code": code}]
+        assert body["earliest" if code == "transition_date_too_early" else "latest"] == bound
+        assert (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["version"] == version
+
+    version = case["version"]
+    await refused("confirmed", day(1), "transition_date_in_future", day(0))
+    await refused("confirmed", "2030-01-01", "transition_date_in_future", day(0))
+    await refused("confirmed", day(-31), "transition_date_too_early", day(-30))
+    await refused("closed", "2024-01-01", "transition_date_too_early", day(-30), closure_reason="excluded")
+    r = await move(svc, h, case["id"], "confirmed", on=day(-20), **ENTRY_FIELDS["confirmed"])
+    assert r.status_code == 200 and r.json()["confirmed_on"] == day(-20)
+    r = await move(svc, h, case["id"], "persuading", on=day(-10))
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    # The audit's case: a return dated before the dropout (or before persuasion began) is refused.
+    await refused("returned", day(-40), "transition_date_too_early", day(-10))
+    await refused("returned", day(-11), "transition_date_too_early", day(-10))
+    r = await move(svc, h, case["id"], "returned", on=day(-5))  # recorded five days late: fine
+    assert r.status_code == 200 and r.json()["returned_on"] == day(-5)
+    # The child stops attending again; a second return cannot be dated back into the first one, whose
+    # attendance would count again.
+    r = await move(svc, h, case["id"], "persuading", on=day(-2))
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    await refused("returned", day(-4), "transition_date_too_early", day(-2))
+    r = await move(svc, h, case["id"], "returned")  # no date: today
+    assert r.status_code == 200 and r.json()["returned_on"] == day(0)
 
 
 async def test_excluded_closure_needs_the_registry(start_service, tokens):
@@ -434,7 +482,7 @@ async def test_a_returned_child_who_stops_attending_again_publishes_the_relapse(
     published again; confirmed → persuading publishes nothing (before, the relapse published nothing)."""
     svc = await start_service("casework")
     h = tokens.headers("school", SCHOOL_A)
-    case = await case_in(svc, h, "returned")
+    case = await case_in(svc, h, "returned", on="2026-11-10")
     r = await move(svc, h, case["id"], "persuading", on="2026-11-20", note="又不来上学了")
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "persuading"

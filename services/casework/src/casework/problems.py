@@ -7,6 +7,11 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "no_active_student_record": ("No active student record", "学籍系统中无在读学籍"),
     "attendance_not_confirmed": ("Attendance not confirmed long enough", "到校天数未达销号要求"),
     "not_excluded": ("The registry does not exclude the child", "户籍信息未显示死亡或迁出"),
+    "transition_date_in_future": ("The move is dated after today", "状态变更日期晚于今日"),
+    "transition_date_too_early": (
+        "The move is dated before the case's latest transition",
+        "状态变更日期早于案件上一次状态变更",
+    ),
     "case_already_open": ("The child already has an open case", "该儿童已有未销号案件"),
     "case_closed": ("The case is closed", "案件已销号"),
     "case_not_confirmed": ("The case is not a confirmed dropout", "案件尚未确认辍学"),

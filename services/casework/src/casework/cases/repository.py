@@ -21,6 +21,7 @@ from casework.cases.models import (
     Case,
     CaseReport,
     CaseSignal,
+    CaseTransition,
     PersuasionAttempt,
 )
 from casework.cases.schemas import CasePublic
@@ -142,6 +143,13 @@ async def fill_child_id(session: AsyncSession, *, student_id: str, child_id: str
         case.updated_at = utcnow()
     await session.flush()
     return [case.id for case in cases]
+
+
+async def last_transition_on(session: AsyncSession, case_id: str) -> dt.date | None:
+    """The date of the case's latest transition (its opening or reopening included)."""
+    query = select(func.max(col(CaseTransition.on))).where(col(CaseTransition.case_id) == case_id)
+    found: dt.date | None = (await session.execute(query)).scalar_one()
+    return found
 
 
 async def signal_seen(session: AsyncSession, signal_id: str) -> bool:

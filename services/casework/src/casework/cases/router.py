@@ -238,7 +238,9 @@ TRANSITIONS_DESCRIPTION = (
             "description": "the If-Match is stale: names conflicting_fields, current_state and current_etag"
         },
         422: {
-            "description": "transition_field_required (errors name the missing field), or "
+            "description": "transition_field_required (errors name the missing field), "
+            "transition_date_too_early (`on` before the case's latest transition: names `earliest`), "
+            "transition_date_in_future (`on` after today: names `latest`), or "
             "validation_failed (an unknown target state: errors list the allowed ones)"
         },
     },

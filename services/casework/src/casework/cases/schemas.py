@@ -123,7 +123,12 @@ class TransitionRequest(BaseModel):
         description="The target state. Besides the issue's path: returned → persuading (the child stopped "
         "attending again before closure) and escalated → persuading (the school takes the case back)."
     )
-    on: dt.date | None = Field(None, description="Effective date (default: today)")
+    on: dt.date | None = Field(
+        None,
+        description="Effective date (default: today). May be back-dated, but not before the case's latest "
+        "transition (its opening, or the move before) and not after today: 422 transition_date_too_early "
+        "(naming `earliest`) or transition_date_in_future (naming `latest`).",
+    )
     note: str | None = Field(None, max_length=500)
     reason: DropoutReason | None = Field(None, description="confirmed: required unless the case has one")
     responsible_person: str | None = Field(None, max_length=100, description="confirmed: required unless set")
