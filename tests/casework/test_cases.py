@@ -14,6 +14,7 @@ from tests.casework.helpers import (
     SCHOOL_B,
     TOWN_A,
     TOWN_B,
+    attend,
     case_in,
     enrol,
     exclude,
@@ -53,6 +54,8 @@ async def _prove_closure(svc, case: dict) -> dict:
     reason = CLOSE_AS.get(case["state"], "excluded")
     if reason in ("unfounded", "returned"):
         await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+    if reason == "unfounded":
+        await attend(svc, svc.headers, case, since=case["opened_on"])
     if reason == "returned":
         r = await svc.client.post(
             f"/v1/cases/{case['id']}/attendance",
@@ -196,6 +199,42 @@ async def test_transition_dates_lie_between_the_last_move_and_today(start_servic
     await refused("returned", day(-4), "transition_date_too_early", day(-2))
     r = await move(svc, h, case["id"], "returned")  # no date: today
     assert r.status_code == 200 and r.json()["returned_on"] == day(0)
+
+
+async def test_an_unfounded_closure_needs_confirmed_attendance_since_the_opening(start_service, tokens):
+    """Enrollment raises its main signal (four weeks of absence) on a record that stays enrolled, so an
+    active student record proves nothing about a suspected dropout: closing it as unfounded needs the
+    configured days of attendance confirmed by the school since the case was opened, as a closure as
+    returned does since the return (before, an active record alone closed it, with no attendance)."""
+    svc = await start_service("casework", attendance_days_for_closure=5)
+    h = tokens.headers("school", SCHOOL_A)
+    opened = semesters.today() - dt.timedelta(days=20)
+    case = await open_case(svc, h, detected_on=opened.isoformat())
+    await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])  # enrolled, still absent
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded")
+    assert r.status_code == 409 and r.json()["code"] == "attendance_not_confirmed"
+    assert (r.json()["days_confirmed"], r.json()["days_required"]) == (0, 5)
+    url = f"/v1/cases/{case['id']}/attendance"
+
+    def period(start: int, end: int, days: int) -> dict:
+        return {
+            "from_date": (opened + dt.timedelta(days=start)).isoformat(),
+            "to_date": (opened + dt.timedelta(days=end)).isoformat(),
+            "days_attended": days,
+        }
+
+    before = await svc.client.post(url, json=period(-10, 3, 5), headers=h)  # attendance before the dropout
+    assert before.status_code == 409 and before.json()["code"] == "attendance_before_opening"
+    r = await svc.client.post(url, json=period(0, 6, 4), headers=h)
+    assert r.status_code == 201 and (r.json()["total_days"], r.json()["required_days"]) == (4, 5)
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded")
+    assert r.status_code == 409 and r.json()["days_confirmed"] == 4
+    assert (await svc.client.post(url, json=period(7, 13, 5), headers=h)).json()["total_days"] == 9
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded")
+    assert r.status_code == 200 and r.json()["closure_reason"] == "unfounded"
+    confirmed = await case_in(svc, h, "confirmed")
+    r = await svc.client.post(f"/v1/cases/{confirmed['id']}/attendance", json=period(0, 6, 4), headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "case_not_returned"
 
 
 async def test_excluded_closure_needs_the_registry(start_service, tokens):

@@ -22,7 +22,16 @@ from baoxue.contracts.enrollment import (
 from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
-from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, open_case, outbox_events
+from tests.casework.helpers import (
+    ENTRY_FIELDS,
+    SCHOOL_A,
+    TOWN_A,
+    attend,
+    move,
+    new_child,
+    open_case,
+    outbox_events,
+)
 
 DISTRICT_A = "37040600101"
 
@@ -136,7 +145,7 @@ async def test_relapse_inside_the_watch_reopens_the_case(start_service, tokens, 
 
 
 async def test_signal_after_the_watch_opens_a_new_case(start_service, tokens, event_publisher):
-    svc = await start_service("casework", relapse_watch_days=10)
+    svc = await start_service("casework", relapse_watch_days=10, attendance_days_for_closure=1)
     await svc.wait_events_ready()
     h = tokens.headers("school", SCHOOL_A)
     child_id, student_id = new_child()
@@ -147,6 +156,7 @@ async def test_signal_after_the_watch_opens_a_new_case(start_service, tokens, ev
         student_id=student_id, child_id=child_id, school_code=SCHOOL_A, status="enrolled"
     )
     await event_publisher.publish(registered, subject=student_id, sequence=1)
+    await attend(svc, h, case, since="2026-11-02")  # an unfounded closure needs attendance too
 
     async def closes() -> bool:
         r = await move(svc, h, case["id"], "closed", closure_reason="unfounded", on="2026-11-03")

@@ -20,6 +20,7 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "placement_not_recorded": ("The placement mode is not recorded", "尚未登记安置方式"),
     "case_not_returned": ("The student has not returned", "学生尚未返校"),
     "attendance_before_return": ("Attendance before the return date", "到校期间早于返校日期"),
+    "attendance_before_opening": ("Attendance before the case was opened", "到校期间早于立案日期"),
     "attendance_overlaps": ("The period overlaps attendance already confirmed", "与已确认的到校期间重叠"),
     "attendance_in_future": ("The period ends after today", "到校期间晚于今日"),
     "report_already_filed": ("The report was already filed", "辍学报告已报送"),

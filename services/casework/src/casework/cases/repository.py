@@ -152,6 +152,17 @@ async def last_transition_on(session: AsyncSession, case_id: str) -> dt.date | N
     return found
 
 
+async def attendance_since(session: AsyncSession, case: Case) -> dt.date | None:
+    """The day from which confirmed attendance counts toward the case's closure: a returned case's
+    return, a suspected case's (re)opening (an unfounded closure needs attendance too); None in the
+    states whose closure needs none."""
+    if case.state == "returned":
+        return case.returned_on
+    if case.state == "suspected":
+        return await last_transition_on(session, case.id) or case.opened_on
+    return None
+
+
 async def signal_seen(session: AsyncSession, signal_id: str) -> bool:
     found = await session.execute(select(col(CaseSignal.id)).where(col(CaseSignal.signal_id) == signal_id))
     return found.first() is not None

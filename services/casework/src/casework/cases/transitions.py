@@ -228,9 +228,11 @@ async def _ensure_closable(session: AsyncSession, ctx: ServiceContext, case: Cas
             "The placement is not recorded: set the case's placement_mode before closing it as placed.",
             code="placement_not_recorded",
         )
-    if reason == "returned":
+    if reason in ("returned", "unfounded"):
+        # An unfounded suspicion needs attendance too: enrollment's main signal (four weeks of absence)
+        # leaves the record enrolled, so the active record above proves nothing about attending.
         required = settings_of(ctx).attendance_days_for_closure
-        attended = await repo.attendance_days(session, case.id, case.returned_on)
+        attended = await repo.attendance_days(session, case.id, await repo.attendance_since(session, case))
         if attended < required:
             raise Conflict(
                 "The school has not confirmed enough days of attendance.",
