@@ -278,6 +278,22 @@ async def test_a_school_opening_a_case_may_leave_out_its_school_code(start_servi
     assert r.status_code == 422 and r.json()["code"] == "school_required"
 
 
+async def test_a_school_reporting_a_dropout_before_the_closure_does_not_reopen_the_case(
+    start_service, tokens
+):
+    """A school's report dated on or before the day the child's case was closed is about the episode
+    already closed: 409 ``detected_before_closure``, nothing recorded, the case stays closed."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    h = tokens.headers("school", SCHOOL_A)
+    closed = await case_in(svc, h, "closed")
+    body = {"child_id": closed["child_id"], "student_id": closed["student_id"], "school_code": SCHOOL_A}
+    r = await svc.client.post("/v1/cases", json={**body, "detected_on": closed["opened_on"]}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "detected_before_closure"
+    assert closed["closed_on"] == semesters.today().isoformat()
+    signals = (await svc.client.get(f"/v1/cases/{closed['id']}/signals", headers=h)).json()
+    assert [s["effect"] for s in signals] == ["opened"]
+
+
 async def test_id_number_is_encrypted_and_only_shown_masked(start_service, tokens):
     from sqlalchemy import select
 

@@ -170,21 +170,23 @@ async def test_a_reopened_case_files_the_report_of_its_new_episode(start_service
     is neither listed nor published as overdue."""
     svc = await start_service("casework", attendance_days_for_closure=1)
     h = tokens.headers("school", SCHOOL_A)
-    case = await case_in(svc, h, "confirmed")
+    back = semesters.today() - dt.timedelta(days=5)
+    case = await case_in(svc, h, "confirmed", on=back.isoformat())
     first = await svc.client.post(f"/v1/cases/{case['id']}/report", json=REPORT, headers=h)
     assert first.status_code == 201, first.text
     for step in ("persuading", "returned"):
-        assert (await move(svc, h, case["id"], step)).status_code == 200
+        assert (await move(svc, h, case["id"], step, on=back.isoformat())).status_code == 200
     await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
-    today = semesters.today().isoformat()
     r = await svc.client.post(
         f"/v1/cases/{case['id']}/attendance",
-        json={"from_date": today, "to_date": today, "days_attended": 1},
+        json={"from_date": back.isoformat(), "to_date": back.isoformat(), "days_attended": 1},
         headers=h,
     )
     assert r.status_code == 201, r.text
-    assert (await move(svc, h, case["id"], "closed", closure_reason="returned")).status_code == 200
-    # A new dropout signal inside the relapse watch reopens the case (a school's report is one).
+    closed = await move(svc, h, case["id"], "closed", closure_reason="returned", on=back.isoformat())
+    assert closed.status_code == 200, closed.text
+    # A new dropout signal inside the relapse watch, detected after the closure, reopens the case (a
+    # school's report is one).
     again = await svc.client.post(
         "/v1/cases", json={"child_id": case["child_id"], "school_code": SCHOOL_A}, headers=h
     )

@@ -22,11 +22,13 @@ from baoxue.contracts.enrollment import (
 from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
+from casework.cases.service import Signal, receive_signal
 from tests.casework.helpers import (
     ENTRY_FIELDS,
     SCHOOL_A,
     TOWN_A,
     attend,
+    enrol,
     move,
     new_child,
     open_case,
@@ -585,3 +587,54 @@ async def test_the_case_etag_moves_when_a_signal_or_a_link_changes_the_case(
 
     await eventually(filled)
     assert (await svc.client.get(url, headers=school)).headers["ETag"] != before
+
+
+async def test_a_late_signal_detected_before_the_closure_is_recorded_without_reopening(
+    start_service, tokens, event_publisher
+):
+    """The relapse watch reopens a closed case on a dropout detected after its closure. A signal
+    detected on or before the closure day and delivered late is about the episode already closed: it
+    is recorded in the case's signals (effect ``recorded``) and the case stays closed; a redelivery of
+    it is a duplicate of that case. A signal detected after the closure still reopens it."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s1")
+    await eventually(lambda: _has(svc, h, 1))
+    [case] = await _cases(svc, h)
+    await enrol(svc, student_id=student_id, child_id=child_id)
+    await attend(svc, h, case, since="2026-11-02")
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded", on="2026-11-20")
+    assert r.status_code == 200, r.text
+    signals_url = f"/v1/cases/{case['id']}/signals"
+
+    late = _signal(2, child_id, student_id, detected_on=dt.date(2026, 11, 3))
+    await event_publisher.publish(late, subject="s2")
+
+    async def recorded() -> bool:
+        return len((await svc.client.get(signals_url, headers=h)).json()) == 2
+
+    await eventually(recorded)
+    assert [s["effect"] for s in (await svc.client.get(signals_url, headers=h)).json()] == [
+        "opened",
+        "recorded",
+    ]
+    [still] = await _cases(svc, h)
+    assert (still["state"], still["reopen_count"]) == ("closed", 0)
+    assert await outbox_events(svc, CaseReopened) == []
+    redelivered = Signal(
+        signal_id=late.signal_id, signal=late.signal, detected_on=late.detected_on, child_id=child_id
+    )
+    async with svc.ctx.db.transaction() as s:
+        again, effect = await receive_signal(session=s, ctx=svc.ctx, signal=redelivered, actor="enrollment")
+    assert (again.id, effect) == (case["id"], "duplicate")
+
+    relapse = _signal(3, child_id, student_id, detected_on=dt.date(2026, 11, 21))
+    await event_publisher.publish(relapse, subject="s3")
+
+    async def reopened() -> bool:
+        return (await _cases(svc, h))[0]["state"] == "suspected"
+
+    await eventually(reopened)
+    assert len(await outbox_events(svc, CaseReopened)) == 1

@@ -13,6 +13,10 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
         "状态变更日期早于案件上一次状态变更",
     ),
     "case_already_open": ("The child already has an open case", "该儿童已有未销号案件"),
+    "detected_before_closure": (
+        "The child's case was closed after that day",
+        "该儿童的案件在该日期之后已销号",
+    ),
     "case_closed": ("The case is closed", "案件已销号"),
     "case_not_confirmed": ("The case is not a confirmed dropout", "案件尚未确认辍学"),
     "case_not_in_persuasion": ("The case is not being persuaded", "案件不在劝返阶段"),

@@ -163,6 +163,17 @@ async def attendance_since(session: AsyncSession, case: Case) -> dt.date | None:
     return None
 
 
+async def case_of_signal(session: AsyncSession, signal_id: str) -> Case | None:
+    """The case a signal was applied to (open or closed), locked."""
+    query = (
+        select(Case)
+        .join(CaseSignal, col(CaseSignal.case_id) == col(Case.id))
+        .where(col(CaseSignal.signal_id) == signal_id)
+        .with_for_update(of=Case)  # type: ignore[arg-type]
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def signal_seen(session: AsyncSession, signal_id: str) -> bool:
     found = await session.execute(select(col(CaseSignal.id)).where(col(CaseSignal.signal_id) == signal_id))
     return found.first() is not None

@@ -83,15 +83,15 @@ async def receive_signal(
     *, session: AsyncSession, ctx: ServiceContext, signal: Signal, actor: str
 ) -> tuple[Case, str]:
     """Apply a dropout signal: attach it to the child's open case, reopen a case still under relapse
-    watch, or open a new case. Returns the case and the effect (``attached``, ``reopened``, ``opened``,
-    or ``duplicate`` for a signal id seen before). The database's unique ``open_key`` guarantees one
+    watch (a dropout detected after its closure), record it on that closed case (one detected on or
+    before the closure, delivered late), or open a new case. Returns the case and the effect
+    (``attached``, ``reopened``, ``recorded``, ``opened``, or ``duplicate`` for a signal id seen
+    before: the case it was applied to). The database's unique ``open_key`` guarantees one
     open case per child even when two signals race: the loser attaches to the winner's case."""
     if await repo.signal_seen(session, signal.signal_id):
-        case = await repo.find_open_case(
-            session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
-        )
+        case = await repo.case_of_signal(session, signal.signal_id)
         if case is None:
-            raise NotFound("The signal's case is no longer open.")
+            raise NotFound("The signal's case is gone.")
         return case, "duplicate"
     ids = {"child_id": signal.child_id, "student_id": signal.student_id, "blind_index": signal.id_blind_index}
     case = await repo.find_open_case(session, **ids)
@@ -99,6 +99,11 @@ async def receive_signal(
         await _attach(session, case, signal, "attached")
         return case, "attached"
     watched = await repo.find_watched_case(session, **ids, on=signal.detected_on)
+    if watched is not None and watched.closed_on is not None and signal.detected_on <= watched.closed_on:
+        # Detected on or before the closure (delivered late): about the episode already closed, so it
+        # is kept in the case's history and does not reopen it.
+        await _attach(session, watched, signal, "recorded")
+        return watched, "recorded"
     if watched is not None:
         await _reopen(session, ctx, watched, signal, actor)
         return watched, "reopened"
@@ -274,6 +279,11 @@ async def open_case_by_hand(
             case_id=existing.id if principal.covers(existing.school_code) else None,
         )
     case, effect = await receive_signal(session=session, ctx=ctx, signal=signal, actor=principal.subject)
+    if effect == "recorded":
+        raise Conflict(
+            "The child's case was closed on or after the day stated; report a dropout after the closure.",
+            code="detected_before_closure",
+        )
     if effect not in ("opened", "reopened"):
         raise Conflict("The child already has an open case.", code="case_already_open")
     case.id_number_enc = encrypted
