@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import or_, select, text
 
 from baoxue.contracts.casework import (
     CaseClosed,
@@ -22,6 +27,7 @@ from baoxue.contracts.enrollment import (
 from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
+from casework.cases.models import Case
 from casework.cases.service import Signal, receive_signal
 from tests.casework.helpers import (
     ENTRY_FIELDS,
@@ -638,3 +644,129 @@ async def test_a_late_signal_detected_before_the_closure_is_recorded_without_reo
 
     await eventually(reopened)
     assert len(await outbox_events(svc, CaseReopened)) == 1
+
+
+async def _lock_waiters(svc) -> int:
+    """How many of the database's sessions wait for a lock (PostgreSQL)."""
+    async with svc.ctx.db.transaction() as s:
+        statement = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int((await s.execute(statement)).scalar_one())
+
+
+async def _while_the_first_is_open(svc, first, second) -> tuple[object, object]:
+    """Run ``first`` in a transaction held open until ``second`` (another transaction, started after
+    ``first`` applied) waits for a lock or finishes; then let ``first`` commit. Both results."""
+    applied, release = asyncio.Event(), asyncio.Event()
+
+    async def one() -> object:
+        async with svc.ctx.db.transaction() as s:
+            result = await first(s)
+            applied.set()
+            await release.wait()
+        return result
+
+    task = asyncio.create_task(one())
+    await applied.wait()
+    other = asyncio.create_task(second())
+    deadline = time.monotonic() + 5
+    while not other.done() and await _lock_waiters(svc) == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    release.set()
+    return await task, await other
+
+
+def _no_sqlite(svc) -> None:
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip(
+            "SQLite has one writer for the whole database: a signal's consumer takes its write lock with "
+            "the inbox claim and a school's open before it looks for the child's case (lock_child), so "
+            "two transactions never look for and open a child's case at the same time"
+        )
+
+
+async def _open_cases_of(svc, child_id: str, student_id: str) -> list[Case]:
+    async with svc.ctx.db.transaction() as s:
+        query = select(Case).where(
+            Case.open_key.is_not(None), or_(Case.child_id == child_id, Case.student_id == student_id)
+        )
+        return list((await s.execute(query)).scalars())
+
+
+@pytest.mark.parametrize("second_knows", ["student_id", "student_id_linked_in_the_read_model"])
+async def test_two_signals_for_one_child_racing_with_different_identifiers_give_one_case(
+    start_service, second_knows
+):
+    """Two signals for one child applied at the same moment (two transactions on the database): one
+    knows the child and its record, the other only the record (or, when the student read model links
+    the record to the child, only the child and the other only the record). The second waits for the
+    first (a lock on every identifier a signal carries, after the read model added the child of a
+    record) and attaches to its case: one open case (before, each keyed its case on another identifier
+    and neither saw the other's uncommitted row: two open cases for one child)."""
+    svc = await start_service("casework")
+    _no_sqlite(svc)
+    child_id, student_id = new_child()
+    if second_knows == "student_id":
+        first_ids = {"child_id": child_id, "student_id": student_id}
+    else:
+        await enrol(svc, student_id=student_id, child_id=child_id)
+        first_ids = {"child_id": child_id}
+
+    def signal(n: int, **ids) -> Signal:
+        return Signal(
+            signal_id=f"race-{child_id}-{n}",
+            signal="absence_four_weeks",
+            detected_on=dt.date(2026, 11, 2),
+            school_code=SCHOOL_A,
+            hukou_town=TOWN_A,
+            **ids,
+        )
+
+    async def first(s) -> str:
+        return (
+            await receive_signal(session=s, ctx=svc.ctx, signal=signal(1, **first_ids), actor="enrollment")
+        )[1]
+
+    async def second() -> str:
+        async with svc.ctx.db.transaction() as s:
+            only_record = signal(2, student_id=student_id)
+            return (await receive_signal(session=s, ctx=svc.ctx, signal=only_record, actor="enrollment"))[1]
+
+    effects = await _while_the_first_is_open(svc, first, second)
+    assert effects == ("opened", "attached")
+    [case] = await _open_cases_of(svc, child_id, student_id)
+    assert (case.child_id, case.student_id, case.signal_count) == (child_id, student_id, 2)
+
+
+async def test_a_school_opening_a_case_while_a_signal_opens_it_gets_the_signals_case(start_service, tokens):
+    """A school opens the child's case by hand (naming the record only) while enrollment's signal for the
+    same child is being applied in another transaction: the school's open waits for it and answers 409
+    ``case_already_open`` with the signal's case (before: 201 and two open cases for one child)."""
+    svc = await start_service("casework")
+    _no_sqlite(svc)
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    signal = Signal(
+        signal_id=f"race-{child_id}",
+        signal="absence_four_weeks",
+        detected_on=dt.date(2026, 11, 2),
+        child_id=child_id,
+        student_id=student_id,
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+    )
+
+    async def first(s) -> Case:
+        return (await receive_signal(session=s, ctx=svc.ctx, signal=signal, actor="enrollment"))[0]
+
+    async def second():
+        return await svc.client.post(
+            "/v1/cases", json={"student_id": student_id, "school_code": SCHOOL_A}, headers=h
+        )
+
+    case, r = await _while_the_first_is_open(svc, first, second)
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["case_id"]) == ("case_already_open", case.id)
+    assert [c.id for c in await _open_cases_of(svc, child_id, student_id)] == [case.id]

@@ -260,6 +260,32 @@ async def has_active_student_record(
     return (await session.execute(query)).first() is not None
 
 
+async def child_of_record(
+    session: AsyncSession, *, student_id: str | None, blind_index: str | None
+) -> tuple[str | None, str | None]:
+    """What the student read model knows of a child named by a record or an ID blind index: the
+    record's child and blind index, else the one child of the records with that blind index (None
+    where it knows nothing, or more than one child)."""
+    if student_id:
+        query = select(col(StudentRecord.child_id), col(StudentRecord.id_blind_index)).where(
+            col(StudentRecord.student_id) == student_id
+        )
+        row = (await session.execute(query)).first()
+        if row is not None and (row[0] or row[1]):
+            return row[0], row[1]
+    if blind_index:
+        children_query = (
+            select(col(StudentRecord.child_id))
+            .where(col(StudentRecord.id_blind_index) == blind_index, col(StudentRecord.child_id).is_not(None))
+            .distinct()
+            .limit(2)
+        )
+        children = list((await session.execute(children_query)).scalars())
+        if len(children) == 1:
+            return children[0], None
+    return None, None
+
+
 async def registry_status(session: AsyncSession, child_id: str | None) -> str | None:
     if not child_id:
         return None

@@ -4,7 +4,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +13,7 @@ from baoxue.auth import Principal
 from baoxue.auth.jurisdiction import ensure_writable
 from baoxue.concurrency import apply_changes, bump_version
 from baoxue.contracts.casework import CaseOpened, CaseReopened
-from baoxue.db import utcnow
+from baoxue.db import hold_transaction_lock, utcnow
 from baoxue.errors import Conflict, NotFound, Problem
 from baoxue.patches import refuse_emptying
 from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
@@ -42,6 +42,16 @@ class Signal:
     school_code: str | None = None
     hukou_town: str | None = None
     hukou_school_district: str | None = None
+
+    @property
+    def identifier_keys(self) -> list[str]:
+        """A key per identifier the signal carries, sorted (the order their locks are taken in)."""
+        keys = [
+            f"{prefix}:{value}"
+            for prefix, value in (("c", self.child_id), ("s", self.student_id), ("b", self.id_blind_index))
+            if value
+        ]
+        return sorted(keys)
 
     @property
     def child_key(self) -> str:
@@ -79,6 +89,33 @@ async def record_transition(
     case.updated_at = utcnow()
 
 
+async def _resolved(session: AsyncSession, signal: Signal) -> Signal:
+    """The signal with what the student read model adds: the child and ID blind index of the record it
+    names, or the one child of the records with its blind index. A signal naming only a record then
+    meets a signal naming only the child on the child's lock and the child's case."""
+    child_id, blind_index = await repo.child_of_record(
+        session, student_id=signal.student_id, blind_index=signal.id_blind_index
+    )
+    return replace(
+        signal,
+        child_id=signal.child_id or child_id,
+        id_blind_index=signal.id_blind_index or blind_index,
+    )
+
+
+async def lock_child(session: AsyncSession, signal: Signal) -> None:
+    """Serialise, until the end of the transaction, every transaction that looks for or opens a case of
+    a child known by any identifier ``signal`` carries (one transaction lock per identifier, taken in
+    one sorted order, so two signals sharing any identifier never deadlock and never both miss the
+    other's case). SQLite: the database's write lock, taken before the checks read."""
+    for key in signal.identifier_keys:
+        await hold_transaction_lock(
+            session,
+            f"casework.child.{key}",
+            sqlite_write_lock_on=Case.__table__,  # type: ignore[attr-defined]
+        )
+
+
 async def receive_signal(
     *, session: AsyncSession, ctx: ServiceContext, signal: Signal, actor: str
 ) -> tuple[Case, str]:
@@ -88,6 +125,8 @@ async def receive_signal(
     (``attached``, ``reopened``, ``recorded``, ``opened``, or ``duplicate`` for a signal id seen
     before: the case it was applied to). The database's unique ``open_key`` guarantees one
     open case per child even when two signals race: the loser attaches to the winner's case."""
+    signal = await _resolved(session, signal)
+    await lock_child(session, signal)
     if await repo.signal_seen(session, signal.signal_id):
         case = await repo.case_of_signal(session, signal.signal_id)
         if case is None:
@@ -269,8 +308,10 @@ async def open_case_by_hand(
         hukou_town=hukou_town,
         hukou_school_district=district.code if district else None,
     )
+    signal = await _resolved(session, signal)
+    await lock_child(session, signal)
     existing = await repo.find_open_case(
-        session, child_id=signal.child_id, student_id=signal.student_id, blind_index=blind_index
+        session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
     )
     if existing is not None:
         raise Conflict(
