@@ -41,12 +41,25 @@ async def move(svc: Any, headers: dict[str, str], case_id: str, to: str, **field
     )
 
 
-async def enrol(svc: Any, *, student_id: str, child_id: str | None, status: str = "enrolled") -> None:
+async def enrol(
+    svc: Any,
+    *,
+    student_id: str,
+    child_id: str | None,
+    status: str = "enrolled",
+    school_code: str = SCHOOL_A,
+    id_blind_index: str | None = None,
+) -> None:
     """Put a student record into the read model as enrollment's events would."""
     async with svc.ctx.db.transaction() as s:
         await s.execute(
             insert(StudentRecord).values(
-                student_id=student_id, child_id=child_id, school_code=SCHOOL_A, status=status, sequence=1
+                student_id=student_id,
+                child_id=child_id,
+                school_code=school_code,
+                status=status,
+                sequence=1,
+                id_blind_index=id_blind_index,
             )
         )
 

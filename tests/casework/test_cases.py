@@ -294,6 +294,45 @@ async def test_a_school_reporting_a_dropout_before_the_closure_does_not_reopen_t
     assert [s["effect"] for s in signals] == ["opened"]
 
 
+async def test_a_school_opens_cases_for_its_own_students_only(start_service, tokens):
+    """A school opens a case by hand for a student the student read model places at it (its enrolled
+    record's school, else its record's), or for a child the read model does not know whose hukou is in
+    the school's town; another school's student is 403 ``student_of_another_school`` (by record, child
+    or ID number), an unknown child of another town 403 ``child_outside_school_area``, nothing opened
+    (before, school A opened B's student's case and B never saw it)."""
+    svc = await start_service("casework")
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    child_id, student_id = new_child()
+    id_number = "11010519491231002X"
+    blind = svc.ctx.blind_index.of(id_number)
+    await enrol(svc, student_id=student_id, child_id=child_id, school_code=SCHOOL_B, id_blind_index=blind)
+    for body in (
+        {"child_id": child_id, "student_id": student_id, "school_code": SCHOOL_A},
+        {"student_id": student_id},
+        {"child_id": child_id},
+        {"id_number": id_number},
+    ):
+        r = await svc.client.post("/v1/cases", json=body, headers=a)
+        assert r.status_code == 403 and r.json()["code"] == "student_of_another_school", (body, r.text)
+    # A record the child left (transferred out of A) does not place it at A while B's is enrolled.
+    await enrol(svc, student_id=f"{student_id}-old", child_id=child_id, status="transferred_out")
+    r = await svc.client.post("/v1/cases", json={"child_id": child_id}, headers=a)
+    assert r.status_code == 403 and r.json()["code"] == "student_of_another_school"
+    unknown, _ = new_child()
+    r = await svc.client.post("/v1/cases", json={"child_id": unknown, "hukou_town": TOWN_B}, headers=a)
+    assert r.status_code == 403 and r.json()["code"] == "child_outside_school_area"
+    assert (await svc.client.get("/v1/cases", headers=a)).json()["items"] == []
+    r = await svc.client.post("/v1/cases", json={"id_number": id_number}, headers=b)
+    assert r.status_code == 201, r.text
+    assert (r.json()["school_code"], r.json()["child_id"], r.json()["student_id"]) == (
+        SCHOOL_B,
+        child_id,
+        None,
+    )
+    r = await svc.client.post("/v1/cases", json={"child_id": unknown}, headers=a)  # hukou: A's town
+    assert r.status_code == 201 and r.json()["hukou_town"] == TOWN_A
+
+
 async def test_id_number_is_encrypted_and_only_shown_masked(start_service, tokens):
     from sqlalchemy import select
 

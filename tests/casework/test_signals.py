@@ -32,7 +32,9 @@ from casework.cases.service import Signal, receive_signal
 from tests.casework.helpers import (
     ENTRY_FIELDS,
     SCHOOL_A,
+    SCHOOL_B,
     TOWN_A,
+    TOWN_B,
     attend,
     enrol,
     move,
@@ -770,3 +772,26 @@ async def test_a_school_opening_a_case_while_a_signal_opens_it_gets_the_signals_
     assert r.status_code == 409, r.text
     assert (r.json()["code"], r.json()["case_id"]) == ("case_already_open", case.id)
     assert [c.id for c in await _open_cases_of(svc, child_id, student_id)] == [case.id]
+
+
+async def test_an_enrollment_signal_brings_a_misplaced_case_to_the_students_school(
+    start_service, tokens, event_publisher
+):
+    """Enrollment's signal names the school where the student is enrolled and the child's hukou: when it
+    attaches to a case kept elsewhere (a school opened it for a child the read model did not know yet),
+    the case moves to that school and town, with a new version, so the student's school sees its case
+    (before, the signal attached and the case stayed with the first school; B saw nothing)."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    child_id, student_id = new_child()
+    opened = await open_case(svc, a, child_id=child_id, student_id=student_id)
+    signal = _signal(
+        1, child_id, student_id, school_code=SCHOOL_B, hukou_town=TOWN_B, hukou_school_district="37040610101"
+    )
+    await event_publisher.publish(signal, subject="s1")
+    await eventually(lambda: _has(svc, b, 1))
+    [seen] = await _cases(svc, b)
+    assert (seen["id"], seen["school_code"], seen["hukou_town"]) == (opened["id"], SCHOOL_B, TOWN_B)
+    assert seen["signal_count"] == 2 and seen["version"] > opened["version"]
+    assert await _cases(svc, a) == []

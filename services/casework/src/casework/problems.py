@@ -28,6 +28,8 @@ PROBLEM_TITLES: dict[str, tuple[str, str]] = {
     "attendance_overlaps": ("The period overlaps attendance already confirmed", "与已确认的到校期间重叠"),
     "attendance_in_future": ("The period ends after today", "到校期间晚于今日"),
     "report_already_filed": ("The report was already filed", "辍学报告已报送"),
+    "student_of_another_school": ("The child is another school's student", "该儿童为其他学校学生"),
+    "child_outside_school_area": ("The child is not of the school's area", "该儿童不属于本校服务范围"),
     "school_required": ("The school is required", "需填写学校"),
     "invalid_id_number": ("Invalid ID number", "身份证号码无效"),
     "bad_semester": ("Invalid semester", "学期格式不正确"),

@@ -286,6 +286,26 @@ async def child_of_record(
     return None, None
 
 
+async def schools_of_child(
+    session: AsyncSession, *, child_id: str | None, student_id: str | None, blind_index: str | None
+) -> set[str]:
+    """Where the student read model places a child known by any of these identifiers: the schools of
+    its enrolled records, else of all its records (a dropout keeps its 学籍); empty when it knows none."""
+    clauses = []
+    if child_id:
+        clauses.append(col(StudentRecord.child_id) == child_id)
+    if student_id:
+        clauses.append(col(StudentRecord.student_id) == student_id)
+    if blind_index:
+        clauses.append(col(StudentRecord.id_blind_index) == blind_index)
+    if not clauses:
+        return set()
+    query = select(col(StudentRecord.school_code), col(StudentRecord.status)).where(or_(*clauses))
+    rows = (await session.execute(query)).all()
+    enrolled = {school for school, status in rows if status == "enrolled"}
+    return enrolled or {school for school, _ in rows}
+
+
 async def registry_status(session: AsyncSession, child_id: str | None) -> str | None:
     if not child_id:
         return None

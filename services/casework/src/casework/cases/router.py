@@ -45,7 +45,19 @@ async def _page(session, ctx, principal, *, states, confirmed_only, school_code,
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="A school opens a case by hand")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="A school opens a case by hand",
+    description="For the school's own student (the student records casework holds place the child at "
+    "it), or for a child no school has enrolled whose hukou is in the school's town. A school district "
+    "names one of its schools. Enrollment's later signal for the child moves the case to the school it "
+    "names.",
+    responses={
+        403: {"description": "student_of_another_school, child_outside_school_area, outside_jurisdiction"},
+        409: {"description": "case_already_open (case_id: the child's open case), detected_before_closure"},
+    },
+)
 async def create_case(
     data: CaseCreate,
     session: SessionDep,

@@ -42,6 +42,9 @@ class Signal:
     school_code: str | None = None
     hukou_town: str | None = None
     hukou_school_district: str | None = None
+    places_child: bool = False
+    """Enrollment's signal: its school (where the student is enrolled) and hukou are facts that replace
+    a case's, not only fill them (a case a school opened before the read model knew the child)."""
 
     @property
     def identifier_keys(self) -> list[str]:
@@ -123,8 +126,9 @@ async def receive_signal(
     watch (a dropout detected after its closure), record it on that closed case (one detected on or
     before the closure, delivered late), or open a new case. Returns the case and the effect
     (``attached``, ``reopened``, ``recorded``, ``opened``, or ``duplicate`` for a signal id seen
-    before: the case it was applied to). The database's unique ``open_key`` guarantees one
-    open case per child even when two signals race: the loser attaches to the winner's case."""
+    before: the case it was applied to). One open case per child even when signals race: the
+    signal's identifiers are locked (:func:`lock_child`) before the look-up, and the database's unique
+    ``open_key`` stays the last guard (the loser of an insert race attaches to the winner's case)."""
     signal = await _resolved(session, signal)
     await lock_child(session, signal)
     if await repo.signal_seen(session, signal.signal_id):
@@ -207,6 +211,9 @@ FILLED_BY_SIGNALS = (
 )
 
 
+PLACED_BY_ENROLLMENT = ("school_code", "hukou_town", "hukou_school_district")
+
+
 async def _attach(
     session: AsyncSession, case: Case, signal: Signal, effect: str, *, bump: bool = True
 ) -> list[str]:
@@ -224,10 +231,14 @@ async def _attach(
     )
     case.signal_count += 1
     changed = ["signal_count"]
-    # A later signal may know the child by more identifiers than the first one did.
+    # A later signal may know the child by more identifiers than the first one did; enrollment's says
+    # where the child is enrolled and registered, which replaces a case's school and hukou.
     for name in FILLED_BY_SIGNALS:
-        if not getattr(case, name) and getattr(signal, name):
-            setattr(case, name, getattr(signal, name))
+        value = getattr(signal, name)
+        if not value or getattr(case, name) == value:
+            continue
+        if not getattr(case, name) or (signal.places_child and name in PLACED_BY_ENROLLMENT):
+            setattr(case, name, value)
             changed.append(name)
     if bump:
         bump_version(case, changed)
@@ -310,6 +321,7 @@ async def open_case_by_hand(
     )
     signal = await _resolved(session, signal)
     await lock_child(session, signal)
+    await _ensure_child_of_school(session, ctx, principal, signal)
     existing = await repo.find_open_case(
         session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
     )
@@ -334,6 +346,33 @@ async def open_case_by_hand(
     case.planned_measures = list(data.planned_measures)
     await session.flush()
     return case
+
+
+async def _ensure_child_of_school(
+    session: AsyncSession, ctx: ServiceContext, principal: Principal, signal: Signal
+) -> None:
+    """A case opened by hand is the school's (``signal.school_code``): 403 ``student_of_another_school``
+    when the student read model places the child at other schools (its enrolled records' schools, else
+    its records'), so a school cannot take another school's student's case. A child the read model does
+    not know (never enrolled, or its record not here yet) may be opened by a school of its hukou town
+    only (403 ``child_outside_school_area`` otherwise): the school district verifies the others of its
+    area. Enrollment's later signal moves the case to the school it names (:func:`_attach`)."""
+    schools = await repo.schools_of_child(
+        session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
+    )
+    if schools and signal.school_code not in schools:
+        raise Problem(
+            "The student records place the child at another school.",
+            code="student_of_another_school",
+            status=403,
+        )
+    school_town = ctx.directory.town_of(signal.school_code) if signal.school_code else None
+    if not schools and principal.has_role("school") and signal.hukou_town != school_town:
+        raise Problem(
+            "A school opens a case for its own students, or for a child of its town no school has enrolled.",
+            code="child_outside_school_area",
+            status=403,
+        )
 
 
 KEPT_ONCE_CONFIRMED = ("reason", "responsible_person")
