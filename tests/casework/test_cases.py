@@ -8,6 +8,7 @@ import pytest
 
 from baoxue.contracts.casework import CaseClosed, CaseConfirmed, CaseRelapsed, CaseReturned
 from casework import semesters
+from casework.cases.service import Signal, receive_signal
 from tests.casework.helpers import (
     ENTRY_FIELDS,
     SCHOOL_A,
@@ -331,6 +332,57 @@ async def test_a_school_opens_cases_for_its_own_students_only(start_service, tok
     )
     r = await svc.client.post("/v1/cases", json={"child_id": unknown}, headers=a)  # hukou: A's town
     assert r.status_code == 201 and r.json()["hukou_town"] == TOWN_A
+
+
+async def test_a_school_never_learns_of_a_case_it_cannot_see(start_service, tokens):
+    """``case_already_open`` names the child's open case to a caller who may see it. A school's own
+    student's case kept elsewhere (opened before the student records knew the child), or a case without
+    a school of a child of the school's town (the school district's verification found the child out
+    of school), becomes the school's: 409 with its id. Any other case the caller cannot see is never
+    named: the school's report is recorded on it for those responsible and the answer is 202
+    ``recorded``, no case id, state or code (before: 409 ``case_already_open`` told school B that the
+    ID number it typed has an open dropout case). The 202 still tells B that the child, whom no school
+    has enrolled, is handled elsewhere: that much is not hidden."""
+    svc = await start_service("casework")
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    id_number = "11010519491231002X"
+    first = await svc.client.post("/v1/cases", json={"id_number": id_number}, headers=a)
+    assert first.status_code == 201, first.text
+    r = await svc.client.post("/v1/cases", json={"id_number": id_number}, headers=b)
+    assert r.status_code == 202 and r.json() == {"status": "recorded"}, r.text
+    assert first.json()["id"] not in r.text and "ETag" not in r.headers and "Location" not in r.headers
+    assert (await svc.client.get("/v1/cases", headers=b)).json()["items"] == []
+    kept = (await svc.client.get(f"/v1/cases/{first.json()['id']}", headers=a)).json()
+    assert (kept["school_code"], kept["signal_count"]) == (SCHOOL_A, 2)  # B's report is on A's case
+
+    # B's own student, whose case A opened before the student records knew the child.
+    child_id, student_id = new_child()
+    misplaced = await svc.client.post("/v1/cases", json={"child_id": child_id}, headers=a)
+    assert misplaced.status_code == 201, misplaced.text
+    await enrol(svc, student_id=student_id, child_id=child_id, school_code=SCHOOL_B)
+    r = await svc.client.post("/v1/cases", json={"student_id": student_id}, headers=b)
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["case_id"]) == ("case_already_open", misplaced.json()["id"])
+    moved = await svc.client.get(f"/v1/cases/{misplaced.json()['id']}", headers=b)
+    assert moved.status_code == 200 and moved.json()["school_code"] == SCHOOL_B
+    assert (await svc.client.get(f"/v1/cases/{misplaced.json()['id']}", headers=a)).status_code == 404
+
+    # The verification's case of an unenrolled child of town A, without a school: school A takes it.
+    unenrolled, _ = new_child()
+    found = Signal(
+        signal_id=f"verification-{unenrolled}",
+        signal="verification_not_in_school",
+        detected_on=dt.date(2026, 9, 28),
+        child_id=unenrolled,
+        hukou_town=TOWN_A,
+        hukou_school_district="37040600101",
+    )
+    async with svc.ctx.db.transaction() as s:
+        case, _ = await receive_signal(session=s, ctx=svc.ctx, signal=found, actor="enrollment")
+    r = await svc.client.post("/v1/cases", json={"child_id": unenrolled}, headers=a)
+    assert r.status_code == 409 and r.json()["case_id"] == case.id, r.text
+    taken = await svc.client.get(f"/v1/cases/{case.id}", headers=a)
+    assert taken.status_code == 200 and taken.json()["school_code"] == SCHOOL_A
 
 
 async def test_id_number_is_encrypted_and_only_shown_masked(start_service, tokens):

@@ -5,6 +5,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -215,11 +216,20 @@ PLACED_BY_ENROLLMENT = ("school_code", "hukou_town", "hukou_school_district")
 
 
 async def _attach(
-    session: AsyncSession, case: Case, signal: Signal, effect: str, *, bump: bool = True
+    session: AsyncSession,
+    case: Case,
+    signal: Signal,
+    effect: str,
+    *,
+    bump: bool = True,
+    replacing: tuple[str, ...] = (),
 ) -> list[str]:
-    """Record ``signal`` on ``case`` and fill what it knows that the case does not. Returns the fields
-    changed; with ``bump`` (unless the caller's own transition bumps) the case gets a new version, so
-    its ETag moves whenever a stored field does."""
+    """Record ``signal`` on ``case`` and fill what it knows that the case does not; the fields named in
+    ``replacing`` (for enrollment's signal: its school and hukou) take the signal's value even when the
+    case has one. Returns the fields changed; with ``bump`` (unless the caller's own transition bumps)
+    the case gets a new version, so its ETag moves whenever a stored field does."""
+    if signal.places_child:
+        replacing = PLACED_BY_ENROLLMENT
     session.add(
         CaseSignal(
             case_id=case.id,
@@ -237,7 +247,7 @@ async def _attach(
         value = getattr(signal, name)
         if not value or getattr(case, name) == value:
             continue
-        if not getattr(case, name) or (signal.places_child and name in PLACED_BY_ENROLLMENT):
+        if not getattr(case, name) or name in replacing:
             setattr(case, name, value)
             changed.append(name)
     if bump:
@@ -284,11 +294,32 @@ async def _reopen(session: AsyncSession, ctx: ServiceContext, case: Case, signal
     log.info("case reopened", extra={"case_id": case.id, "signal": signal.signal})
 
 
+@dataclass(frozen=True)
+class OpenedByHand:
+    """What a school's open came to: ``opened`` (a new or reopened case, 201), ``already_open`` (the
+    child's open case, which the caller may see, possibly only since this request moved it to the
+    caller's school: 409 naming it), or ``recorded`` (a case the caller may not see: the report is on
+    it, the answer names nothing, 202)."""
+
+    case: Case
+    outcome: Literal["opened", "already_open", "recorded"]
+
+
 async def open_case_by_hand(
     *, session: AsyncSession, ctx: ServiceContext, principal: Principal, data: CaseCreate
-) -> Case:
-    """A school (or school district) opens a case. 409 ``case_already_open`` if the child has one open;
-    the ID number, if given, is stored encrypted with its blind index and never leaves unmasked."""
+) -> OpenedByHand:
+    """A school (or school district) opens a case; the ID number, if given, is stored encrypted with
+    its blind index and never leaves unmasked.
+
+    If the child has an open case the caller may see, 409 ``case_already_open`` naming it (nothing is
+    written). A case the caller may not see is never named to it: it becomes the caller's
+    when the student records place the child at the caller's school (a case opened elsewhere before
+    they knew the child) or when it has no school and the child's hukou town is the school's (the
+    school district's verification case of an unenrolled child); otherwise the school's report is
+    recorded on it (``recorded``) for those who handle it. The 202 still differs from a 201, so it
+    tells the caller that someone else handles the child; it names no case, school, state or date,
+    and it can only arise for a child the student records place at no school, which a school may
+    report only for its own town (:func:`_ensure_child_of_school`)."""
     school_code = data.school_code or (principal.org if principal.has_role("school", "teacher") else None)
     if school_code is None or ctx.directory.get(school_code) is None:
         raise Problem("Name the child's school.", code="school_required", status=422)
@@ -321,16 +352,19 @@ async def open_case_by_hand(
     )
     signal = await _resolved(session, signal)
     await lock_child(session, signal)
-    await _ensure_child_of_school(session, ctx, principal, signal)
+    own_student = await _ensure_child_of_school(session, ctx, principal, signal)
     existing = await repo.find_open_case(
         session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
     )
     if existing is not None:
-        raise Conflict(
-            "The child already has an open case.",
-            code="case_already_open",
-            case_id=existing.id if principal.covers(existing.school_code) else None,
-        )
+        if _sees(principal, existing):
+            raise Conflict(
+                "The child already has an open case.", code="case_already_open", case_id=existing.id
+            )
+        takes_over = own_student or (existing.school_code is None and existing.hukou_town == hukou_town)
+        await _attach(session, existing, signal, "attached", replacing=("school_code",) if takes_over else ())
+        log.info("school report on an open case", extra={"case_id": existing.id, "taken_over": takes_over})
+        return OpenedByHand(existing, "already_open" if takes_over else "recorded")
     case, effect = await receive_signal(session=session, ctx=ctx, signal=signal, actor=principal.subject)
     if effect == "recorded":
         raise Conflict(
@@ -345,18 +379,25 @@ async def open_case_by_hand(
     case.responsible_person = data.responsible_person
     case.planned_measures = list(data.planned_measures)
     await session.flush()
-    return case
+    return OpenedByHand(case, "opened")
+
+
+def _sees(principal: Principal, case: Case) -> bool:
+    """Whether the caller may see ``case`` (as :func:`repository.visible` decides in SQL)."""
+    orgs = (case.school_code, case.hukou_town, case.hukou_school_district)
+    return bool(principal.scope) and any(principal.covers(org) for org in orgs)
 
 
 async def _ensure_child_of_school(
     session: AsyncSession, ctx: ServiceContext, principal: Principal, signal: Signal
-) -> None:
+) -> bool:
     """A case opened by hand is the school's (``signal.school_code``): 403 ``student_of_another_school``
     when the student read model places the child at other schools (its enrolled records' schools, else
     its records'), so a school cannot take another school's student's case. A child the read model does
     not know (never enrolled, or its record not here yet) may be opened by a school of its hukou town
     only (403 ``child_outside_school_area`` otherwise): the school district verifies the others of its
-    area. Enrollment's later signal moves the case to the school it names (:func:`_attach`)."""
+    area. Enrollment's later signal moves the case to the school it names (:func:`_attach`). Returns
+    whether the read model places the child at the school (its own student)."""
     schools = await repo.schools_of_child(
         session, child_id=signal.child_id, student_id=signal.student_id, blind_index=signal.id_blind_index
     )
@@ -373,6 +414,7 @@ async def _ensure_child_of_school(
             code="child_outside_school_area",
             status=403,
         )
+    return bool(schools)
 
 
 KEPT_ONCE_CONFIRMED = ("reason", "responsible_person")
