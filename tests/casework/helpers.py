@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from baoxue.events.envelope import EventData
+from casework import semesters
 from casework.readmodels.models import ChildRegistryStatus, StudentRecord
 
 BUREAU = "370406D01"
@@ -40,14 +41,40 @@ async def move(svc: Any, headers: dict[str, str], case_id: str, to: str, **field
     )
 
 
-async def enrol(svc: Any, *, student_id: str, child_id: str | None, status: str = "enrolled") -> None:
+async def enrol(
+    svc: Any,
+    *,
+    student_id: str,
+    child_id: str | None,
+    status: str = "enrolled",
+    school_code: str = SCHOOL_A,
+    id_blind_index: str | None = None,
+) -> None:
     """Put a student record into the read model as enrollment's events would."""
     async with svc.ctx.db.transaction() as s:
         await s.execute(
             insert(StudentRecord).values(
-                student_id=student_id, child_id=child_id, school_code=SCHOOL_A, status=status, sequence=1
+                student_id=student_id,
+                child_id=child_id,
+                school_code=school_code,
+                status=status,
+                sequence=1,
+                id_blind_index=id_blind_index,
             )
         )
+
+
+async def attend(
+    svc: Any, headers: dict[str, str], case: dict[str, Any], *, since: str, days: int = 1
+) -> None:
+    """The school confirms ``days`` days of attendance from ``since`` (the return, or the opening of a
+    suspected case to be closed as unfounded), one a calendar day."""
+    start = dt.date.fromisoformat(since)
+    period = {"from_date": since, "to_date": (start + dt.timedelta(days=days - 1)).isoformat()}
+    r = await svc.client.post(
+        f"/v1/cases/{case['id']}/attendance", json={**period, "days_attended": days}, headers=headers
+    )
+    assert r.status_code == 201, r.text
 
 
 async def exclude(svc: Any, child_id: str, status: str = "deceased") -> None:
@@ -85,16 +112,24 @@ PATHS: dict[str, list[str]] = {
 }
 
 
-async def case_in(svc: Any, headers: dict[str, str], state: str) -> dict[str, Any]:
-    """A fresh case moved along the allowed path to ``state`` (closed: suspected → closed, unfounded)."""
-    case = await open_case(svc, headers)
+async def case_in(svc: Any, headers: dict[str, str], state: str, on: str | None = None) -> dict[str, Any]:
+    """A fresh case moved along the allowed path to ``state`` (closed: suspected → closed, unfounded);
+    with ``on``, opened and moved on that day (moves may be back-dated, not before the move before)."""
     if state == "closed":
+        # An unfounded closure needs the configured days of attendance since the opening.
+        days = svc.ctx.settings.attendance_days_for_closure
+        opened = on or (semesters.today() - dt.timedelta(days=days)).isoformat()
+        case = await open_case(svc, headers, detected_on=opened)
         await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+        await attend(svc, headers, case, since=opened, days=days)
         r = await move(svc, headers, case["id"], "closed", closure_reason="unfounded")
         assert r.status_code == 200, r.text
         return r.json()
+    case = await open_case(svc, headers, **({"detected_on": on} if on else {}))
     for step in PATHS[state]:
-        r = await move(svc, headers, case["id"], step, **ENTRY_FIELDS.get(step, {}))
+        r = await move(
+            svc, headers, case["id"], step, **ENTRY_FIELDS.get(step, {}), **({"on": on} if on else {})
+        )
         assert r.status_code == 200, r.text
         case = r.json()
     assert case["state"] == state

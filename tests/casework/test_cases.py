@@ -8,16 +8,19 @@ import pytest
 
 from baoxue.contracts.casework import CaseClosed, CaseConfirmed, CaseRelapsed, CaseReturned
 from casework import semesters
+from casework.cases.service import Signal, receive_signal
 from tests.casework.helpers import (
     ENTRY_FIELDS,
     SCHOOL_A,
     SCHOOL_B,
     TOWN_A,
     TOWN_B,
+    attend,
     case_in,
     enrol,
     exclude,
     move,
+    new_child,
     open_case,
     outbox_events,
 )
@@ -52,6 +55,8 @@ async def _prove_closure(svc, case: dict) -> dict:
     reason = CLOSE_AS.get(case["state"], "excluded")
     if reason in ("unfounded", "returned"):
         await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+    if reason == "unfounded":
+        await attend(svc, svc.headers, case, since=case["opened_on"])
     if reason == "returned":
         r = await svc.client.post(
             f"/v1/cases/{case['id']}/attendance",
@@ -96,7 +101,7 @@ async def test_every_transition_is_allowed_or_refused_with_409(start_service, to
 async def test_confirmation_needs_reason_and_sets_working_day_due_date(start_service, tokens):
     svc = await start_service("casework", report_due_workdays=5)
     h = tokens.headers("school", SCHOOL_A)
-    case = await open_case(svc, h)
+    case = await open_case(svc, h, detected_on="2026-09-21")
     r = await move(svc, h, case["id"], "confirmed")
     assert r.status_code == 422 and r.json()["code"] == "transition_field_required"
     # Confirmed on Friday 2026-09-25: Sep 28-30, then Oct 8 and 9 (the National Day holiday Oct 1-7 is skipped).
@@ -114,7 +119,7 @@ async def test_closure_refused_without_active_student_record_or_attendance(start
     back = semesters.today() - dt.timedelta(days=13)  # attendance is confirmed for days that have passed
 
     async def returned() -> dict:
-        case = await case_in(svc, h, "persuading")
+        case = await case_in(svc, h, "persuading", on=back.isoformat())
         r = await move(svc, h, case["id"], "returned", on=back.isoformat())
         assert r.status_code == 200, r.text
         return r.json()
@@ -149,6 +154,90 @@ async def test_closure_refused_without_active_student_record_or_attendance(start
     assert [e["data"]["closure_reason"] for e in await outbox_events(svc, CaseClosed)] == ["returned"]
 
 
+async def test_transition_dates_lie_between_the_last_move_and_today(start_service, tokens):
+    """A move's ``on`` may be back-dated (a school records a return a few days late) but not before the
+    case's latest transition (its opening, or the move before) and not after the server's day: a return
+    dated before the dropout would let attendance older than the dropout close the case, a confirmation
+    in the future would push the report deadline out, a back-dated closure would end the relapse watch
+    at once. 422 naming the bound; nothing changes."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    h = tokens.headers("school", SCHOOL_A)
+    today = semesters.today()
+
+    def day(n: int) -> str:
+        return (today + dt.timedelta(days=n)).isoformat()
+
+    case = await open_case(svc, h, detected_on=day(-30))
+
+    async def refused(to: str, on: str, code: str, bound: str, **fields) -> None:
+        r = await move(svc, h, case["id"], to, on=on, **{**ENTRY_FIELDS.get(to, {}), **fields})
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["code"] == code and body["errors"] == [{"field": "on", "code": code}]
+        assert body["earliest" if code == "transition_date_too_early" else "latest"] == bound
+        assert (await svc.client.get(f"/v1/cases/{case['id']}", headers=h)).json()["version"] == version
+
+    version = case["version"]
+    await refused("confirmed", day(1), "transition_date_in_future", day(0))
+    await refused("confirmed", "2030-01-01", "transition_date_in_future", day(0))
+    await refused("confirmed", day(-31), "transition_date_too_early", day(-30))
+    await refused("closed", "2024-01-01", "transition_date_too_early", day(-30), closure_reason="excluded")
+    r = await move(svc, h, case["id"], "confirmed", on=day(-20), **ENTRY_FIELDS["confirmed"])
+    assert r.status_code == 200 and r.json()["confirmed_on"] == day(-20)
+    r = await move(svc, h, case["id"], "persuading", on=day(-10))
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    # The audit's case: a return dated before the dropout (or before persuasion began) is refused.
+    await refused("returned", day(-40), "transition_date_too_early", day(-10))
+    await refused("returned", day(-11), "transition_date_too_early", day(-10))
+    r = await move(svc, h, case["id"], "returned", on=day(-5))  # recorded five days late: fine
+    assert r.status_code == 200 and r.json()["returned_on"] == day(-5)
+    # The child stops attending again; a second return cannot be dated back into the first one, whose
+    # attendance would count again.
+    r = await move(svc, h, case["id"], "persuading", on=day(-2))
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    await refused("returned", day(-4), "transition_date_too_early", day(-2))
+    r = await move(svc, h, case["id"], "returned")  # no date: today
+    assert r.status_code == 200 and r.json()["returned_on"] == day(0)
+
+
+async def test_an_unfounded_closure_needs_confirmed_attendance_since_the_opening(start_service, tokens):
+    """Enrollment raises its main signal (four weeks of absence) on a record that stays enrolled, so an
+    active student record proves nothing about a suspected dropout: closing it as unfounded needs the
+    configured days of attendance confirmed by the school since the case was opened, as a closure as
+    returned does since the return (before, an active record alone closed it, with no attendance)."""
+    svc = await start_service("casework", attendance_days_for_closure=5)
+    h = tokens.headers("school", SCHOOL_A)
+    opened = semesters.today() - dt.timedelta(days=20)
+    case = await open_case(svc, h, detected_on=opened.isoformat())
+    await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])  # enrolled, still absent
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded")
+    assert r.status_code == 409 and r.json()["code"] == "attendance_not_confirmed"
+    assert (r.json()["days_confirmed"], r.json()["days_required"]) == (0, 5)
+    url = f"/v1/cases/{case['id']}/attendance"
+
+    def period(start: int, end: int, days: int) -> dict:
+        return {
+            "from_date": (opened + dt.timedelta(days=start)).isoformat(),
+            "to_date": (opened + dt.timedelta(days=end)).isoformat(),
+            "days_attended": days,
+        }
+
+    before = await svc.client.post(url, json=period(-10, 3, 5), headers=h)  # attendance before the dropout
+    assert before.status_code == 409 and before.json()["code"] == "attendance_before_opening"
+    r = await svc.client.post(url, json=period(0, 6, 4), headers=h)
+    assert r.status_code == 201 and (r.json()["total_days"], r.json()["required_days"]) == (4, 5)
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded")
+    assert r.status_code == 409 and r.json()["days_confirmed"] == 4
+    assert (await svc.client.post(url, json=period(7, 13, 5), headers=h)).json()["total_days"] == 9
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded")
+    assert r.status_code == 200 and r.json()["closure_reason"] == "unfounded"
+    confirmed = await case_in(svc, h, "confirmed")
+    r = await svc.client.post(f"/v1/cases/{confirmed['id']}/attendance", json=period(0, 6, 4), headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "case_not_returned"
+
+
 async def test_excluded_closure_needs_the_registry(start_service, tokens):
     svc = await start_service("casework")
     h = tokens.headers("school", SCHOOL_A)
@@ -169,6 +258,131 @@ async def test_one_open_case_per_child_when_opened_by_hand(start_service, tokens
     )
     assert again.status_code == 409
     assert again.json()["code"] == "case_already_open" and again.json()["case_id"] == case["id"]
+
+
+async def test_a_school_opening_a_case_may_leave_out_its_school_code(start_service, tokens):
+    """``school_code`` defaults to the caller's own school (a school's body may leave it out); a school
+    district, which has no school of its own, names one (422 ``school_required`` otherwise)."""
+    svc = await start_service("casework")
+    child_id, student_id = new_child()
+    r = await svc.client.post(
+        "/v1/cases",
+        json={"child_id": child_id, "student_id": student_id},
+        headers=tokens.headers("school", SCHOOL_A),
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["school_code"], r.json()["hukou_town"]) == (SCHOOL_A, TOWN_A)
+    other, _ = new_child()
+    r = await svc.client.post(
+        "/v1/cases", json={"child_id": other}, headers=tokens.headers("school_district", "37040600101")
+    )
+    assert r.status_code == 422 and r.json()["code"] == "school_required"
+
+
+async def test_a_school_reporting_a_dropout_before_the_closure_does_not_reopen_the_case(
+    start_service, tokens
+):
+    """A school's report dated on or before the day the child's case was closed is about the episode
+    already closed: 409 ``detected_before_closure``, nothing recorded, the case stays closed."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    h = tokens.headers("school", SCHOOL_A)
+    closed = await case_in(svc, h, "closed")
+    body = {"child_id": closed["child_id"], "student_id": closed["student_id"], "school_code": SCHOOL_A}
+    r = await svc.client.post("/v1/cases", json={**body, "detected_on": closed["opened_on"]}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "detected_before_closure"
+    assert closed["closed_on"] == semesters.today().isoformat()
+    signals = (await svc.client.get(f"/v1/cases/{closed['id']}/signals", headers=h)).json()
+    assert [s["effect"] for s in signals] == ["opened"]
+
+
+async def test_a_school_opens_cases_for_its_own_students_only(start_service, tokens):
+    """A school opens a case by hand for a student the student read model places at it (its enrolled
+    record's school, else its record's), or for a child the read model does not know whose hukou is in
+    the school's town; another school's student is 403 ``student_of_another_school`` (by record, child
+    or ID number), an unknown child of another town 403 ``child_outside_school_area``, nothing opened
+    (before, school A opened B's student's case and B never saw it)."""
+    svc = await start_service("casework")
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    child_id, student_id = new_child()
+    id_number = "11010519491231002X"
+    blind = svc.ctx.blind_index.of(id_number)
+    await enrol(svc, student_id=student_id, child_id=child_id, school_code=SCHOOL_B, id_blind_index=blind)
+    for body in (
+        {"child_id": child_id, "student_id": student_id, "school_code": SCHOOL_A},
+        {"student_id": student_id},
+        {"child_id": child_id},
+        {"id_number": id_number},
+    ):
+        r = await svc.client.post("/v1/cases", json=body, headers=a)
+        assert r.status_code == 403 and r.json()["code"] == "student_of_another_school", (body, r.text)
+    # A record the child left (transferred out of A) does not place it at A while B's is enrolled.
+    await enrol(svc, student_id=f"{student_id}-old", child_id=child_id, status="transferred_out")
+    r = await svc.client.post("/v1/cases", json={"child_id": child_id}, headers=a)
+    assert r.status_code == 403 and r.json()["code"] == "student_of_another_school"
+    unknown, _ = new_child()
+    r = await svc.client.post("/v1/cases", json={"child_id": unknown, "hukou_town": TOWN_B}, headers=a)
+    assert r.status_code == 403 and r.json()["code"] == "child_outside_school_area"
+    assert (await svc.client.get("/v1/cases", headers=a)).json()["items"] == []
+    r = await svc.client.post("/v1/cases", json={"id_number": id_number}, headers=b)
+    assert r.status_code == 201, r.text
+    assert (r.json()["school_code"], r.json()["child_id"], r.json()["student_id"]) == (
+        SCHOOL_B,
+        child_id,
+        None,
+    )
+    r = await svc.client.post("/v1/cases", json={"child_id": unknown}, headers=a)  # hukou: A's town
+    assert r.status_code == 201 and r.json()["hukou_town"] == TOWN_A
+
+
+async def test_a_school_never_learns_of_a_case_it_cannot_see(start_service, tokens):
+    """``case_already_open`` names the child's open case to a caller who may see it. A school's own
+    student's case kept elsewhere (opened before the student records knew the child), or a case without
+    a school of a child of the school's town (the school district's verification found the child out
+    of school), becomes the school's: 409 with its id. Any other case the caller cannot see is never
+    named: the school's report is recorded on it for those responsible and the answer is 202
+    ``recorded``, no case id, state or code (before: 409 ``case_already_open`` told school B that the
+    ID number it typed has an open dropout case). The 202 still tells B that the child, whom no school
+    has enrolled, is handled elsewhere: that much is not hidden."""
+    svc = await start_service("casework")
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    id_number = "11010519491231002X"
+    first = await svc.client.post("/v1/cases", json={"id_number": id_number}, headers=a)
+    assert first.status_code == 201, first.text
+    r = await svc.client.post("/v1/cases", json={"id_number": id_number}, headers=b)
+    assert r.status_code == 202 and r.json() == {"status": "recorded"}, r.text
+    assert first.json()["id"] not in r.text and "ETag" not in r.headers and "Location" not in r.headers
+    assert (await svc.client.get("/v1/cases", headers=b)).json()["items"] == []
+    kept = (await svc.client.get(f"/v1/cases/{first.json()['id']}", headers=a)).json()
+    assert (kept["school_code"], kept["signal_count"]) == (SCHOOL_A, 2)  # B's report is on A's case
+
+    # B's own student, whose case A opened before the student records knew the child.
+    child_id, student_id = new_child()
+    misplaced = await svc.client.post("/v1/cases", json={"child_id": child_id}, headers=a)
+    assert misplaced.status_code == 201, misplaced.text
+    await enrol(svc, student_id=student_id, child_id=child_id, school_code=SCHOOL_B)
+    r = await svc.client.post("/v1/cases", json={"student_id": student_id}, headers=b)
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["case_id"]) == ("case_already_open", misplaced.json()["id"])
+    moved = await svc.client.get(f"/v1/cases/{misplaced.json()['id']}", headers=b)
+    assert moved.status_code == 200 and moved.json()["school_code"] == SCHOOL_B
+    assert (await svc.client.get(f"/v1/cases/{misplaced.json()['id']}", headers=a)).status_code == 404
+
+    # The verification's case of an unenrolled child of town A, without a school: school A takes it.
+    unenrolled, _ = new_child()
+    found = Signal(
+        signal_id=f"verification-{unenrolled}",
+        signal="verification_not_in_school",
+        detected_on=dt.date(2026, 9, 28),
+        child_id=unenrolled,
+        hukou_town=TOWN_A,
+        hukou_school_district="37040600101",
+    )
+    async with svc.ctx.db.transaction() as s:
+        case, _ = await receive_signal(session=s, ctx=svc.ctx, signal=found, actor="enrollment")
+    r = await svc.client.post("/v1/cases", json={"child_id": unenrolled}, headers=a)
+    assert r.status_code == 409 and r.json()["case_id"] == case.id, r.text
+    taken = await svc.client.get(f"/v1/cases/{case.id}", headers=a)
+    assert taken.status_code == 200 and taken.json()["school_code"] == SCHOOL_A
 
 
 async def test_id_number_is_encrypted_and_only_shown_masked(start_service, tokens):
@@ -414,7 +628,7 @@ async def test_a_returned_child_who_stops_attending_again_publishes_the_relapse(
     published again; confirmed → persuading publishes nothing (before, the relapse published nothing)."""
     svc = await start_service("casework")
     h = tokens.headers("school", SCHOOL_A)
-    case = await case_in(svc, h, "returned")
+    case = await case_in(svc, h, "returned", on="2026-11-10")
     r = await move(svc, h, case["id"], "persuading", on="2026-11-20", note="又不来上学了")
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "persuading"

@@ -35,7 +35,7 @@ async def test_every_list_pages_with_its_own_cursors_and_refuses_other_shapes(st
     teacher = tokens.headers("teacher", SCHOOL_A)
     overdue = []
     for _ in range(2):
-        case = await open_case(svc, h)
+        case = await open_case(svc, h, detected_on="2026-10-09")
         r = await move(svc, h, case["id"], "confirmed", on="2026-10-12", **ENTRY_FIELDS["confirmed"])
         assert r.status_code == 200, r.text
         overdue.append(case["id"])

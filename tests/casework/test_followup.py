@@ -80,9 +80,9 @@ async def test_report_on_time_once_and_overdue_sweep(start_service, tokens, monk
     r = await svc.client.post(f"/v1/cases/{suspected['id']}/report", json=REPORT, headers=h)
     assert r.status_code == 409 and r.json()["code"] == "case_not_confirmed"
 
-    late = await open_case(svc, h)
+    late = await open_case(svc, h, detected_on="2026-10-09")
     await move(svc, h, late["id"], "confirmed", on="2026-10-12", **ENTRY_FIELDS["confirmed"])
-    timely = await open_case(svc, h)
+    timely = await open_case(svc, h, detected_on="2026-11-13")
     confirmed = await move(svc, h, timely["id"], "confirmed", on="2026-11-16", **ENTRY_FIELDS["confirmed"])
     due = confirmed.json()["report_due"]
     assert due == "2026-11-30"
@@ -121,7 +121,7 @@ async def test_the_report_is_filed_on_the_servers_day_not_a_stated_one(start_ser
     filed_on in the body is refused as an unknown field, nothing is filed)."""
     svc = await start_service("casework", report_due_workdays=10)
     h = tokens.headers("school", SCHOOL_A)
-    case = await open_case(svc, h)
+    case = await open_case(svc, h, detected_on="2026-10-09")
     r = await move(svc, h, case["id"], "confirmed", on="2026-10-12", **ENTRY_FIELDS["confirmed"])
     assert r.json()["report_due"] == "2026-10-26"
     monkeypatch.setattr(reports, "today", lambda: dt.date(2026, 11, 27))
@@ -170,21 +170,23 @@ async def test_a_reopened_case_files_the_report_of_its_new_episode(start_service
     is neither listed nor published as overdue."""
     svc = await start_service("casework", attendance_days_for_closure=1)
     h = tokens.headers("school", SCHOOL_A)
-    case = await case_in(svc, h, "confirmed")
+    back = semesters.today() - dt.timedelta(days=5)
+    case = await case_in(svc, h, "confirmed", on=back.isoformat())
     first = await svc.client.post(f"/v1/cases/{case['id']}/report", json=REPORT, headers=h)
     assert first.status_code == 201, first.text
     for step in ("persuading", "returned"):
-        assert (await move(svc, h, case["id"], step)).status_code == 200
+        assert (await move(svc, h, case["id"], step, on=back.isoformat())).status_code == 200
     await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
-    today = semesters.today().isoformat()
     r = await svc.client.post(
         f"/v1/cases/{case['id']}/attendance",
-        json={"from_date": today, "to_date": today, "days_attended": 1},
+        json={"from_date": back.isoformat(), "to_date": back.isoformat(), "days_attended": 1},
         headers=h,
     )
     assert r.status_code == 201, r.text
-    assert (await move(svc, h, case["id"], "closed", closure_reason="returned")).status_code == 200
-    # A new dropout signal inside the relapse watch reopens the case (a school's report is one).
+    closed = await move(svc, h, case["id"], "closed", closure_reason="returned", on=back.isoformat())
+    assert closed.status_code == 200, closed.text
+    # A new dropout signal inside the relapse watch, detected after the closure, reopens the case (a
+    # school's report is one).
     again = await svc.client.post(
         "/v1/cases", json={"child_id": case["child_id"], "school_code": SCHOOL_A}, headers=h
     )
@@ -224,8 +226,8 @@ async def test_attendance_periods_neither_overlap_nor_end_after_today(start_serv
     attended yet (422)."""
     svc = await start_service("casework", attendance_days_for_closure=20)
     h = tokens.headers("school", SCHOOL_A)
-    case = await case_in(svc, h, "persuading")
     back = semesters.today() - dt.timedelta(days=30)
+    case = await case_in(svc, h, "persuading", on=back.isoformat())
     r = await move(svc, h, case["id"], "returned", on=back.isoformat())
     assert r.status_code == 200, r.text
 

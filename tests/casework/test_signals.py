@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import or_, select, text
 
 from baoxue.contracts.casework import (
     CaseClosed,
@@ -13,11 +18,30 @@ from baoxue.contracts.casework import (
     EscalationRequested,
     EscalationWithdrawn,
 )
-from baoxue.contracts.enrollment import DropoutSuspected, StudentRegistered, StudentStatusChanged
+from baoxue.contracts.enrollment import (
+    DropoutSuspected,
+    StudentLinked,
+    StudentRegistered,
+    StudentStatusChanged,
+)
 from baoxue.contracts.notify import EscalationAdvanced, EscalationRaised, EscalationResolved
 from baoxue.contracts.registry import ChildStatusChanged
 from baoxue.testing.plugin import eventually
-from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, TOWN_A, move, new_child, open_case, outbox_events
+from casework.cases.models import Case
+from casework.cases.service import Signal, receive_signal
+from tests.casework.helpers import (
+    ENTRY_FIELDS,
+    SCHOOL_A,
+    SCHOOL_B,
+    TOWN_A,
+    TOWN_B,
+    attend,
+    enrol,
+    move,
+    new_child,
+    open_case,
+    outbox_events,
+)
 
 DISTRICT_A = "37040600101"
 
@@ -131,7 +155,7 @@ async def test_relapse_inside_the_watch_reopens_the_case(start_service, tokens, 
 
 
 async def test_signal_after_the_watch_opens_a_new_case(start_service, tokens, event_publisher):
-    svc = await start_service("casework", relapse_watch_days=10)
+    svc = await start_service("casework", relapse_watch_days=10, attendance_days_for_closure=1)
     await svc.wait_events_ready()
     h = tokens.headers("school", SCHOOL_A)
     child_id, student_id = new_child()
@@ -142,6 +166,7 @@ async def test_signal_after_the_watch_opens_a_new_case(start_service, tokens, ev
         student_id=student_id, child_id=child_id, school_code=SCHOOL_A, status="enrolled"
     )
     await event_publisher.publish(registered, subject=student_id, sequence=1)
+    await attend(svc, h, case, since="2026-11-02")  # an unfounded closure needs attendance too
 
     async def closes() -> bool:
         r = await move(svc, h, case["id"], "closed", closure_reason="unfounded", on="2026-11-03")
@@ -521,3 +546,252 @@ async def test_the_case_shows_the_episode_of_the_ladder_it_follows(start_service
     field = spec["components"]["schemas"]["CasePublic"]["properties"]["escalation_episode"]
     assert field["readOnly"] is True
     assert field["description"].startswith("Read-only. The episode of the escalation ladder the case follows")
+
+
+async def test_the_case_etag_moves_when_a_signal_or_a_link_changes_the_case(
+    start_service, tokens, event_publisher
+):
+    """A signal attaching to the open case (more identifiers, a school, one more signal) and
+    enrollment's StudentLinked filling the child id change the case: its version and ETag move, so an
+    app's cached copy is seen as stale (412 naming the fields) instead of one ETag covering two bodies."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    town = tokens.headers("town", TOWN_A)
+    child_id, student_id = new_child()
+    first = _signal(1, child_id, None, "verification_not_in_school", school_code=None)
+    await event_publisher.publish(first, subject="sig-1")
+    await eventually(lambda: _has(svc, town, 1))
+    [case] = await _cases(svc, town)
+    url = f"/v1/cases/{case['id']}"
+    before = (await svc.client.get(url, headers=town)).headers["ETag"]
+    await event_publisher.publish(_signal(2, child_id, student_id), subject="sig-2")
+
+    async def attached() -> bool:
+        return (await svc.client.get(url, headers=town)).json()["signal_count"] == 2
+
+    await eventually(attached)
+    after = await svc.client.get(url, headers=town)
+    assert (after.json()["school_code"], after.json()["student_id"]) == (SCHOOL_A, student_id)
+    assert after.headers["ETag"] != before
+    school = tokens.headers("school", SCHOOL_A)
+    stale = await svc.client.patch(url, json={"analysis": "厌学"}, headers={**school, "If-Match": before})
+    assert stale.status_code == 412
+    assert {"school_code", "student_id", "signal_count"} <= set(stale.json()["conflicting_fields"])
+
+    # A case opened from a record not yet linked to its child learns the child id: a new ETag too.
+    _, unlinked = new_child()
+    await event_publisher.publish(_signal(3, None, unlinked), subject="sig-3")
+    await eventually(lambda: _has(svc, school, 2))
+    [opened] = [c for c in await _cases(svc, school) if c["student_id"] == unlinked]
+    url = f"/v1/cases/{opened['id']}"
+    before = (await svc.client.get(url, headers=school)).headers["ETag"]
+    linked = StudentLinked(
+        student_id=unlinked, child_id="child-linked", school_code=SCHOOL_A, status="enrolled"
+    )
+    await event_publisher.publish(linked, subject=unlinked, sequence=2)
+
+    async def filled() -> bool:
+        return (await svc.client.get(url, headers=school)).json()["child_id"] == "child-linked"
+
+    await eventually(filled)
+    assert (await svc.client.get(url, headers=school)).headers["ETag"] != before
+
+
+async def test_a_late_signal_detected_before_the_closure_is_recorded_without_reopening(
+    start_service, tokens, event_publisher
+):
+    """The relapse watch reopens a closed case on a dropout detected after its closure. A signal
+    detected on or before the closure day and delivered late is about the episode already closed: it
+    is recorded in the case's signals (effect ``recorded``) and the case stays closed; a redelivery of
+    it is a duplicate of that case. A signal detected after the closure still reopens it."""
+    svc = await start_service("casework", attendance_days_for_closure=1)
+    await svc.wait_events_ready()
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    await event_publisher.publish(_signal(1, child_id, student_id), subject="s1")
+    await eventually(lambda: _has(svc, h, 1))
+    [case] = await _cases(svc, h)
+    await enrol(svc, student_id=student_id, child_id=child_id)
+    await attend(svc, h, case, since="2026-11-02")
+    r = await move(svc, h, case["id"], "closed", closure_reason="unfounded", on="2026-11-20")
+    assert r.status_code == 200, r.text
+    signals_url = f"/v1/cases/{case['id']}/signals"
+
+    late = _signal(2, child_id, student_id, detected_on=dt.date(2026, 11, 3))
+    await event_publisher.publish(late, subject="s2")
+
+    async def recorded() -> bool:
+        return len((await svc.client.get(signals_url, headers=h)).json()) == 2
+
+    await eventually(recorded)
+    assert [s["effect"] for s in (await svc.client.get(signals_url, headers=h)).json()] == [
+        "opened",
+        "recorded",
+    ]
+    [still] = await _cases(svc, h)
+    assert (still["state"], still["reopen_count"]) == ("closed", 0)
+    assert await outbox_events(svc, CaseReopened) == []
+    redelivered = Signal(
+        signal_id=late.signal_id, signal=late.signal, detected_on=late.detected_on, child_id=child_id
+    )
+    async with svc.ctx.db.transaction() as s:
+        again, effect = await receive_signal(session=s, ctx=svc.ctx, signal=redelivered, actor="enrollment")
+    assert (again.id, effect) == (case["id"], "duplicate")
+
+    relapse = _signal(3, child_id, student_id, detected_on=dt.date(2026, 11, 21))
+    await event_publisher.publish(relapse, subject="s3")
+
+    async def reopened() -> bool:
+        return (await _cases(svc, h))[0]["state"] == "suspected"
+
+    await eventually(reopened)
+    assert len(await outbox_events(svc, CaseReopened)) == 1
+
+
+async def _lock_waiters(svc) -> int:
+    """How many of the database's sessions wait for a lock (PostgreSQL)."""
+    async with svc.ctx.db.transaction() as s:
+        statement = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return int((await s.execute(statement)).scalar_one())
+
+
+async def _while_the_first_is_open(svc, first, second) -> tuple[object, object]:
+    """Run ``first`` in a transaction held open until ``second`` (another transaction, started after
+    ``first`` applied) waits for a lock or finishes; then let ``first`` commit. Both results."""
+    applied, release = asyncio.Event(), asyncio.Event()
+
+    async def one() -> object:
+        async with svc.ctx.db.transaction() as s:
+            result = await first(s)
+            applied.set()
+            await release.wait()
+        return result
+
+    task = asyncio.create_task(one())
+    await applied.wait()
+    other = asyncio.create_task(second())
+    deadline = time.monotonic() + 5
+    while not other.done() and await _lock_waiters(svc) == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    release.set()
+    return await task, await other
+
+
+def _no_sqlite(svc) -> None:
+    if svc.ctx.db.dialect != "postgresql":
+        pytest.skip(
+            "SQLite has one writer for the whole database: a signal's consumer takes its write lock with "
+            "the inbox claim and a school's open before it looks for the child's case (lock_child), so "
+            "two transactions never look for and open a child's case at the same time"
+        )
+
+
+async def _open_cases_of(svc, child_id: str, student_id: str) -> list[Case]:
+    async with svc.ctx.db.transaction() as s:
+        query = select(Case).where(
+            Case.open_key.is_not(None), or_(Case.child_id == child_id, Case.student_id == student_id)
+        )
+        return list((await s.execute(query)).scalars())
+
+
+@pytest.mark.parametrize("second_knows", ["student_id", "student_id_linked_in_the_read_model"])
+async def test_two_signals_for_one_child_racing_with_different_identifiers_give_one_case(
+    start_service, second_knows
+):
+    """Two signals for one child applied at the same moment (two transactions on the database): one
+    knows the child and its record, the other only the record (or, when the student read model links
+    the record to the child, only the child and the other only the record). The second waits for the
+    first (a lock on every identifier a signal carries, after the read model added the child of a
+    record) and attaches to its case: one open case (before, each keyed its case on another identifier
+    and neither saw the other's uncommitted row: two open cases for one child)."""
+    svc = await start_service("casework")
+    _no_sqlite(svc)
+    child_id, student_id = new_child()
+    if second_knows == "student_id":
+        first_ids = {"child_id": child_id, "student_id": student_id}
+    else:
+        await enrol(svc, student_id=student_id, child_id=child_id)
+        first_ids = {"child_id": child_id}
+
+    def signal(n: int, **ids) -> Signal:
+        return Signal(
+            signal_id=f"race-{child_id}-{n}",
+            signal="absence_four_weeks",
+            detected_on=dt.date(2026, 11, 2),
+            school_code=SCHOOL_A,
+            hukou_town=TOWN_A,
+            **ids,
+        )
+
+    async def first(s) -> str:
+        return (
+            await receive_signal(session=s, ctx=svc.ctx, signal=signal(1, **first_ids), actor="enrollment")
+        )[1]
+
+    async def second() -> str:
+        async with svc.ctx.db.transaction() as s:
+            only_record = signal(2, student_id=student_id)
+            return (await receive_signal(session=s, ctx=svc.ctx, signal=only_record, actor="enrollment"))[1]
+
+    effects = await _while_the_first_is_open(svc, first, second)
+    assert effects == ("opened", "attached")
+    [case] = await _open_cases_of(svc, child_id, student_id)
+    assert (case.child_id, case.student_id, case.signal_count) == (child_id, student_id, 2)
+
+
+async def test_a_school_opening_a_case_while_a_signal_opens_it_gets_the_signals_case(start_service, tokens):
+    """A school opens the child's case by hand (naming the record only) while enrollment's signal for the
+    same child is being applied in another transaction: the school's open waits for it and answers 409
+    ``case_already_open`` with the signal's case (before: 201 and two open cases for one child)."""
+    svc = await start_service("casework")
+    _no_sqlite(svc)
+    h = tokens.headers("school", SCHOOL_A)
+    child_id, student_id = new_child()
+    signal = Signal(
+        signal_id=f"race-{child_id}",
+        signal="absence_four_weeks",
+        detected_on=dt.date(2026, 11, 2),
+        child_id=child_id,
+        student_id=student_id,
+        school_code=SCHOOL_A,
+        hukou_town=TOWN_A,
+    )
+
+    async def first(s) -> Case:
+        return (await receive_signal(session=s, ctx=svc.ctx, signal=signal, actor="enrollment"))[0]
+
+    async def second():
+        return await svc.client.post(
+            "/v1/cases", json={"student_id": student_id, "school_code": SCHOOL_A}, headers=h
+        )
+
+    case, r = await _while_the_first_is_open(svc, first, second)
+    assert r.status_code == 409, r.text
+    assert (r.json()["code"], r.json()["case_id"]) == ("case_already_open", case.id)
+    assert [c.id for c in await _open_cases_of(svc, child_id, student_id)] == [case.id]
+
+
+async def test_an_enrollment_signal_brings_a_misplaced_case_to_the_students_school(
+    start_service, tokens, event_publisher
+):
+    """Enrollment's signal names the school where the student is enrolled and the child's hukou: when it
+    attaches to a case kept elsewhere (a school opened it for a child the read model did not know yet),
+    the case moves to that school and town, with a new version, so the student's school sees its case
+    (before, the signal attached and the case stayed with the first school; B saw nothing)."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    child_id, student_id = new_child()
+    opened = await open_case(svc, a, child_id=child_id, student_id=student_id)
+    signal = _signal(
+        1, child_id, student_id, school_code=SCHOOL_B, hukou_town=TOWN_B, hukou_school_district="37040610101"
+    )
+    await event_publisher.publish(signal, subject="s1")
+    await eventually(lambda: _has(svc, b, 1))
+    [seen] = await _cases(svc, b)
+    assert (seen["id"], seen["school_code"], seen["hukou_town"]) == (opened["id"], SCHOOL_B, TOWN_B)
+    assert seen["signal_count"] == 2 and seen["version"] > opened["version"]
+    assert await _cases(svc, a) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, SCHOOL_B, case_in, enrol, move, open_case
+from tests.casework.helpers import ENTRY_FIELDS, SCHOOL_A, SCHOOL_B, attend, case_in, enrol, move, open_case
 
 # Every kind of move a school makes, from the state it starts in.
 MOVES = [
@@ -33,11 +33,12 @@ async def _etag(svc, headers: dict[str, str], case_id: str) -> str:
 async def test_current_etag_moves_the_case_and_answers_the_new_etag(
     start_service, tokens, from_state, to_state
 ):
-    svc = await start_service("casework")
+    svc = await start_service("casework", attendance_days_for_closure=1)
     h = tokens.headers("school", SCHOOL_A)
     case = await case_in(svc, h, from_state)
     if to_state == "closed":
         await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+        await attend(svc, h, case, since=case["opened_on"])
     tag = await _etag(svc, h, case["id"])
     assert tag == f'W/"{case["version"]}"'
     r = await move(svc, {**h, "If-Match": tag}, case["id"], to_state, **_fields(to_state))
@@ -52,7 +53,7 @@ async def test_current_etag_moves_the_case_and_answers_the_new_etag(
 async def test_stale_etag_is_412_naming_the_state_change_and_changes_nothing(
     start_service, tokens, from_state, to_state
 ):
-    svc = await start_service("casework")
+    svc = await start_service("casework", attendance_days_for_closure=1)
     h = tokens.headers("school", SCHOOL_A)
     case = await open_case(svc, h)
     stale = await _etag(svc, h, case["id"])
@@ -60,6 +61,7 @@ async def test_stale_etag_is_412_naming_the_state_change_and_changes_nothing(
     moved = await case_in_from(svc, h, case, from_state)
     if to_state == "closed":
         await enrol(svc, student_id=case["student_id"], child_id=case["child_id"])
+        await attend(svc, h, case, since=case["opened_on"])
     if from_state == "suspected":
         # Nothing moved yet: change the case by an edit instead, so the ETag is stale.
         r = await svc.client.patch(

@@ -42,17 +42,28 @@ async def log_persuasion(
 async def confirm_attendance(
     *, session: AsyncSession, principal: Principal, case_id: str, data: AttendanceCreate
 ) -> tuple[AttendanceConfirmation, int]:
-    """The school confirms days of attendance of a returned child (counted from the return date).
-    Returns the confirmation and the total days confirmed since the return. The closure adds up the
-    periods' days, so a period may neither overlap one already confirmed since the return (409
-    ``attendance_overlaps``, naming that period) nor end after today (422 ``attendance_in_future``)."""
+    """The school confirms days of attendance of a returned child (counted from the return date) or of
+    a suspected dropout it finds in school (counted from the case's opening: an unfounded closure needs
+    them too). Returns the confirmation and the total days confirmed since then. The closure adds up the
+    periods' days, so a period may neither start before then (409 ``attendance_before_return`` /
+    ``attendance_before_opening``), overlap one already confirmed since then (409
+    ``attendance_overlaps``, naming that period), nor end after today (422 ``attendance_in_future``)."""
     case = await visible_case(session, principal, case_id, lock=True)
-    if case.state != "returned" or case.returned_on is None:
+    since = await repo.attendance_since(session, case)
+    if since is None:
         raise Conflict(
-            "Attendance is confirmed for returned cases.", code="case_not_returned", state=case.state
+            "Attendance is confirmed for returned cases, or for suspected ones closed as unfounded.",
+            code="case_not_returned",
+            state=case.state,
         )
-    if data.from_date < case.returned_on:
-        raise Conflict("The period starts before the child returned.", code="attendance_before_return")
+    if data.from_date < since:
+        if case.state == "returned":
+            raise Conflict("The period starts before the child returned.", code="attendance_before_return")
+        raise Conflict(
+            "The period starts before the case was opened.",
+            code="attendance_before_opening",
+            opened_on=since.isoformat(),
+        )
     if data.to_date > today():
         raise Problem(
             "Attendance is confirmed for days that have passed: the period ends after today.",
@@ -61,11 +72,11 @@ async def confirm_attendance(
             errors=[{"field": "to_date", "code": "in_future"}],
         )
     confirmed = await repo.overlapping_attendance(
-        session, case.id, since=case.returned_on, from_date=data.from_date, to_date=data.to_date
+        session, case.id, since=since, from_date=data.from_date, to_date=data.to_date
     )
     if confirmed is not None:
         raise Conflict(
-            "The period overlaps one already confirmed since the return; its days are counted once.",
+            "The period overlaps one already confirmed since then; its days are counted once.",
             code="attendance_overlaps",
             confirmed_from=confirmed.from_date.isoformat(),
             confirmed_to=confirmed.to_date.isoformat(),
@@ -73,7 +84,7 @@ async def confirm_attendance(
     row = AttendanceConfirmation(case_id=case.id, confirmed_by=principal.subject, **data.model_dump())
     session.add(row)
     await session.flush()
-    return row, await repo.attendance_days(session, case.id, case.returned_on)
+    return row, await repo.attendance_days(session, case.id, since)
 
 
 async def put_care_plan(

@@ -97,7 +97,15 @@ async def get_report(
 
 
 @router.post(
-    "/attendance", status_code=status.HTTP_201_CREATED, summary="Confirm attendance of a returned child"
+    "/attendance",
+    status_code=status.HTTP_201_CREATED,
+    summary="Confirm attendance of a returned child, or of a suspected dropout found in school",
+    description="Closing a case as returned needs the configured days of attendance since the return; "
+    "closing a suspected case as unfounded needs them since the case was opened (enrollment's absence "
+    "signal leaves the record enrolled, so an active record alone proves nothing). A period may not start "
+    "before then (409 attendance_before_return / attendance_before_opening), overlap one confirmed since "
+    "then (409 attendance_overlaps) or end after today (422 attendance_in_future); other states: 409 "
+    "case_not_returned.",
 )
 async def post_attendance(
     case_id: str, data: AttendanceCreate, session: SessionDep, ctx: Ctx, principal: Writer

@@ -46,6 +46,7 @@ def make_handlers(ctx: ServiceContext) -> dict[str, Any]:
             school_code=d.school_code,
             hukou_town=d.hukou_town,
             hukou_school_district=d.hukou_school_district,
+            places_child=True,
         )
         await receive_signal(session=session, ctx=ctx, signal=signal, actor="enrollment")
 

@@ -74,7 +74,7 @@ class CaseSignal(CaseworkModel, table=True):
     signal_id: str = Field(max_length=64, unique=True)
     signal: str = Field(max_length=40)
     detected_on: dt.date
-    effect: str = Field(max_length=12)  # opened | attached | reopened
+    effect: str = Field(max_length=12)  # opened | attached | reopened | recorded (detected before closure)
     received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

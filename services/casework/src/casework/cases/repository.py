@@ -5,7 +5,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Select, String, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
@@ -13,6 +13,7 @@ from sqlmodel import col
 from baoxue.audit import AuditLog
 from baoxue.auth import Principal, within_jurisdiction
 from baoxue.auth.jurisdiction import scope_pattern, within_jurisdiction_param
+from baoxue.concurrency import bump_version
 from baoxue.db import Database, utcnow
 from casework.cases.models import (
     AttendanceConfirmation,
@@ -20,6 +21,7 @@ from casework.cases.models import (
     Case,
     CaseReport,
     CaseSignal,
+    CaseTransition,
     PersuasionAttempt,
 )
 from casework.cases.schemas import CasePublic
@@ -126,15 +128,50 @@ async def find_watched_case(
 
 
 async def fill_child_id(session: AsyncSession, *, student_id: str, child_id: str) -> list[str]:
-    """Cases opened from a record before it was linked to its child learn the child id (set-based;
-    the open key stays). Returns the ids of the cases changed."""
-    result = await session.execute(
-        update(Case)
+    """Cases opened from a record before it was linked to its child learn the child id (the open key
+    stays), each with a new version (its ETag moves). Returns the ids of the cases changed."""
+    query = (
+        select(Case)
         .where(col(Case.student_id) == student_id, col(Case.child_id).is_(None))
-        .values(child_id=child_id, updated_at=utcnow())
-        .returning(col(Case.id))
+        .order_by(col(Case.id))
+        .with_for_update()
     )
-    return [str(r[0]) for r in result.all()]
+    cases = list((await session.execute(query)).scalars())
+    for case in cases:
+        case.child_id = child_id
+        bump_version(case, ["child_id"])
+        case.updated_at = utcnow()
+    await session.flush()
+    return [case.id for case in cases]
+
+
+async def last_transition_on(session: AsyncSession, case_id: str) -> dt.date | None:
+    """The date of the case's latest transition (its opening or reopening included)."""
+    query = select(func.max(col(CaseTransition.on))).where(col(CaseTransition.case_id) == case_id)
+    found: dt.date | None = (await session.execute(query)).scalar_one()
+    return found
+
+
+async def attendance_since(session: AsyncSession, case: Case) -> dt.date | None:
+    """The day from which confirmed attendance counts toward the case's closure: a returned case's
+    return, a suspected case's (re)opening (an unfounded closure needs attendance too); None in the
+    states whose closure needs none."""
+    if case.state == "returned":
+        return case.returned_on
+    if case.state == "suspected":
+        return await last_transition_on(session, case.id) or case.opened_on
+    return None
+
+
+async def case_of_signal(session: AsyncSession, signal_id: str) -> Case | None:
+    """The case a signal was applied to (open or closed), locked."""
+    query = (
+        select(Case)
+        .join(CaseSignal, col(CaseSignal.case_id) == col(Case.id))
+        .where(col(CaseSignal.signal_id) == signal_id)
+        .with_for_update(of=Case)  # type: ignore[arg-type]
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def signal_seen(session: AsyncSession, signal_id: str) -> bool:
@@ -221,6 +258,52 @@ async def has_active_student_record(
         .limit(1)
     )
     return (await session.execute(query)).first() is not None
+
+
+async def child_of_record(
+    session: AsyncSession, *, student_id: str | None, blind_index: str | None
+) -> tuple[str | None, str | None]:
+    """What the student read model knows of a child named by a record or an ID blind index: the
+    record's child and blind index, else the one child of the records with that blind index (None
+    where it knows nothing, or more than one child)."""
+    if student_id:
+        query = select(col(StudentRecord.child_id), col(StudentRecord.id_blind_index)).where(
+            col(StudentRecord.student_id) == student_id
+        )
+        row = (await session.execute(query)).first()
+        if row is not None and (row[0] or row[1]):
+            return row[0], row[1]
+    if blind_index:
+        children_query = (
+            select(col(StudentRecord.child_id))
+            .where(col(StudentRecord.id_blind_index) == blind_index, col(StudentRecord.child_id).is_not(None))
+            .distinct()
+            .limit(2)
+        )
+        children = list((await session.execute(children_query)).scalars())
+        if len(children) == 1:
+            return children[0], None
+    return None, None
+
+
+async def schools_of_child(
+    session: AsyncSession, *, child_id: str | None, student_id: str | None, blind_index: str | None
+) -> set[str]:
+    """Where the student read model places a child known by any of these identifiers: the schools of
+    its enrolled records, else of all its records (a dropout keeps its 学籍); empty when it knows none."""
+    clauses = []
+    if child_id:
+        clauses.append(col(StudentRecord.child_id) == child_id)
+    if student_id:
+        clauses.append(col(StudentRecord.student_id) == student_id)
+    if blind_index:
+        clauses.append(col(StudentRecord.id_blind_index) == blind_index)
+    if not clauses:
+        return set()
+    query = select(col(StudentRecord.school_code), col(StudentRecord.status)).where(or_(*clauses))
+    rows = (await session.execute(query)).all()
+    enrolled = {school for school, status in rows if status == "enrolled"}
+    return enrolled or {school for school, _ in rows}
 
 
 async def registry_status(session: AsyncSession, child_id: str | None) -> str | None:

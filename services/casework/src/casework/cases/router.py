@@ -4,11 +4,12 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from baoxue.auth import Principal
 from baoxue.concurrency import etag, parse_if_match
 from baoxue.deps import Ctx, SessionDep, get_ctx, requires
-from baoxue.errors import NotFound
+from baoxue.errors import Conflict, NotFound, problem_response
 from baoxue.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from casework.cases import repository as repo
 from casework.cases.schemas import CaseCreate, CasePublic, CaseStateCode, CaseUpdate, TransitionRequest
@@ -45,15 +46,45 @@ async def _page(session, ctx, principal, *, states, confirmed_only, school_code,
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="A school opens a case by hand")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CasePublic,
+    summary="A school opens a case by hand",
+    description="For the school's own student (the student records casework holds place the child at "
+    "it), or for a child no school has enrolled whose hukou is in the school's town. A school district "
+    "names one of its schools. Enrollment's later signal for the child moves the case to the school it "
+    "names. If the child has an open case the caller may see, 409 case_already_open names it; a case "
+    "the caller may not see is never named: it becomes the caller's when the caller is the child's "
+    "school (by the student records) or, for a case without a school, of the child's hukou town (409 "
+    "naming it), else the report is recorded on it for those who handle it (202 recorded).",
+    responses={
+        202: {
+            "description": "recorded: the child's case is handled by another school or area; the report "
+            "is on it. No case is named.",
+            "content": {"application/json": {"example": {"status": "recorded"}}},
+        },
+        403: {"description": "student_of_another_school, child_outside_school_area, outside_jurisdiction"},
+        409: {"description": "case_already_open (case_id: the child's open case), detected_before_closure"},
+    },
+)
 async def create_case(
     data: CaseCreate,
     session: SessionDep,
     ctx: Ctx,
+    request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(requires("case:open"))],
-) -> CasePublic:
-    case = await open_case_by_hand(session=session, ctx=ctx, principal=principal, data=data)
+) -> CasePublic | JSONResponse:
+    result = await open_case_by_hand(session=session, ctx=ctx, principal=principal, data=data)
+    case = result.case
+    # The two answers below are returned, not raised: what the request wrote (the school's report on the
+    # case, the case moved to the caller's school) is committed with them.
+    if result.outcome == "already_open":
+        problem = Conflict("The child already has an open case.", code="case_already_open", case_id=case.id)
+        return problem_response(request, problem)
+    if result.outcome == "recorded":
+        return JSONResponse({"status": "recorded"}, status_code=status.HTTP_202_ACCEPTED)
     response.headers["ETag"] = etag(case.version)
     response.headers["Location"] = f"/v1/cases/{case.id}"
     return case_public(ctx, case)
@@ -238,7 +269,9 @@ TRANSITIONS_DESCRIPTION = (
             "description": "the If-Match is stale: names conflicting_fields, current_state and current_etag"
         },
         422: {
-            "description": "transition_field_required (errors name the missing field), or "
+            "description": "transition_field_required (errors name the missing field), "
+            "transition_date_too_early (`on` before the case's latest transition: names `earliest`), "
+            "transition_date_in_future (`on` after today: names `latest`), or "
             "validation_failed (an unknown target state: errors list the allowed ones)"
         },
     },

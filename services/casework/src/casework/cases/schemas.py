@@ -13,7 +13,7 @@ ClosureReason = Literal["returned", "placed", "excluded", "unfounded"]
 PlacementMode = Literal["regular_class", "special_school", "home_delivery", "remote", "institution_class"]
 PersuasionForm = Literal["home_visit", "phone", "town_meeting", "village_committee"]
 PersuasionOutcome = Literal["agreed_to_return", "considering", "refused", "not_reached"]
-OrgCode = Field(pattern=r"^\d{6}[0-9A-Z]{0,14}$", max_length=20)
+ORG_CODE_PATTERN = r"^\d{6}[0-9A-Z]{0,14}$"
 
 
 class CaseCreate(BaseModel):
@@ -42,7 +42,13 @@ class CaseCreate(BaseModel):
     id_number: str | None = Field(
         None, max_length=32, description="Citizen ID; stored encrypted, shown masked."
     )
-    school_code: str | None = OrgCode
+    school_code: str | None = Field(
+        None,
+        pattern=ORG_CODE_PATTERN,
+        max_length=20,
+        description="The child's school; left out, the caller's own school (school role). A school "
+        "district names one of its schools.",
+    )
     hukou_town: str | None = Field(None, pattern=r"^\d{9}$")
     reason: DropoutReason | None = None
     analysis: str | None = Field(None, max_length=4000)
@@ -117,7 +123,12 @@ class TransitionRequest(BaseModel):
         description="The target state. Besides the issue's path: returned → persuading (the child stopped "
         "attending again before closure) and escalated → persuading (the school takes the case back)."
     )
-    on: dt.date | None = Field(None, description="Effective date (default: today)")
+    on: dt.date | None = Field(
+        None,
+        description="Effective date (default: today). May be back-dated, but not before the case's latest "
+        "transition (its opening, or the move before) and not after today: 422 transition_date_too_early "
+        "(naming `earliest`) or transition_date_in_future (naming `latest`).",
+    )
     note: str | None = Field(None, max_length=500)
     reason: DropoutReason | None = Field(None, description="confirmed: required unless the case has one")
     responsible_person: str | None = Field(None, max_length=100, description="confirmed: required unless set")

@@ -30,7 +30,9 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "closed": frozenset(),
 }
 
-# Which closure reasons each state may close with (and each needs its proof: see cases/service.py).
+# Which closure reasons each state may close with (and each needs its proof: see cases/transitions.py;
+# returned and unfounded both need an active student record and the days of attendance confirmed since
+# the return or the opening).
 CLOSURE_REASONS_FROM: Final[dict[str, frozenset[str]]] = {
     "suspected": frozenset({"unfounded", "excluded"}),
     "confirmed": frozenset({"excluded"}),

@@ -62,8 +62,36 @@ async def transition_case(
         raise NotFound("No such case.")
     ensure_current(case, expected_version, current_state=case.state)
     return await apply_transition(
-        session=session, ctx=ctx, case=case, request=request, actor=principal.subject
+        session=session, ctx=ctx, case=case, request=request, actor=principal.subject, stated_by_caller=True
     )
+
+
+async def ensure_transition_date(session: AsyncSession, case: Case, on: dt.date) -> None:
+    """A date a caller states for a move lies between the case's latest transition (its opening or
+    reopening, or the move before this one) and the server's day, both included: 422
+    ``transition_date_in_future`` (naming ``latest``) or ``transition_date_too_early`` (naming
+    ``earliest``). Back-dating inside that window stays possible (a return recorded a few days late);
+    a history whose moves go back in time is not (a return before the dropout or before the relapse,
+    a confirmation or closure before the opening). A latest transition dated after today (a signal
+    detected on a later day) bounds nothing beyond today."""
+    now = today()
+    if on > now:
+        raise Problem(
+            "A move cannot be dated after today.",
+            status=422,
+            code="transition_date_in_future",
+            latest=now.isoformat(),
+            errors=[{"field": "on", "code": "transition_date_in_future"}],
+        )
+    earliest = min(await repo.last_transition_on(session, case.id) or case.opened_on, now)
+    if on < earliest:
+        raise Problem(
+            "A move cannot be dated before the case's latest transition.",
+            status=422,
+            code="transition_date_too_early",
+            earliest=earliest.isoformat(),
+            errors=[{"field": "on", "code": "transition_date_too_early"}],
+        )
 
 
 async def apply_transition(
@@ -74,10 +102,15 @@ async def apply_transition(
     request: TransitionRequest,
     actor: str,
     system: bool = False,
+    stated_by_caller: bool = False,
 ) -> Case:
     """The transition itself, for a case already loaded (and locked); used by routes and event handlers.
-    ``system`` marks another service's outcome (notify's ladder), which may lack a placement mode."""
+    ``system`` marks another service's outcome (notify's ladder), which may lack a placement mode.
+    ``stated_by_caller``: a date in the request is the caller's and is bounded
+    (:func:`ensure_transition_date`); an event's date (the registry's effective date) is taken as is."""
     ensure_transition(case.state, request.to)
+    if stated_by_caller and request.on is not None:
+        await ensure_transition_date(session, case, request.on)
     on = request.on or today()
     to = request.to
     if to == "confirmed":
@@ -195,9 +228,11 @@ async def _ensure_closable(session: AsyncSession, ctx: ServiceContext, case: Cas
             "The placement is not recorded: set the case's placement_mode before closing it as placed.",
             code="placement_not_recorded",
         )
-    if reason == "returned":
+    if reason in ("returned", "unfounded"):
+        # An unfounded suspicion needs attendance too: enrollment's main signal (four weeks of absence)
+        # leaves the record enrolled, so the active record above proves nothing about attending.
         required = settings_of(ctx).attendance_days_for_closure
-        attended = await repo.attendance_days(session, case.id, case.returned_on)
+        attended = await repo.attendance_days(session, case.id, await repo.attendance_since(session, case))
         if attended < required:
             raise Conflict(
                 "The school has not confirmed enough days of attendance.",
