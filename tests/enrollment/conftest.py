@@ -129,6 +129,21 @@ async def enroll(
     )
 
 
+def home_delivery(kid: Kid, student_id: str, **over: Any) -> dict[str, Any]:
+    """The body of a 送教上门 placement of ``kid``, taught by SCHOOL_A under its record ``student_id`` from
+    the 2026 autumn term, three sessions planned a term; ``over`` replaces or adds fields."""
+    return {
+        "child_id": kid.child_id,
+        "mode": "home_delivery",
+        "receiving_school": SCHOOL_A,
+        "student_id": student_id,
+        "teaching_plan": "每周一次送教",
+        "planned_sessions_per_term": 3,
+        "starts_on": "2026-09-01",
+        **over,
+    }
+
+
 async def outbox_events(svc: RunningService, event: str) -> list[dict[str, Any]]:
     """The data of every outbox event whose type contains ``event`` as written (e.g. 'student.registered';
     an underscore is an underscore, not a LIKE wildcard)."""

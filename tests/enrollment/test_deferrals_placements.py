@@ -16,6 +16,7 @@ from tests.enrollment.conftest import (
     SCHOOL_A,
     SCHOOL_B,
     enroll,
+    home_delivery,
     register_child,
     start,
 )
@@ -80,15 +81,7 @@ async def test_home_delivery_placement_and_session_log(start_service, event_publ
     svc = await start(start_service)
     kid = await register_child(svc, event_publisher)
     sid = (await enroll(svc, tokens, kid)).json()["id"]
-    body = {
-        "child_id": kid.child_id,
-        "mode": "home_delivery",
-        "receiving_school": SCHOOL_A,
-        "student_id": sid,
-        "teaching_plan": "每周一次送教",
-        "planned_sessions_per_term": 3,
-        "starts_on": "2026-09-01",
-    }
+    body = home_delivery(kid, sid)
     p = await svc.client.post("/v1/placements", headers=tokens.headers("dept_dpf", DPF), json=body)
     assert p.status_code == 201, p.text
     pid = p.json()["id"]
@@ -127,16 +120,7 @@ async def test_the_term_log_lists_every_term_of_the_placement_with_nothing_deliv
     kid = await register_child(svc, event_publisher)
     sid = (await enroll(svc, tokens, kid)).json()["id"]
     dpf, school = tokens.headers("dept_dpf", DPF), tokens.headers("school", SCHOOL_A)
-    body = {
-        "child_id": kid.child_id,
-        "mode": "home_delivery",
-        "receiving_school": SCHOOL_A,
-        "student_id": sid,
-        "teaching_plan": "每周一次送教",
-        "planned_sessions_per_term": 4,
-        "starts_on": "2025-03-03",
-        "ends_on": "2026-07-10",
-    }
+    body = home_delivery(kid, sid, planned_sessions_per_term=4, starts_on="2025-03-03", ends_on="2026-07-10")
     ended = (await svc.client.post("/v1/placements", headers=dpf, json=body)).json()["id"]
     for day in ("2025-10-09", "2025-10-16"):
         r = await svc.client.post(
@@ -221,16 +205,7 @@ async def test_a_session_log_entry_is_audited_and_its_dates_checked(
     placement = await svc.client.post(
         "/v1/placements",
         headers=tokens.headers("dept_dpf", DPF),
-        json={
-            "child_id": kid.child_id,
-            "mode": "home_delivery",
-            "receiving_school": SCHOOL_A,
-            "student_id": sid,
-            "teaching_plan": "每周一次送教",
-            "planned_sessions_per_term": 3,
-            "starts_on": "2026-09-01",
-            "ends_on": "2027-01-15",
-        },
+        json=home_delivery(kid, sid, ends_on="2027-01-15"),
     )
     pid = placement.json()["id"]
     school = tokens.headers("school", SCHOOL_A)
@@ -278,15 +253,7 @@ async def test_a_session_after_the_placement_ended_is_refused(start_service, eve
         await svc.client.post(
             "/v1/placements",
             headers=tokens.headers("dept_dpf", DPF),
-            json={
-                "child_id": kid.child_id,
-                "mode": "home_delivery",
-                "receiving_school": SCHOOL_A,
-                "student_id": sid,
-                "teaching_plan": "每周一次送教",
-                "starts_on": "2025-09-01",
-                "ends_on": "2025-12-31",
-            },
+            json=home_delivery(kid, sid, starts_on="2025-09-01", ends_on="2025-12-31"),
         )
     ).json()["id"]
     r = await svc.client.post(

@@ -28,6 +28,7 @@ from tests.enrollment.conftest import (
     Kid,
     child_row,
     enroll,
+    home_delivery,
     make_id,
     outbox_events,
     register_child,
@@ -712,15 +713,7 @@ async def test_a_placement_counts_only_while_its_student_record_is_active(
         placement = await svc.client.post(
             "/v1/placements",
             headers=dpf,
-            json={
-                "child_id": kid.child_id,
-                "mode": "home_delivery",
-                "receiving_school": SCHOOL_A,
-                "student_id": sid,
-                "teaching_plan": "每周一次送教",
-                "planned_sessions_per_term": 3,
-                "starts_on": "2026-09-01",
-            },
+            json=home_delivery(kid, sid),
         )
         assert placement.status_code == 201, placement.text
     for kid, transition in ((dropped, "dropout"), (graduated, "graduation")):
