@@ -79,15 +79,17 @@ async def read_case_audited(
     return await db.fetch_one(db.driver_query(_read_case_statement(audit)), params)
 
 
+def _identifies(
+    model: Any, child_id: str | None, student_id: str | None, blind_index: str | None
+) -> list[ColumnElement[bool]]:
+    """One condition per identifier given: the rows of ``model`` (a case, a student record) naming the
+    child, the student record or the ID number's blind index; empty when none is given."""
+    given = ((model.child_id, child_id), (model.student_id, student_id), (model.id_blind_index, blind_index))
+    return [col(column) == value for column, value in given if value]
+
+
 def _same_child(child_id: str | None, student_id: str | None, blind_index: str | None) -> ColumnElement[bool]:
-    clauses = []
-    if child_id:
-        clauses.append(col(Case.child_id) == child_id)
-    if student_id:
-        clauses.append(col(Case.student_id) == student_id)
-    if blind_index:
-        clauses.append(col(Case.id_blind_index) == blind_index)
-    return or_(*clauses)
+    return or_(*_identifies(Case, child_id, student_id, blind_index))
 
 
 async def find_open_case(
@@ -243,13 +245,7 @@ async def has_active_student_record(
     session: AsyncSession, *, child_id: str | None, student_id: str | None, blind_index: str | None
 ) -> bool:
     """Whether enrollment last reported an enrolled student record for the child."""
-    clauses = []
-    if child_id:
-        clauses.append(col(StudentRecord.child_id) == child_id)
-    if student_id:
-        clauses.append(col(StudentRecord.student_id) == student_id)
-    if blind_index:
-        clauses.append(col(StudentRecord.id_blind_index) == blind_index)
+    clauses = _identifies(StudentRecord, child_id, student_id, blind_index)
     if not clauses:
         return False
     query = (
@@ -291,13 +287,7 @@ async def schools_of_child(
 ) -> set[str]:
     """Where the student read model places a child known by any of these identifiers: the schools of
     its enrolled records, else of all its records (a dropout keeps its 学籍); empty when it knows none."""
-    clauses = []
-    if child_id:
-        clauses.append(col(StudentRecord.child_id) == child_id)
-    if student_id:
-        clauses.append(col(StudentRecord.student_id) == student_id)
-    if blind_index:
-        clauses.append(col(StudentRecord.id_blind_index) == blind_index)
+    clauses = _identifies(StudentRecord, child_id, student_id, blind_index)
     if not clauses:
         return set()
     query = select(col(StudentRecord.school_code), col(StudentRecord.status)).where(or_(*clauses))
