@@ -795,3 +795,32 @@ async def test_an_enrollment_signal_brings_a_misplaced_case_to_the_students_scho
     assert (seen["id"], seen["school_code"], seen["hukou_town"]) == (opened["id"], SCHOOL_B, TOWN_B)
     assert seen["signal_count"] == 2 and seen["version"] > opened["version"]
     assert await _cases(svc, a) == []
+
+
+async def test_a_late_enrollment_signal_does_not_take_the_case_back_to_the_childs_old_school(
+    start_service, tokens, event_publisher
+):
+    """A signal detected before the one the case already holds (delivered late, or replayed from dead
+    letters: detected at school A before the child's transfer) is recorded on the case, but the school
+    and hukou stay those of the newer signal: school B, where the child is enrolled now, keeps its case
+    (before, the late signal moved the case back to A and B got 404 for it)."""
+    svc = await start_service("casework")
+    await svc.wait_events_ready()
+    a, b = tokens.headers("school", SCHOOL_A), tokens.headers("school", SCHOOL_B)
+    bureau = tokens.headers("bureau", "370406D01")
+    child_id, student_id = new_child()
+    newer = _signal(
+        2, child_id, student_id, school_code=SCHOOL_B, hukou_town=TOWN_B, hukou_school_district="37040610101"
+    )
+    await event_publisher.publish(newer, subject="s2")
+    await eventually(lambda: _has(svc, b, 1))
+    older = _signal(1, child_id, student_id, detected_on=dt.date(2026, 10, 1))  # school A, town A
+    await event_publisher.publish(older, subject="s1")
+
+    async def recorded() -> bool:
+        return [c["signal_count"] for c in await _cases(svc, bureau)] == [2]
+
+    await eventually(recorded)
+    [seen] = await _cases(svc, b)
+    assert (seen["school_code"], seen["hukou_town"]) == (SCHOOL_B, TOWN_B)
+    assert await _cases(svc, a) == []

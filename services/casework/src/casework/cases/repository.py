@@ -354,6 +354,15 @@ async def get_care_plan(session: AsyncSession, case_id: str) -> CarePlan | None:
     ).scalar_one_or_none()
 
 
+async def latest_enrollment_signal_day(session: AsyncSession, case_id: str) -> dt.date | None:
+    """The latest ``detected_on`` of enrollment's signals recorded on the case (a school's own report,
+    ``school_report``, is not one; None before the first)."""
+    statement = select(func.max(col(CaseSignal.detected_on))).where(
+        col(CaseSignal.case_id) == case_id, col(CaseSignal.signal) != "school_report"
+    )
+    return (await session.execute(statement)).scalar_one()
+
+
 async def list_signals(session: AsyncSession, case_id: str) -> list[CaseSignal]:
     query = select(CaseSignal).where(col(CaseSignal.case_id) == case_id).order_by(col(CaseSignal.id))
     return list((await session.execute(query)).scalars())

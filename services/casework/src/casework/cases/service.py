@@ -226,10 +226,14 @@ async def _attach(
 ) -> list[str]:
     """Record ``signal`` on ``case`` and fill what it knows that the case does not; the fields named in
     ``replacing`` (for enrollment's signal: its school and hukou) take the signal's value even when the
-    case has one. Returns the fields changed; with ``bump`` (unless the caller's own transition bumps)
-    the case gets a new version, so its ETag moves whenever a stored field does."""
+    case has one — unless the signal was detected before another of enrollment's signals the case
+    holds (delivered late, or replayed from dead letters: it names where the child was then, such as the
+    school before a transfer). Returns the fields changed; with ``bump`` (unless the caller's own
+    transition bumps) the case gets a new version, so its ETag moves whenever a stored field does."""
     if signal.places_child:
-        replacing = PLACED_BY_ENROLLMENT
+        latest = await repo.latest_enrollment_signal_day(session, case.id)
+        if latest is None or signal.detected_on >= latest:
+            replacing = PLACED_BY_ENROLLMENT
     session.add(
         CaseSignal(
             case_id=case.id,
