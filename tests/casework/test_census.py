@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from baoxue.auth.principal import Principal
 from baoxue.contracts.casework import CensusCompleted, RosterSet
 from casework.census import service as census_service
 from casework.census.models import Census
@@ -282,14 +281,7 @@ async def test_marks_stored_while_the_census_is_completed_are_in_its_counts(
     if svc.ctx.db.dialect != "postgresql":
         pytest.skip("SQLite has one writer: a marking transaction and a completion never overlap there")
     server_day("2026-09-10")
-    roles = frozenset({"school"})
-    school = Principal(
-        subject="test-school",
-        roles=roles,
-        org=SCHOOL_A,
-        scope=svc.ctx.directory.jurisdiction_of(SCHOOL_A),
-        permissions=svc.spec.policy.permissions_of(roles),
-    )
+    school = svc.principal("school", SCHOOL_A)
     marks = CensusMark.model_validate({"students": [{"student_id": "s1", "categories": ["disabled"]}]})
     marked, release = asyncio.Event(), asyncio.Event()
 

@@ -145,14 +145,7 @@ async def test_registration_inserted_while_snapshot_links(
 ) -> None:
     svc = await start(start_service)
     id_number, child_id = make_id(), str(uuid.uuid4())
-    roles = frozenset({"school"})
-    school = Principal(
-        subject="test-school",
-        roles=roles,
-        org=SCHOOL_A,
-        scope=svc.ctx.directory.jurisdiction_of(SCHOOL_A),
-        permissions=svc.spec.policy.permissions_of(roles),
-    )
+    school = svc.principal("school", SCHOOL_A)
 
     async def consume() -> None:
         async with svc.ctx.db.transaction() as session:

@@ -33,6 +33,7 @@ from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from baoxue.app import create_app
+from baoxue.auth.principal import Principal
 from baoxue.auth.tokens import ensure_dev_keypair, mint_token
 from baoxue.catalog import load_service
 from baoxue.db import sync_url
@@ -132,6 +133,18 @@ class RunningService:
         async with self.ctx.db.transaction() as s:
             found = await s.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(event_ids)))
             return set(found.scalars()) == set(event_ids)
+
+    def principal(self, role: str, org: str) -> Principal:
+        """A caller of this service with ``role`` at ``org``, as its token would make it (the role's
+        permissions, the organisation's jurisdiction): for tests that call a service function directly."""
+        roles = frozenset({role})
+        return Principal(
+            subject=f"test-{role}",
+            roles=roles,
+            org=org,
+            scope=self.ctx.directory.jurisdiction_of(org),
+            permissions=self.spec.policy.permissions_of(roles),
+        )
 
     async def until_done_or_waiting(self, task: asyncio.Future[Any], timeout: float = 15.0) -> None:
         """Return when ``task`` has finished or a session of this service's database waits for a lock

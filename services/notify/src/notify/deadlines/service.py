@@ -107,6 +107,20 @@ def _stale(rows: list[Deadline], sequence: int) -> bool:
     return any(row.sequence is not None and row.sequence >= sequence for row in rows)
 
 
+def _owned_by(rows: list[Deadline], org: str, *, sequence: int, on: dt.date) -> Deadline | None:
+    """The task now belongs to school district ``org`` (event ``sequence``): every deadline of the task
+    records the sequence, another district's open one is cancelled on ``on`` (the task moved away from
+    it); returns ``org``'s deadline, if it has one."""
+    mine = None
+    for row in rows:
+        row.sequence = sequence
+        if row.org == org:
+            mine = row
+        elif row.status == "open":
+            row.status, row.closed_on, row.on_time = "cancelled", on, None
+    return mine
+
+
 async def task_unaccounted(
     *, session: AsyncSession, task_id: str, org: str, due: dt.date, sequence: int, on: dt.date
 ) -> bool:
@@ -121,16 +135,10 @@ async def task_unaccounted(
     rows = await repository.of_subject(session, kind=TASK, subject_id=task_id)
     if _stale(rows, sequence):
         return False
-    mine = None
-    for row in rows:
-        row.sequence = sequence
-        if row.org == org:
-            mine = row
-            if row.status == "cancelled" or (row.status == "open" and row.due_date != due):
-                row.status, row.due_date, row.reminded_on = "open", due, None
-                row.closed_on, row.on_time = None, None
-        elif row.status == "open":
-            row.status, row.closed_on, row.on_time = "cancelled", on, None
+    mine = _owned_by(rows, org, sequence=sequence, on=on)
+    if mine is not None and (mine.status == "cancelled" or (mine.status == "open" and mine.due_date != due)):
+        mine.status, mine.due_date, mine.reminded_on = "open", due, None
+        mine.closed_on, mine.on_time = None, None
     await session.flush()
     if mine is None:
         await open_deadline(
@@ -190,15 +198,9 @@ async def task_resolved(
     rows = await repository.of_subject(session, kind=TASK, subject_id=task_id)
     if _stale(rows, sequence):
         return False
-    mine = None
-    for row in rows:
-        row.sequence = sequence
-        if row.org == org:
-            mine = row
-            if row.status in ("open", "cancelled"):
-                row.status, row.closed_on, row.on_time = "met", on, on_time
-        elif row.status == "open":
-            row.status, row.closed_on, row.on_time = "cancelled", on, None
+    mine = _owned_by(rows, org, sequence=sequence, on=on)
+    if mine is not None and mine.status in ("open", "cancelled"):
+        mine.status, mine.closed_on, mine.on_time = "met", on, on_time
     await session.flush()
     if mine is None:
         await open_deadline(
