@@ -64,6 +64,10 @@ class Case(CaseworkModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+SCHOOL_REPORT = "school_report"
+"""The signal a school records when it opens a case by hand; every other signal is enrollment's."""
+
+
 class CaseSignal(CaseworkModel, table=True):
     """A dropout signal attached to a case (the first one opened it)."""
 

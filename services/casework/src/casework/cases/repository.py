@@ -16,6 +16,7 @@ from baoxue.auth.jurisdiction import scope_pattern, within_jurisdiction_param
 from baoxue.concurrency import bump_version
 from baoxue.db import Database, utcnow
 from casework.cases.models import (
+    SCHOOL_REPORT,
     AttendanceConfirmation,
     CarePlan,
     Case,
@@ -358,7 +359,7 @@ async def latest_enrollment_signal_day(session: AsyncSession, case_id: str) -> d
     """The latest ``detected_on`` of enrollment's signals recorded on the case (a school's own report,
     ``school_report``, is not one; None before the first)."""
     statement = select(func.max(col(CaseSignal.detected_on))).where(
-        col(CaseSignal.case_id) == case_id, col(CaseSignal.signal) != "school_report"
+        col(CaseSignal.case_id) == case_id, col(CaseSignal.signal) != SCHOOL_REPORT
     )
     return (await session.execute(statement)).scalar_one()
 

@@ -21,7 +21,7 @@ from baoxue.pii.citizen_id import normalise_id_number, parse_id_number
 from baoxue.service import ServiceContext
 from casework.cases import repository as repo
 from casework.cases.events import case_event
-from casework.cases.models import Case, CaseSignal, CaseTransition
+from casework.cases.models import SCHOOL_REPORT, Case, CaseSignal, CaseTransition
 from casework.cases.schemas import CaseCreate, CaseUpdate
 from casework.cases.states import CONFIRMED_STATES
 from casework.semesters import today
@@ -345,7 +345,7 @@ async def open_case_by_hand(
     district = ctx.directory.school_district_for(town_code=hukou_town) if hukou_town else None
     signal = Signal(
         signal_id=f"manual:{uuid.uuid4()}",
-        signal="school_report",
+        signal=SCHOOL_REPORT,
         detected_on=data.detected_on or today(),
         child_id=data.child_id,
         student_id=data.student_id,
